@@ -1,0 +1,89 @@
+//! Signed checkpoints: the domain key's signature over the log's head at a moment.
+//!
+//! The chain alone shows that entries agree with one another; anyone able to write the database
+//! could still rewrite an entry and recompute every hash after it. A checkpoint pins
+//! (seq, hash, time) of the head under the domain's Ed25519 key, which lives outside the
+//! database, so a rewrite of anything at or before a checkpoint is caught. The job runner takes
+//! one after each job; taking one when the head is already checkpointed returns that one.
+//!
+//! Checkpoints live in `audit_checkpoints` (seq, hash, time, key_id, signature), one per seq.
+//! `key_id` says which key signed, for reviewers and for a later key rotation; it is not part of
+//! the signed bytes (see `chain` for those) and verification checks it against the given key.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use super::chain::checkpoint_message;
+use super::AuditError;
+use crate::keys::DomainKeys;
+
+/// A signed statement "entry `seq` of this log has hash `hash`", made at `time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    /// The checkpointed entry (the head when it was made).
+    pub seq: u64,
+    /// That entry's hash.
+    pub hash: String,
+    /// When the checkpoint was made: RFC 3339, UTC, milliseconds.
+    pub time: String,
+    /// Key id of the signing key.
+    pub key_id: String,
+    /// Ed25519 signature over the tagged (seq, hash, time), lowercase hex.
+    pub signature: String,
+}
+
+/// Checkpoints the head inside `tx` (an IMMEDIATE transaction, so the head cannot move meanwhile).
+pub(super) fn checkpoint_head(
+    tx: &Transaction<'_>,
+    keys: &DomainKeys,
+    now: &str,
+) -> Result<Checkpoint, AuditError> {
+    let head: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let (seq, hash) = head.ok_or(AuditError::Empty)?;
+    let existing = tx
+        .query_row(
+            "SELECT hash, time, key_id, signature FROM audit_checkpoints WHERE seq = ?1",
+            params![seq],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    let seq_u64 = u64::try_from(seq).map_err(|_| AuditError::Unreadable {
+        seq: 0,
+        problem: format!("the head has an invalid seq {seq}"),
+    })?;
+    if let Some((hash, time, key_id, signature)) = existing {
+        return Ok(Checkpoint {
+            seq: seq_u64,
+            hash,
+            time,
+            key_id,
+            signature,
+        });
+    }
+    let signature = hex::encode(keys.sign(&checkpoint_message(seq_u64, &hash, now)));
+    let key_id = keys.public_key().key_id();
+    tx.execute(
+        "INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![seq, hash, now, key_id, signature],
+    )?;
+    Ok(Checkpoint {
+        seq: seq_u64,
+        hash,
+        time: now.to_string(),
+        key_id,
+        signature,
+    })
+}

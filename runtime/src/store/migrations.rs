@@ -1,0 +1,126 @@
+//! The schema, as an ordered list of migrations, and the code that applies them.
+//!
+//! # Invariants
+//!
+//! - Versions start at 1 and increase by one; a released migration is never edited, only
+//!   followed by a new one (a database records which versions it has, not what they said).
+//! - Each migration runs in its own IMMEDIATE transaction together with the row recording it in
+//!   `schema_migrations`, so a crash leaves the database at the previous version, and two
+//!   processes opening the same database at once cannot both apply one.
+//! - A database whose version is higher than the last one here was written by a newer shuyu and
+//!   is refused rather than used with a schema this code does not know.
+//! - SQL stays portable to PostgreSQL: BIGINT / INTEGER / TEXT columns, explicit `NOT NULL`,
+//!   no SQLite-only syntax (no AUTOINCREMENT, no WITHOUT ROWID, no BLOB: bytes are stored as hex).
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::StoreError;
+
+/// Every migration, in order: (version, SQL script).
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, AUDIT_LOG)];
+
+/// Version 1: the audit log and its signed checkpoints.
+///
+/// `details` holds canonical JSON text, hashed byte for byte as stored; `prev_hash`/`hash` are
+/// lowercase hex SHA-256. `job_id` is the only nullable column: entries outside a job have none.
+/// The indexes serve the reviewers' searches (by job, action, subject, actor, then in log order).
+const AUDIT_LOG: &str = "
+CREATE TABLE audit_entries (
+    seq        BIGINT NOT NULL PRIMARY KEY,
+    time       TEXT   NOT NULL,
+    actor      TEXT   NOT NULL,
+    action     TEXT   NOT NULL,
+    subject    TEXT   NOT NULL,
+    job_id     TEXT   NULL,
+    details    TEXT   NOT NULL,
+    prev_hash  TEXT   NOT NULL,
+    hash       TEXT   NOT NULL
+);
+CREATE INDEX audit_entries_job ON audit_entries (job_id, seq);
+CREATE INDEX audit_entries_action ON audit_entries (action, seq);
+CREATE INDEX audit_entries_subject ON audit_entries (subject, seq);
+CREATE INDEX audit_entries_actor ON audit_entries (actor, seq);
+CREATE INDEX audit_entries_time ON audit_entries (time);
+
+CREATE TABLE audit_checkpoints (
+    seq        BIGINT NOT NULL PRIMARY KEY,
+    hash       TEXT   NOT NULL,
+    time       TEXT   NOT NULL,
+    key_id     TEXT   NOT NULL,
+    signature  TEXT   NOT NULL
+);
+";
+
+/// The bookkeeping table; created outside the list because the list's progress lives in it.
+const SCHEMA_MIGRATIONS: &str = "
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    applied_at TEXT    NOT NULL
+)";
+
+/// The newest schema version this code knows.
+pub fn latest_version() -> u32 {
+    MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
+
+/// The database's schema version (0 for a fresh database).
+pub(super) fn current_version(conn: &Connection) -> Result<u32, StoreError> {
+    let version: Option<i64> = conn
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| {
+            row.get(0)
+        })
+        .optional()?
+        .flatten();
+    let version = version.unwrap_or(0);
+    u32::try_from(version).map_err(|_| StoreError::BadSchemaVersion { found: version })
+}
+
+/// Brings the database up to [`latest_version`], one transaction per migration.
+pub(super) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(SCHEMA_MIGRATIONS)?;
+    let supported = latest_version();
+    let found = current_version(conn)?;
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    for &(version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-read under the write lock: another process may have migrated since we looked.
+        if current_version(&tx)? >= version {
+            continue;
+        }
+        tx.execute_batch(sql)
+            .map_err(|source| StoreError::Migration { version, source })?;
+        let applied_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            rusqlite::params![i64::from(version), applied_at],
+        )
+        .map_err(|source| StoreError::Migration { version, source })?;
+        tx.commit()
+            .map_err(|source| StoreError::Migration { version, source })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_start_at_one_and_increase_by_one() {
+        for (i, (version, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version as usize, i + 1);
+        }
+    }
+
+    #[test]
+    fn sql_avoids_sqlite_only_constructs() {
+        for (version, sql) in MIGRATIONS {
+            let upper = sql.to_uppercase();
+            for banned in ["AUTOINCREMENT", "WITHOUT ROWID", "BLOB", "PRAGMA", "STRICT"] {
+                assert!(!upper.contains(banned), "migration {version} uses {banned}");
+            }
+        }
+    }
+}
