@@ -1,0 +1,252 @@
+//! Aggregation per group, and rule `size.groups`.
+//!
+//! A group is the tuple of a row's dimension values; a null dimension value is a key of its own.
+//! Per group the guard keeps the number of distinct entities (the quantity k is checked against),
+//! the number of kept rows, and per measure the count and sum of its kept values (the mean is
+//! derived at output). The module never aggregates: it only hands over contributions.
+//!
+//! Memory is bounded by the contract, not by the stream: at most `max_groups` groups, each key
+//! value at most [`MAX_KEY_VALUE_BYTES`] bytes; past either limit the accumulator stops growing and
+//! the release is blocked with `size.groups`. Distinct entities are counted through a set of
+//! (group, entity) pairs, which holds at most one pair per kept row and so at most `L × entities`.
+//!
+//! Sums are added in stream order, so the same contributions in the same order give bit-identical
+//! results however they are split into chunks.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+
+/// Longest dimension value (in UTF-8 bytes) a group key may hold. Public dimension values are short
+/// (district or industry names); a longer one is far more likely a smuggled payload, and without a
+/// cap `max_groups` keys of guest-chosen length could exhaust memory.
+pub const MAX_KEY_VALUE_BYTES: usize = 1024;
+
+/// Why the group table stopped growing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SizeFault {
+    /// A row would have opened group `max_groups + 1`.
+    TooManyGroups,
+    /// A dimension value (of the dimension at this position) exceeded [`MAX_KEY_VALUE_BYTES`].
+    ValueTooLong { dimension: usize },
+}
+
+/// Count and sum of one measure's kept values in one group.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct MeasureTotal {
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl MeasureTotal {
+    /// Sum over count; `None` for a measure with no kept value (released as null).
+    pub(crate) fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+/// One group's aggregates.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Group {
+    /// The dimension values, in contract order.
+    pub key: Vec<Option<String>>,
+    /// Distinct entities with a kept row in this group.
+    pub entities: u64,
+    /// Kept rows in this group.
+    pub rows: u64,
+    /// Per measure, in contract order.
+    pub measures: Vec<MeasureTotal>,
+}
+
+/// All groups' aggregates, sorted by key: the value passed between the guard's finishing steps
+/// (domain, then a future noise step, then threshold).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Aggregates {
+    pub groups: Vec<Group>,
+}
+
+/// Accumulates kept rows into groups while contributions stream in.
+#[derive(Debug)]
+pub(crate) struct GroupAccumulator {
+    max_groups: usize,
+    measures: usize,
+    index: HashMap<String, usize>,
+    members: HashSet<(usize, [u8; 16])>,
+    groups: Vec<Group>,
+    scratch: String,
+    fault: Option<SizeFault>,
+}
+
+impl GroupAccumulator {
+    /// An empty accumulator for at most `max_groups` groups of `measures` measures.
+    pub(crate) fn new(max_groups: usize, measures: usize) -> Self {
+        Self {
+            max_groups,
+            measures,
+            index: HashMap::new(),
+            members: HashSet::new(),
+            groups: Vec::new(),
+            scratch: String::new(),
+            fault: None,
+        }
+    }
+
+    /// The group for these dimension values, opened if new; `None` once the table has overflowed.
+    pub(crate) fn group(&mut self, key: &[Option<&str>]) -> Option<usize> {
+        if self.fault.is_some() {
+            return None;
+        }
+        if let Some(dimension) = key
+            .iter()
+            .position(|v| v.is_some_and(|v| v.len() > MAX_KEY_VALUE_BYTES))
+        {
+            self.fault = Some(SizeFault::ValueTooLong { dimension });
+            return None;
+        }
+        // An unambiguous flat encoding (length-prefixed, null distinct from empty) lets the lookup
+        // reuse one buffer instead of allocating a key per row.
+        self.scratch.clear();
+        for value in key {
+            match value {
+                None => self.scratch.push('-'),
+                Some(v) => {
+                    let _ = write!(self.scratch, "+{}:{v}", v.len());
+                }
+            }
+        }
+        if let Some(&group) = self.index.get(self.scratch.as_str()) {
+            return Some(group);
+        }
+        if self.groups.len() >= self.max_groups {
+            self.fault = Some(SizeFault::TooManyGroups);
+            return None;
+        }
+        let group = self.groups.len();
+        self.index.insert(self.scratch.clone(), group);
+        self.groups.push(Group {
+            key: key.iter().map(|v| v.map(str::to_owned)).collect(),
+            entities: 0,
+            rows: 0,
+            measures: vec![MeasureTotal::default(); self.measures],
+        });
+        Some(group)
+    }
+
+    /// Adds one kept row of `entity` to `group`; `values` are the clamped measure values, `None`
+    /// for a value left out (null or not finite).
+    pub(crate) fn add(&mut self, group: usize, entity: [u8; 16], values: &[Option<f64>]) {
+        let Some(totals) = self.groups.get_mut(group) else {
+            return;
+        };
+        if self.members.insert((group, entity)) {
+            totals.entities += 1;
+        }
+        totals.rows += 1;
+        for (total, value) in totals.measures.iter_mut().zip(values) {
+            if let Some(value) = value {
+                total.count += 1;
+                total.sum += value;
+            }
+        }
+    }
+
+    /// Why the table stopped growing, if it did.
+    pub(crate) fn fault(&self) -> Option<SizeFault> {
+        self.fault
+    }
+
+    /// Number of groups opened so far.
+    pub(crate) fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The groups, sorted by key: nulls first, then values by their UTF-8 bytes, dimension by
+    /// dimension. Keys are distinct, so the order is total and the output deterministic.
+    pub(crate) fn finish(self) -> Aggregates {
+        let mut groups = self.groups;
+        groups.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Aggregates { groups }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const E1: [u8; 16] = [1; 16];
+    const E2: [u8; 16] = [2; 16];
+
+    #[test]
+    fn counts_distinct_entities_rows_and_measures() {
+        let mut acc = GroupAccumulator::new(10, 2);
+        let a = acc.group(&[Some("a")]).expect("room");
+        acc.add(a, E1, &[Some(1.0), None]);
+        acc.add(a, E1, &[Some(2.0), Some(5.0)]);
+        acc.add(a, E2, &[Some(3.0), Some(5.0)]);
+        let groups = acc.finish().groups;
+        assert_eq!(groups.len(), 1);
+        let g = &groups[0];
+        assert_eq!((g.entities, g.rows), (2, 3));
+        assert_eq!(g.measures[0], MeasureTotal { count: 3, sum: 6.0 });
+        assert_eq!(
+            g.measures[1],
+            MeasureTotal {
+                count: 2,
+                sum: 10.0
+            }
+        );
+        assert_eq!(g.measures[0].mean(), Some(2.0));
+        assert_eq!(MeasureTotal::default().mean(), None);
+    }
+
+    #[test]
+    fn keys_are_unambiguous_and_sorted_with_nulls_first() {
+        let mut acc = GroupAccumulator::new(10, 0);
+        let keys: [&[Option<&str>]; 6] = [
+            &[Some("b"), Some("")],
+            &[None, Some("x")],
+            &[Some(""), None],
+            &[Some("a:+1"), Some("")],
+            &[Some("a"), Some(":+1")],
+            &[Some("b"), Some("")],
+        ];
+        for key in keys {
+            let g = acc.group(key).expect("room");
+            acc.add(g, E1, &[]);
+        }
+        let groups = acc.finish().groups;
+        let keys: Vec<_> = groups.iter().map(|g| g.key.clone()).collect();
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            keys,
+            vec![
+                vec![None, s("x")],
+                vec![s(""), None],
+                vec![s("a"), s(":+1")],
+                vec![s("a:+1"), s("")],
+                vec![s("b"), s("")],
+            ]
+        );
+        assert_eq!(groups[4].rows, 2);
+    }
+
+    #[test]
+    fn stops_growing_past_the_limits() {
+        let mut acc = GroupAccumulator::new(2, 0);
+        assert!(acc.group(&[Some("a")]).is_some());
+        assert!(acc.group(&[Some("b")]).is_some());
+        assert!(acc.group(&[Some("a")]).is_some());
+        assert!(acc.group(&[Some("c")]).is_none());
+        assert_eq!(acc.fault(), Some(SizeFault::TooManyGroups));
+        assert!(
+            acc.group(&[Some("a")]).is_none(),
+            "nothing accumulates after a fault"
+        );
+        assert_eq!(acc.len(), 2);
+
+        let mut acc = GroupAccumulator::new(2, 0);
+        let long = "x".repeat(MAX_KEY_VALUE_BYTES + 1);
+        assert!(acc.group(&[Some("a"), Some(&long)]).is_none());
+        assert_eq!(acc.fault(), Some(SizeFault::ValueTooLong { dimension: 1 }));
+        assert_eq!(acc.len(), 0);
+    }
+}

@@ -1,0 +1,364 @@
+//! The release contract: what one named release may contain, as approved in `scenario.toml`.
+//!
+//! A contract is read from a `[[release]]` table and reviewed by people before any job runs, so it
+//! is trusted; the contributions checked against it are not. [`ReleaseContract::validate`] refuses
+//! contracts the guard could not enforce (no threshold, no bound, infinite clamps, ambiguous column
+//! names), so every later rule can rely on a well-formed contract. Unknown fields are refused
+//! everywhere: a misspelt `max_rows_per_entity` must not silently fall back to something laxer.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+/// The output column holding each group's number of distinct entities.
+pub const ENTITIES_COLUMN: &str = "entities";
+/// The input column holding each contribution's entity pseudonym.
+pub const ENTITY_COLUMN: &str = "entity";
+
+/// Longest release or column name accepted; names become Arrow field names and file names.
+const MAX_NAME_LEN: usize = 64;
+
+fn default_max_groups() -> usize {
+    10_000
+}
+
+/// How a measure is aggregated per group: `count` (kept values), `sum` and `mean` (of the kept,
+/// clamped values). The same type as the providers' manifests, so a contract can be checked
+/// against what a dataset allows.
+pub use shuyu_datasets::Aggregation;
+
+/// One `[[release]]` of a scenario: the shape of the table that may leave, and the rules applied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseContract {
+    /// Release name, `[a-z0-9_]+`; the module names it at `release_begin`.
+    pub name: String,
+    /// Minimum number of distinct entities in a released group (the caller may raise it).
+    pub k: u32,
+    /// `L`: contribution rows kept per entity; later rows of that entity are dropped and counted.
+    pub max_rows_per_entity: u32,
+    /// More groups than this blocks the release (`size.groups`). Default 10,000.
+    #[serde(default = "default_max_groups")]
+    pub max_groups: usize,
+    /// Group-by columns, in output order.
+    #[serde(default, rename = "dimension")]
+    pub dimensions: Vec<DimensionSpec>,
+    /// Aggregated columns, in output order.
+    #[serde(rename = "measure")]
+    pub measures: Vec<MeasureSpec>,
+}
+
+/// A group-by column of a release.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DimensionSpec {
+    /// Column name, `[a-z0-9_]+`.
+    pub name: String,
+    /// Source columns (`dataset.column`), for review and policy checks by the caller.
+    #[serde(default)]
+    pub from: Vec<String>,
+    /// The public domain of the dimension; a group key outside it blocks the release.
+    #[serde(default)]
+    pub values: Option<Vec<String>>,
+}
+
+/// An aggregated column of a release.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureSpec {
+    /// Column name, `[a-z0-9_]+`; output columns are `<name>_<aggregation>`.
+    pub name: String,
+    /// Source columns (`dataset.column`), for review and policy checks by the caller.
+    #[serde(default)]
+    pub from: Vec<String>,
+    /// `[lo, hi]`: every contributed value is clamped into this range before aggregation.
+    pub clamp: [f64; 2],
+    /// The aggregations released for this measure, in output order.
+    pub aggregations: Vec<Aggregation>,
+}
+
+/// Why a contract cannot be enforced. Names the release and the field, never data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("release contract '{release}': {field}: {problem}")]
+pub struct ContractError {
+    /// The release's name as written in the contract.
+    pub release: String,
+    /// The offending field, e.g. `measure.capital.clamp`.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ReleaseContract {
+    /// Checks that the guard can enforce this contract.
+    ///
+    /// # Errors
+    /// The first problem found, naming the release and the field: a name outside `[a-z0-9_]+`,
+    /// `k < 2`, `max_rows_per_entity < 1`, `max_groups < 1`, no measure, a measure without
+    /// aggregations or with one repeated, a clamp that is not finite or has `lo > hi`, an empty
+    /// declared domain, a column named `entity` or `entities`, or two columns (input or output)
+    /// with the same name.
+    pub fn validate(&self) -> Result<(), ContractError> {
+        let fail = |field: String, problem: &str| ContractError {
+            release: self.name.clone(),
+            field,
+            problem: problem.to_owned(),
+        };
+        if !is_valid_name(&self.name) {
+            return Err(fail(
+                "name".into(),
+                "must match [a-z0-9_]+ (at most 64 characters)",
+            ));
+        }
+        if self.k < 2 {
+            return Err(fail("k".into(), "must be at least 2"));
+        }
+        if self.max_rows_per_entity < 1 {
+            return Err(fail("max_rows_per_entity".into(), "must be at least 1"));
+        }
+        if self.max_groups < 1 {
+            return Err(fail("max_groups".into(), "must be at least 1"));
+        }
+        if self.measures.is_empty() {
+            return Err(fail("measure".into(), "at least one measure is required"));
+        }
+        for dimension in &self.dimensions {
+            let field = format!("dimension.{}", dimension.name);
+            check_column_name(&dimension.name).map_err(|p| fail(field.clone(), p))?;
+            if dimension.values.as_ref().is_some_and(Vec::is_empty) {
+                return Err(fail(
+                    format!("{field}.values"),
+                    "a declared domain cannot be empty",
+                ));
+            }
+        }
+        for measure in &self.measures {
+            let field = format!("measure.{}", measure.name);
+            check_column_name(&measure.name).map_err(|p| fail(field.clone(), p))?;
+            let [lo, hi] = measure.clamp;
+            if !lo.is_finite() || !hi.is_finite() || lo > hi {
+                return Err(fail(
+                    format!("{field}.clamp"),
+                    "must be two finite numbers [lo, hi] with lo <= hi",
+                ));
+            }
+            if measure.aggregations.is_empty() {
+                return Err(fail(format!("{field}.aggregations"), "cannot be empty"));
+            }
+            for (i, aggregation) in measure.aggregations.iter().enumerate() {
+                if measure
+                    .aggregations
+                    .iter()
+                    .take(i)
+                    .any(|a| a == aggregation)
+                {
+                    return Err(fail(
+                        format!("{field}.aggregations"),
+                        "lists an aggregation twice",
+                    ));
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        let inputs = self
+            .dimensions
+            .iter()
+            .map(|d| &d.name)
+            .chain(self.measures.iter().map(|m| &m.name));
+        for name in inputs {
+            if !seen.insert(name.as_str()) {
+                return Err(fail(format!("column {name}"), "two columns have this name"));
+            }
+        }
+        let mut seen = HashSet::new();
+        for name in self.output_columns() {
+            if !seen.insert(name.clone()) {
+                return Err(fail(
+                    format!("output column {name}"),
+                    "two output columns would have this name",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The released table's columns, in order: the dimensions, `entities`, then for each measure
+    /// in order and each of its aggregations in order, `<measure>_<aggregation>`.
+    pub fn output_columns(&self) -> Vec<String> {
+        let mut columns: Vec<String> = self.dimensions.iter().map(|d| d.name.clone()).collect();
+        columns.push(ENTITIES_COLUMN.to_owned());
+        for measure in &self.measures {
+            for aggregation in &measure.aggregations {
+                columns.push(format!("{}_{}", measure.name, aggregation.as_str()));
+            }
+        }
+        columns
+    }
+
+    /// The contribution columns a chunk must carry, in order: `entity`, dimensions, measures.
+    pub fn input_columns(&self) -> Vec<String> {
+        std::iter::once(ENTITY_COLUMN.to_owned())
+            .chain(self.dimensions.iter().map(|d| d.name.clone()))
+            .chain(self.measures.iter().map(|m| m.name.clone()))
+            .collect()
+    }
+}
+
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn check_column_name(name: &str) -> Result<(), &'static str> {
+    if !is_valid_name(name) {
+        return Err("the name must match [a-z0-9_]+ (at most 64 characters)");
+    }
+    // `entity` is the contribution key and `entities` the released count: a column of either name
+    // would make the output ambiguous.
+    if name == ENTITY_COLUMN || name == ENTITIES_COLUMN {
+        return Err("the names `entity` and `entities` are reserved");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The contract used across the guard's tests: one dimension with a domain, two measures.
+    pub(crate) fn sample() -> ReleaseContract {
+        ReleaseContract {
+            name: "district_stats".into(),
+            k: 2,
+            max_rows_per_entity: 1,
+            max_groups: 100,
+            dimensions: vec![DimensionSpec {
+                name: "district".into(),
+                from: vec!["enterprise_registry.district".into()],
+                values: None,
+            }],
+            measures: vec![
+                MeasureSpec {
+                    name: "capital".into(),
+                    from: vec![],
+                    clamp: [0.0, 100.0],
+                    aggregations: vec![Aggregation::Count, Aggregation::Sum, Aggregation::Mean],
+                },
+                MeasureSpec {
+                    name: "staff".into(),
+                    from: vec![],
+                    clamp: [0.0, 10.0],
+                    aggregations: vec![Aggregation::Sum],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn sample_is_valid_and_names_outputs_in_order() {
+        let contract = sample();
+        assert_eq!(contract.validate(), Ok(()));
+        assert_eq!(
+            contract.output_columns(),
+            [
+                "district",
+                "entities",
+                "capital_count",
+                "capital_sum",
+                "capital_mean",
+                "staff_sum"
+            ]
+        );
+        assert_eq!(
+            contract.input_columns(),
+            ["entity", "district", "capital", "staff"]
+        );
+    }
+
+    #[test]
+    fn deserializes_the_documented_toml_shape() {
+        let json = serde_json::json!({
+            "name": "district_stats", "k": 5, "max_rows_per_entity": 1,
+            "dimension": [{"name": "district", "from": ["enterprise_registry.district"],
+                           "values": ["上城区", "西湖区"]}],
+            "measure": [{"name": "capital", "clamp": [0.0, 100000.0],
+                         "aggregations": ["count", "mean"]}]
+        });
+        let contract: ReleaseContract = serde_json::from_value(json).expect("valid contract");
+        assert_eq!(contract.max_groups, 10_000);
+        assert_eq!(
+            contract.measures[0].aggregations,
+            [Aggregation::Count, Aggregation::Mean]
+        );
+        assert_eq!(contract.validate(), Ok(()));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let json = serde_json::json!({
+            "name": "x", "k": 5, "max_rows_per_entity": 1, "max_row_per_entity": 9,
+            "measure": [{"name": "m", "clamp": [0.0, 1.0], "aggregations": ["sum"]}]
+        });
+        assert!(serde_json::from_value::<ReleaseContract>(json).is_err());
+    }
+
+    type Mutation = fn(&mut ReleaseContract);
+
+    #[test]
+    fn validation_names_release_and_field() {
+        let cases: Vec<(Mutation, &str)> = vec![
+            (|c| c.name = "Bad-Name".into(), "name"),
+            (|c| c.k = 1, "k"),
+            (|c| c.max_rows_per_entity = 0, "max_rows_per_entity"),
+            (|c| c.max_groups = 0, "max_groups"),
+            (|c| c.measures.clear(), "measure"),
+            (
+                |c| c.measures[0].clamp = [1.0, 0.0],
+                "measure.capital.clamp",
+            ),
+            (
+                |c| c.measures[0].clamp = [0.0, f64::INFINITY],
+                "measure.capital.clamp",
+            ),
+            (
+                |c| c.measures[0].clamp = [f64::NAN, 1.0],
+                "measure.capital.clamp",
+            ),
+            (
+                |c| c.measures[0].aggregations.clear(),
+                "measure.capital.aggregations",
+            ),
+            (
+                |c| c.measures[0].aggregations = vec![Aggregation::Sum, Aggregation::Sum],
+                "measure.capital.aggregations",
+            ),
+            (
+                |c| c.dimensions[0].name = "entities".into(),
+                "dimension.entities",
+            ),
+            (|c| c.measures[1].name = "entity".into(), "measure.entity"),
+            (
+                |c| c.measures[1].name = "district".into(),
+                "column district",
+            ),
+            (
+                |c| c.dimensions[0].name = "capital_sum".into(),
+                "output column capital_sum",
+            ),
+            (
+                |c| c.dimensions[0].values = Some(vec![]),
+                "dimension.district.values",
+            ),
+        ];
+        for (mutate, field) in cases {
+            let mut contract = sample();
+            mutate(&mut contract);
+            let err = contract.validate().expect_err(field);
+            assert_eq!(err.field, field);
+            assert!(err.to_string().contains(&contract.name), "{err}");
+        }
+    }
+}

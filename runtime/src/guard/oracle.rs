@@ -1,0 +1,180 @@
+//! The identifier oracle: the guard's only view of the real data.
+//!
+//! The guard must know whether an entity a module names is real (fake entities would let one real
+//! entity pass as k), and whether an output cell carries an identifier or a pseudonym. It asks an
+//! [`IdentifierOracle`], which the caller implements over the granted datasets and their per-scenario
+//! pseudonyms. [`SetOracle`] is a plain in-memory implementation, for tests and for callers that can
+//! hold the sets; pseudonyms are stored as their 16 decoded bytes, half the size of the hex text.
+
+use std::collections::HashSet;
+
+/// Number of hex characters in a pseudonym.
+pub const PSEUDONYM_HEX_LEN: usize = 32;
+
+/// Answers the guard's questions about the real data of the granted datasets.
+pub trait IdentifierOracle: Send + Sync {
+    /// Is this a pseudonym of an entity of the granted datasets (an "entity is real" check)?
+    fn is_entity(&self, pseudonym: &str) -> bool;
+    /// Is this string a pseudonym of any identifier value in the granted datasets?
+    fn is_pseudonym(&self, text: &str) -> bool;
+    /// Is this string a raw identifier value of the granted datasets?
+    fn is_raw_identifier(&self, text: &str) -> bool;
+}
+
+/// Decodes a pseudonym: exactly 32 lowercase hex characters. Anything else is not a pseudonym.
+pub fn parse_pseudonym(text: &str) -> Option<[u8; 16]> {
+    // Checked before decoding so that a huge string costs one length comparison.
+    if text.len() != PSEUDONYM_HEX_LEN
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    hex::decode_to_slice(text, &mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// A text that should be a pseudonym is not 32 lowercase hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a pseudonym: expected 32 lowercase hex characters")]
+pub struct NotAPseudonym;
+
+/// An [`IdentifierOracle`] over in-memory sets.
+///
+/// Entities are also pseudonyms: adding an entity makes both `is_entity` and `is_pseudonym` true.
+#[derive(Debug, Clone, Default)]
+pub struct SetOracle {
+    entities: HashSet<[u8; 16]>,
+    pseudonyms: HashSet<[u8; 16]>,
+    raw: HashSet<String>,
+}
+
+impl SetOracle {
+    /// An oracle that knows nothing: every entity is unknown.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An oracle over the given entity pseudonyms, other pseudonyms and raw identifier values.
+    ///
+    /// # Errors
+    /// [`NotAPseudonym`] if an entity or pseudonym is not 32 lowercase hex characters.
+    pub fn from_parts<E, P, R>(entities: E, pseudonyms: P, raw: R) -> Result<Self, NotAPseudonym>
+    where
+        E: IntoIterator,
+        E::Item: AsRef<str>,
+        P: IntoIterator,
+        P::Item: AsRef<str>,
+        R: IntoIterator,
+        R::Item: Into<String>,
+    {
+        let mut oracle = Self::new();
+        for entity in entities {
+            oracle.add_entity(entity.as_ref())?;
+        }
+        for pseudonym in pseudonyms {
+            oracle.add_pseudonym(pseudonym.as_ref())?;
+        }
+        for value in raw {
+            oracle.add_raw_identifier(value);
+        }
+        Ok(oracle)
+    }
+
+    /// Adds the pseudonym of a real entity (also a pseudonym).
+    ///
+    /// # Errors
+    /// [`NotAPseudonym`] if it is not 32 lowercase hex characters.
+    pub fn add_entity(&mut self, pseudonym: &str) -> Result<(), NotAPseudonym> {
+        let bytes = parse_pseudonym(pseudonym).ok_or(NotAPseudonym)?;
+        self.add_entity_bytes(bytes);
+        Ok(())
+    }
+
+    /// Adds a real entity by its 16 pseudonym bytes (for callers holding the HMAC output).
+    pub fn add_entity_bytes(&mut self, bytes: [u8; 16]) {
+        self.entities.insert(bytes);
+        self.pseudonyms.insert(bytes);
+    }
+
+    /// Adds the pseudonym of an identifier value that is not an entity key.
+    ///
+    /// # Errors
+    /// [`NotAPseudonym`] if it is not 32 lowercase hex characters.
+    pub fn add_pseudonym(&mut self, pseudonym: &str) -> Result<(), NotAPseudonym> {
+        let bytes = parse_pseudonym(pseudonym).ok_or(NotAPseudonym)?;
+        self.add_pseudonym_bytes(bytes);
+        Ok(())
+    }
+
+    /// Adds a pseudonym by its 16 bytes.
+    pub fn add_pseudonym_bytes(&mut self, bytes: [u8; 16]) {
+        self.pseudonyms.insert(bytes);
+    }
+
+    /// Adds a raw identifier value (citizen ID number, credit code, ...).
+    pub fn add_raw_identifier(&mut self, value: impl Into<String>) {
+        self.raw.insert(value.into());
+    }
+
+    /// Number of real entities known.
+    pub fn entity_count(&self) -> usize {
+        self.entities.len()
+    }
+}
+
+impl IdentifierOracle for SetOracle {
+    fn is_entity(&self, pseudonym: &str) -> bool {
+        parse_pseudonym(pseudonym).is_some_and(|b| self.entities.contains(&b))
+    }
+
+    fn is_pseudonym(&self, text: &str) -> bool {
+        parse_pseudonym(text).is_some_and(|b| self.pseudonyms.contains(&b))
+    }
+
+    fn is_raw_identifier(&self, text: &str) -> bool {
+        self.raw.contains(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P1: &str = "00112233445566778899aabbccddeeff";
+    const P2: &str = "ffeeddccbbaa99887766554433221100";
+
+    #[test]
+    fn parses_only_lowercase_32_hex() {
+        assert!(parse_pseudonym(P1).is_some());
+        assert!(parse_pseudonym(&P1.to_uppercase()).is_none());
+        assert!(parse_pseudonym(&P1[1..]).is_none());
+        assert!(parse_pseudonym(&format!("{P1}0")).is_none());
+        assert!(parse_pseudonym("g0112233445566778899aabbccddeeff").is_none());
+        assert!(parse_pseudonym("").is_none());
+        // 32 bytes but not 32 ASCII characters.
+        assert!(parse_pseudonym("区区区区区区区区区区0a").is_none());
+    }
+
+    #[test]
+    fn set_oracle_answers() {
+        let oracle = SetOracle::from_parts([P1], [P2], ["110101199003074514"]).expect("valid");
+        assert!(oracle.is_entity(P1));
+        assert!(oracle.is_pseudonym(P1), "an entity is also a pseudonym");
+        assert!(!oracle.is_entity(P2));
+        assert!(oracle.is_pseudonym(P2));
+        assert!(oracle.is_raw_identifier("110101199003074514"));
+        assert!(!oracle.is_raw_identifier("110101199003074515"));
+        assert_eq!(oracle.entity_count(), 1);
+    }
+
+    #[test]
+    fn set_oracle_refuses_malformed_pseudonyms() {
+        assert_eq!(
+            SetOracle::from_parts(["nope"], [P2], Vec::<String>::new()).err(),
+            Some(NotAPseudonym)
+        );
+    }
+}

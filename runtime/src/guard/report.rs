@@ -1,0 +1,54 @@
+//! The accounting of one release: what came in, what was dropped, clamped and suppressed, and why.
+//!
+//! Suppression is accounted, never silent (DESIGN.md §6): the report goes into the product manifest
+//! and to the operator whether the release was made or blocked. It holds counts and the policy's
+//! parameters only, never a value, so it is safe to show.
+
+use serde::Serialize;
+
+/// Counts of everything the guard did to one release's contributions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReleaseReport {
+    /// Rows received in chunks that had the contract's schema (before any rule).
+    pub contribution_rows: u64,
+    /// Distinct real entities that contributed.
+    pub entities: u64,
+    /// Rows with a null entity (any blocks the release).
+    pub rows_null_entity: u64,
+    /// Rows naming an entity not in the granted datasets (any blocks the release).
+    pub rows_unknown_entity: u64,
+    /// Rows beyond an entity's first `max_rows_per_entity`, dropped.
+    pub rows_dropped_by_bound: u64,
+    /// Measure values moved to the nearest clamp bound.
+    pub values_clamped: u64,
+    /// Measure values that were NaN or ±infinity, left out of their measure's count, sum and mean.
+    pub non_finite_values: u64,
+    /// Measure values that were null, left out of their measure's count, sum and mean.
+    pub null_values: u64,
+    /// Groups formed by the kept rows.
+    pub groups_total: u64,
+    /// Groups in the released table.
+    pub groups_released: u64,
+    /// Groups withheld for having fewer than `k` distinct entities.
+    pub groups_suppressed: u64,
+    /// Kept rows belonging to the suppressed groups.
+    pub rows_suppressed: u64,
+    /// The effective minimum of distinct entities per released group.
+    pub k: u32,
+    /// The effective per-entity row bound `L`.
+    pub max_rows_per_entity: u32,
+    /// Why groups were suppressed, in words, e.g. `fewer than k=5 distinct entities`.
+    pub suppression_rule: String,
+}
+
+impl ReleaseReport {
+    /// An empty report for a release under effective `k` and bound `L`.
+    pub(crate) fn new(k: u32, max_rows_per_entity: u32) -> Self {
+        Self {
+            k,
+            max_rows_per_entity,
+            suppression_rule: format!("fewer than k={k} distinct entities"),
+            ..Self::default()
+        }
+    }
+}

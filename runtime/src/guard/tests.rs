@@ -1,0 +1,726 @@
+//! End-to-end tests of the release builder: contributions in, decision out.
+//!
+//! Each hostile case plants a recognizable value and asserts the block message does not repeat it.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+
+use super::contract::tests::sample;
+use super::scan::tests::citizen_id;
+use super::*;
+
+/// The pseudonym of test entity `n`.
+fn e(n: u32) -> String {
+    format!("{n:032x}")
+}
+
+/// A pseudonym the oracle knows that is not an entity (e.g. of a person's ID in another column).
+const OTHER_PSEUDONYM: &str = "abcdefabcdefabcdefabcdefabcdef12";
+const RAW_ID: &str = "RAW-IDENTIFIER-7";
+
+fn oracle() -> Arc<dyn IdentifierOracle> {
+    let entities: Vec<String> = (1..=50).map(e).collect();
+    Arc::new(SetOracle::from_parts(entities, [OTHER_PSEUDONYM], [RAW_ID]).expect("valid oracle"))
+}
+
+type Row<'a> = (Option<&'a str>, Option<&'a str>, Option<f64>, Option<i64>);
+
+/// A chunk with the sample contract's schema: entity, district, capital (f64), staff (i64).
+fn batch(rows: &[Row<'_>]) -> RecordBatch {
+    let schema = Schema::new(vec![
+        Field::new("entity", DataType::Utf8, true),
+        Field::new("district", DataType::Utf8, true),
+        Field::new("capital", DataType::Float64, true),
+        Field::new("staff", DataType::Int64, true),
+    ]);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(rows.iter().map(|r| r.0).collect::<StringArray>()),
+        Arc::new(rows.iter().map(|r| r.1).collect::<StringArray>()),
+        Arc::new(rows.iter().map(|r| r.2).collect::<Float64Array>()),
+        Arc::new(rows.iter().map(|r| r.3).collect::<Int64Array>()),
+    ];
+    RecordBatch::try_new(Arc::new(schema), columns).expect("valid batch")
+}
+
+/// `(entity number, district, capital, staff)` rows as a chunk.
+fn rows(rows: &[(u32, &str, f64, i64)]) -> RecordBatch {
+    let entities: Vec<String> = rows.iter().map(|r| e(r.0)).collect();
+    let rows: Vec<Row<'_>> = rows
+        .iter()
+        .zip(&entities)
+        .map(|(r, id)| (Some(id.as_str()), Some(r.1), Some(r.2), Some(r.3)))
+        .collect();
+    batch(&rows)
+}
+
+fn ipc(batches: &[RecordBatch]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .expect("at least one batch");
+    let mut writer = StreamWriter::try_new(&mut bytes, &schema).expect("writer");
+    for b in batches {
+        writer.write(b).expect("write");
+    }
+    writer.finish().expect("finish");
+    drop(writer);
+    bytes
+}
+
+fn builder(contract: ReleaseContract, k: u32) -> ReleaseBuilder {
+    ReleaseBuilder::new(Arc::new(contract), k, oracle())
+}
+
+fn run(contract: ReleaseContract, k: u32, batches: &[RecordBatch]) -> Decision {
+    let mut b = builder(contract, k);
+    for batch in batches {
+        b.append_batch(batch).expect("chunk accepted");
+    }
+    b.finish()
+}
+
+fn released(decision: Decision) -> ReleasedTable {
+    match decision {
+        Decision::Released(r) => r,
+        Decision::Blocked(b) => panic!("blocked by {}: {}", b.rule, b.message),
+    }
+}
+
+fn blocked(decision: Decision) -> Block {
+    match decision {
+        Decision::Blocked(b) => b,
+        Decision::Released(r) => panic!("released {} rows", r.table.num_rows()),
+    }
+}
+
+fn strings(table: &RecordBatch, column: &str) -> Vec<Option<String>> {
+    let array = table.column_by_name(column).expect("column");
+    let array = array.as_any().downcast_ref::<StringArray>().expect("Utf8");
+    array.iter().map(|v| v.map(str::to_owned)).collect()
+}
+
+fn ints(table: &RecordBatch, column: &str) -> Vec<i64> {
+    let array = table.column_by_name(column).expect("column");
+    let array = array.as_any().downcast_ref::<Int64Array>().expect("Int64");
+    array.values().to_vec()
+}
+
+fn floats(table: &RecordBatch, column: &str) -> Vec<Option<f64>> {
+    let array = table.column_by_name(column).expect("column");
+    let array = array
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .expect("Float64");
+    array.iter().collect()
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_owned())
+}
+
+#[test]
+fn happy_path_exact_numbers() {
+    let chunk = rows(&[
+        (4, "西湖区", 50.0, 5),
+        (1, "上城区", 10.0, 1),
+        (2, "上城区", 20.0, 2),
+        (5, "西湖区", 70.0, 7),
+        (3, "上城区", 30.0, 3),
+    ]);
+    let out = released(run(sample(), 2, &[chunk]));
+    let t = &out.table;
+    let names: Vec<_> = t
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "district",
+            "entities",
+            "capital_count",
+            "capital_sum",
+            "capital_mean",
+            "staff_sum"
+        ]
+    );
+    assert_eq!(strings(t, "district"), [s("上城区"), s("西湖区")]);
+    assert_eq!(ints(t, "entities"), [3, 2]);
+    assert_eq!(ints(t, "capital_count"), [3, 2]);
+    assert_eq!(floats(t, "capital_sum"), [Some(60.0), Some(120.0)]);
+    assert_eq!(floats(t, "capital_mean"), [Some(20.0), Some(60.0)]);
+    assert_eq!(floats(t, "staff_sum"), [Some(6.0), Some(12.0)]);
+    let expected = ReleaseReport {
+        contribution_rows: 5,
+        entities: 5,
+        groups_total: 2,
+        groups_released: 2,
+        k: 2,
+        max_rows_per_entity: 1,
+        suppression_rule: "fewer than k=2 distinct entities".into(),
+        ..ReleaseReport::default()
+    };
+    assert_eq!(out.report, expected);
+    assert_eq!(out.policy["effective_k"], 2);
+    assert_eq!(out.policy["contract"]["name"], "district_stats");
+}
+
+#[test]
+fn bound_keeps_the_first_l_rows_per_entity_and_counts_the_rest() {
+    let chunk = rows(&[
+        (1, "a", 10.0, 0),
+        (1, "a", 20.0, 0),
+        (2, "a", 5.0, 0),
+        (1, "b", 30.0, 0),
+        (2, "a", 7.0, 0),
+        (1, "a", 40.0, 0),
+    ]);
+    let out = released(run(sample(), 2, std::slice::from_ref(&chunk)));
+    assert_eq!(out.report.rows_dropped_by_bound, 4);
+    assert_eq!(out.report.entities, 2);
+    assert_eq!(floats(&out.table, "capital_sum"), [Some(15.0)]);
+
+    // With L = 2, entity 1 keeps a(10) and a(20), entity 2 keeps a(5) and a(7).
+    let mut two = sample();
+    two.max_rows_per_entity = 2;
+    let mut b = builder(two, 2);
+    b.append_batch(&chunk).expect("accepted");
+    b.append_batch(&rows(&[(3, "b", 1.0, 0)]))
+        .expect("accepted");
+    let out = released(b.finish());
+    assert_eq!(out.report.rows_dropped_by_bound, 2);
+    assert_eq!(strings(&out.table, "district"), [s("a")]);
+    assert_eq!(ints(&out.table, "capital_count"), [4]);
+    assert_eq!(floats(&out.table, "capital_sum"), [Some(42.0)]);
+    assert_eq!(
+        (out.report.groups_suppressed, out.report.rows_suppressed),
+        (1, 1)
+    );
+}
+
+#[test]
+fn clamping_is_counted() {
+    let chunk = rows(&[(1, "a", -5.0, 11), (2, "a", 150.0, 3), (3, "a", 50.0, -2)]);
+    let out = released(run(sample(), 2, &[chunk]));
+    assert_eq!(out.report.values_clamped, 4);
+    assert_eq!(floats(&out.table, "capital_sum"), [Some(150.0)]);
+    assert_eq!(floats(&out.table, "staff_sum"), [Some(13.0)]);
+}
+
+#[test]
+fn non_finite_null_negative_and_huge_values() {
+    let ids: Vec<String> = (1..=7).map(e).collect();
+    let values = [
+        Some(f64::NAN),
+        Some(f64::INFINITY),
+        Some(f64::NEG_INFINITY),
+        None,
+        Some(-1e308),
+        Some(f64::MAX),
+        Some(-0.0),
+    ];
+    let rows: Vec<Row<'_>> = ids
+        .iter()
+        .zip(values)
+        .map(|(id, v)| (Some(id.as_str()), Some("a"), v, None))
+        .collect();
+    let out = released(run(sample(), 2, &[batch(&rows)]));
+    let r = &out.report;
+    assert_eq!(
+        (r.non_finite_values, r.null_values, r.values_clamped),
+        (3, 1 + 7, 2)
+    );
+    assert_eq!(
+        ints(&out.table, "entities"),
+        [7],
+        "rows with missing values still count"
+    );
+    assert_eq!(ints(&out.table, "capital_count"), [3]);
+    assert_eq!(floats(&out.table, "capital_sum"), [Some(100.0)]);
+    assert_eq!(
+        floats(&out.table, "staff_sum"),
+        [Some(0.0)],
+        "a sum over no values is 0"
+    );
+    let mean = floats(&out.table, "capital_mean");
+    assert!((mean[0].expect("mean") - 100.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn mean_is_null_when_no_value_was_kept() {
+    let ids: Vec<String> = (1..=2).map(e).collect();
+    let rows: Vec<Row<'_>> = ids
+        .iter()
+        .map(|id| (Some(id.as_str()), Some("a"), Some(f64::NAN), Some(1)))
+        .collect();
+    let out = released(run(sample(), 2, &[batch(&rows)]));
+    assert_eq!(ints(&out.table, "capital_count"), [0]);
+    assert_eq!(floats(&out.table, "capital_mean"), [None]);
+}
+
+#[test]
+fn int64_measures_are_widened_and_clamped() {
+    let schema = Schema::new(vec![
+        Field::new("entity", DataType::Utf8, false),
+        Field::new("district", DataType::Utf8, false),
+        Field::new("capital", DataType::Int64, false),
+        Field::new("staff", DataType::Int64, false),
+    ]);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![e(1), e(2), e(3)])),
+        Arc::new(StringArray::from(vec!["a"; 3])),
+        Arc::new(Int64Array::from(vec![i64::MAX, i64::MIN, 42])),
+        Arc::new(Int64Array::from(vec![1, 2, 3])),
+    ];
+    let chunk = RecordBatch::try_new(Arc::new(schema), columns).expect("valid batch");
+    let out = released(run(sample(), 2, &[chunk]));
+    assert_eq!(out.report.values_clamped, 2);
+    assert_eq!(floats(&out.table, "capital_sum"), [Some(142.0)]);
+}
+
+#[test]
+fn measure_types_must_not_change_between_chunks() {
+    let mut b = builder(sample(), 2);
+    b.append_batch(&rows(&[(1, "a", 1.0, 1)]))
+        .expect("first chunk");
+    let schema = Schema::new(vec![
+        Field::new("entity", DataType::Utf8, false),
+        Field::new("district", DataType::Utf8, false),
+        Field::new("capital", DataType::Int64, false),
+        Field::new("staff", DataType::Int64, false),
+    ]);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![e(2)])),
+        Arc::new(StringArray::from(vec!["a"])),
+        Arc::new(Int64Array::from(vec![1])),
+        Arc::new(Int64Array::from(vec![1])),
+    ];
+    let chunk = RecordBatch::try_new(Arc::new(schema), columns).expect("valid batch");
+    assert!(matches!(
+        b.append_batch(&chunk),
+        Err(AppendError::Schema { .. })
+    ));
+    assert_eq!(blocked(b.finish()).rule, Rule::ContractSchema);
+}
+
+#[test]
+fn k_suppression_counts_groups_and_rows() {
+    let mut contract = sample();
+    contract.max_rows_per_entity = 2;
+    let chunk = rows(&[
+        (1, "a", 1.0, 0),
+        (2, "a", 1.0, 0),
+        (3, "a", 1.0, 0),
+        (4, "b", 1.0, 0),
+        (4, "b", 1.0, 0),
+        (5, "b", 1.0, 0),
+        (6, "c", 1.0, 0),
+    ]);
+    // The caller's effective k (3) is above the contract's (2) and wins.
+    let out = released(run(contract.clone(), 3, std::slice::from_ref(&chunk)));
+    assert_eq!(strings(&out.table, "district"), [s("a")]);
+    let r = &out.report;
+    assert_eq!(
+        (
+            r.groups_total,
+            r.groups_released,
+            r.groups_suppressed,
+            r.rows_suppressed
+        ),
+        (3, 1, 2, 4)
+    );
+    assert_eq!(r.k, 3);
+    assert_eq!(r.suppression_rule, "fewer than k=3 distinct entities");
+    assert_eq!(out.policy["effective_k"], 3);
+
+    // An effective k below the contract's never loosens it.
+    let out = released(run(contract, 1, &[chunk]));
+    assert_eq!(strings(&out.table, "district"), [s("a"), s("b")]);
+    assert_eq!(out.report.k, 2);
+}
+
+#[test]
+fn all_suppressed_or_empty_blocks() {
+    let chunk = rows(&[
+        (1, "row-1", 1.0, 0),
+        (2, "row-2", 1.0, 0),
+        (3, "row-3", 1.0, 0),
+    ]);
+    let block = blocked(run(sample(), 2, &[chunk]));
+    assert_eq!(block.rule, Rule::ThresholdAllSuppressed);
+    assert_eq!(block.report.groups_suppressed, 3);
+    assert!(!block.message.contains("row-"), "{}", block.message);
+
+    let block = blocked(builder(sample(), 2).finish());
+    assert_eq!(block.rule, Rule::ThresholdAllSuppressed);
+    assert_eq!(block.report.contribution_rows, 0);
+
+    let block = blocked(run(sample(), 2, &[batch(&[])]));
+    assert_eq!(block.rule, Rule::ThresholdAllSuppressed);
+}
+
+#[test]
+fn unknown_entity_blocks_without_naming_it() {
+    let stranger = "0123456789abcdef0123456789abcdef";
+    let mut chunk_rows: Vec<Row<'_>> = Vec::new();
+    let ids: Vec<String> = (1..=5).map(e).collect();
+    for id in &ids {
+        chunk_rows.push((Some(id.as_str()), Some("a"), Some(1.0), Some(1)));
+    }
+    chunk_rows.push((Some(stranger), Some("a"), Some(1.0), Some(1)));
+    chunk_rows.push((
+        Some("not-a-pseudonym-SECRET"),
+        Some("a"),
+        Some(1.0),
+        Some(1),
+    ));
+    chunk_rows.push((Some(OTHER_PSEUDONYM), Some("a"), Some(1.0), Some(1)));
+    let block = blocked(run(sample(), 2, &[batch(&chunk_rows)]));
+    assert_eq!(block.rule, Rule::EntityUnknown);
+    assert_eq!(block.report.rows_unknown_entity, 3);
+    assert_eq!(block.report.entities, 5);
+    for planted in [stranger, "SECRET", OTHER_PSEUDONYM] {
+        assert!(!block.message.contains(planted), "{}", block.message);
+    }
+}
+
+#[test]
+fn null_entity_blocks_first() {
+    let known = e(1);
+    let chunk = batch(&[
+        (Some(known.as_str()), Some("a"), Some(1.0), Some(1)),
+        (None, Some("a"), Some(1.0), Some(1)),
+        (
+            Some("ffffffffffffffffffffffffffffffff"),
+            Some("a"),
+            Some(1.0),
+            Some(1),
+        ),
+    ]);
+    let block = blocked(run(sample(), 2, &[chunk]));
+    assert_eq!(block.rule, Rule::EntityNull);
+    assert_eq!(
+        (
+            block.report.rows_null_entity,
+            block.report.rows_unknown_entity
+        ),
+        (1, 1)
+    );
+}
+
+#[test]
+fn schema_mismatches_are_refused_and_block() {
+    let good = rows(&[(1, "a", 1.0, 1), (2, "a", 1.0, 1)]);
+    let with_fields = |fields: Vec<Field>, columns: Vec<ArrayRef>| {
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("valid batch")
+    };
+    let texts = |v: &str| -> ArrayRef { Arc::new(StringArray::from(vec![v])) };
+    let f64s = || -> ArrayRef { Arc::new(Float64Array::from(vec![1.0])) };
+    let i64s = || -> ArrayRef { Arc::new(Int64Array::from(vec![1])) };
+    let id = e(3);
+    let renamed = with_fields(
+        vec![
+            Field::new("entity", DataType::Utf8, false),
+            Field::new("district_LEAK", DataType::Utf8, false),
+            Field::new("capital", DataType::Float64, false),
+            Field::new("staff", DataType::Int64, false),
+        ],
+        vec![texts(&id), texts("a"), f64s(), i64s()],
+    );
+    let extra = with_fields(
+        vec![
+            Field::new("entity", DataType::Utf8, false),
+            Field::new("district", DataType::Utf8, false),
+            Field::new("capital", DataType::Float64, false),
+            Field::new("staff", DataType::Int64, false),
+            Field::new("extra_LEAK", DataType::Utf8, false),
+        ],
+        vec![texts(&id), texts("a"), f64s(), i64s(), texts("x")],
+    );
+    let retyped = with_fields(
+        vec![
+            Field::new("entity", DataType::Utf8, false),
+            Field::new("district", DataType::Utf8, false),
+            Field::new("capital", DataType::Utf8, false),
+            Field::new("staff", DataType::Int64, false),
+        ],
+        vec![texts(&id), texts("a"), texts("LEAK"), i64s()],
+    );
+    for bad in [renamed, extra, retyped] {
+        for via_ipc in [false, true] {
+            let mut b = builder(sample(), 2);
+            b.append_batch(&good).expect("good chunk");
+            let err = if via_ipc {
+                b.append_ipc(&ipc(std::slice::from_ref(&bad)))
+                    .expect_err("refused")
+            } else {
+                b.append_batch(&bad).expect_err("refused")
+            };
+            assert!(matches!(err, AppendError::Schema { .. }), "{err}");
+            assert!(!err.to_string().contains("LEAK"), "{err}");
+            // A good chunk afterwards does not unblock the release.
+            b.append_batch(&good).expect("good chunk");
+            let block = blocked(b.finish());
+            assert_eq!(block.rule, Rule::ContractSchema);
+            assert!(!block.message.contains("LEAK"), "{}", block.message);
+            assert_eq!(
+                block.report.contribution_rows, 2,
+                "rows after the poison are not read"
+            );
+        }
+    }
+}
+
+#[test]
+fn undecodable_ipc_is_refused_and_blocks() {
+    let good = ipc(&[rows(&[(1, "a", 1.0, 1)])]);
+    let truncated = good.get(..good.len() / 2).unwrap_or_default().to_vec();
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"garbage after the end");
+    let cases: Vec<Vec<u8>> = vec![
+        vec![],
+        b"definitely not arrow".to_vec(),
+        vec![0xff; 64],
+        truncated,
+        trailing,
+        // A continuation marker and a huge metadata length, then nothing.
+        vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+    ];
+    for bytes in cases {
+        let mut b = builder(sample(), 2);
+        let err = b.append_ipc(&bytes).expect_err("refused");
+        assert!(
+            matches!(err, AppendError::Decode | AppendError::Internal),
+            "{err}"
+        );
+        assert_eq!(blocked(b.finish()).rule, Rule::ContractSchema);
+    }
+}
+
+#[test]
+fn corrupted_ipc_never_panics_out_of_the_guard() {
+    let good = ipc(&[rows(&[(1, "a", 1.0, 1), (2, "b", 2.0, 2)])]);
+    for position in 0..good.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut bytes = good.clone();
+            if let Some(byte) = bytes.get_mut(position) {
+                *byte ^= flip;
+            }
+            let mut b = builder(sample(), 2);
+            let _ = b.append_ipc(&bytes);
+            let _ = b.finish();
+        }
+    }
+}
+
+#[test]
+fn ipc_with_several_batches_and_chunks_matches_one_batch() {
+    let all = [
+        (1, "b", 10.0, 1),
+        (2, "a", 20.0, 2),
+        (3, "b", 30.0, 3),
+        (1, "a", 99.0, 9), // dropped by the bound
+        (4, "a", 40.5, 4),
+        (5, "c", 50.0, 5),
+        (6, "b", 1e9, -1),
+        (7, "a", 0.1, 0),
+        (8, "a", 0.2, 0),
+    ];
+    let one = released(run(sample(), 2, &[rows(&all)]));
+
+    let mut b = builder(sample(), 2);
+    b.append_ipc(&ipc(&[rows(&all[..2]), rows(&all[2..3])]))
+        .expect("chunk 1");
+    b.append_ipc(&ipc(&[rows(&all[3..7])])).expect("chunk 2");
+    b.append_batch(&rows(&all[7..])).expect("chunk 3");
+    let three = released(b.finish());
+    assert_eq!(one.table, three.table);
+    assert_eq!(one.report, three.report);
+    assert_eq!(one.report.groups_suppressed, 1);
+    assert_eq!(one.report.rows_dropped_by_bound, 1);
+}
+
+#[test]
+fn output_is_sorted_whatever_the_input_order() {
+    let mut all = vec![];
+    let mut n = 0;
+    for district in ["西湖区", "上城区", "b", "a", "B"] {
+        for _ in 0..2 {
+            n += 1;
+            all.push((n, district, 1.0, 1));
+        }
+    }
+    let nulls = [e(40), e(41)];
+    let null_rows: Vec<Row<'_>> = nulls
+        .iter()
+        .map(|id| (Some(id.as_str()), None, Some(1.0), Some(1)))
+        .collect();
+    let forward = released(run(sample(), 2, &[rows(&all), batch(&null_rows)]));
+    all.reverse();
+    let backward = released(run(sample(), 2, &[batch(&null_rows), rows(&all)]));
+    assert_eq!(forward.table, backward.table);
+    assert_eq!(
+        strings(&forward.table, "district"),
+        [None, s("B"), s("a"), s("b"), s("上城区"), s("西湖区")]
+    );
+}
+
+#[test]
+fn domain_violation_blocks_without_naming_the_value() {
+    let mut contract = sample();
+    contract.dimensions[0].values = Some(vec!["上城区".into(), "西湖区".into()]);
+    let ok = rows(&[(1, "上城区", 1.0, 1), (2, "上城区", 1.0, 1)]);
+    released(run(contract.clone(), 2, std::slice::from_ref(&ok)));
+    let bad = rows(&[(3, "SMUGGLED", 1.0, 1)]);
+    let block = blocked(run(contract, 2, &[ok, bad]));
+    assert_eq!(block.rule, Rule::DimensionDomain);
+    assert!(block.message.contains("district"));
+    assert!(!block.message.contains("SMUGGLED"), "{}", block.message);
+}
+
+#[test]
+fn too_many_groups_blocks() {
+    let mut contract = sample();
+    contract.max_groups = 3;
+    let chunk = rows(&[
+        (1, "a", 1.0, 1),
+        (2, "b", 1.0, 1),
+        (3, "c", 1.0, 1),
+        (4, "d", 1.0, 1),
+        (5, "a", 1.0, 1),
+    ]);
+    let block = blocked(run(contract, 2, &[chunk]));
+    assert_eq!(block.rule, Rule::SizeGroups);
+    assert_eq!(block.report.groups_total, 3);
+
+    let long = "L".repeat(MAX_KEY_VALUE_BYTES + 1);
+    let chunk = rows(&[(1, long.as_str(), 1.0, 1), (2, long.as_str(), 1.0, 1)]);
+    let block = blocked(run(sample(), 2, &[chunk]));
+    assert_eq!(block.rule, Rule::SizeGroups);
+    assert!(!block.message.contains("LLLL"), "{}", block.message);
+}
+
+#[test]
+fn pseudonym_in_a_dimension_cell_blocks() {
+    let entity_pseudonym = e(9);
+    for cell in [
+        OTHER_PSEUDONYM.to_owned(),
+        entity_pseudonym.clone(),
+        format!("district-{OTHER_PSEUDONYM}-x"),
+        entity_pseudonym.to_uppercase(),
+    ] {
+        let chunk = rows(&[(1, cell.as_str(), 1.0, 1), (2, cell.as_str(), 1.0, 1)]);
+        let block = blocked(run(sample(), 2, &[chunk]));
+        assert_eq!(block.rule, Rule::ScanPseudonym, "{cell}");
+        assert!(block.message.contains("district"));
+        assert!(!block.message.contains(&cell), "{}", block.message);
+        assert!(
+            !block.message.to_lowercase().contains(&entity_pseudonym),
+            "{}",
+            block.message
+        );
+        assert!(
+            !block.message.contains(OTHER_PSEUDONYM),
+            "{}",
+            block.message
+        );
+    }
+}
+
+#[test]
+fn identifiers_in_a_dimension_cell_block() {
+    let fabricated = citizen_id();
+    for cell in [
+        fabricated.clone(),
+        format!("张三{fabricated}"),
+        RAW_ID.to_owned(),
+    ] {
+        let chunk = rows(&[(1, cell.as_str(), 1.0, 1), (2, cell.as_str(), 1.0, 1)]);
+        let block = blocked(run(sample(), 2, &[chunk]));
+        assert_eq!(block.rule, Rule::ScanIdentifier, "{cell}");
+        assert!(!block.message.contains(&cell), "{}", block.message);
+        assert!(!block.message.contains(&fabricated), "{}", block.message);
+    }
+}
+
+#[test]
+fn suppressed_groups_are_scanned_too() {
+    // A pseudonym smuggled into a group too small to be released is still an attempt: it is
+    // blocked and recorded under the scan rule, not hidden in the suppression count.
+    let chunk = rows(&[
+        (1, "a", 1.0, 1),
+        (2, "a", 1.0, 1),
+        (3, OTHER_PSEUDONYM, 1.0, 1),
+    ]);
+    let block = blocked(run(sample(), 2, &[chunk]));
+    assert_eq!(block.rule, Rule::ScanPseudonym);
+    assert!(
+        !block.message.contains(OTHER_PSEUDONYM),
+        "{}",
+        block.message
+    );
+}
+
+#[test]
+fn invalid_contract_blocks_everything() {
+    let mut contract = sample();
+    contract.k = 1;
+    let mut b = builder(contract, 5);
+    let err = b
+        .append_batch(&rows(&[(1, "a", 1.0, 1)]))
+        .expect_err("refused");
+    assert!(matches!(err, AppendError::Contract { .. }));
+    let block = blocked(b.finish());
+    assert_eq!(block.rule, Rule::ContractSchema);
+    assert!(block.message.contains("k"));
+}
+
+#[test]
+fn release_without_dimensions_is_one_group() {
+    let mut contract = sample();
+    contract.dimensions.clear();
+    let schema = Schema::new(vec![
+        Field::new("entity", DataType::Utf8, false),
+        Field::new("capital", DataType::Float64, false),
+        Field::new("staff", DataType::Int64, false),
+    ]);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![e(1), e(2), e(3)])),
+        Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0])),
+        Arc::new(Int64Array::from(vec![1, 1, 1])),
+    ];
+    let chunk = RecordBatch::try_new(Arc::new(schema), columns).expect("valid batch");
+    let out = released(run(contract, 2, &[chunk]));
+    assert_eq!(out.table.num_rows(), 1);
+    assert_eq!(out.table.num_columns(), 5);
+    assert_eq!(ints(&out.table, "entities"), [3]);
+    assert_eq!(floats(&out.table, "capital_mean"), [Some(2.0)]);
+}
+
+#[test]
+fn many_rows_of_few_entities_stay_bounded() {
+    // 200,000 rows of two entities: the ledger holds two counters, the table one group.
+    let ids = [e(1), e(2)];
+    let rows: Vec<Row<'_>> = (0..200_000)
+        .map(|i| (Some(ids[i % 2].as_str()), Some("a"), Some(1.0), Some(1)))
+        .collect();
+    let out = released(run(sample(), 2, &[batch(&rows)]));
+    assert_eq!(out.report.rows_dropped_by_bound, 199_998);
+    assert_eq!(out.report.entities, 2);
+    assert_eq!(ints(&out.table, "capital_count"), [2]);
+}
+
+#[test]
+fn the_report_serializes_to_counts() {
+    let report = ReleaseReport::new(5, 1);
+    let json = serde_json::to_value(&report).expect("serializes");
+    assert_eq!(json["k"], 5);
+    assert_eq!(json["suppression_rule"], "fewer than k=5 distinct entities");
+}
