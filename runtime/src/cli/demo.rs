@@ -1,0 +1,182 @@
+//! `shuyu demo`: the whole job path on the bundled data, in one command.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+use clap::Args;
+use shuyu::catalog::Catalog;
+use shuyu::domain::Domain;
+use shuyu::governance::ScenarioFile;
+use shuyu::job::{run_job, JobRequest, ReleaseOutcome};
+use shuyu::product::verify_package;
+use shuyu_datasets::generate::{generate, GenerateOptions};
+
+use super::{output, run::outcome, CliResult};
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The example to run (a folder of guest-examples/).
+    #[arg(long, default_value = "district-stats")]
+    example: String,
+    /// Use this module instead of building the example.
+    #[arg(long)]
+    module: Option<PathBuf>,
+}
+
+/// The source checkout: the current folder or one above it, else where this binary was built
+/// from. The demo needs its bundled datasets, examples and build script.
+fn source_root() -> Option<PathBuf> {
+    let is_root = |p: &Path| p.join("guest-examples").is_dir() && p.join("datasets").is_dir();
+    if let Ok(cwd) = std::env::current_dir() {
+        if let Some(found) = cwd.ancestors().find(|p| is_root(p)) {
+            return Some(found.to_path_buf());
+        }
+    }
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    is_root(built_from).then(|| built_from.to_path_buf())
+}
+
+fn step(n: u32, text: &str) {
+    eprintln!("[{n}/5] {text}");
+}
+
+pub(crate) fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
+    let root = source_root();
+    step(1, &format!("opening the domain in {}", data_dir.display()));
+    let domain = Domain::open(data_dir)?;
+
+    step(2, "loading the bundled datasets");
+    if domain.catalog().is_err() {
+        let bundled = root
+            .as_ref()
+            .map(|r| r.join("datasets"))
+            .filter(|d| d.join("enterprise_registry").is_dir());
+        let source = match bundled {
+            Some(dir) => dir,
+            None => {
+                let dir = data_dir.join("generated");
+                eprintln!(
+                    "      no bundled datasets found; generating them into {}",
+                    dir.display()
+                );
+                generate(&dir, &GenerateOptions::default(), &mut |line| {
+                    eprintln!("      {line}")
+                })?;
+                dir
+            }
+        };
+        for entry in std::fs::read_dir(&source).with_context(|| source.display().to_string())? {
+            let dir = entry?.path();
+            if dir.join(shuyu::catalog::MANIFEST_FILE).is_file() {
+                Catalog::import(&domain.datasets_dir(), &dir)?;
+            }
+        }
+    }
+    let catalog = domain.catalog()?;
+    for d in catalog.datasets() {
+        eprintln!(
+            "      {:<22} {:>8} rows  sha256 {}…",
+            d.name(),
+            d.rows,
+            &d.content_sha256[..12]
+        );
+    }
+
+    let example_dir = root
+        .as_ref()
+        .map(|r| r.join("guest-examples").join(&args.example));
+    let module_path = match args.module {
+        Some(path) => path,
+        None => {
+            let Some(root) = &root else {
+                return Err(anyhow::anyhow!("cannot find the source checkout (guest-examples/); run the demo from it or pass --module").into());
+            };
+            let path = root
+                .join("target")
+                .join("wasm-modules")
+                .join(format!("{}.wasm", args.example.replace('-', "_")));
+            if !path.is_file() {
+                step(3, "building the example module (first time only)");
+                let status = Command::new("bash")
+                    .arg(root.join("scripts").join("build-guests.sh"))
+                    .arg("--examples-only")
+                    .status()
+                    .context("cannot run scripts/build-guests.sh")?;
+                if !status.success() || !path.is_file() {
+                    return Err(anyhow::anyhow!(
+                        "building the example module failed; see the messages above"
+                    )
+                    .into());
+                }
+            }
+            path
+        }
+    };
+    let module = std::fs::read(&module_path)
+        .with_context(|| format!("cannot read {}", module_path.display()))?;
+    let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &module));
+    step(
+        3,
+        &format!("module {} (sha256 {}…)", module_path.display(), &sha[..16]),
+    );
+
+    let Some(scenario_path) = example_dir
+        .map(|d| d.join("scenario.toml"))
+        .filter(|p| p.is_file())
+    else {
+        return Err(
+            anyhow::anyhow!("cannot find guest-examples/{}/scenario.toml", args.example).into(),
+        );
+    };
+    let mut scenario = ScenarioFile::load(&scenario_path)?;
+    // In production the bureau's approval pins the hash of the reviewed module; the demo
+    // approves the module it just built.
+    scenario.scenario.module_sha256 = sha;
+    let kept = domain
+        .scenarios_dir()
+        .join(format!("{}.toml", scenario.scenario.id));
+    std::fs::write(&kept, toml::to_string_pretty(&scenario)?)
+        .with_context(|| kept.display().to_string())?;
+    step(
+        4,
+        &format!(
+            "scenario '{}' with the module pinned ({})",
+            scenario.scenario.id,
+            kept.display()
+        ),
+    );
+
+    step(5, "running the job: engine → sandbox → guard → product");
+    let report = run_job(&domain, JobRequest { scenario, module })?;
+    println!();
+    output::print_report(&report);
+
+    println!();
+    let key = domain.keys.public_key();
+    for release in &report.releases {
+        if let ReleaseOutcome::Released { product_dir, .. } = release {
+            match verify_package(product_dir, &key) {
+                Ok(v) => println!(
+                    "verify product: OK ({} files, signed by domain key {})",
+                    v.files_checked,
+                    key.key_id()
+                ),
+                Err(e) => println!("verify product: FAILED: {e}"),
+            }
+        }
+    }
+    match domain.audit.verify(&key) {
+        Ok(r) => println!(
+            "verify audit log: OK ({} entries, {} signed checkpoints)",
+            r.entries, r.checkpoints
+        ),
+        Err(e) => println!("verify audit log: FAILED: {e}"),
+    }
+    println!(
+        "reviewers: shuyu --data-dir {} audit show --job {}",
+        data_dir.display(),
+        report.job_id
+    );
+    outcome(&report)
+}

@@ -1,0 +1,88 @@
+//! What the operator sees of a job: status, released tables, suppression, blocks. Never query
+//! results, log lines or execution errors.
+
+use shuyu::job::{JobReport, JobStatus, ReleaseOutcome};
+
+/// One line saying how the job ended.
+pub(crate) fn summary(report: &JobReport) -> String {
+    let blocked: Vec<String> = report
+        .releases
+        .iter()
+        .filter_map(|r| match r {
+            ReleaseOutcome::Blocked { release, rule, .. } => {
+                Some(format!("{release} blocked by {}", rule.as_str()))
+            }
+            ReleaseOutcome::Released { .. } => None,
+        })
+        .collect();
+    let status = match &report.status {
+        JobStatus::Completed => "job completed".to_string(),
+        JobStatus::GuestError(code) => format!("job ended with guest error {code}"),
+        JobStatus::Failed(fault) => format!("job failed: {}", fault.code()),
+        JobStatus::Refused(reason) => format!("job refused: {reason}"),
+    };
+    if blocked.is_empty() {
+        status
+    } else {
+        format!("{status}; {}", blocked.join("; "))
+    }
+}
+
+/// Prints a job report for the operator.
+pub(crate) fn print_report(report: &JobReport) {
+    println!(
+        "job {}  scenario {}  module {}",
+        report.job_id,
+        report.scenario_id,
+        &report.module_sha256[..16.min(report.module_sha256.len())]
+    );
+    for outcome in &report.releases {
+        match outcome {
+            ReleaseOutcome::Released {
+                release,
+                product_dir,
+                table,
+                report: r,
+            } => {
+                println!();
+                println!("release '{release}': released {} groups", table.num_rows());
+                match arrow::util::pretty::pretty_format_batches(std::slice::from_ref(table)) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => println!("(cannot print the table: {e})"),
+                }
+                println!(
+                    "suppressed: {} of {} groups ({} contribution rows), rule: {}",
+                    r.groups_suppressed, r.groups_total, r.rows_suppressed, r.suppression_rule
+                );
+                if r.rows_dropped_by_bound > 0 || r.values_clamped > 0 {
+                    println!(
+                        "bounded: {} rows dropped beyond {} per entity, {} values clamped",
+                        r.rows_dropped_by_bound, r.max_rows_per_entity, r.values_clamped
+                    );
+                }
+                println!("product: {}", product_dir.display());
+            }
+            ReleaseOutcome::Blocked {
+                release,
+                rule,
+                message,
+                ..
+            } => {
+                println!();
+                println!(
+                    "release '{release}': BLOCKED by rule {}: {message}",
+                    rule.as_str()
+                );
+            }
+        }
+    }
+    println!();
+    println!(
+        "{}  (fuel {}, rows read {}, queries {}, {:.2} s)",
+        summary(report),
+        report.fuel_used,
+        report.rows_read,
+        report.queries,
+        report.elapsed.as_secs_f64()
+    );
+}

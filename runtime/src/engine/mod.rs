@@ -1,0 +1,34 @@
+//! The engine: one DataFusion session per job, holding only what the scenario grants.
+//!
+//! **Architecture invariant:** the guest's session never registers a raw table. Each granted
+//! dataset is an unnamed Parquet scan wrapped in a view that selects the granted columns, with
+//! identifier columns replaced by pseudonyms ([`pseudonym`]). Queries are planned with DDL, DML,
+//! COPY and statements disallowed, recursive CTEs off, table functions that generate rows
+//! removed, and no spill to disk; results are normalized to the ABI's types ([`ipc`]).
+
+pub mod ipc;
+pub mod pseudonym;
+mod session;
+pub mod universe;
+
+pub use pseudonym::Pseudonymizer;
+pub use session::{EngineSession, SessionOptions};
+pub use universe::IdentifierUniverse;
+
+/// Why a query could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The query failed to plan: syntax, a table or column not granted, a write. The message is
+    /// about the SQL text, never about data, so it may be shown to the operator.
+    #[error("query rejected: {0}")]
+    Rejected(String),
+    /// The query failed while running. The message can quote data: for the audit log only.
+    #[error("query failed: {0}")]
+    Failed(String),
+    /// A query ran out of its time.
+    #[error("query timed out after {0} s")]
+    Timeout(u64),
+    /// The session could not be set up (a dataset file unreadable, a bad configuration).
+    #[error("engine setup failed: {0}")]
+    Setup(String),
+}

@@ -1,0 +1,164 @@
+//! Pseudonyms for identifier columns.
+//!
+//! Every identifier value a guest can see is replaced by `HMAC-SHA-256(scenario key, value)`,
+//! truncated to 128 bits and written as 32 lowercase hex characters. The same value gets the same
+//! pseudonym throughout one scenario, so joins work; a different scenario has a different key, so
+//! pseudonyms cannot be linked across scenarios.
+//!
+//! **Invariant:** the UDF is applied inside the granted views and is never registered in the
+//! guest's session. If a guest could call it, it could pseudonymize guessed values (citizen IDs have
+//! a small space) and match them against what it reads: a dictionary attack.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, StringBuilder};
+use arrow::datatypes::DataType;
+use datafusion::common::{exec_err, Result as DfResult};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use ring::hmac;
+
+/// Length of a pseudonym in hex characters (128 bits).
+pub const PSEUDONYM_HEX_LEN: usize = 32;
+
+/// Keyed pseudonymization for one scenario.
+#[derive(Clone)]
+pub struct Pseudonymizer {
+    key: hmac::Key,
+    /// Identifies the key without revealing it, so UDF equality (which DataFusion needs for plan
+    /// comparison) does not depend on key bytes.
+    key_tag: [u8; 8],
+}
+
+impl Pseudonymizer {
+    /// Builds the pseudonymizer from a per-scenario key (see `keys::DomainKeys::pseudonym_key`).
+    pub fn new(scenario_key: &[u8; 32]) -> Self {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, scenario_key);
+        let tag = hmac::sign(&key, b"shuyu/pseudonym/key-tag");
+        let mut key_tag = [0u8; 8];
+        key_tag.copy_from_slice(&tag.as_ref()[..8]);
+        Self { key, key_tag }
+    }
+
+    /// The 16 raw bytes of a value's pseudonym.
+    pub fn pseudonym_bytes(&self, value: &str) -> [u8; 16] {
+        let tag = hmac::sign(&self.key, value.as_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&tag.as_ref()[..16]);
+        out
+    }
+
+    /// The pseudonym of a value as the guest sees it (32 lowercase hex characters).
+    pub fn pseudonym(&self, value: &str) -> String {
+        hex::encode(self.pseudonym_bytes(value))
+    }
+
+    /// A DataFusion scalar function mapping a string column to its pseudonyms (nulls stay null).
+    pub fn udf(&self) -> Arc<ScalarUDF> {
+        Arc::new(ScalarUDF::from(PseudonymUdf {
+            pseudonymizer: self.clone(),
+            signature: Signature::string(1, Volatility::Immutable),
+        }))
+    }
+}
+
+impl fmt::Debug for Pseudonymizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Plans are printed in errors and logs: never the key.
+        f.write_str("Pseudonymizer(<redacted>)")
+    }
+}
+
+/// The scalar UDF behind [`Pseudonymizer::udf`].
+#[derive(Debug)]
+struct PseudonymUdf {
+    pseudonymizer: Pseudonymizer,
+    signature: Signature,
+}
+
+impl PartialEq for PseudonymUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.pseudonymizer.key_tag == other.pseudonymizer.key_tag
+    }
+}
+
+impl Eq for PseudonymUdf {}
+
+impl Hash for PseudonymUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.pseudonymizer.key_tag.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for PseudonymUdf {
+    fn name(&self) -> &str {
+        "shuyu_pseudonym"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let Some(input) = arrays.first() else {
+            return exec_err!("shuyu_pseudonym takes one argument");
+        };
+        let input = arrow::compute::cast(input, &DataType::Utf8)?;
+        let Some(strings) = input.as_any().downcast_ref::<arrow::array::StringArray>() else {
+            return exec_err!("shuyu_pseudonym: argument is not a string column");
+        };
+        let mut out =
+            StringBuilder::with_capacity(strings.len(), strings.len() * PSEUDONYM_HEX_LEN);
+        for value in strings.iter() {
+            match value {
+                Some(v) => out.append_value(self.pseudonymizer.pseudonym(v)),
+                None => out.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
+/// Is `text` shaped like a pseudonym (32 lowercase hex characters)?
+pub fn is_pseudonym_shaped(text: &str) -> bool {
+    text.len() == PSEUDONYM_HEX_LEN && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_value_same_pseudonym_within_a_scenario() {
+        let p = Pseudonymizer::new(&[7u8; 32]);
+        assert_eq!(
+            p.pseudonym("91330106MA2XXXXXX1"),
+            p.pseudonym("91330106MA2XXXXXX1")
+        );
+        assert!(is_pseudonym_shaped(&p.pseudonym("x")));
+    }
+
+    #[test]
+    fn scenarios_are_unlinkable() {
+        let a = Pseudonymizer::new(&[1u8; 32]);
+        let b = Pseudonymizer::new(&[2u8; 32]);
+        assert_ne!(
+            a.pseudonym("330106199001011234"),
+            b.pseudonym("330106199001011234")
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let p = Pseudonymizer::new(&[0xAB; 32]);
+        assert!(!format!("{p:?}").to_lowercase().contains("abab"));
+    }
+}

@@ -1,0 +1,142 @@
+//! A job's DataFusion session over granted, pseudonymized views.
+
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{
+    ident, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
+};
+
+use super::{EngineError, Pseudonymizer};
+use crate::catalog::Dataset;
+use crate::governance::Grant;
+
+/// Resource settings for a job's session.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Parallelism of one query. Default 2.
+    pub target_partitions: usize,
+    /// Memory DataFusion may use for one job (hash tables, sorts). Default 1 GiB.
+    pub memory_limit: usize,
+    /// Rows per batch handed to the guest (the ABI promises at most 8,192).
+    pub batch_size: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            target_partitions: 2,
+            memory_limit: 1 << 30,
+            batch_size: 8192,
+        }
+    }
+}
+
+/// Table functions that conjure rows out of nothing: a cheap way to make a query run forever.
+const REMOVED_TABLE_FUNCTIONS: [&str; 2] = ["generate_series", "range"];
+
+/// A job's session. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineSession {
+    ctx: SessionContext,
+}
+
+impl EngineSession {
+    /// Builds the session: one view per granted dataset, exposing only the granted columns.
+    pub async fn open(
+        grants: &[(Dataset, Grant)],
+        pseudonymizer: &Pseudonymizer,
+        options: &SessionOptions,
+    ) -> Result<Self, EngineError> {
+        let mut config = SessionConfig::new()
+            .with_target_partitions(options.target_partitions.max(1))
+            .with_batch_size(options.batch_size.clamp(1, 8192))
+            .with_information_schema(false);
+        {
+            let opts = config.options_mut();
+            // The ABI promises plain Utf8 strings; view types would also surprise guest readers.
+            opts.execution.parquet.schema_force_view_types = false;
+            opts.sql_parser.map_string_types_to_utf8view = false;
+            opts.execution.enable_recursive_ctes = false;
+        }
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(options.memory_limit, 1.0)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()
+            .map_err(|e| EngineError::Setup(e.to_string()))?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        for name in REMOVED_TABLE_FUNCTIONS {
+            ctx.deregister_udtf(name);
+        }
+        let udf = pseudonymizer.udf();
+        for (dataset, grant) in grants {
+            let path = dataset.data_path.to_str().ok_or_else(|| {
+                EngineError::Setup(format!(
+                    "{}: path is not UTF-8",
+                    dataset.data_path.display()
+                ))
+            })?;
+            let scan = ctx
+                .read_parquet(path, ParquetReadOptions::default())
+                .await
+                .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?;
+            let mut columns = Vec::with_capacity(grant.columns.len());
+            for column in &grant.columns {
+                let identifier = dataset.identifier_columns().any(|c| c == column);
+                columns.push(if identifier {
+                    udf.call(vec![ident(column)]).alias(column)
+                } else {
+                    ident(column)
+                });
+            }
+            let view = scan
+                .select(columns)
+                .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?
+                .into_view();
+            ctx.register_table(dataset.name(), view)
+                .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?;
+        }
+        Ok(Self { ctx })
+    }
+
+    /// Plans one read-only query. Writes, DDL, statements and several statements are rejected
+    /// at plan level, before anything runs.
+    pub async fn plan(&self, sql: &str) -> Result<DataFrame, EngineError> {
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        self.ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(|e| EngineError::Rejected(rejection_message(&e)))
+    }
+
+    /// Plans and starts a query, returning its stream of batches. Dropping the stream cancels it.
+    pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream, EngineError> {
+        let frame = self.plan(sql).await?;
+        frame
+            .execute_stream()
+            .await
+            .map_err(|e| EngineError::Rejected(rejection_message(&e)))
+    }
+}
+
+/// DataFusion's error text without its category prefixes, which mean nothing to an operator.
+fn rejection_message(error: &datafusion::error::DataFusionError) -> String {
+    let text = error.to_string();
+    let mut rest = text.as_str();
+    for prefix in [
+        "Error during planning: ",
+        "SQL error: ",
+        "Schema error: ",
+        "This feature is not implemented: ",
+    ] {
+        if let Some(stripped) = rest.strip_prefix(prefix) {
+            rest = stripped;
+        }
+    }
+    rest.to_string()
+}

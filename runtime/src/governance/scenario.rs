@@ -1,0 +1,315 @@
+//! The scenario file: one approved use of public data.
+//!
+//! A scenario names its operator, the datasets and columns granted, the SHA-256 of the one module
+//! allowed to run, the limits, and the release contract. [`ScenarioFile::check`] validates it
+//! against the catalog and composes the providers' column policies with the contract: a contract
+//! can only tighten what a provider allows, and where several datasets are granted the most
+//! restrictive rule of all of them applies (the largest k, the narrowest clamp).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use shuyu_datasets::manifest::{ColumnSpec, ColumnUse};
+
+use crate::catalog::{Catalog, Dataset};
+use crate::guard::ReleaseContract;
+use crate::sandbox::Limits;
+
+/// Why a scenario cannot be used. Messages name the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The scenario file.
+        path: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a scenario (the message has line and column).
+    #[error("scenario file: {0}")]
+    Parse(String),
+    /// The scenario is well-formed but not valid against the catalog or its own rules.
+    #[error("scenario '{scenario}': {message}")]
+    Invalid {
+        /// The scenario id.
+        scenario: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// `[scenario]`: who, what for, and which module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioInfo {
+    /// Stable id: `[a-z0-9_-]+`. Pseudonym keys derive from it.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// The operating company.
+    pub operator: String,
+    /// Why the data is used.
+    #[serde(default)]
+    pub purpose: String,
+    /// SHA-256 (lowercase hex) of the only module this scenario lets run.
+    pub module_sha256: String,
+}
+
+/// `[[grant]]`: one dataset and the columns of it the module may read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// Dataset name in the catalog.
+    pub dataset: String,
+    /// Granted columns. Identifier columns are pseudonymized.
+    pub columns: Vec<String>,
+}
+
+/// A parsed `scenario.toml`, not yet checked against the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Who, what for, which module.
+    pub scenario: ScenarioInfo,
+    /// Datasets and columns granted.
+    #[serde(rename = "grant")]
+    pub grants: Vec<Grant>,
+    /// Resource limits (every field defaults).
+    #[serde(default)]
+    pub limits: Limits,
+    /// The release contract: one entry per release the module may make.
+    #[serde(rename = "release", default)]
+    pub releases: Vec<ReleaseContract>,
+}
+
+/// A release contract composed with the providers' policies.
+#[derive(Debug, Clone)]
+pub struct ResolvedRelease {
+    /// The contract, with clamps narrowed to the providers' bounds.
+    pub contract: Arc<ReleaseContract>,
+    /// The k the guard applies: the largest of the contract's and every granted dataset's.
+    pub effective_k: u32,
+}
+
+/// A scenario checked against the catalog: everything a job needs to start.
+#[derive(Debug, Clone)]
+pub struct ApprovedScenario {
+    /// The scenario as written.
+    pub file: ScenarioFile,
+    /// The granted datasets, in grant order.
+    pub datasets: Vec<Dataset>,
+    /// The release contracts, composed with the providers' policies.
+    pub releases: Vec<ResolvedRelease>,
+}
+
+impl ApprovedScenario {
+    /// The scenario id.
+    pub fn id(&self) -> &str {
+        &self.file.scenario.id
+    }
+
+    /// The release contract of that name.
+    pub fn release(&self, name: &str) -> Option<&ResolvedRelease> {
+        self.releases.iter().find(|r| r.contract.name == name)
+    }
+}
+
+impl ScenarioFile {
+    /// Parses scenario TOML.
+    pub fn from_toml_str(text: &str) -> Result<Self, ScenarioError> {
+        toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))
+    }
+
+    /// Reads and parses a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml_str(&text).map_err(|e| match e {
+            ScenarioError::Parse(msg) => ScenarioError::Parse(format!("{}: {msg}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Validates the scenario against the catalog and composes policies.
+    pub fn check(self, catalog: &Catalog) -> Result<ApprovedScenario, ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid {
+            scenario: self.scenario.id.clone(),
+            message,
+        };
+        let info = &self.scenario;
+        if info.id.is_empty()
+            || !info
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                "scenario.id must be non-empty and use only a-z, 0-9, '-' and '_'".into(),
+            ));
+        }
+        if info.module_sha256.len() != 64
+            || !info
+                .module_sha256
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(invalid(
+                "scenario.module_sha256 must be the module's SHA-256 as 64 lowercase hex characters"
+                    .into(),
+            ));
+        }
+        self.limits.validate().map_err(invalid)?;
+        if self.grants.is_empty() {
+            return Err(invalid(
+                "the scenario grants no dataset ([[grant]] is missing)".into(),
+            ));
+        }
+
+        let mut datasets: Vec<Dataset> = Vec::new();
+        for grant in &self.grants {
+            let Some(dataset) = catalog.get(&grant.dataset) else {
+                return Err(invalid(format!(
+                    "grant: dataset '{}' is not in the catalog",
+                    grant.dataset
+                )));
+            };
+            if datasets.iter().any(|d| d.name() == grant.dataset) {
+                return Err(invalid(format!(
+                    "grant: dataset '{}' is granted twice",
+                    grant.dataset
+                )));
+            }
+            if grant.columns.is_empty() {
+                return Err(invalid(format!("grant '{}': no columns", grant.dataset)));
+            }
+            let mut seen = BTreeSet::new();
+            for column in &grant.columns {
+                if !seen.insert(column) {
+                    return Err(invalid(format!(
+                        "grant '{}': column '{column}' is listed twice",
+                        grant.dataset
+                    )));
+                }
+                let Some(spec) = dataset.manifest.column(column) else {
+                    return Err(invalid(format!(
+                        "grant '{}': the dataset has no column '{column}'",
+                        grant.dataset
+                    )));
+                };
+                if spec.uses.is_empty() {
+                    return Err(invalid(format!(
+                        "grant '{}': column '{column}' allows no use in its manifest, so it cannot be granted",
+                        grant.dataset
+                    )));
+                }
+            }
+            datasets.push(dataset.clone());
+        }
+
+        let datasets_k = datasets
+            .iter()
+            .map(|d| d.manifest.dataset.min_k)
+            .max()
+            .unwrap_or(0);
+        let mut names = BTreeSet::new();
+        let mut releases = Vec::new();
+        for contract in &self.releases {
+            contract
+                .validate()
+                .map_err(|e| invalid(format!("release '{}': {e}", contract.name)))?;
+            if !names.insert(contract.name.clone()) {
+                return Err(invalid(format!(
+                    "release '{}' is declared twice",
+                    contract.name
+                )));
+            }
+            let mut contract = contract.clone();
+            for dim in &contract.dimensions {
+                for source in &dim.from {
+                    let spec = self.granted_column(source, &datasets).map_err(&invalid)?;
+                    if !spec.uses.contains(&ColumnUse::Dimension) {
+                        return Err(invalid(format!(
+                            "release '{}': dimension '{}' comes from {source}, which its provider does not allow as a dimension",
+                            contract.name, dim.name
+                        )));
+                    }
+                }
+            }
+            for measure in &mut contract.measures {
+                for source in &measure.from {
+                    let spec = self.granted_column(source, &datasets).map_err(&invalid)?;
+                    if !spec.uses.contains(&ColumnUse::Measure) {
+                        return Err(invalid(format!(
+                            "release '{}': measure '{}' comes from {source}, which its provider does not allow as a measure",
+                            contract.name, measure.name
+                        )));
+                    }
+                    if let Some(agg) = measure
+                        .aggregations
+                        .iter()
+                        .find(|a| !spec.aggregations.is_empty() && !spec.aggregations.contains(a))
+                    {
+                        return Err(invalid(format!(
+                            "release '{}': measure '{}' asks for {} but {source} allows only {}",
+                            contract.name,
+                            measure.name,
+                            agg.as_str(),
+                            spec.aggregations
+                                .iter()
+                                .map(|a| a.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                    if let Some([lo, hi]) = spec.clamp {
+                        measure.clamp = [measure.clamp[0].max(lo), measure.clamp[1].min(hi)];
+                        if measure.clamp[0] > measure.clamp[1] {
+                            return Err(invalid(format!(
+                                "release '{}': measure '{}' clamp does not overlap the provider's bound [{lo}, {hi}] for {source}",
+                                contract.name, measure.name
+                            )));
+                        }
+                    }
+                }
+            }
+            let effective_k = contract.k.max(datasets_k);
+            releases.push(ResolvedRelease {
+                contract: Arc::new(contract),
+                effective_k,
+            });
+        }
+        Ok(ApprovedScenario {
+            file: self,
+            datasets,
+            releases,
+        })
+    }
+
+    /// Resolves `dataset.column` to a granted column's manifest entry.
+    fn granted_column<'a>(
+        &self,
+        source: &str,
+        datasets: &'a [Dataset],
+    ) -> Result<&'a ColumnSpec, String> {
+        let Some((dataset, column)) = source.split_once('.') else {
+            return Err(format!("'{source}' must be written dataset.column"));
+        };
+        let granted = self
+            .grants
+            .iter()
+            .any(|g| g.dataset == dataset && g.columns.iter().any(|c| c == column));
+        let spec = datasets
+            .iter()
+            .find(|d| d.name() == dataset)
+            .and_then(|d| d.manifest.column(column));
+        match (granted, spec) {
+            (true, Some(spec)) => Ok(spec),
+            _ => Err(format!("'{source}' is not a granted column")),
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The job's implementation of the sandbox [`Host`]: queries through the engine, releases
+//! through the guard into product packages, everything into the audit log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use serde_json::json;
+
+use super::{JobId, ReleaseOutcome};
+use crate::audit::{AuditLog, NewEntry};
+use crate::engine::{ipc, EngineError, EngineSession, IdentifierUniverse, Pseudonymizer};
+use crate::governance::ApprovedScenario;
+use crate::guard::{Decision, IdentifierOracle, ReleaseBuilder};
+use crate::keys::DomainKeys;
+use crate::product::{self, DatasetRef, ProductManifest, ScenarioRef};
+use crate::sandbox::{Batch, CallError, ErrorCode, Fault, Host, LimitKind, ReleaseStatus};
+
+/// Everything a job's host calls need.
+pub(super) struct JobContext {
+    pub runtime: tokio::runtime::Handle,
+    pub session: EngineSession,
+    pub scenario: Arc<ApprovedScenario>,
+    pub pseudonymizer: Pseudonymizer,
+    pub audit: Arc<AuditLog>,
+    pub keys: Arc<DomainKeys>,
+    pub products_dir: PathBuf,
+    pub job_id: JobId,
+    pub job_started: chrono::DateTime<chrono::Utc>,
+    pub module_sha256: String,
+    pub outcomes: Arc<Mutex<Vec<ReleaseOutcome>>>,
+}
+
+struct OpenQuery {
+    sql: String,
+    stream: SendableRecordBatchStream,
+    rows: u64,
+    batches: u64,
+}
+
+/// Serves one guest.
+pub(super) struct JobHost {
+    ctx: JobContext,
+    next_handle: i32,
+    queries: BTreeMap<i32, OpenQuery>,
+    releases: BTreeMap<i32, (String, ReleaseBuilder)>,
+    /// Release names begun in this job: each contract entry is released at most once per job,
+    /// so a module cannot difference two releases of the same contract.
+    released_names: BTreeSet<String>,
+    universe: Option<Arc<IdentifierUniverse>>,
+}
+
+impl JobHost {
+    pub(super) fn new(ctx: JobContext) -> Self {
+        Self {
+            ctx,
+            next_handle: 1,
+            queries: BTreeMap::new(),
+            releases: BTreeMap::new(),
+            released_names: BTreeSet::new(),
+            universe: None,
+        }
+    }
+
+    fn handle(&mut self) -> i32 {
+        let handle = self.next_handle;
+        self.next_handle = self.next_handle.saturating_add(1);
+        handle
+    }
+
+    /// Appends to the audit log; a job that cannot be audited must stop.
+    fn audit(&self, action: &str, details: serde_json::Value) -> Result<(), CallError> {
+        self.ctx
+            .audit
+            .append(NewEntry {
+                actor: self.ctx.scenario.file.scenario.operator.clone(),
+                action: action.to_string(),
+                subject: self.ctx.scenario.id().to_string(),
+                job_id: Some(self.ctx.job_id.to_string()),
+                details,
+            })
+            .map(|_| ())
+            .map_err(|e| Fault::Internal(format!("audit log write failed: {e}")).into())
+    }
+
+    /// Records a finished (or abandoned) query with the rows it returned.
+    fn audit_query(
+        &self,
+        handle: i32,
+        query: &OpenQuery,
+        status: &str,
+        error: Option<String>,
+    ) -> Result<(), CallError> {
+        self.audit(
+            "query",
+            json!({
+                "handle": handle,
+                "sql": query.sql,
+                "rows": query.rows,
+                "batches": query.batches,
+                "status": status,
+                "error": error,
+            }),
+        )
+    }
+
+    fn universe(&mut self) -> Result<Arc<IdentifierUniverse>, CallError> {
+        if let Some(universe) = &self.universe {
+            return Ok(universe.clone());
+        }
+        let built = self
+            .ctx
+            .runtime
+            .block_on(IdentifierUniverse::build(
+                &self.ctx.scenario.datasets,
+                &self.ctx.pseudonymizer,
+            ))
+            .map_err(|e| Fault::Internal(format!("cannot build the identifier universe: {e}")))?;
+        let built = Arc::new(built);
+        self.universe = Some(built.clone());
+        Ok(built)
+    }
+
+    fn publish(&mut self, name: &str, decision: Decision) -> Result<ReleaseStatus, CallError> {
+        match decision {
+            Decision::Released(released) => {
+                let product_id = format!("{}-{name}", self.ctx.job_id);
+                let scenario = &self.ctx.scenario;
+                let manifest = ProductManifest {
+                    format: product::FORMAT.to_string(),
+                    product_id: product_id.clone(),
+                    release: name.to_string(),
+                    scenario: ScenarioRef {
+                        id: scenario.id().to_string(),
+                        title: scenario.file.scenario.title.clone(),
+                    },
+                    operator: scenario.file.scenario.operator.clone(),
+                    module_sha256: self.ctx.module_sha256.clone(),
+                    job_id: self.ctx.job_id.to_string(),
+                    datasets: scenario
+                        .datasets
+                        .iter()
+                        .map(|d| DatasetRef {
+                            name: d.name().to_string(),
+                            title: d.manifest.dataset.title.clone(),
+                            provider: d.manifest.dataset.provider.clone(),
+                            content_sha256: d.content_sha256.clone(),
+                            acquired: d.manifest.dataset.acquired.to_string(),
+                            rows: d.rows,
+                        })
+                        .collect(),
+                    policy: released.policy.clone(),
+                    report: serde_json::to_value(&released.report).unwrap_or_default(),
+                    columns: released
+                        .table
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect(),
+                    rows: released.table.num_rows() as u64,
+                    job_started: rfc3339(self.ctx.job_started),
+                    created_at: rfc3339(chrono::Utc::now()),
+                    files: Vec::new(),
+                    signer: None,
+                };
+                let dir = product::write_package(
+                    &self.ctx.products_dir,
+                    manifest,
+                    &released.table,
+                    &self.ctx.keys,
+                )
+                .map_err(|e| Fault::Internal(format!("cannot write product {product_id}: {e}")))?;
+                self.audit(
+                    "release",
+                    json!({
+                        "release": name,
+                        "product_id": product_id,
+                        "rows": released.table.num_rows(),
+                        "report": released.report,
+                        "policy": released.policy,
+                    }),
+                )?;
+                self.push(ReleaseOutcome::Released {
+                    release: name.to_string(),
+                    product_dir: dir,
+                    table: released.table,
+                    report: released.report,
+                });
+                Ok(ReleaseStatus::Released)
+            }
+            Decision::Blocked(block) => {
+                self.audit(
+                    "release.blocked",
+                    json!({
+                        "release": name,
+                        "rule": block.rule.as_str(),
+                        "message": block.message,
+                        "report": block.report,
+                    }),
+                )?;
+                self.push(ReleaseOutcome::Blocked {
+                    release: name.to_string(),
+                    rule: block.rule,
+                    message: block.message,
+                    report: block.report,
+                });
+                Ok(ReleaseStatus::Blocked)
+            }
+        }
+    }
+
+    fn push(&self, outcome: ReleaseOutcome) {
+        if let Ok(mut outcomes) = self.ctx.outcomes.lock() {
+            outcomes.push(outcome);
+        }
+    }
+}
+
+fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Host for JobHost {
+    fn query(&mut self, sql: &str) -> Result<i32, CallError> {
+        let stream = match self.ctx.runtime.block_on(self.ctx.session.execute(sql)) {
+            Ok(stream) => stream,
+            Err(e) => {
+                self.audit(
+                    "query.refused",
+                    json!({ "sql": sql, "reason": e.to_string() }),
+                )?;
+                return Err(match e {
+                    EngineError::Rejected(message) => {
+                        CallError::code(ErrorCode::QueryRejected, message)
+                    }
+                    _ => CallError::code(ErrorCode::QueryFailed, "the query failed while starting"),
+                });
+            }
+        };
+        let handle = self.handle();
+        self.queries.insert(
+            handle,
+            OpenQuery {
+                sql: sql.to_string(),
+                stream,
+                rows: 0,
+                batches: 0,
+            },
+        );
+        Ok(handle)
+    }
+
+    fn next_batch(&mut self, handle: i32) -> Result<Option<Batch>, CallError> {
+        let timeout = Duration::from_secs(self.ctx.scenario.file.limits.query_timeout_secs);
+        let Some(query) = self.queries.get_mut(&handle) else {
+            return Err(CallError::code(
+                ErrorCode::UnknownHandle,
+                format!("no open query has handle {handle}"),
+            ));
+        };
+        loop {
+            let next = self
+                .ctx
+                .runtime
+                .block_on(async { tokio::time::timeout(timeout, query.stream.next()).await });
+            match next {
+                Err(_elapsed) => {
+                    if let Some(query) = self.queries.remove(&handle) {
+                        self.audit_query(handle, &query, "timeout", None)?;
+                    }
+                    return Err(Fault::Limit(LimitKind::QueryTime).into());
+                }
+                Ok(None) => {
+                    if let Some(query) = self.queries.remove(&handle) {
+                        self.audit_query(handle, &query, "completed", None)?;
+                    }
+                    return Ok(None);
+                }
+                Ok(Some(Err(e))) => {
+                    if let Some(query) = self.queries.remove(&handle) {
+                        self.audit_query(handle, &query, "failed", Some(e.to_string()))?;
+                    }
+                    // Execution errors can quote data: the guest gets a generic message.
+                    return Err(CallError::code(
+                        ErrorCode::QueryFailed,
+                        "the query failed while running",
+                    ));
+                }
+                Ok(Some(Ok(batch))) => {
+                    if batch.num_rows() == 0 {
+                        continue;
+                    }
+                    let encoded = ipc::normalize(&batch).and_then(|b| ipc::encode_stream(&b));
+                    let ipc = encoded
+                        .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
+                    query.rows += batch.num_rows() as u64;
+                    query.batches += 1;
+                    return Ok(Some(Batch {
+                        ipc,
+                        rows: batch.num_rows() as u64,
+                    }));
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, handle: i32) -> Result<(), CallError> {
+        match self.queries.remove(&handle) {
+            Some(query) => self.audit_query(handle, &query, "closed", None),
+            None => Err(CallError::code(
+                ErrorCode::UnknownHandle,
+                format!("no open query has handle {handle}"),
+            )),
+        }
+    }
+
+    fn release_begin(&mut self, name: &str) -> Result<i32, CallError> {
+        let Some(release) = self.ctx.scenario.release(name).cloned() else {
+            return Err(CallError::code(
+                ErrorCode::UnknownRelease,
+                format!("the scenario's contract has no release named '{name}'"),
+            ));
+        };
+        if !self.released_names.insert(name.to_string()) {
+            return Err(CallError::code(
+                ErrorCode::UnknownRelease,
+                format!("release '{name}' was already made in this job"),
+            ));
+        }
+        let oracle: Arc<dyn IdentifierOracle> = self.universe()?;
+        let builder = ReleaseBuilder::new(release.contract.clone(), release.effective_k, oracle);
+        let handle = self.handle();
+        self.releases.insert(handle, (name.to_string(), builder));
+        Ok(handle)
+    }
+
+    fn release_append(&mut self, handle: i32, chunk: &[u8]) -> Result<(), CallError> {
+        let Some((_, builder)) = self.releases.get_mut(&handle) else {
+            return Err(CallError::code(
+                ErrorCode::UnknownHandle,
+                format!("no open release has handle {handle}"),
+            ));
+        };
+        builder
+            .append_ipc(chunk)
+            .map_err(|e| CallError::code(ErrorCode::InvalidContributions, e.to_string()))
+    }
+
+    fn release_finish(&mut self, handle: i32) -> Result<ReleaseStatus, CallError> {
+        let Some((name, builder)) = self.releases.remove(&handle) else {
+            return Err(CallError::code(
+                ErrorCode::UnknownHandle,
+                format!("no open release has handle {handle}"),
+            ));
+        };
+        let decision = builder.finish();
+        self.publish(&name, decision)
+    }
+
+    fn log(&mut self, line: &str) {
+        // A failed log write is reported by the next audited call; a log line alone is not
+        // worth ending the job for.
+        let _ = self.audit("guest.log", json!({ "line": line }));
+    }
+
+    fn end(&mut self) {
+        for (handle, query) in std::mem::take(&mut self.queries) {
+            let _ = self.audit_query(handle, &query, "abandoned", None);
+        }
+        for (_, (name, _)) in std::mem::take(&mut self.releases) {
+            let _ = self.audit("release.abandoned", json!({ "release": name }));
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! A job: one run of one module under one scenario, from the governance gate to the products.
+//!
+//! ```text
+//! gate (scenario valid, module hash pinned) ─▶ audit job.start
+//!   ─▶ engine session over granted views ─▶ sandbox runs the guest, [`host::JobHost`] serves it:
+//!        query ─▶ engine ─▶ Arrow IPC ─▶ guest          (audit: query / query.refused)
+//!        release ─▶ guard ─▶ product package | block    (audit: release / release.blocked)
+//!        log ─▶ audit only                              (audit: guest.log)
+//!   ─▶ audit job.end ─▶ signed checkpoint
+//! ```
+//!
+//! **Architecture invariant:** no byte reaches the operator except through the guard. The
+//! [`JobReport`] carries released tables, block rules and fault codes; never query results, guest
+//! log lines or execution error text (those can quote data; they go to the audit log).
+
+mod host;
+mod record;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use serde_json::json;
+
+use crate::audit::NewEntry;
+use crate::domain::Domain;
+use crate::engine::{EngineSession, Pseudonymizer, SessionOptions};
+use crate::governance::ScenarioFile;
+use crate::guard::{ReleaseReport, Rule};
+use crate::sandbox::Fault;
+
+pub use record::JobId;
+
+/// Why a job could not be started at all (as opposed to refused or failed, which a
+/// [`JobReport`] describes).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The catalog is broken.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    /// The scenario is not valid against the catalog.
+    #[error(transparent)]
+    Scenario(#[from] crate::governance::ScenarioError),
+    /// The audit log could not be written: no job runs unaudited.
+    #[error("audit log: {0}")]
+    Audit(#[from] crate::audit::AuditError),
+    /// The engine could not open the granted datasets.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+/// A job to run.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    /// The scenario authorizing it.
+    pub scenario: ScenarioFile,
+    /// The module's bytes.
+    pub module: Vec<u8>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobStatus {
+    /// The module ran to its end and returned 0.
+    Completed,
+    /// The module returned a non-zero code of its own.
+    GuestError(i32),
+    /// A trap, a limit, an invalid module or a host failure ended the job.
+    Failed(Fault),
+    /// The governance gate refused the job; nothing ran.
+    Refused(String),
+}
+
+/// What the guard decided about one release.
+#[derive(Debug, Clone)]
+pub enum ReleaseOutcome {
+    /// Released as a signed product.
+    Released {
+        /// Contract entry name.
+        release: String,
+        /// The product package folder.
+        product_dir: std::path::PathBuf,
+        /// The released table.
+        table: RecordBatch,
+        /// Counts: suppression, bounding, clamping.
+        report: ReleaseReport,
+    },
+    /// Blocked.
+    Blocked {
+        /// Contract entry name.
+        release: String,
+        /// The rule that blocked it.
+        rule: Rule,
+        /// The rule's explanation (never data).
+        message: String,
+        /// Counts up to the block.
+        report: ReleaseReport,
+    },
+}
+
+/// The operator-visible account of a job.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    /// The job's id (searchable in the audit log).
+    pub job_id: JobId,
+    /// The scenario id.
+    pub scenario_id: String,
+    /// SHA-256 of the module that was presented.
+    pub module_sha256: String,
+    /// How it ended.
+    pub status: JobStatus,
+    /// Releases in the order they were finished.
+    pub releases: Vec<ReleaseOutcome>,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Rows delivered to the guest.
+    pub rows_read: u64,
+    /// Queries the guest started.
+    pub queries: u32,
+    /// Wall time of the guest run.
+    pub elapsed: Duration,
+}
+
+impl JobReport {
+    /// True when the job completed and every release was released.
+    pub fn succeeded(&self) -> bool {
+        self.status == JobStatus::Completed
+            && self
+                .releases
+                .iter()
+                .all(|r| matches!(r, ReleaseOutcome::Released { .. }))
+    }
+}
+
+/// Runs one job to its end. Refusals and guest failures are reported in the [`JobReport`] (and
+/// audited); `Err` means the job could not be judged at all (bad scenario, broken catalog).
+pub fn run_job(domain: &Domain, request: JobRequest) -> Result<JobReport, JobError> {
+    let catalog = domain.catalog()?;
+    let scenario = Arc::new(request.scenario.check(&catalog)?);
+    let job_id = JobId::new();
+    let started = chrono::Utc::now();
+    let module_sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &request.module));
+    let operator = scenario.file.scenario.operator.clone();
+    let audit = |action: &str, details: serde_json::Value| {
+        domain.audit.append(NewEntry {
+            actor: operator.clone(),
+            action: action.to_string(),
+            subject: scenario.id().to_string(),
+            job_id: Some(job_id.to_string()),
+            details,
+        })
+    };
+    let mut report = JobReport {
+        job_id: job_id.clone(),
+        scenario_id: scenario.id().to_string(),
+        module_sha256: module_sha256.clone(),
+        status: JobStatus::Completed,
+        releases: Vec::new(),
+        fuel_used: 0,
+        rows_read: 0,
+        queries: 0,
+        elapsed: Duration::ZERO,
+    };
+
+    if module_sha256 != scenario.file.scenario.module_sha256 {
+        let reason = format!(
+            "module {module_sha256} is not the module pinned by scenario '{}' ({})",
+            scenario.id(),
+            scenario.file.scenario.module_sha256
+        );
+        audit(
+            "job.refused",
+            json!({ "reason": reason, "module_sha256": module_sha256 }),
+        )?;
+        domain.audit.checkpoint()?;
+        report.status = JobStatus::Refused(reason);
+        return Ok(report);
+    }
+
+    audit(
+        "job.start",
+        json!({
+            "module_sha256": module_sha256,
+            "datasets": scenario.datasets.iter().map(|d| json!({
+                "name": d.name(), "content_sha256": d.content_sha256, "rows": d.rows,
+            })).collect::<Vec<_>>(),
+            "limits": scenario.file.limits,
+        }),
+    )?;
+
+    let module = match domain.sandbox.compile(&request.module) {
+        Ok(module) => module,
+        Err(fault) => return end_job(domain, report, &audit, Err(fault)),
+    };
+
+    let pseudonymizer = Pseudonymizer::new(&domain.keys.pseudonym_key(scenario.id()));
+    let grants: Vec<_> = scenario
+        .datasets
+        .iter()
+        .cloned()
+        .zip(scenario.file.grants.iter().cloned())
+        .collect();
+    let runtime = domain.runtime();
+    let session = match runtime.block_on(EngineSession::open(
+        &grants,
+        &pseudonymizer,
+        &SessionOptions::default(),
+    )) {
+        Ok(session) => session,
+        Err(e) => {
+            audit(
+                "job.end",
+                json!({ "status": "failed", "error": e.to_string() }),
+            )?;
+            domain.audit.checkpoint()?;
+            return Err(e.into());
+        }
+    };
+
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let host = host::JobHost::new(host::JobContext {
+        runtime,
+        session,
+        scenario: scenario.clone(),
+        pseudonymizer,
+        audit: domain.audit.clone(),
+        keys: domain.keys.clone(),
+        products_dir: domain.products_dir(),
+        job_id: job_id.clone(),
+        job_started: started,
+        module_sha256: module_sha256.clone(),
+        outcomes: outcomes.clone(),
+    });
+    let run = domain
+        .sandbox
+        .run(&module, &scenario.file.limits, Box::new(host));
+    report.fuel_used = run.fuel_used;
+    report.rows_read = run.rows_read;
+    report.queries = run.queries;
+    report.elapsed = run.elapsed;
+    report.releases = outcomes
+        .lock()
+        .map(|mut o| std::mem::take(&mut *o))
+        .unwrap_or_default();
+    end_job(domain, report, &audit, run.result)
+}
+
+/// Records the end of a job and seals the log with a checkpoint.
+fn end_job(
+    domain: &Domain,
+    mut report: JobReport,
+    audit: &dyn Fn(
+        &str,
+        serde_json::Value,
+    ) -> Result<crate::audit::Entry, crate::audit::AuditError>,
+    result: Result<i32, Fault>,
+) -> Result<JobReport, JobError> {
+    report.status = match result {
+        Ok(0) => JobStatus::Completed,
+        Ok(code) => JobStatus::GuestError(code),
+        Err(fault) => JobStatus::Failed(fault),
+    };
+    let (status, detail) = match &report.status {
+        JobStatus::Completed => ("completed".to_string(), String::new()),
+        JobStatus::GuestError(code) => (format!("guest_error:{code}"), String::new()),
+        JobStatus::Failed(fault) => (fault.code(), fault.to_string()),
+        JobStatus::Refused(reason) => ("refused".to_string(), reason.clone()),
+    };
+    audit(
+        "job.end",
+        json!({
+            "status": status,
+            "detail": detail,
+            "fuel_used": report.fuel_used,
+            "rows_read": report.rows_read,
+            "queries": report.queries,
+            "releases": report.releases.iter().map(|r| match r {
+                ReleaseOutcome::Released { release, product_dir, .. } => json!({
+                    "release": release, "outcome": "released",
+                    "product": product_dir.file_name().map(|n| n.to_string_lossy().into_owned()),
+                }),
+                ReleaseOutcome::Blocked { release, rule, .. } => json!({
+                    "release": release, "outcome": "blocked", "rule": rule.as_str(),
+                }),
+            }).collect::<Vec<_>>(),
+            "elapsed_ms": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+        }),
+    )?;
+    domain.audit.checkpoint()?;
+    Ok(report)
+}

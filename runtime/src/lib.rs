@@ -1,0 +1,24 @@
+//! shuyu (数域): a clean-room runtime for the authorized operation of public data.
+//!
+//! Raw data stays inside the domain; operators' WebAssembly modules go to the data; only aggregated,
+//! policy-checked, signed products come out. The path of one job (see `docs/ARCHITECTURE.md`):
+//!
+//! ```text
+//! scenario + module ─▶ job (gate) ─▶ engine (granted views, pseudonyms)
+//!                                  ─▶ sandbox (wasmtime, ABI v1, limits) ◀─▶ guest
+//!                                  ─▶ guard (bound, aggregate, threshold, scan)
+//!                                  ─▶ product (data + manifest + signature) or block
+//! every step ─▶ audit log (hash chain, signed checkpoints)
+//! ```
+
+pub mod audit;
+pub mod catalog;
+pub mod domain;
+pub mod engine;
+pub mod governance;
+pub mod guard;
+pub mod job;
+pub mod keys;
+pub mod product;
+pub mod sandbox;
+pub mod store;

@@ -1,0 +1,345 @@
+//! ABI v1 host functions (the contract is `docs/abi.md`).
+//!
+//! Each function copies its arguments out of guest memory (bounds-checked before any allocation),
+//! counts its limits, calls the [`Host`](super::Host), and turns the result into a return code or
+//! a fault. No slice of guest memory is held across a call back into the host.
+
+use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
+
+use super::state::GuestState;
+use super::{CallError, ErrorCode, Fault, ReleaseStatus, ABI_MODULE, ENTRY_POINT};
+
+/// Longest SQL text accepted.
+const MAX_SQL_BYTES: usize = 64 << 10;
+/// Longest release name accepted.
+const MAX_NAME_BYTES: usize = 256;
+/// Largest contributions chunk accepted in one `release_append`.
+const MAX_CHUNK_BYTES: usize = 16 << 20;
+/// Longest log line kept; longer lines are cut.
+const MAX_LOG_BYTES: usize = 4 << 10;
+
+/// The functions of ABI v1 and their (params, results) as wasm value types, for the import check.
+const FUNCTIONS: [(&str, usize, &str); 9] = [
+    ("query", 2, "i32"),
+    ("next_batch", 1, "i64"),
+    ("read_batch", 3, "i32"),
+    ("close", 1, "i32"),
+    ("release_begin", 2, "i32"),
+    ("release_append", 3, "i32"),
+    ("release_finish", 1, "i32"),
+    ("log", 2, "i32"),
+    ("last_error", 2, "i32"),
+];
+
+/// Checks a module's imports and exports against ABI v1, naming the first thing that does not fit.
+pub(super) fn check_module(module: &Module) -> Result<(), Fault> {
+    for import in module.imports() {
+        let known = import.module() == ABI_MODULE
+            && FUNCTIONS.iter().any(|(name, _, _)| *name == import.name());
+        if !known {
+            return Err(Fault::InvalidModule(format!(
+                "the module imports `{}::{}`, which is not part of ABI v1 (no WASI, no other host functions)",
+                import.module(),
+                import.name()
+            )));
+        }
+        if !matches!(import.ty(), ExternType::Func(_)) {
+            return Err(Fault::InvalidModule(format!(
+                "the module imports `{}::{}` as something other than a function",
+                import.module(),
+                import.name()
+            )));
+        }
+    }
+    match module.get_export(ENTRY_POINT) {
+        Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 1 => {}
+        Some(_) => {
+            return Err(Fault::InvalidModule(format!(
+                "`{ENTRY_POINT}` must be a function () -> i32"
+            )))
+        }
+        None => {
+            return Err(Fault::InvalidModule(format!(
+                "the module does not export `{ENTRY_POINT}`"
+            )))
+        }
+    }
+    if !matches!(module.get_export("memory"), Some(ExternType::Memory(_))) {
+        return Err(Fault::InvalidModule(
+            "the module does not export its `memory`".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Turns a host call's result into what wasm sees: the value, an error code, or a trap.
+fn finish<R: From<i32>>(
+    caller: &mut Caller<'_, GuestState>,
+    result: Result<R, CallError>,
+) -> wasmtime::Result<R> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(CallError::Code(code, message)) => {
+            caller.data_mut().last_error = message;
+            Ok(R::from(code as i32))
+        }
+        Err(CallError::Fault(fault)) => {
+            let error = wasmtime::Error::msg(fault.to_string());
+            caller.data_mut().fault = Some(fault);
+            Err(error)
+        }
+    }
+}
+
+fn memory(caller: &mut Caller<'_, GuestState>) -> Result<Memory, CallError> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(memory)) => Ok(memory),
+        _ => Err(Fault::InvalidModule("the module does not export its `memory`".into()).into()),
+    }
+}
+
+/// Checks that `[ptr, ptr + len)` lies inside guest memory and returns it as offsets.
+fn range(
+    caller: &mut Caller<'_, GuestState>,
+    what: &str,
+    ptr: i32,
+    len: i32,
+) -> Result<(Memory, usize, usize), CallError> {
+    // Pointers and lengths are unsigned in the ABI.
+    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+    let memory = memory(caller)?;
+    let size = memory.data_size(&*caller);
+    if ptr.checked_add(len).is_none_or(|end| end > size) {
+        return Err(Fault::OutOfBounds(format!(
+            "{what}: {len} bytes at offset {ptr} lie outside the guest's {size}-byte memory"
+        ))
+        .into());
+    }
+    Ok((memory, ptr, len))
+}
+
+/// Copies bytes out of guest memory, refusing more than `max`.
+fn read(
+    caller: &mut Caller<'_, GuestState>,
+    what: &str,
+    ptr: i32,
+    len: i32,
+    max: usize,
+) -> Result<Vec<u8>, CallError> {
+    let (memory, ptr, len) = range(caller, what, ptr, len)?;
+    if len > max {
+        return Err(CallError::code(
+            ErrorCode::InvalidArgument,
+            format!("{what} is longer than {max} bytes"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    memory
+        .read(&*caller, ptr, &mut buf)
+        .map_err(|_| Fault::OutOfBounds(format!("{what}: unreadable guest memory")))?;
+    Ok(buf)
+}
+
+fn read_text(
+    caller: &mut Caller<'_, GuestState>,
+    what: &str,
+    ptr: i32,
+    len: i32,
+    max: usize,
+) -> Result<String, CallError> {
+    let bytes = read(caller, what, ptr, len, max)?;
+    String::from_utf8(bytes)
+        .map_err(|_| CallError::code(ErrorCode::InvalidArgument, format!("{what} is not UTF-8")))
+}
+
+fn write(
+    caller: &mut Caller<'_, GuestState>,
+    what: &str,
+    ptr: i32,
+    data: &[u8],
+) -> Result<(), CallError> {
+    let len = i32::try_from(data.len())
+        .map_err(|_| Fault::Internal(format!("{what}: host data too large")))?;
+    let (memory, ptr, _) = range(caller, what, ptr, len)?;
+    memory
+        .write(&mut *caller, ptr, data)
+        .map_err(|_| Fault::OutOfBounds(format!("{what}: unwritable guest memory")).into())
+}
+
+/// Registers every ABI v1 function in the linker.
+pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        ABI_MODULE,
+        "query",
+        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
+            let result = (|| {
+                let sql = read_text(&mut c, "query: sql", ptr, len, MAX_SQL_BYTES)?;
+                if sql.trim().is_empty() {
+                    return Err(CallError::code(
+                        ErrorCode::InvalidArgument,
+                        "query: empty SQL",
+                    ));
+                }
+                c.data_mut().count_query()?;
+                let handle = c.data_mut().host.query(&sql)?;
+                c.data_mut().open_queries.insert(handle);
+                Ok(handle)
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "next_batch",
+        |mut c: Caller<'_, GuestState>, handle: i32| {
+            let result = (|| {
+                let state = c.data_mut();
+                state.require_open(handle)?;
+                state.staged.remove(&handle);
+                // After a failed `next_batch` the query is gone (docs/abi.md): forget the handle, or
+                // it would count against `max_open_queries` for the rest of the run.
+                let next = state.host.next_batch(handle);
+                if next.is_err() {
+                    state.open_queries.remove(&handle);
+                }
+                match next? {
+                    Some(batch) => {
+                        state.count_rows(batch.rows)?;
+                        let len = i64::try_from(batch.ipc.len()).unwrap_or(i64::MAX);
+                        state.staged.insert(handle, batch.ipc);
+                        Ok(len)
+                    }
+                    None => {
+                        state.open_queries.remove(&handle);
+                        Ok(0)
+                    }
+                }
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "read_batch",
+        |mut c: Caller<'_, GuestState>, handle: i32, ptr: i32, len: i32| {
+            let result = (|| {
+                let Some(batch) = c.data_mut().staged.remove(&handle) else {
+                    return Err(CallError::code(
+                        ErrorCode::NoStagedBatch,
+                        format!("query {handle} has no staged batch"),
+                    ));
+                };
+                if len as u32 as usize != batch.len() {
+                    let message = format!(
+                        "read_batch: dst_len is {} but the staged batch has {} bytes",
+                        len as u32,
+                        batch.len()
+                    );
+                    c.data_mut().staged.insert(handle, batch);
+                    return Err(CallError::code(ErrorCode::InvalidArgument, message));
+                }
+                write(&mut c, "read_batch: dst", ptr, &batch)?;
+                Ok(0)
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "close",
+        |mut c: Caller<'_, GuestState>, handle: i32| {
+            let result = (|| {
+                let state = c.data_mut();
+                state.require_open(handle)?;
+                state.staged.remove(&handle);
+                state.open_queries.remove(&handle);
+                state.host.close(handle)?;
+                Ok(0)
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "release_begin",
+        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
+            let result = (|| {
+                let name = read_text(&mut c, "release_begin: name", ptr, len, MAX_NAME_BYTES)?;
+                c.data_mut().count_release()?;
+                c.data_mut().host.release_begin(&name)
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "release_append",
+        |mut c: Caller<'_, GuestState>, handle: i32, ptr: i32, len: i32| {
+            let result = (|| {
+                let chunk = read(&mut c, "release_append: chunk", ptr, len, MAX_CHUNK_BYTES)?;
+                c.data_mut().host.release_append(handle, &chunk)?;
+                Ok(0)
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "release_finish",
+        |mut c: Caller<'_, GuestState>, handle: i32| {
+            let result = c
+                .data_mut()
+                .host
+                .release_finish(handle)
+                .map(|status| match status {
+                    ReleaseStatus::Released => 0,
+                    ReleaseStatus::Blocked => 1,
+                });
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "log",
+        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
+            let result = (|| {
+                // Cut before copying: a guest must not make the host copy its whole memory per line.
+                let cut = (len as u32).min(MAX_LOG_BYTES as u32) as i32;
+                range(&mut c, "log: line", ptr, len)?;
+                let bytes = read(&mut c, "log: line", ptr, cut, MAX_LOG_BYTES)?;
+                if c.data_mut().take_log_slot() {
+                    let line = String::from_utf8_lossy(&bytes).into_owned();
+                    c.data_mut().host.log(&line);
+                }
+                Ok(0)
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "last_error",
+        |mut c: Caller<'_, GuestState>, ptr: i32, cap: i32| {
+            let result = (|| {
+                let message = c.data_mut().last_error.clone().into_bytes();
+                let mut n = message.len().min(cap as u32 as usize);
+                // Never cut inside a UTF-8 sequence.
+                while n > 0 && n < message.len() && (message[n] & 0xC0) == 0x80 {
+                    n -= 1;
+                }
+                write(&mut c, "last_error: dst", ptr, &message[..n])?;
+                Ok(i32::try_from(message.len()).unwrap_or(i32::MAX))
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+    Ok(())
+}

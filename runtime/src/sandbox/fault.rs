@@ -1,0 +1,76 @@
+//! What ends a run early.
+
+use std::fmt;
+
+/// The limit a guest hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// Out of fuel (CPU).
+    Fuel,
+    /// Linear memory or table growth beyond the limit.
+    Memory,
+    /// More queries than `max_queries`.
+    Queries,
+    /// More queries open at once than `max_open_queries`.
+    OpenQueries,
+    /// More rows than `max_rows_read`.
+    RowsRead,
+    /// More releases than `max_releases`.
+    Releases,
+    /// A `next_batch` call that took longer than `query_timeout_secs`.
+    QueryTime,
+}
+
+impl LimitKind {
+    /// The name used in fault codes and the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fuel => "fuel",
+            Self::Memory => "memory",
+            Self::Queries => "queries",
+            Self::OpenQueries => "open_queries",
+            Self::RowsRead => "rows_read",
+            Self::Releases => "releases",
+            Self::QueryTime => "query_time",
+        }
+    }
+}
+
+impl fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A fault that ended a run. Its [`Fault::code`] is what the operator sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Fault {
+    /// A pointer and length outside guest memory.
+    #[error("out_of_bounds: {0}")]
+    OutOfBounds(String),
+    /// A scenario limit.
+    #[error("limit:{0}")]
+    Limit(LimitKind),
+    /// The module trapped (the kind, e.g. `unreachable` for a Rust panic).
+    #[error("trap:{0}")]
+    Trap(String),
+    /// Not a valid ABI v1 module.
+    #[error("invalid_module: {0}")]
+    InvalidModule(String),
+    /// The host failed (a bug, or I/O such as a full disk); the guest is not to blame.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Fault {
+    /// The short code shown to operators: `limit:fuel`, `trap:unreachable`, ...
+    pub fn code(&self) -> String {
+        match self {
+            Self::OutOfBounds(_) => "out_of_bounds".into(),
+            Self::Limit(kind) => format!("limit:{kind}"),
+            Self::Trap(kind) => format!("trap:{kind}"),
+            Self::InvalidModule(_) => "invalid_module".into(),
+            Self::Internal(_) => "internal".into(),
+        }
+    }
+}

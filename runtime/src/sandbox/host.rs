@@ -1,0 +1,84 @@
+//! The boundary between the sandbox and the rest of the host.
+
+use super::Fault;
+
+/// Error codes a host function returns to the guest (see `docs/abi.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Text that is not UTF-8, an empty or oversized argument, a wrong length.
+    InvalidArgument = -1,
+    /// The query failed to plan; the message names the problem.
+    QueryRejected = -2,
+    /// The query failed while running; the message is generic.
+    QueryFailed = -3,
+    /// No open query or release has that handle.
+    UnknownHandle = -4,
+    /// `read_batch` without a staged batch.
+    NoStagedBatch = -5,
+    /// Contributions that do not decode or do not match the contract.
+    InvalidContributions = -6,
+    /// A release name the contract does not have, or one already released.
+    UnknownRelease = -7,
+}
+
+/// Why a host call did not succeed.
+#[derive(Debug)]
+pub enum CallError {
+    /// The guest gets the code and may go on; the message is readable through `last_error`.
+    Code(ErrorCode, String),
+    /// The run ends.
+    Fault(Fault),
+}
+
+impl CallError {
+    /// A code with its message.
+    pub fn code(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Code(code, message.into())
+    }
+}
+
+impl From<Fault> for CallError {
+    fn from(fault: Fault) -> Self {
+        Self::Fault(fault)
+    }
+}
+
+/// One result batch, encoded for the guest.
+#[derive(Debug)]
+pub struct Batch {
+    /// A complete Arrow IPC stream holding one record batch.
+    pub ipc: Vec<u8>,
+    /// Rows in the batch (counted against `max_rows_read`).
+    pub rows: u64,
+}
+
+/// What the guard decided about a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseStatus {
+    /// Released as a product.
+    Released,
+    /// Blocked; the rule is recorded by the host.
+    Blocked,
+}
+
+/// The services behind ABI v1, implemented by the job. The sandbox has already checked pointers
+/// and counted limits it can see (queries, open queries, rows, releases, log lines) before it calls
+/// these; the host enforces what only it can see (the query timeout, the contract).
+pub trait Host: Send {
+    /// Plans a query; returns a positive handle.
+    fn query(&mut self, sql: &str) -> Result<i32, CallError>;
+    /// The next batch of a query, or `None` at its end (the host then forgets the handle).
+    fn next_batch(&mut self, handle: i32) -> Result<Option<Batch>, CallError>;
+    /// Drops a query early.
+    fn close(&mut self, handle: i32) -> Result<(), CallError>;
+    /// Opens a release of the contract entry `name`; returns a positive handle.
+    fn release_begin(&mut self, name: &str) -> Result<i32, CallError>;
+    /// Hands over one IPC chunk of contributions.
+    fn release_append(&mut self, handle: i32, ipc: &[u8]) -> Result<(), CallError>;
+    /// Closes a release and lets the guard decide.
+    fn release_finish(&mut self, handle: i32) -> Result<ReleaseStatus, CallError>;
+    /// One guest log line (already cut to the maximum length).
+    fn log(&mut self, line: &str);
+    /// Called once after the guest returned or faulted: flush what is still open.
+    fn end(&mut self) {}
+}

@@ -1,0 +1,209 @@
+//! The sandbox: wasmtime running one guest module under ABI v1 and the scenario's limits.
+//!
+//! **Architecture invariant:** only this module touches guest memory, and it knows nothing about
+//! data. Everything a host function does with data goes through the [`Host`] trait, which the job
+//! implements with the engine, the guard and the audit log.
+//!
+//! A guest is hostile by assumption. Every pointer it passes is bounds-checked before anything is
+//! allocated for it; every call counts against a limit; a trap, a limit or a host error ends the
+//! run with a [`Fault`], never a panic. The guest runs on a thread of its own with a large stack,
+//! because host calls (DataFusion planning) run on the guest's stack.
+
+mod abi;
+mod cache;
+mod fault;
+mod host;
+pub mod limits;
+mod state;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Config, Engine, Linker, Module, Store, Trap};
+
+pub use fault::{Fault, LimitKind};
+pub use host::{Batch, CallError, ErrorCode, Host, ReleaseStatus};
+pub use limits::Limits;
+use state::GuestState;
+
+/// The import module of ABI v1.
+pub const ABI_MODULE: &str = "shuyu_v1";
+/// The export a module runs from.
+pub const ENTRY_POINT: &str = "shuyu_main";
+/// Stack of the thread a guest runs on: WebAssembly's own 512 KiB plus room for host calls
+/// (DataFusion planning recurses deeply on hostile SQL).
+const GUEST_THREAD_STACK: usize = 32 << 20;
+
+/// A compiled, checked guest module.
+#[derive(Clone)]
+pub struct GuestModule {
+    module: Module,
+    /// SHA-256 of the module's bytes (lowercase hex).
+    pub sha256: String,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The guest's return value from `shuyu_main` (0 = success), or the fault that ended it.
+    pub result: Result<i32, Fault>,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Rows delivered to the guest.
+    pub rows_read: u64,
+    /// Queries started.
+    pub queries: u32,
+    /// Guest log lines dropped after `max_log_lines`.
+    pub log_lines_dropped: u64,
+}
+
+/// Why the sandbox could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// wasmtime refused the configuration or the ABI's definitions (a bug).
+    #[error("sandbox setup failed: {0}")]
+    Setup(String),
+}
+
+/// The wasmtime engine, linker and compiled-module cache. Build once, run many jobs.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    cache: cache::ModuleCache,
+}
+
+impl Sandbox {
+    /// Builds the sandbox. With `cache_dir`, compiled modules are also kept on disk there; that
+    /// directory must be writable by the domain only (see [`cache`]).
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, SandboxError> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .wasm_memory64(false)
+            .wasm_multi_memory(false)
+            .wasm_tail_call(false)
+            .wasm_relaxed_simd(false)
+            .cranelift_nan_canonicalization(true)
+            // Backtraces carry guest-chosen function names into error text; we report trap
+            // kinds only.
+            .wasm_backtrace_max_frames(None)
+            .max_wasm_stack(512 << 10);
+        let engine = Engine::new(&config).map_err(|e| SandboxError::Setup(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        abi::define(&mut linker).map_err(|e| SandboxError::Setup(format!("{e:#}")))?;
+        let cache = cache::ModuleCache::new(&engine, cache_dir);
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+        })
+    }
+
+    /// Compiles (or fetches from the cache) a module and checks that it fits ABI v1: imports only
+    /// from `shuyu_v1`, exports `memory` and `shuyu_main`.
+    pub fn compile(&self, bytes: &[u8]) -> Result<GuestModule, Fault> {
+        let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes));
+        let module = self.cache.get_or_compile(&self.engine, &sha256, bytes)?;
+        abi::check_module(&module)?;
+        Ok(GuestModule { module, sha256 })
+    }
+
+    /// Runs `shuyu_main` of a compiled module to its end, under `limits`, with `host` serving
+    /// its calls. Never panics, whatever the guest does.
+    pub fn run(&self, module: &GuestModule, limits: &Limits, host: Box<dyn Host>) -> RunOutcome {
+        let started = Instant::now();
+        let joined = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("shuyu-guest".into())
+                .stack_size(GUEST_THREAD_STACK)
+                .spawn_scoped(scope, || self.run_here(module, limits, host, started))
+                .map(|handle| handle.join())
+        });
+        match joined {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_panic)) => {
+                RunOutcome::failed(Fault::Internal("the guest thread panicked".into()), started)
+            }
+            Err(e) => RunOutcome::failed(
+                Fault::Internal(format!("cannot start the guest thread: {e}")),
+                started,
+            ),
+        }
+    }
+
+    fn run_here(
+        &self,
+        module: &GuestModule,
+        limits: &Limits,
+        host: Box<dyn Host>,
+        started: Instant,
+    ) -> RunOutcome {
+        let mut store = Store::new(&self.engine, GuestState::new(host, limits.clone()));
+        store.limiter(|state| &mut state.limiter);
+        if let Err(e) = store.set_fuel(limits.fuel) {
+            return RunOutcome::failed(Fault::Internal(format!("cannot set fuel: {e:#}")), started);
+        }
+        let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let instance = self.linker.instantiate(&mut store, &module.module)?;
+            let main = instance.get_typed_func::<(), i32>(&mut store, ENTRY_POINT)?;
+            main.call(&mut store, ())
+        }));
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let state = store.data_mut();
+        state.host.end();
+        let result = match call {
+            Ok(Ok(code)) => Ok(code),
+            Ok(Err(error)) => Err(classify(&error, state)),
+            Err(_panic) => Err(Fault::Internal("a host function panicked".into())),
+        };
+        RunOutcome {
+            result,
+            fuel_used: limits.fuel.saturating_sub(fuel_left),
+            elapsed: started.elapsed(),
+            rows_read: state.rows_read,
+            queries: state.queries,
+            log_lines_dropped: state.log_lines_dropped,
+        }
+    }
+}
+
+impl RunOutcome {
+    fn failed(fault: Fault, started: Instant) -> Self {
+        Self {
+            result: Err(fault),
+            fuel_used: 0,
+            elapsed: started.elapsed(),
+            rows_read: 0,
+            queries: 0,
+            log_lines_dropped: 0,
+        }
+    }
+}
+
+/// Turns whatever ended a run into a fault. A fault recorded by a host function or the limiter
+/// is the most precise account, so it wins over the error wasmtime surfaces.
+fn classify(error: &wasmtime::Error, state: &mut GuestState) -> Fault {
+    if let Some(fault) = state.fault.take().or_else(|| state.limiter.hit.take()) {
+        return fault;
+    }
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => Fault::Limit(LimitKind::Fuel),
+            Trap::StackOverflow => Fault::Trap("stack_overflow".into()),
+            Trap::MemoryOutOfBounds => Fault::Trap("memory_out_of_bounds".into()),
+            Trap::UnreachableCodeReached => Fault::Trap("unreachable".into()),
+            Trap::IntegerDivisionByZero => Fault::Trap("divide_by_zero".into()),
+            Trap::IntegerOverflow => Fault::Trap("integer_overflow".into()),
+            Trap::BadConversionToInteger => Fault::Trap("bad_conversion_to_integer".into()),
+            Trap::TableOutOfBounds => Fault::Trap("table_out_of_bounds".into()),
+            Trap::IndirectCallToNull => Fault::Trap("indirect_call_to_null".into()),
+            Trap::BadSignature => Fault::Trap("bad_signature".into()),
+            other => Fault::Trap(format!("{other:?}").to_lowercase()),
+        };
+    }
+    // Instantiation errors (unknown imports, missing exports) and anything else wasmtime
+    // reports without a trap code.
+    Fault::InvalidModule(format!("{error:#}"))
+}

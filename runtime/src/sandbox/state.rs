@@ -1,0 +1,149 @@
+//! The per-run state a store holds: the host, the limiter, staged batches and counters.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use wasmtime::ResourceLimiter;
+
+use super::{CallError, ErrorCode, Fault, Host, LimitKind, Limits};
+
+/// Memory and table limits for one run. Records which limit was hit, so the fault names it
+/// instead of the generic error wasmtime raises for a refused growth.
+pub(super) struct GuestLimiter {
+    memory_bytes: usize,
+    table_elements: usize,
+    pub(super) hit: Option<Fault>,
+}
+
+/// Table elements a module may have: plenty for any compiled Rust or C program's indirect calls.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl ResourceLimiter for GuestLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.hit = Some(Fault::Limit(LimitKind::Memory));
+            return Err(wasmtime::Error::msg("memory limit exceeded"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_elements {
+            self.hit = Some(Fault::Limit(LimitKind::Memory));
+            return Err(wasmtime::Error::msg("table limit exceeded"));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        4
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+/// Everything a run's host functions share.
+pub(crate) struct GuestState {
+    pub(super) host: Box<dyn Host>,
+    pub(super) limits: Limits,
+    pub(super) limiter: GuestLimiter,
+    /// Batches staged by `next_batch`, waiting for `read_batch`.
+    pub(super) staged: BTreeMap<i32, Vec<u8>>,
+    /// Query handles that are open.
+    pub(super) open_queries: BTreeSet<i32>,
+    pub(super) last_error: String,
+    /// The fault a host function raised, kept because wasmtime wraps the error it returns.
+    pub(super) fault: Option<Fault>,
+    pub(super) queries: u32,
+    pub(super) releases: u32,
+    pub(super) rows_read: u64,
+    pub(super) log_lines: u32,
+    pub(super) log_lines_dropped: u64,
+}
+
+impl GuestState {
+    pub(super) fn new(host: Box<dyn Host>, limits: Limits) -> Self {
+        Self {
+            host,
+            limiter: GuestLimiter {
+                memory_bytes: limits.memory_bytes(),
+                table_elements: MAX_TABLE_ELEMENTS,
+                hit: None,
+            },
+            limits,
+            staged: BTreeMap::new(),
+            open_queries: BTreeSet::new(),
+            last_error: String::new(),
+            fault: None,
+            queries: 0,
+            releases: 0,
+            rows_read: 0,
+            log_lines: 0,
+            log_lines_dropped: 0,
+        }
+    }
+
+    /// Counts a query attempt (rejected ones too: planning costs host time).
+    pub(super) fn count_query(&mut self) -> Result<(), CallError> {
+        if self.queries >= self.limits.max_queries {
+            return Err(Fault::Limit(LimitKind::Queries).into());
+        }
+        if self.open_queries.len() >= self.limits.max_open_queries as usize {
+            return Err(Fault::Limit(LimitKind::OpenQueries).into());
+        }
+        self.queries += 1;
+        Ok(())
+    }
+
+    pub(super) fn count_release(&mut self) -> Result<(), CallError> {
+        if self.releases >= self.limits.max_releases {
+            return Err(Fault::Limit(LimitKind::Releases).into());
+        }
+        self.releases += 1;
+        Ok(())
+    }
+
+    pub(super) fn count_rows(&mut self, rows: u64) -> Result<(), CallError> {
+        self.rows_read = self.rows_read.saturating_add(rows);
+        if self.rows_read > self.limits.max_rows_read {
+            return Err(Fault::Limit(LimitKind::RowsRead).into());
+        }
+        Ok(())
+    }
+
+    /// Whether another log line may be kept.
+    pub(super) fn take_log_slot(&mut self) -> bool {
+        if self.log_lines >= self.limits.max_log_lines {
+            self.log_lines_dropped += 1;
+            return false;
+        }
+        self.log_lines += 1;
+        true
+    }
+
+    pub(super) fn require_open(&self, handle: i32) -> Result<(), CallError> {
+        if self.open_queries.contains(&handle) {
+            Ok(())
+        } else {
+            Err(CallError::code(
+                ErrorCode::UnknownHandle,
+                format!("no open query has handle {handle}"),
+            ))
+        }
+    }
+}
