@@ -1,0 +1,295 @@
+//! The raw imports of ABI v1, import module `shuyu_v1` (see `docs/abi.md`), and its error codes.
+//!
+//! Inside the sandbox (`wasm32`) these are the host's functions. On every other target they do not
+//! exist, so a stub with the same signatures stands in and fails every call with
+//! [`NOT_IN_SANDBOX`]: the pure parts of the SDK (IPC encoding, builders, column access) then build
+//! and can be unit-tested on the host. Operators use the safe API of this crate instead; the raw
+//! functions are public for modules that need to exercise the ABI directly.
+//!
+//! Pointers and lengths are `*const u8`/`*mut u8` and `usize`, which is exactly the ABI's `i32`
+//! on wasm32 (a 32-bit target), so no casts can lose bits.
+
+/// Text that is not UTF-8, an empty SQL string, a wrong `dst_len`.
+pub const INVALID_ARGUMENT: i32 = -1;
+/// The query failed to plan: syntax, a table or column not granted, DDL/DML/COPY, several
+/// statements. `last_error` names the problem.
+pub const QUERY_REJECTED: i32 = -2;
+/// The query failed while running. The message is generic (execution errors can quote data).
+pub const QUERY_FAILED: i32 = -3;
+/// No open query or release has that handle.
+pub const UNKNOWN_HANDLE: i32 = -4;
+/// `read_batch` without a successful `next_batch` before it.
+pub const NO_STAGED_BATCH: i32 = -5;
+/// A contributions chunk that does not decode or whose schema is not the contract's; the release
+/// is then blocked at `release_finish`.
+pub const INVALID_CONTRIBUTIONS: i32 = -6;
+/// `release_begin` with a name the contract does not have, or a second release of a name already
+/// released in this job.
+pub const UNKNOWN_RELEASE: i32 = -7;
+/// Not an ABI code: what the stub returns outside the sandbox, where no host exists.
+pub const NOT_IN_SANDBOX: i32 = -99;
+
+/// The ABI name of an error code, for messages; `None` for codes this SDK does not know.
+pub fn code_name(code: i32) -> Option<&'static str> {
+    Some(match code {
+        INVALID_ARGUMENT => "INVALID_ARGUMENT",
+        QUERY_REJECTED => "QUERY_REJECTED",
+        QUERY_FAILED => "QUERY_FAILED",
+        UNKNOWN_HANDLE => "UNKNOWN_HANDLE",
+        NO_STAGED_BATCH => "NO_STAGED_BATCH",
+        INVALID_CONTRIBUTIONS => "INVALID_CONTRIBUTIONS",
+        UNKNOWN_RELEASE => "UNKNOWN_RELEASE",
+        NOT_IN_SANDBOX => "NOT_IN_SANDBOX",
+        _ => return None,
+    })
+}
+
+#[cfg(target_arch = "wasm32")]
+#[link(wasm_import_module = "shuyu_v1")]
+unsafe extern "C" {
+    /// Plans a read-only SQL query; returns a query handle or an error code.
+    ///
+    /// # Safety
+    /// `sql_ptr..sql_ptr + sql_len` must lie inside this module's memory.
+    pub fn query(sql_ptr: *const u8, sql_len: usize) -> i32;
+    /// Stages the next batch of a query; returns its size in bytes, `0` at the end (the handle
+    /// is then closed), or an error code.
+    ///
+    /// # Safety
+    /// Always safe to call; `unsafe` only because it is a foreign function.
+    pub fn next_batch(query: i32) -> i64;
+    /// Copies the staged batch to `dst_ptr`; `dst_len` must equal what `next_batch` returned.
+    ///
+    /// # Safety
+    /// `dst_ptr..dst_ptr + dst_len` must lie inside this module's memory and may be overwritten.
+    pub fn read_batch(query: i32, dst_ptr: *mut u8, dst_len: usize) -> i32;
+    /// Drops a query before its end.
+    ///
+    /// # Safety
+    /// Always safe to call; `unsafe` only because it is a foreign function.
+    pub fn close(query: i32) -> i32;
+    /// Opens the release of that contract name; returns a release handle or an error code.
+    ///
+    /// # Safety
+    /// `name_ptr..name_ptr + name_len` must lie inside this module's memory.
+    pub fn release_begin(name_ptr: *const u8, name_len: usize) -> i32;
+    /// Hands over one chunk of contributions as an Arrow IPC stream.
+    ///
+    /// # Safety
+    /// `ipc_ptr..ipc_ptr + ipc_len` must lie inside this module's memory.
+    pub fn release_append(release: i32, ipc_ptr: *const u8, ipc_len: usize) -> i32;
+    /// Closes a release; `0` released, `1` blocked by the guard, or an error code.
+    ///
+    /// # Safety
+    /// Always safe to call; `unsafe` only because it is a foreign function.
+    pub fn release_finish(release: i32) -> i32;
+    /// One line to the audit log (at most 4 KiB are kept).
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must lie inside this module's memory.
+    pub fn log(ptr: *const u8, len: usize) -> i32;
+    /// Copies the most recent failure's message (cut to `dst_cap` bytes); returns its full length.
+    ///
+    /// # Safety
+    /// `dst_ptr..dst_ptr + dst_cap` must lie inside this module's memory and may be overwritten.
+    pub fn last_error(dst_ptr: *mut u8, dst_cap: usize) -> i32;
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use stub::*;
+
+/// Stand-ins for the imports on targets without a sandbox.
+///
+/// Every call goes to a thread-local [`stub::Host`]; the default one answers [`NOT_IN_SANDBOX`].
+/// This crate's unit tests install a fake host there to drive the safe API end to end.
+#[cfg(not(target_arch = "wasm32"))]
+mod stub {
+    use super::NOT_IN_SANDBOX;
+    use std::cell::RefCell;
+
+    /// What the stub functions forward to, with the raw pointers already turned into slices.
+    pub(crate) trait Host {
+        fn query(&mut self, _sql: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn next_batch(&mut self, _query: i32) -> i64 {
+            i64::from(NOT_IN_SANDBOX)
+        }
+        fn read_batch(&mut self, _query: i32, _dst: &mut [u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn close(&mut self, _query: i32) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn release_begin(&mut self, _name: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn release_append(&mut self, _release: i32, _ipc: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn release_finish(&mut self, _release: i32) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn log(&mut self, _line: &[u8]) -> i32 {
+            0
+        }
+        fn last_error(&self) -> String {
+            "the shuyu host functions exist only inside the shuyu sandbox (wasm32)".to_string()
+        }
+    }
+
+    struct NoHost;
+    impl Host for NoHost {}
+
+    thread_local! {
+        static HOST: RefCell<Box<dyn Host>> = RefCell::new(Box::new(NoHost));
+    }
+
+    /// Replaces this thread's host, returning the previous one.
+    #[cfg(test)]
+    pub(crate) fn install(host: Box<dyn Host>) -> Box<dyn Host> {
+        HOST.with(|h| std::mem::replace(&mut *h.borrow_mut(), host))
+    }
+
+    fn with<R>(f: impl FnOnce(&mut dyn Host) -> R) -> R {
+        HOST.with(|h| f(h.borrow_mut().as_mut()))
+    }
+
+    /// # Safety
+    /// `ptr..ptr + len` must be readable (or `ptr` null).
+    unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+        if ptr.is_null() || len == 0 {
+            &[]
+        } else {
+            // SAFETY: the caller promises the range is readable.
+            unsafe { std::slice::from_raw_parts(ptr, len) }
+        }
+    }
+
+    /// # Safety
+    /// `ptr..ptr + len` must be writable (or `ptr` null).
+    unsafe fn bytes_mut<'a>(ptr: *mut u8, len: usize) -> &'a mut [u8] {
+        if ptr.is_null() || len == 0 {
+            &mut []
+        } else {
+            // SAFETY: the caller promises the range is writable.
+            unsafe { std::slice::from_raw_parts_mut(ptr, len) }
+        }
+    }
+
+    /// Stub of the `query` import.
+    ///
+    /// # Safety
+    /// `sql_ptr..sql_ptr + sql_len` must be readable.
+    pub unsafe fn query(sql_ptr: *const u8, sql_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let sql = unsafe { bytes(sql_ptr, sql_len) };
+        with(|h| h.query(sql))
+    }
+
+    /// Stub of the `next_batch` import.
+    ///
+    /// # Safety
+    /// Always safe; `unsafe` to match the import.
+    pub unsafe fn next_batch(query: i32) -> i64 {
+        with(|h| h.next_batch(query))
+    }
+
+    /// Stub of the `read_batch` import.
+    ///
+    /// # Safety
+    /// `dst_ptr..dst_ptr + dst_len` must be writable.
+    pub unsafe fn read_batch(query: i32, dst_ptr: *mut u8, dst_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let dst = unsafe { bytes_mut(dst_ptr, dst_len) };
+        with(|h| h.read_batch(query, dst))
+    }
+
+    /// Stub of the `close` import.
+    ///
+    /// # Safety
+    /// Always safe; `unsafe` to match the import.
+    pub unsafe fn close(query: i32) -> i32 {
+        with(|h| h.close(query))
+    }
+
+    /// Stub of the `release_begin` import.
+    ///
+    /// # Safety
+    /// `name_ptr..name_ptr + name_len` must be readable.
+    pub unsafe fn release_begin(name_ptr: *const u8, name_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let name = unsafe { bytes(name_ptr, name_len) };
+        with(|h| h.release_begin(name))
+    }
+
+    /// Stub of the `release_append` import.
+    ///
+    /// # Safety
+    /// `ipc_ptr..ipc_ptr + ipc_len` must be readable.
+    pub unsafe fn release_append(release: i32, ipc_ptr: *const u8, ipc_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let ipc = unsafe { bytes(ipc_ptr, ipc_len) };
+        with(|h| h.release_append(release, ipc))
+    }
+
+    /// Stub of the `release_finish` import.
+    ///
+    /// # Safety
+    /// Always safe; `unsafe` to match the import.
+    pub unsafe fn release_finish(release: i32) -> i32 {
+        with(|h| h.release_finish(release))
+    }
+
+    /// Stub of the `log` import.
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be readable.
+    pub unsafe fn log(ptr: *const u8, len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let line = unsafe { bytes(ptr, len) };
+        with(|h| h.log(line))
+    }
+
+    /// Stub of the `last_error` import: same contract as the host's (cut copy, full length).
+    ///
+    /// # Safety
+    /// `dst_ptr..dst_ptr + dst_cap` must be writable.
+    pub unsafe fn last_error(dst_ptr: *mut u8, dst_cap: usize) -> i32 {
+        let message = with(|h| h.last_error());
+        // SAFETY: forwarded from the caller.
+        let dst = unsafe { bytes_mut(dst_ptr, dst_cap) };
+        let n = message.len().min(dst.len());
+        dst[..n].copy_from_slice(&message.as_bytes()[..n]);
+        i32::try_from(message.len()).unwrap_or(i32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stub_fails_every_call_with_not_in_sandbox() {
+        let sql = "SELECT 1";
+        // SAFETY: the pointers come from live slices.
+        unsafe {
+            assert_eq!(query(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
+            assert_eq!(next_batch(1), i64::from(NOT_IN_SANDBOX));
+            assert_eq!(release_finish(1), NOT_IN_SANDBOX);
+            let mut buf = [0u8; 8];
+            let full = last_error(buf.as_mut_ptr(), buf.len());
+            assert!(full > 8, "the message is longer than the buffer");
+            assert_eq!(&buf, b"the shuy");
+        }
+    }
+
+    #[test]
+    fn code_names_cover_the_abi_table() {
+        for code in -7..=-1 {
+            assert!(code_name(code).is_some(), "code {code}");
+        }
+        assert_eq!(code_name(-6), Some("INVALID_CONTRIBUTIONS"));
+        assert_eq!(code_name(5), None);
+    }
+}

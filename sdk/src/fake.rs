@@ -1,0 +1,241 @@
+//! A fake host for this crate's unit tests: it stands where the ABI stub is and records what the
+//! SDK asks of it, so the query and release paths can be tested without a sandbox.
+
+use crate::abi::{self, Host};
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::io::Cursor;
+use std::rc::Rc;
+
+/// One batch as the host stages it: schema, the batch, end-of-stream.
+pub(crate) fn ipc_stream(batch: &RecordBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut out, &batch.schema()).expect("writer");
+    writer.write(batch).expect("write");
+    writer.finish().expect("finish");
+    drop(writer);
+    out
+}
+
+/// Every batch of one IPC stream, as the guard would decode a chunk.
+pub(crate) fn decode_chunk(chunk: &[u8]) -> Vec<RecordBatch> {
+    StreamReader::try_new(Cursor::new(chunk), None)
+        .expect("chunk starts with a schema")
+        .collect::<Result<_, _>>()
+        .expect("chunk decodes")
+}
+
+#[derive(Default)]
+struct State {
+    results: VecDeque<Vec<Vec<u8>>>,
+    open: HashMap<i32, VecDeque<Vec<u8>>>,
+    staged: HashMap<i32, Vec<u8>>,
+    next_handle: i32,
+    sql: Vec<String>,
+    closed: Vec<i32>,
+    next_batch_calls: usize,
+    reject_query: Option<(i32, String)>,
+    refuse_release: Option<(i32, String)>,
+    fail_append: Option<(i32, String)>,
+    releases: HashMap<i32, String>,
+    begun: Vec<String>,
+    chunks: HashMap<String, Vec<Vec<u8>>>,
+    finished: Vec<String>,
+    finish_answer: i32,
+    logs: Vec<String>,
+    last_error: String,
+}
+
+impl State {
+    fn fail(&mut self, code: i32, message: &str) -> i32 {
+        self.last_error = message.to_string();
+        code
+    }
+}
+
+struct FakeHost(Rc<RefCell<State>>);
+
+impl Host for FakeHost {
+    fn query(&mut self, sql: &[u8]) -> i32 {
+        let mut s = self.0.borrow_mut();
+        if let Some((code, message)) = s.reject_query.take() {
+            return s.fail(code, &message);
+        }
+        s.sql.push(String::from_utf8_lossy(sql).into_owned());
+        s.next_handle += 1;
+        let handle = s.next_handle;
+        let result = s.results.pop_front().unwrap_or_default();
+        s.open.insert(handle, result.into());
+        handle
+    }
+
+    fn next_batch(&mut self, query: i32) -> i64 {
+        let mut s = self.0.borrow_mut();
+        s.next_batch_calls += 1;
+        let Some(pending) = s.open.get_mut(&query) else {
+            return i64::from(s.fail(abi::UNKNOWN_HANDLE, "unknown handle"));
+        };
+        match pending.pop_front() {
+            Some(bytes) => {
+                let len = bytes.len() as i64;
+                s.staged.insert(query, bytes);
+                len
+            }
+            None => {
+                s.open.remove(&query);
+                0
+            }
+        }
+    }
+
+    fn read_batch(&mut self, query: i32, dst: &mut [u8]) -> i32 {
+        let mut s = self.0.borrow_mut();
+        match s.staged.remove(&query) {
+            Some(bytes) if bytes.len() == dst.len() => {
+                dst.copy_from_slice(&bytes);
+                0
+            }
+            Some(_) => s.fail(abi::INVALID_ARGUMENT, "wrong dst_len"),
+            None => s.fail(abi::NO_STAGED_BATCH, "no staged batch"),
+        }
+    }
+
+    fn close(&mut self, query: i32) -> i32 {
+        let mut s = self.0.borrow_mut();
+        if s.open.remove(&query).is_none() {
+            return s.fail(abi::UNKNOWN_HANDLE, "unknown handle");
+        }
+        s.staged.remove(&query);
+        s.closed.push(query);
+        0
+    }
+
+    fn release_begin(&mut self, name: &[u8]) -> i32 {
+        let mut s = self.0.borrow_mut();
+        if let Some((code, message)) = s.refuse_release.take() {
+            return s.fail(code, &message);
+        }
+        let name = String::from_utf8_lossy(name).into_owned();
+        s.next_handle += 1;
+        let handle = s.next_handle;
+        s.begun.push(name.clone());
+        s.releases.insert(handle, name);
+        handle
+    }
+
+    fn release_append(&mut self, release: i32, ipc: &[u8]) -> i32 {
+        let mut s = self.0.borrow_mut();
+        if let Some((code, message)) = s.fail_append.clone() {
+            return s.fail(code, &message);
+        }
+        let Some(name) = s.releases.get(&release).cloned() else {
+            return s.fail(abi::UNKNOWN_HANDLE, "unknown handle");
+        };
+        s.chunks.entry(name).or_default().push(ipc.to_vec());
+        0
+    }
+
+    fn release_finish(&mut self, release: i32) -> i32 {
+        let mut s = self.0.borrow_mut();
+        let Some(name) = s.releases.remove(&release) else {
+            return s.fail(abi::UNKNOWN_HANDLE, "unknown handle");
+        };
+        s.finished.push(name);
+        s.finish_answer
+    }
+
+    fn log(&mut self, line: &[u8]) -> i32 {
+        self.0
+            .borrow_mut()
+            .logs
+            .push(String::from_utf8_lossy(line).into_owned());
+        0
+    }
+
+    fn last_error(&self) -> String {
+        self.0.borrow().last_error.clone()
+    }
+}
+
+/// The installed fake; dropping it puts the previous host back, so tests sharing a thread (as
+/// with `--test-threads=1`) do not see each other's fakes.
+pub(crate) struct Fake {
+    state: Rc<RefCell<State>>,
+    previous: Option<Box<dyn Host>>,
+}
+
+impl Fake {
+    pub(crate) fn install() -> Fake {
+        let state = Rc::new(RefCell::new(State::default()));
+        let previous = abi::install(Box::new(FakeHost(state.clone())));
+        Fake {
+            state,
+            previous: Some(previous),
+        }
+    }
+
+    /// The batches (each an IPC stream) the next query will return.
+    pub(crate) fn queue_result(&self, batches: Vec<Vec<u8>>) {
+        self.state.borrow_mut().results.push_back(batches);
+    }
+
+    pub(crate) fn reject_next_query(&self, code: i32, message: &str) {
+        self.state.borrow_mut().reject_query = Some((code, message.to_string()));
+    }
+
+    pub(crate) fn refuse_releases(&self, code: i32, message: &str) {
+        self.state.borrow_mut().refuse_release = Some((code, message.to_string()));
+    }
+
+    pub(crate) fn fail_appends(&self, code: i32, message: &str) {
+        self.state.borrow_mut().fail_append = Some((code, message.to_string()));
+    }
+
+    pub(crate) fn set_finish_answer(&self, answer: i32) {
+        self.state.borrow_mut().finish_answer = answer;
+    }
+
+    pub(crate) fn next_batch_calls(&self) -> usize {
+        self.state.borrow().next_batch_calls
+    }
+
+    pub(crate) fn closed(&self) -> Vec<i32> {
+        self.state.borrow().closed.clone()
+    }
+
+    pub(crate) fn sql(&self) -> Vec<String> {
+        self.state.borrow().sql.clone()
+    }
+
+    pub(crate) fn releases_begun(&self) -> Vec<String> {
+        self.state.borrow().begun.clone()
+    }
+
+    pub(crate) fn chunks(&self, release: &str) -> Vec<Vec<u8>> {
+        self.state
+            .borrow()
+            .chunks
+            .get(release)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn finished(&self) -> Vec<String> {
+        self.state.borrow().finished.clone()
+    }
+
+    pub(crate) fn logs(&self) -> Vec<String> {
+        self.state.borrow().logs.clone()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            abi::install(previous);
+        }
+    }
+}

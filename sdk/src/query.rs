@@ -1,0 +1,256 @@
+//! Read-only SQL: [`query`] and the lazy batch iterator [`Rows`].
+//!
+//! The host stages one batch at a time and the module copies it in only when asked, so a module
+//! can scan tables much larger than its memory: [`Rows`] holds at most one batch's bytes and the
+//! batch decoded from them.
+
+use crate::abi;
+use crate::error::{Error, Result};
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::StreamReader;
+use std::io::Cursor;
+
+/// Plans a read-only SQL query (one `SELECT`/`WITH` statement) over the scenario's granted tables.
+///
+/// Nothing runs until the returned [`Rows`] is iterated. A query the host refuses to plan (a
+/// table or column not granted, a syntax error, DDL) fails here with [`abi::QUERY_REJECTED`].
+///
+/// ```no_run
+/// use shuyu_sdk::{query, BatchExt};
+/// # fn main() -> shuyu_sdk::Result<()> {
+/// let mut total = 0.0;
+/// for batch in query("SELECT income FROM residents")? {
+///     let batch = batch?;
+///     total += batch.f64("income")?.iter().flatten().sum::<f64>();
+/// }
+/// # Ok(()) }
+/// ```
+pub fn query(sql: &str) -> Result<Rows> {
+    // SAFETY: the pointer and length describe `sql`, which lives across the call.
+    let handle = unsafe { abi::query(sql.as_ptr(), sql.len()) };
+    if handle < 0 {
+        return Err(Error::from_host(handle));
+    }
+    if handle == 0 {
+        // The ABI promises positive handles; 0 would be mistaken for "no query" everywhere.
+        return Err(Error::Host {
+            code: abi::INVALID_ARGUMENT,
+            message: "host returned query handle 0".to_string(),
+        });
+    }
+    Ok(Rows {
+        handle,
+        open: true,
+        current: None,
+        rows_read: 0,
+    })
+}
+
+/// The result of a [`query`]: an iterator of record batches, fetched from the host lazily.
+///
+/// After the first `Err` the iterator ends and the host's query is closed. Dropping `Rows` before
+/// the end closes (cancels) the query on the host, so an early `break` costs nothing more.
+#[derive(Debug)]
+pub struct Rows {
+    handle: i32,
+    /// Whether the host still holds the handle (it closes it itself when the result ends).
+    open: bool,
+    /// The staged stream being decoded; the ABI puts one batch in each, but decoding whatever a
+    /// stream holds costs nothing extra.
+    current: Option<StreamReader<Cursor<Vec<u8>>>>,
+    rows_read: u64,
+}
+
+impl Rows {
+    /// Rows returned so far.
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read
+    }
+
+    /// Closes the query before its end and reports whether the host agreed. Dropping `Rows` does
+    /// the same but ignores the answer.
+    pub fn close(mut self) -> Result<()> {
+        self.current = None;
+        if !self.open {
+            return Ok(());
+        }
+        self.open = false;
+        // SAFETY: no pointers cross.
+        let rc = unsafe { abi::close(self.handle) };
+        if rc < 0 {
+            return Err(Error::from_host(rc));
+        }
+        Ok(())
+    }
+
+    /// Ends the iteration after an error: the host's handle would otherwise stay open and count
+    /// against the scenario's `max_open_queries`.
+    fn abandon(&mut self) {
+        self.current = None;
+        if self.open {
+            self.open = false;
+            // SAFETY: no pointers cross. The answer is ignored: the handle may already be gone
+            // (the host may close it on failure), and the error being reported matters more.
+            unsafe { abi::close(self.handle) };
+        }
+    }
+
+    fn fetch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(reader) = &mut self.current {
+                match reader.next() {
+                    Some(Ok(batch)) => {
+                        self.rows_read += batch.num_rows() as u64;
+                        return Ok(Some(batch));
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                    None => self.current = None,
+                }
+            }
+            if !self.open {
+                return Ok(None);
+            }
+            // SAFETY: no pointers cross.
+            let size = unsafe { abi::next_batch(self.handle) };
+            if size == 0 {
+                // The host has closed the handle itself.
+                self.open = false;
+                return Ok(None);
+            }
+            if size < 0 {
+                return Err(Error::from_host(
+                    i32::try_from(size).unwrap_or(abi::INVALID_ARGUMENT),
+                ));
+            }
+            let Ok(len) = usize::try_from(size) else {
+                return Err(Error::Usage(format!(
+                    "staged batch of {size} bytes does not fit in this module's address space"
+                )));
+            };
+            let mut buf = Vec::new();
+            // Fallible so a batch beyond the memory limit is an error, not an abort.
+            if buf.try_reserve_exact(len).is_err() {
+                return Err(Error::Usage(format!(
+                    "cannot allocate {len} bytes for a staged batch"
+                )));
+            }
+            buf.resize(len, 0);
+            // SAFETY: the pointer and length describe `buf`, which lives across the call.
+            let rc = unsafe { abi::read_batch(self.handle, buf.as_mut_ptr(), buf.len()) };
+            if rc != 0 {
+                return Err(Error::from_host(rc));
+            }
+            self.current = Some(StreamReader::try_new(Cursor::new(buf), None)?);
+        }
+    }
+}
+
+impl Iterator for Rows {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.fetch() {
+            Ok(batch) => batch.map(Ok),
+            Err(e) => {
+                self.abandon();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl Drop for Rows {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{ipc_stream, Fake};
+    use crate::BatchExt;
+    use arrow_array::{ArrayRef, Float64Array, StringArray};
+    use std::sync::Arc;
+
+    fn batch(names: &[&str], incomes: &[f64]) -> RecordBatch {
+        RecordBatch::try_from_iter([
+            (
+                "district",
+                Arc::new(StringArray::from(names.to_vec())) as ArrayRef,
+            ),
+            (
+                "income",
+                Arc::new(Float64Array::from(incomes.to_vec())) as ArrayRef,
+            ),
+        ])
+        .expect("valid batch")
+    }
+
+    #[test]
+    fn iterates_batches_lazily_and_in_order() {
+        let fake = Fake::install();
+        fake.queue_result(vec![
+            ipc_stream(&batch(&["a", "b"], &[1.0, 2.0])),
+            ipc_stream(&batch(&["c"], &[3.0])),
+        ]);
+        let mut rows = query("SELECT district, income FROM residents").expect("planned");
+        assert_eq!(fake.next_batch_calls(), 0, "nothing runs before iteration");
+        let first = rows.next().expect("a batch").expect("decodes");
+        assert_eq!(fake.next_batch_calls(), 1, "one batch at a time");
+        assert_eq!(first.utf8("district").expect("utf8").value(1), "b");
+        let second = rows.next().expect("a batch").expect("decodes");
+        assert_eq!(second.f64("income").expect("f64").value(0), 3.0);
+        assert!(rows.next().is_none());
+        assert_eq!(rows.rows_read(), 3);
+        drop(rows);
+        assert_eq!(
+            fake.closed(),
+            Vec::<i32>::new(),
+            "the host closed it at the end"
+        );
+        assert_eq!(fake.sql(), vec!["SELECT district, income FROM residents"]);
+    }
+
+    #[test]
+    fn dropping_early_closes_the_query() {
+        let fake = Fake::install();
+        fake.queue_result(vec![
+            ipc_stream(&batch(&["a"], &[1.0])),
+            ipc_stream(&batch(&["b"], &[2.0])),
+        ]);
+        let mut rows = query("SELECT 1").expect("planned");
+        let handle = rows.handle;
+        assert!(rows.next().is_some());
+        drop(rows);
+        assert_eq!(fake.closed(), vec![handle]);
+    }
+
+    #[test]
+    fn rejected_query_carries_code_and_message() {
+        let fake = Fake::install();
+        fake.reject_next_query(abi::QUERY_REJECTED, "column legal_rep_id is not granted");
+        let err = query("SELECT legal_rep_id FROM enterprise_registry").expect_err("rejected");
+        assert_eq!(err.host_code(), Some(abi::QUERY_REJECTED));
+        assert_eq!(err.code(), 102);
+        assert!(err.to_string().contains("legal_rep_id"), "{err}");
+    }
+
+    #[test]
+    fn undecodable_batch_ends_iteration_and_closes() {
+        let fake = Fake::install();
+        fake.queue_result(vec![b"not arrow at all".to_vec()]);
+        let mut rows = query("SELECT 1").expect("planned");
+        let handle = rows.handle;
+        let err = rows.next().expect("an item").expect_err("garbage");
+        assert!(matches!(err, Error::Arrow(_)), "{err:?}");
+        assert!(rows.next().is_none(), "iteration ends after an error");
+        assert_eq!(fake.closed(), vec![handle]);
+    }
+
+    #[test]
+    fn outside_the_sandbox_queries_fail_cleanly() {
+        let err = query("SELECT 1").expect_err("no host");
+        assert_eq!(err.host_code(), Some(abi::NOT_IN_SANDBOX));
+    }
+}

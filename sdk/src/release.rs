@@ -1,0 +1,390 @@
+//! Releases: the only way data leaves a module, as per-entity contributions to the guard.
+//!
+//! A [`Release`] buffers contribution rows in Arrow builders and hands them to the host as IPC
+//! stream chunks every [`Release::DEFAULT_FLUSH_ROWS`] rows, so a module can contribute millions of
+//! rows in bounded memory. The guard, not the module, aggregates, bounds, thresholds and scans
+//! them (docs/abi.md, "Contributions").
+
+use crate::abi;
+use crate::error::{Error, Result};
+use arrow_array::builder::{Float64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use std::sync::Arc;
+
+/// What the guard decided about a finished release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guard accepted the release; it becomes a product.
+    Released,
+    /// The guard blocked the release; the rule is in the audit log and the job report.
+    Blocked,
+}
+
+/// An open release of one contract entry, collecting contributions.
+///
+/// The contribution schema is `entity` (`Utf8`, not null), then one `Utf8` column per dimension,
+/// then one `Float64` column per measure, named and ordered as in the scenario's contract; the host
+/// checks the names against the contract.
+///
+/// A release that is dropped without [`Release::finish`] (e.g. when the module returns an error
+/// half-way) is never finished, so the guard never decides on partial contributions.
+#[derive(Debug)]
+pub struct Release {
+    name: String,
+    handle: i32,
+    schema: SchemaRef,
+    entity: StringBuilder,
+    dimensions: Vec<StringBuilder>,
+    measures: Vec<Float64Builder>,
+    buffered: usize,
+    flush_rows: usize,
+    pushed: u64,
+    /// Reused between flushes so each chunk does not regrow a buffer from nothing.
+    chunk: Vec<u8>,
+    /// Set when a flush failed: the rows of that chunk are lost, so finishing would release an
+    /// incomplete set of contributions.
+    failed: bool,
+}
+
+impl Release {
+    /// Rows buffered before a chunk is handed to the host.
+    pub const DEFAULT_FLUSH_ROWS: usize = 4096;
+
+    /// Opens the release of contract entry `name` with these dimension and measure names, in
+    /// contract order.
+    ///
+    /// Fails with [`abi::UNKNOWN_RELEASE`] if the contract has no such release or it was already
+    /// released in this job, and with [`Error::Usage`] if the names cannot form a schema
+    /// (duplicates, or a column named `entity`).
+    pub fn begin(name: &str, dimensions: &[&str], measures: &[&str]) -> Result<Release> {
+        let schema = contributions_schema(dimensions, measures)?;
+        // SAFETY: the pointer and length describe `name`, which lives across the call.
+        let handle = unsafe { abi::release_begin(name.as_ptr(), name.len()) };
+        if handle < 0 {
+            return Err(Error::from_host(handle));
+        }
+        Ok(Release {
+            name: name.to_string(),
+            handle,
+            schema,
+            entity: StringBuilder::new(),
+            dimensions: dimensions.iter().map(|_| StringBuilder::new()).collect(),
+            measures: measures.iter().map(|_| Float64Builder::new()).collect(),
+            buffered: 0,
+            flush_rows: Self::DEFAULT_FLUSH_ROWS,
+            pushed: 0,
+            chunk: Vec::new(),
+            failed: false,
+        })
+    }
+
+    /// Changes how many rows are buffered before a chunk is handed over (at least 1). Fewer rows
+    /// use less memory; more rows make fewer, larger host calls.
+    pub fn set_flush_rows(&mut self, rows: usize) {
+        self.flush_rows = rows.max(1);
+    }
+
+    /// The contract entry this release belongs to.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The schema of the chunks this release sends.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Rows pushed so far.
+    pub fn rows_pushed(&self) -> u64 {
+        self.pushed
+    }
+
+    /// Adds one contribution: `entity` is the pseudonym as it came out of a query, `dimensions`
+    /// and `measures` are the values in the order given to [`Release::begin`].
+    pub fn push(&mut self, entity: &str, dimensions: &[&str], measures: &[f64]) -> Result<()> {
+        self.check_usable()?;
+        if dimensions.len() != self.dimensions.len() || measures.len() != self.measures.len() {
+            return Err(Error::Usage(format!(
+                "release `{}` takes {} dimension(s) and {} measure(s), got {} and {}",
+                self.name,
+                self.dimensions.len(),
+                self.measures.len(),
+                dimensions.len(),
+                measures.len()
+            )));
+        }
+        self.entity.append_value(entity);
+        for (builder, value) in self.dimensions.iter_mut().zip(dimensions) {
+            builder.append_value(value);
+        }
+        for (builder, value) in self.measures.iter_mut().zip(measures) {
+            builder.append_value(*value);
+        }
+        self.buffered += 1;
+        self.pushed += 1;
+        if self.buffered >= self.flush_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the buffered rows to the host now (a no-op when none are buffered).
+    pub fn flush(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let sent = self.encode_buffered().and_then(|()| {
+            // SAFETY: the pointer and length describe `self.chunk`, alive across the call.
+            let rc =
+                unsafe { abi::release_append(self.handle, self.chunk.as_ptr(), self.chunk.len()) };
+            if rc < 0 {
+                Err(Error::from_host(rc))
+            } else {
+                Ok(())
+            }
+        });
+        if sent.is_err() {
+            self.failed = true;
+        }
+        sent
+    }
+
+    /// Hands over what is buffered and asks the guard to decide.
+    ///
+    /// A release with no rows at all is finished without any chunk: the guard then has nothing
+    /// to aggregate, and says so.
+    pub fn finish(mut self) -> Result<Outcome> {
+        self.flush()?;
+        // SAFETY: no pointers cross.
+        let rc = unsafe { abi::release_finish(self.handle) };
+        match rc {
+            0 => Ok(Outcome::Released),
+            1 => Ok(Outcome::Blocked),
+            rc if rc < 0 => Err(Error::from_host(rc)),
+            rc => Err(Error::Host {
+                code: rc,
+                message: format!("release_finish returned {rc}, which ABI v1 does not define"),
+            }),
+        }
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::Usage(format!(
+                "release `{}` lost a chunk in an earlier error and cannot go on",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Turns the buffered rows into one IPC stream in `self.chunk` and empties the builders.
+    fn encode_buffered(&mut self) -> Result<()> {
+        let mut columns: Vec<ArrayRef> =
+            Vec::with_capacity(1 + self.dimensions.len() + self.measures.len());
+        columns.push(Arc::new(self.entity.finish()));
+        for builder in &mut self.dimensions {
+            columns.push(Arc::new(builder.finish()));
+        }
+        for builder in &mut self.measures {
+            columns.push(Arc::new(builder.finish()));
+        }
+        self.buffered = 0;
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        self.chunk.clear();
+        let mut writer = StreamWriter::try_new(&mut self.chunk, &self.schema)?;
+        writer.write(&batch)?;
+        writer.finish()?;
+        Ok(())
+    }
+}
+
+/// The contribution schema for these dimension and measure names (see [`Release`]).
+fn contributions_schema(dimensions: &[&str], measures: &[&str]) -> Result<SchemaRef> {
+    let mut names: Vec<&str> = Vec::with_capacity(1 + dimensions.len() + measures.len());
+    names.push("entity");
+    for name in dimensions.iter().chain(measures) {
+        if name.is_empty() {
+            return Err(Error::Usage("a dimension or measure name is empty".into()));
+        }
+        if names.contains(name) {
+            return Err(Error::Usage(format!(
+                "column name `{name}` is used twice in the release (`entity` is reserved)"
+            )));
+        }
+        names.push(name);
+    }
+    let mut fields = Vec::with_capacity(names.len());
+    fields.push(Field::new("entity", DataType::Utf8, false));
+    fields.extend(
+        dimensions
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true)),
+    );
+    fields.extend(
+        measures
+            .iter()
+            .map(|n| Field::new(*n, DataType::Float64, true)),
+    );
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{decode_chunk, Fake};
+    use crate::BatchExt;
+
+    #[test]
+    fn schema_follows_the_abi() {
+        let schema =
+            contributions_schema(&["district", "industry"], &["capital", "tax"]).expect("valid");
+        let described: Vec<(String, DataType, bool)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                ("entity".into(), DataType::Utf8, false),
+                ("district".into(), DataType::Utf8, true),
+                ("industry".into(), DataType::Utf8, true),
+                ("capital".into(), DataType::Float64, true),
+                ("tax".into(), DataType::Float64, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_names_are_refused_before_the_host_is_asked() {
+        let fake = Fake::install();
+        for (dims, measures) in [
+            (&["district", "district"][..], &["x"][..]),
+            (&["entity"][..], &["x"][..]),
+            (&["district"][..], &["district"][..]),
+            (&[""][..], &["x"][..]),
+        ] {
+            let err = Release::begin("r", dims, measures).expect_err("refused");
+            assert!(matches!(err, Error::Usage(_)), "{err:?}");
+        }
+        assert!(fake.releases_begun().is_empty());
+    }
+
+    #[test]
+    fn contributions_round_trip_through_ipc() {
+        let fake = Fake::install();
+        let mut release = Release::begin("district_stats", &["district", "industry"], &["capital"])
+            .expect("begun");
+        release
+            .push("a1", &["东城区", "制造业"], &[100.0])
+            .expect("pushed");
+        release
+            .push("b2", &["西城区", "零售业"], &[f64::NAN])
+            .expect("pushed");
+        assert_eq!(release.finish().expect("finished"), Outcome::Released);
+
+        assert_eq!(fake.releases_begun(), vec!["district_stats".to_string()]);
+        let chunks = fake.chunks("district_stats");
+        assert_eq!(chunks.len(), 1);
+        let batches = decode_chunk(&chunks[0]);
+        assert_eq!(batches.len(), 1, "one batch per chunk");
+        let batch = &batches[0];
+        let expected =
+            contributions_schema(&["district", "industry"], &["capital"]).expect("valid");
+        assert_eq!(batch.schema(), expected);
+        assert_eq!(batch.utf8("entity").expect("entity").value(1), "b2");
+        assert_eq!(batch.utf8("district").expect("dim").value(0), "东城区");
+        assert_eq!(batch.utf8("industry").expect("dim").value(1), "零售业");
+        let capital = batch.f64("capital").expect("measure");
+        assert_eq!(capital.value(0), 100.0);
+        assert!(capital.value(1).is_nan());
+        assert_eq!(fake.finished(), vec!["district_stats".to_string()]);
+    }
+
+    #[test]
+    fn flushes_every_n_rows_and_the_rest_at_finish() {
+        let fake = Fake::install();
+        let mut release =
+            Release::begin("income_by_age", &["district", "age_band"], &["income"]).expect("begun");
+        release.set_flush_rows(3);
+        for i in 0..7 {
+            let entity = format!("e{i}");
+            release
+                .push(&entity, &["d", "18-29"], &[f64::from(i)])
+                .expect("pushed");
+        }
+        assert_eq!(
+            fake.chunks("income_by_age").len(),
+            2,
+            "two full chunks so far"
+        );
+        assert_eq!(release.rows_pushed(), 7);
+        release.finish().expect("finished");
+        let chunks = fake.chunks("income_by_age");
+        let sizes: Vec<usize> = chunks
+            .iter()
+            .map(|c| decode_chunk(c).iter().map(RecordBatch::num_rows).sum())
+            .collect();
+        assert_eq!(sizes, vec![3, 3, 1]);
+        let last = &decode_chunk(&chunks[2])[0];
+        assert_eq!(last.utf8("entity").expect("entity").value(0), "e6");
+        assert_eq!(last.f64("income").expect("income").value(0), 6.0);
+    }
+
+    #[test]
+    fn empty_release_sends_no_chunk() {
+        let fake = Fake::install();
+        let release = Release::begin("r", &["d"], &["m"]).expect("begun");
+        release.finish().expect("finished");
+        assert!(fake.chunks("r").is_empty());
+        assert_eq!(fake.finished(), vec!["r".to_string()]);
+    }
+
+    #[test]
+    fn wrong_arity_is_a_usage_error() {
+        let _fake = Fake::install();
+        let mut release = Release::begin("r", &["d1", "d2"], &["m"]).expect("begun");
+        let err = release
+            .push("e", &["x"], &[1.0])
+            .expect_err("one dim short");
+        assert_eq!(err.code(), crate::error::CODE_USAGE);
+        assert!(err.to_string().contains("2 dimension(s)"), "{err}");
+        assert_eq!(release.rows_pushed(), 0);
+    }
+
+    #[test]
+    fn blocked_and_host_errors_are_reported() {
+        let fake = Fake::install();
+        fake.set_finish_answer(1);
+        let release = Release::begin("r", &["d"], &["m"]).expect("begun");
+        assert_eq!(release.finish().expect("decided"), Outcome::Blocked);
+
+        fake.refuse_releases(abi::UNKNOWN_RELEASE, "no release named `nope`");
+        let err = Release::begin("nope", &["d"], &["m"]).expect_err("unknown");
+        assert_eq!(err.host_code(), Some(abi::UNKNOWN_RELEASE));
+        assert_eq!(err.code(), 107);
+    }
+
+    #[test]
+    fn a_failed_chunk_poisons_the_release() {
+        let fake = Fake::install();
+        let mut release = Release::begin("r", &["d"], &["m"]).expect("begun");
+        release.set_flush_rows(1);
+        fake.fail_appends(abi::INVALID_CONTRIBUTIONS, "schema mismatch");
+        let err = release
+            .push("e", &["x"], &[1.0])
+            .expect_err("append refused");
+        assert_eq!(err.host_code(), Some(abi::INVALID_CONTRIBUTIONS));
+        let err = release.push("e", &["x"], &[1.0]).expect_err("poisoned");
+        assert!(matches!(err, Error::Usage(_)));
+        assert!(
+            release.finish().is_err(),
+            "never finishes a partial release"
+        );
+        assert!(fake.finished().is_empty());
+    }
+}
