@@ -1,0 +1,112 @@
+//! The engine's read-only, granted-only session, driven directly.
+
+use futures::StreamExt;
+use shuyu::engine::{EngineError, EngineSession, Pseudonymizer, SessionOptions};
+use shuyu::governance::Grant;
+
+use crate::support::TestDomain;
+
+fn session(t: &TestDomain, grants: &[(&str, &[&str])], key: u8) -> EngineSession {
+    let catalog = t.domain.catalog().unwrap();
+    let grants: Vec<_> = grants
+        .iter()
+        .map(|(name, columns)| {
+            let dataset = catalog.get(name).unwrap().clone();
+            let grant = Grant {
+                dataset: name.to_string(),
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+            };
+            (dataset, grant)
+        })
+        .collect();
+    let p = Pseudonymizer::new(&[key; 32]);
+    t.domain
+        .runtime()
+        .block_on(EngineSession::open(&grants, &p, &SessionOptions::default()))
+        .unwrap()
+}
+
+fn rejected(t: &TestDomain, s: &EngineSession, sql: &str) -> String {
+    match t.domain.runtime().block_on(s.execute(sql)) {
+        Err(EngineError::Rejected(message)) => message,
+        Err(other) => panic!("{sql}: expected a rejection, got {other}"),
+        Ok(_) => panic!("{sql}: expected a rejection, it ran"),
+    }
+}
+
+fn first_string(t: &TestDomain, s: &EngineSession, sql: &str) -> String {
+    t.domain.runtime().block_on(async {
+        let mut stream = s.execute(sql).await.unwrap();
+        let batch = stream.next().await.unwrap().unwrap();
+        let col = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+        col.as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap()
+            .value(0)
+            .to_string()
+    })
+}
+
+#[test]
+fn writes_ddl_copy_and_file_access_are_rejected_at_plan_level() {
+    let t = TestDomain::new();
+    let s = session(&t, &[("enterprise_registry", &["usci", "district"])], 1);
+    for sql in [
+        "CREATE TABLE x AS SELECT * FROM enterprise_registry",
+        "CREATE EXTERNAL TABLE y STORED AS PARQUET LOCATION '/etc/'",
+        "INSERT INTO enterprise_registry VALUES ('a', 'b')",
+        "COPY enterprise_registry TO '/tmp/leak.csv'",
+        "DROP TABLE enterprise_registry",
+        "SET datafusion.execution.batch_size = 1",
+        "SELECT * FROM generate_series(1, 1000000000)",
+        "SELECT * FROM '/etc/passwd'",
+        "SELECT 1; SELECT 2",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r",
+    ] {
+        rejected(&t, &s, sql);
+    }
+}
+
+#[test]
+fn tables_and_columns_not_granted_are_named_in_the_rejection() {
+    let t = TestDomain::new();
+    let s = session(&t, &[("enterprise_registry", &["usci", "district"])], 1);
+    let message = rejected(&t, &s, "SELECT legal_rep_id FROM enterprise_registry");
+    assert!(message.contains("legal_rep_id"), "{message}");
+    let message = rejected(&t, &s, "SELECT * FROM residents");
+    assert!(message.contains("residents"), "{message}");
+    let message = rejected(&t, &s, "SELECT shuyu_pseudonym('330106199001011234')");
+    assert!(message.contains("shuyu_pseudonym"), "{message}");
+}
+
+#[test]
+fn identifiers_arrive_as_pseudonyms_that_differ_between_scenarios() {
+    let t = TestDomain::new();
+    let sql = "SELECT usci FROM enterprise_registry ORDER BY district, usci LIMIT 1";
+    let a = first_string(
+        &t,
+        &session(&t, &[("enterprise_registry", &["usci", "district"])], 1),
+        sql,
+    );
+    let b = first_string(
+        &t,
+        &session(&t, &[("enterprise_registry", &["usci", "district"])], 2),
+        sql,
+    );
+    for p in [&a, &b] {
+        assert_eq!(p.len(), 32, "{p}");
+        assert!(!shuyu_datasets::ids::usci_is_valid(p));
+    }
+    assert_ne!(a, b);
+    // Joins on pseudonyms work within a scenario.
+    let s = session(
+        &t,
+        &[
+            ("enterprise_registry", &["usci", "district"]),
+            ("tax_payments", &["usci", "amount"]),
+        ],
+        3,
+    );
+    let n = first_string(&t, &s, "SELECT CAST(COUNT(*) AS VARCHAR) FROM enterprise_registry r JOIN tax_payments t ON r.usci = t.usci");
+    assert!(n.parse::<u64>().unwrap() > 0);
+}

@@ -1,0 +1,139 @@
+//! Hostile modules written in Rust with the SDK (tests/hostile-guests/). Each tries one attack;
+//! each must fail safely: the host alive, nothing raw released, the audit log intact.
+
+use shuyu::guard::Rule;
+use shuyu::job::{JobReport, JobStatus, ReleaseOutcome};
+use shuyu::sandbox::{Fault, LimitKind};
+
+use crate::support::{self, TestDomain};
+
+fn run(t: &TestDomain, name: &str, fuel: u64) -> JobReport {
+    let module = support::module(name);
+    let mut scenario = support::hostile_scenario(&module);
+    scenario.limits.fuel = fuel;
+    let report = t.run(scenario, &module);
+    t.domain
+        .audit
+        .verify(&t.domain.keys.public_key())
+        .expect("audit log verifies");
+    report
+}
+
+fn blocked_by(report: &JobReport) -> Vec<Rule> {
+    report
+        .releases
+        .iter()
+        .map(|r| match r {
+            ReleaseOutcome::Blocked { rule, .. } => *rule,
+            ReleaseOutcome::Released { release, .. } => {
+                panic!("{release} was released: {report:?}")
+            }
+        })
+        .collect()
+}
+
+fn no_products(t: &TestDomain) {
+    assert_eq!(
+        std::fs::read_dir(t.domain.products_dir()).unwrap().count(),
+        0,
+        "no product may be written"
+    );
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel() {
+    let t = TestDomain::new();
+    let report = run(&t, "infinite_loop", 100_000_000);
+    assert_eq!(
+        report.status,
+        JobStatus::Failed(Fault::Limit(LimitKind::Fuel))
+    );
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_limit() {
+    let t = TestDomain::new();
+    let report = run(&t, "memory_bomb", 20_000_000_000);
+    assert_eq!(
+        report.status,
+        JobStatus::Failed(Fault::Limit(LimitKind::Memory))
+    );
+}
+
+#[test]
+fn deep_recursion_overflows_the_guest_stack_not_the_host() {
+    let t = TestDomain::new();
+    let report = run(&t, "deep_recursion", 20_000_000_000);
+    assert_eq!(
+        report.status,
+        JobStatus::Failed(Fault::Trap("stack_overflow".into()))
+    );
+}
+
+#[test]
+fn queries_on_columns_and_tables_not_granted_are_refused_by_name() {
+    let t = TestDomain::new();
+    let report = run(&t, "query_ungranted", 20_000_000_000);
+    // The module returns 0 only if it never received a row.
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    assert_eq!(report.rows_read, 0);
+    let filter = shuyu::audit::AuditFilter {
+        job_id: Some(report.job_id.to_string()),
+        action: Some("query.refused".into()),
+        ..Default::default()
+    };
+    let refused = t.domain.audit.search(&filter).unwrap();
+    assert!(refused.len() >= 2, "{refused:?}");
+    let reasons: Vec<String> = refused
+        .iter()
+        .map(|e| e.details["reason"].to_string())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("residents") || r.contains("citizen_id")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("legal_rep_id")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn raw_rows_released_as_groups_are_all_suppressed_and_blocked() {
+    let t = TestDomain::new();
+    let report = run(&t, "raw_rows", 20_000_000_000);
+    assert_eq!(blocked_by(&report), [Rule::ThresholdAllSuppressed]);
+    no_products(&t);
+}
+
+#[test]
+fn pseudonyms_in_output_cells_are_blocked() {
+    let t = TestDomain::new();
+    let report = run(&t, "leak_pseudonyms", 20_000_000_000);
+    assert_eq!(blocked_by(&report), [Rule::ScanPseudonym]);
+    no_products(&t);
+}
+
+#[test]
+fn identifiers_in_output_cells_are_blocked() {
+    let t = TestDomain::new();
+    let report = run(&t, "leak_identifier_format", 20_000_000_000);
+    assert_eq!(blocked_by(&report), [Rule::ScanIdentifier]);
+    no_products(&t);
+}
+
+#[test]
+fn releasing_more_than_the_limit_ends_the_job() {
+    let t = TestDomain::new();
+    let report = run(&t, "release_flood", 20_000_000_000);
+    assert_eq!(
+        report.status,
+        JobStatus::Failed(Fault::Limit(LimitKind::Releases))
+    );
+    assert!(
+        report.releases.len() <= 1,
+        "one contract entry is released at most once per job"
+    );
+}

@@ -1,0 +1,227 @@
+//! The whole job path with the example modules: results checked against plain SQL on the raw
+//! data, products and the audit log verified.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, Float64Array, Int64Array, StringArray};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use shuyu::job::{JobStatus, ReleaseOutcome};
+use shuyu::product::verify_package;
+
+use crate::support::{self, TestDomain};
+
+fn released(
+    report: &shuyu::job::JobReport,
+) -> (
+    &arrow::record_batch::RecordBatch,
+    &shuyu::guard::ReleaseReport,
+    &std::path::Path,
+) {
+    match report.releases.as_slice() {
+        [ReleaseOutcome::Released {
+            table,
+            report,
+            product_dir,
+            ..
+        }] => (table, report, product_dir),
+        other => panic!("expected one released product, got {other:?}"),
+    }
+}
+
+/// What the guard should release, computed by plain SQL over the raw Parquet files.
+fn expected_district_stats(k: i64) -> BTreeMap<(String, String), (i64, f64, f64)> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ctx = SessionContext::new();
+        for name in ["enterprise_registry", "tax_payments"] {
+            let path = support::datasets().join(name).join("data.parquet");
+            ctx.register_parquet(name, path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
+        }
+        let sql = format!(
+            "SELECT r.district, r.industry, COUNT(*) AS n, \
+                    AVG(LEAST(GREATEST(r.registered_capital, 0.0), 100000.0)) AS capital_mean, \
+                    SUM(LEAST(GREATEST(COALESCE(t.total, 0.0), 0.0), 10000000.0)) AS tax_sum \
+             FROM enterprise_registry r \
+             LEFT JOIN (SELECT usci, SUM(amount) AS total FROM tax_payments GROUP BY usci) t ON r.usci = t.usci \
+             GROUP BY r.district, r.industry HAVING COUNT(*) >= {k}"
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let mut out = BTreeMap::new();
+        for b in batches {
+            let d = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+            let i = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Utf8).unwrap();
+            let d = d.as_any().downcast_ref::<StringArray>().unwrap();
+            let i = i.as_any().downcast_ref::<StringArray>().unwrap();
+            let n = b.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+            let c = b.column(3).as_any().downcast_ref::<Float64Array>().unwrap();
+            let t = b.column(4).as_any().downcast_ref::<Float64Array>().unwrap();
+            for row in 0..b.num_rows() {
+                out.insert((d.value(row).to_string(), i.value(row).to_string()), (n.value(row), c.value(row), t.value(row)));
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn district_stats_releases_the_same_numbers_as_plain_sql_and_suppresses_small_groups() {
+    let t = TestDomain::new();
+    let module = support::module("district_stats");
+    let report = t.run(support::scenario("district-stats", &module), &module);
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    let (table, summary, product_dir) = released(&report);
+
+    let columns: Vec<_> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "district",
+            "industry",
+            "entities",
+            "capital_count",
+            "capital_mean",
+            "tax_sum"
+        ]
+    );
+    assert!(
+        summary.groups_suppressed > 0,
+        "the bundled data has small groups: {summary:?}"
+    );
+    assert_eq!(summary.groups_released as usize, table.num_rows());
+    assert_eq!(
+        summary.groups_released + summary.groups_suppressed,
+        summary.groups_total
+    );
+
+    let expected = expected_district_stats(i64::from(summary.k));
+    assert_eq!(
+        table.num_rows(),
+        expected.len(),
+        "released groups = groups with at least k entities"
+    );
+    let district = table
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let industry = table
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let entities = table
+        .column(2)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    let capital_mean = table
+        .column(4)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
+    let tax_sum = table
+        .column(5)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
+    for row in 0..table.num_rows() {
+        let key = (
+            district.value(row).to_string(),
+            industry.value(row).to_string(),
+        );
+        let (n, mean, sum) = expected[&key];
+        assert_eq!(entities.value(row), n, "{key:?}");
+        assert!(
+            (capital_mean.value(row) - mean).abs() <= 1e-6 * mean.abs().max(1.0),
+            "{key:?}"
+        );
+        assert!(
+            (tax_sum.value(row) - sum).abs() <= 1e-6 * sum.abs().max(1.0),
+            "{key:?}"
+        );
+        assert!(entities.value(row) >= i64::from(summary.k));
+    }
+
+    verify_package(product_dir, &t.domain.keys.public_key()).expect("product verifies");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(product_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["module_sha256"], report.module_sha256);
+    assert_eq!(manifest["datasets"].as_array().unwrap().len(), 2);
+    assert!(
+        manifest["datasets"][0]["content_sha256"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 64
+    );
+    assert_eq!(
+        manifest["report"]["groups_suppressed"],
+        summary.groups_suppressed
+    );
+
+    t.domain
+        .audit
+        .verify(&t.domain.keys.public_key())
+        .expect("audit log verifies");
+    let actions = support::actions(&t, report.job_id.as_str());
+    assert_eq!(actions.first().map(String::as_str), Some("job.start"));
+    assert_eq!(actions.last().map(String::as_str), Some("job.end"));
+    for action in ["query", "release", "guest.log"] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "missing {action} in {actions:?}"
+        );
+    }
+}
+
+#[test]
+fn income_by_age_computes_bands_in_the_guest() {
+    let t = TestDomain::new();
+    let module = support::module("income_by_age");
+    let report = t.run(support::scenario("income-by-age", &module), &module);
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    let (table, summary, _) = released(&report);
+    let band = table
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    for row in 0..table.num_rows() {
+        assert!(["0-17", "18-29", "30-44", "45-59", "60+"].contains(&band.value(row)));
+    }
+    assert!(
+        summary.k >= 10,
+        "residents' provider sets min_k 10, the most restrictive rule applies"
+    );
+}
+
+#[test]
+fn a_module_that_is_not_the_pinned_one_is_refused_before_anything_runs() {
+    let t = TestDomain::new();
+    let module = support::module("district_stats");
+    let mut scenario = support::scenario("district-stats", &module);
+    scenario.scenario.module_sha256 = support::sha256(b"another module");
+    let report = t.run(scenario, &module);
+    let JobStatus::Refused(reason) = &report.status else {
+        panic!("{report:?}")
+    };
+    assert!(reason.contains("not the module pinned"), "{reason}");
+    assert!(report.releases.is_empty());
+    assert_eq!(
+        std::fs::read_dir(t.domain.products_dir()).unwrap().count(),
+        0
+    );
+    assert_eq!(
+        support::actions(&t, report.job_id.as_str()),
+        ["job.refused"]
+    );
+    t.domain
+        .audit
+        .verify(&t.domain.keys.public_key())
+        .expect("audit log verifies");
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real runtime (wasmtime, DataFusion, Parquet, SQLite, ring) running real
+//! guest modules, and hostile guests that must fail safely. One test binary for the whole stack.
+
+mod support;
+
+mod cli;
+mod engine;
+mod hostile_abi;
+mod hostile_guests;
+mod job_path;
