@@ -107,7 +107,12 @@ fn raw_rows_released_as_groups_never_come_out_below_k() {
     let report = run(&t, "raw_rows", 20_000_000_000);
     // Each resident is pushed as a group keyed by their own income and age. What survives is only
     // what at least k residents share (children: income 0, same age, same district).
-    let [ReleaseOutcome::Released { table, report: summary, .. }] = report.releases.as_slice() else {
+    let [ReleaseOutcome::Released {
+        table,
+        report: summary,
+        ..
+    }] = report.releases.as_slice()
+    else {
         panic!("expected one release: {report:?}");
     };
     assert!(summary.k >= 10);
@@ -117,10 +122,19 @@ fn raw_rows_released_as_groups_never_come_out_below_k() {
         .as_any()
         .downcast_ref::<arrow::array::Int64Array>()
         .unwrap();
-    assert!(entities.iter().all(|n| n.unwrap() >= i64::from(summary.k)), "no group below k leaves");
-    assert!(summary.groups_suppressed * 10 > summary.groups_total * 9, "one-person groups are suppressed: {summary:?}");
+    assert!(
+        entities.iter().all(|n| n.unwrap() >= i64::from(summary.k)),
+        "no group below k leaves"
+    );
+    assert!(
+        summary.groups_suppressed * 10 > summary.groups_total * 9,
+        "one-person groups are suppressed: {summary:?}"
+    );
     assert_eq!(summary.groups_released as usize, table.num_rows());
-    assert_eq!(summary.rows_suppressed + entities.iter().map(|n| n.unwrap() as u64).sum::<u64>(), summary.contribution_rows);
+    assert_eq!(
+        summary.rows_suppressed + entities.iter().map(|n| n.unwrap() as u64).sum::<u64>(),
+        summary.contribution_rows
+    );
 }
 
 #[test]

@@ -46,7 +46,9 @@ pub(crate) fn print_report(report: &JobReport) {
             } => {
                 println!();
                 println!("release '{release}': released {} groups", table.num_rows());
-                match arrow::util::pretty::pretty_format_batches(std::slice::from_ref(table)) {
+                match display_table(table)
+                    .and_then(|t| arrow::util::pretty::pretty_format_batches(&[t]))
+                {
                     Ok(text) => println!("{text}"),
                     Err(e) => println!("(cannot print the table: {e})"),
                 }
@@ -85,4 +87,36 @@ pub(crate) fn print_report(report: &JobReport) {
         report.queries,
         report.elapsed.as_secs_f64()
     );
+}
+
+/// The table as printed: floating-point values rounded to two decimals for reading. The product
+/// files keep full precision.
+fn display_table(
+    table: &arrow::record_batch::RecordBatch,
+) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{Array, ArrayRef, Float64Array, StringArray};
+    use std::sync::Arc;
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in table.schema().fields().iter().zip(table.columns()) {
+        if let Some(values) = column.as_any().downcast_ref::<Float64Array>() {
+            let text: StringArray = values
+                .iter()
+                .map(|v| v.map(|v| format!("{v:.2}")))
+                .collect();
+            fields.push(arrow::datatypes::Field::new(
+                field.name(),
+                arrow::datatypes::DataType::Utf8,
+                true,
+            ));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    arrow::record_batch::RecordBatch::try_new(
+        Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
 }

@@ -33,6 +33,8 @@ pub const ENTRY_POINT: &str = "shuyu_main";
 /// Stack of the thread a guest runs on: WebAssembly's own 512 KiB plus room for host calls
 /// (DataFusion planning recurses deeply on hostile SQL).
 const GUEST_THREAD_STACK: usize = 32 << 20;
+/// Name of the thread a guest runs on (panics there are caught and audited, not printed).
+const GUEST_THREAD_NAME: &str = "shuyu-guest";
 
 /// A compiled, checked guest module.
 #[derive(Clone)]
@@ -94,6 +96,7 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         abi::define(&mut linker).map_err(|e| SandboxError::Setup(format!("{e:#}")))?;
         let cache = cache::ModuleCache::new(&engine, cache_dir);
+        quiet_guest_thread_panics();
         Ok(Self {
             engine,
             linker,
@@ -116,7 +119,7 @@ impl Sandbox {
         let started = Instant::now();
         let joined = std::thread::scope(|scope| {
             std::thread::Builder::new()
-                .name("shuyu-guest".into())
+                .name(GUEST_THREAD_NAME.into())
                 .stack_size(GUEST_THREAD_STACK)
                 .spawn_scoped(scope, || self.run_here(module, limits, host, started))
                 .map(|handle| handle.join())
@@ -180,6 +183,21 @@ impl RunOutcome {
             log_lines_dropped: 0,
         }
     }
+}
+
+/// Keeps panics on guest threads off stderr. They are caught (the guard decodes hostile Arrow IPC
+/// under `catch_unwind`, and a run catches anything else) and turned into blocks or faults that
+/// are audited; printing them would only let a guest write to the operator's terminal.
+fn quiet_guest_thread_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() != Some(GUEST_THREAD_NAME) {
+                default(info);
+            }
+        }));
+    });
 }
 
 /// Turns whatever ended a run into a fault. A fault recorded by a host function or the limiter
