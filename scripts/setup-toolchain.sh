@@ -82,10 +82,9 @@ fi
 if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${DEBIAN_PACKAGES[*]} with apt-get (about 45 MB)"
     export DEBIAN_FRONTEND=noninteractive
-    # Refresh the package lists only when they do not know the packages yet.
-    if ! apt-cache show "${DEBIAN_PACKAGES[@]}" >/dev/null 2>&1; then
-        apt-get update -qq >&2
-    fi
+    # Always refresh: a machine's lists can be stale enough to offer an old rustc-web (too old for
+    # the guests' dependencies) and no lld-22 at all.
+    apt-get update -qq >&2
     apt-get install -y -qq --no-install-recommends "${DEBIAN_PACKAGES[@]}" >&2
     if debian_route; then
         say "ready: $("$DEBIAN_RUSTC" --version) with $(find_wasm_ld)"

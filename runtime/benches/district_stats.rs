@@ -16,7 +16,7 @@ use shuyu::job::{run_job, JobRequest, JobStatus, ReleaseOutcome};
 use shuyu_datasets::generate::{generate, GenerateOptions};
 
 /// Tax rows per unit of generator scale (measured from the generator; used to pick a scale).
-const TAX_ROWS_PER_SCALE: f64 = 120_000.0;
+const TAX_ROWS_PER_SCALE: f64 = 126_000.0;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
