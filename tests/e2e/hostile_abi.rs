@@ -94,10 +94,8 @@ fn build(spec: Spec<'_>) -> Vec<u8> {
         .section(&types)
         .section(&imports)
         .section(&functions)
-        .section(&memory);
-    if !spec.imports.is_empty() || true {
-        module.section(&exports);
-    }
+        .section(&memory)
+        .section(&exports);
     if spec.start_loops {
         module.section(&StartSection {
             function_index: main_index + 1,
