@@ -131,6 +131,19 @@ impl AuditLog {
             .write_with(|tx| append::append_entry(tx, entry, now()))
     }
 
+    /// Appends an entry inside the caller's open write transaction `tx`, so that a state change
+    /// and the entry recording it commit (or roll back) together.
+    ///
+    /// `tx` must be an IMMEDIATE transaction on this log's store (as [`Store::write`] opens):
+    /// the write lock it holds is what makes reading the head and inserting after it atomic.
+    pub fn append_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        entry: NewEntry,
+    ) -> Result<Entry, AuditError> {
+        append::append_entry(tx, entry, now())
+    }
+
     /// Signs the current head (seq, hash, time) with the domain key. If the head already has a
     /// checkpoint, returns that one.
     ///

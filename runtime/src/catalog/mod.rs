@@ -93,6 +93,28 @@ impl Dataset {
 
     /// Loads and validates one dataset folder.
     pub fn load(dir: &Path) -> Result<Self, CatalogError> {
+        let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        Self::load_checked(dir, |name| {
+            (name != folder).then(|| {
+                format!("dataset.name is '{name}' but the folder is '{folder}'; they must match")
+            })
+        })
+    }
+
+    /// Loads and validates one dataset folder whose name says nothing (a registry version
+    /// folder such as `v3`): the manifest's `dataset.name` must be `expected` instead.
+    pub fn load_as(dir: &Path, expected: &str) -> Result<Self, CatalogError> {
+        Self::load_checked(dir, |name| {
+            (name != expected)
+                .then(|| format!("dataset.name is '{name}' but '{expected}' was expected"))
+        })
+    }
+
+    /// Loads `dir`; `name_problem` says what is wrong with the manifest's name, if anything.
+    fn load_checked(
+        dir: &Path,
+        name_problem: impl FnOnce(&str) -> Option<String>,
+    ) -> Result<Self, CatalogError> {
         let manifest_path = dir.join(MANIFEST_FILE);
         let text = fs::read_to_string(&manifest_path).map_err(|source| CatalogError::Io {
             path: manifest_path.clone(),
@@ -104,14 +126,10 @@ impl Dataset {
                 path: manifest_path.clone(),
                 source,
             })?;
-        let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if folder != manifest.dataset.name {
+        if let Some(message) = name_problem(&manifest.dataset.name) {
             return Err(CatalogError::Schema {
                 path: manifest_path,
-                message: format!(
-                    "dataset.name is '{}' but the folder is '{folder}'; they must match",
-                    manifest.dataset.name
-                ),
+                message,
             });
         }
         let data_path = dir.join(&manifest.dataset.data);
@@ -167,6 +185,23 @@ impl Catalog {
         }
         if datasets.is_empty() {
             return Err(CatalogError::Empty(root.to_path_buf()));
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            datasets,
+        })
+    }
+
+    /// A catalog of datasets already loaded (for instance the current versions of registered
+    /// datasets, each in its own version folder under `root`). Unlike [`Catalog::load`], an empty
+    /// list is accepted: the caller decides which datasets a job needs.
+    pub fn from_datasets(root: &Path, list: Vec<Dataset>) -> Result<Self, CatalogError> {
+        let mut datasets = BTreeMap::new();
+        for dataset in list {
+            let name = dataset.name().to_string();
+            if datasets.insert(name.clone(), dataset).is_some() {
+                return Err(CatalogError::Duplicate(name));
+            }
         }
         Ok(Self {
             root: root.to_path_buf(),

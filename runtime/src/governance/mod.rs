@@ -1,10 +1,33 @@
 //! Governance: who may run what, on which data, under which contract.
 //!
-//! Today a job is authorized by a scenario file (`scenario.toml`) checked against the catalog; the
-//! database-backed lifecycle of operators, agreements, applications and reviews builds on it.
+//! A job is authorized either by a local scenario file checked against the catalog (`shuyu run`)
+//! or, on a server, by the governance state of DESIGN.md §1 kept in the database: identities and
+//! roles, registered datasets, authorization agreements, scenario applications with dual review,
+//! suspensions, objections and quality requests ([`Governance`]).
 
+mod access;
+mod agreements;
+mod applications;
+mod calendar;
+mod expiry;
+mod gate;
+mod identities;
+mod jobs;
+pub mod model;
+mod modules;
+mod objections;
+mod operators;
+mod quality;
+mod registry;
+mod reviews;
 pub mod scenario;
+mod service;
+mod sql;
+
+#[cfg(test)]
+mod tests;
 
 pub use scenario::{
     ApprovedScenario, Grant, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
 };
+pub use service::{GovError, Governance};

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use super::StoreError;
 
 /// Every migration, in order: (version, SQL script).
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, AUDIT_LOG)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, AUDIT_LOG), (2, GOVERNANCE)];
 
 /// Version 1: the audit log and its signed checkpoints.
 ///
@@ -48,6 +48,170 @@ CREATE TABLE audit_checkpoints (
     time       TEXT   NOT NULL,
     key_id     TEXT   NOT NULL,
     signature  TEXT   NOT NULL
+);
+";
+
+/// Version 2: the governance state of DESIGN.md §1 (see `governance`).
+///
+/// Times are RFC 3339 UTC text with milliseconds, so text order is time order. Enums are stored
+/// as their lowercase wire names; JSON columns (`calendar` setting, `scope`, `scenario`,
+/// `releases`) hold serde JSON of the `governance::model` types. Only token hashes are stored.
+/// Rows are never deleted: ids numbered from row counts stay unique.
+const GOVERNANCE: &str = "
+CREATE TABLE settings (
+    key        TEXT   NOT NULL PRIMARY KEY,
+    value      TEXT   NOT NULL
+);
+
+CREATE TABLE identities (
+    id            TEXT NOT NULL PRIMARY KEY,
+    role          TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    usci          TEXT NULL,
+    department    TEXT NULL,
+    status        TEXT NOT NULL,
+    status_reason TEXT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX identities_usci ON identities (usci);
+CREATE INDEX identities_department ON identities (department);
+
+CREATE TABLE tokens (
+    token_hash TEXT    NOT NULL PRIMARY KEY,
+    identity   TEXT    NOT NULL REFERENCES identities (id),
+    created_at TEXT    NOT NULL,
+    revoked    INTEGER NOT NULL
+);
+CREATE INDEX tokens_identity ON tokens (identity);
+
+CREATE TABLE datasets (
+    name            TEXT    NOT NULL PRIMARY KEY,
+    provider        TEXT    NOT NULL REFERENCES identities (id),
+    status          TEXT    NOT NULL,
+    current_version INTEGER NULL,
+    created_at      TEXT    NOT NULL
+);
+CREATE INDEX datasets_provider ON datasets (provider);
+
+CREATE TABLE dataset_versions (
+    dataset          TEXT    NOT NULL REFERENCES datasets (name),
+    version          INTEGER NOT NULL,
+    title            TEXT    NOT NULL,
+    department       TEXT    NOT NULL,
+    open             TEXT    NOT NULL,
+    level            INTEGER NOT NULL,
+    content_sha256   TEXT    NOT NULL,
+    row_count        BIGINT  NOT NULL,
+    active           INTEGER NOT NULL,
+    published_at     TEXT    NOT NULL,
+    withdrawn_reason TEXT    NULL,
+    PRIMARY KEY (dataset, version)
+);
+
+CREATE TABLE agreements (
+    id                    TEXT NOT NULL PRIMARY KEY,
+    authorizer            TEXT NOT NULL REFERENCES identities (id),
+    operator              TEXT NOT NULL REFERENCES identities (id),
+    mode                  TEXT NOT NULL,
+    scope                 TEXT NOT NULL,
+    term_start            TEXT NOT NULL,
+    term_end              TEXT NOT NULL,
+    security_requirements TEXT NOT NULL,
+    exit_conditions       TEXT NOT NULL,
+    status                TEXT NOT NULL,
+    status_reason         TEXT NULL,
+    created_at            TEXT NOT NULL
+);
+CREATE INDEX agreements_operator ON agreements (operator, id);
+
+CREATE TABLE modules (
+    sha256      TEXT   NOT NULL,
+    operator    TEXT   NOT NULL REFERENCES identities (id),
+    size        BIGINT NOT NULL,
+    uploaded_at TEXT   NOT NULL,
+    PRIMARY KEY (sha256, operator)
+);
+
+CREATE TABLE applications (
+    id            TEXT NOT NULL PRIMARY KEY,
+    scenario_id   TEXT NOT NULL,
+    operator      TEXT NOT NULL REFERENCES identities (id),
+    agreement     TEXT NOT NULL REFERENCES agreements (id),
+    scenario      TEXT NOT NULL,
+    module_sha256 TEXT NOT NULL,
+    valid_until   TEXT NOT NULL,
+    amends        TEXT NULL REFERENCES applications (id),
+    status        TEXT NOT NULL,
+    status_reason TEXT NULL,
+    submitted_at  TEXT NOT NULL
+);
+CREATE INDEX applications_scenario ON applications (scenario_id, id);
+CREATE INDEX applications_operator ON applications (operator, id);
+
+CREATE TABLE application_datasets (
+    application TEXT NOT NULL REFERENCES applications (id),
+    dataset     TEXT NOT NULL REFERENCES datasets (name),
+    PRIMARY KEY (application, dataset)
+);
+CREATE INDEX application_datasets_dataset ON application_datasets (dataset);
+
+CREATE TABLE reviews (
+    application TEXT    NOT NULL REFERENCES applications (id),
+    position    INTEGER NOT NULL,
+    kind        TEXT    NOT NULL,
+    party       TEXT    NOT NULL,
+    decision    TEXT    NULL,
+    reason      TEXT    NULL,
+    deadline    TEXT    NOT NULL,
+    decided_at  TEXT    NULL,
+    PRIMARY KEY (application, position)
+);
+CREATE INDEX reviews_party ON reviews (party);
+
+CREATE TABLE objections (
+    id          TEXT NOT NULL PRIMARY KEY,
+    dataset     TEXT NOT NULL REFERENCES datasets (name),
+    filed_by    TEXT NOT NULL REFERENCES identities (id),
+    reason      TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    resolution  TEXT NULL,
+    note        TEXT NULL,
+    filed_at    TEXT NOT NULL,
+    resolved_at TEXT NULL
+);
+CREATE INDEX objections_dataset ON objections (dataset, status);
+
+CREATE TABLE quality_requests (
+    id          TEXT NOT NULL PRIMARY KEY,
+    dataset     TEXT NOT NULL REFERENCES datasets (name),
+    operator    TEXT NOT NULL REFERENCES identities (id),
+    description TEXT NOT NULL,
+    answer      TEXT NULL,
+    filed_at    TEXT NOT NULL,
+    answered_at TEXT NULL
+);
+CREATE INDEX quality_requests_operator ON quality_requests (operator, id);
+CREATE INDEX quality_requests_dataset ON quality_requests (dataset, id);
+
+CREATE TABLE jobs (
+    id            TEXT NOT NULL PRIMARY KEY,
+    application   TEXT NOT NULL REFERENCES applications (id),
+    scenario_id   TEXT NOT NULL,
+    operator      TEXT NOT NULL REFERENCES identities (id),
+    module_sha256 TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    detail        TEXT NULL,
+    releases      TEXT NOT NULL,
+    submitted_at  TEXT NOT NULL,
+    started_at    TEXT NULL,
+    ended_at      TEXT NULL
+);
+CREATE INDEX jobs_operator ON jobs (operator, id);
+CREATE INDEX jobs_application ON jobs (application, state);
+
+CREATE TABLE job_products (
+    product_id TEXT NOT NULL PRIMARY KEY,
+    job_id     TEXT NOT NULL REFERENCES jobs (id)
 );
 ";
 

@@ -1,0 +1,677 @@
+//! Scenario applications (一事一申请): an operator applies for one scenario under its agreement;
+//! the bureau and every provider whose data it uses review it (see `reviews`); the bureau may
+//! suspend, restore or revoke it. One live application per scenario id: a change to an approved
+//! scenario is an amendment, which supersedes the approved one once it is approved itself.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::json;
+
+use super::access::{self, require, who};
+use super::agreements::{agreement, StoredAgreement};
+use super::calendar::{load_calendar, review_deadline};
+use super::model::{
+    AgreementMode, Application, ApplicationStatus, Caller, NewApplication, Page, PageRequest,
+    Review, ReviewKind, Role,
+};
+use super::modules::uploaded_by;
+use super::operators::LIVE_JOB_STATES;
+use super::registry::{dataset_refusal, find_dataset};
+use super::sql::{
+    enum_text, from_json, next_id, parse_enum, parse_opt_ts, parse_ts, to_json, ts, PageSpec,
+};
+use super::{GovError, Governance};
+
+/// Columns of `applications`, in the order [`StoredApplication::from_row`] expects.
+const APPLICATION_COLUMNS: &str = "id, scenario_id, operator, agreement, scenario, module_sha256, \
+     valid_until, amends, status, status_reason, submitted_at";
+
+/// The party of the bureau review until a bureau identity decides it.
+pub(crate) const BUREAU_PARTY: &str = "bureau";
+
+/// An application as stored, with the reason of its status.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredApplication {
+    /// The application, with its status as stored and `overdue` unset.
+    pub application: Application,
+    /// Why it was suspended or revoked, or what superseded it.
+    pub status_reason: Option<String>,
+}
+
+impl StoredApplication {
+    /// The status at `now`: a live application past `valid_until` is expired.
+    pub fn status_at(&self, now: DateTime<Utc>) -> ApplicationStatus {
+        match self.application.status {
+            ApplicationStatus::Pending
+            | ApplicationStatus::Approved
+            | ApplicationStatus::Suspended
+                if now > self.application.valid_until =>
+            {
+                ApplicationStatus::Expired
+            }
+            status => status,
+        }
+    }
+
+    /// Whether it still holds its scenario (pending, approved or suspended) at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        matches!(
+            self.status_at(now),
+            ApplicationStatus::Pending | ApplicationStatus::Approved | ApplicationStatus::Suspended
+        )
+    }
+
+    /// The application as shown at `now`: computed status, overdue reviews marked.
+    pub fn view(&self, now: DateTime<Utc>) -> Application {
+        let mut application = self.application.clone();
+        application.status = self.status_at(now);
+        for review in &mut application.reviews {
+            review.overdue = review.decision.is_none() && now > review.deadline;
+        }
+        application
+    }
+
+    /// Why jobs may not run under it at `now`, if they may not.
+    pub fn refusal(&self, now: DateTime<Utc>) -> Option<String> {
+        let id = &self.application.id;
+        let status = self.status_at(now);
+        let detail = match status {
+            ApplicationStatus::Approved => return None,
+            ApplicationStatus::Expired => {
+                return Some(format!(
+                    "application {id} expired at {}",
+                    ts(&self.application.valid_until)
+                ))
+            }
+            ApplicationStatus::Pending => {
+                return Some(format!("application {id} is pending review"))
+            }
+            ApplicationStatus::Superseded => {
+                return Some(match &self.status_reason {
+                    Some(reason) => format!("application {id} is superseded ({reason})"),
+                    None => format!("application {id} is superseded"),
+                })
+            }
+            _ => self.status_reason.as_deref(),
+        };
+        let word = enum_text(&status);
+        Some(match detail {
+            Some(reason) => format!("application {id} is {word}: {reason}"),
+            None => format!("application {id} is {word}"),
+        })
+    }
+
+    /// The granted dataset names, in grant order, without repeats.
+    pub fn datasets(&self) -> Vec<String> {
+        granted_datasets(&self.application.scenario.grants)
+    }
+}
+
+/// Dataset names of `grants`, in order, without repeats.
+fn granted_datasets(grants: &[super::Grant]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    grants
+        .iter()
+        .filter(|g| seen.insert(g.dataset.clone()))
+        .map(|g| g.dataset.clone())
+        .collect()
+}
+
+/// Decodes a row selected with [`APPLICATION_COLUMNS`] (reviews are loaded separately).
+fn application_from_row(row: &Row<'_>) -> Result<StoredApplication, GovError> {
+    let scenario: String = row.get(4)?;
+    let valid_until: String = row.get(6)?;
+    let status: String = row.get(8)?;
+    let submitted_at: String = row.get(10)?;
+    Ok(StoredApplication {
+        application: Application {
+            id: row.get(0)?,
+            scenario_id: row.get(1)?,
+            operator: row.get(2)?,
+            agreement: row.get(3)?,
+            scenario: from_json(&scenario)?,
+            valid_until: parse_ts(&valid_until)?,
+            amends: row.get(7)?,
+            status: parse_enum(&status)?,
+            reviews: Vec::new(),
+            submitted_at: parse_ts(&submitted_at)?,
+        },
+        status_reason: row.get(9)?,
+    })
+}
+
+/// The reviews of one application, bureau first.
+fn reviews_of(conn: &Connection, id: &str) -> Result<Vec<Review>, GovError> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, party, decision, reason, deadline, decided_at FROM reviews \
+         WHERE application = ?1 ORDER BY position",
+    )?;
+    let mut rows = stmt.query(params![id])?;
+    let mut reviews = Vec::new();
+    while let Some(row) = rows.next()? {
+        let kind: String = row.get(0)?;
+        let decision: Option<String> = row.get(2)?;
+        let deadline: String = row.get(4)?;
+        reviews.push(Review {
+            kind: parse_enum(&kind)?,
+            party: row.get(1)?,
+            decision: decision.as_deref().map(parse_enum).transpose()?,
+            reason: row.get(3)?,
+            deadline: parse_ts(&deadline)?,
+            decided_at: parse_opt_ts(row.get(5)?)?,
+            overdue: false,
+        });
+    }
+    Ok(reviews)
+}
+
+/// Loads one application with its reviews, `None` if unknown.
+pub(crate) fn find_application(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<StoredApplication>, GovError> {
+    let found = conn
+        .query_row(
+            &format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = ?1"),
+            params![id],
+            |row| Ok(application_from_row(row)),
+        )
+        .optional()?
+        .transpose()?;
+    let Some(mut stored) = found else {
+        return Ok(None);
+    };
+    stored.application.reviews = reviews_of(conn, id)?;
+    Ok(Some(stored))
+}
+
+/// Loads one application; unknown is [`GovError::NotFound`].
+pub(crate) fn application(conn: &Connection, id: &str) -> Result<StoredApplication, GovError> {
+    find_application(conn, id)?.ok_or_else(|| GovError::NotFound(format!("application '{id}'")))
+}
+
+/// Ids of an application's queued or running jobs.
+pub(crate) fn live_jobs_of_application(
+    conn: &Connection,
+    id: &str,
+) -> Result<Vec<String>, GovError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id FROM jobs WHERE application = ?1 AND state IN {LIVE_JOB_STATES} ORDER BY id"
+    ))?;
+    let ids = stmt
+        .query_map(params![id], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
+/// Refuses `caller` unless it may see `stored`: its operator, an involved provider, the bureau
+/// or a reviewer.
+fn check_visible(caller: &Caller, stored: &StoredApplication) -> Result<(), GovError> {
+    let a = &stored.application;
+    let visible = match caller.role {
+        Role::Bureau | Role::Reviewer => true,
+        Role::Operator => a.operator == caller.id,
+        Role::Provider => a
+            .reviews
+            .iter()
+            .any(|r| r.kind == ReviewKind::Provider && r.party == caller.id),
+    };
+    if visible {
+        return Ok(());
+    }
+    Err(GovError::Forbidden(format!(
+        "application {} is visible to its operator '{}', the providers whose data it uses, the \
+         bureau and reviewers; you are {}",
+        a.id,
+        a.operator,
+        who(caller)
+    )))
+}
+
+/// What a submission needs once checked: the reviewing providers and the granted datasets.
+struct Submission {
+    providers: Vec<String>,
+    datasets: Vec<String>,
+}
+
+/// Checks that `dataset` is within the agreement's mode, scope and level.
+fn check_scope(
+    agreement: &StoredAgreement,
+    name: &str,
+    department: &str,
+    level: u8,
+) -> Result<(), GovError> {
+    let a = &agreement.agreement;
+    let in_scope = match a.mode {
+        AgreementMode::Comprehensive => true,
+        AgreementMode::Domain => a.scope.domains.iter().any(|d| d == department),
+        AgreementMode::Tiered => a.scope.datasets.iter().any(|d| d == name),
+    };
+    if !in_scope {
+        let listed = match a.mode {
+            AgreementMode::Domain => format!(
+                "department '{department}' is not among its domains ({})",
+                a.scope.domains.join(", ")
+            ),
+            _ => format!("its datasets are {}", a.scope.datasets.join(", ")),
+        };
+        return Err(GovError::Invalid(format!(
+            "dataset '{name}' is not in the scope of agreement {} ({} mode: {listed})",
+            a.id,
+            enum_text(&a.mode)
+        )));
+    }
+    if level > a.scope.max_level {
+        return Err(GovError::Invalid(format!(
+            "dataset '{name}' has security level {level}, above the highest level {} that \
+             agreement {} covers",
+            a.scope.max_level, a.id
+        )));
+    }
+    Ok(())
+}
+
+/// Checks everything about a submission that the database can tell (the catalog check of the
+/// columns and contract is separate, because it reads files).
+fn check_submission(
+    conn: &Connection,
+    caller: &Caller,
+    new: &NewApplication,
+    now: DateTime<Utc>,
+) -> Result<Submission, GovError> {
+    let me = access::identity(conn, &caller.id)?;
+    if let Some(refusal) = me.operator_refusal() {
+        return Err(GovError::Conflict(refusal));
+    }
+    let info = &new.scenario.scenario;
+    if info.operator != caller.id {
+        return Err(GovError::Invalid(format!(
+            "scenario.operator is '{}' but you are '{}'; an operator applies only for its own \
+             scenarios",
+            info.operator, caller.id
+        )));
+    }
+    let agreement = agreement(conn, &new.agreement)?;
+    if agreement.agreement.operator != caller.id {
+        return Err(GovError::Forbidden(format!(
+            "agreement {} belongs to operator '{}'; you are {}",
+            new.agreement,
+            agreement.agreement.operator,
+            who(caller)
+        )));
+    }
+    if let Some(refusal) = agreement.refusal(now) {
+        return Err(GovError::Conflict(refusal));
+    }
+    if new.valid_until <= now {
+        return Err(GovError::Invalid(format!(
+            "valid_until ({}) is not in the future",
+            ts(&new.valid_until)
+        )));
+    }
+    if new.valid_until > agreement.agreement.term_end {
+        return Err(GovError::Invalid(format!(
+            "valid_until ({}) is after the end of agreement {} ({})",
+            ts(&new.valid_until),
+            agreement.agreement.id,
+            ts(&agreement.agreement.term_end)
+        )));
+    }
+    if !uploaded_by(conn, &info.module_sha256, &caller.id)? {
+        return Err(GovError::Invalid(format!(
+            "module {} has not been uploaded by '{}'; upload it first",
+            info.module_sha256, caller.id
+        )));
+    }
+    let datasets = granted_datasets(&new.scenario.grants);
+    let mut providers: Vec<String> = Vec::new();
+    for name in &datasets {
+        let Some(stored) = find_dataset(conn, name)? else {
+            return Err(GovError::Invalid(format!(
+                "grant: dataset '{name}' is not registered"
+            )));
+        };
+        if let Some(refusal) = dataset_refusal(conn, &stored)? {
+            return Err(GovError::Invalid(format!(
+                "grant: {refusal}; it cannot be granted now"
+            )));
+        }
+        check_scope(&agreement, name, &stored.department, stored.record.level)?;
+        if !providers.contains(&stored.record.provider) {
+            providers.push(stored.record.provider.clone());
+        }
+    }
+    check_one_live(conn, caller, new, now)?;
+    Ok(Submission {
+        providers,
+        datasets,
+    })
+}
+
+/// One live application per scenario, except an amendment of the approved one.
+fn check_one_live(
+    conn: &Connection,
+    caller: &Caller,
+    new: &NewApplication,
+    now: DateTime<Utc>,
+) -> Result<(), GovError> {
+    let scenario_id = &new.scenario.scenario.id;
+    let mut stmt =
+        conn.prepare("SELECT id FROM applications WHERE scenario_id = ?1 ORDER BY id")?;
+    let ids = stmt
+        .query_map(params![scenario_id], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut live = Vec::new();
+    for id in ids {
+        let stored = application(conn, &id)?;
+        if stored.is_live(now) {
+            live.push(stored);
+        }
+    }
+    let describe = |s: &StoredApplication| match s.status_at(now) {
+        ApplicationStatus::Pending => "pending review".to_string(),
+        status => enum_text(&status),
+    };
+    let Some(amends) = &new.amends else {
+        return match live.first() {
+            None => Ok(()),
+            Some(other) if other.status_at(now) == ApplicationStatus::Approved => {
+                Err(GovError::Conflict(format!(
+                    "scenario '{scenario_id}' already has application {id} (approved); file an \
+                     amendment with amends={id}",
+                    id = other.application.id
+                )))
+            }
+            Some(other) => Err(GovError::Conflict(format!(
+                "scenario '{scenario_id}' already has application {} ({}); one application per \
+                 scenario",
+                other.application.id,
+                describe(other)
+            ))),
+        };
+    };
+    let target = application(conn, amends)?;
+    if &target.application.scenario_id != scenario_id {
+        return Err(GovError::Invalid(format!(
+            "amends={amends} is an application of scenario '{}', not '{scenario_id}'",
+            target.application.scenario_id
+        )));
+    }
+    if target.application.operator != caller.id {
+        return Err(GovError::Forbidden(format!(
+            "application {amends} belongs to operator '{}'; you are {}",
+            target.application.operator,
+            who(caller)
+        )));
+    }
+    if target.status_at(now) != ApplicationStatus::Approved {
+        return Err(GovError::Conflict(format!(
+            "application {amends} is {}; only an approved application can be amended",
+            describe(&target)
+        )));
+    }
+    if let Some(other) = live.iter().find(|s| s.application.id != *amends) {
+        return Err(GovError::Conflict(format!(
+            "scenario '{scenario_id}' already has application {} ({}) besides {amends}",
+            other.application.id,
+            describe(other)
+        )));
+    }
+    Ok(())
+}
+
+/// Which bureau-only state change is asked for.
+#[derive(Clone, Copy)]
+enum BureauAction {
+    Suspend,
+    Restore,
+    Revoke,
+}
+
+impl Governance {
+    /// Submits an application (operator).
+    pub fn submit_application(
+        &self,
+        caller: &Caller,
+        new: NewApplication,
+    ) -> Result<Application, GovError> {
+        require(caller, Role::Operator, "submit applications")?;
+        let now = Utc::now();
+        // Cheap checks first, on a snapshot, so that a wrong request fails before files are read.
+        let submission = self
+            .store
+            .read_with(|conn| check_submission(conn, caller, &new, now))?;
+        let catalog = self.job_catalog(&submission.datasets)?;
+        new.scenario
+            .clone()
+            .check(&catalog)
+            .map_err(|e| GovError::Invalid(e.to_string()))?;
+        self.store.write_with(|tx| {
+            // Again under the write lock: the state may have changed since the snapshot.
+            let submission = check_submission(tx, caller, &new, now)?;
+            let deadline = review_deadline(&load_calendar(tx)?, now.date_naive());
+            let id = next_id(tx, "applications", "app")?;
+            let info = &new.scenario.scenario;
+            tx.execute(
+                &format!(
+                    "INSERT INTO applications ({APPLICATION_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)"
+                ),
+                params![
+                    id,
+                    info.id,
+                    caller.id,
+                    new.agreement,
+                    to_json(&new.scenario)?,
+                    info.module_sha256,
+                    ts(&new.valid_until),
+                    new.amends,
+                    enum_text(&ApplicationStatus::Pending),
+                    ts(&now)
+                ],
+            )?;
+            for name in &submission.datasets {
+                tx.execute(
+                    "INSERT INTO application_datasets (application, dataset) VALUES (?1, ?2)",
+                    params![id, name],
+                )?;
+            }
+            let parties = std::iter::once((ReviewKind::Bureau, BUREAU_PARTY)).chain(
+                submission
+                    .providers
+                    .iter()
+                    .map(|p| (ReviewKind::Provider, p.as_str())),
+            );
+            for (position, (kind, party)) in parties.enumerate() {
+                tx.execute(
+                    "INSERT INTO reviews (application, position, kind, party, decision, reason, \
+                     deadline, decided_at) VALUES (?1, ?2, ?3, ?4, NULL, NULL, ?5, NULL)",
+                    params![
+                        id,
+                        i64::try_from(position).unwrap_or(i64::MAX),
+                        enum_text(&kind),
+                        party,
+                        ts(&deadline)
+                    ],
+                )?;
+            }
+            self.record(
+                tx,
+                &caller.id,
+                "gov.application.submit",
+                &id,
+                None,
+                json!({
+                    "scenario": info.id,
+                    "agreement": new.agreement,
+                    "module_sha256": info.module_sha256,
+                    "datasets": submission.datasets,
+                    "reviewers": submission.providers,
+                    "amends": new.amends,
+                    "valid_until": ts(&new.valid_until),
+                    "review_deadline": ts(&deadline),
+                }),
+            )?;
+            Ok(application(tx, &id)?.view(now))
+        })
+    }
+
+    /// Lists applications (operator: own; provider: those touching its datasets; bureau,
+    /// reviewer: all).
+    pub fn list_applications(
+        &self,
+        caller: &Caller,
+        page: &PageRequest,
+    ) -> Result<Page<Application>, GovError> {
+        let spec = PageSpec::new(page)?;
+        let now = Utc::now();
+        let operator = if caller.role == Role::Operator {
+            caller.id.as_str()
+        } else {
+            ""
+        };
+        let provider = if caller.role == Role::Provider {
+            caller.id.as_str()
+        } else {
+            ""
+        };
+        self.store.read_with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id FROM applications WHERE id > ?1 \
+                 AND (?2 = '' OR operator = ?2) \
+                 AND (?3 = '' OR id IN \
+                      (SELECT application FROM reviews WHERE kind = 'provider' AND party = ?3)) \
+                 ORDER BY id LIMIT ?4",
+            )?;
+            let ids = stmt
+                .query_map(
+                    params![spec.after(), operator, provider, spec.fetch()],
+                    |row| row.get::<_, String>(0),
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut items = Vec::new();
+            for id in ids {
+                let view = application(conn, &id)?.view(now);
+                items.push((id, view));
+            }
+            Ok(spec.finish(items))
+        })
+    }
+
+    /// One application.
+    pub fn get_application(&self, caller: &Caller, id: &str) -> Result<Application, GovError> {
+        let stored = self.store.read_with(|conn| application(conn, id))?;
+        check_visible(caller, &stored)?;
+        Ok(stored.view(Utc::now()))
+    }
+
+    /// Suspends one application alone (bureau); returns its queued or running job ids.
+    pub fn suspend_application(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, GovError> {
+        self.bureau_action(caller, id, reason, BureauAction::Suspend)
+            .map(|(_, jobs)| jobs)
+    }
+
+    /// Restores a suspended application (bureau).
+    pub fn restore_application(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: &str,
+    ) -> Result<Application, GovError> {
+        self.bureau_action(caller, id, reason, BureauAction::Restore)
+            .map(|(application, _)| application)
+    }
+
+    /// Revokes an application for good (bureau); returns its queued or running job ids.
+    pub fn revoke_application(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, GovError> {
+        self.bureau_action(caller, id, reason, BureauAction::Revoke)
+            .map(|(_, jobs)| jobs)
+    }
+
+    /// Suspends, restores or revokes an application; returns it and its live jobs.
+    fn bureau_action(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: &str,
+        action: BureauAction,
+    ) -> Result<(Application, Vec<String>), GovError> {
+        let (verb, done, audit_action, target) = match action {
+            BureauAction::Suspend => (
+                "suspend",
+                "suspended",
+                "gov.application.suspend",
+                ApplicationStatus::Suspended,
+            ),
+            BureauAction::Restore => (
+                "restore",
+                "restored",
+                "gov.application.restore",
+                ApplicationStatus::Approved,
+            ),
+            BureauAction::Revoke => (
+                "revoke",
+                "revoked",
+                "gov.application.revoke",
+                ApplicationStatus::Revoked,
+            ),
+        };
+        require(caller, Role::Bureau, &format!("{verb} applications"))?;
+        let reason = access::required(reason, &format!("a reason to {verb} the application"))?;
+        let now = Utc::now();
+        self.store.write_with(|tx| {
+            let stored = application(tx, id)?;
+            let status = stored.status_at(now);
+            let allowed = match action {
+                BureauAction::Suspend => status == ApplicationStatus::Approved,
+                BureauAction::Restore => status == ApplicationStatus::Suspended,
+                BureauAction::Revoke => stored.is_live(now),
+            };
+            if !allowed {
+                return Err(GovError::Conflict(format!(
+                    "application {id} is {}; it cannot be {done}",
+                    enum_text(&status)
+                )));
+            }
+            // A restored application carries no reason; suspension and revocation keep theirs.
+            let kept_reason = match action {
+                BureauAction::Restore => None,
+                _ => Some(reason),
+            };
+            tx.execute(
+                "UPDATE applications SET status = ?2, status_reason = ?3 WHERE id = ?1",
+                params![id, enum_text(&target), kept_reason],
+            )?;
+            let jobs = match action {
+                BureauAction::Restore => Vec::new(),
+                _ => live_jobs_of_application(tx, id)?,
+            };
+            self.record(
+                tx,
+                &caller.id,
+                audit_action,
+                id,
+                None,
+                json!({
+                    "scenario": stored.application.scenario_id,
+                    "operator": stored.application.operator,
+                    "reason": reason,
+                    "jobs_to_stop": jobs,
+                }),
+            )?;
+            Ok((application(tx, id)?.view(now), jobs))
+        })
+    }
+}

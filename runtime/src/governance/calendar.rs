@@ -1,0 +1,151 @@
+//! The working-day calendar and review deadlines.
+//!
+//! A review may take N working days after the day of submission (N = `review_working_days`);
+//! the deadline is the end of the Nth working day, 23:59:59.999 UTC. Saturdays, Sundays and
+//! public holidays are not working days; make-up days (调休) are, even on a weekend.
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
+use serde_json::json;
+
+use super::access::ADMIN;
+use super::identities::{get_setting, put_setting};
+use super::model::CalendarSettings;
+use super::sql::{from_json, to_json};
+use super::{GovError, Governance};
+
+/// Settings key of the calendar (JSON of [`CalendarSettings`]).
+const CALENDAR_KEY: &str = "calendar";
+/// Most working days a review may be given: a year's worth is already far beyond any rule.
+const MAX_REVIEW_DAYS: u32 = 366;
+
+/// Whether `day` is a working day under `calendar`.
+pub(crate) fn is_working_day(calendar: &CalendarSettings, day: NaiveDate) -> bool {
+    if calendar.extra_working_days.contains(&day) {
+        return true;
+    }
+    if calendar.holidays.contains(&day) {
+        return false;
+    }
+    !matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// The review deadline of an application submitted on `submitted`: the end of the Nth working
+/// day after that date.
+pub(crate) fn review_deadline(calendar: &CalendarSettings, submitted: NaiveDate) -> DateTime<Utc> {
+    let mut day = submitted;
+    let mut counted = 0;
+    // Terminates: holidays are a finite list, so working days keep coming.
+    while counted < calendar.review_working_days {
+        day = day.succ_opt().unwrap_or(day);
+        if is_working_day(calendar, day) {
+            counted += 1;
+        }
+    }
+    let end = NaiveTime::from_hms_milli_opt(23, 59, 59, 999).unwrap_or(NaiveTime::MIN);
+    day.and_time(end).and_utc()
+}
+
+/// Reads the calendar (the default when none was set).
+pub(crate) fn load_calendar(conn: &rusqlite::Connection) -> Result<CalendarSettings, GovError> {
+    match get_setting(conn, CALENDAR_KEY)? {
+        Some(text) => from_json(&text),
+        None => Ok(CalendarSettings::default()),
+    }
+}
+
+impl Governance {
+    /// Reads the calendar.
+    pub fn calendar(&self) -> Result<CalendarSettings, GovError> {
+        self.store.read_with(load_calendar)
+    }
+
+    /// Replaces the calendar (working days per review, holidays, make-up days).
+    pub fn admin_set_calendar(&self, calendar: CalendarSettings) -> Result<(), GovError> {
+        if !(1..=MAX_REVIEW_DAYS).contains(&calendar.review_working_days) {
+            return Err(GovError::Invalid(format!(
+                "review_working_days must be between 1 and {MAX_REVIEW_DAYS}, not {}",
+                calendar.review_working_days
+            )));
+        }
+        if let Some(day) = calendar
+            .holidays
+            .iter()
+            .find(|d| calendar.extra_working_days.contains(d))
+        {
+            return Err(GovError::Invalid(format!(
+                "{day} is listed both as a holiday and as a make-up working day"
+            )));
+        }
+        let mut calendar = calendar;
+        calendar.holidays.sort();
+        calendar.holidays.dedup();
+        calendar.extra_working_days.sort();
+        calendar.extra_working_days.dedup();
+        let text = to_json(&calendar)?;
+        self.store.write_with(|tx| {
+            put_setting(tx, CALENDAR_KEY, &text)?;
+            self.record(
+                tx,
+                ADMIN,
+                "gov.calendar.set",
+                CALENDAR_KEY,
+                None,
+                json!({
+                    "review_working_days": calendar.review_working_days,
+                    "holidays": calendar.holidays.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "extra_working_days": calendar
+                        .extra_working_days
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                }),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn deadline_skips_weekends_and_holidays_and_counts_make_up_days() {
+        let mut cal = CalendarSettings {
+            review_working_days: 3,
+            holidays: vec![],
+            extra_working_days: vec![],
+        };
+        // Thursday 2026-01-08: Fri 9, (Sat 10, Sun 11), Mon 12, Tue 13.
+        assert_eq!(
+            review_deadline(&cal, date("2026-01-08")).to_rfc3339(),
+            "2026-01-13T23:59:59.999+00:00"
+        );
+        // Monday 12 a holiday: Fri 9, Tue 13, Wed 14.
+        cal.holidays.push(date("2026-01-12"));
+        assert_eq!(
+            review_deadline(&cal, date("2026-01-08")).date_naive(),
+            date("2026-01-14")
+        );
+        // Saturday 10 a make-up day: Fri 9, Sat 10, Tue 13.
+        cal.extra_working_days.push(date("2026-01-10"));
+        assert_eq!(
+            review_deadline(&cal, date("2026-01-08")).date_naive(),
+            date("2026-01-13")
+        );
+        // Submitted on a Saturday: the day itself never counts.
+        cal = CalendarSettings {
+            review_working_days: 1,
+            ..CalendarSettings::default()
+        };
+        assert_eq!(
+            review_deadline(&cal, date("2026-01-10")).date_naive(),
+            date("2026-01-12")
+        );
+        assert!(is_working_day(&cal, date("2026-01-09")));
+        assert!(!is_working_day(&cal, date("2026-01-11")));
+    }
+}

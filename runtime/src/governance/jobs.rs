@@ -1,0 +1,322 @@
+//! Server-side jobs as governance sees them: queued after the gate, moved through their states
+//! by the job runner, and the products they released (whose download only their operator may
+//! ask for). Ending states are final.
+
+use chrono::Utc;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::json;
+
+use super::access::{require, require_any, who, SYSTEM};
+use super::applications::application;
+use super::model::{
+    Caller, JobAuthorization, JobRecord, JobRelease, JobState, Page, PageRequest, Role,
+};
+use super::sql::{enum_text, from_json, parse_enum, parse_opt_ts, parse_ts, to_json, ts, PageSpec};
+use super::{GovError, Governance};
+
+/// Columns of `jobs`, in the order [`job_from_row`] expects.
+const JOB_COLUMNS: &str = "id, application, scenario_id, operator, module_sha256, state, detail, \
+     releases, submitted_at, started_at, ended_at";
+/// Longest job id accepted.
+const MAX_JOB_ID_LEN: usize = 128;
+/// The `outcome` of a release that produced a product.
+const RELEASED: &str = "released";
+
+fn job_from_row(row: &Row<'_>) -> Result<JobRecord, GovError> {
+    let state: String = row.get(5)?;
+    let releases: String = row.get(7)?;
+    let submitted_at: String = row.get(8)?;
+    Ok(JobRecord {
+        id: row.get(0)?,
+        application: row.get(1)?,
+        scenario_id: row.get(2)?,
+        operator: row.get(3)?,
+        module_sha256: row.get(4)?,
+        state: parse_enum(&state)?,
+        detail: row.get(6)?,
+        releases: from_json(&releases)?,
+        submitted_at: parse_ts(&submitted_at)?,
+        started_at: parse_opt_ts(row.get(9)?)?,
+        ended_at: parse_opt_ts(row.get(10)?)?,
+    })
+}
+
+/// Loads one job, `None` if unknown.
+fn find_job(conn: &Connection, id: &str) -> Result<Option<JobRecord>, GovError> {
+    conn.query_row(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+        params![id],
+        |row| Ok(job_from_row(row)),
+    )
+    .optional()?
+    .transpose()
+}
+
+/// Loads one job; unknown is [`GovError::NotFound`].
+fn job(conn: &Connection, id: &str) -> Result<JobRecord, GovError> {
+    find_job(conn, id)?.ok_or_else(|| GovError::NotFound(format!("job '{id}'")))
+}
+
+/// Whether a state ends a job.
+fn is_final(state: JobState) -> bool {
+    matches!(
+        state,
+        JobState::Completed | JobState::Failed | JobState::Refused | JobState::Cancelled
+    )
+}
+
+/// Whether `id` is acceptable as a job id (it also lands in the audit log and in URLs).
+fn valid_job_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_JOB_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Refuses `caller` unless it may see `job`: its operator, the bureau or a reviewer.
+fn check_visible(caller: &Caller, job: &JobRecord) -> Result<(), GovError> {
+    if caller.role == Role::Operator && job.operator != caller.id {
+        return Err(GovError::Forbidden(format!(
+            "job {} belongs to operator '{}'; you are {}",
+            job.id,
+            job.operator,
+            who(caller)
+        )));
+    }
+    Ok(())
+}
+
+impl Governance {
+    /// Records a submitted job as queued (after [`Governance::authorize_job`]).
+    pub fn record_job_queued(
+        &self,
+        caller: &Caller,
+        job_id: &str,
+        auth: &JobAuthorization,
+        module_sha256: &str,
+    ) -> Result<JobRecord, GovError> {
+        require(caller, Role::Operator, "submit jobs")?;
+        if !valid_job_id(job_id) {
+            return Err(GovError::Invalid(format!(
+                "job id '{job_id}' must be 1 to {MAX_JOB_ID_LEN} characters of letters, digits, \
+                 '-', '_', '.' and ':'"
+            )));
+        }
+        let now = Utc::now();
+        self.store.write_with(|tx| {
+            let stored = application(tx, &auth.application)?;
+            if stored.application.operator != caller.id {
+                return Err(GovError::Forbidden(format!(
+                    "application {} belongs to operator '{}'; you are {}",
+                    auth.application,
+                    stored.application.operator,
+                    who(caller)
+                )));
+            }
+            if find_job(tx, job_id)?.is_some() {
+                return Err(GovError::Conflict(format!("job '{job_id}' already exists")));
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO jobs ({JOB_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, '[]', ?7, NULL, NULL)"
+                ),
+                params![
+                    job_id,
+                    auth.application,
+                    stored.application.scenario_id,
+                    caller.id,
+                    module_sha256,
+                    enum_text(&JobState::Queued),
+                    ts(&now)
+                ],
+            )?;
+            self.record(
+                tx,
+                &caller.id,
+                "gov.job.queued",
+                job_id,
+                Some(job_id),
+                json!({
+                    "application": auth.application,
+                    "scenario": stored.application.scenario_id,
+                    "module_sha256": module_sha256,
+                }),
+            )?;
+            job(tx, job_id)
+        })
+    }
+
+    /// Updates a job's state (the job runner's use). Ending states are final.
+    pub fn record_job_state(
+        &self,
+        job_id: &str,
+        state: JobState,
+        detail: Option<String>,
+        releases: Vec<JobRelease>,
+    ) -> Result<JobRecord, GovError> {
+        let now = Utc::now();
+        self.store.write_with(|tx| {
+            let current = job(tx, job_id)?;
+            if is_final(current.state) {
+                return Err(GovError::Conflict(format!(
+                    "job {job_id} is {}; an ended job's state is final",
+                    enum_text(&current.state)
+                )));
+            }
+            if state == JobState::Queued && current.state != JobState::Queued {
+                return Err(GovError::Conflict(format!(
+                    "job {job_id} is {}; it cannot go back to queued",
+                    enum_text(&current.state)
+                )));
+            }
+            let started_at = match (state, current.started_at) {
+                (JobState::Running, None) => Some(now),
+                (_, started) => started,
+            };
+            let ended_at = is_final(state).then_some(now);
+            // The runner reports releases once, at the end; an empty list keeps what is there.
+            let releases = if releases.is_empty() {
+                current.releases
+            } else {
+                releases
+            };
+            let detail = detail.or(current.detail);
+            let mut products = Vec::new();
+            for release in &releases {
+                let Some(product) = release.product.as_deref() else {
+                    continue;
+                };
+                if release.outcome != RELEASED {
+                    continue;
+                }
+                let owner: Option<String> = tx
+                    .query_row(
+                        "SELECT job_id FROM job_products WHERE product_id = ?1",
+                        params![product],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                match owner {
+                    Some(owner) if owner == job_id => {}
+                    Some(owner) => {
+                        return Err(GovError::Conflict(format!(
+                            "product '{product}' is already recorded for job {owner}"
+                        )))
+                    }
+                    None => {
+                        tx.execute(
+                            "INSERT INTO job_products (product_id, job_id) VALUES (?1, ?2)",
+                            params![product, job_id],
+                        )?;
+                    }
+                }
+                products.push(product.to_string());
+            }
+            tx.execute(
+                "UPDATE jobs SET state = ?2, detail = ?3, releases = ?4, started_at = ?5, \
+                 ended_at = ?6 WHERE id = ?1",
+                params![
+                    job_id,
+                    enum_text(&state),
+                    detail,
+                    to_json(&releases)?,
+                    started_at.as_ref().map(ts),
+                    ended_at.as_ref().map(ts)
+                ],
+            )?;
+            self.record(
+                tx,
+                SYSTEM,
+                &format!("gov.job.{}", enum_text(&state)),
+                job_id,
+                Some(job_id),
+                json!({
+                    "application": current.application,
+                    "from": enum_text(&current.state),
+                    "detail": detail,
+                    "releases": releases.len(),
+                    "products": products,
+                }),
+            )?;
+            job(tx, job_id)
+        })
+    }
+
+    /// One job (its operator, bureau, reviewer).
+    pub fn get_job(&self, caller: &Caller, id: &str) -> Result<JobRecord, GovError> {
+        require_any(
+            caller,
+            &[Role::Operator, Role::Bureau, Role::Reviewer],
+            "read jobs",
+        )?;
+        let found = self.store.read_with(|conn| job(conn, id))?;
+        check_visible(caller, &found)?;
+        Ok(found)
+    }
+
+    /// Lists jobs (operator: own; bureau, reviewer: all).
+    pub fn list_jobs(
+        &self,
+        caller: &Caller,
+        page: &PageRequest,
+    ) -> Result<Page<JobRecord>, GovError> {
+        require_any(
+            caller,
+            &[Role::Operator, Role::Bureau, Role::Reviewer],
+            "list jobs",
+        )?;
+        let spec = PageSpec::new(page)?;
+        let operator = if caller.role == Role::Operator {
+            caller.id.as_str()
+        } else {
+            ""
+        };
+        self.store.read_with(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE id > ?1 AND (?2 = '' OR operator = ?2) \
+                 ORDER BY id LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![spec.after(), operator, spec.fetch()], |row| {
+                Ok(job_from_row(row))
+            })?;
+            let mut items = Vec::new();
+            for row in rows {
+                let item = row??;
+                items.push((item.id.clone(), item));
+            }
+            Ok(spec.finish(items))
+        })
+    }
+
+    /// Checks that the caller owns the job that produced `product_id` (download right).
+    pub fn authorize_product_download(
+        &self,
+        caller: &Caller,
+        product_id: &str,
+    ) -> Result<(), GovError> {
+        let owner: Option<(String, String)> = self.store.read_with(|conn| {
+            Ok::<_, GovError>(
+                conn.query_row(
+                    "SELECT j.id, j.operator FROM job_products p JOIN jobs j ON j.id = p.job_id \
+                     WHERE p.product_id = ?1",
+                    params![product_id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?,
+            )
+        })?;
+        let Some((job_id, operator)) = owner else {
+            return Err(GovError::NotFound(format!("product '{product_id}'")));
+        };
+        if caller.role != Role::Operator || operator != caller.id {
+            return Err(GovError::Forbidden(format!(
+                "product {product_id} of job {job_id} may be downloaded only by its operator \
+                 '{operator}'; you are {}",
+                who(caller)
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,531 @@
+//! The governance vocabulary of DESIGN.md §1 as data: identities and roles, registered datasets and
+//! their versions, authorization agreements, scenario applications and their reviews, objections,
+//! quality requests and server-side jobs.
+//!
+//! These types cross the HTTP API as JSON (snake_case fields, lowercase enum values) and are what
+//! [`super::Governance`] stores and returns. Times are UTC, RFC 3339 on the wire.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ScenarioFile;
+
+/// What an identity may do. `admin` is not a role: it is whoever runs `shuyu admin` on the server
+/// machine with access to the data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The big-data bureau (大数据主管部门).
+    Bureau,
+    /// A data-providing department (数据提供单位); one identity per department.
+    Provider,
+    /// An authorized operating company (运营单位).
+    Operator,
+    /// A security reviewer (安全审查).
+    Reviewer,
+}
+
+impl Role {
+    /// The role's name as used on the wire and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Bureau => "bureau",
+            Role::Provider => "provider",
+            Role::Operator => "operator",
+            Role::Reviewer => "reviewer",
+        }
+    }
+}
+
+/// Whether an identity may act. Only operators are ever suspended or terminated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityStatus {
+    /// Normal.
+    Active,
+    /// Suspended by the bureau (failed evaluation): every job refused until restored.
+    Suspended,
+    /// Terminated: access has ended for good; records are kept.
+    Terminated,
+}
+
+/// The authenticated caller of a governance action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Identity id.
+    pub id: String,
+    /// Its role.
+    pub role: Role,
+}
+
+/// A registered identity (never carries its token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Stable id, `[a-z0-9_-]{1,64}`.
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    /// Display name (company or department name).
+    pub name: String,
+    /// Operators: the company's unified social credit code (validated check character).
+    pub usci: Option<String>,
+    /// Providers: the department name, which must equal the `provider` field of the manifests
+    /// of the datasets it registers.
+    pub department: Option<String>,
+    /// Status.
+    pub status: IdentityStatus,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `shuyu admin identity add`: a new identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewIdentity {
+    /// Stable id.
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    /// Display name.
+    pub name: String,
+    /// Required for operators.
+    #[serde(default)]
+    pub usci: Option<String>,
+    /// Required for providers.
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+/// A bearer token, shown once when issued; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    /// The identity it authenticates.
+    pub identity: String,
+    /// The token text (`sy_` + 64 hex characters).
+    pub token: String,
+}
+
+/// Whether a registered dataset may be used by jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetStatus {
+    /// Usable.
+    Active,
+    /// An objection is open against it: every job using it is refused.
+    Suspended,
+    /// No active version is left (all withdrawn), or withdrawn after an objection.
+    Withdrawn,
+}
+
+/// One published version of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetVersion {
+    /// 1, 2, 3, ... per dataset.
+    pub version: u32,
+    /// SHA-256 of the Parquet file.
+    pub content_sha256: String,
+    /// Rows in the Parquet file.
+    pub rows: u64,
+    /// False once withdrawn.
+    pub active: bool,
+    /// When it was published.
+    pub published_at: DateTime<Utc>,
+}
+
+/// A dataset as registered by its provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    /// Dataset name (also its SQL table name).
+    pub name: String,
+    /// Identity id of the provider that registered it.
+    pub provider: String,
+    /// Title from the manifest.
+    pub title: String,
+    /// Open attribute from the manifest (`unconditional`, `conditional`, `not_open`).
+    pub open: String,
+    /// Security level from the manifest.
+    pub level: u8,
+    /// Status.
+    pub status: DatasetStatus,
+    /// The newest active version, which jobs use.
+    pub current_version: Option<u32>,
+    /// Every version, oldest first.
+    pub versions: Vec<DatasetVersion>,
+}
+
+/// How an agreement scopes an operator's access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgreementMode {
+    /// All datasets up to `max_level`.
+    Comprehensive,
+    /// The datasets of the listed domains (a domain is a providing department) up to `max_level`.
+    Domain,
+    /// The listed datasets up to `max_level`.
+    Tiered,
+}
+
+/// What an agreement covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgreementScope {
+    /// Datasets by name (mode `tiered`).
+    #[serde(default)]
+    pub datasets: Vec<String>,
+    /// Domains, i.e. provider departments (mode `domain`).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Highest dataset security level covered.
+    pub max_level: u8,
+}
+
+/// An agreement's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgreementStatus {
+    /// In force.
+    Active,
+    /// Suspended with its operator.
+    Suspended,
+    /// Ended by the bureau.
+    Terminated,
+    /// Ended by its term.
+    Expired,
+}
+
+/// `POST /v1/agreements` (bureau).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAgreement {
+    /// Operator identity id.
+    pub operator: String,
+    /// Mode.
+    pub mode: AgreementMode,
+    /// Scope.
+    pub scope: AgreementScope,
+    /// Start of the term.
+    pub term_start: DateTime<Utc>,
+    /// End of the term: access ends then.
+    pub term_end: DateTime<Utc>,
+    /// Security requirements the operator accepted.
+    pub security_requirements: String,
+    /// Exit conditions.
+    pub exit_conditions: String,
+}
+
+/// An authorization agreement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// Id (`agr-...`).
+    pub id: String,
+    /// The bureau identity that granted it.
+    pub authorizer: String,
+    /// Operator identity id.
+    pub operator: String,
+    /// Mode.
+    pub mode: AgreementMode,
+    /// Scope.
+    pub scope: AgreementScope,
+    /// Start of the term.
+    pub term_start: DateTime<Utc>,
+    /// End of the term.
+    pub term_end: DateTime<Utc>,
+    /// Security requirements.
+    pub security_requirements: String,
+    /// Exit conditions.
+    pub exit_conditions: String,
+    /// State (expired is computed at read time from `term_end` and also recorded).
+    pub status: AgreementStatus,
+    /// When it was granted.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /v1/applications` (operator): one application per scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewApplication {
+    /// The agreement it works under (must be the caller's and active).
+    pub agreement: String,
+    /// The scenario: id, purpose, operator (must be the caller), grants (datasets and columns,
+    /// checked against the agreement's scope and the catalog at submission), the pinned module
+    /// SHA-256, limits and the release contract.
+    pub scenario: ScenarioFile,
+    /// End of validity; jobs are refused after it.
+    pub valid_until: DateTime<Utc>,
+    /// An approved application of the same scenario this one amends (new module or contract).
+    /// The old one stays in force until this one is approved, then becomes `superseded`.
+    #[serde(default)]
+    pub amends: Option<String>,
+}
+
+/// An application's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationStatus {
+    /// Waiting for reviews.
+    Pending,
+    /// Every review approved: jobs may run.
+    Approved,
+    /// A review rejected it.
+    Rejected,
+    /// A review deadline passed without a decision.
+    Lapsed,
+    /// Suspended alone by the bureau.
+    Suspended,
+    /// Revoked by the bureau.
+    Revoked,
+    /// Replaced by an approved amendment.
+    Superseded,
+    /// Past `valid_until`.
+    Expired,
+}
+
+/// Who reviews: the bureau's formal review or one involved provider's review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewKind {
+    /// The bureau's formal review.
+    Bureau,
+    /// A providing department's review of the use of its data.
+    Provider,
+}
+
+/// A review decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Approve.
+    Approve,
+    /// Reject.
+    Reject,
+}
+
+/// One required review of an application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    /// Bureau or provider.
+    pub kind: ReviewKind,
+    /// The identity that must review (the bureau review may be given by any bureau identity;
+    /// this then names who did).
+    pub party: String,
+    /// The decision, once given.
+    pub decision: Option<Decision>,
+    /// The written reason.
+    pub reason: Option<String>,
+    /// End of the last working day allowed.
+    pub deadline: DateTime<Utc>,
+    /// When decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Undecided and past the deadline.
+    pub overdue: bool,
+}
+
+/// A scenario application with its reviews.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Application {
+    /// Id (`app-...`).
+    pub id: String,
+    /// Scenario id (one live application per scenario).
+    pub scenario_id: String,
+    /// Operator identity id.
+    pub operator: String,
+    /// Agreement id.
+    pub agreement: String,
+    /// The scenario as submitted.
+    pub scenario: ScenarioFile,
+    /// End of validity.
+    pub valid_until: DateTime<Utc>,
+    /// The application it amends.
+    pub amends: Option<String>,
+    /// State.
+    pub status: ApplicationStatus,
+    /// Required reviews: the bureau's, then one per involved provider.
+    pub reviews: Vec<Review>,
+    /// When submitted.
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// `POST /v1/applications/{id}/reviews`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewInput {
+    /// Approve or reject.
+    pub decision: Decision,
+    /// Written reason (required, non-empty).
+    pub reason: String,
+}
+
+/// How a provider resolves an objection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The dataset is withdrawn.
+    Withdraw,
+    /// The objection is unfounded: the dataset is restored as it was.
+    Restore,
+    /// The data was treated (a new version published first): restored.
+    RestoreAfterTreatment,
+}
+
+/// An objection's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionStatus {
+    /// The dataset is suspended until the provider resolves it.
+    Open,
+    /// Resolved.
+    Resolved,
+}
+
+/// An objection against a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Objection {
+    /// Id (`obj-...`).
+    pub id: String,
+    /// The dataset.
+    pub dataset: String,
+    /// Who filed it.
+    pub filed_by: String,
+    /// Why (the harm claimed).
+    pub reason: String,
+    /// State.
+    pub status: ObjectionStatus,
+    /// How it was resolved.
+    pub resolution: Option<Resolution>,
+    /// The provider's note.
+    pub note: Option<String>,
+    /// When filed.
+    pub filed_at: DateTime<Utc>,
+    /// When resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// A data-quality request from an operator to a dataset's provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualityRequest {
+    /// Id (`qr-...`).
+    pub id: String,
+    /// The dataset.
+    pub dataset: String,
+    /// The operator that filed it.
+    pub operator: String,
+    /// The problem described.
+    pub description: String,
+    /// The provider's answer, once given.
+    pub answer: Option<String>,
+    /// When filed.
+    pub filed_at: DateTime<Utc>,
+    /// When answered.
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+/// Working-day calendar settings for review deadlines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalendarSettings {
+    /// Working days each review may take (default 10).
+    pub review_working_days: u32,
+    /// Public holidays (no working day). Saturdays and Sundays never count either.
+    pub holidays: Vec<NaiveDate>,
+    /// Weekend days that are working days (调休 make-up days).
+    pub extra_working_days: Vec<NaiveDate>,
+}
+
+impl Default for CalendarSettings {
+    fn default() -> Self {
+        Self {
+            review_working_days: 10,
+            holidays: Vec::new(),
+            extra_working_days: Vec::new(),
+        }
+    }
+}
+
+/// What the governance gate decided for a job request.
+#[derive(Debug, Clone)]
+pub struct JobAuthorization {
+    /// The approved application.
+    pub application: String,
+    /// Its scenario, to run.
+    pub scenario: ScenarioFile,
+}
+
+/// A server-side job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a worker.
+    Queued,
+    /// Running.
+    Running,
+    /// Ran; see `outcome` for its releases.
+    Completed,
+    /// Ran and failed (trap, limit, guest error, blocked release).
+    Failed,
+    /// The governance gate refused it; nothing ran.
+    Refused,
+    /// Cancelled by its operator or stopped by a suspension.
+    Cancelled,
+}
+
+/// One released or blocked release of a job, as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRelease {
+    /// Contract entry name.
+    pub release: String,
+    /// `released` or `blocked`.
+    pub outcome: String,
+    /// Product id when released.
+    pub product: Option<String>,
+    /// Rule name when blocked.
+    pub rule: Option<String>,
+    /// Why blocked (never data).
+    pub message: Option<String>,
+    /// Groups released / suppressed, rows suppressed.
+    pub groups_released: u64,
+    /// Groups suppressed.
+    pub groups_suppressed: u64,
+    /// Rows suppressed.
+    pub rows_suppressed: u64,
+}
+
+/// A job submitted through the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Job id (the audit log's job id).
+    pub id: String,
+    /// The application that authorized it.
+    pub application: String,
+    /// Scenario id.
+    pub scenario_id: String,
+    /// Operator identity id.
+    pub operator: String,
+    /// Module SHA-256.
+    pub module_sha256: String,
+    /// State.
+    pub state: JobState,
+    /// Refusal reason, fault code or guest error code (never data, never guest log lines).
+    pub detail: Option<String>,
+    /// Releases, once ended.
+    pub releases: Vec<JobRelease>,
+    /// When submitted.
+    pub submitted_at: DateTime<Utc>,
+    /// When it started running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A page of results: `next` is the cursor for the following page, `None` on the last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page.
+    pub next: Option<String>,
+}
+
+/// Pagination request: at most `limit` items (1..=500, default 50) after the cursor `after`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PageRequest {
+    /// Page size.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Cursor from the previous page's `next`.
+    #[serde(default)]
+    pub after: Option<String>,
+}

@@ -1,0 +1,110 @@
+//! Suspending and restoring operators (failed evaluation, then rectification). A suspended
+//! operator's agreements keep their status; the governance gate refuses its jobs.
+
+use rusqlite::{params, Connection};
+use serde_json::json;
+
+use super::access::{self, require, StoredIdentity};
+use super::model::{Caller, Identity, IdentityStatus, Role};
+use super::sql::enum_text;
+use super::{GovError, Governance};
+
+/// Job states that still need stopping.
+pub(crate) const LIVE_JOB_STATES: &str = "('queued', 'running')";
+
+/// Ids of an operator's queued or running jobs.
+pub(crate) fn live_jobs_of_operator(
+    conn: &Connection,
+    operator: &str,
+) -> Result<Vec<String>, GovError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id FROM jobs WHERE operator = ?1 AND state IN {LIVE_JOB_STATES} ORDER BY id"
+    ))?;
+    let ids = stmt
+        .query_map(params![operator], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
+/// Loads an identity that must be an operator.
+fn load_operator(conn: &Connection, id: &str) -> Result<StoredIdentity, GovError> {
+    let stored = access::identity(conn, id)?;
+    if stored.identity.role != Role::Operator {
+        return Err(GovError::Invalid(format!(
+            "'{id}' is a {}, not an operator",
+            stored.identity.role.as_str()
+        )));
+    }
+    Ok(stored)
+}
+
+impl Governance {
+    /// Suspends an operator: every job refused; returns the ids of its queued or running jobs,
+    /// which the caller (the job queue) must stop.
+    pub fn suspend_operator(
+        &self,
+        caller: &Caller,
+        operator: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, GovError> {
+        require(caller, Role::Bureau, "suspend operators")?;
+        let reason = access::required(reason, "a reason for the suspension")?;
+        self.store.write_with(|tx| {
+            let stored = load_operator(tx, operator)?;
+            if stored.identity.status != IdentityStatus::Active {
+                return Err(GovError::Conflict(
+                    stored
+                        .operator_refusal()
+                        .unwrap_or_else(|| format!("operator '{operator}' is not active")),
+                ));
+            }
+            tx.execute(
+                "UPDATE identities SET status = ?2, status_reason = ?3 WHERE id = ?1",
+                params![operator, enum_text(&IdentityStatus::Suspended), reason],
+            )?;
+            let jobs = live_jobs_of_operator(tx, operator)?;
+            self.record(
+                tx,
+                &caller.id,
+                "gov.operator.suspend",
+                operator,
+                None,
+                json!({ "reason": reason, "jobs_to_stop": jobs }),
+            )?;
+            Ok(jobs)
+        })
+    }
+
+    /// Restores a suspended operator.
+    pub fn restore_operator(
+        &self,
+        caller: &Caller,
+        operator: &str,
+        reason: &str,
+    ) -> Result<Identity, GovError> {
+        require(caller, Role::Bureau, "restore operators")?;
+        let reason = access::required(reason, "a reason for the restoration")?;
+        self.store.write_with(|tx| {
+            let stored = load_operator(tx, operator)?;
+            if stored.identity.status != IdentityStatus::Suspended {
+                return Err(GovError::Conflict(format!(
+                    "operator '{operator}' is {}, not suspended",
+                    enum_text(&stored.identity.status)
+                )));
+            }
+            tx.execute(
+                "UPDATE identities SET status = ?2, status_reason = NULL WHERE id = ?1",
+                params![operator, enum_text(&IdentityStatus::Active)],
+            )?;
+            self.record(
+                tx,
+                &caller.id,
+                "gov.operator.restore",
+                operator,
+                None,
+                json!({ "reason": reason }),
+            )?;
+            Ok(access::identity(tx, operator)?.identity)
+        })
+    }
+}

@@ -1,0 +1,476 @@
+//! Registered datasets: providers publish versions (a manifest and its Parquet file), withdraw
+//! them, and jobs get a catalog of the current versions.
+//!
+//! Files live in `<registry>/<name>/v<N>/`. A version is written to a temporary folder,
+//! validated by the catalog code, renamed into place and only then recorded in the database, in
+//! the transaction that numbers it; a folder without a database row is an orphan left by a crash
+//! and is replaced when its number is next used.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::json;
+use shuyu_datasets::manifest::DatasetManifest;
+
+use super::access::{self, require, who};
+use super::identities::random_hex;
+use super::model::{Caller, DatasetRecord, DatasetStatus, DatasetVersion, Page, PageRequest, Role};
+use super::sql::{enum_text, parse_enum, parse_ts, ts, PageSpec};
+use super::{GovError, Governance};
+use crate::catalog::{Catalog, CatalogError, Dataset, MANIFEST_FILE};
+
+/// A dataset as stored, with the department of its provider (the `domain` of agreements).
+#[derive(Debug, Clone)]
+pub(crate) struct StoredDataset {
+    /// The public record.
+    pub record: DatasetRecord,
+    /// The providing department, from the manifest of its newest version.
+    pub department: String,
+}
+
+/// Loads one dataset and its versions, `None` if unregistered.
+pub(crate) fn find_dataset(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<StoredDataset>, GovError> {
+    let head: Option<(String, String, Option<i64>)> = conn
+        .query_row(
+            "SELECT provider, status, current_version FROM datasets WHERE name = ?1",
+            params![name],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((provider, status, current)) = head else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare(
+        "SELECT version, title, department, open, level, content_sha256, row_count, active, \
+         published_at FROM dataset_versions WHERE dataset = ?1 ORDER BY version",
+    )?;
+    let mut rows = stmt.query(params![name])?;
+    let mut versions = Vec::new();
+    // (version, title, department, open, level) of each version, to describe the dataset by
+    // its current version.
+    let mut described = Vec::new();
+    while let Some(row) = rows.next()? {
+        let version: i64 = row.get(0)?;
+        let version = u32::try_from(version)
+            .map_err(|_| GovError::Internal(format!("dataset '{name}': bad version {version}")))?;
+        let level: i64 = row.get(4)?;
+        let row_count: i64 = row.get(6)?;
+        let active: i64 = row.get(7)?;
+        let published_at: String = row.get(8)?;
+        described.push((
+            version,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            u8::try_from(level).unwrap_or(u8::MAX),
+        ));
+        versions.push(DatasetVersion {
+            version,
+            content_sha256: row.get(5)?,
+            rows: u64::try_from(row_count).unwrap_or(0),
+            active: active != 0,
+            published_at: parse_ts(&published_at)?,
+        });
+    }
+    let current_version = current.and_then(|v| u32::try_from(v).ok());
+    let describing = described
+        .iter()
+        .find(|d| Some(d.0) == current_version)
+        .or(described.last())
+        .cloned()
+        .ok_or_else(|| GovError::Internal(format!("dataset '{name}' has no version")))?;
+    let (_, title, department, open, level) = describing;
+    Ok(Some(StoredDataset {
+        record: DatasetRecord {
+            name: name.to_string(),
+            provider,
+            title,
+            open,
+            level,
+            status: parse_enum(&status)?,
+            current_version,
+            versions,
+        },
+        department,
+    }))
+}
+
+/// Loads one dataset; unregistered is [`GovError::NotFound`].
+pub(crate) fn dataset(conn: &Connection, name: &str) -> Result<StoredDataset, GovError> {
+    find_dataset(conn, name)?.ok_or_else(|| GovError::NotFound(format!("dataset '{name}'")))
+}
+
+/// The oldest open objection against a dataset.
+pub(crate) fn open_objection(conn: &Connection, name: &str) -> Result<Option<String>, GovError> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM objections WHERE dataset = ?1 AND status = 'open' ORDER BY id LIMIT 1",
+            params![name],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+/// Why jobs may not use this dataset now, if they may not.
+pub(crate) fn dataset_refusal(
+    conn: &Connection,
+    stored: &StoredDataset,
+) -> Result<Option<String>, GovError> {
+    let name = &stored.record.name;
+    Ok(match stored.record.status {
+        DatasetStatus::Suspended => Some(match open_objection(conn, name)? {
+            Some(objection) => format!("dataset '{name}' is suspended by objection {objection}"),
+            None => format!("dataset '{name}' is suspended"),
+        }),
+        DatasetStatus::Withdrawn => Some(format!("dataset '{name}' is withdrawn")),
+        DatasetStatus::Active if stored.record.current_version.is_none() => {
+            Some(format!("dataset '{name}' has no active version"))
+        }
+        DatasetStatus::Active => None,
+    })
+}
+
+/// Sets a dataset's current version to its newest active one; with none left it is withdrawn.
+/// Returns the new current version.
+pub(crate) fn refresh_current(conn: &Connection, name: &str) -> Result<Option<u32>, GovError> {
+    let current: Option<i64> = conn.query_row(
+        "SELECT MAX(version) FROM dataset_versions WHERE dataset = ?1 AND active = 1",
+        params![name],
+        |row| row.get(0),
+    )?;
+    conn.execute(
+        "UPDATE datasets SET current_version = ?2 WHERE name = ?1",
+        params![name, current],
+    )?;
+    if current.is_none() {
+        conn.execute(
+            "UPDATE datasets SET status = ?2 WHERE name = ?1",
+            params![name, enum_text(&DatasetStatus::Withdrawn)],
+        )?;
+    }
+    Ok(current.and_then(|v| u32::try_from(v).ok()))
+}
+
+/// A catalog error as the provider should read it: what is wrong, without server paths.
+fn describe(error: CatalogError) -> GovError {
+    match error {
+        CatalogError::Manifest { source, .. } => {
+            GovError::Invalid(format!("dataset.toml: {source}"))
+        }
+        CatalogError::Schema { message, .. } => {
+            GovError::Invalid(format!("the manifest does not match the data: {message}"))
+        }
+        CatalogError::Parquet { message, .. } => GovError::Invalid(format!(
+            "the data is not a readable Parquet file: {message}"
+        )),
+        CatalogError::Io { path, source } => {
+            GovError::Internal(format!("{}: {source}", path.display()))
+        }
+        other => GovError::Invalid(other.to_string()),
+    }
+}
+
+/// An I/O failure as an internal error naming the path.
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> GovError + '_ {
+    move |e| GovError::Internal(format!("{}: {e}", path.display()))
+}
+
+/// Writes the manifest and the data into a fresh folder.
+fn write_version_files(
+    dir: &Path,
+    manifest: &DatasetManifest,
+    manifest_toml: &str,
+    parquet: &[u8],
+) -> Result<(), GovError> {
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let manifest_path = dir.join(MANIFEST_FILE);
+    fs::write(&manifest_path, manifest_toml).map_err(io_error(&manifest_path))?;
+    // `data` is a plain relative path (the manifest's validation checks it), maybe in a subfolder.
+    let data_path = dir.join(&manifest.dataset.data);
+    if let Some(parent) = data_path.parent() {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    fs::write(&data_path, parquet).map_err(io_error(&data_path))
+}
+
+impl Governance {
+    /// The folder of one version.
+    pub(crate) fn version_dir(&self, name: &str, version: u32) -> PathBuf {
+        self.registry_dir.join(name).join(format!("v{version}"))
+    }
+
+    /// Publishes a new version (registers the dataset on first publish). The manifest's
+    /// `provider` must be the caller's department; the Parquet must match the manifest.
+    pub fn publish_dataset(
+        &self,
+        caller: &Caller,
+        name: &str,
+        manifest_toml: &str,
+        parquet: &[u8],
+    ) -> Result<DatasetRecord, GovError> {
+        require(caller, Role::Provider, "publish datasets")?;
+        let manifest = DatasetManifest::from_toml_str(manifest_toml)
+            .and_then(|m| m.validate().map(|()| m))
+            .map_err(|e| GovError::Invalid(format!("dataset.toml: {e}")))?;
+        if manifest.dataset.name != name {
+            return Err(GovError::Invalid(format!(
+                "dataset.toml names dataset '{}' but it is published as '{name}'",
+                manifest.dataset.name
+            )));
+        }
+        let (department, next) = self.store.read_with(|conn| {
+            let me = access::identity(conn, &caller.id)?;
+            self.check_publisher(conn, caller, name)?;
+            let next = next_version(conn, name)?;
+            Ok::<_, GovError>((me.identity.department.unwrap_or_default(), next))
+        })?;
+        if manifest.dataset.provider != department {
+            return Err(GovError::Forbidden(format!(
+                "dataset.toml names provider '{}' but you are {} of department '{department}'; \
+                 a provider publishes only its own department's datasets",
+                manifest.dataset.provider,
+                who(caller)
+            )));
+        }
+
+        let dataset_dir = self.registry_dir.join(name);
+        let staging = dataset_dir.join(format!("v{next}.tmp-{}", random_hex(8)?));
+        let staged = write_version_files(&staging, &manifest, manifest_toml, parquet)
+            .and_then(|()| Dataset::load_as(&staging, name).map_err(describe));
+        let checked = match staged {
+            Ok(checked) => checked,
+            Err(e) => {
+                // Best effort: a leftover temporary folder is harmless.
+                let _ = fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
+
+        let mut placed: Option<PathBuf> = None;
+        let result = self.store.write_with(|tx| {
+            self.check_publisher(tx, caller, name)?;
+            // Numbered under the write lock: two publishers cannot take the same number.
+            let version = next_version(tx, name)?;
+            let target = self.version_dir(name, version);
+            if target.exists() {
+                // No row has this number, so the folder is an orphan of a crashed publish.
+                fs::remove_dir_all(&target).map_err(io_error(&target))?;
+            }
+            fs::rename(&staging, &target).map_err(io_error(&target))?;
+            placed = Some(target);
+            let now = ts(&Utc::now());
+            let existing = find_dataset(tx, name)?;
+            match &existing {
+                None => {
+                    tx.execute(
+                        "INSERT INTO datasets (name, provider, status, current_version, created_at) \
+                         VALUES (?1, ?2, ?3, NULL, ?4)",
+                        params![name, caller.id, enum_text(&DatasetStatus::Active), now],
+                    )?;
+                }
+                Some(stored) if stored.record.status == DatasetStatus::Withdrawn => {
+                    // Publishing again after every version was withdrawn registers it anew; a
+                    // dataset withdrawn after an objection is only published again by decision
+                    // of its provider, which this is.
+                    tx.execute(
+                        "UPDATE datasets SET status = ?2 WHERE name = ?1",
+                        params![name, enum_text(&DatasetStatus::Active)],
+                    )?;
+                }
+                Some(_) => {}
+            }
+            let info = &checked.manifest.dataset;
+            tx.execute(
+                "INSERT INTO dataset_versions (dataset, version, title, department, open, level, \
+                 content_sha256, row_count, active, published_at, withdrawn_reason) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, NULL)",
+                params![
+                    name,
+                    i64::from(version),
+                    info.title,
+                    info.provider,
+                    enum_text(&info.open),
+                    i64::from(info.level),
+                    checked.content_sha256,
+                    i64::try_from(checked.rows).unwrap_or(i64::MAX),
+                    now
+                ],
+            )?;
+            refresh_current(tx, name)?;
+            self.record(
+                tx,
+                &caller.id,
+                "gov.dataset.publish",
+                name,
+                None,
+                json!({
+                    "version": version,
+                    "content_sha256": checked.content_sha256,
+                    "rows": checked.rows,
+                    "level": info.level,
+                    "open": enum_text(&info.open),
+                    "registered": existing.is_none(),
+                }),
+            )?;
+            dataset(tx, name).map(|d| d.record)
+        });
+        if result.is_err() {
+            // The row is not there: remove the files so no folder claims to be this version.
+            if let Some(target) = placed {
+                let _ = fs::remove_dir_all(target);
+            }
+            let _ = fs::remove_dir_all(&staging);
+        }
+        result
+    }
+
+    /// Refuses a publisher that is not the registered owner of an existing dataset.
+    fn check_publisher(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<(), GovError> {
+        if let Some(stored) = find_dataset(conn, name)? {
+            if stored.record.provider != caller.id {
+                return Err(GovError::Forbidden(format!(
+                    "dataset '{name}' is registered by provider '{}'; only it may publish \
+                     versions of it; you are {}",
+                    stored.record.provider,
+                    who(caller)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Withdraws one version (its provider only).
+    pub fn withdraw_dataset_version(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: u32,
+        reason: &str,
+    ) -> Result<DatasetRecord, GovError> {
+        require(caller, Role::Provider, "withdraw dataset versions")?;
+        let reason = access::required(reason, "a reason for the withdrawal")?;
+        self.store.write_with(|tx| {
+            let stored = dataset(tx, name)?;
+            if stored.record.provider != caller.id {
+                return Err(GovError::Forbidden(format!(
+                    "only the dataset's provider '{}' may withdraw versions of '{name}'; you are {}",
+                    stored.record.provider,
+                    who(caller)
+                )));
+            }
+            let Some(found) = stored.record.versions.iter().find(|v| v.version == version) else {
+                return Err(GovError::NotFound(format!("dataset '{name}' version {version}")));
+            };
+            if !found.active {
+                return Err(GovError::Conflict(format!(
+                    "dataset '{name}' version {version} is already withdrawn"
+                )));
+            }
+            tx.execute(
+                "UPDATE dataset_versions SET active = 0, withdrawn_reason = ?3 \
+                 WHERE dataset = ?1 AND version = ?2",
+                params![name, i64::from(version), reason],
+            )?;
+            let current = refresh_current(tx, name)?;
+            self.record(
+                tx,
+                &caller.id,
+                "gov.dataset.withdraw_version",
+                name,
+                None,
+                json!({ "version": version, "reason": reason, "current_version": current }),
+            )?;
+            dataset(tx, name).map(|d| d.record)
+        })
+    }
+
+    /// Lists datasets (every role).
+    pub fn list_datasets(
+        &self,
+        caller: &Caller,
+        page: &PageRequest,
+    ) -> Result<Page<DatasetRecord>, GovError> {
+        // Every role may see the register; the caller is only there for symmetry and audit.
+        let _ = caller;
+        let spec = PageSpec::new(page)?;
+        self.store.read_with(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT name FROM datasets WHERE name > ?1 ORDER BY name LIMIT ?2")?;
+            let names = stmt
+                .query_map(params![spec.after(), spec.fetch()], |row| {
+                    row.get::<_, String>(0)
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut items = Vec::new();
+            for name in names {
+                let record = dataset(conn, &name)?.record;
+                items.push((name, record));
+            }
+            Ok(spec.finish(items))
+        })
+    }
+
+    /// One dataset.
+    pub fn get_dataset(&self, caller: &Caller, name: &str) -> Result<DatasetRecord, GovError> {
+        let _ = caller;
+        self.store
+            .read_with(|conn| dataset(conn, name).map(|d| d.record))
+    }
+
+    /// The catalog of current active versions of the named datasets, for a job.
+    pub fn job_catalog(&self, datasets: &[String]) -> Result<Catalog, GovError> {
+        let mut names: Vec<&String> = datasets.iter().collect();
+        names.sort();
+        names.dedup();
+        let versions = self.store.read_with(|conn| {
+            let mut versions = Vec::new();
+            for name in &names {
+                let stored = dataset(conn, name)?;
+                if let Some(refusal) = dataset_refusal(conn, &stored)? {
+                    return Err(GovError::Conflict(refusal));
+                }
+                if let Some(version) = stored.record.current_version {
+                    versions.push(((*name).clone(), version));
+                }
+            }
+            Ok::<_, GovError>(versions)
+        })?;
+        let mut loaded = Vec::new();
+        for (name, version) in versions {
+            let dir = self.version_dir(&name, version);
+            // The files were validated when published; failing now means the registry folder
+            // was altered or lost.
+            let dataset = Dataset::load_as(&dir, &name).map_err(|e| {
+                GovError::Internal(format!(
+                    "registered dataset '{name}' version {version}: {e}"
+                ))
+            })?;
+            loaded.push(dataset);
+        }
+        Catalog::from_datasets(&self.registry_dir, loaded)
+            .map_err(|e| GovError::Invalid(e.to_string()))
+    }
+}
+
+/// The number the next version of `name` gets.
+fn next_version(conn: &Connection, name: &str) -> Result<u32, GovError> {
+    let last: Option<i64> = conn.query_row(
+        "SELECT MAX(version) FROM dataset_versions WHERE dataset = ?1",
+        params![name],
+        |row| row.get(0),
+    )?;
+    let last = u32::try_from(last.unwrap_or(0))
+        .map_err(|_| GovError::Internal(format!("dataset '{name}': bad version number")))?;
+    last.checked_add(1)
+        .ok_or_else(|| GovError::Internal(format!("dataset '{name}': too many versions")))
+}

@@ -1,0 +1,78 @@
+//! [`Governance`]: every governance action, checked against the caller's role and ownership,
+//! stored in one database transaction together with its audit entry (who, what, why).
+//!
+//! The actions live in the sibling modules, one per concern (`identities`, `registry`,
+//! `agreements`, `operators`, `modules`, `applications`, `reviews`, `objections`, `quality`,
+//! `gate`, `jobs`, `expiry`), each an `impl Governance` block.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::audit::{AuditError, AuditLog};
+use crate::store::{Store, StoreError};
+
+/// Why a governance action was not done. Each maps to one HTTP status in `api/`.
+#[derive(Debug, thiserror::Error)]
+pub enum GovError {
+    /// No or unknown token (401).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// Wrong role or not the owner (403); the message says which role or owner is needed.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Unknown id (404); the message names the kind and id.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The action conflicts with the current state (409): duplicate application, review after
+    /// its deadline, terminated agreement, ...
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The input is invalid (422): bad USCI, out-of-scope column, bad manifest, ...
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The database or the file system failed (500).
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// The governance state of one domain.
+#[derive(Debug, Clone)]
+pub struct Governance {
+    pub(crate) store: Arc<Store>,
+    pub(crate) audit: Arc<AuditLog>,
+    /// `<data-dir>/registry`: one folder per dataset version.
+    pub(crate) registry_dir: PathBuf,
+    /// `<data-dir>/modules`: uploaded modules by SHA-256.
+    pub(crate) modules_dir: PathBuf,
+}
+
+impl Governance {
+    /// Governance over `store`, auditing into `audit`, with files under `data_dir`.
+    pub fn new(store: Arc<Store>, audit: Arc<AuditLog>, data_dir: &std::path::Path) -> Self {
+        Self {
+            store,
+            audit,
+            registry_dir: data_dir.join("registry"),
+            modules_dir: data_dir.join("modules"),
+        }
+    }
+}
+
+// The database and the audit log failing are internal errors: the caller did nothing wrong.
+impl From<StoreError> for GovError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for GovError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Internal(format!("database error: {e}"))
+    }
+}
+
+impl From<AuditError> for GovError {
+    fn from(e: AuditError) -> Self {
+        Self::Internal(format!("audit log: {e}"))
+    }
+}
