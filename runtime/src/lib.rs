@@ -11,6 +11,7 @@
 //! every step ─▶ audit log (hash chain, signed checkpoints)
 //! ```
 
+pub mod api;
 pub mod audit;
 pub mod catalog;
 pub mod domain;

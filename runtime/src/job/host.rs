@@ -17,7 +17,10 @@ use crate::governance::ApprovedScenario;
 use crate::guard::{Decision, IdentifierOracle, ReleaseBuilder};
 use crate::keys::DomainKeys;
 use crate::product::{self, DatasetRef, ProductManifest, ScenarioRef};
-use crate::sandbox::{Batch, CallError, ErrorCode, Fault, Host, LimitKind, ReleaseStatus};
+use crate::sandbox::cancel::EPOCH_TICK;
+use crate::sandbox::{
+    Batch, CallError, CancelToken, ErrorCode, Fault, Host, LimitKind, ReleaseStatus,
+};
 
 /// Everything a job's host calls need.
 pub(super) struct JobContext {
@@ -32,6 +35,8 @@ pub(super) struct JobContext {
     pub job_started: chrono::DateTime<chrono::Utc>,
     pub module_sha256: String,
     pub outcomes: Arc<Mutex<Vec<ReleaseOutcome>>>,
+    /// Stops a query that is still running when the job is cancelled.
+    pub cancel: CancelToken,
 }
 
 struct OpenQuery {
@@ -262,25 +267,39 @@ impl Host for JobHost {
                 format!("no open query has handle {handle}"),
             ));
         };
+        let cancel = self.ctx.cancel.clone();
         loop {
-            let next = self
-                .ctx
-                .runtime
-                .block_on(async { tokio::time::timeout(timeout, query.stream.next()).await });
+            // A query can run for up to its timeout inside one host call, where no epoch check
+            // reaches: watch the cancel token here too. Dropping the stream cancels the query.
+            let next = self.ctx.runtime.block_on(async {
+                tokio::time::timeout(timeout, async {
+                    tokio::select! {
+                        item = query.stream.next() => Some(item),
+                        () = cancelled(&cancel) => None,
+                    }
+                })
+                .await
+            });
             match next {
+                Ok(None) => {
+                    if let Some(query) = self.queries.remove(&handle) {
+                        self.audit_query(handle, &query, "cancelled", None)?;
+                    }
+                    return Err(Fault::Cancelled.into());
+                }
                 Err(_elapsed) => {
                     if let Some(query) = self.queries.remove(&handle) {
                         self.audit_query(handle, &query, "timeout", None)?;
                     }
                     return Err(Fault::Limit(LimitKind::QueryTime).into());
                 }
-                Ok(None) => {
+                Ok(Some(None)) => {
                     if let Some(query) = self.queries.remove(&handle) {
                         self.audit_query(handle, &query, "completed", None)?;
                     }
                     return Ok(None);
                 }
-                Ok(Some(Err(e))) => {
+                Ok(Some(Some(Err(e)))) => {
                     if let Some(query) = self.queries.remove(&handle) {
                         self.audit_query(handle, &query, "failed", Some(e.to_string()))?;
                     }
@@ -290,7 +309,7 @@ impl Host for JobHost {
                         "the query failed while running",
                     ));
                 }
-                Ok(Some(Ok(batch))) => {
+                Ok(Some(Some(Ok(batch)))) => {
                     if batch.num_rows() == 0 {
                         continue;
                     }
@@ -374,5 +393,12 @@ impl Host for JobHost {
         for (_, (name, _)) in std::mem::take(&mut self.releases) {
             let _ = self.audit("release.abandoned", json!({ "release": name }));
         }
+    }
+}
+
+/// Resolves once `cancel` is set, looking every epoch tick (the sandbox's own granularity).
+async fn cancelled(cancel: &CancelToken) {
+    while !cancel.is_cancelled() {
+        tokio::time::sleep(EPOCH_TICK).await;
     }
 }

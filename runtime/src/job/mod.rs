@@ -12,8 +12,13 @@
 //! **Architecture invariant:** no byte reaches the operator except through the guard. The
 //! [`JobReport`] carries released tables, block rules and fault codes; never query results, guest
 //! log lines or execution error text (those can quote data; they go to the audit log).
+//!
+//! `shuyu run` calls [`run_job`] on the local catalog; the server runs jobs through
+//! [`queue::JobQueue`], which calls [`run_job_in`] with the governance catalog, the job id it
+//! recorded and a [`CancelToken`] that stops the guest.
 
 mod host;
+pub mod queue;
 mod record;
 
 use std::sync::{Arc, Mutex};
@@ -23,11 +28,12 @@ use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
 use crate::audit::NewEntry;
+use crate::catalog::Catalog;
 use crate::domain::Domain;
 use crate::engine::{EngineSession, Pseudonymizer, SessionOptions};
 use crate::governance::ScenarioFile;
 use crate::guard::{ReleaseReport, Rule};
-use crate::sandbox::Fault;
+use crate::sandbox::{CancelToken, Fault};
 
 pub use record::JobId;
 
@@ -56,6 +62,19 @@ pub struct JobRequest {
     pub scenario: ScenarioFile,
     /// The module's bytes.
     pub module: Vec<u8>,
+}
+
+/// What a job runs against besides its request. [`run_job`] fills it from the local data
+/// directory; the server's queue brings the governance catalog, the id it already recorded and
+/// the token it stops the job with.
+#[derive(Debug, Clone)]
+pub struct JobEnvironment {
+    /// The datasets the scenario is checked against and reads.
+    pub catalog: Catalog,
+    /// The job's id, as audited.
+    pub job_id: JobId,
+    /// Stops the guest when set (the job ends with [`Fault::Cancelled`]).
+    pub cancel: CancelToken,
 }
 
 /// How a job ended.
@@ -135,9 +154,27 @@ impl JobReport {
 /// Runs one job to its end. Refusals and guest failures are reported in the [`JobReport`] (and
 /// audited); `Err` means the job could not be judged at all (bad scenario, broken catalog).
 pub fn run_job(domain: &Domain, request: JobRequest) -> Result<JobReport, JobError> {
-    let catalog = domain.catalog()?;
+    let environment = JobEnvironment {
+        catalog: domain.catalog()?,
+        job_id: JobId::new(),
+        cancel: CancelToken::new(),
+    };
+    run_job_in(domain, request, environment)
+}
+
+/// [`run_job`] against an explicit catalog, under a given id, stoppable with a cancel token.
+/// Blocks the calling thread for the whole run: never call it from an async task.
+pub fn run_job_in(
+    domain: &Domain,
+    request: JobRequest,
+    environment: JobEnvironment,
+) -> Result<JobReport, JobError> {
+    let JobEnvironment {
+        catalog,
+        job_id,
+        cancel,
+    } = environment;
     let scenario = Arc::new(request.scenario.check(&catalog)?);
-    let job_id = JobId::new();
     let started = chrono::Utc::now();
     let module_sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &request.module));
     let operator = scenario.file.scenario.operator.clone();
@@ -230,10 +267,12 @@ pub fn run_job(domain: &Domain, request: JobRequest) -> Result<JobReport, JobErr
         job_started: started,
         module_sha256: module_sha256.clone(),
         outcomes: outcomes.clone(),
+        cancel: cancel.clone(),
     });
-    let run = domain
-        .sandbox
-        .run(&module, &scenario.file.limits, Box::new(host));
+    let run =
+        domain
+            .sandbox
+            .run_cancellable(&module, &scenario.file.limits, Box::new(host), &cancel);
     report.fuel_used = run.fuel_used;
     report.rows_read = run.rows_read;
     report.queries = run.queries;

@@ -2,7 +2,8 @@
 //!
 //! Each function copies its arguments out of guest memory (bounds-checked before any allocation),
 //! counts its limits, calls the [`Host`](super::Host), and turns the result into a return code or
-//! a fault. No slice of guest memory is held across a call back into the host.
+//! a fault. Every call first checks the run's cancel token. No slice of guest memory is held
+//! across a call back into the host.
 
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
 
@@ -173,6 +174,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "query",
         |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
             let result = (|| {
+                c.data().check_cancelled()?;
                 let sql = read_text(&mut c, "query: sql", ptr, len, MAX_SQL_BYTES)?;
                 if sql.trim().is_empty() {
                     return Err(CallError::code(
@@ -194,6 +196,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "next_batch",
         |mut c: Caller<'_, GuestState>, handle: i32| {
             let result = (|| {
+                c.data().check_cancelled()?;
                 let state = c.data_mut();
                 state.require_open(handle)?;
                 state.staged.remove(&handle);
@@ -225,6 +228,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "read_batch",
         |mut c: Caller<'_, GuestState>, handle: i32, ptr: i32, len: i32| {
             let result = (|| {
+                c.data().check_cancelled()?;
                 let Some(batch) = c.data_mut().staged.remove(&handle) else {
                     return Err(CallError::code(
                         ErrorCode::NoStagedBatch,
@@ -252,6 +256,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "close",
         |mut c: Caller<'_, GuestState>, handle: i32| {
             let result = (|| {
+                c.data().check_cancelled()?;
                 let state = c.data_mut();
                 state.require_open(handle)?;
                 state.staged.remove(&handle);
@@ -268,6 +273,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "release_begin",
         |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
             let result = (|| {
+                c.data().check_cancelled()?;
                 let name = read_text(&mut c, "release_begin: name", ptr, len, MAX_NAME_BYTES)?;
                 c.data_mut().count_release()?;
                 c.data_mut().host.release_begin(&name)
@@ -281,6 +287,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "release_append",
         |mut c: Caller<'_, GuestState>, handle: i32, ptr: i32, len: i32| {
             let result = (|| {
+                c.data().check_cancelled()?;
                 let chunk = read(&mut c, "release_append: chunk", ptr, len, MAX_CHUNK_BYTES)?;
                 c.data_mut().host.release_append(handle, &chunk)?;
                 Ok(0)
@@ -293,14 +300,16 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "release_finish",
         |mut c: Caller<'_, GuestState>, handle: i32| {
-            let result = c
-                .data_mut()
-                .host
-                .release_finish(handle)
-                .map(|status| match status {
-                    ReleaseStatus::Released => 0,
-                    ReleaseStatus::Blocked => 1,
-                });
+            let result = (|| {
+                c.data().check_cancelled()?;
+                c.data_mut()
+                    .host
+                    .release_finish(handle)
+                    .map(|status| match status {
+                        ReleaseStatus::Released => 0,
+                        ReleaseStatus::Blocked => 1,
+                    })
+            })();
             finish(&mut c, result)
         },
     )?;
@@ -310,6 +319,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "log",
         |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
             let result = (|| {
+                c.data().check_cancelled()?;
                 // Cut before copying: a guest must not make the host copy its whole memory per line.
                 let cut = (len as u32).min(MAX_LOG_BYTES as u32) as i32;
                 range(&mut c, "log: line", ptr, len)?;
@@ -329,6 +339,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "last_error",
         |mut c: Caller<'_, GuestState>, ptr: i32, cap: i32| {
             let result = (|| {
+                c.data().check_cancelled()?;
                 let message = c.data_mut().last_error.clone().into_bytes();
                 let mut n = message.len().min(cap as u32 as usize);
                 // Never cut inside a UTF-8 sequence.

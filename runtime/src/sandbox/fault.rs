@@ -60,6 +60,10 @@ pub enum Fault {
     /// The host failed (a bug, or I/O such as a full disk); the guest is not to blame.
     #[error("internal: {0}")]
     Internal(String),
+    /// The run was stopped from outside: cancelled by its operator, or stopped by a suspension,
+    /// an objection or the server shutting down.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Fault {
@@ -71,6 +75,7 @@ impl Fault {
             Self::Trap(kind) => format!("trap:{kind}"),
             Self::InvalidModule(_) => "invalid_module".into(),
             Self::Internal(_) => "internal".into(),
+            Self::Cancelled => "cancelled".into(),
         }
     }
 }

@@ -8,9 +8,13 @@
 //! allocated for it; every call counts against a limit; a trap, a limit or a host error ends the
 //! run with a [`Fault`], never a panic. The guest runs on a thread of its own with a large stack,
 //! because host calls (DataFusion planning) run on the guest's stack.
+//!
+//! A run can be stopped from outside with a [`CancelToken`] (see [`cancel`]): it then ends with
+//! [`Fault::Cancelled`] within one epoch tick, whether the guest computes or calls the host.
 
 mod abi;
 mod cache;
+pub mod cancel;
 mod fault;
 mod host;
 pub mod limits;
@@ -19,8 +23,9 @@ mod state;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use wasmtime::{Config, Engine, Linker, Module, Store, Trap};
+use wasmtime::{Config, Engine, Linker, Module, Store, Trap, UpdateDeadline};
 
+pub use cancel::CancelToken;
 pub use fault::{Fault, LimitKind};
 pub use host::{Batch, CallError, ErrorCode, Host, ReleaseStatus};
 pub use limits::Limits;
@@ -78,11 +83,13 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Builds the sandbox. With `cache_dir`, compiled modules are also kept on disk there; that
-    /// directory must be writable by the domain only (see [`cache`]).
+    /// directory must be writable by the domain only (see `cache.rs`).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, SandboxError> {
         let mut config = Config::new();
         config
             .consume_fuel(true)
+            // Lets a cancelled run stop in pure computation (see `cancel`).
+            .epoch_interruption(true)
             .wasm_memory64(false)
             .wasm_multi_memory(false)
             .wasm_tail_call(false)
@@ -96,6 +103,8 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         abi::define(&mut linker).map_err(|e| SandboxError::Setup(format!("{e:#}")))?;
         let cache = cache::ModuleCache::new(&engine, cache_dir);
+        cancel::start_epoch_ticker(&engine)
+            .map_err(|e| SandboxError::Setup(format!("cannot start the epoch ticker: {e}")))?;
         quiet_guest_thread_panics();
         Ok(Self {
             engine,
@@ -116,12 +125,29 @@ impl Sandbox {
     /// Runs `shuyu_main` of a compiled module to its end, under `limits`, with `host` serving
     /// its calls. Never panics, whatever the guest does.
     pub fn run(&self, module: &GuestModule, limits: &Limits, host: Box<dyn Host>) -> RunOutcome {
+        self.run_cancellable(module, limits, host, &CancelToken::new())
+    }
+
+    /// [`Sandbox::run`] that stops with [`Fault::Cancelled`] once `cancel` is set: at the
+    /// guest's next ABI call or within one epoch tick of computation.
+    pub fn run_cancellable(
+        &self,
+        module: &GuestModule,
+        limits: &Limits,
+        host: Box<dyn Host>,
+        cancel: &CancelToken,
+    ) -> RunOutcome {
         let started = Instant::now();
+        if cancel.is_cancelled() {
+            return RunOutcome::failed(Fault::Cancelled, started);
+        }
         let joined = std::thread::scope(|scope| {
             std::thread::Builder::new()
                 .name(GUEST_THREAD_NAME.into())
                 .stack_size(GUEST_THREAD_STACK)
-                .spawn_scoped(scope, || self.run_here(module, limits, host, started))
+                .spawn_scoped(scope, || {
+                    self.run_here(module, limits, host, cancel, started)
+                })
                 .map(|handle| handle.join())
         });
         match joined {
@@ -141,10 +167,26 @@ impl Sandbox {
         module: &GuestModule,
         limits: &Limits,
         host: Box<dyn Host>,
+        cancel: &CancelToken,
         started: Instant,
     ) -> RunOutcome {
-        let mut store = Store::new(&self.engine, GuestState::new(host, limits.clone()));
+        let mut store = Store::new(
+            &self.engine,
+            GuestState::new(host, limits.clone(), cancel.clone()),
+        );
         store.limiter(|state| &mut state.limiter);
+        // With epoch interruption on, a store without a deadline traps at once: check the token
+        // at every tick and otherwise keep going. Fuel, not epochs, is the CPU limit.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if state.cancel.is_cancelled() {
+                state.fault = Some(Fault::Cancelled);
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
         if let Err(e) = store.set_fuel(limits.fuel) {
             return RunOutcome::failed(Fault::Internal(format!("cannot set fuel: {e:#}")), started);
         }
@@ -209,6 +251,7 @@ fn classify(error: &wasmtime::Error, state: &mut GuestState) -> Fault {
     if let Some(trap) = error.downcast_ref::<Trap>() {
         return match trap {
             Trap::OutOfFuel => Fault::Limit(LimitKind::Fuel),
+            Trap::Interrupt if state.cancel.is_cancelled() => Fault::Cancelled,
             Trap::StackOverflow => Fault::Trap("stack_overflow".into()),
             Trap::MemoryOutOfBounds => Fault::Trap("memory_out_of_bounds".into()),
             Trap::UnreachableCodeReached => Fault::Trap("unreachable".into()),

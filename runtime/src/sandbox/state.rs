@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use wasmtime::ResourceLimiter;
 
-use super::{CallError, ErrorCode, Fault, Host, LimitKind, Limits};
+use super::{CallError, CancelToken, ErrorCode, Fault, Host, LimitKind, Limits};
 
 /// Memory and table limits for one run. Records which limit was hit, so the fault names it
 /// instead of the generic error wasmtime raises for a refused growth.
@@ -62,6 +62,8 @@ pub(crate) struct GuestState {
     pub(super) host: Box<dyn Host>,
     pub(super) limits: Limits,
     pub(super) limiter: GuestLimiter,
+    /// Set from outside to stop the run.
+    pub(super) cancel: CancelToken,
     /// Batches staged by `next_batch`, waiting for `read_batch`.
     pub(super) staged: BTreeMap<i32, Vec<u8>>,
     /// Query handles that are open.
@@ -77,7 +79,7 @@ pub(crate) struct GuestState {
 }
 
 impl GuestState {
-    pub(super) fn new(host: Box<dyn Host>, limits: Limits) -> Self {
+    pub(super) fn new(host: Box<dyn Host>, limits: Limits, cancel: CancelToken) -> Self {
         Self {
             host,
             limiter: GuestLimiter {
@@ -86,6 +88,7 @@ impl GuestState {
                 hit: None,
             },
             limits,
+            cancel,
             staged: BTreeMap::new(),
             open_queries: BTreeSet::new(),
             last_error: String::new(),
@@ -96,6 +99,15 @@ impl GuestState {
             log_lines: 0,
             log_lines_dropped: 0,
         }
+    }
+
+    /// Fails the call once the run is cancelled: a guest that keeps calling the host never
+    /// reaches an epoch check in its own code for long, so host calls check too.
+    pub(super) fn check_cancelled(&self) -> Result<(), CallError> {
+        if self.cancel.is_cancelled() {
+            return Err(Fault::Cancelled.into());
+        }
+        Ok(())
     }
 
     /// Counts a query attempt (rejected ones too: planning costs host time).

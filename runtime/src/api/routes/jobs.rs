@@ -1,0 +1,151 @@
+//! Jobs (operators): submitted through the governance gate into the queue, listed, read and
+//! cancelled. The operator sees coarse states, codes and releases, never data or guest logs.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::on;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::ApiError;
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::api::pagination::PageParams;
+use crate::api::route_table::{Param, Route, PAGE_PARAMS};
+use crate::api::state::AppState;
+use crate::governance::model::{Caller, JobRecord, JobState, Page};
+
+const ID: &[Param] = &[Param::string("id", "Job id.")];
+
+/// How long a cancel request waits for a running job's guest to stop before answering with the
+/// job as it then is (it keeps stopping in the background).
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::post("/v1/jobs", "submitJob", |m| on(m, submit))
+            .doc(
+                "jobs",
+                "Submit a job (operator): queued if the governance gate passes, else 409 with the reason",
+            )
+            .json_body("NewJob")
+            .returns(202, "JobRecord")
+            .errors(&[403, 404, 409]),
+        Route::get("/v1/jobs", "listJobs", |m| on(m, list))
+            .doc("jobs", "List jobs (operator: own; bureau, reviewer: all)")
+            .query(PAGE_PARAMS)
+            .returns(200, "JobRecordPage")
+            .errors(&[403]),
+        Route::get("/v1/jobs/{id}", "getJob", |m| on(m, get))
+            .doc("jobs", "One job: state, detail code, releases")
+            .path_params(ID)
+            .returns(200, "JobRecord")
+            .errors(&[403, 404]),
+        Route::post("/v1/jobs/{id}/cancel", "cancelJob", |m| on(m, cancel))
+            .doc(
+                "jobs",
+                "Cancel a queued or running job (its operator); a running guest is stopped",
+            )
+            .path_params(ID)
+            .returns(200, "JobRecord")
+            .errors(&[403, 404, 409]),
+    ]
+}
+
+/// `POST /v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewJob {
+    /// The approved application to run under.
+    pub application: String,
+    /// SHA-256 of the uploaded module (pinned by the application).
+    pub module_sha256: String,
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewJob>,
+) -> Result<(StatusCode, Json<JobRecord>), ApiError> {
+    let record = state
+        .blocking(move |queue| {
+            queue
+                .submit(&caller, &body.application, &body.module_sha256)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(record)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<JobRecord>>, ApiError> {
+    let page = page.to_request()?;
+    state
+        .gov(move |gov| gov.list_jobs(&caller, &page))
+        .await
+        .map(Json)
+}
+
+async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<JobRecord>, ApiError> {
+    state
+        .gov(move |gov| gov.get_job(&caller, &id))
+        .await
+        .map(Json)
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<JobRecord>, ApiError> {
+    let (job_id, reader) = (id.clone(), caller.clone());
+    let running = state
+        .blocking(move |queue| {
+            let gov = queue.governance();
+            let job = gov.get_job(&caller, &id)?;
+            // Governance lets the bureau and reviewers read any job; only its operator cancels.
+            if job.operator != caller.id {
+                return Err(ApiError::forbidden(format!(
+                    "only the operator that submitted job {id} ('{}') may cancel it",
+                    job.operator
+                )));
+            }
+            if !matches!(job.state, JobState::Queued | JobState::Running) {
+                return Err(ApiError::conflict(format!(
+                    "job {id} has already ended ({})",
+                    state_name(job.state)
+                )));
+            }
+            let detail = "cancelled by its operator";
+            if !queue.stop(&id, JobState::Cancelled, detail)? {
+                // Queued or running in the database but not in this queue: left by an earlier
+                // process that did not record its end. Record it now.
+                gov.record_job_state(&id, JobState::Cancelled, Some(detail.into()), Vec::new())?;
+            }
+            Ok(job.state == JobState::Running)
+        })
+        .await?;
+    if running {
+        state.queue().wait_ended(&job_id, CANCEL_WAIT).await;
+    }
+    state
+        .gov(move |gov| gov.get_job(&reader, &job_id))
+        .await
+        .map(Json)
+}
+
+/// A state's name as on the wire.
+fn state_name(state: JobState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{state:?}"))
+}

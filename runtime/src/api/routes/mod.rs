@@ -1,0 +1,44 @@
+//! The API's routes, one module per area. Each module lists its routes for the route table
+//! ([`super::route_table`]) next to the handlers they run.
+
+mod agreements;
+mod applications;
+mod audit;
+mod datasets;
+mod jobs;
+mod modules;
+mod objections;
+mod operators;
+mod products;
+mod quality;
+mod system;
+
+use serde::{Deserialize, Serialize};
+
+use super::route_table::Route;
+
+/// Every route of the API, in the order the OpenAPI document lists them.
+pub fn all() -> Vec<Route> {
+    [
+        system::routes(),
+        datasets::routes(),
+        agreements::routes(),
+        operators::routes(),
+        modules::routes(),
+        applications::routes(),
+        objections::routes(),
+        quality::routes(),
+        jobs::routes(),
+        products::routes(),
+        audit::routes(),
+    ]
+    .concat()
+}
+
+/// `{"reason": "..."}`: why a governance action is taken (audited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonInput {
+    /// Why.
+    pub reason: String,
+}

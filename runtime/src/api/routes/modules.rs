@@ -1,0 +1,46 @@
+//! Module uploads (operators): raw WebAssembly, stored by SHA-256.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::on;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::ApiError;
+use crate::api::extract::WasmBody;
+use crate::api::route_table::Route;
+use crate::api::state::AppState;
+use crate::governance::model::Caller;
+
+/// The body limit of `POST /v1/modules`: 64 MiB.
+pub const MODULE_BODY_LIMIT: usize = 64 << 20;
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![Route::post("/v1/modules", "uploadModule", |m| on(m, upload))
+        .doc(
+            "modules",
+            "Upload a module (operator): raw bytes, `Content-Type: application/wasm`; idempotent",
+        )
+        .wasm_body()
+        .body_limit(MODULE_BODY_LIMIT)
+        .returns(201, "ModuleUploaded")
+        .errors(&[403, 422])]
+}
+
+/// The answer to an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleUploaded {
+    /// SHA-256 of the module (lowercase hex): what a scenario pins.
+    pub sha256: String,
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    WasmBody(wasm): WasmBody,
+) -> Result<(StatusCode, Json<ModuleUploaded>), ApiError> {
+    let sha256 = state
+        .gov(move |gov| gov.upload_module(&caller, &wasm))
+        .await?;
+    Ok((StatusCode::CREATED, Json(ModuleUploaded { sha256 })))
+}

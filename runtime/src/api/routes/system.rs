@@ -1,0 +1,53 @@
+//! Health, identity and the API's own description.
+
+use axum::routing::on;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::ApiError;
+use crate::api::openapi;
+use crate::api::route_table::Route;
+use crate::api::state::AppState;
+use crate::governance::model::{Caller, Identity};
+use axum::extract::State;
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/openapi.json", "openapi", |m| on(m, openapi_document))
+            .doc("system", "This document: the API's OpenAPI 3.1 description")
+            .public()
+            .returns(200, "OpenApiDocument"),
+        Route::get("/v1/health", "health", |m| on(m, health))
+            .doc("system", "Whether the server is up, and its version")
+            .public()
+            .returns(200, "Health"),
+        Route::get("/v1/whoami", "whoami", |m| on(m, whoami))
+            .doc("system", "The caller's own identity")
+            .returns(200, "Identity")
+            .errors(&[404]),
+    ]
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `ok` when answered.
+    pub status: String,
+    /// The server's version.
+    pub version: String,
+}
+
+async fn openapi_document() -> Json<serde_json::Value> {
+    Json(openapi::document().clone())
+}
+
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+async fn whoami(State(state): State<AppState>, caller: Caller) -> Result<Json<Identity>, ApiError> {
+    state.gov(move |gov| gov.whoami(&caller)).await.map(Json)
+}

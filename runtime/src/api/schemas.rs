@@ -1,0 +1,810 @@
+//! JSON Schemas (OpenAPI 3.1 dialect) of the bodies the API reads and writes, by name. The
+//! route table names them; [`super::openapi`] puts them under `components/schemas`.
+//!
+//! They describe the serde shapes of the types in `governance::model`, `audit` and the route
+//! modules; the tests in `openapi` check that every name a route uses is defined here and that
+//! sample values of the main types have exactly the properties described.
+
+use serde_json::{json, Map, Value};
+
+fn string(description: &str) -> Value {
+    json!({ "type": "string", "description": description })
+}
+
+fn nullable_string(description: &str) -> Value {
+    json!({ "type": ["string", "null"], "description": description })
+}
+
+fn integer(description: &str) -> Value {
+    json!({ "type": "integer", "minimum": 0, "description": description })
+}
+
+fn time(description: &str) -> Value {
+    json!({ "type": "string", "format": "date-time", "description": description })
+}
+
+fn nullable_time(description: &str) -> Value {
+    json!({ "type": ["string", "null"], "format": "date-time", "description": description })
+}
+
+fn strings(description: &str) -> Value {
+    json!({ "type": "array", "items": { "type": "string" }, "description": description })
+}
+
+fn enumeration(description: &str, values: &[&str]) -> Value {
+    json!({ "type": "string", "enum": values, "description": description })
+}
+
+/// A reference to a named schema.
+pub fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn nullable_ref(name: &str) -> Value {
+    json!({ "oneOf": [reference(name), { "type": "null" }] })
+}
+
+fn array_of(name: &str) -> Value {
+    json!({ "type": "array", "items": reference(name) })
+}
+
+/// An object with `properties` in order; `required` lists those that must be present.
+fn object(description: &str, properties: &[(&str, Value)], required: &[&str]) -> Value {
+    let props: Map<String, Value> = properties
+        .iter()
+        .map(|(name, schema)| ((*name).to_string(), schema.clone()))
+        .collect();
+    json!({
+        "type": "object",
+        "description": description,
+        "properties": props,
+        "required": required,
+    })
+}
+
+/// A page of `item`s.
+fn page(item: &str) -> Value {
+    object(
+        &format!("A page of {item}: pass `next` as `after` for the following page."),
+        &[
+            ("items", array_of(item)),
+            (
+                "next",
+                nullable_string("Cursor of the next page; null on the last."),
+            ),
+        ],
+        &["items", "next"],
+    )
+}
+
+/// The schemas listed as pages (`<Item>Page`).
+pub const PAGED: [&str; 7] = [
+    "DatasetRecord",
+    "Agreement",
+    "Application",
+    "Objection",
+    "QualityRequest",
+    "JobRecord",
+    "AuditEntry",
+];
+
+/// Every named schema.
+pub fn all() -> Map<String, Value> {
+    let mut schemas = Map::new();
+    let mut add = |name: &str, schema: Value| {
+        schemas.insert(name.to_string(), schema);
+    };
+
+    add(
+        "Error",
+        object(
+            "Every error answer.",
+            &[("error", reference("ErrorDetail"))],
+            &["error"],
+        ),
+    );
+    add(
+        "ErrorDetail",
+        object(
+            "What went wrong.",
+            &[
+                ("status", integer("HTTP status.")),
+                (
+                    "code",
+                    string("Stable code: bad_request, unauthenticated, forbidden, not_found, method_not_allowed, conflict, payload_too_large, unsupported_media_type, invalid, internal."),
+                ),
+                ("message", string("For people; never internals.")),
+            ],
+            &["status", "code", "message"],
+        ),
+    );
+    add(
+        "OpenApiDocument",
+        json!({ "type": "object", "description": "An OpenAPI 3.1 document." }),
+    );
+    add(
+        "Health",
+        object(
+            "The server is up.",
+            &[
+                ("status", enumeration("Always ok.", &["ok"])),
+                ("version", string("Server version.")),
+            ],
+            &["status", "version"],
+        ),
+    );
+    add(
+        "Role",
+        enumeration("A role.", &["bureau", "provider", "operator", "reviewer"]),
+    );
+    add(
+        "IdentityStatus",
+        enumeration(
+            "Whether an identity may act.",
+            &["active", "suspended", "terminated"],
+        ),
+    );
+    add(
+        "Identity",
+        object(
+            "A registered identity.",
+            &[
+                ("id", string("Stable id.")),
+                ("role", reference("Role")),
+                ("name", string("Display name.")),
+                (
+                    "usci",
+                    nullable_string("Operators: unified social credit code."),
+                ),
+                ("department", nullable_string("Providers: department name.")),
+                ("status", reference("IdentityStatus")),
+                ("created_at", time("When it was created.")),
+            ],
+            &[
+                "id",
+                "role",
+                "name",
+                "usci",
+                "department",
+                "status",
+                "created_at",
+            ],
+        ),
+    );
+
+    add(
+        "DatasetStatus",
+        enumeration(
+            "Whether jobs may use a dataset.",
+            &["active", "suspended", "withdrawn"],
+        ),
+    );
+    add(
+        "DatasetVersion",
+        object(
+            "One published version.",
+            &[
+                ("version", integer("1, 2, 3, ...")),
+                ("content_sha256", string("SHA-256 of the Parquet file.")),
+                ("rows", integer("Rows.")),
+                (
+                    "active",
+                    json!({ "type": "boolean", "description": "False once withdrawn." }),
+                ),
+                ("published_at", time("When published.")),
+            ],
+            &[
+                "version",
+                "content_sha256",
+                "rows",
+                "active",
+                "published_at",
+            ],
+        ),
+    );
+    add(
+        "DatasetRecord",
+        object(
+            "A registered dataset.",
+            &[
+                ("name", string("Name (its SQL table name).")),
+                ("provider", string("Provider identity id.")),
+                ("title", string("Title.")),
+                (
+                    "open",
+                    string("Open attribute: unconditional, conditional, not_open."),
+                ),
+                ("level", integer("Security level.")),
+                ("status", reference("DatasetStatus")),
+                (
+                    "current_version",
+                    json!({ "type": ["integer", "null"], "description": "The newest active version." }),
+                ),
+                ("versions", array_of("DatasetVersion")),
+            ],
+            &[
+                "name",
+                "provider",
+                "title",
+                "open",
+                "level",
+                "status",
+                "current_version",
+                "versions",
+            ],
+        ),
+    );
+    add(
+        "PublishDataset",
+        object(
+            "A new dataset version.",
+            &[
+                ("manifest", string("The dataset.toml text.")),
+                (
+                    "parquet_base64",
+                    json!({ "type": "string", "contentEncoding": "base64", "description": "The Parquet file, base64." }),
+                ),
+            ],
+            &["manifest", "parquet_base64"],
+        ),
+    );
+    add(
+        "ReasonInput",
+        object(
+            "Why an action is taken (audited).",
+            &[("reason", string("Why."))],
+            &["reason"],
+        ),
+    );
+
+    add(
+        "AgreementMode",
+        enumeration(
+            "How an agreement scopes access.",
+            &["comprehensive", "domain", "tiered"],
+        ),
+    );
+    add(
+        "AgreementStatus",
+        enumeration(
+            "An agreement's state.",
+            &["active", "suspended", "terminated", "expired"],
+        ),
+    );
+    add(
+        "AgreementScope",
+        object(
+            "What an agreement covers.",
+            &[
+                ("datasets", strings("Datasets (mode tiered).")),
+                ("domains", strings("Provider departments (mode domain).")),
+                (
+                    "max_level",
+                    integer("Highest dataset security level covered."),
+                ),
+            ],
+            &["max_level"],
+        ),
+    );
+    let agreement_terms = [
+        ("operator", string("Operator identity id.")),
+        ("mode", reference("AgreementMode")),
+        ("scope", reference("AgreementScope")),
+        ("term_start", time("Start of the term.")),
+        ("term_end", time("End of the term: access ends then.")),
+        (
+            "security_requirements",
+            string("Security requirements accepted."),
+        ),
+        ("exit_conditions", string("Exit conditions.")),
+    ];
+    let terms_required = [
+        "operator",
+        "mode",
+        "scope",
+        "term_start",
+        "term_end",
+        "security_requirements",
+        "exit_conditions",
+    ];
+    add(
+        "NewAgreement",
+        object("An agreement to grant.", &agreement_terms, &terms_required),
+    );
+    let mut agreement = vec![
+        ("id", string("Id (agr-...).")),
+        ("authorizer", string("The bureau identity that granted it.")),
+    ];
+    agreement.extend(agreement_terms.iter().cloned());
+    agreement.push(("status", reference("AgreementStatus")));
+    agreement.push(("created_at", time("When granted.")));
+    let mut agreement_required = vec!["id", "authorizer"];
+    agreement_required.extend(terms_required);
+    agreement_required.extend(["status", "created_at"]);
+    add(
+        "Agreement",
+        object(
+            "An authorization agreement.",
+            &agreement,
+            &agreement_required,
+        ),
+    );
+    add(
+        "OperatorSuspension",
+        object(
+            "A suspended operator and the jobs stopped.",
+            &[
+                ("operator", reference("Identity")),
+                ("stopped_jobs", strings("Job ids stopped.")),
+            ],
+            &["operator", "stopped_jobs"],
+        ),
+    );
+    add(
+        "ModuleUploaded",
+        object(
+            "A stored module.",
+            &[(
+                "sha256",
+                string("SHA-256 (lowercase hex), what a scenario pins."),
+            )],
+            &["sha256"],
+        ),
+    );
+
+    add(
+        "ScenarioInfo",
+        object(
+            "Who, what for, which module.",
+            &[
+                ("id", string("Stable id [a-z0-9_-]+.")),
+                ("title", string("Title.")),
+                ("operator", string("The operator (must be the caller).")),
+                ("purpose", string("Why the data is used.")),
+                (
+                    "module_sha256",
+                    string("SHA-256 of the only module allowed to run."),
+                ),
+            ],
+            &["id", "title", "operator", "module_sha256"],
+        ),
+    );
+    add(
+        "Grant",
+        object(
+            "One dataset and the columns granted.",
+            &[
+                ("dataset", string("Dataset name.")),
+                (
+                    "columns",
+                    strings("Granted columns; identifiers are pseudonymized."),
+                ),
+            ],
+            &["dataset", "columns"],
+        ),
+    );
+    add(
+        "Limits",
+        object(
+            "Resource limits; every field has a default (docs/abi.md).",
+            &[
+                ("fuel", integer("WebAssembly fuel.")),
+                ("memory_mib", integer("Linear memory in MiB.")),
+                ("max_queries", integer("Queries the guest may start.")),
+                ("max_open_queries", integer("Queries open at once.")),
+                ("max_rows_read", integer("Rows delivered to the guest.")),
+                ("max_releases", integer("Releases the guest may begin.")),
+                (
+                    "query_timeout_secs",
+                    integer("Seconds one next_batch may take."),
+                ),
+                ("max_log_lines", integer("Guest log lines kept.")),
+            ],
+            &[],
+        ),
+    );
+    add(
+        "ReleaseContract",
+        json!({
+            "type": "object",
+            "description": "One release the module may make: dimensions, measures, aggregations, k, bounds (see docs/abi.md and the scenario file format).",
+        }),
+    );
+    add(
+        "ScenarioFile",
+        object(
+            "A scenario, as in scenario.toml.",
+            &[
+                ("scenario", reference("ScenarioInfo")),
+                ("grant", array_of("Grant")),
+                ("limits", reference("Limits")),
+                ("release", array_of("ReleaseContract")),
+            ],
+            &["scenario", "grant"],
+        ),
+    );
+    add(
+        "NewApplication",
+        object(
+            "A scenario application (one per scenario).",
+            &[
+                ("agreement", string("The caller's active agreement.")),
+                ("scenario", reference("ScenarioFile")),
+                ("valid_until", time("End of validity.")),
+                (
+                    "amends",
+                    nullable_string("An approved application of the same scenario this amends."),
+                ),
+            ],
+            &["agreement", "scenario", "valid_until"],
+        ),
+    );
+    add(
+        "ApplicationStatus",
+        enumeration(
+            "An application's state.",
+            &[
+                "pending",
+                "approved",
+                "rejected",
+                "lapsed",
+                "suspended",
+                "revoked",
+                "superseded",
+                "expired",
+            ],
+        ),
+    );
+    add(
+        "ReviewKind",
+        enumeration("Who reviews.", &["bureau", "provider"]),
+    );
+    add(
+        "Decision",
+        enumeration("A decision.", &["approve", "reject"]),
+    );
+    add(
+        "Review",
+        object(
+            "One required review.",
+            &[
+                ("kind", reference("ReviewKind")),
+                ("party", string("The identity that must review (or did).")),
+                ("decision", nullable_ref("Decision")),
+                ("reason", nullable_string("The written reason.")),
+                ("deadline", time("End of the last working day allowed.")),
+                ("decided_at", nullable_time("When decided.")),
+                (
+                    "overdue",
+                    json!({ "type": "boolean", "description": "Undecided past the deadline." }),
+                ),
+            ],
+            &[
+                "kind",
+                "party",
+                "decision",
+                "reason",
+                "deadline",
+                "decided_at",
+                "overdue",
+            ],
+        ),
+    );
+    add(
+        "Application",
+        object(
+            "A scenario application with its reviews.",
+            &[
+                ("id", string("Id (app-...).")),
+                ("scenario_id", string("Scenario id.")),
+                ("operator", string("Operator identity id.")),
+                ("agreement", string("Agreement id.")),
+                ("scenario", reference("ScenarioFile")),
+                ("valid_until", time("End of validity.")),
+                ("amends", nullable_string("The application it amends.")),
+                ("status", reference("ApplicationStatus")),
+                ("reviews", array_of("Review")),
+                ("submitted_at", time("When submitted.")),
+            ],
+            &[
+                "id",
+                "scenario_id",
+                "operator",
+                "agreement",
+                "scenario",
+                "valid_until",
+                "amends",
+                "status",
+                "reviews",
+                "submitted_at",
+            ],
+        ),
+    );
+    add(
+        "ReviewInput",
+        object(
+            "A review.",
+            &[
+                ("decision", reference("Decision")),
+                ("reason", string("Written reason (required).")),
+            ],
+            &["decision", "reason"],
+        ),
+    );
+    add(
+        "ApplicationAction",
+        object(
+            "An application after a suspension or revocation, and the jobs stopped.",
+            &[
+                ("application", reference("Application")),
+                ("stopped_jobs", strings("Job ids stopped.")),
+            ],
+            &["application", "stopped_jobs"],
+        ),
+    );
+
+    add(
+        "NewObjection",
+        object(
+            "An objection against a dataset.",
+            &[
+                ("dataset", string("The dataset.")),
+                ("reason", string("The harm claimed.")),
+            ],
+            &["dataset", "reason"],
+        ),
+    );
+    add(
+        "ObjectionStatus",
+        enumeration("An objection's state.", &["open", "resolved"]),
+    );
+    add(
+        "Resolution",
+        enumeration(
+            "How an objection is resolved.",
+            &["withdraw", "restore", "restore_after_treatment"],
+        ),
+    );
+    add(
+        "Objection",
+        object(
+            "An objection.",
+            &[
+                ("id", string("Id (obj-...).")),
+                ("dataset", string("The dataset.")),
+                ("filed_by", string("Who filed it.")),
+                ("reason", string("The harm claimed.")),
+                ("status", reference("ObjectionStatus")),
+                ("resolution", nullable_ref("Resolution")),
+                ("note", nullable_string("The provider's note.")),
+                ("filed_at", time("When filed.")),
+                ("resolved_at", nullable_time("When resolved.")),
+            ],
+            &[
+                "id",
+                "dataset",
+                "filed_by",
+                "reason",
+                "status",
+                "resolution",
+                "note",
+                "filed_at",
+                "resolved_at",
+            ],
+        ),
+    );
+    add(
+        "ResolveObjection",
+        object(
+            "A resolution.",
+            &[
+                ("resolution", reference("Resolution")),
+                ("note", string("The provider's note.")),
+            ],
+            &["resolution"],
+        ),
+    );
+    add(
+        "NewQualityRequest",
+        object(
+            "A data-quality request.",
+            &[
+                ("dataset", string("The dataset.")),
+                ("description", string("The problem.")),
+            ],
+            &["dataset", "description"],
+        ),
+    );
+    add(
+        "QualityRequest",
+        object(
+            "A data-quality request and its answer.",
+            &[
+                ("id", string("Id (qr-...).")),
+                ("dataset", string("The dataset.")),
+                ("operator", string("The operator that filed it.")),
+                ("description", string("The problem.")),
+                ("answer", nullable_string("The provider's answer.")),
+                ("filed_at", time("When filed.")),
+                ("answered_at", nullable_time("When answered.")),
+            ],
+            &[
+                "id",
+                "dataset",
+                "operator",
+                "description",
+                "answer",
+                "filed_at",
+                "answered_at",
+            ],
+        ),
+    );
+    add(
+        "QualityAnswer",
+        object(
+            "A provider's answer.",
+            &[("answer", string("The answer."))],
+            &["answer"],
+        ),
+    );
+
+    add(
+        "NewJob",
+        object(
+            "A job to run.",
+            &[
+                ("application", string("The approved application.")),
+                (
+                    "module_sha256",
+                    string("SHA-256 of the uploaded, pinned module."),
+                ),
+            ],
+            &["application", "module_sha256"],
+        ),
+    );
+    add(
+        "JobState",
+        enumeration(
+            "A job's state.",
+            &[
+                "queued",
+                "running",
+                "completed",
+                "failed",
+                "refused",
+                "cancelled",
+            ],
+        ),
+    );
+    add(
+        "JobRelease",
+        object(
+            "One release of a job, as the operator sees it.",
+            &[
+                ("release", string("Contract entry name.")),
+                ("outcome", enumeration("Outcome.", &["released", "blocked"])),
+                ("product", nullable_string("Product id when released.")),
+                ("rule", nullable_string("Rule name when blocked.")),
+                ("message", nullable_string("Why blocked (never data).")),
+                ("groups_released", integer("Groups released.")),
+                ("groups_suppressed", integer("Groups suppressed.")),
+                ("rows_suppressed", integer("Rows suppressed.")),
+            ],
+            &[
+                "release",
+                "outcome",
+                "product",
+                "rule",
+                "message",
+                "groups_released",
+                "groups_suppressed",
+                "rows_suppressed",
+            ],
+        ),
+    );
+    add(
+        "JobRecord",
+        object(
+            "A job submitted through the server.",
+            &[
+                ("id", string("Job id (the audit log's job id).")),
+                ("application", string("The application that authorized it.")),
+                ("scenario_id", string("Scenario id.")),
+                ("operator", string("Operator identity id.")),
+                ("module_sha256", string("Module SHA-256.")),
+                ("state", reference("JobState")),
+                (
+                    "detail",
+                    nullable_string("Refusal reason, fault code or guest error code (never data)."),
+                ),
+                ("releases", array_of("JobRelease")),
+                ("submitted_at", time("When submitted.")),
+                ("started_at", nullable_time("When it started running.")),
+                ("ended_at", nullable_time("When it ended.")),
+            ],
+            &[
+                "id",
+                "application",
+                "scenario_id",
+                "operator",
+                "module_sha256",
+                "state",
+                "detail",
+                "releases",
+                "submitted_at",
+                "started_at",
+                "ended_at",
+            ],
+        ),
+    );
+
+    add(
+        "AuditEntry",
+        object(
+            "One entry of the hash-chained audit log.",
+            &[
+                ("seq", integer("Position in the log, from 1, without gaps.")),
+                ("time", string("RFC 3339, UTC, milliseconds.")),
+                ("actor", string("Who acted.")),
+                (
+                    "action",
+                    string("What happened (job.start, query, release.blocked, guest.log, ...)."),
+                ),
+                (
+                    "subject",
+                    string("What it happened to, usually a scenario id."),
+                ),
+                ("job_id", nullable_string("The job, if any.")),
+                ("details", json!({ "description": "Details as JSON." })),
+                ("prev_hash", string("Hash of the previous entry.")),
+                ("hash", string("This entry's hash.")),
+            ],
+            &[
+                "seq",
+                "time",
+                "actor",
+                "action",
+                "subject",
+                "job_id",
+                "details",
+                "prev_hash",
+                "hash",
+            ],
+        ),
+    );
+    add(
+        "VerifyReport",
+        object(
+            "What a successful verification covered. Keep `head` outside the domain: a later, lower head reveals a truncation.",
+            &[
+                ("entries", integer("Entries checked.")),
+                ("checkpoints", integer("Signed checkpoints checked.")),
+                (
+                    "head",
+                    json!({
+                        "description": "[seq, hash] of the last entry; null for an empty log.",
+                        "oneOf": [
+                            {
+                                "type": "array",
+                                "prefixItems": [{ "type": "integer" }, { "type": "string" }],
+                                "minItems": 2,
+                                "maxItems": 2,
+                            },
+                            { "type": "null" },
+                        ],
+                    }),
+                ),
+                (
+                    "last_checkpoint",
+                    json!({ "type": ["integer", "null"], "description": "Seq of the newest checkpoint." }),
+                ),
+            ],
+            &["entries", "checkpoints", "head", "last_checkpoint"],
+        ),
+    );
+
+    for item in PAGED {
+        add(&format!("{item}Page"), page(item));
+    }
+    schemas
+}

@@ -1,0 +1,589 @@
+//! The server's job queue: jobs submitted through the API run here, at most `workers` at a time.
+//!
+//! ```text
+//! submit: authorize_job ─▶ new JobId ─▶ record_job_queued ─▶ pending
+//! worker: authorize_job again ─▶ refused | running ─▶ module bytes, job catalog
+//!         ─▶ run_job_in (blocking, own thread) ─▶ completed | failed | cancelled (+ releases)
+//! stop:   queued  ─▶ recorded at once, never starts
+//!         running ─▶ cancel token ─▶ the guest stops at its next ABI call or epoch tick
+//! ```
+//!
+//! The database is the queue's memory: every state change is a [`JobRecord`] update through
+//! [`Governance::record_job_state`]. Only what cannot be stored lives here (the pending order and
+//! the cancel tokens), so after a crash [`JobQueue::fail_interrupted`] marks what was left queued
+//! or running as failed.
+//!
+//! Workers are plain threads, not async tasks: a job blocks its thread for its whole run, and the
+//! engine blocks on the domain's own runtime from inside guest calls.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use chrono::Utc;
+
+use super::{
+    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, ReleaseOutcome,
+};
+use crate::domain::Domain;
+use crate::governance::model::{Caller, JobRecord, JobRelease, JobState, PageRequest, Role};
+use crate::governance::{GovError, Governance};
+use crate::sandbox::{CancelToken, Fault};
+
+/// Detail recorded for jobs a crash left queued or running.
+pub const DETAIL_RESTARTED: &str = "server restarted";
+/// Detail recorded for jobs still queued or running when the server stops.
+pub const DETAIL_SHUT_DOWN: &str = "server shut down";
+
+/// Who the queue acts as when it lists jobs on its own behalf (crash recovery): all jobs are
+/// visible to the bureau role.
+const SYSTEM_ID: &str = "system";
+
+/// A job waiting for a worker.
+struct Pending {
+    id: JobId,
+    caller: Caller,
+    application: String,
+    module_sha256: String,
+}
+
+/// A job this queue knows: queued or running.
+struct Live {
+    cancel: CancelToken,
+    running: bool,
+    /// Set when the job was stopped from outside: the state and detail to record.
+    stop: Option<(JobState, String)>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    pending: VecDeque<Pending>,
+    live: HashMap<String, Live>,
+    closed: bool,
+}
+
+/// Owns the domain and drops it off any async runtime: a [`Domain`] holds a tokio runtime of its
+/// own, and dropping a runtime from inside an async context panics.
+struct OwnedDomain(Option<Domain>);
+
+impl std::ops::Deref for OwnedDomain {
+    type Target = Domain;
+    fn deref(&self) -> &Domain {
+        // Only `Drop` takes the domain out.
+        self.0
+            .as_ref()
+            .expect("the domain is present until the queue is dropped")
+    }
+}
+
+impl Drop for OwnedDomain {
+    fn drop(&mut self) {
+        if let Some(domain) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Joined so that the database is closed when the queue is gone.
+                let _ = std::thread::spawn(move || drop(domain)).join();
+            }
+        }
+    }
+}
+
+struct Inner {
+    domain: OwnedDomain,
+    governance: Governance,
+    state: Mutex<QueueState>,
+    /// Wakes workers when a job is pending or the queue closes.
+    wake: Condvar,
+    /// Counts jobs that left the queue (ended or were stopped before starting), so async callers
+    /// can wait for one job to end.
+    ended: tokio::sync::watch::Sender<u64>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Inner {
+    /// Closes the queue: no job is taken any more, running ones are stopped (their workers record
+    /// them as failed, "server shut down"). Pending jobs are moved into `pending_out` for the
+    /// caller to record; left out, they stay `queued` in the database until the next start.
+    fn close(&self, pending_out: &mut Vec<String>) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        let pending: Vec<String> = state.pending.drain(..).map(|p| p.id.to_string()).collect();
+        for id in &pending {
+            state.live.remove(id);
+        }
+        for live in state.live.values_mut() {
+            if live.stop.is_none() {
+                live.stop = Some((JobState::Failed, DETAIL_SHUT_DOWN.into()));
+            }
+            live.cancel.cancel();
+        }
+        drop(state);
+        pending_out.extend(pending);
+        self.wake.notify_all();
+        self.ended.send_modify(|n| *n += 1);
+    }
+}
+
+/// The job queue of a server. Cheap to clone; clones share the queue. When the last clone is
+/// dropped the queue closes: running jobs are stopped and the workers end (jobs left queued are
+/// marked failed at the next start).
+#[derive(Clone)]
+pub struct JobQueue {
+    handle: Arc<Handle>,
+}
+
+/// Shared by the clones of a [`JobQueue`]. Workers hold [`Inner`] only, so dropping the last
+/// handle is what tells them to end.
+struct Handle {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.inner.close(&mut Vec::new());
+    }
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobQueue").finish_non_exhaustive()
+    }
+}
+
+impl JobQueue {
+    /// Starts `workers` worker threads (at least one) running jobs in `domain`, authorized by
+    /// `governance`.
+    pub fn start(domain: Domain, governance: Governance, workers: usize) -> std::io::Result<Self> {
+        let inner = Arc::new(Inner {
+            domain: OwnedDomain(Some(domain)),
+            governance,
+            state: Mutex::new(QueueState::default()),
+            wake: Condvar::new(),
+            ended: tokio::sync::watch::Sender::new(0),
+            workers: Mutex::new(Vec::new()),
+        });
+        let mut handles = Vec::new();
+        for n in 0..workers.max(1) {
+            let worker_inner = inner.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("shuyu-worker-{n}"))
+                .spawn(move || worker(&worker_inner));
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    inner.close(&mut Vec::new());
+                    for handle in handles {
+                        let _ = handle.join();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        *lock(&inner.workers) = handles;
+        Ok(Self {
+            handle: Arc::new(Handle { inner }),
+        })
+    }
+
+    fn inner(&self) -> &Inner {
+        &self.handle.inner
+    }
+
+    /// The domain jobs run in.
+    pub fn domain(&self) -> &Domain {
+        &self.inner().domain
+    }
+
+    /// The governance the queue authorizes with.
+    pub fn governance(&self) -> &Governance {
+        &self.inner().governance
+    }
+
+    /// Submits a job: the governance gate, a new id, the queued record, then a place in the queue.
+    /// `Err(Conflict)` carries the gate's reason. Blocking (database).
+    pub fn submit(
+        &self,
+        caller: &Caller,
+        application: &str,
+        module_sha256: &str,
+    ) -> Result<JobRecord, GovError> {
+        let inner = self.inner();
+        if lock(&inner.state).closed {
+            return Err(GovError::Conflict("the server is shutting down".into()));
+        }
+        let gov = &inner.governance;
+        let auth = gov.authorize_job(caller, application, module_sha256, Utc::now())?;
+        let id = JobId::new();
+        let record = gov.record_job_queued(caller, id.as_str(), &auth, module_sha256)?;
+        let mut state = lock(&inner.state);
+        if state.closed {
+            drop(state);
+            let _ = gov.record_job_state(
+                id.as_str(),
+                JobState::Failed,
+                Some(DETAIL_SHUT_DOWN.into()),
+                Vec::new(),
+            );
+            return Err(GovError::Conflict("the server is shutting down".into()));
+        }
+        state.live.insert(
+            id.to_string(),
+            Live {
+                cancel: CancelToken::new(),
+                running: false,
+                stop: None,
+            },
+        );
+        state.pending.push_back(Pending {
+            id,
+            caller: caller.clone(),
+            application: application.to_string(),
+            module_sha256: module_sha256.to_string(),
+        });
+        drop(state);
+        inner.wake.notify_one();
+        Ok(record)
+    }
+
+    /// Stops a queued or running job, recording `state` (normally `cancelled`) with `detail`.
+    /// A queued job is recorded at once and never starts; a running job's guest is stopped and
+    /// its worker records the end. Returns false when this queue is not holding the job (it has
+    /// ended, or it is unknown). Blocking (database).
+    pub fn stop(&self, job_id: &str, state: JobState, detail: &str) -> Result<bool, GovError> {
+        let inner = self.inner();
+        let mut queue = lock(&inner.state);
+        let Some(live) = queue.live.get_mut(job_id) else {
+            return Ok(false);
+        };
+        if live.running {
+            if live.stop.is_none() {
+                live.stop = Some((state, detail.to_string()));
+            }
+            live.cancel.cancel();
+            return Ok(true);
+        }
+        queue.live.remove(job_id);
+        queue.pending.retain(|p| p.id.as_str() != job_id);
+        drop(queue);
+        inner.ended.send_modify(|n| *n += 1);
+        inner
+            .governance
+            .record_job_state(job_id, state, Some(detail.to_string()), Vec::new())?;
+        Ok(true)
+    }
+
+    /// Stops each of `job_ids` as [`JobState::Cancelled`] with `detail` (the ids a suspension,
+    /// revocation or objection returned). Failures are logged, not returned: the governance
+    /// action they follow is done, and the gate refuses those jobs anyway.
+    pub fn stop_all(&self, job_ids: &[String], detail: &str) {
+        for id in job_ids {
+            if let Err(e) = self.stop(id, JobState::Cancelled, detail) {
+                eprintln!("shuyu: cannot stop job {id}: {e}");
+            }
+        }
+    }
+
+    /// Whether the job is queued or running in this queue.
+    pub fn is_live(&self, job_id: &str) -> bool {
+        lock(&self.inner().state).live.contains_key(job_id)
+    }
+
+    /// Waits until the job is no longer queued or running here, or `timeout` passes. Returns
+    /// whether it ended.
+    pub async fn wait_ended(&self, job_id: &str, timeout: std::time::Duration) -> bool {
+        let mut ended = self.inner().ended.subscribe();
+        let wait = async {
+            while self.is_live(job_id) {
+                if ended.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok() && !self.is_live(job_id)
+    }
+
+    /// Records jobs that a previous server process left `queued` or `running` as `failed` with
+    /// the detail "server restarted"; returns how many. Call once at start, before serving.
+    /// Blocking (database).
+    pub fn fail_interrupted(governance: &Governance) -> Result<u32, GovError> {
+        let system = Caller {
+            id: SYSTEM_ID.into(),
+            role: Role::Bureau,
+        };
+        let mut interrupted = Vec::new();
+        let mut page = PageRequest {
+            limit: Some(500),
+            after: None,
+        };
+        loop {
+            let listed = governance.list_jobs(&system, &page)?;
+            interrupted.extend(
+                listed
+                    .items
+                    .into_iter()
+                    .filter(|job| matches!(job.state, JobState::Queued | JobState::Running))
+                    .map(|job| job.id),
+            );
+            match listed.next {
+                Some(next) if page.after.as_ref() != Some(&next) => page.after = Some(next),
+                _ => break,
+            }
+        }
+        for id in &interrupted {
+            governance.record_job_state(
+                id,
+                JobState::Failed,
+                Some(DETAIL_RESTARTED.into()),
+                Vec::new(),
+            )?;
+        }
+        Ok(u32::try_from(interrupted.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Stops taking jobs, records queued ones as failed ("server shut down"), stops running ones
+    /// and waits for the workers to record their ends. Blocking: call from a blocking thread.
+    pub fn shutdown(&self) {
+        let inner = self.inner();
+        let mut stopped = Vec::new();
+        inner.close(&mut stopped);
+        for id in &stopped {
+            if let Err(e) = inner.governance.record_job_state(
+                id,
+                JobState::Failed,
+                Some(DETAIL_SHUT_DOWN.into()),
+                Vec::new(),
+            ) {
+                eprintln!("shuyu: cannot record job {id} as failed: {e}");
+            }
+        }
+        let handles = std::mem::take(&mut *lock(&inner.workers));
+        for handle in handles {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the queue's state is
+/// still consistent (every change is a single insert or remove), so keep going.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A worker thread: takes pending jobs until the queue closes.
+fn worker(inner: &Inner) {
+    loop {
+        let next = {
+            let mut state = lock(&inner.state);
+            loop {
+                if state.closed {
+                    break None;
+                }
+                if let Some(job) = state.pending.pop_front() {
+                    match state.live.get_mut(job.id.as_str()) {
+                        Some(live) => {
+                            live.running = true;
+                            break Some((job, live.cancel.clone()));
+                        }
+                        // Stopped while queued; already recorded.
+                        None => continue,
+                    }
+                }
+                state = inner
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+        };
+        let Some((job, cancel)) = next else { return };
+        let id = job.id.to_string();
+        let ended =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(inner, job, cancel)));
+        let stop = lock(&inner.state).live.remove(&id).and_then(|l| l.stop);
+        let (state, detail, releases) = match ended {
+            Ok(End::Recorded) => (None, None, Vec::new()),
+            Ok(End::Record(state, detail, releases)) => (Some(state), detail, releases),
+            Err(_panic) => (
+                Some(JobState::Failed),
+                Some("internal".to_string()),
+                Vec::new(),
+            ),
+        };
+        if let Some(state) = state {
+            // A stopped job ends as its stopper said, with whatever it released before.
+            let (state, detail) = match (state, stop) {
+                (JobState::Cancelled, Some(stop)) => (stop.0, Some(stop.1)),
+                (state, _) => (state, detail),
+            };
+            if let Err(e) = inner
+                .governance
+                .record_job_state(&id, state, detail, releases)
+            {
+                eprintln!("shuyu: cannot record the end of job {id}: {e}");
+            }
+        }
+        inner.ended.send_modify(|n| *n += 1);
+    }
+}
+
+/// What is left to record when a job leaves its worker.
+enum End {
+    /// Its end is recorded already.
+    Recorded,
+    /// Record this state, detail and releases.
+    Record(JobState, Option<String>, Vec<JobRelease>),
+}
+
+/// Runs one job from the second gate check to its end.
+fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
+    let gov = &inner.governance;
+    let id = job.id.to_string();
+    let failed = |detail: &str| End::Record(JobState::Failed, Some(detail.to_string()), Vec::new());
+    // The gate again: the operator, agreement, application or dataset may have changed since
+    // the job was queued.
+    let auth = match gov.authorize_job(
+        &job.caller,
+        &job.application,
+        &job.module_sha256,
+        Utc::now(),
+    ) {
+        Ok(auth) => auth,
+        Err(GovError::Internal(message)) => {
+            eprintln!("shuyu: job {id}: gate check failed: {message}");
+            return failed("internal");
+        }
+        Err(refusal) => {
+            return End::Record(
+                JobState::Refused,
+                Some(refusal_reason(&refusal)),
+                Vec::new(),
+            )
+        }
+    };
+    // Stopped while the gate was checked: end it before anything is audited as started.
+    if cancel.is_cancelled() {
+        return End::Record(JobState::Cancelled, Some("cancelled".into()), Vec::new());
+    }
+    if let Err(e) = gov.record_job_state(&id, JobState::Running, None, Vec::new()) {
+        // Most likely stopped between the two records; either way it must not run unrecorded.
+        eprintln!("shuyu: job {id}: cannot record it as running: {e}");
+        return End::Recorded;
+    }
+    let module = match gov.module_bytes(&job.module_sha256) {
+        Ok(module) => module,
+        Err(e) => {
+            eprintln!("shuyu: job {id}: module {}: {e}", job.module_sha256);
+            return failed("module_unavailable");
+        }
+    };
+    let datasets: Vec<String> = auth
+        .scenario
+        .grants
+        .iter()
+        .map(|grant| grant.dataset.clone())
+        .collect();
+    let catalog = match gov.job_catalog(&datasets) {
+        Ok(catalog) => catalog,
+        Err(GovError::Internal(message)) => {
+            eprintln!("shuyu: job {id}: job catalog: {message}");
+            return failed("internal");
+        }
+        Err(refusal) => {
+            return End::Record(
+                JobState::Refused,
+                Some(refusal_reason(&refusal)),
+                Vec::new(),
+            )
+        }
+    };
+    let request = JobRequest {
+        scenario: auth.scenario,
+        module,
+    };
+    let environment = JobEnvironment {
+        catalog,
+        job_id: job.id,
+        cancel,
+    };
+    match run_job_in(&inner.domain, request, environment) {
+        Ok(report) => ended(&report),
+        Err(JobError::Scenario(e)) => failed(&format!("scenario: {e}")),
+        Err(e) => {
+            eprintln!("shuyu: job {id}: {e}");
+            failed("internal")
+        }
+    }
+}
+
+/// A refusal's message without the error kind's prefix (the state already says "refused").
+fn refusal_reason(error: &GovError) -> String {
+    match error {
+        GovError::Unauthenticated(m)
+        | GovError::Forbidden(m)
+        | GovError::NotFound(m)
+        | GovError::Conflict(m)
+        | GovError::Invalid(m)
+        | GovError::Internal(m) => m.clone(),
+    }
+}
+
+/// The record of a job that ran: state, operator-visible detail (codes only, never data) and
+/// releases.
+fn ended(report: &JobReport) -> End {
+    let releases = report.releases.iter().map(job_release).collect();
+    let (state, detail) = match &report.status {
+        JobStatus::Completed => match report.releases.iter().find_map(|r| match r {
+            ReleaseOutcome::Blocked { release, rule, .. } => Some((release, rule)),
+            ReleaseOutcome::Released { .. } => None,
+        }) {
+            None => (JobState::Completed, None),
+            Some((release, rule)) => (
+                JobState::Failed,
+                Some(format!("blocked: release '{release}' ({})", rule.as_str())),
+            ),
+        },
+        JobStatus::GuestError(code) => (JobState::Failed, Some(format!("guest_error:{code}"))),
+        JobStatus::Failed(Fault::Cancelled) => (JobState::Cancelled, Some("cancelled".into())),
+        JobStatus::Failed(fault) => (JobState::Failed, Some(fault.code())),
+        JobStatus::Refused(reason) => (JobState::Refused, Some(reason.clone())),
+    };
+    End::Record(state, detail, releases)
+}
+
+/// One release as the operator sees it. The product id is the package's folder name.
+fn job_release(outcome: &ReleaseOutcome) -> JobRelease {
+    match outcome {
+        ReleaseOutcome::Released {
+            release,
+            product_dir,
+            report,
+            ..
+        } => JobRelease {
+            release: release.clone(),
+            outcome: "released".into(),
+            product: product_dir
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned()),
+            rule: None,
+            message: None,
+            groups_released: report.groups_released,
+            groups_suppressed: report.groups_suppressed,
+            rows_suppressed: report.rows_suppressed,
+        },
+        ReleaseOutcome::Blocked {
+            release,
+            rule,
+            message,
+            report,
+        } => JobRelease {
+            release: release.clone(),
+            outcome: "blocked".into(),
+            product: None,
+            rule: Some(rule.as_str().to_string()),
+            message: Some(message.clone()),
+            groups_released: report.groups_released,
+            groups_suppressed: report.groups_suppressed,
+            rows_suppressed: report.rows_suppressed,
+        },
+    }
+}
