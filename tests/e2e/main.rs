@@ -8,3 +8,4 @@ mod engine;
 mod hostile_abi;
 mod hostile_guests;
 mod job_path;
+mod server;

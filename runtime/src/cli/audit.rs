@@ -1,12 +1,13 @@
-//! `shuyu audit`: verify, show and search the audit log.
-
-use std::path::Path;
+//! `shuyu audit`: verify, show and search the audit log, locally on the data directory or, with
+//! `--server`, through the server (security reviewers).
 
 use clap::Subcommand;
-use shuyu::audit::AuditFilter;
+use serde::Deserialize;
+use shuyu::audit::{AuditFilter, Entry};
 use shuyu::domain::Domain;
 
-use super::{CliResult, Failure};
+use super::client::with_query;
+use super::{CliResult, Failure, Globals};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
@@ -20,13 +21,16 @@ pub(crate) enum AuditCommand {
         /// Only this action, or actions starting with it (`release` matches `release.blocked`).
         #[arg(long)]
         action: Option<String>,
-        /// Only this scenario (the entries' subject).
+        /// Only this subject (a scenario, application, dataset or identity id).
         #[arg(long)]
         subject: Option<String>,
-        /// Only entries at or after this time (RFC 3339).
+        /// Only entries by this actor (an identity id, `system` or `admin`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries at or after this time (RFC 3339, or YYYY-MM-DD for midnight UTC).
         #[arg(long)]
         since: Option<String>,
-        /// Only entries before this time (RFC 3339).
+        /// Only entries before this time (RFC 3339, or YYYY-MM-DD for midnight UTC).
         #[arg(long)]
         until: Option<String>,
         /// At most this many entries.
@@ -35,19 +39,58 @@ pub(crate) enum AuditCommand {
     },
 }
 
-pub(crate) fn run(data_dir: &Path, command: AuditCommand) -> CliResult {
-    let domain = Domain::open(data_dir)?;
+/// An audit entry as the server sends it.
+#[derive(Debug, Deserialize)]
+struct WireEntry {
+    seq: u64,
+    time: String,
+    actor: String,
+    action: String,
+    subject: String,
+    #[serde(default)]
+    job_id: Option<String>,
+    #[serde(default)]
+    details: serde_json::Value,
+    #[serde(default)]
+    prev_hash: String,
+    #[serde(default)]
+    hash: String,
+}
+
+impl From<WireEntry> for Entry {
+    fn from(e: WireEntry) -> Self {
+        Entry {
+            seq: e.seq,
+            time: e.time,
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            job_id: e.job_id,
+            details: e.details,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+/// What a verification covered, as the server sends it.
+#[derive(Debug, Deserialize)]
+struct WireVerify {
+    entries: u64,
+    checkpoints: u64,
+    #[serde(default)]
+    head: Option<(u64, String)>,
+}
+
+pub(crate) fn run(globals: &Globals, command: AuditCommand) -> CliResult {
+    if globals.remote() {
+        return remote(globals, command);
+    }
+    let domain = Domain::open(&globals.data_dir)?;
     match command {
         AuditCommand::Verify => match domain.audit.verify(&domain.keys.public_key()) {
             Ok(report) => {
-                println!(
-                    "audit log OK: {} entries, {} signed checkpoints",
-                    report.entries, report.checkpoints
-                );
-                if let Some((seq, hash)) = report.head {
-                    println!("head: entry {seq}, hash {hash}");
-                    println!("(keep this head outside the domain to detect a later truncation)");
-                }
+                print_verified(report.entries, report.checkpoints, report.head.as_ref());
                 Ok(())
             }
             Err(e) => Err(Failure::Refused(format!(
@@ -58,6 +101,7 @@ pub(crate) fn run(data_dir: &Path, command: AuditCommand) -> CliResult {
             job,
             action,
             subject,
+            actor,
             since,
             until,
             limit,
@@ -66,16 +110,95 @@ pub(crate) fn run(data_dir: &Path, command: AuditCommand) -> CliResult {
                 job_id: job,
                 action,
                 subject,
-                actor: None,
+                actor,
                 since,
                 until,
                 limit,
             };
             let entries = domain.audit.search(&filter)?;
+            if globals.json {
+                globals.print_json(&serde_json::json!({ "items": entries, "next": null }));
+                return Ok(());
+            }
             for entry in &entries {
                 println!("{}", entry.render());
             }
             eprintln!("{} entries", entries.len());
+            Ok(())
+        }
+    }
+}
+
+fn print_verified(entries: u64, checkpoints: u64, head: Option<&(u64, String)>) {
+    println!("audit log OK: {entries} entries, {checkpoints} signed checkpoints");
+    if let Some((seq, hash)) = head {
+        println!("head: entry {seq}, hash {hash}");
+        println!("(keep this head outside the domain to detect a later truncation)");
+    }
+}
+
+/// `audit show|verify` through the server.
+fn remote(globals: &Globals, command: AuditCommand) -> CliResult {
+    match command {
+        AuditCommand::Verify => {
+            let client = globals.client("audit verify")?;
+            let reply = client.get::<serde_json::Value>("/v1/audit/verify")?;
+            if globals.json {
+                globals.print_json(&reply.raw);
+            }
+            match serde_json::from_value::<WireVerify>(reply.raw.clone()) {
+                Ok(report) => {
+                    if !globals.json {
+                        print_verified(report.entries, report.checkpoints, report.head.as_ref());
+                    }
+                    Ok(())
+                }
+                Err(_) => {
+                    let problem = reply
+                        .raw
+                        .get("error")
+                        .and_then(|e| e.get("message").or(Some(e)))
+                        .map_or_else(
+                            || reply.raw.to_string(),
+                            |m| m.as_str().map_or_else(|| m.to_string(), str::to_string),
+                        );
+                    Err(Failure::Refused(format!(
+                        "audit log verification failed: {problem}"
+                    )))
+                }
+            }
+        }
+        AuditCommand::Show {
+            job,
+            action,
+            subject,
+            actor,
+            since,
+            until,
+            limit,
+        } => {
+            let client = globals.client("audit show")?;
+            let path = with_query(
+                "/v1/audit",
+                &[
+                    ("job", job),
+                    ("action", action),
+                    ("subject", subject),
+                    ("actor", actor),
+                    ("since", since),
+                    ("until", until),
+                ],
+            );
+            let listing = client.list::<WireEntry>(&path, limit)?;
+            if globals.json {
+                globals.print_json(&listing.to_json());
+                return Ok(());
+            }
+            let count = listing.items.len();
+            for entry in listing.items {
+                println!("{}", Entry::from(entry).render());
+            }
+            eprintln!("{count} entries");
             Ok(())
         }
     }

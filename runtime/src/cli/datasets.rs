@@ -1,13 +1,20 @@
-//! `shuyu datasets`: generate synthetic datasets, import them into the catalog, inspect them.
+//! `shuyu datasets`: generate synthetic datasets, import them into the catalog, inspect them;
+//! on a server, register new versions, withdraw them, list and show what is registered.
 
 use std::path::{Path, PathBuf};
 
+use anyhow::{anyhow, Context};
+use base64::Engine;
 use clap::{Args, Subcommand};
 use shuyu::catalog::{Catalog, Dataset};
 use shuyu::domain::Domain;
+use shuyu::governance::model::DatasetRecord;
 use shuyu_datasets::generate::{generate, GenerateOptions};
+use shuyu_datasets::manifest::DatasetManifest;
 
-use super::CliResult;
+use super::client::{encode, read_file};
+use super::output::{label, short};
+use super::{dates, CliResult, Globals};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DatasetsCommand {
@@ -19,12 +26,34 @@ pub(crate) enum DatasetsCommand {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
     },
-    /// List the catalog's datasets.
-    List,
-    /// Show one dataset's manifest, columns and content hash.
+    /// List the catalog's datasets (with --server: the datasets registered on the server).
+    List {
+        /// With --server: at most this many.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Show one dataset's manifest, columns and content hash (with --server: its registration,
+    /// status and versions).
     Show {
         /// Dataset name.
         name: String,
+    },
+    /// Publish a dataset folder (dataset.toml and the Parquet file it names) as a new version
+    /// on the server (provider).
+    Register {
+        /// The dataset folder.
+        dir: PathBuf,
+    },
+    /// Withdraw one version on the server (its provider): jobs stop using it.
+    Withdraw {
+        /// Dataset name.
+        name: String,
+        /// The version to withdraw.
+        #[arg(long)]
+        version: u32,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -44,8 +73,64 @@ pub(crate) struct GenerateArgs {
     only: Vec<String>,
 }
 
-pub(crate) fn run(data_dir: &Path, command: DatasetsCommand) -> CliResult {
+pub(crate) fn run(globals: &Globals, command: DatasetsCommand) -> CliResult {
+    let data_dir = globals.data_dir.as_path();
     match command {
+        DatasetsCommand::Register { dir } => register(globals, &dir),
+        DatasetsCommand::Withdraw {
+            name,
+            version,
+            reason,
+        } => {
+            let client = globals.client("datasets withdraw")?;
+            let reply = client.post::<_, DatasetRecord>(
+                &format!("/v1/datasets/{}/versions/{version}/withdraw", encode(&name)),
+                &serde_json::json!({ "reason": reason }),
+            )?;
+            if globals.json {
+                globals.print_json(&reply.raw);
+            } else {
+                println!("withdrew version {version} of '{name}'");
+                show_record(&reply.value);
+            }
+            Ok(())
+        }
+        DatasetsCommand::List { limit } if globals.remote() => {
+            let client = globals.client("datasets list")?;
+            let listing = client.list::<DatasetRecord>("/v1/datasets", limit)?;
+            if globals.json {
+                globals.print_json(&listing.to_json());
+                return Ok(());
+            }
+            println!(
+                "{:<22} {:<10} {:>7} {:<5} {:<13} {:<16} title",
+                "name", "status", "version", "level", "open", "provider"
+            );
+            for d in &listing.items {
+                println!(
+                    "{:<22} {:<10} {:>7} {:<5} {:<13} {:<16} {}",
+                    d.name,
+                    label(&d.status),
+                    d.current_version
+                        .map_or_else(|| "-".to_string(), |v| v.to_string()),
+                    d.level,
+                    d.open,
+                    d.provider,
+                    d.title
+                );
+            }
+            Ok(())
+        }
+        DatasetsCommand::Show { name } if globals.remote() => {
+            let client = globals.client("datasets show")?;
+            let reply = client.get::<DatasetRecord>(&format!("/v1/datasets/{}", encode(&name)))?;
+            if globals.json {
+                globals.print_json(&reply.raw);
+            } else {
+                show_record(&reply.value);
+            }
+            Ok(())
+        }
         DatasetsCommand::Generate(args) => {
             if !(args.scale.is_finite() && args.scale > 0.0) {
                 return Err(anyhow::anyhow!(
@@ -90,7 +175,7 @@ pub(crate) fn run(data_dir: &Path, command: DatasetsCommand) -> CliResult {
             }
             Ok(())
         }
-        DatasetsCommand::List => {
+        DatasetsCommand::List { .. } => {
             let domain = Domain::open(data_dir)?;
             let catalog = domain.catalog()?;
             println!(
@@ -125,6 +210,75 @@ pub(crate) fn run(data_dir: &Path, command: DatasetsCommand) -> CliResult {
             show(dataset);
             Ok(())
         }
+    }
+}
+
+/// `datasets register DIR`: the manifest as written and the Parquet file, base64, in one request.
+fn register(globals: &Globals, dir: &Path) -> CliResult {
+    let manifest_path = dir.join(shuyu::catalog::MANIFEST_FILE);
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let manifest = DatasetManifest::from_toml_str(&text)
+        .map_err(|e| anyhow!("{}: {e}", manifest_path.display()))?;
+    manifest
+        .validate()
+        .map_err(|e| anyhow!("{}: {e}", manifest_path.display()))?;
+    let name = manifest.dataset.name.clone();
+    let data = read_file(&dir.join(&manifest.dataset.data), "the data file")?;
+    let client = globals.client("datasets register")?;
+    eprintln!(
+        "registering '{name}' ({} bytes of Parquet) on {}",
+        data.len(),
+        client.url()
+    );
+    let body = serde_json::json!({
+        "manifest": text,
+        "parquet_base64": base64::engine::general_purpose::STANDARD.encode(&data),
+    });
+    let reply = client
+        .post::<_, DatasetRecord>(&format!("/v1/datasets/{}/versions", encode(&name)), &body)?;
+    if globals.json {
+        globals.print_json(&reply.raw);
+    } else {
+        let record = &reply.value;
+        let version = record.versions.last().map_or(0, |v| v.version);
+        println!("registered '{name}' version {version}");
+        show_record(record);
+    }
+    Ok(())
+}
+
+/// Prints a dataset as registered on a server.
+fn show_record(d: &DatasetRecord) {
+    println!("{} — {}", d.name, d.title);
+    println!("  provider        {}", d.provider);
+    println!("  open            {}", d.open);
+    println!("  level           {}", d.level);
+    println!(
+        "  status          {}{}",
+        label(&d.status),
+        match d.status {
+            shuyu::governance::model::DatasetStatus::Active => "",
+            shuyu::governance::model::DatasetStatus::Suspended =>
+                " (an objection is open: every job using it is refused)",
+            shuyu::governance::model::DatasetStatus::Withdrawn => " (no job may use it)",
+        }
+    );
+    println!(
+        "  current version {}",
+        d.current_version
+            .map_or_else(|| "none".to_string(), |v| v.to_string())
+    );
+    println!("  versions:");
+    for v in &d.versions {
+        println!(
+            "    {:>3}  {:<9} {:>10} rows  sha256 {}  published {}",
+            v.version,
+            if v.active { "active" } else { "withdrawn" },
+            v.rows,
+            short(&v.content_sha256),
+            dates::show(&v.published_at)
+        );
     }
 }
 

@@ -1,16 +1,36 @@
 //! Command-line parsing and dispatch.
+//!
+//! Two kinds of commands: local ones act on a data directory (`--data-dir`, the server machine's
+//! or a developer's), workflow ones act on a running server (`--server URL --token T`) as the
+//! identity the token belongs to. `datasets list|show` and `audit show|verify` do either, by
+//! whether `--server` is given.
 
+mod admin;
+mod agreement;
 mod audit;
+mod client;
 mod datasets;
+mod dates;
 mod demo;
+mod job;
+mod module;
+mod objection;
+mod operator;
 mod output;
 mod product;
+mod quality;
+mod review;
 mod run;
+mod scenario;
+mod serve;
+mod whoami;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use client::{Client, ServerUrl};
 
 /// shuyu (数域): run operators' analysis modules on public data that never leaves the domain.
 #[derive(Debug, Parser)]
@@ -24,6 +44,23 @@ struct Cli {
         env = "SHUYU_DATA_DIR"
     )]
     data_dir: PathBuf,
+    /// A running shuyu server to act on, as http://HOST:PORT (TLS, if any, ends at a reverse
+    /// proxy in front of it).
+    #[arg(long, global = true, env = "SHUYU_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// Your bearer token for the server (never printed; prefer the environment variable, which
+    /// stays out of the shell history and the process list).
+    #[arg(
+        long,
+        global = true,
+        env = "SHUYU_TOKEN",
+        hide_env_values = true,
+        value_name = "T"
+    )]
+    token: Option<String>,
+    /// Print the server's JSON instead of a summary.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,10 +71,41 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a module under a scenario file and print the product directory or the block reason.
     Run(run::RunArgs),
-    /// Generate, import, list and show datasets.
+    /// Serve the HTTP API and run submitted jobs.
+    Serve(serve::ServeArgs),
+    /// Identities, tokens, the maintainer and the review calendar (on the server machine).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Show who the token belongs to (server).
+    Whoami,
+    /// Generate, import, list and show datasets; register and withdraw them on a server.
     #[command(subcommand)]
     Datasets(datasets::DatasetsCommand),
-    /// Verify product packages.
+    /// Authorization agreements: create, list, show, terminate (server).
+    #[command(subcommand)]
+    Agreement(agreement::AgreementCommand),
+    /// Suspend or restore an operator (server, bureau).
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
+    /// Upload analysis modules (server, operator).
+    #[command(subcommand)]
+    Module(module::ModuleCommand),
+    /// Scenario applications: apply, list, show, suspend, restore, revoke (server).
+    #[command(subcommand)]
+    Scenario(scenario::ScenarioCommand),
+    /// Review scenario applications (server, bureau and providers).
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
+    /// Objections against datasets: file, list, resolve (server).
+    #[command(subcommand)]
+    Objection(objection::ObjectionCommand),
+    /// Data-quality requests: file, list, answer (server).
+    #[command(subcommand)]
+    Quality(quality::QualityCommand),
+    /// Jobs on the server: submit, status, list, cancel, wait.
+    #[command(subcommand)]
+    Job(job::JobCommand),
+    /// Verify product packages; download them from a server.
     #[command(subcommand)]
     Product(product::ProductCommand),
     /// Verify, show and search the audit log.
@@ -45,12 +113,14 @@ enum Command {
     Audit(audit::AuditCommand),
 }
 
-/// A failure with its exit code: policy refusals exit 1, everything else 2.
+/// A failure with its exit code: policy refusals and server failures exit 1, bad input 2.
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// Refused or blocked by policy.
+    /// Refused or blocked by policy (exit 1).
     Refused(String),
-    /// Bad input, usage, or an environment problem.
+    /// The server failed or could not authenticate the caller (exit 1).
+    Failed(String),
+    /// Bad input, usage, or an environment problem (exit 2).
     Error(anyhow::Error),
 }
 
@@ -62,20 +132,90 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 pub(crate) type CliResult = Result<(), Failure>;
 
+/// The global options every command sees.
+#[derive(Debug)]
+pub(crate) struct Globals {
+    /// `--data-dir`.
+    pub data_dir: PathBuf,
+    /// `--server`.
+    server: Option<String>,
+    /// `--token` (never printed).
+    token: Option<String>,
+    /// `--json`.
+    pub json: bool,
+}
+
+impl Globals {
+    /// Whether `--server` was given (commands that work both ways pick the server then).
+    pub(crate) fn remote(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// A client for `--server` with `--token`; `command` names the command in the error when
+    /// either is missing.
+    pub(crate) fn client(&self, command: &str) -> Result<Client, Failure> {
+        let Some(server) = &self.server else {
+            return Err(anyhow::anyhow!(
+                "`shuyu {command}` acts on a server: give --server URL (or set SHUYU_SERVER)"
+            )
+            .into());
+        };
+        let Some(token) = self.token.as_ref().filter(|t| !t.trim().is_empty()) else {
+            return Err(anyhow::anyhow!(
+                "`shuyu {command}` needs your token: give --token T (or set SHUYU_TOKEN)"
+            )
+            .into());
+        };
+        Ok(Client::new(
+            ServerUrl::parse(server)?,
+            Some(token.trim().to_string()),
+        )?)
+    }
+
+    /// Prints `value` as pretty JSON (for `--json`).
+    pub(crate) fn print_json(&self, value: &serde_json::Value) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(_) => println!("{value}"),
+        }
+    }
+}
+
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let globals = Globals {
+        data_dir: cli.data_dir,
+        server: cli.server.filter(|s| !s.trim().is_empty()),
+        token: cli.token,
+        json: cli.json,
+    };
     let result = match cli.command {
-        Command::Demo(args) => demo::run(&cli.data_dir, args),
-        Command::Run(args) => run::run(&cli.data_dir, args),
-        Command::Datasets(cmd) => datasets::run(&cli.data_dir, cmd),
-        Command::Product(cmd) => product::run(&cli.data_dir, cmd),
-        Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
+        Command::Demo(args) => demo::run(&globals.data_dir, args),
+        Command::Run(args) => run::run(&globals.data_dir, args),
+        Command::Serve(args) => serve::run(&globals, args),
+        Command::Admin(cmd) => admin::run(&globals, cmd),
+        Command::Whoami => whoami::run(&globals),
+        Command::Datasets(cmd) => datasets::run(&globals, cmd),
+        Command::Agreement(cmd) => agreement::run(&globals, cmd),
+        Command::Operator(cmd) => operator::run(&globals, cmd),
+        Command::Module(cmd) => module::run(&globals, cmd),
+        Command::Scenario(cmd) => scenario::run(&globals, cmd),
+        Command::Review(cmd) => review::run(&globals, cmd),
+        Command::Objection(cmd) => objection::run(&globals, cmd),
+        Command::Quality(cmd) => quality::run(&globals, cmd),
+        Command::Job(cmd) => job::run(&globals, cmd),
+        Command::Product(cmd) => product::run(&globals, cmd),
+        Command::Audit(cmd) => audit::run(&globals, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Refused(reason)) => {
             eprintln!("refused: {reason}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("error: {message}");
             ExitCode::from(1)
         }
         Err(Failure::Error(error)) => {

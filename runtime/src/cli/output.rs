@@ -120,3 +120,17 @@ fn display_table(
         columns,
     )
 }
+
+/// The wire name of a model enum value (`approved`, `restore_after_treatment`, ...).
+pub(crate) fn label<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".to_string(),
+    }
+}
+
+/// The first 16 characters of a hash, for tables.
+pub(crate) fn short(hash: &str) -> &str {
+    hash.get(..16).unwrap_or(hash)
+}

@@ -1,0 +1,173 @@
+//! The documented workflow with the `shuyu` command line against the real server, as the role
+//! guides in docs/ walk it: register, agree, apply, review, run, download, suspend.
+
+use serde_json::Value;
+
+use super::{shuyu, Server};
+use crate::support;
+
+/// Runs a client command as `who` with `--json`; returns (exit code, parsed stdout or Null, all
+/// output for messages).
+fn client(server: &Server, who: &str, args: &[&str]) -> (i32, Value, String) {
+    let url = format!("http://{}", server.addr);
+    let mut full = vec!["--server", &url, "--token", server.token(who), "--json"];
+    full.extend_from_slice(args);
+    let (code, out, err) = shuyu(server.dir(), &full);
+    let value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+    (code, value, format!("{out}{err}"))
+}
+
+#[test]
+fn the_role_guides_workflow_runs_from_the_command_line() {
+    let server = Server::start();
+    let repo = support::repo();
+
+    for (who, dataset) in [
+        ("prov-market", "enterprise_registry"),
+        ("prov-tax", "tax_payments"),
+    ] {
+        let dir = repo.join("datasets").join(dataset);
+        let (code, _, out) = client(
+            &server,
+            who,
+            &["datasets", "register", dir.to_str().expect("utf-8")],
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+
+    let (code, agreement, out) = client(
+        &server,
+        "bureau",
+        &[
+            "agreement",
+            "create",
+            "--operator",
+            "op-1",
+            "--mode",
+            "comprehensive",
+            "--max-level",
+            "3",
+            "--from",
+            "2026-01-01",
+            "--until",
+            "2099-12-31",
+            "--security",
+            "等保三级",
+            "--exit",
+            "期满终止",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let agreement = agreement["id"].as_str().expect("agreement id").to_string();
+
+    // The operator's scenario names itself as operator; `--module` pins the module it uploads.
+    let module = repo.join("target/wasm-modules/district_stats.wasm");
+    let module = module.to_str().expect("utf-8");
+    let mut scenario = support::scenario("district-stats", &support::module("district_stats"));
+    scenario.scenario.operator = "op-1".into();
+    let scenario_path = server.dir().join("district-stats.toml");
+    std::fs::write(&scenario_path, toml::to_string(&scenario).expect("toml")).expect("write");
+    let (code, application, out) = client(
+        &server,
+        "op-1",
+        &[
+            "scenario",
+            "apply",
+            "--agreement",
+            &agreement,
+            "--scenario",
+            scenario_path.to_str().expect("utf-8"),
+            "--until",
+            "2099-06-30",
+            "--module",
+            module,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let app = application["id"]
+        .as_str()
+        .expect("application id")
+        .to_string();
+
+    // A job before approval is refused (exit 1, the reason printed).
+    let (code, _, out) = client(
+        &server,
+        "op-1",
+        &["job", "submit", "--application", &app, "--module", module],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("pending"), "{out}");
+
+    for who in ["bureau", "prov-market", "prov-tax"] {
+        let (code, _, out) = client(
+            &server,
+            who,
+            &["review", "approve", &app, "--reason", "同意"],
+        );
+        assert_eq!(code, 0, "{who}: {out}");
+    }
+
+    let (code, job, out) = client(
+        &server,
+        "op-1",
+        &[
+            "job",
+            "submit",
+            "--application",
+            &app,
+            "--module",
+            module,
+            "--wait",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let product = job["releases"][0]["product"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a released product: {job}"))
+        .to_string();
+    let download = server.dir().join("download");
+    let (code, _, out) = client(
+        &server,
+        "op-1",
+        &[
+            "product",
+            "download",
+            &product,
+            "--out",
+            download.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(download.join("manifest.sig").is_file());
+
+    // Another operator cannot download it; a suspended operator cannot run.
+    let (code, _, out) = client(
+        &server,
+        "op-2",
+        &[
+            "product",
+            "download",
+            &product,
+            "--out",
+            server.dir().join("x").to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    let (code, _, out) = client(
+        &server,
+        "bureau",
+        &["operator", "suspend", "op-1", "--reason", "评估不合格"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, _, out) = client(
+        &server,
+        "op-1",
+        &["job", "submit", "--application", &app, "--module", module],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("suspended"), "{out}");
+
+    // The reviewer verifies the log over the server.
+    let (code, _, out) = client(&server, "reviewer", &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -1,0 +1,429 @@
+//! The governance workflow through the real `shuyu serve` on loopback: a real server process, real
+//! HTTP, the real database; identities made with the real `shuyu admin`.
+
+mod authz;
+mod bad_input;
+mod cli_workflow;
+mod crash;
+mod lifecycle;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support;
+
+/// The departments of the bundled datasets, as their manifests name them.
+pub const PROVIDERS: &[(&str, &str, &[&str])] = &[
+    ("prov-market", "市场监督管理局", &["enterprise_registry"]),
+    ("prov-tax", "税务局", &["tax_payments"]),
+    ("prov-hrss", "人力资源和社会保障局", &["social_insurance"]),
+    ("prov-police", "公安局", &["residents"]),
+    ("prov-health", "卫生健康委员会", &["clinic_visits"]),
+];
+
+/// A valid unified social credit code for test operators.
+pub fn usci(body: &str) -> String {
+    shuyu_datasets::ids::make_usci("330106", body).expect("valid usci parts")
+}
+
+/// One response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as JSON (panics with the body text otherwise).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {}: body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The error message of a JSON error body.
+    pub fn message(&self) -> String {
+        let body = self.json();
+        assert_eq!(
+            body["error"]["status"].as_u64(),
+            Some(u64::from(self.status)),
+            "error body names its status: {body}"
+        );
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error body without message: {body}"))
+            .to_string()
+    }
+}
+
+/// A running `shuyu serve` and the identities made for it.
+pub struct Server {
+    child: Option<Child>,
+    pub addr: String,
+    pub data_dir: tempfile::TempDir,
+    pub tokens: std::collections::BTreeMap<String, String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs the `shuyu` binary on a data directory and returns (exit code, stdout, stderr).
+pub fn shuyu(data_dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shuyu"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("run shuyu");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Server {
+    /// A fresh data directory with bureau, reviewer, one provider per bundled department and two
+    /// operators, made with `shuyu admin`; then the server started on a free port.
+    pub fn start() -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut tokens = std::collections::BTreeMap::new();
+        let mut add = |args: &[&str]| {
+            let id = args[0].to_string();
+            let mut full = vec!["admin", "identity", "add", "--json", "--id"];
+            full.extend_from_slice(args);
+            let (code, out, err) = shuyu(data_dir.path(), &full);
+            assert_eq!(code, 0, "admin identity add {args:?}: {out}{err}");
+            let value: Value = serde_json::from_str(out.trim())
+                .unwrap_or_else(|e| panic!("admin --json output is JSON ({e}): {out}"));
+            let token = value["token"]["token"]
+                .as_str()
+                .or_else(|| value["token"].as_str())
+                .unwrap_or_else(|| panic!("no token in {value}"))
+                .to_string();
+            tokens.insert(id, token);
+        };
+        add(&["bureau", "--role", "bureau", "--name", "大数据管理局"]);
+        add(&["reviewer", "--role", "reviewer", "--name", "安全审查组"]);
+        for (id, department, _) in PROVIDERS {
+            add(&[
+                id,
+                "--role",
+                "provider",
+                "--name",
+                department,
+                "--department",
+                department,
+            ]);
+        }
+        let op1 = usci("MA1B2C3D");
+        let op2 = usci("MA7E8F9G");
+        add(&[
+            "op-1",
+            "--role",
+            "operator",
+            "--name",
+            "示例数据运营有限公司",
+            "--usci",
+            &op1,
+        ]);
+        add(&[
+            "op-2",
+            "--role",
+            "operator",
+            "--name",
+            "另一家运营公司",
+            "--usci",
+            &op2,
+        ]);
+        let mut server = Self {
+            child: None,
+            addr: String::new(),
+            data_dir,
+            tokens,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts (or restarts) the server process on the data directory.
+    pub fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shuyu"))
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start shuyu serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("first line names the address: {line:?}"))
+            .to_string();
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9");
+            let _ = child.wait();
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// The token of an identity.
+    pub fn token(&self, who: &str) -> &str {
+        self.tokens
+            .get(who)
+            .unwrap_or_else(|| panic!("no identity {who}"))
+    }
+
+    /// One HTTP/1.1 request with `Connection: close`.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Response {
+        let token = who.map(|w| self.token(w).to_string());
+        raw_request(
+            &self.addr,
+            method,
+            path,
+            token.as_deref(),
+            content_type,
+            body,
+        )
+    }
+
+    /// GET as `who`.
+    pub fn get(&self, who: &str, path: &str) -> Response {
+        self.request("GET", path, Some(who), "application/json", b"")
+    }
+
+    /// POST JSON as `who`.
+    pub fn post(&self, who: &str, path: &str, body: &Value) -> Response {
+        let bytes = serde_json::to_vec(body).expect("json");
+        self.request("POST", path, Some(who), "application/json", &bytes)
+    }
+
+    /// POST JSON as `who`, expecting `status`; returns the JSON body.
+    pub fn ok(&self, who: &str, path: &str, body: &Value, status: u16) -> Value {
+        let response = self.post(who, path, body);
+        assert_eq!(
+            response.status,
+            status,
+            "POST {path} as {who}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        response.json()
+    }
+
+    /// Publishes a bundled dataset as its provider.
+    pub fn publish_bundled(&self, dataset: &str) -> Value {
+        let provider = PROVIDERS
+            .iter()
+            .find(|(_, _, sets)| sets.contains(&dataset))
+            .map(|(id, _, _)| *id)
+            .expect("bundled dataset");
+        let folder = support::repo().join("datasets").join(dataset);
+        let manifest = std::fs::read_to_string(folder.join("dataset.toml")).expect("manifest");
+        let parquet = std::fs::read(folder.join("data.parquet")).expect("parquet");
+        use base64::Engine as _;
+        let body = json!({
+            "manifest": manifest,
+            "parquet_base64": base64::engine::general_purpose::STANDARD.encode(parquet),
+        });
+        self.ok(
+            provider,
+            &format!("/v1/datasets/{dataset}/versions"),
+            &body,
+            201,
+        )
+    }
+
+    /// Uploads a module as `who`; returns its SHA-256.
+    pub fn upload(&self, who: &str, module: &[u8]) -> String {
+        let response = self.request("POST", "/v1/modules", Some(who), "application/wasm", module);
+        assert_eq!(
+            response.status,
+            201,
+            "upload: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        response.json()["sha256"]
+            .as_str()
+            .expect("sha256")
+            .to_string()
+    }
+
+    /// Polls a job until it leaves `queued`/`running`.
+    pub fn wait_job(&self, who: &str, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let job = self.get(who, &format!("/v1/jobs/{id}"));
+            assert_eq!(job.status, 200, "{}", String::from_utf8_lossy(&job.body));
+            let job = job.json();
+            let state = job["state"].as_str().unwrap_or_default().to_string();
+            if state != "queued" && state != "running" {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} still {state}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection.
+pub fn raw_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write head");
+    // A server may answer (413) before reading a large body and close: that is fine.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut rest = raw[split + 4..].to_vec();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line: {head}"));
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    if chunked {
+        let mut body = Vec::new();
+        loop {
+            let end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size line");
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..end]).trim(), 16)
+                .expect("chunk size");
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&rest[end + 2..end + 2 + size]);
+            rest = rest[end + 2 + size + 2..].to_vec();
+        }
+        rest = body;
+    }
+    Response { status, body: rest }
+}
+
+/// The bundled district-stats scenario as `op-1`'s, pinned to `module_sha256`.
+pub fn district_scenario(operator: &str, module_sha256: &str) -> Value {
+    let module = support::module("district_stats");
+    let mut scenario = support::scenario("district-stats", &module);
+    scenario.scenario.operator = operator.to_string();
+    scenario.scenario.module_sha256 = module_sha256.to_string();
+    serde_json::to_value(&scenario).expect("scenario as JSON")
+}
+
+/// A comprehensive agreement for `operator` until `until` (RFC 3339).
+pub fn agreement(server: &Server, operator: &str, until: &str) -> String {
+    let body = json!({
+        "operator": operator,
+        "mode": "comprehensive",
+        "scope": { "max_level": 3 },
+        "term_start": "2026-01-01T00:00:00Z",
+        "term_end": until,
+        "security_requirements": "等保三级；数据不出域",
+        "exit_conditions": "期满或评估不合格终止",
+    });
+    server.ok("bureau", "/v1/agreements", &body, 201)["id"]
+        .as_str()
+        .expect("agreement id")
+        .to_string()
+}
+
+/// Submits an application; returns the response.
+pub fn apply(
+    server: &Server,
+    operator: &str,
+    agreement: &str,
+    scenario: &Value,
+    until: &str,
+) -> Response {
+    server.post(
+        operator,
+        "/v1/applications",
+        &json!({ "agreement": agreement, "scenario": scenario, "valid_until": until }),
+    )
+}
+
+/// Every required review approves.
+pub fn approve_all(server: &Server, application: &Value) -> Value {
+    let id = application["id"].as_str().expect("application id");
+    let mut last = application.clone();
+    for review in application["reviews"].as_array().expect("reviews") {
+        let who = match review["kind"].as_str() {
+            Some("bureau") => "bureau".to_string(),
+            _ => review["party"].as_str().expect("party").to_string(),
+        };
+        last = server.ok(
+            &who,
+            &format!("/v1/applications/{id}/reviews"),
+            &json!({ "decision": "approve", "reason": "符合场景要求" }),
+            200,
+        );
+    }
+    last
+}
