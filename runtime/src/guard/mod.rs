@@ -28,6 +28,7 @@
 
 mod aggregate;
 mod bound;
+pub mod budget;
 mod clamp;
 mod contract;
 mod decision;

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use super::StoreError;
 
 /// Every migration, in order: (version, SQL script).
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, AUDIT_LOG), (2, GOVERNANCE)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, AUDIT_LOG), (2, GOVERNANCE), (3, PRIVACY_BUDGET)];
 
 /// Version 1: the audit log and its signed checkpoints.
 ///
@@ -213,6 +213,48 @@ CREATE TABLE job_products (
     product_id TEXT NOT NULL PRIMARY KEY,
     job_id     TEXT NOT NULL REFERENCES jobs (id)
 );
+";
+
+/// Version 3: the privacy budget ledger (see `guard::budget`).
+///
+/// ε and δ are exact integers in fixed units (ε in 1e-9, δ in 1e-15), never floats, so that sums
+/// never drift and comparisons are exact. A scope is (`scope_kind`, `scope_id`) with kind
+/// `scenario` or `dataset`. What a scope has spent is the sum of its debits not refunded; no
+/// running total is stored. Debits are never deleted; a refund only sets `refunded` (0 or 1),
+/// `refunded_at` and `refund_reason`. `position` keeps a debit's scopes in the order charged.
+const PRIVACY_BUDGET: &str = "
+CREATE TABLE privacy_budgets (
+    scope_kind    TEXT   NOT NULL,
+    scope_id      TEXT   NOT NULL,
+    epsilon_total BIGINT NOT NULL,
+    delta_total   BIGINT NOT NULL,
+    updated_at    TEXT   NOT NULL,
+    PRIMARY KEY (scope_kind, scope_id)
+);
+
+CREATE TABLE privacy_debits (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    job_id        TEXT    NOT NULL,
+    release_name  TEXT    NOT NULL,
+    actor         TEXT    NOT NULL,
+    epsilon       BIGINT  NOT NULL,
+    delta         BIGINT  NOT NULL,
+    time          TEXT    NOT NULL,
+    refunded      INTEGER NOT NULL,
+    refunded_at   TEXT    NULL,
+    refund_reason TEXT    NULL
+);
+CREATE INDEX privacy_debits_job ON privacy_debits (job_id);
+
+CREATE TABLE privacy_debit_scopes (
+    debit_id   TEXT    NOT NULL REFERENCES privacy_debits (id),
+    position   INTEGER NOT NULL,
+    scope_kind TEXT    NOT NULL,
+    scope_id   TEXT    NOT NULL,
+    PRIMARY KEY (debit_id, position),
+    FOREIGN KEY (scope_kind, scope_id) REFERENCES privacy_budgets (scope_kind, scope_id)
+);
+CREATE INDEX privacy_debit_scopes_scope ON privacy_debit_scopes (scope_kind, scope_id, debit_id);
 ";
 
 /// The bookkeeping table; created outside the list because the list's progress lives in it.
