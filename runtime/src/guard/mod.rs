@@ -33,6 +33,7 @@ mod clamp;
 mod contract;
 mod decision;
 mod domain;
+pub mod noise;
 mod oracle;
 mod output;
 mod release;
