@@ -64,6 +64,45 @@ pub struct DatasetInfo {
     /// The Parquet file, relative to the dataset's folder.
     #[serde(default = "default_data_file")]
     pub data: String,
+    /// The provider's privacy budget for this dataset across all scenarios
+    /// (`privacy_budget = { epsilon = 10.0, delta = 1e-5 }`); absent, the runtime's default
+    /// applies. Read once, when the dataset's budget is first created in the ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_budget: Option<PrivacyBudget>,
+}
+
+/// A total privacy budget (ε, δ) under basic composition: a dataset's `privacy_budget` in its
+/// manifest, or a scenario's `[privacy_budget]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyBudget {
+    /// Total ε, finite and greater than 0.
+    pub epsilon: f64,
+    /// Total δ, in [0, 1); 0 (the default) allows only pure ε-DP releases.
+    #[serde(default)]
+    pub delta: f64,
+}
+
+impl PrivacyBudget {
+    /// Checks the amounts; the error names the field (`epsilon` or `delta`) and what is allowed.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !self.epsilon.is_finite() || self.epsilon <= 0.0 || self.epsilon > 1_000_000.0 {
+            return Err((
+                "epsilon",
+                format!(
+                    "{} must be finite, greater than 0 and at most 1000000",
+                    self.epsilon
+                ),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.delta) {
+            return Err((
+                "delta",
+                format!("{} must be at least 0 and below 1", self.delta),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The open attribute of a dataset (无条件开放 / 有条件开放 / 不予开放).
@@ -423,6 +462,18 @@ impl DatasetInfo {
                     self.data
                 ),
             );
+        }
+        if let Some(budget) = &self.privacy_budget {
+            if let Err((field, message)) = budget.validate() {
+                return fail(
+                    if field == "epsilon" {
+                        "privacy_budget.epsilon"
+                    } else {
+                        "privacy_budget.delta"
+                    },
+                    message,
+                );
+            }
         }
         Ok(())
     }

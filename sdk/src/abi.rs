@@ -26,6 +26,9 @@ pub const INVALID_CONTRIBUTIONS: i32 = -6;
 /// `release_begin` with a name the contract does not have, or a second release of a name already
 /// released in this job.
 pub const UNKNOWN_RELEASE: i32 = -7;
+/// A function that does not belong to this kind of run: `release_vector` or `release_begin` in
+/// a partition run, `vector_name` or `vector_emit` outside one.
+pub const NOT_AVAILABLE: i32 = -8;
 /// Not an ABI code: what the stub returns outside the sandbox, where no host exists.
 pub const NOT_IN_SANDBOX: i32 = -99;
 
@@ -39,6 +42,7 @@ pub fn code_name(code: i32) -> Option<&'static str> {
         NO_STAGED_BATCH => "NO_STAGED_BATCH",
         INVALID_CONTRIBUTIONS => "INVALID_CONTRIBUTIONS",
         UNKNOWN_RELEASE => "UNKNOWN_RELEASE",
+        NOT_AVAILABLE => "NOT_AVAILABLE",
         NOT_IN_SANDBOX => "NOT_IN_SANDBOX",
         _ => return None,
     })
@@ -93,6 +97,23 @@ unsafe extern "C" {
     /// # Safety
     /// `dst_ptr..dst_ptr + dst_cap` must lie inside this module's memory and may be overwritten.
     pub fn last_error(dst_ptr: *mut u8, dst_cap: usize) -> i32;
+    /// Asks for the sample-and-aggregate release of a `[[vector]]` contract entry: the host runs
+    /// `shuyu_partition` once per partition; `0` released, `1` blocked, or an error code.
+    ///
+    /// # Safety
+    /// `name_ptr..name_ptr + name_len` must lie inside this module's memory.
+    pub fn release_vector(name_ptr: *const u8, name_len: usize) -> i32;
+    /// In a partition run: copies the vector's name (cut to `dst_cap` bytes); returns its full
+    /// length or an error code.
+    ///
+    /// # Safety
+    /// `dst_ptr..dst_ptr + dst_cap` must lie inside this module's memory and may be overwritten.
+    pub fn vector_name(dst_ptr: *mut u8, dst_cap: usize) -> i32;
+    /// In a partition run: hands over the partition's vector, `len / 8` little-endian f64 values.
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must lie inside this module's memory.
+    pub fn vector_emit(ptr: *const u8, len: usize) -> i32;
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -132,6 +153,15 @@ mod stub {
         }
         fn log(&mut self, _line: &[u8]) -> i32 {
             0
+        }
+        fn release_vector(&mut self, _name: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn vector_name(&mut self) -> Result<String, i32> {
+            Err(NOT_IN_SANDBOX)
+        }
+        fn vector_emit(&mut self, _values: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
         }
         fn last_error(&self) -> String {
             "the shuyu host functions exist only inside the shuyu sandbox (wasm32)".to_string()
@@ -251,6 +281,43 @@ mod stub {
         with(|h| h.log(line))
     }
 
+    /// Stub of the `release_vector` import.
+    ///
+    /// # Safety
+    /// `name_ptr..name_ptr + name_len` must be readable.
+    pub unsafe fn release_vector(name_ptr: *const u8, name_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let name = unsafe { bytes(name_ptr, name_len) };
+        with(|h| h.release_vector(name))
+    }
+
+    /// Stub of the `vector_name` import: same contract as the host's (cut copy, full length).
+    ///
+    /// # Safety
+    /// `dst_ptr..dst_ptr + dst_cap` must be writable.
+    pub unsafe fn vector_name(dst_ptr: *mut u8, dst_cap: usize) -> i32 {
+        match with(|h| h.vector_name()) {
+            Ok(name) => {
+                // SAFETY: forwarded from the caller.
+                let dst = unsafe { bytes_mut(dst_ptr, dst_cap) };
+                let n = name.len().min(dst.len());
+                dst[..n].copy_from_slice(&name.as_bytes()[..n]);
+                i32::try_from(name.len()).unwrap_or(i32::MAX)
+            }
+            Err(code) => code,
+        }
+    }
+
+    /// Stub of the `vector_emit` import.
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be readable.
+    pub unsafe fn vector_emit(ptr: *const u8, len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let values = unsafe { bytes(ptr, len) };
+        with(|h| h.vector_emit(values))
+    }
+
     /// Stub of the `last_error` import: same contract as the host's (cut copy, full length).
     ///
     /// # Safety
@@ -286,7 +353,7 @@ mod tests {
 
     #[test]
     fn code_names_cover_the_abi_table() {
-        for code in -7..=-1 {
+        for code in -8..=-1 {
             assert!(code_name(code).is_some(), "code {code}");
         }
         assert_eq!(code_name(-6), Some("INVALID_CONTRIBUTIONS"));

@@ -14,7 +14,8 @@ const I64: ValType = ValType::I64;
 /// The imports ABI v1 offers, with their signatures.
 fn abi_signature(name: &str) -> Option<(&'static [ValType], &'static [ValType])> {
     Some(match name {
-        "query" | "release_begin" | "log" | "last_error" => (&[I32, I32], &[I32]),
+        "query" | "release_begin" | "log" | "last_error" | "release_vector" | "vector_name"
+        | "vector_emit" => (&[I32, I32], &[I32]),
         "next_batch" => (&[I32], &[I64]),
         "read_batch" | "release_append" => (&[I32, I32, I32], &[I32]),
         "close" | "release_finish" => (&[I32], &[I32]),

@@ -8,4 +8,6 @@ mod engine;
 mod hostile_abi;
 mod hostile_guests;
 mod job_path;
+mod privacy;
 mod server;
+mod vector;

@@ -71,6 +71,7 @@ pub(super) fn manifest(acquired: NaiveDate) -> DatasetManifest {
             min_k: 10,
             acquired,
             data: crate::manifest::DEFAULT_DATA_FILE.into(),
+            privacy_budget: None,
         },
         columns: vec![
             join_key("citizen_id", IdentifierKind::CitizenId, "就诊人公民身份号码，见 residents.citizen_id"),

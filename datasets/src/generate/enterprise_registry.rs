@@ -38,6 +38,7 @@ pub(super) fn manifest(acquired: NaiveDate) -> DatasetManifest {
             min_k: 5,
             acquired,
             data: crate::manifest::DEFAULT_DATA_FILE.into(),
+            privacy_budget: None,
         },
         columns: vec![
             join_key("usci", IdentifierKind::Usci, "统一社会信用代码（GB 32100-2015），第3–8位为登记机关所在区县代码"),

@@ -47,6 +47,7 @@ pub(super) fn manifest(acquired: NaiveDate) -> DatasetManifest {
             min_k: 10,
             acquired,
             data: crate::manifest::DEFAULT_DATA_FILE.into(),
+            privacy_budget: None,
         },
         columns: vec![
             join_key("citizen_id", IdentifierKind::CitizenId, "公民身份号码（GB 11643），前6位为居住区县代码"),

@@ -40,6 +40,7 @@ pub(super) fn manifest(acquired: NaiveDate) -> DatasetManifest {
             min_k: 5,
             acquired,
             data: crate::manifest::DEFAULT_DATA_FILE.into(),
+            privacy_budget: None,
         },
         columns: vec![
             join_key(

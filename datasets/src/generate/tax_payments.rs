@@ -58,6 +58,7 @@ pub(super) fn manifest(acquired: NaiveDate) -> DatasetManifest {
             min_k: 5,
             acquired,
             data: crate::manifest::DEFAULT_DATA_FILE.into(),
+            privacy_budget: None,
         },
         columns: vec![
             join_key("usci", IdentifierKind::Usci, "纳税人统一社会信用代码，见 enterprise_registry.usci"),

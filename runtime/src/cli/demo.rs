@@ -37,8 +37,11 @@ fn source_root() -> Option<PathBuf> {
     is_root(built_from).then(|| built_from.to_path_buf())
 }
 
+/// Steps of the district-stats demo (other examples stop after the fifth).
+const STEPS: u32 = 7;
+
 fn step(n: u32, text: &str) {
-    eprintln!("[{n}/5] {text}");
+    eprintln!("[{n}/{STEPS}] {text}");
 }
 
 pub(crate) fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
@@ -166,6 +169,17 @@ pub(crate) fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
             }
         }
     }
+    if args.example == "district-stats" {
+        if let Some(root) = &root {
+            credit_model(&domain, root)?;
+        }
+    }
+    if args.example == "district-stats" {
+        if let Some(root) = &root {
+            let dir = root.join("guest-examples").join("district-stats");
+            district_stats_dp(&domain, &dir, &module_path)?;
+        }
+    }
     match domain.audit.verify(&key) {
         Ok(r) => println!(
             "verify audit log: OK ({} entries, {} signed checkpoints)",
@@ -179,4 +193,99 @@ pub(crate) fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
         report.job_id
     );
     outcome(&report)
+}
+
+/// Also runs the district statistics under differential privacy (`scenario-dp.toml`, the same
+/// module): prints the noisy table with each column's noise and 95% interval, and what remains
+/// of the privacy budgets it was charged to. Skipped when the scenario file is missing.
+fn district_stats_dp(domain: &Domain, example_dir: &Path, module_path: &Path) -> CliResult {
+    let scenario_path = example_dir.join("scenario-dp.toml");
+    if !scenario_path.is_file() {
+        return Ok(());
+    }
+    let module = std::fs::read(module_path)
+        .with_context(|| format!("cannot read {}", module_path.display()))?;
+    let mut scenario = ScenarioFile::load(&scenario_path)?;
+    // As above: the demo approves the module it just built.
+    scenario.scenario.module_sha256 =
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, &module));
+    println!();
+    step(
+        7,
+        "district statistics with differential privacy: charge budget → noise → product",
+    );
+    let catalog = domain.catalog()?;
+    let approved = scenario.clone().check(&catalog)?;
+    let report = run_job(domain, JobRequest { scenario, module })?;
+    output::print_report(&report);
+    let ledger =
+        shuyu::guard::budget::BudgetLedger::new(domain.store.clone(), domain.audit.clone());
+    println!("privacy budget remaining (basic composition):");
+    for scope in shuyu::job::budget_scopes(&approved) {
+        match ledger.budget(&scope) {
+            Ok(Some(budget)) => println!(
+                "  {scope}: spent {}, left {} of {}",
+                budget.spent(),
+                budget.remaining(),
+                budget.total()
+            ),
+            Ok(None) => println!("  {scope}: no budget yet"),
+            Err(e) => println!("  {scope}: cannot read the budget: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Also runs the credit-model example: a logistic regression released by sample-and-aggregate
+/// (`release_vector`), printed with each coefficient's noise. Skipped when its module or
+/// scenario is missing (a checkout without it, or a build that has not made it yet).
+fn credit_model(domain: &Domain, root: &Path) -> CliResult {
+    let module_path = root
+        .join("target")
+        .join("wasm-modules")
+        .join("credit_model.wasm");
+    let scenario_path = root
+        .join("guest-examples")
+        .join("credit-model")
+        .join("scenario.toml");
+    if !module_path.is_file() || !scenario_path.is_file() {
+        return Ok(());
+    }
+    let module = std::fs::read(&module_path)
+        .with_context(|| format!("cannot read {}", module_path.display()))?;
+    let mut scenario = ScenarioFile::load(&scenario_path)?;
+    // As above: the demo approves the module it just built.
+    scenario.scenario.module_sha256 =
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, &module));
+    println!();
+    let Some(contract) = scenario.vectors.first().cloned() else {
+        return Ok(());
+    };
+    step(
+        6,
+        &format!(
+            "credit model: {} partition runs → clamp → mean → noise (sample-and-aggregate)",
+            contract.partitions
+        ),
+    );
+    let report = run_job(domain, JobRequest { scenario, module })?;
+    for release in &report.releases {
+        match release {
+            ReleaseOutcome::Released { table, .. } => {
+                println!(
+                    "released vector '{}' (ε = {}, m = {}, one row per coefficient):",
+                    contract.name, contract.privacy.epsilon, contract.partitions
+                );
+                let text = output::display_table(table)
+                    .and_then(|t| arrow::util::pretty::pretty_format_batches(&[t]))
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                println!("{text}");
+            }
+            ReleaseOutcome::Blocked { rule, message, .. } => {
+                println!("credit model blocked ({rule}): {message}");
+            }
+        }
+    }
+    Ok(())
 }

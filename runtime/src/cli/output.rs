@@ -1,6 +1,7 @@
 //! What the operator sees of a job: status, released tables, suppression, blocks. Never query
 //! results, log lines or execution errors.
 
+use shuyu::guard::PrivacyInfo;
 use shuyu::job::{JobReport, JobStatus, ReleaseOutcome};
 
 /// One line saying how the job ended.
@@ -52,10 +53,16 @@ pub(crate) fn print_report(report: &JobReport) {
                     Ok(text) => println!("{text}"),
                     Err(e) => println!("(cannot print the table: {e})"),
                 }
-                println!(
-                    "suppressed: {} of {} groups ({} contribution rows), rule: {}",
-                    r.groups_suppressed, r.groups_total, r.rows_suppressed, r.suppression_rule
-                );
+                if r.counts_withheld {
+                    print_privacy(product_dir);
+                    println!("keys: {}", r.suppression_rule);
+                    println!("exact counts withheld: they would bypass the noise");
+                } else {
+                    println!(
+                        "suppressed: {} of {} groups ({} contribution rows), rule: {}",
+                        r.groups_suppressed, r.groups_total, r.rows_suppressed, r.suppression_rule
+                    );
+                }
                 if r.rows_dropped_by_bound > 0 || r.values_clamped > 0 {
                     println!(
                         "bounded: {} rows dropped beyond {} per entity, {} values clamped",
@@ -89,9 +96,59 @@ pub(crate) fn print_report(report: &JobReport) {
     );
 }
 
+/// The privacy parameters and each noisy column's accuracy, from the product's (signed)
+/// manifest: what a reader of the numbers needs to know how far to trust them.
+pub(crate) fn print_privacy(product_dir: &std::path::Path) {
+    let manifest = std::fs::read(product_dir.join("manifest.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    let Some(info) = manifest
+        .and_then(|m| serde_json::from_value::<PrivacyInfo>(m["policy"]["privacy"].clone()).ok())
+    else {
+        return;
+    };
+    println!(
+        "privacy: ε={} δ={} ({}), keys from {}",
+        info.epsilon,
+        info.delta,
+        info.composition,
+        info.keys.replace('_', " ")
+    );
+    if let Some(selection) = &info.selection {
+        println!(
+            "  partition selection: ε={} δ={}, groups need a noisy entity count ≥ {}",
+            selection.epsilon, selection.delta, selection.threshold
+        );
+    }
+    for column in &info.columns {
+        let hidden = if column.released {
+            ""
+        } else {
+            " (not released; for the mean)"
+        };
+        match &column.mechanism {
+            Some(m) => println!(
+                "  {:<20} {} ε={:.4} δ={} sensitivity {}  noise sd {:.2}  95% within ±{:.2}{hidden}",
+                column.column,
+                m.name,
+                column.epsilon,
+                column.delta,
+                column.sensitivity,
+                column.std_dev,
+                column.interval95
+            ),
+            None => println!(
+                "  {:<20} derived from {} (post-processing)",
+                column.column,
+                column.derived_from.join(" / ")
+            ),
+        }
+    }
+}
+
 /// The table as printed: floating-point values rounded to two decimals for reading. The product
 /// files keep full precision.
-fn display_table(
+pub(crate) fn display_table(
     table: &arrow::record_batch::RecordBatch,
 ) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
     use arrow::array::{Array, ArrayRef, Float64Array, StringArray};

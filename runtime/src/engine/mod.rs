@@ -7,12 +7,14 @@
 //! removed, and no spill to disk; results are normalized to the ABI's types ([`ipc`]).
 
 pub mod ipc;
+pub mod partition;
 pub mod pseudonym;
 mod session;
 pub mod universe;
 
+pub use partition::{PartitionFilter, PartitionKey};
 pub use pseudonym::Pseudonymizer;
-pub use session::{EngineSession, SessionOptions};
+pub use session::{entity_column_missing, EngineSession, SessionOptions};
 pub use universe::IdentifierUniverse;
 
 /// Why a query could not run.

@@ -7,7 +7,7 @@ use datafusion::prelude::{
     ident, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
 };
 
-use super::{EngineError, Pseudonymizer};
+use super::{EngineError, PartitionFilter, Pseudonymizer};
 use crate::catalog::Dataset;
 use crate::governance::Grant;
 
@@ -20,6 +20,9 @@ pub struct SessionOptions {
     pub memory_limit: usize,
     /// Rows per batch handed to the guest (the ABI promises at most 8,192).
     pub batch_size: usize,
+    /// For a partition run of `release_vector`: keep only this partition's entities in every
+    /// view. Every grant must then include its dataset's entity column. Default none.
+    pub partition: Option<PartitionFilter>,
 }
 
 impl Default for SessionOptions {
@@ -28,6 +31,7 @@ impl Default for SessionOptions {
             target_partitions: 2,
             memory_limit: 1 << 30,
             batch_size: 8192,
+            partition: None,
         }
     }
 }
@@ -71,6 +75,7 @@ impl EngineSession {
             ctx.deregister_udtf(name);
         }
         let udf = pseudonymizer.udf();
+        let partition_udf = options.partition.as_ref().map(PartitionFilter::udf);
         for (dataset, grant) in grants {
             let path = dataset.data_path.to_str().ok_or_else(|| {
                 EngineError::Setup(format!(
@@ -82,6 +87,24 @@ impl EngineSession {
                 .read_parquet(path, ParquetReadOptions::default())
                 .await
                 .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?;
+            let scan = match &partition_udf {
+                None => scan,
+                Some(in_partition) => {
+                    let entity = dataset.manifest.dataset.entity_column.as_str();
+                    // The scenario check refuses such grants already; a view that cannot be
+                    // partitioned must never be served whole to a partition run.
+                    if !grant.columns.iter().any(|c| c == entity) {
+                        return Err(EngineError::Setup(entity_column_missing(
+                            dataset.name(),
+                            entity,
+                        )));
+                    }
+                    // Filter the raw scan, before the pseudonymizing projection: the guest's
+                    // view never holds another partition's rows.
+                    scan.filter(in_partition.call(vec![ident(entity)]))
+                        .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?
+                }
+            };
             let mut columns = Vec::with_capacity(grant.columns.len());
             for column in &grant.columns {
                 let identifier = dataset.identifier_columns().any(|c| c == column);
@@ -122,6 +145,13 @@ impl EngineSession {
             .await
             .map_err(|e| EngineError::Rejected(rejection_message(&e)))
     }
+}
+
+/// The refusal when a granted table cannot be partitioned by entity.
+pub fn entity_column_missing(dataset: &str, entity_column: &str) -> String {
+    format!(
+        "release_vector needs every granted table to carry its entity column; {dataset} does not grant {entity_column}"
+    )
 }
 
 /// DataFusion's error text without its category prefixes, which mean nothing to an operator.

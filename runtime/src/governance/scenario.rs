@@ -11,9 +11,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use shuyu_datasets::manifest::{ColumnSpec, ColumnUse};
+use shuyu_datasets::manifest::{ColumnSpec, ColumnUse, PrivacyBudget};
 
 use crate::catalog::{Catalog, Dataset};
+use crate::engine::entity_column_missing;
+use crate::guard::vector::VectorContract;
 use crate::guard::ReleaseContract;
 use crate::sandbox::Limits;
 
@@ -83,6 +85,14 @@ pub struct ScenarioFile {
     /// The release contract: one entry per release the module may make.
     #[serde(rename = "release", default)]
     pub releases: Vec<ReleaseContract>,
+    /// Sample-and-aggregate releases (`[[vector]]`, `release_vector`); their names share one
+    /// namespace with `[[release]]`.
+    #[serde(rename = "vector", default, skip_serializing_if = "Vec::is_empty")]
+    pub vectors: Vec<VectorContract>,
+    /// `[privacy_budget]`: the scenario's total (ε, δ) under basic composition, created in the
+    /// budget ledger on the first charge. Without it, releases with privacy are blocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_budget: Option<PrivacyBudget>,
 }
 
 /// A release contract composed with the providers' policies.
@@ -103,6 +113,8 @@ pub struct ApprovedScenario {
     pub datasets: Vec<Dataset>,
     /// The release contracts, composed with the providers' policies.
     pub releases: Vec<ResolvedRelease>,
+    /// The vector contracts, validated.
+    pub vectors: Vec<Arc<VectorContract>>,
 }
 
 impl ApprovedScenario {
@@ -114,6 +126,11 @@ impl ApprovedScenario {
     /// The release contract of that name.
     pub fn release(&self, name: &str) -> Option<&ResolvedRelease> {
         self.releases.iter().find(|r| r.contract.name == name)
+    }
+
+    /// The vector contract of that name.
+    pub fn vector(&self, name: &str) -> Option<&Arc<VectorContract>> {
+        self.vectors.iter().find(|v| v.name == name)
     }
 }
 
@@ -164,6 +181,11 @@ impl ScenarioFile {
             ));
         }
         self.limits.validate().map_err(invalid)?;
+        if let Some(budget) = &self.privacy_budget {
+            budget.validate().map_err(|(field, message)| {
+                invalid(format!("privacy_budget.{field}: {message}"))
+            })?;
+        }
         if self.grants.is_empty() {
             return Err(invalid(
                 "the scenario grants no dataset ([[grant]] is missing)".into(),
@@ -277,16 +299,66 @@ impl ScenarioFile {
                     }
                 }
             }
+            if let Some(privacy) = contract.privacy {
+                let Some(budget) = self.privacy_budget else {
+                    return Err(invalid(format!(
+                        "release '{}' asks for privacy, but the scenario has no [privacy_budget] \
+                         section (epsilon = .., delta = ..) to charge it to",
+                        contract.name
+                    )));
+                };
+                let delta = privacy.delta.unwrap_or(0.0);
+                if privacy.epsilon > budget.epsilon || delta > budget.delta {
+                    return Err(invalid(format!(
+                        "release '{}': privacy asks epsilon={} delta={delta}, more than the whole \
+                         [privacy_budget] (epsilon={} delta={})",
+                        contract.name, privacy.epsilon, budget.epsilon, budget.delta
+                    )));
+                }
+                // The noise is calibrated to the narrowed clamps: check they still calibrate.
+                contract
+                    .validate()
+                    .map_err(|e| invalid(format!("release '{}': {e}", contract.name)))?;
+            }
             let effective_k = contract.k.max(datasets_k);
             releases.push(ResolvedRelease {
                 contract: Arc::new(contract),
                 effective_k,
             });
         }
+        let mut vectors = Vec::new();
+        for vector in &self.vectors {
+            vector.validate().map_err(|e| {
+                invalid(format!(
+                    "vector '{}': {}: {}",
+                    vector.name, e.field, e.problem
+                ))
+            })?;
+            if !names.insert(vector.name.clone()) {
+                return Err(invalid(format!(
+                    "vector '{}': the name is already used by another [[release]] or [[vector]]",
+                    vector.name
+                )));
+            }
+            // Partition runs filter every view by entity: a table without its entity column
+            // could not be split, and serving it whole would put every entity in every partition.
+            for (grant, dataset) in self.grants.iter().zip(&datasets) {
+                let entity = dataset.manifest.dataset.entity_column.as_str();
+                if !grant.columns.iter().any(|c| c == entity) {
+                    return Err(invalid(format!(
+                        "vector '{}': {}",
+                        vector.name,
+                        entity_column_missing(dataset.name(), entity)
+                    )));
+                }
+            }
+            vectors.push(Arc::new(vector.clone()));
+        }
         Ok(ApprovedScenario {
             file: self,
             datasets,
             releases,
+            vectors,
         })
     }
 

@@ -35,6 +35,11 @@ pub(crate) enum SizeFault {
 pub(crate) struct MeasureTotal {
     pub count: u64,
     pub sum: f64,
+    /// Under privacy only (else 0): the exact sum of the kept values, each first rounded to an
+    /// integer number of the measure's resolution. Integers add without rounding error, so one
+    /// entity moves this by at most `L·⌈max(|lo|, |hi|)/resolution⌉`: the sensitivity the noise
+    /// is calibrated to.
+    pub units: i128,
 }
 
 impl MeasureTotal {
@@ -74,6 +79,8 @@ pub(crate) struct GroupAccumulator {
     groups: Vec<Group>,
     scratch: String,
     fault: Option<SizeFault>,
+    /// Per measure, the resolution its values are counted in `units` at (privacy only).
+    resolutions: Vec<Option<f64>>,
 }
 
 impl GroupAccumulator {
@@ -87,7 +94,14 @@ impl GroupAccumulator {
             groups: Vec::new(),
             scratch: String::new(),
             fault: None,
+            resolutions: Vec::new(),
         }
+    }
+
+    /// Also sums each measure in integer units of its resolution (`None`: not at all).
+    pub(crate) fn with_resolutions(mut self, resolutions: Vec<Option<f64>>) -> Self {
+        self.resolutions = resolutions;
+        self
     }
 
     /// The group for these dimension values, opened if new; `None` once the table has overflowed.
@@ -141,10 +155,15 @@ impl GroupAccumulator {
             totals.entities += 1;
         }
         totals.rows += 1;
-        for (total, value) in totals.measures.iter_mut().zip(values) {
+        for (position, (total, value)) in totals.measures.iter_mut().zip(values).enumerate() {
             if let Some(value) = value {
                 total.count += 1;
                 total.sum += value;
+                if let Some(Some(resolution)) = self.resolutions.get(position) {
+                    // `value` is clamped and finite and `resolution` positive, so the quotient
+                    // is bounded by the contract; `as` saturates rather than wraps regardless.
+                    total.units += (value / resolution).round() as i128;
+                }
             }
         }
     }
@@ -186,12 +205,20 @@ mod tests {
         assert_eq!(groups.len(), 1);
         let g = &groups[0];
         assert_eq!((g.entities, g.rows), (2, 3));
-        assert_eq!(g.measures[0], MeasureTotal { count: 3, sum: 6.0 });
+        assert_eq!(
+            g.measures[0],
+            MeasureTotal {
+                count: 3,
+                sum: 6.0,
+                units: 0
+            }
+        );
         assert_eq!(
             g.measures[1],
             MeasureTotal {
                 count: 2,
-                sum: 10.0
+                sum: 10.0,
+                units: 0
             }
         );
         assert_eq!(g.measures[0].mean(), Some(2.0));

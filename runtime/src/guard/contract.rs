@@ -46,7 +46,32 @@ pub struct ReleaseContract {
     /// Aggregated columns, in output order.
     #[serde(rename = "measure")]
     pub measures: Vec<MeasureSpec>,
+    /// Differential privacy for this release (`privacy = { epsilon = 1.0, delta = 1e-6 }`):
+    /// counts and sums are noised, group keys come from public domains or DP partition
+    /// selection, and the k threshold no longer applies (see `privacy.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacySpec>,
 }
+
+/// The privacy parameters of one release: `privacy = { epsilon = .., delta = .. }`.
+///
+/// Without `delta` the release is pure ε-differentially private (discrete Laplace noise); with
+/// it, (ε, δ)-differentially private (discrete Gaussian noise, and partition selection when a
+/// dimension has no declared domain).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySpec {
+    /// ε of the whole release, in (0, [`MAX_RELEASE_EPSILON`]].
+    pub epsilon: f64,
+    /// δ of the whole release, in (0, [`MAX_RELEASE_DELTA`]]; absent for pure ε-DP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<f64>,
+}
+
+/// Largest ε one release may ask for: beyond it the noise no longer protects anyone.
+pub const MAX_RELEASE_EPSILON: f64 = 100.0;
+/// Largest δ one release may ask for: δ is a probability of total failure, so it must be tiny.
+pub const MAX_RELEASE_DELTA: f64 = 0.01;
 
 /// A group-by column of a release.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -75,6 +100,11 @@ pub struct MeasureSpec {
     pub clamp: [f64; 2],
     /// The aggregations released for this measure, in output order.
     pub aggregations: Vec<Aggregation>,
+    /// Under privacy only: the unit values are rounded to before summing and noising (e.g.
+    /// `0.01` for cents). Default: the smallest power of ten for which `max(|lo|, |hi|)` spans
+    /// at most 10^6 units (see `privacy::default_resolution`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<f64>,
 }
 
 /// Why a contract cannot be enforced. Names the release and the field, never data.
@@ -97,7 +127,8 @@ impl ReleaseContract {
     /// `k < 2`, `max_rows_per_entity < 1`, `max_groups < 1`, no measure, a measure without
     /// aggregations or with one repeated, a clamp that is not finite or has `lo > hi`, an empty
     /// declared domain, a column named `entity` or `entities`, or two columns (input or output)
-    /// with the same name.
+    /// with the same name; under `privacy`, an ε, δ or resolution out of range, or a plan the
+    /// noise cannot be calibrated for (see [`super::privacy::PrivacyPlan::new`]).
     pub fn validate(&self) -> Result<(), ContractError> {
         let fail = |field: String, problem: &str| ContractError {
             release: self.name.clone(),
@@ -179,7 +210,16 @@ impl ReleaseContract {
                 ));
             }
         }
-        Ok(())
+        match &self.privacy {
+            Some(_) => super::privacy::PrivacyPlan::new(self).map(|_| ()),
+            None => match self.measures.iter().find(|m| m.resolution.is_some()) {
+                Some(m) => Err(fail(
+                    format!("measure.{}.resolution", m.name),
+                    "applies only to releases with privacy",
+                )),
+                None => Ok(()),
+            },
+        }
     }
 
     /// The released table's columns, in order: the dimensions, `entities`, then for each measure
@@ -246,14 +286,17 @@ pub(crate) mod tests {
                     from: vec![],
                     clamp: [0.0, 100.0],
                     aggregations: vec![Aggregation::Count, Aggregation::Sum, Aggregation::Mean],
+                    resolution: None,
                 },
                 MeasureSpec {
                     name: "staff".into(),
                     from: vec![],
                     clamp: [0.0, 10.0],
                     aggregations: vec![Aggregation::Sum],
+                    resolution: None,
                 },
             ],
+            privacy: None,
         }
     }
 

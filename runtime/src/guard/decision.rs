@@ -40,6 +40,14 @@ pub enum Rule {
     /// The output table does not have the contract's columns, types or size.
     #[serde(rename = "contract.output")]
     ContractOutput,
+    /// A release with privacy could not be charged to the privacy budget (insufficient, none
+    /// set, or the ledger failed); nothing was charged and no noise drawn.
+    #[serde(rename = "privacy.budget")]
+    PrivacyBudget,
+    /// The noise of a release with privacy could not be drawn (the random source failed or the
+    /// values overflow exact arithmetic); the charge is refunded, nothing noisy left.
+    #[serde(rename = "privacy.noise")]
+    PrivacyNoise,
 }
 
 impl Rule {
@@ -55,6 +63,8 @@ impl Rule {
             Rule::ScanIdentifier => "scan.identifier",
             Rule::ScanPseudonym => "scan.pseudonym",
             Rule::ContractOutput => "contract.output",
+            Rule::PrivacyBudget => "privacy.budget",
+            Rule::PrivacyNoise => "privacy.noise",
         }
     }
 }
@@ -92,7 +102,9 @@ pub struct ReleasedTable {
     pub table: RecordBatch,
     /// What was dropped, clamped and suppressed.
     pub report: ReleaseReport,
-    /// The policy applied (contract and effective k), for the product manifest.
+    /// The policy applied (contract and effective k; for a release with privacy, also
+    /// `privacy`: a [`super::PrivacyInfo`] with each noisy column's mechanism and accuracy), for
+    /// the product manifest.
     pub policy: serde_json::Value,
 }
 
@@ -123,6 +135,8 @@ mod tests {
             Rule::ScanIdentifier,
             Rule::ScanPseudonym,
             Rule::ContractOutput,
+            Rule::PrivacyBudget,
+            Rule::PrivacyNoise,
         ];
         for rule in rules {
             assert_eq!(

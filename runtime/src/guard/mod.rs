@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! append_*  ─ per chunk ─▶ schema ─▶ entity (null / unknown) ─▶ bound L ─▶ clamp ─▶ aggregate
-//! finish    ─ once ──────▶ size ─▶ domain ─▶ scan (all candidate groups) ─▶ [noise] ─▶ threshold k ─▶ table ─▶ output shape
+//! finish    ─ once ──────▶ size ─▶ domain ─▶ scan (all candidate groups) ─▶ threshold k ─▶ table ─▶ output shape
+//!   with privacy ────────▶ size ─▶ domain ─▶ scan ─▶ charge budget ─▶ keys ─▶ noise ─▶ table ─▶ output shape
 //! ```
 //!
 //! **Invariants.** Memory grows with distinct real entities and groups, never with rows streamed.
@@ -17,11 +18,12 @@
 //! them and the module controls the values. The guard never loosens the contract: k is at least the
 //! contract's.
 //!
-//! **Where differential privacy goes.** `finish` passes an `Aggregates` value (per group: distinct
-//! entities, rows, per-measure count and sum) through small pure steps. A DP step belongs between
-//! the domain check and the threshold in `release.rs` (marked there): charge the budget first, then
-//! add calibrated noise to the counts and sums of `Aggregates` (the bound `L` and the clamps give
-//! the sensitivity), then threshold on the noisy entity counts. Nothing else needs reshaping.
+//! **Differential privacy.** `finish` passes an `Aggregates` value (per group: distinct entities,
+//! rows, per-measure count and sum) through small pure steps. For a contract with `privacy`,
+//! [`ReleaseBuilder::finish_private`] replaces the threshold with `privacy.rs`: charge the budget
+//! through a [`BudgetGate`] first, then choose the keys (public domains or DP partition
+//! selection) and add calibrated noise to the counts and sums (the bound `L` and the clamps give
+//! the sensitivity). The k threshold does not apply there.
 //!
 //! Threshold-only releases rely on the pinned, reviewed module: the scan catches identifiers
 //! copied into cells, not every possible encoding. Differential privacy holds against any module.
@@ -36,22 +38,30 @@ mod domain;
 pub mod noise;
 mod oracle;
 mod output;
+mod privacy;
 mod release;
 mod report;
 mod scan;
 mod schema;
 mod table;
 mod threshold;
+pub mod vector;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_privacy;
 
 pub use aggregate::MAX_KEY_VALUE_BYTES;
 pub use contract::{
-    Aggregation, ContractError, DimensionSpec, MeasureSpec, ReleaseContract, ENTITIES_COLUMN,
-    ENTITY_COLUMN,
+    Aggregation, ContractError, DimensionSpec, MeasureSpec, PrivacySpec, ReleaseContract,
+    ENTITIES_COLUMN, ENTITY_COLUMN, MAX_RELEASE_DELTA, MAX_RELEASE_EPSILON,
 };
 pub use decision::{Block, Decision, ReleasedTable, Rule};
 pub use oracle::{parse_pseudonym, IdentifierOracle, NotAPseudonym, SetOracle, PSEUDONYM_HEX_LEN};
+pub use privacy::{
+    default_resolution, BudgetGate, ColumnNoise, PrivacyInfo, PrivacyPlan, SelectionInfo,
+    DEFAULT_DATASET_BUDGET, DEFAULT_RESOLUTION_SPAN,
+};
 pub use release::{AppendError, ReleaseBuilder};
 pub use report::ReleaseReport;

@@ -81,8 +81,16 @@ mod tests {
             entities: 2,
             rows: 2,
             measures: vec![
-                MeasureTotal { count: 2, sum },
-                MeasureTotal { count: 2, sum: 1.0 },
+                MeasureTotal {
+                    count: 2,
+                    sum,
+                    units: 0,
+                },
+                MeasureTotal {
+                    count: 2,
+                    sum: 1.0,
+                    units: 0,
+                },
             ],
         }
     }

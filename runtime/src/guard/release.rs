@@ -29,6 +29,8 @@ use super::bound::{Admission, EntityLedger};
 use super::clamp::{clamp, Clamped};
 use super::contract::{ContractError, ReleaseContract};
 use super::decision::{Block, Decision, ReleasedTable, Rule};
+use super::noise::RandomSource;
+use super::privacy::{self, BudgetGate, PrivacyPlan};
 use super::report::ReleaseReport;
 use super::schema::{self, MeasureType};
 use super::{domain, output, scan, table, threshold, IdentifierOracle};
@@ -63,9 +65,12 @@ pub enum AppendError {
 ///
 /// Rules, in the order they are checked (the first violated one blocks the release):
 /// `contract.schema`, `entity.null`, `entity.unknown`, `size.groups`, `dimension.domain`,
-/// `threshold.all_suppressed`, `scan.pseudonym` / `scan.identifier`, `contract.output`.
+/// `threshold.all_suppressed`, `scan.pseudonym` / `scan.identifier`, `contract.output`. With
+/// privacy, `privacy.budget` and `privacy.noise` take the place of the threshold.
 pub struct ReleaseBuilder {
     contract: Arc<ReleaseContract>,
+    /// The calibrated noise, for a valid contract with privacy.
+    plan: Option<Arc<PrivacyPlan>>,
     k: u32,
     oracle: Arc<dyn IdentifierOracle>,
     contract_fault: Option<ContractError>,
@@ -101,14 +106,21 @@ impl ReleaseBuilder {
     ) -> Self {
         let k = effective_k.max(contract.k);
         let contract_fault = contract.validate().err();
+        let plan = match (&contract_fault, contract.privacy) {
+            (None, Some(_)) => PrivacyPlan::new(&contract).ok().map(Arc::new),
+            _ => None,
+        };
+        let resolutions = plan.as_ref().map(|p| p.resolutions()).unwrap_or_default();
         Self {
+            plan,
             k,
             oracle,
             contract_fault,
             poison: None,
             measure_types: None,
             ledger: EntityLedger::new(contract.max_rows_per_entity),
-            groups: GroupAccumulator::new(contract.max_groups, contract.measures.len()),
+            groups: GroupAccumulator::new(contract.max_groups, contract.measures.len())
+                .with_resolutions(resolutions),
             report: ReleaseReport::new(k, contract.max_rows_per_entity),
             contract,
         }
@@ -158,11 +170,40 @@ impl ReleaseBuilder {
         })
     }
 
-    /// Decides: release or block. Consumes the builder.
+    /// Whether the contract asks for privacy: finish with [`ReleaseBuilder::finish_private`].
+    pub fn is_private(&self) -> bool {
+        self.contract.privacy.is_some()
+    }
+
+    /// Decides: release or block. Consumes the builder. A contract with privacy is blocked with
+    /// `privacy.budget` here: it needs [`ReleaseBuilder::finish_private`].
     pub fn finish(self) -> Decision {
-        let fallback = ReleaseReport::new(self.k, self.contract.max_rows_per_entity);
+        self.finish_inner(None)
+    }
+
+    /// Decides a release with privacy: `budget` is charged before any noise is drawn from `rng`
+    /// (production passes [`super::noise::SecureRng`]), and refunded if the release is then
+    /// blocked. For a contract without privacy this is [`ReleaseBuilder::finish`] and neither is
+    /// used.
+    pub fn finish_private(
+        self,
+        budget: &mut dyn BudgetGate,
+        rng: &mut dyn RandomSource,
+    ) -> Decision {
+        self.finish_inner(Some((budget, rng)))
+    }
+
+    fn finish_inner(
+        self,
+        privacy: Option<(&mut dyn BudgetGate, &mut dyn RandomSource)>,
+    ) -> Decision {
+        let private = self.contract.privacy.is_some();
+        let mut fallback = ReleaseReport::new(self.k, self.contract.max_rows_per_entity);
+        if private {
+            fallback = fallback.withheld("differential privacy");
+        }
         let name = self.contract.name.clone();
-        match catch_unwind(AssertUnwindSafe(|| self.decide())) {
+        match catch_unwind(AssertUnwindSafe(|| self.decide(privacy))) {
             Ok(decision) => decision,
             Err(_) => Decision::Blocked(Block {
                 rule: Rule::ContractOutput,
@@ -283,9 +324,10 @@ impl ReleaseBuilder {
     }
 
     /// Applies the per-release rules in order.
-    fn decide(self) -> Decision {
+    fn decide(self, privacy: Option<(&mut dyn BudgetGate, &mut dyn RandomSource)>) -> Decision {
         let Self {
             contract,
+            plan,
             k,
             oracle,
             contract_fault,
@@ -298,12 +340,27 @@ impl ReleaseBuilder {
         report.entities = ledger.entities();
         report.groups_total = groups.len() as u64;
         let name = contract.name.as_str();
+        let private = contract.privacy.is_some();
         let block = |rule: Rule, detail: String, report: ReleaseReport| {
             Decision::Blocked(Block {
                 rule,
                 message: format!("release '{name}': {detail}"),
-                report,
+                // Under privacy exact counts would bypass the noise: the operator gets none.
+                report: if private {
+                    report.withheld("differential privacy")
+                } else {
+                    report
+                },
             })
+        };
+        // Under privacy a block message states the rule but no count: the module chooses how
+        // many rows break a rule, so a count could carry a value past the noise.
+        let count = |n: u64| {
+            if private {
+                "some".to_owned()
+            } else {
+                n.to_string()
+            }
         };
 
         if let Some(fault) = contract_fault {
@@ -327,7 +384,7 @@ impl ReleaseBuilder {
             let n = report.rows_null_entity;
             return block(
                 Rule::EntityNull,
-                format!("{n} contribution rows have no entity"),
+                format!("{} contribution rows have no entity", count(n)),
                 report,
             );
         }
@@ -335,7 +392,10 @@ impl ReleaseBuilder {
             let n = report.rows_unknown_entity;
             return block(
                 Rule::EntityUnknown,
-                format!("{n} contribution rows name an entity that is not in the granted datasets"),
+                format!(
+                    "{} contribution rows name an entity that is not in the granted datasets",
+                    count(n)
+                ),
                 report,
             );
         }
@@ -363,7 +423,8 @@ impl ReleaseBuilder {
         if let Err(violation) = domain::check(&contract, &aggregates) {
             let detail = format!(
                 "{} groups have a value of dimension '{}' outside its declared domain",
-                violation.groups, violation.dimension
+                count(violation.groups),
+                violation.dimension
             );
             return block(Rule::DimensionDomain, detail, report);
         }
@@ -389,7 +450,9 @@ impl ReleaseBuilder {
             Ok(Some(finding)) => {
                 let detail = format!(
                     "{} candidate output cells contain {}, first in column '{}'",
-                    finding.cells, finding.what, finding.column
+                    count(finding.cells),
+                    finding.what,
+                    finding.column
                 );
                 return block(finding.rule, detail, report);
             }
@@ -397,7 +460,24 @@ impl ReleaseBuilder {
         }
         drop(candidates);
 
-        // Differential privacy goes here: charge the budget, then noise `aggregates` (see mod.rs).
+        if private {
+            // The scan has passed on exact values; from here on only noisy values are used.
+            return match (plan, privacy) {
+                (Some(plan), Some((budget, rng))) => {
+                    privacy::release(&contract, &plan, aggregates, report, budget, rng)
+                }
+                (None, _) => block(
+                    Rule::ContractSchema,
+                    "the contract's privacy cannot be calibrated".into(),
+                    report,
+                ),
+                (Some(_), None) => block(
+                    Rule::PrivacyBudget,
+                    "the release asks for privacy but no privacy budget is available".into(),
+                    report,
+                ),
+            };
+        }
 
         let kept = threshold::apply(aggregates, k);
         report.groups_suppressed = kept.groups_suppressed;

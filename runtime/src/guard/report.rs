@@ -39,6 +39,11 @@ pub struct ReleaseReport {
     pub max_rows_per_entity: u32,
     /// Why groups were suppressed, in words, e.g. `fewer than k=5 distinct entities`.
     pub suppression_rule: String,
+    /// True for a release with privacy: every count above that depends on the data is withheld
+    /// (left at 0), because exact counts would bypass the noise; a module can make them carry
+    /// anything (e.g. `contribution_rows` equal to one person's income).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub counts_withheld: bool,
 }
 
 impl ReleaseReport {
@@ -48,6 +53,20 @@ impl ReleaseReport {
             k,
             max_rows_per_entity,
             suppression_rule: format!("fewer than k={k} distinct entities"),
+            ..Self::default()
+        }
+    }
+
+    /// This report as a release with privacy may show it: the policy's parameters, the number
+    /// of released groups (a function of the noisy output or of the public domain) and
+    /// `suppression_rule`, every data-dependent count withheld.
+    pub(crate) fn withheld(&self, suppression_rule: &str) -> Self {
+        Self {
+            k: self.k,
+            max_rows_per_entity: self.max_rows_per_entity,
+            groups_released: self.groups_released,
+            suppression_rule: suppression_rule.to_owned(),
+            counts_withheld: true,
             ..Self::default()
         }
     }

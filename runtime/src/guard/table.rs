@@ -60,7 +60,14 @@ pub(crate) fn build(
                     (Field::new(name, DataType::Float64, false), Arc::new(sums))
                 }
                 Aggregation::Mean => {
-                    let means: Float64Array = groups.iter().map(|g| total(g).mean()).collect();
+                    // A mean of values clamped to [lo, hi] lies in [lo, hi]; clamping again only
+                    // matters for rounding and for means derived from noisy parts (post-
+                    // processing, which costs no privacy).
+                    let [lo, hi] = measure.clamp;
+                    let means: Float64Array = groups
+                        .iter()
+                        .map(|g| total(g).mean().map(|m| m.clamp(lo, hi)))
+                        .collect();
                     (Field::new(name, DataType::Float64, true), Arc::new(means))
                 }
             };
@@ -94,8 +101,16 @@ mod tests {
                 entities: 3,
                 rows: 4,
                 measures: vec![
-                    MeasureTotal { count: 0, sum: 0.0 },
-                    MeasureTotal { count: 4, sum: 8.0 },
+                    MeasureTotal {
+                        count: 0,
+                        sum: 0.0,
+                        units: 0,
+                    },
+                    MeasureTotal {
+                        count: 4,
+                        sum: 8.0,
+                        units: 0,
+                    },
                 ],
             },
             Group {
@@ -103,8 +118,16 @@ mod tests {
                 entities: 2,
                 rows: 2,
                 measures: vec![
-                    MeasureTotal { count: 2, sum: 3.0 },
-                    MeasureTotal { count: 2, sum: 1.0 },
+                    MeasureTotal {
+                        count: 2,
+                        sum: 3.0,
+                        units: 0,
+                    },
+                    MeasureTotal {
+                        count: 2,
+                        sum: 1.0,
+                        units: 0,
+                    },
                 ],
             },
         ];

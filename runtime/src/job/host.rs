@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,15 +15,19 @@ use super::{JobId, ReleaseOutcome};
 use crate::audit::{AuditLog, NewEntry};
 use crate::engine::{ipc, EngineError, EngineSession, IdentifierUniverse, Pseudonymizer};
 use crate::governance::ApprovedScenario;
+use crate::guard::budget::BudgetLedger;
 use crate::guard::{Decision, IdentifierOracle, ReleaseBuilder};
 use crate::keys::DomainKeys;
 use crate::product::{self, DatasetRef, ProductManifest, ScenarioRef};
 use crate::sandbox::cancel::EPOCH_TICK;
 use crate::sandbox::{
-    Batch, CallError, CancelToken, ErrorCode, Fault, Host, LimitKind, ReleaseStatus,
+    Batch, CallError, CancelToken, ErrorCode, Fault, Host, LimitKind, PartitionRunner,
+    ReleaseStatus,
 };
 
-/// Everything a job's host calls need.
+/// Everything a job's host calls need. Cloned for each partition run of `release_vector`, with
+/// the session replaced by that partition's.
+#[derive(Clone)]
 pub(super) struct JobContext {
     pub runtime: tokio::runtime::Handle,
     pub session: EngineSession,
@@ -37,6 +42,10 @@ pub(super) struct JobContext {
     pub outcomes: Arc<Mutex<Vec<ReleaseOutcome>>>,
     /// Stops a query that is still running when the job is cancelled.
     pub cancel: CancelToken,
+    /// The privacy budget ledger (`release_vector` charges it before drawing noise).
+    pub ledger: Arc<BudgetLedger>,
+    /// Fuel used by partition runs, added to the job's own in its report.
+    pub partition_fuel: Arc<AtomicU64>,
 }
 
 struct OpenQuery {
@@ -56,6 +65,8 @@ pub(super) struct JobHost {
     /// so a module cannot difference two releases of the same contract.
     released_names: BTreeSet<String>,
     universe: Option<Arc<IdentifierUniverse>>,
+    /// Set in a partition run of `release_vector`: which vector, and where its output goes.
+    partition: Option<super::vector::PartitionSlot>,
 }
 
 impl JobHost {
@@ -67,7 +78,15 @@ impl JobHost {
             releases: BTreeMap::new(),
             released_names: BTreeSet::new(),
             universe: None,
+            partition: None,
         }
+    }
+
+    /// The host of one partition run: `ctx` holds that partition's session.
+    pub(super) fn for_partition(ctx: JobContext, slot: super::vector::PartitionSlot) -> Self {
+        let mut host = Self::new(ctx);
+        host.partition = Some(slot);
+        host
     }
 
     fn handle(&mut self) -> i32 {
@@ -338,6 +357,12 @@ impl Host for JobHost {
     }
 
     fn release_begin(&mut self, name: &str) -> Result<i32, CallError> {
+        if self.partition.is_some() {
+            return Err(CallError::code(
+                ErrorCode::NotAvailable,
+                "release_begin is not available in a partition run",
+            ));
+        }
         let Some(release) = self.ctx.scenario.release(name).cloned() else {
             return Err(CallError::code(
                 ErrorCode::UnknownRelease,
@@ -376,8 +401,62 @@ impl Host for JobHost {
                 format!("no open release has handle {handle}"),
             ));
         };
-        let decision = builder.finish();
+        let decision = if builder.is_private() {
+            // The gate charges the scenario and every granted dataset before the guard draws
+            // noise from the system CSPRNG, and refunds if the release is blocked afterwards.
+            let mut gate = super::privacy::LedgerGate::new(&self.ctx);
+            let mut rng = crate::guard::noise::SecureRng::new();
+            builder.finish_private(&mut gate, &mut rng)
+        } else {
+            builder.finish()
+        };
         self.publish(&name, decision)
+    }
+
+    fn release_vector(
+        &mut self,
+        name: &str,
+        runner: &PartitionRunner,
+    ) -> Result<ReleaseStatus, CallError> {
+        let Some(contract) = self.ctx.scenario.vector(name).cloned() else {
+            return Err(CallError::code(
+                ErrorCode::UnknownRelease,
+                format!("the scenario's contract has no vector named '{name}'"),
+            ));
+        };
+        if !self.released_names.insert(name.to_string()) {
+            return Err(CallError::code(
+                ErrorCode::UnknownRelease,
+                format!("release '{name}' was already made in this job"),
+            ));
+        }
+        let outcome = super::vector::release(&self.ctx, &contract, runner)?;
+        let status = match outcome {
+            ReleaseOutcome::Released { .. } => ReleaseStatus::Released,
+            ReleaseOutcome::Blocked { .. } => ReleaseStatus::Blocked,
+        };
+        self.push(outcome);
+        Ok(status)
+    }
+
+    fn vector_name(&mut self) -> Result<String, CallError> {
+        match &self.partition {
+            Some(slot) => Ok(slot.name().to_string()),
+            None => Err(CallError::code(
+                ErrorCode::NotAvailable,
+                "vector_name is available only in a partition run",
+            )),
+        }
+    }
+
+    fn vector_emit(&mut self, values: Vec<f64>) -> Result<(), CallError> {
+        match &mut self.partition {
+            Some(slot) => slot.emit(values),
+            None => Err(CallError::code(
+                ErrorCode::NotAvailable,
+                "vector_emit is available only in a partition run",
+            )),
+        }
     }
 
     fn log(&mut self, line: &str) {

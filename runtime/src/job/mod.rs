@@ -18,8 +18,10 @@
 //! recorded and a [`CancelToken`] that stops the guest.
 
 mod host;
+mod privacy;
 pub mod queue;
 mod record;
+mod vector;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +37,7 @@ use crate::governance::ScenarioFile;
 use crate::guard::{ReleaseReport, Rule};
 use crate::sandbox::{CancelToken, Fault};
 
+pub use privacy::budget_scopes;
 pub use record::JobId;
 
 /// Why a job could not be started at all (as opposed to refused or failed, which a
@@ -255,6 +258,7 @@ pub fn run_job_in(
     };
 
     let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let partition_fuel = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let host = host::JobHost::new(host::JobContext {
         runtime,
         session,
@@ -268,12 +272,20 @@ pub fn run_job_in(
         module_sha256: module_sha256.clone(),
         outcomes: outcomes.clone(),
         cancel: cancel.clone(),
+        ledger: Arc::new(crate::guard::budget::BudgetLedger::new(
+            domain.store.clone(),
+            domain.audit.clone(),
+        )),
+        partition_fuel: partition_fuel.clone(),
     });
     let run =
         domain
             .sandbox
             .run_cancellable(&module, &scenario.file.limits, Box::new(host), &cancel);
-    report.fuel_used = run.fuel_used;
+    // Partition runs of `release_vector` burn fuel of their own; the job accounts for all of it.
+    report.fuel_used = run
+        .fuel_used
+        .saturating_add(partition_fuel.load(std::sync::atomic::Ordering::Relaxed));
     report.rows_read = run.rows_read;
     report.queries = run.queries;
     report.elapsed = run.elapsed;

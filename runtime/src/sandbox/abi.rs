@@ -8,7 +8,9 @@
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
 
 use super::state::GuestState;
-use super::{CallError, ErrorCode, Fault, ReleaseStatus, ABI_MODULE, ENTRY_POINT};
+use super::{
+    CallError, ErrorCode, Fault, ReleaseStatus, ABI_MODULE, ENTRY_POINT, PARTITION_EXPORT,
+};
 
 /// Longest SQL text accepted.
 const MAX_SQL_BYTES: usize = 64 << 10;
@@ -18,9 +20,11 @@ const MAX_NAME_BYTES: usize = 256;
 const MAX_CHUNK_BYTES: usize = 16 << 20;
 /// Longest log line kept; longer lines are cut.
 const MAX_LOG_BYTES: usize = 4 << 10;
+/// Largest vector accepted by `vector_emit`: `guard::vector::MAX_COORDS` f64 values.
+const MAX_VECTOR_BYTES: usize = crate::guard::vector::MAX_COORDS * 8;
 
 /// The functions of ABI v1 and their (params, results) as wasm value types, for the import check.
-const FUNCTIONS: [(&str, usize, &str); 9] = [
+const FUNCTIONS: [(&str, usize, &str); 12] = [
     ("query", 2, "i32"),
     ("next_batch", 1, "i64"),
     ("read_batch", 3, "i32"),
@@ -30,6 +34,9 @@ const FUNCTIONS: [(&str, usize, &str); 9] = [
     ("release_finish", 1, "i32"),
     ("log", 2, "i32"),
     ("last_error", 2, "i32"),
+    ("release_vector", 2, "i32"),
+    ("vector_name", 2, "i32"),
+    ("vector_emit", 2, "i32"),
 ];
 
 /// Checks a module's imports and exports against ABI v1, naming the first thing that does not fit.
@@ -62,6 +69,15 @@ pub(super) fn check_module(module: &Module) -> Result<(), Fault> {
         None => {
             return Err(Fault::InvalidModule(format!(
                 "the module does not export `{ENTRY_POINT}`"
+            )))
+        }
+    }
+    match module.get_export(PARTITION_EXPORT) {
+        None => {}
+        Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 1 => {}
+        Some(_) => {
+            return Err(Fault::InvalidModule(format!(
+                "`{PARTITION_EXPORT}` must be a function () -> i32"
             )))
         }
     }
@@ -348,6 +364,80 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                 }
                 write(&mut c, "last_error: dst", ptr, &message[..n])?;
                 Ok(i32::try_from(message.len()).unwrap_or(i32::MAX))
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "release_vector",
+        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
+            let result = (|| {
+                c.data().check_cancelled()?;
+                let name = read_text(&mut c, "release_vector: name", ptr, len, MAX_NAME_BYTES)?;
+                // Only a main run holds a runner: a partition run cannot release, nor start
+                // partition runs of its own.
+                let Some(runner) = c.data().runner.clone() else {
+                    return Err(CallError::code(
+                        ErrorCode::NotAvailable,
+                        "release_vector is not available in a partition run",
+                    ));
+                };
+                c.data_mut().count_release()?;
+                c.data_mut()
+                    .host
+                    .release_vector(&name, &runner)
+                    .map(|status| match status {
+                        ReleaseStatus::Released => 0,
+                        ReleaseStatus::Blocked => 1,
+                    })
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "vector_name",
+        |mut c: Caller<'_, GuestState>, ptr: i32, cap: i32| {
+            let result = (|| {
+                c.data().check_cancelled()?;
+                let name = c.data_mut().host.vector_name()?.into_bytes();
+                // Contract names are ASCII, so any cut is a whole-character cut.
+                let n = name.len().min(cap as u32 as usize);
+                write(&mut c, "vector_name: dst", ptr, &name[..n])?;
+                Ok(i32::try_from(name.len()).unwrap_or(i32::MAX))
+            })();
+            finish(&mut c, result)
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "vector_emit",
+        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
+            let result = (|| {
+                c.data().check_cancelled()?;
+                if !(len as u32).is_multiple_of(8) {
+                    // Still bounds-check, so a wild pointer is a fault whatever the length.
+                    range(&mut c, "vector_emit: values", ptr, len)?;
+                    return Err(CallError::code(
+                        ErrorCode::InvalidArgument,
+                        "vector_emit: the length must be a multiple of 8 (little-endian f64 values)",
+                    ));
+                }
+                let bytes = read(&mut c, "vector_emit: values", ptr, len, MAX_VECTOR_BYTES)?;
+                let values = bytes
+                    .chunks_exact(8)
+                    .map(|chunk| {
+                        let mut word = [0u8; 8];
+                        word.copy_from_slice(chunk);
+                        f64::from_le_bytes(word)
+                    })
+                    .collect();
+                c.data_mut().host.vector_emit(values)?;
+                Ok(0)
             })();
             finish(&mut c, result)
         },

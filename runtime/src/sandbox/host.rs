@@ -1,6 +1,6 @@
 //! The boundary between the sandbox and the rest of the host.
 
-use super::Fault;
+use super::{Fault, PartitionRunner};
 
 /// Error codes a host function returns to the guest (see `docs/abi.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,9 @@ pub enum ErrorCode {
     InvalidContributions = -6,
     /// A release name the contract does not have, or one already released.
     UnknownRelease = -7,
+    /// A function that does not belong to this kind of run: `release_vector` and
+    /// `release_begin` in a partition run, `vector_name` and `vector_emit` outside one.
+    NotAvailable = -8,
 }
 
 /// Why a host call did not succeed.
@@ -79,6 +82,35 @@ pub trait Host: Send {
     fn release_finish(&mut self, handle: i32) -> Result<ReleaseStatus, CallError>;
     /// One guest log line (already cut to the maximum length).
     fn log(&mut self, line: &str);
+    /// Releases the `[[vector]]` contract entry `name` by sample-and-aggregate: runs the module's
+    /// partition export through `runner` once per partition and lets the guard decide. Only the
+    /// main run gets here (the sandbox refuses the call in partition runs).
+    fn release_vector(
+        &mut self,
+        name: &str,
+        runner: &PartitionRunner,
+    ) -> Result<ReleaseStatus, CallError> {
+        let _ = (name, runner);
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "release_vector is not available to this module",
+        ))
+    }
+    /// In a partition run: the name of the vector being computed.
+    fn vector_name(&mut self) -> Result<String, CallError> {
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "vector_name is available only in a partition run",
+        ))
+    }
+    /// In a partition run: the partition's vector (the sandbox has decoded the f64 values).
+    fn vector_emit(&mut self, values: Vec<f64>) -> Result<(), CallError> {
+        let _ = values;
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "vector_emit is available only in a partition run",
+        ))
+    }
     /// Called once after the guest returned or faulted: flush what is still open.
     fn end(&mut self) {}
 }

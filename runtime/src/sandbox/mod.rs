@@ -11,6 +11,11 @@
 //!
 //! A run can be stopped from outside with a [`CancelToken`] (see [`cancel`]): it then ends with
 //! [`Fault::Cancelled`] within one epoch tick, whether the guest computes or calls the host.
+//!
+//! A main run (`shuyu_main`) may ask for a vector release; the host then gets a
+//! [`PartitionRunner`] that runs the module's `shuyu_partition` export in fresh instances, one per
+//! partition, each on a thread and in a store of its own under the same limits. Partition runs
+//! get no runner, so they can neither release nor start partition runs themselves.
 
 mod abi;
 mod cache;
@@ -35,6 +40,9 @@ use state::GuestState;
 pub const ABI_MODULE: &str = "shuyu_v1";
 /// The export a module runs from.
 pub const ENTRY_POINT: &str = "shuyu_main";
+/// The optional export a module's partition runs start from (`release_vector`, sample-and-
+/// aggregate): `() -> i32`, like [`ENTRY_POINT`].
+pub const PARTITION_EXPORT: &str = "shuyu_partition";
 /// Stack of the thread a guest runs on: WebAssembly's own 512 KiB plus room for host calls
 /// (DataFusion planning recurses deeply on hostile SQL).
 const GUEST_THREAD_STACK: usize = 32 << 20;
@@ -137,17 +145,71 @@ impl Sandbox {
         host: Box<dyn Host>,
         cancel: &CancelToken,
     ) -> RunOutcome {
+        let runner = PartitionRunner {
+            engine: self.engine.clone(),
+            linker: self.linker.clone(),
+            module: module.clone(),
+            limits: limits.clone(),
+            cancel: cancel.clone(),
+        };
+        runner.run_export(ENTRY_POINT, host, Some(runner.clone()))
+    }
+}
+
+/// Runs a module's partition export ([`PARTITION_EXPORT`]) in fresh instances, for
+/// `release_vector`. The sandbox hands one to [`Host::release_vector`]; the host decides what
+/// each partition run sees. Each run has a store, memory and fuel of its own, under the same
+/// limits as the main run, and none can start partition runs itself.
+#[derive(Clone)]
+pub struct PartitionRunner {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    module: GuestModule,
+    limits: Limits,
+    cancel: CancelToken,
+}
+
+impl std::fmt::Debug for PartitionRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionRunner")
+            .field("module", &self.module.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionRunner {
+    /// Whether the module exports [`PARTITION_EXPORT`] (its type was checked at compile time).
+    pub fn has_partition_export(&self) -> bool {
+        self.module.module.get_export(PARTITION_EXPORT).is_some()
+    }
+
+    /// The limits each partition run gets (the main run's).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Runs the partition export once, in a fresh instance, with `host` serving its calls.
+    /// Never panics, whatever the guest does.
+    pub fn run(&self, host: Box<dyn Host>) -> RunOutcome {
+        self.run_export(PARTITION_EXPORT, host, None)
+    }
+
+    /// Runs `export` on a thread of its own (see the module documentation).
+    fn run_export(
+        &self,
+        export: &str,
+        host: Box<dyn Host>,
+        runner: Option<PartitionRunner>,
+    ) -> RunOutcome {
         let started = Instant::now();
-        if cancel.is_cancelled() {
+        if self.cancel.is_cancelled() {
             return RunOutcome::failed(Fault::Cancelled, started);
         }
         let joined = std::thread::scope(|scope| {
             std::thread::Builder::new()
                 .name(GUEST_THREAD_NAME.into())
                 .stack_size(GUEST_THREAD_STACK)
-                .spawn_scoped(scope, || {
-                    self.run_here(module, limits, host, cancel, started)
-                })
+                .spawn_scoped(scope, || self.run_here(export, host, runner, started))
                 .map(|handle| handle.join())
         });
         match joined {
@@ -164,15 +226,15 @@ impl Sandbox {
 
     fn run_here(
         &self,
-        module: &GuestModule,
-        limits: &Limits,
+        export: &str,
         host: Box<dyn Host>,
-        cancel: &CancelToken,
+        runner: Option<PartitionRunner>,
         started: Instant,
     ) -> RunOutcome {
+        let limits = &self.limits;
         let mut store = Store::new(
             &self.engine,
-            GuestState::new(host, limits.clone(), cancel.clone()),
+            GuestState::new(host, limits.clone(), self.cancel.clone(), runner),
         );
         store.limiter(|state| &mut state.limiter);
         // With epoch interruption on, a store without a deadline traps at once: check the token
@@ -191,8 +253,8 @@ impl Sandbox {
             return RunOutcome::failed(Fault::Internal(format!("cannot set fuel: {e:#}")), started);
         }
         let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let instance = self.linker.instantiate(&mut store, &module.module)?;
-            let main = instance.get_typed_func::<(), i32>(&mut store, ENTRY_POINT)?;
+            let instance = self.linker.instantiate(&mut store, &self.module.module)?;
+            let main = instance.get_typed_func::<(), i32>(&mut store, export)?;
             main.call(&mut store, ())
         }));
         let fuel_left = store.get_fuel().unwrap_or(0);

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use wasmtime::ResourceLimiter;
 
-use super::{CallError, CancelToken, ErrorCode, Fault, Host, LimitKind, Limits};
+use super::{CallError, CancelToken, ErrorCode, Fault, Host, LimitKind, Limits, PartitionRunner};
 
 /// Memory and table limits for one run. Records which limit was hit, so the fault names it
 /// instead of the generic error wasmtime raises for a refused growth.
@@ -76,10 +76,18 @@ pub(crate) struct GuestState {
     pub(super) rows_read: u64,
     pub(super) log_lines: u32,
     pub(super) log_lines_dropped: u64,
+    /// In a main run: what `release_vector` runs partitions with. `None` in a partition run,
+    /// which can therefore never start partition runs of its own.
+    pub(super) runner: Option<PartitionRunner>,
 }
 
 impl GuestState {
-    pub(super) fn new(host: Box<dyn Host>, limits: Limits, cancel: CancelToken) -> Self {
+    pub(super) fn new(
+        host: Box<dyn Host>,
+        limits: Limits,
+        cancel: CancelToken,
+        runner: Option<PartitionRunner>,
+    ) -> Self {
         Self {
             host,
             limiter: GuestLimiter {
@@ -98,6 +106,7 @@ impl GuestState {
             rows_read: 0,
             log_lines: 0,
             log_lines_dropped: 0,
+            runner,
         }
     }
 

@@ -1,0 +1,399 @@
+//! `release_vector` in a job: sample-and-aggregate (DESIGN.md §2.4, `guard::vector`).
+//!
+//! ```text
+//! release_vector(name) ─▶ fresh partition key ─▶ for each of m partitions:
+//!     session whose every view keeps only that partition's entities
+//!     ─▶ fresh instance runs shuyu_partition ─▶ vector_emit   (audit: vector.partition)
+//!   ─▶ guard: default for failed runs, clamp, quantize, sum
+//!   ─▶ budget charge (scenario + every granted dataset)    ─ refused ─▶ block privacy.budget
+//!   ─▶ discrete noise per coordinate ─▶ mean ─▶ product      (audit: release)
+//! ```
+//!
+//! The audit entry of a partition run holds its counters and its fault code, never the vector
+//! it emitted: that is a function of one partition's rows, and only the noisy mean may leave.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::host::{JobContext, JobHost};
+use super::ReleaseOutcome;
+use crate::audit::NewEntry;
+use crate::engine::{EngineSession, PartitionFilter, PartitionKey, SessionOptions};
+use crate::guard::budget::Charge;
+use crate::guard::noise::{Mechanism, SecureRng};
+use crate::guard::vector::{self, SumNoise, VectorContract, VectorMechanism, RESOLUTION_STEPS};
+use crate::guard::{BudgetGate, ReleaseReport, Rule};
+use crate::product::{self, DatasetRef, ProductManifest, ScenarioRef};
+use crate::sandbox::{CallError, ErrorCode, Fault, PartitionRunner};
+
+/// Where a partition run's vector goes: the vector's name and dimension, and the one vector the
+/// run emitted.
+pub(super) struct PartitionSlot {
+    name: String,
+    dimension: usize,
+    emitted: Option<Vec<f64>>,
+    /// Shared with the orchestrating call, which reads it after the run.
+    out: Arc<std::sync::Mutex<Option<Vec<f64>>>>,
+}
+
+impl PartitionSlot {
+    /// The vector's name (what `vector_name` returns).
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Accepts the run's vector: exactly d finite values, once.
+    pub(super) fn emit(&mut self, values: Vec<f64>) -> Result<(), CallError> {
+        if self.emitted.is_some() {
+            return Err(CallError::code(
+                ErrorCode::InvalidArgument,
+                "vector_emit: this partition run has emitted its vector already",
+            ));
+        }
+        if values.len() != self.dimension {
+            return Err(CallError::code(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "vector_emit: vector '{}' has {} coordinates, not {}",
+                    self.name,
+                    self.dimension,
+                    values.len()
+                ),
+            ));
+        }
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(CallError::code(
+                ErrorCode::InvalidArgument,
+                "vector_emit: values must be finite (no NaN or infinity)",
+            ));
+        }
+        if let Ok(mut out) = self.out.lock() {
+            *out = Some(values.clone());
+        }
+        self.emitted = Some(values);
+        Ok(())
+    }
+}
+
+/// Appends to the job's audit log; a job that cannot be audited must stop.
+fn audit(ctx: &JobContext, action: &str, details: serde_json::Value) -> Result<(), CallError> {
+    ctx.audit
+        .append(NewEntry {
+            actor: ctx.scenario.file.scenario.operator.clone(),
+            action: action.to_string(),
+            subject: ctx.scenario.id().to_string(),
+            job_id: Some(ctx.job_id.to_string()),
+            details,
+        })
+        .map(|_| ())
+        .map_err(|e| Fault::Internal(format!("audit log write failed: {e}")).into())
+}
+
+/// Records and returns a blocked vector release.
+fn blocked(
+    ctx: &JobContext,
+    name: &str,
+    rule: Rule,
+    message: String,
+) -> Result<ReleaseOutcome, CallError> {
+    audit(
+        ctx,
+        "release.blocked",
+        json!({ "release": name, "kind": "vector", "rule": rule.as_str(), "message": message }),
+    )?;
+    Ok(ReleaseOutcome::Blocked {
+        release: name.to_string(),
+        rule,
+        message,
+        report: ReleaseReport::default(),
+    })
+}
+
+/// Runs the whole vector release of `contract` and returns what the guard decided. `Err` ends
+/// the main run: a cancelled job, or a host failure (audit, engine, product writing).
+pub(super) fn release(
+    ctx: &JobContext,
+    contract: &VectorContract,
+    runner: &PartitionRunner,
+) -> Result<ReleaseOutcome, CallError> {
+    let name = contract.name.as_str();
+    if !runner.has_partition_export() {
+        return blocked(
+            ctx,
+            name,
+            Rule::ContractSchema,
+            format!("release '{name}': the module does not export `shuyu_partition`, so it has no partition runs"),
+        );
+    }
+    // The scenario check refuses this already; checked again because a partition run over an
+    // unfiltered table would see every entity.
+    let grants: Vec<_> = ctx
+        .scenario
+        .datasets
+        .iter()
+        .cloned()
+        .zip(ctx.scenario.file.grants.iter().cloned())
+        .collect();
+    for (dataset, grant) in &grants {
+        let entity = dataset.manifest.dataset.entity_column.as_str();
+        if !grant.columns.iter().any(|c| c == entity) {
+            let message = format!(
+                "release '{name}': {}",
+                crate::engine::entity_column_missing(dataset.name(), entity)
+            );
+            return blocked(ctx, name, Rule::ContractSchema, message);
+        }
+    }
+    let mechanism = match contract.mechanism() {
+        Ok(mechanism) => mechanism,
+        Err(e) => {
+            return blocked(
+                ctx,
+                name,
+                Rule::PrivacyNoise,
+                format!("release '{name}': the noise cannot be calibrated: {e}"),
+            )
+        }
+    };
+    let key = PartitionKey::random()
+        .map_err(|_| Fault::Internal("the system random generator failed".into()))?;
+
+    let m = contract.partitions;
+    let mut outputs: Vec<Option<Vec<f64>>> = Vec::with_capacity(m as usize);
+    for index in 0..m {
+        outputs.push(run_partition(ctx, contract, runner, &grants, &key, index)?);
+    }
+    let sums = vector::sum(contract, &outputs);
+    drop(outputs);
+
+    // Charge before any noise is drawn (DESIGN.md §6).
+    let cost = Charge::new(
+        contract.privacy.epsilon,
+        contract.privacy.delta.unwrap_or(0.0),
+    );
+    // The same gate as `release_table` with privacy (`job/privacy.rs`): the scenario and every
+    // granted dataset at once, budgets created from their declarations on first use.
+    let mut gate = super::privacy::LedgerGate::new(ctx);
+    match gate.charge(name, cost) {
+        Ok(()) => {}
+        Err(e) => {
+            return blocked(
+                ctx,
+                name,
+                Rule::PrivacyBudget,
+                format!("release '{name}': {e}"),
+            )
+        }
+    };
+    let mut noise = MechanismNoise {
+        mechanism: &mechanism,
+        rng: SecureRng::new(),
+    };
+    let coordinates = match vector::noisy_mean(contract, &sums, &mut noise) {
+        Ok(coordinates) => coordinates,
+        Err(e) => {
+            // Nothing noisy left the guard: the charge is returned.
+            gate.refund("the noise could not be drawn");
+            return blocked(
+                ctx,
+                name,
+                Rule::PrivacyNoise,
+                format!("release '{name}': the noise could not be drawn: {e}"),
+            );
+        }
+    };
+    let table = vector::table(&coordinates)
+        .map_err(|e| Fault::Internal(format!("cannot build vector table: {e}")))?;
+
+    let info = mechanism.describe();
+    let kind = VectorMechanism::of(contract);
+    let policy = json!({
+        "kind": "vector",
+        "contract": serde_json::to_value(contract).unwrap_or_default(),
+        "privacy": {
+            "mechanism": info.name,
+            "epsilon": contract.privacy.epsilon,
+            "delta": contract.privacy.delta.unwrap_or(0.0),
+            "partitions": m,
+            "sensitivity_norm": match kind {
+                VectorMechanism::DiscreteLaplace => "l1",
+                VectorMechanism::DiscreteGaussian => "l2",
+            },
+            "sensitivity_steps": mechanism.sensitivity(),
+            "resolution_steps": RESOLUTION_STEPS,
+            "mean_sensitivity_per_coordinate": contract
+                .bounds
+                .iter()
+                .map(|[lo, hi]| (hi - lo) / f64::from(m))
+                .collect::<Vec<_>>(),
+            "noise": info,
+        },
+        "default_vector": contract.default_vector(),
+        "default_rule": "a partition run that faults, returns non-zero or emits no valid vector contributes the midpoint of the bounds",
+        "post_processing": "each noisy mean is clamped into its bounds",
+    });
+    // The product's report holds only data-independent facts. How many partitions failed or were
+    // clamped depends on the data and carries no noise: a hostile module could fail exactly when
+    // one entity is present. Those counts go to the audit log, for reviewers only.
+    let report = json!({
+        "partitions": sums.partitions,
+        "accuracy": coordinates.iter().map(|c| json!({
+            "coordinate": c.coordinate,
+            "noise_std_dev": c.noise_std_dev,
+            "ci95_half_width": c.ci95_half_width,
+        })).collect::<Vec<_>>(),
+    });
+    let product_id = format!("{}-{name}", ctx.job_id);
+    let scenario = &ctx.scenario;
+    let manifest = ProductManifest {
+        format: product::FORMAT.to_string(),
+        product_id: product_id.clone(),
+        release: name.to_string(),
+        scenario: ScenarioRef {
+            id: scenario.id().to_string(),
+            title: scenario.file.scenario.title.clone(),
+        },
+        operator: scenario.file.scenario.operator.clone(),
+        module_sha256: ctx.module_sha256.clone(),
+        job_id: ctx.job_id.to_string(),
+        datasets: scenario
+            .datasets
+            .iter()
+            .map(|d| DatasetRef {
+                name: d.name().to_string(),
+                title: d.manifest.dataset.title.clone(),
+                provider: d.manifest.dataset.provider.clone(),
+                content_sha256: d.content_sha256.clone(),
+                acquired: d.manifest.dataset.acquired.to_string(),
+                rows: d.rows,
+            })
+            .collect(),
+        policy: policy.clone(),
+        report: report.clone(),
+        columns: table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+        rows: table.num_rows() as u64,
+        job_started: ctx
+            .job_started
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        files: Vec::new(),
+        signer: None,
+    };
+    let dir = product::write_package(&ctx.products_dir, manifest, &table, &ctx.keys)
+        .map_err(|e| Fault::Internal(format!("cannot write product {product_id}: {e}")))?;
+    audit(
+        ctx,
+        "release",
+        json!({
+            "release": name,
+            "kind": "vector",
+            "product_id": product_id,
+            "rows": table.num_rows(),
+            "report": report,
+            "partitions_defaulted": sums.partitions_defaulted,
+            "values_clamped": sums.values_clamped,
+            "policy": policy,
+        }),
+    )?;
+    Ok(ReleaseOutcome::Released {
+        release: name.to_string(),
+        product_dir: dir,
+        table,
+        report: ReleaseReport::default(),
+    })
+}
+
+/// Runs the partition export on partition `index` and returns its vector, or `None` when the
+/// run failed in a way the guest controls (it then contributes the default vector).
+fn run_partition(
+    ctx: &JobContext,
+    contract: &VectorContract,
+    runner: &PartitionRunner,
+    grants: &[(crate::catalog::Dataset, crate::governance::Grant)],
+    key: &PartitionKey,
+    index: u32,
+) -> Result<Option<Vec<f64>>, CallError> {
+    if ctx.cancel.is_cancelled() {
+        return Err(Fault::Cancelled.into());
+    }
+    let options = SessionOptions {
+        partition: Some(PartitionFilter {
+            pseudonymizer: ctx.pseudonymizer.clone(),
+            key: key.clone(),
+            partitions: contract.partitions,
+            index,
+        }),
+        ..SessionOptions::default()
+    };
+    let session = ctx
+        .runtime
+        .block_on(EngineSession::open(grants, &ctx.pseudonymizer, &options))
+        .map_err(|e| Fault::Internal(format!("cannot open partition session: {e}")))?;
+    let out = Arc::new(std::sync::Mutex::new(None));
+    let slot = PartitionSlot {
+        name: contract.name.clone(),
+        dimension: contract.dimension(),
+        emitted: None,
+        out: out.clone(),
+    };
+    let mut partition_ctx = ctx.clone();
+    partition_ctx.session = session;
+    let run = runner.run(Box::new(JobHost::for_partition(partition_ctx, slot)));
+    ctx.partition_fuel
+        .fetch_add(run.fuel_used, Ordering::Relaxed);
+    let emitted = out.lock().ok().and_then(|mut o| o.take());
+    let (status, vector) = match run.result {
+        Ok(0) if emitted.is_some() => ("ok".to_string(), emitted),
+        Ok(0) => ("no_vector".to_string(), None),
+        Ok(code) => (format!("guest_error:{code}"), None),
+        // The job is stopping, or the host failed: no release can be trusted to be complete.
+        Err(Fault::Cancelled) => return Err(Fault::Cancelled.into()),
+        Err(Fault::Internal(e)) => return Err(Fault::Internal(e).into()),
+        Err(fault) => (fault.code(), None),
+    };
+    audit(
+        ctx,
+        "vector.partition",
+        json!({
+            "release": contract.name,
+            "partition": index,
+            "partitions": contract.partitions,
+            "status": status,
+            "contributed": if vector.is_some() { "vector" } else { "default" },
+            "rows_read": run.rows_read,
+            "queries": run.queries,
+            "fuel_used": run.fuel_used,
+            "elapsed_ms": u64::try_from(run.elapsed.as_millis()).unwrap_or(u64::MAX),
+        }),
+    )?;
+    Ok(vector)
+}
+
+/// The contract's mechanism with the domain's CSPRNG, as [`SumNoise`] for the guard.
+struct MechanismNoise<'a> {
+    mechanism: &'a Mechanism,
+    rng: SecureRng,
+}
+
+impl SumNoise for MechanismNoise<'_> {
+    fn add(&mut self, sum: i64) -> Result<i64, String> {
+        self.mechanism
+            .add_noise(sum, &mut self.rng)
+            .map_err(|e| e.to_string())
+    }
+
+    fn std_dev_steps(&self) -> f64 {
+        self.mechanism.std_dev()
+    }
+
+    fn half_width95_steps(&self) -> f64 {
+        self.mechanism.interval95_half_width()
+    }
+}
