@@ -19,6 +19,10 @@ fn integer(description: &str) -> Value {
     json!({ "type": "integer", "minimum": 0, "description": description })
 }
 
+fn number(description: &str) -> Value {
+    json!({ "type": "number", "minimum": 0, "description": description })
+}
+
 fn time(description: &str) -> Value {
     json!({ "type": "string", "format": "date-time", "description": description })
 }
@@ -735,6 +739,91 @@ pub fn all() -> Map<String, Value> {
                 "started_at",
                 "ended_at",
             ],
+        ),
+    );
+
+    add(
+        "BudgetScope",
+        object(
+            "What a privacy budget belongs to.",
+            &[
+                (
+                    "kind",
+                    enumeration(
+                        "A scenario, or a dataset across all scenarios.",
+                        &["scenario", "dataset"],
+                    ),
+                ),
+                ("id", string("The scenario id or dataset name.")),
+            ],
+            &["kind", "id"],
+        ),
+    );
+    add(
+        "BudgetStatus",
+        object(
+            "One scope's privacy budget under basic composition: ε and δ of successive releases add up.",
+            &[
+                ("scope", reference("BudgetScope")),
+                ("epsilon_total", number("ε granted in total.")),
+                ("delta_total", number("δ granted in total.")),
+                ("epsilon_spent", number("ε spent by debits not refunded.")),
+                ("delta_spent", number("δ spent by debits not refunded.")),
+                ("epsilon_remaining", number("ε left to spend.")),
+                ("delta_remaining", number("δ left to spend.")),
+                ("updated_at", string("When the totals were last set (RFC 3339, UTC, milliseconds).")),
+            ],
+            &[
+                "scope",
+                "epsilon_total",
+                "delta_total",
+                "epsilon_spent",
+                "delta_spent",
+                "epsilon_remaining",
+                "delta_remaining",
+                "updated_at",
+            ],
+        ),
+    );
+    add(
+        "DatasetBudget",
+        object(
+            "A dataset the scenario's releases are charged to.",
+            &[
+                ("dataset", string("Dataset name.")),
+                ("budget", nullable_ref("BudgetStatus")),
+            ],
+            &["dataset", "budget"],
+        ),
+    );
+    add(
+        "DebitSummary",
+        object(
+            "One charge of a private release; its `privacy.debit` audit entry has the same `debit` id.",
+            &[
+                ("id", string("Debit id (`dbt-...`).")),
+                ("job_id", string("The job that asked for the release.")),
+                ("release", string("The release's name.")),
+                ("epsilon", number("ε charged.")),
+                ("delta", number("δ charged.")),
+                ("time", string("When (RFC 3339, UTC, milliseconds).")),
+                ("refunded", json!({ "type": "boolean", "description": "Refunded because nothing was released." })),
+                ("refunded_at", nullable_string("When it was refunded.")),
+            ],
+            &["id", "job_id", "release", "epsilon", "delta", "time", "refunded", "refunded_at"],
+        ),
+    );
+    add(
+        "ScenarioBudget",
+        object(
+            "A scenario's privacy budget, the budgets of the datasets it is charged to (those its approved application grants) and its debits, read at one instant.",
+            &[
+                ("scenario_id", string("Scenario id.")),
+                ("budget", reference("BudgetStatus")),
+                ("datasets", array_of("DatasetBudget")),
+                ("debits", array_of("DebitSummary")),
+            ],
+            &["scenario_id", "budget", "datasets", "debits"],
         ),
     );
 

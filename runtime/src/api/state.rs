@@ -1,11 +1,14 @@
-//! What every request handler shares: the job queue, which owns the domain and its governance.
+//! What every request handler shares: the job queue, which owns the domain and its governance,
+//! and the privacy budget ledger over the same store.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::error::ApiError;
 use crate::domain::{Domain, DomainError};
 use crate::governance::{GovError, Governance};
+use crate::guard::budget::BudgetLedger;
 use crate::job::queue::JobQueue;
 
 /// The address `shuyu serve` listens on by default.
@@ -51,6 +54,9 @@ pub enum ServeError {
 pub struct AppState {
     pub(crate) queue: JobQueue,
     pub(crate) config: ServerConfig,
+    /// Read-only here: jobs charge through their own ledger over the same store, and the store's
+    /// transactions keep the two consistent.
+    pub(crate) ledger: Arc<BudgetLedger>,
 }
 
 impl AppState {
@@ -69,8 +75,16 @@ impl AppState {
             domain.audit.clone(),
             domain.data_dir(),
         );
+        let ledger = Arc::new(BudgetLedger::new(
+            domain.store.clone(),
+            domain.audit.clone(),
+        ));
         let queue = JobQueue::start(domain, governance, config.workers)?;
-        Ok(Self { queue, config })
+        Ok(Self {
+            queue,
+            config,
+            ledger,
+        })
     }
 
     /// The server's configuration.
@@ -81,6 +95,11 @@ impl AppState {
     /// The domain served.
     pub fn domain(&self) -> &Domain {
         self.queue.domain()
+    }
+
+    /// The privacy budget ledger.
+    pub fn ledger(&self) -> &BudgetLedger {
+        &self.ledger
     }
 
     /// The job queue.

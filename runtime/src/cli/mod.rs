@@ -8,6 +8,7 @@
 mod admin;
 mod agreement;
 mod audit;
+mod budget;
 mod client;
 mod datasets;
 mod dates;
@@ -111,6 +112,9 @@ enum Command {
     /// Verify, show and search the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Privacy budgets: what a scenario and its datasets have left, and its debits.
+    #[command(subcommand)]
+    Budget(budget::BudgetCommand),
 }
 
 /// A failure with its exit code: policy refusals and server failures exit 1, bad input 2.
@@ -207,6 +211,7 @@ pub fn main() -> ExitCode {
         Command::Job(cmd) => job::run(&globals, cmd),
         Command::Product(cmd) => product::run(&globals, cmd),
         Command::Audit(cmd) => audit::run(&globals, cmd),
+        Command::Budget(cmd) => budget::run(&globals, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

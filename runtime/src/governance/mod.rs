@@ -8,6 +8,7 @@
 mod access;
 mod agreements;
 mod applications;
+mod budgets;
 mod calendar;
 mod expiry;
 mod gate;

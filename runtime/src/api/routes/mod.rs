@@ -4,6 +4,7 @@
 mod agreements;
 mod applications;
 mod audit;
+mod budgets;
 mod datasets;
 mod jobs;
 mod modules;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Route> {
         objections::routes(),
         quality::routes(),
         jobs::routes(),
+        budgets::routes(),
         products::routes(),
         audit::routes(),
     ]

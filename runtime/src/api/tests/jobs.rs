@@ -19,7 +19,7 @@ use crate::governance::ScenarioFile;
 use crate::job::queue::{JobQueue, DETAIL_RESTARTED};
 
 /// A module whose `shuyu_main` returns 0 at once (`spin: false`) or loops forever.
-fn guest(spin: bool) -> Vec<u8> {
+pub(super) fn guest(spin: bool) -> Vec<u8> {
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     let mut functions = FunctionSection::new();
@@ -55,18 +55,18 @@ fn guest(spin: bool) -> Vec<u8> {
 }
 
 /// The cast, with both bundled datasets published through the API and an agreement for `op`.
-struct World {
-    api: TestApi,
-    bureau: User,
-    market: User,
-    tax: User,
-    op: User,
-    reviewer: User,
+pub(super) struct World {
+    pub(super) api: TestApi,
+    pub(super) bureau: User,
+    pub(super) market: User,
+    pub(super) tax: User,
+    pub(super) op: User,
+    pub(super) reviewer: User,
     agreement: String,
 }
 
 impl World {
-    async fn new(workers: usize) -> Self {
+    pub(super) async fn new(workers: usize) -> Self {
         let api = TestApi::new(workers);
         let bureau = api.user("bureau-1", Role::Bureau, None, None);
         let market = api.user("p-market", Role::Provider, None, Some(MARKET));
@@ -118,7 +118,7 @@ impl World {
     }
 
     /// Uploads `wasm` and returns its SHA-256.
-    async fn upload(&self, wasm: Vec<u8>) -> String {
+    pub(super) async fn upload(&self, wasm: Vec<u8>) -> String {
         let request = Request::builder()
             .method(Method::POST)
             .uri("/v1/modules")
@@ -131,7 +131,7 @@ impl World {
     }
 
     /// An approved application of scenario `id` pinning `module`.
-    async fn approved(&self, id: &str, module: &str) -> String {
+    pub(super) async fn approved(&self, id: &str, module: &str) -> String {
         let scenario = ScenarioFile::from_toml_str(&format!(
             r#"
 [scenario]

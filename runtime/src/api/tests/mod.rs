@@ -1,5 +1,6 @@
 //! Tests of the API through its router (no socket) and, once, through a real listener.
 
+mod budgets;
 mod errors;
 mod jobs;
 mod openapi;

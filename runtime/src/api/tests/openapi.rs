@@ -15,6 +15,9 @@ use crate::api::route_table::{ParamType, RequestBody, ResponseBody, Verb};
 use crate::api::schemas;
 use crate::audit::VerifyReport;
 use crate::governance::model::{Identity, IdentityStatus, JobRecord, JobRelease, JobState, Role};
+use crate::guard::budget::{
+    Budget, BudgetScope, BudgetStatus, DatasetBudget, DebitSummary, ScenarioBudget,
+};
 
 fn routes() -> Vec<table::Route> {
     crate::api::all_routes()
@@ -117,6 +120,7 @@ fn the_required_routes_are_there() {
         (Get, "/v1/products/{id}/files/{file}"),
         (Get, "/v1/audit"),
         (Get, "/v1/audit/verify"),
+        (Get, "/v1/budgets/{scenario_id}"),
     ] {
         assert!(have.contains(&(verb, path)), "{verb:?} {path} missing");
     }
@@ -231,6 +235,41 @@ fn schemas_match_the_types_they_describe() {
     assert_eq!(properties("Identity"), keys(&identity));
     assert_eq!(properties("VerifyReport"), keys(VerifyReport::default()));
     assert_eq!(properties("Error"), keys(ApiError::not_found("x").body()));
+    let status = BudgetStatus::from(&Budget {
+        scope: BudgetScope::Scenario("s".into()),
+        epsilon_total: 1.0,
+        delta_total: 0.0,
+        epsilon_spent: 0.0,
+        delta_spent: 0.0,
+        updated_at: "t".into(),
+    });
+    let dataset = DatasetBudget {
+        dataset: "d".into(),
+        budget: None,
+    };
+    let debit = DebitSummary {
+        id: "dbt-1".into(),
+        job_id: "j".into(),
+        release: "r".into(),
+        epsilon: 0.1,
+        delta: 0.0,
+        time: "t".into(),
+        refunded: false,
+        refunded_at: None,
+    };
+    assert_eq!(properties("BudgetScope"), keys(&status.scope));
+    assert_eq!(properties("BudgetStatus"), keys(&status));
+    assert_eq!(properties("DatasetBudget"), keys(&dataset));
+    assert_eq!(properties("DebitSummary"), keys(&debit));
+    assert_eq!(
+        properties("ScenarioBudget"),
+        keys(ScenarioBudget {
+            scenario_id: "s".into(),
+            budget: status.clone(),
+            datasets: vec![dataset],
+            debits: vec![debit],
+        })
+    );
     assert_eq!(
         properties("ErrorDetail"),
         keys(ApiError::not_found("x").body().error)

@@ -44,6 +44,7 @@ mod error;
 mod model;
 mod sql;
 mod units;
+mod view;
 
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,7 @@ use crate::store::Store;
 pub use error::BudgetError;
 pub use model::{Budget, BudgetPreview, BudgetScope, Charge, Debit};
 pub use units::{DELTA_SCALE, EPSILON_SCALE, MAX_EPSILON};
+pub use view::{BudgetStatus, DatasetBudget, DebitSummary, ScenarioBudget};
 
 use sql::{charge_of, NewDebit};
 use units::{to_units, Round, Units};
