@@ -218,6 +218,7 @@ fn district_stats_dp(domain: &Domain, example_dir: &Path, module_path: &Path) ->
     let approved = scenario.clone().check(&catalog)?;
     let report = run_job(domain, JobRequest { scenario, module })?;
     output::print_report(&report);
+    budget_hint(domain, &report);
     let ledger =
         shuyu::guard::budget::BudgetLedger::new(domain.store.clone(), domain.audit.clone());
     println!("privacy budget remaining (basic composition):");
@@ -288,4 +289,20 @@ fn credit_model(domain: &Domain, root: &Path) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// A budget, once spent, stays spent: that is the point of it. Each demo run spends part of the
+/// bundled datasets' budgets, so a re-run on the same data directory soon has private releases
+/// blocked; say how to start afresh instead of leaving a newcomer puzzled.
+fn budget_hint(domain: &Domain, report: &shuyu::job::JobReport) {
+    let spent = report.releases.iter().any(
+        |r| matches!(r, ReleaseOutcome::Blocked { rule, .. } if rule.as_str() == "privacy.budget"),
+    );
+    if spent {
+        println!(
+            "(privacy budgets stay spent: earlier demo runs used this data directory's. Run the demo \
+             on a new one, e.g. `shuyu --data-dir ./shuyu-data-2 demo`, or remove {})",
+            domain.data_dir().display()
+        );
+    }
 }

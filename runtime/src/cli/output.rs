@@ -55,7 +55,7 @@ pub(crate) fn print_report(report: &JobReport) {
                 }
                 if r.counts_withheld {
                     print_privacy(product_dir);
-                    println!("keys: {}", r.suppression_rule);
+                    println!("suppressed: {}", r.suppression_rule);
                     println!("exact counts withheld: they would bypass the noise");
                 } else {
                     println!(
