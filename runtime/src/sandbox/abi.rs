@@ -321,10 +321,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                 c.data_mut()
                     .host
                     .release_finish(handle)
-                    .map(|status| match status {
-                        ReleaseStatus::Released => 0,
-                        ReleaseStatus::Blocked => 1,
-                    })
+                    .map(ReleaseStatus::abi_code)
             })();
             finish(&mut c, result)
         },
@@ -388,10 +385,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                 c.data_mut()
                     .host
                     .release_vector(&name, &runner)
-                    .map(|status| match status {
-                        ReleaseStatus::Released => 0,
-                        ReleaseStatus::Blocked => 1,
-                    })
+                    .map(ReleaseStatus::abi_code)
             })();
             finish(&mut c, result)
         },

@@ -64,6 +64,16 @@ pub enum ReleaseStatus {
     Blocked,
 }
 
+impl ReleaseStatus {
+    /// The value `release_finish` and `release_vector` return to the guest (docs/abi.md).
+    pub fn abi_code(self) -> i32 {
+        match self {
+            ReleaseStatus::Released => 0,
+            ReleaseStatus::Blocked => 1,
+        }
+    }
+}
+
 /// The services behind ABI v1, implemented by the job. The sandbox has already checked pointers
 /// and counted limits it can see (queries, open queries, rows, releases, log lines) before it calls
 /// these; the host enforces what only it can see (the query timeout, the contract).
