@@ -252,3 +252,29 @@ fn credit_model_near_exact() {
         arrow::util::pretty::pretty_format_batches(std::slice::from_ref(table)).unwrap()
     );
 }
+
+/// A partition run asks for the whole table; it sees only its partition's rows. Over the m runs
+/// of one release every enterprise is read exactly once, and no run sees all of them.
+#[test]
+fn a_partition_run_sees_only_its_partition() {
+    let t = TestDomain::new();
+    let module = support::module("vector_hostile");
+    let report = t.run(hostile_scenario(&module), &module);
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    let total = t
+        .domain
+        .catalog()
+        .expect("catalog")
+        .get("enterprise_registry")
+        .expect("registry")
+        .rows;
+    let partitions = entries(&t, &report.job_id.to_string(), "vector.partition");
+    let nested: Vec<u64> = partitions
+        .iter()
+        .filter(|e| e.details["release"] == "nested")
+        .map(|e| e.details["rows_read"].as_u64().expect("rows_read"))
+        .collect();
+    assert_eq!(nested.len(), 4);
+    assert_eq!(nested.iter().sum::<u64>(), total, "{nested:?}");
+    assert!(nested.iter().all(|&rows| rows < total), "{nested:?}");
+}
