@@ -260,6 +260,22 @@ impl Governance {
         })
     }
 
+    /// Ids of the queued or running jobs working under an agreement (through its applications):
+    /// the ones a termination must stop, since access ends with the agreement.
+    pub fn live_jobs_of_agreement(&self, id: &str) -> Result<Vec<String>, GovError> {
+        self.store.read_with(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT j.id FROM jobs j JOIN applications a ON j.application = a.id \
+                 WHERE a.agreement = ?1 AND j.state IN {} ORDER BY j.id",
+                super::operators::LIVE_JOB_STATES
+            ))?;
+            let ids = stmt
+                .query_map(params![id], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(ids)
+        })
+    }
+
     /// Lists agreements (bureau, reviewer: all; operator: own; provider: forbidden).
     pub fn list_agreements(
         &self,

@@ -90,7 +90,14 @@ async fn terminate(
     ApiJson(body): ApiJson<ReasonInput>,
 ) -> Result<Json<Agreement>, ApiError> {
     state
-        .gov(move |gov| gov.terminate_agreement(&caller, &id, &body.reason))
+        .blocking(move |queue| {
+            let gov = queue.governance();
+            let agreement = gov.terminate_agreement(&caller, &id, &body.reason)?;
+            // Access ends with the agreement: running jobs under it stop too, as on suspension.
+            let live = gov.live_jobs_of_agreement(&id)?;
+            queue.stop_all(&live, "stopped: agreement terminated");
+            Ok(agreement)
+        })
         .await
         .map(Json)
 }

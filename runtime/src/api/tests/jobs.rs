@@ -316,6 +316,30 @@ async fn jobs_run_and_running_jobs_can_be_cancelled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_the_agreement_stops_its_running_job() {
+    let w = World::new(1).await;
+    let spin = w.upload(guest(true)).await;
+    let app = w.approved("district-spin", &spin).await;
+    let running = w.submit(&app, &spin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.wait_for(&running, |s| s == "running").await;
+    let answer = w
+        .api
+        .post(
+            &format!("/v1/agreements/{}/terminate", w.agreement),
+            &w.bureau,
+            json!({ "reason": "breach of the security requirements" }),
+        )
+        .await;
+    assert_eq!(answer.ok(200)["status"], "terminated");
+    let job = w.wait_for(&running, ended).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    assert_eq!(job["detail"], "stopped: agreement terminated", "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspending_the_operator_stops_its_jobs() {
     let w = World::new(1).await;
     let spin = w.upload(guest(true)).await;
