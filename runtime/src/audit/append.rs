@@ -4,11 +4,11 @@
 //! other writer (thread or process) can append; two appends can never claim the same seq or
 //! chain to the same predecessor. `seq` is the primary key as a second line of defence.
 
-use rusqlite::{params, OptionalExtension, Transaction};
-
 use super::canonical::canonical_json;
 use super::chain::{entry_hash, HashInput, GENESIS_HASH};
 use super::{AuditError, Entry, NewEntry};
+use crate::store::audit::{self as rows, RawEntry};
+use crate::store::Transaction;
 
 /// Appends `new` after the current head inside `tx`, stamped with `now`.
 pub(super) fn append_entry(
@@ -16,14 +16,7 @@ pub(super) fn append_entry(
     new: NewEntry,
     now: String,
 ) -> Result<Entry, AuditError> {
-    let head: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    let (seq, prev_hash) = match head {
+    let (seq, prev_hash) = match rows::head(tx)? {
         None => (1u64, GENESIS_HASH.to_string()),
         Some((last, hash)) => {
             let next = u64::try_from(last)
@@ -48,30 +41,28 @@ pub(super) fn append_entry(
         details: &details,
         prev_hash: &prev_hash,
     });
-    tx.execute(
-        "INSERT INTO audit_entries (seq, time, actor, action, subject, job_id, details, prev_hash, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            i64::try_from(seq).unwrap_or(i64::MAX),
-            now,
-            new.actor,
-            new.action,
-            new.subject,
-            new.job_id,
-            details,
-            prev_hash,
-            hash
-        ],
-    )?;
-    Ok(Entry {
-        seq,
+    let row = RawEntry {
+        // The head check above keeps `seq` within i64.
+        seq: i64::try_from(seq).unwrap_or(i64::MAX),
         time: now,
         actor: new.actor,
         action: new.action,
         subject: new.subject,
         job_id: new.job_id,
-        details: new.details,
+        details,
         prev_hash,
         hash,
+    };
+    rows::insert_entry(tx, &row)?;
+    Ok(Entry {
+        seq,
+        time: row.time,
+        actor: row.actor,
+        action: row.action,
+        subject: row.subject,
+        job_id: row.job_id,
+        details: new.details,
+        prev_hash: row.prev_hash,
+        hash: row.hash,
     })
 }

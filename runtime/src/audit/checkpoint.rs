@@ -10,12 +10,13 @@
 //! `key_id` says which key signed, for reviewers and for a later key rotation; it is not part of
 //! the signed bytes (see `chain` for those) and verification checks it against the given key.
 
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use super::chain::checkpoint_message;
 use super::AuditError;
 use crate::keys::DomainKeys;
+use crate::store::audit::{self as rows, RawCheckpoint};
+use crate::store::Transaction;
 
 /// A signed statement "entry `seq` of this log has hash `hash`", made at `time`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,52 +39,36 @@ pub(super) fn checkpoint_head(
     keys: &DomainKeys,
     now: &str,
 ) -> Result<Checkpoint, AuditError> {
-    let head: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    let (seq, hash) = head.ok_or(AuditError::Empty)?;
-    let existing = tx
-        .query_row(
-            "SELECT hash, time, key_id, signature FROM audit_checkpoints WHERE seq = ?1",
-            params![seq],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                ))
-            },
-        )
-        .optional()?;
+    let (seq, hash) = rows::head(tx)?.ok_or(AuditError::Empty)?;
+    let existing = rows::checkpoint_at(tx, seq)?;
     let seq_u64 = u64::try_from(seq).map_err(|_| AuditError::Unreadable {
         seq: 0,
         problem: format!("the head has an invalid seq {seq}"),
     })?;
-    if let Some((hash, time, key_id, signature)) = existing {
+    if let Some(existing) = existing {
         return Ok(Checkpoint {
             seq: seq_u64,
-            hash,
-            time,
-            key_id,
-            signature,
+            hash: existing.hash,
+            time: existing.time,
+            key_id: existing.key_id,
+            signature: existing.signature,
         });
     }
     let signature = hex::encode(keys.sign(&checkpoint_message(seq_u64, &hash, now)));
     let key_id = keys.public_key().key_id();
-    tx.execute(
-        "INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![seq, hash, now, key_id, signature],
-    )?;
-    Ok(Checkpoint {
-        seq: seq_u64,
+    let row = RawCheckpoint {
+        seq,
         hash,
         time: now.to_string(),
         key_id,
         signature,
+    };
+    rows::insert_checkpoint(tx, &row)?;
+    Ok(Checkpoint {
+        seq: seq_u64,
+        hash: row.hash,
+        time: row.time,
+        key_id: row.key_id,
+        signature: row.signature,
     })
 }

@@ -1,17 +1,10 @@
-//! Audit entries: what callers hand in ([`NewEntry`]), what the log holds ([`Entry`]), and the
-//! raw row as stored, decoded defensively because verification must report a tampered row, not
-//! trip over it.
+//! Audit entries: what callers hand in ([`NewEntry`]), what the log holds ([`Entry`]), and how
+//! a raw row as stored (decoded defensively by `store::audit`) becomes one.
 
-use rusqlite::types::FromSql;
-use rusqlite::Row;
 use serde::Serialize;
 
 use super::chain::HashInput;
 use super::AuditError;
-
-/// Columns of `audit_entries`, in the order [`RawEntry::from_row`] expects.
-pub(crate) const ENTRY_COLUMNS: &str =
-    "seq, time, actor, action, subject, job_id, details, prev_hash, hash";
 
 /// An entry to append. The log adds the seq, the time and the hashes.
 #[derive(Debug, Clone)]
@@ -51,36 +44,9 @@ pub struct Entry {
     pub hash: String,
 }
 
-/// A row of `audit_entries` exactly as stored.
-#[derive(Debug, Clone)]
-pub(crate) struct RawEntry {
-    pub seq: i64,
-    pub time: String,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub job_id: Option<String>,
-    pub details: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
+pub(crate) use crate::store::audit::RawEntry;
 
 impl RawEntry {
-    /// Decodes a row selected with [`ENTRY_COLUMNS`]; `Err` says which column is malformed.
-    pub fn from_row(row: &Row<'_>) -> Result<Self, String> {
-        Ok(Self {
-            seq: column(row, 0, "seq")?,
-            time: column(row, 1, "time")?,
-            actor: column(row, 2, "actor")?,
-            action: column(row, 3, "action")?,
-            subject: column(row, 4, "subject")?,
-            job_id: column(row, 5, "job_id")?,
-            details: column(row, 6, "details")?,
-            prev_hash: column(row, 7, "prev_hash")?,
-            hash: column(row, 8, "hash")?,
-        })
-    }
-
     /// The fields the hash covers, for an entry at `seq`.
     pub fn hash_input(&self, seq: u64) -> HashInput<'_> {
         HashInput {
@@ -117,20 +83,4 @@ impl RawEntry {
             hash: self.hash,
         })
     }
-}
-
-/// Reads one column, describing a type mismatch instead of failing with SQLite's wording.
-pub(crate) fn column<T: FromSql>(row: &Row<'_>, index: usize, name: &str) -> Result<T, String> {
-    row.get(index).map_err(|e| match e {
-        rusqlite::Error::InvalidColumnType(_, _, found) => {
-            format!("column {name} holds a value of the wrong type ({found})")
-        }
-        rusqlite::Error::FromSqlConversionFailure(_, _, source) => {
-            format!("column {name} cannot be read ({source})")
-        }
-        rusqlite::Error::IntegralValueOutOfRange(_, value) => {
-            format!("column {name} holds an out-of-range number ({value})")
-        }
-        other => format!("column {name} cannot be read ({other})"),
-    })
 }

@@ -54,8 +54,6 @@ mod verify;
 
 use std::sync::Arc;
 
-use rusqlite::OptionalExtension;
-
 pub use chain::{CHECKPOINT_TAG, ENTRY_TAG, GENESIS_HASH};
 pub use checkpoint::Checkpoint;
 pub use entry::{Entry, NewEntry};
@@ -103,12 +101,6 @@ pub enum AuditError {
     },
 }
 
-impl From<rusqlite::Error> for AuditError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Store(StoreError::Sqlite(e))
-    }
-}
-
 /// The domain's audit log, stored in the database and checkpointed with the domain key.
 #[derive(Debug)]
 pub struct AuditLog {
@@ -138,7 +130,7 @@ impl AuditLog {
     /// the write lock it holds is what makes reading the head and inserting after it atomic.
     pub fn append_in(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &crate::store::Transaction<'_>,
         entry: NewEntry,
     ) -> Result<Entry, AuditError> {
         append::append_entry(tx, entry, now())
@@ -174,13 +166,7 @@ impl AuditLog {
     /// verified: use [`AuditLog::verify`] for that.
     pub fn head(&self) -> Result<Option<(u64, String)>, AuditError> {
         self.store.read_with(|conn| {
-            let head: Option<(i64, String)> = conn
-                .query_row(
-                    "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?;
+            let head = crate::store::audit::head(conn)?;
             Ok(head.map(|(seq, hash)| (u64::try_from(seq).unwrap_or(0), hash)))
         })
     }

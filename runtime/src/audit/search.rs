@@ -9,11 +9,10 @@
 //! Search reads entries as stored; it does not verify them (that is [`super::AuditLog::verify`]).
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use rusqlite::types::Value;
-use rusqlite::Connection;
 
-use super::entry::{RawEntry, ENTRY_COLUMNS};
 use super::{AuditError, Entry};
+use crate::store::audit::{self as rows, EntryQuery};
+use crate::store::Connection;
 
 /// Which entries to return. Every field left `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -30,71 +29,49 @@ pub struct AuditFilter {
     pub since: Option<String>,
     /// Only entries before this time: RFC 3339, or a date `YYYY-MM-DD` (midnight UTC).
     pub until: Option<String>,
+    /// Only entries after this seq: the cursor of a paged search, so a page costs its own
+    /// entries however deep into the log it starts.
+    pub after: Option<u64>,
     /// At most this many entries (the oldest matching ones).
     pub limit: Option<usize>,
 }
 
 /// Runs `filter` against the log visible through `conn`.
 pub(super) fn search(conn: &Connection, filter: &AuditFilter) -> Result<Vec<Entry>, AuditError> {
-    let mut conditions: Vec<&str> = Vec::new();
-    let mut args: Vec<Value> = Vec::new();
-    if let Some(job) = &filter.job_id {
-        conditions.push("job_id = ?");
-        args.push(Value::Text(job.clone()));
-    }
-    if let Some(action) = &filter.action {
-        // substr + equality rather than LIKE: LIKE is case-insensitive in SQLite and treats
-        // `_` and `%` in the filter as wildcards.
-        let prefix = format!("{action}.");
-        conditions.push("(action = ? OR substr(action, 1, ?) = ?)");
-        args.push(Value::Text(action.clone()));
-        args.push(Value::Integer(count_chars(&prefix)));
-        args.push(Value::Text(prefix));
-    }
-    if let Some(subject) = &filter.subject {
-        conditions.push("subject = ?");
-        args.push(Value::Text(subject.clone()));
-    }
-    if let Some(actor) = &filter.actor {
-        conditions.push("actor = ?");
-        args.push(Value::Text(actor.clone()));
-    }
-    if let Some(since) = &filter.since {
-        conditions.push("time >= ?");
-        args.push(Value::Text(normalize_time("since", since)?));
-    }
-    if let Some(until) = &filter.until {
-        conditions.push("time < ?");
-        args.push(Value::Text(normalize_time("until", until)?));
-    }
-
-    let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_entries");
-    if !conditions.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conditions.join(" AND "));
-    }
-    sql.push_str(" ORDER BY seq");
-    if let Some(limit) = filter.limit {
-        sql.push_str(" LIMIT ?");
-        args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    }
-
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    let since = filter
+        .since
+        .as_deref()
+        .map(|t| normalize_time("since", t))
+        .transpose()?;
+    let until = filter
+        .until
+        .as_deref()
+        .map(|t| normalize_time("until", t))
+        .transpose()?;
+    let query = EntryQuery {
+        job_id: filter.job_id.as_deref(),
+        action: filter.action.as_deref(),
+        subject: filter.subject.as_deref(),
+        actor: filter.actor.as_deref(),
+        since: since.as_deref(),
+        until: until.as_deref(),
+        // Seqs beyond i64 cannot be stored, so a cursor past them matches nothing, as would
+        // the largest stored seq.
+        after: filter
+            .after
+            .map(|seq| i64::try_from(seq).unwrap_or(i64::MAX)),
+        limit: filter.limit,
+    };
     let mut entries = Vec::new();
-    while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(0).unwrap_or(0);
-        let raw = RawEntry::from_row(row).map_err(|problem| AuditError::Unreadable {
+    rows::search(conn, &query, |seq, raw| {
+        let raw = raw.map_err(|problem| AuditError::Unreadable {
             seq: u64::try_from(seq).unwrap_or(0),
             problem,
         })?;
         entries.push(raw.into_entry()?);
-    }
+        Ok::<_, AuditError>(())
+    })?;
     Ok(entries)
-}
-
-fn count_chars(s: &str) -> i64 {
-    i64::try_from(s.chars().count()).unwrap_or(i64::MAX)
 }
 
 /// Converts an RFC 3339 time or a date to the stored format, so text order is time order.

@@ -498,6 +498,23 @@ fn search_filters_combine() {
         }),
         [1, 2, 3]
     );
+    // The cursor continues a search after a seq, combined with the other filters.
+    assert_eq!(
+        seqs(AuditFilter {
+            job_id: Some("j-1".into()),
+            after: Some(1),
+            limit: Some(1),
+            ..Default::default()
+        }),
+        [2]
+    );
+    assert_eq!(
+        seqs(AuditFilter {
+            after: Some(u64::MAX),
+            ..Default::default()
+        }),
+        Vec::<u64>::new()
+    );
     assert_eq!(
         seqs(AuditFilter {
             subject: Some("s-2".into()),

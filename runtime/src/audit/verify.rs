@@ -16,13 +16,13 @@
 //! After the last entry, a remaining checkpoint points past the end: the log was truncated, and
 //! the first missing entry is named.
 
-use rusqlite::{Connection, Rows};
 use serde::Serialize;
 
 use super::chain::{checkpoint_message, entry_hash, GENESIS_HASH};
-use super::entry::{column, RawEntry, ENTRY_COLUMNS};
 use super::AuditError;
 use crate::keys::PublicKey;
+use crate::store::audit::{CheckpointRows, LogScan, RawCheckpoint};
+use crate::store::Connection;
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -39,15 +39,6 @@ pub struct VerifyReport {
     pub last_checkpoint: Option<u64>,
 }
 
-/// A row of `audit_checkpoints` as stored.
-struct RawCheckpoint {
-    seq: i64,
-    hash: String,
-    time: String,
-    key_id: String,
-    signature: String,
-}
-
 fn tampered(seq: u64, problem: impl Into<String>) -> AuditError {
     AuditError::Tampered {
         seq,
@@ -57,22 +48,16 @@ fn tampered(seq: u64, problem: impl Into<String>) -> AuditError {
 
 /// Verifies the log visible through `conn` (which should be one read snapshot).
 pub(super) fn verify_log(conn: &Connection, key: &PublicKey) -> Result<VerifyReport, AuditError> {
-    let mut entry_stmt = conn.prepare(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM audit_entries ORDER BY seq"
-    ))?;
-    let mut checkpoint_stmt = conn
-        .prepare("SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq")?;
-    let mut entry_rows = entry_stmt.query([])?;
-    let mut checkpoint_rows = checkpoint_stmt.query([])?;
+    let mut scan = LogScan::prepare(conn)?;
+    let (mut entry_rows, mut checkpoint_rows) = scan.rows()?;
 
     let mut report = VerifyReport::default();
     let mut expected: u64 = 1;
     let mut prev_hash = GENESIS_HASH.to_string();
     let mut pending = next_checkpoint(&mut checkpoint_rows, expected)?;
 
-    while let Some(row) = entry_rows.next()? {
-        let raw = RawEntry::from_row(row)
-            .map_err(|p| tampered(expected, format!("row unreadable: {p}")))?;
+    while let Some(raw) = entry_rows.advance()? {
+        let raw = raw.map_err(|p| tampered(expected, format!("row unreadable: {p}")))?;
         if let Some(cp) = &pending {
             if cp.seq < signed(expected) {
                 return Err(tampered(
@@ -169,21 +154,12 @@ fn check_seq(found: i64, expected: u64) -> Result<u64, AuditError> {
     }
 }
 
-fn next_checkpoint(rows: &mut Rows<'_>, at: u64) -> Result<Option<RawCheckpoint>, AuditError> {
-    let Some(row) = rows.next()? else {
-        return Ok(None);
-    };
-    let decode = || -> Result<RawCheckpoint, String> {
-        Ok(RawCheckpoint {
-            seq: column(row, 0, "seq")?,
-            hash: column(row, 1, "hash")?,
-            time: column(row, 2, "time")?,
-            key_id: column(row, 3, "key_id")?,
-            signature: column(row, 4, "signature")?,
-        })
-    };
-    decode()
-        .map(Some)
+fn next_checkpoint(
+    rows: &mut CheckpointRows<'_>,
+    at: u64,
+) -> Result<Option<RawCheckpoint>, AuditError> {
+    rows.advance()?
+        .transpose()
         .map_err(|p| tampered(at, format!("a checkpoint row is unreadable: {p}")))
 }
 

@@ -113,6 +113,7 @@ pub(crate) fn run(globals: &Globals, command: AuditCommand) -> CliResult {
                 actor,
                 since,
                 until,
+                after: None,
                 limit,
             };
             let entries = domain.audit.search(&filter)?;

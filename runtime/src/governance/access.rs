@@ -1,51 +1,21 @@
 //! Who may act: role checks with messages naming the role needed, loading the caller's stored
 //! identity, and recording an action in the audit log inside its transaction.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
-
-use super::model::{Caller, Identity, IdentityStatus, Role};
-use super::sql::{parse_enum, parse_ts};
+use super::model::{Caller, IdentityStatus, Role};
 use super::{GovError, Governance};
 use crate::audit::NewEntry;
+use crate::store::governance::access as db;
+use crate::store::{Connection, Transaction};
+
+/// The stored identity row lives with its statements; its rules (`operator_refusal`) live here.
+pub(crate) use crate::store::governance::access::StoredIdentity;
 
 /// The actor named in the audit log for `shuyu admin` actions (local, no token).
 pub(crate) const ADMIN: &str = "admin";
 /// The actor named for automatic changes (expiry, job runner).
 pub(crate) const SYSTEM: &str = "system";
 
-/// Columns of `identities`, in the order [`StoredIdentity::from_row`] expects.
-pub(crate) const IDENTITY_COLUMNS: &str =
-    "id, role, name, usci, department, status, status_reason, created_at";
-
-/// An identity with the reason of its current status.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredIdentity {
-    /// The identity.
-    pub identity: Identity,
-    /// Why it is suspended or terminated.
-    pub status_reason: Option<String>,
-}
-
 impl StoredIdentity {
-    /// Decodes a row selected with [`IDENTITY_COLUMNS`].
-    pub fn from_row(row: &Row<'_>) -> Result<Self, GovError> {
-        let role: String = row.get(1)?;
-        let status: String = row.get(5)?;
-        let created_at: String = row.get(7)?;
-        Ok(Self {
-            identity: Identity {
-                id: row.get(0)?,
-                role: parse_enum(&role)?,
-                name: row.get(2)?,
-                usci: row.get(3)?,
-                department: row.get(4)?,
-                status: parse_enum(&status)?,
-                created_at: parse_ts(&created_at)?,
-            },
-            status_reason: row.get(6)?,
-        })
-    }
-
     /// Why this operator may not run jobs or file applications now, if it may not.
     pub fn operator_refusal(&self) -> Option<String> {
         let word = match self.identity.status {
@@ -69,13 +39,7 @@ pub(crate) fn find_identity(
     conn: &Connection,
     id: &str,
 ) -> Result<Option<StoredIdentity>, GovError> {
-    conn.query_row(
-        &format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = ?1"),
-        params![id],
-        |row| Ok(StoredIdentity::from_row(row)),
-    )
-    .optional()?
-    .transpose()
+    Ok(db::find_identity(conn, id)?)
 }
 
 /// Loads one identity; unknown is [`GovError::NotFound`].

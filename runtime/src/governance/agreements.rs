@@ -3,58 +3,26 @@
 //! `expire_due` has recorded it yet.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::json;
 
 use super::access::{self, require, require_any, who};
 use super::model::{
     Agreement, AgreementMode, AgreementStatus, Caller, NewAgreement, Page, PageRequest, Role,
 };
-use super::sql::{enum_text, from_json, next_id, parse_enum, parse_ts, to_json, ts, PageSpec};
+use super::page::PageSpec;
 use super::{GovError, Governance};
+use crate::store::codec::{enum_text, ts};
+use crate::store::governance::agreements as db;
+use crate::store::Connection;
+
+/// The stored agreement row lives with its statements; its rules (`status_at`, `refusal`, ...)
+/// live here.
+pub(crate) use crate::store::governance::agreements::StoredAgreement;
 
 /// Highest dataset security level.
 const MAX_LEVEL: u8 = 4;
 
-/// Columns of `agreements`, in the order [`StoredAgreement::from_row`] expects.
-const AGREEMENT_COLUMNS: &str = "id, authorizer, operator, mode, scope, term_start, term_end, \
-     security_requirements, exit_conditions, status, status_reason, created_at";
-
-/// An agreement as stored, with the reason of its status.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredAgreement {
-    /// The agreement, with its status as stored.
-    pub agreement: Agreement,
-    /// Why it was terminated.
-    pub status_reason: Option<String>,
-}
-
 impl StoredAgreement {
-    fn from_row(row: &Row<'_>) -> Result<Self, GovError> {
-        let mode: String = row.get(3)?;
-        let scope: String = row.get(4)?;
-        let term_start: String = row.get(5)?;
-        let term_end: String = row.get(6)?;
-        let status: String = row.get(9)?;
-        let created_at: String = row.get(11)?;
-        Ok(Self {
-            agreement: Agreement {
-                id: row.get(0)?,
-                authorizer: row.get(1)?,
-                operator: row.get(2)?,
-                mode: parse_enum(&mode)?,
-                scope: from_json(&scope)?,
-                term_start: parse_ts(&term_start)?,
-                term_end: parse_ts(&term_end)?,
-                security_requirements: row.get(7)?,
-                exit_conditions: row.get(8)?,
-                status: parse_enum(&status)?,
-                created_at: parse_ts(&created_at)?,
-            },
-            status_reason: row.get(10)?,
-        })
-    }
-
     /// The status at `now`: an active agreement whose term has ended is expired.
     pub fn status_at(&self, now: DateTime<Utc>) -> AgreementStatus {
         match self.agreement.status {
@@ -95,14 +63,7 @@ impl StoredAgreement {
 
 /// Loads one agreement; unknown is [`GovError::NotFound`].
 pub(crate) fn agreement(conn: &Connection, id: &str) -> Result<StoredAgreement, GovError> {
-    conn.query_row(
-        &format!("SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE id = ?1"),
-        params![id],
-        |row| Ok(StoredAgreement::from_row(row)),
-    )
-    .optional()?
-    .transpose()?
-    .ok_or_else(|| GovError::NotFound(format!("agreement '{id}'")))
+    db::find_agreement(conn, id)?.ok_or_else(|| GovError::NotFound(format!("agreement '{id}'")))
 }
 
 /// Checks a new agreement's fields on their own.
@@ -169,7 +130,7 @@ impl Governance {
                 return Err(GovError::Conflict(refusal));
             }
             let agreement = Agreement {
-                id: next_id(tx, "agreements", "agr")?,
+                id: db::next_agreement_id(tx)?,
                 authorizer: caller.id.clone(),
                 operator: new.operator.clone(),
                 mode: new.mode,
@@ -181,25 +142,7 @@ impl Governance {
                 status: AgreementStatus::Active,
                 created_at: now,
             };
-            tx.execute(
-                &format!(
-                    "INSERT INTO agreements ({AGREEMENT_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)"
-                ),
-                params![
-                    agreement.id,
-                    agreement.authorizer,
-                    agreement.operator,
-                    enum_text(&agreement.mode),
-                    to_json(&agreement.scope)?,
-                    ts(&agreement.term_start),
-                    ts(&agreement.term_end),
-                    agreement.security_requirements,
-                    agreement.exit_conditions,
-                    enum_text(&agreement.status),
-                    ts(&agreement.created_at)
-                ],
-            )?;
+            db::insert_agreement(tx, &agreement)?;
             self.record(
                 tx,
                 &caller.id,
@@ -244,10 +187,7 @@ impl Governance {
                 }
                 AgreementStatus::Active | AgreementStatus::Suspended => {}
             }
-            tx.execute(
-                "UPDATE agreements SET status = ?2, status_reason = ?3 WHERE id = ?1",
-                params![id, enum_text(&AgreementStatus::Terminated), reason],
-            )?;
+            db::set_agreement_status(tx, id, AgreementStatus::Terminated, reason)?;
             self.record(
                 tx,
                 &caller.id,
@@ -263,17 +203,9 @@ impl Governance {
     /// Ids of the queued or running jobs working under an agreement (through its applications):
     /// the ones a termination must stop, since access ends with the agreement.
     pub fn live_jobs_of_agreement(&self, id: &str) -> Result<Vec<String>, GovError> {
-        self.store.read_with(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT j.id FROM jobs j JOIN applications a ON j.application = a.id \
-                 WHERE a.agreement = ?1 AND j.state IN {} ORDER BY j.id",
-                super::operators::LIVE_JOB_STATES
-            ))?;
-            let ids = stmt
-                .query_map(params![id], |row| row.get(0))?
-                .collect::<Result<Vec<String>, _>>()?;
-            Ok(ids)
-        })
+        Ok(self
+            .store
+            .read(|conn| db::live_jobs_of_agreement(conn, id))?)
     }
 
     /// Lists agreements (bureau, reviewer: all; operator: own; provider: forbidden).
@@ -295,21 +227,14 @@ impl Governance {
         } else {
             ""
         };
-        self.store.read_with(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {AGREEMENT_COLUMNS} FROM agreements \
-                 WHERE id > ?1 AND (?2 = '' OR operator = ?2) ORDER BY id LIMIT ?3"
-            ))?;
-            let rows = stmt.query_map(params![spec.after(), only, spec.fetch()], |row| {
-                Ok(StoredAgreement::from_row(row))
-            })?;
-            let mut items = Vec::new();
-            for row in rows {
-                let stored = row??;
-                items.push((stored.agreement.id.clone(), stored.view(now)));
-            }
-            Ok(spec.finish(items))
-        })
+        let found = self
+            .store
+            .read(|conn| db::list_agreements(conn, spec.after(), only, spec.fetch()))?;
+        let items = found
+            .iter()
+            .map(|stored| (stored.agreement.id.clone(), stored.view(now)))
+            .collect();
+        Ok(spec.finish(items))
     }
 
     /// One agreement.

@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::json;
 
 use super::access::{self, require, who};
@@ -14,31 +13,20 @@ use super::agreements::{agreement, StoredAgreement};
 use super::calendar::{load_calendar, review_deadline};
 use super::model::{
     AgreementMode, Application, ApplicationStatus, Caller, NewApplication, Page, PageRequest,
-    Review, ReviewKind, Role,
+    ReviewKind, Role,
 };
 use super::modules::uploaded_by;
-use super::operators::LIVE_JOB_STATES;
+use super::page::PageSpec;
 use super::registry::{dataset_refusal, find_dataset};
-use super::sql::{
-    enum_text, from_json, next_id, parse_enum, parse_opt_ts, parse_ts, to_json, ts, PageSpec,
-};
 use super::{GovError, Governance};
-
-/// Columns of `applications`, in the order [`StoredApplication::from_row`] expects.
-const APPLICATION_COLUMNS: &str = "id, scenario_id, operator, agreement, scenario, module_sha256, \
-     valid_until, amends, status, status_reason, submitted_at";
+use crate::store::codec::{enum_text, next_id, ts};
+use crate::store::governance::applications as db;
+/// The stored application, re-exported where its rules (below) are.
+pub(crate) use crate::store::governance::applications::StoredApplication;
+use crate::store::Connection;
 
 /// The party of the bureau review until a bureau identity decides it.
 pub(crate) const BUREAU_PARTY: &str = "bureau";
-
-/// An application as stored, with the reason of its status.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredApplication {
-    /// The application, with its status as stored and `overdue` unset.
-    pub application: Application,
-    /// Why it was suspended or revoked, or what superseded it.
-    pub status_reason: Option<String>,
-}
 
 impl StoredApplication {
     /// The status at `now`: a live application past `valid_until` is expired.
@@ -119,91 +107,9 @@ fn granted_datasets(grants: &[super::Grant]) -> Vec<String> {
         .collect()
 }
 
-/// Decodes a row selected with [`APPLICATION_COLUMNS`] (reviews are loaded separately).
-fn application_from_row(row: &Row<'_>) -> Result<StoredApplication, GovError> {
-    let scenario: String = row.get(4)?;
-    let valid_until: String = row.get(6)?;
-    let status: String = row.get(8)?;
-    let submitted_at: String = row.get(10)?;
-    Ok(StoredApplication {
-        application: Application {
-            id: row.get(0)?,
-            scenario_id: row.get(1)?,
-            operator: row.get(2)?,
-            agreement: row.get(3)?,
-            scenario: from_json(&scenario)?,
-            valid_until: parse_ts(&valid_until)?,
-            amends: row.get(7)?,
-            status: parse_enum(&status)?,
-            reviews: Vec::new(),
-            submitted_at: parse_ts(&submitted_at)?,
-        },
-        status_reason: row.get(9)?,
-    })
-}
-
-/// The reviews of one application, bureau first.
-fn reviews_of(conn: &Connection, id: &str) -> Result<Vec<Review>, GovError> {
-    let mut stmt = conn.prepare(
-        "SELECT kind, party, decision, reason, deadline, decided_at FROM reviews \
-         WHERE application = ?1 ORDER BY position",
-    )?;
-    let mut rows = stmt.query(params![id])?;
-    let mut reviews = Vec::new();
-    while let Some(row) = rows.next()? {
-        let kind: String = row.get(0)?;
-        let decision: Option<String> = row.get(2)?;
-        let deadline: String = row.get(4)?;
-        reviews.push(Review {
-            kind: parse_enum(&kind)?,
-            party: row.get(1)?,
-            decision: decision.as_deref().map(parse_enum).transpose()?,
-            reason: row.get(3)?,
-            deadline: parse_ts(&deadline)?,
-            decided_at: parse_opt_ts(row.get(5)?)?,
-            overdue: false,
-        });
-    }
-    Ok(reviews)
-}
-
-/// Loads one application with its reviews, `None` if unknown.
-pub(crate) fn find_application(
-    conn: &Connection,
-    id: &str,
-) -> Result<Option<StoredApplication>, GovError> {
-    let found = conn
-        .query_row(
-            &format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = ?1"),
-            params![id],
-            |row| Ok(application_from_row(row)),
-        )
-        .optional()?
-        .transpose()?;
-    let Some(mut stored) = found else {
-        return Ok(None);
-    };
-    stored.application.reviews = reviews_of(conn, id)?;
-    Ok(Some(stored))
-}
-
 /// Loads one application; unknown is [`GovError::NotFound`].
 pub(crate) fn application(conn: &Connection, id: &str) -> Result<StoredApplication, GovError> {
-    find_application(conn, id)?.ok_or_else(|| GovError::NotFound(format!("application '{id}'")))
-}
-
-/// Ids of an application's queued or running jobs.
-pub(crate) fn live_jobs_of_application(
-    conn: &Connection,
-    id: &str,
-) -> Result<Vec<String>, GovError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id FROM jobs WHERE application = ?1 AND state IN {LIVE_JOB_STATES} ORDER BY id"
-    ))?;
-    let ids = stmt
-        .query_map(params![id], |row| row.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(ids)
+    db::find_application(conn, id)?.ok_or_else(|| GovError::NotFound(format!("application '{id}'")))
 }
 
 /// Refuses `caller` unless it may see `stored`: its operator, an involved provider, the bureau
@@ -358,11 +264,7 @@ fn check_one_live(
     now: DateTime<Utc>,
 ) -> Result<(), GovError> {
     let scenario_id = &new.scenario.scenario.id;
-    let mut stmt =
-        conn.prepare("SELECT id FROM applications WHERE scenario_id = ?1 ORDER BY id")?;
-    let ids = stmt
-        .query_map(params![scenario_id], |row| row.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = db::application_ids_of_scenario(conn, scenario_id)?;
     let mut live = Vec::new();
     for id in ids {
         let stored = application(conn, &id)?;
@@ -454,30 +356,8 @@ impl Governance {
             let deadline = review_deadline(&load_calendar(tx)?, now.date_naive());
             let id = next_id(tx, "applications", "app")?;
             let info = &new.scenario.scenario;
-            tx.execute(
-                &format!(
-                    "INSERT INTO applications ({APPLICATION_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)"
-                ),
-                params![
-                    id,
-                    info.id,
-                    caller.id,
-                    new.agreement,
-                    to_json(&new.scenario)?,
-                    info.module_sha256,
-                    ts(&new.valid_until),
-                    new.amends,
-                    enum_text(&ApplicationStatus::Pending),
-                    ts(&now)
-                ],
-            )?;
-            for name in &submission.datasets {
-                tx.execute(
-                    "INSERT INTO application_datasets (application, dataset) VALUES (?1, ?2)",
-                    params![id, name],
-                )?;
-            }
+            db::insert_application(tx, &id, &caller.id, &new, ApplicationStatus::Pending, now)?;
+            db::insert_application_datasets(tx, &id, &submission.datasets)?;
             let parties = std::iter::once((ReviewKind::Bureau, BUREAU_PARTY)).chain(
                 submission
                     .providers
@@ -485,17 +365,7 @@ impl Governance {
                     .map(|p| (ReviewKind::Provider, p.as_str())),
             );
             for (position, (kind, party)) in parties.enumerate() {
-                tx.execute(
-                    "INSERT INTO reviews (application, position, kind, party, decision, reason, \
-                     deadline, decided_at) VALUES (?1, ?2, ?3, ?4, NULL, NULL, ?5, NULL)",
-                    params![
-                        id,
-                        i64::try_from(position).unwrap_or(i64::MAX),
-                        enum_text(&kind),
-                        party,
-                        ts(&deadline)
-                    ],
-                )?;
+                db::insert_review(tx, &id, position, kind, party, deadline)?;
             }
             self.record(
                 tx,
@@ -538,19 +408,8 @@ impl Governance {
             ""
         };
         self.store.read_with(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id FROM applications WHERE id > ?1 \
-                 AND (?2 = '' OR operator = ?2) \
-                 AND (?3 = '' OR id IN \
-                      (SELECT application FROM reviews WHERE kind = 'provider' AND party = ?3)) \
-                 ORDER BY id LIMIT ?4",
-            )?;
-            let ids = stmt
-                .query_map(
-                    params![spec.after(), operator, provider, spec.fetch()],
-                    |row| row.get::<_, String>(0),
-                )?
-                .collect::<Result<Vec<_>, _>>()?;
+            let ids =
+                db::application_ids_page(conn, spec.after(), operator, provider, spec.fetch())?;
             let mut items = Vec::new();
             for id in ids {
                 let view = application(conn, &id)?.view(now);
@@ -650,13 +509,10 @@ impl Governance {
                 BureauAction::Restore => None,
                 _ => Some(reason),
             };
-            tx.execute(
-                "UPDATE applications SET status = ?2, status_reason = ?3 WHERE id = ?1",
-                params![id, enum_text(&target), kept_reason],
-            )?;
+            db::set_status_and_reason(tx, id, target, kept_reason)?;
             let jobs = match action {
                 BureauAction::Restore => Vec::new(),
-                _ => live_jobs_of_application(tx, id)?,
+                _ => db::live_jobs_of_application(tx, id)?,
             };
             self.record(
                 tx,

@@ -5,12 +5,12 @@
 //! matched to a scenario through the applications that name it.
 
 use chrono::Utc;
-use rusqlite::params;
 
 use super::access::who;
 use super::applications::application;
 use super::model::{ApplicationStatus, Caller, Role};
 use super::{GovError, Governance};
+use crate::store::governance::budgets as db;
 
 impl Governance {
     /// Checks that `caller` may read the privacy budget of scenario `scenario_id` and returns
@@ -41,13 +41,7 @@ impl Governance {
             }
             Role::Operator => {
                 let owns = self.store.read_with(|conn| {
-                    conn.query_row(
-                        "SELECT EXISTS (SELECT 1 FROM applications \
-                         WHERE scenario_id = ?1 AND operator = ?2)",
-                        params![scenario_id, caller.id],
-                        |row| row.get::<_, bool>(0),
-                    )
-                    .map_err(GovError::from)
+                    db::operator_has_application(conn, scenario_id, &caller.id)
                 })?;
                 if !owns {
                     // The same answer whether the scenario exists or not: an operator learns
@@ -76,13 +70,7 @@ impl Governance {
     pub fn budget_datasets(&self, scenario_id: &str) -> Result<Vec<String>, GovError> {
         let now = Utc::now();
         self.store.read_with(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id FROM applications WHERE scenario_id = ?1 \
-                 ORDER BY submitted_at DESC, id DESC",
-            )?;
-            let ids = stmt
-                .query_map(params![scenario_id], |row| row.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
+            let ids = db::application_ids_latest_first(conn, scenario_id)?;
             let mut latest = None;
             for id in ids {
                 let stored = application(conn, &id)?;

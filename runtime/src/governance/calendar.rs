@@ -10,8 +10,9 @@ use serde_json::json;
 use super::access::ADMIN;
 use super::identities::{get_setting, put_setting};
 use super::model::CalendarSettings;
-use super::sql::{from_json, to_json};
 use super::{GovError, Governance};
+use crate::store::codec::{from_json, to_json};
+use crate::store::Connection;
 
 /// Settings key of the calendar (JSON of [`CalendarSettings`]).
 const CALENDAR_KEY: &str = "calendar";
@@ -46,9 +47,9 @@ pub(crate) fn review_deadline(calendar: &CalendarSettings, submitted: NaiveDate)
 }
 
 /// Reads the calendar (the default when none was set).
-pub(crate) fn load_calendar(conn: &rusqlite::Connection) -> Result<CalendarSettings, GovError> {
+pub(crate) fn load_calendar(conn: &Connection) -> Result<CalendarSettings, GovError> {
     match get_setting(conn, CALENDAR_KEY)? {
-        Some(text) => from_json(&text),
+        Some(text) => Ok(from_json(&text)?),
         None => Ok(CalendarSettings::default()),
     }
 }

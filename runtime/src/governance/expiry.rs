@@ -4,46 +4,22 @@
 //! log says when access ended.
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 use serde_json::json;
 
 use super::access::SYSTEM;
 use super::model::{AgreementStatus, ApplicationStatus};
-use super::sql::{enum_text, ts};
 use super::{GovError, Governance};
-
-/// Ids and the time that ended them, selected by `sql` with `?1` = now.
-fn due(
-    tx: &rusqlite::Transaction<'_>,
-    sql: &str,
-    now: &str,
-) -> Result<Vec<(String, String)>, GovError> {
-    let mut stmt = tx.prepare(sql)?;
-    let rows = stmt
-        .query_map(params![now], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
-}
+use crate::store::governance::applications::{set_status, set_status_and_reason};
+use crate::store::governance::expiry as db;
 
 impl Governance {
     /// Marks agreements and applications past their term as expired (auditing each); returns
     /// how many changed. Called periodically by the server and before each gate check.
     pub fn expire_due(&self, now: DateTime<Utc>) -> Result<u32, GovError> {
-        // Stored times share one fixed format, so comparing the text compares the times.
-        let now_text = ts(&now);
         self.store.write_with(|tx| {
             let mut changed = 0u32;
-            let agreements = due(
-                tx,
-                "SELECT id, term_end FROM agreements WHERE status = 'active' AND term_end <= ?1 \
-                 ORDER BY id",
-                &now_text,
-            )?;
-            for (id, term_end) in agreements {
-                tx.execute(
-                    "UPDATE agreements SET status = ?2 WHERE id = ?1",
-                    params![id, enum_text(&AgreementStatus::Expired)],
-                )?;
+            for (id, term_end) in db::agreements_due(tx, now)? {
+                db::set_agreement_status(tx, &id, AgreementStatus::Expired)?;
                 self.record(
                     tx,
                     SYSTEM,
@@ -54,18 +30,8 @@ impl Governance {
                 )?;
                 changed += 1;
             }
-            let applications = due(
-                tx,
-                "SELECT id, valid_until FROM applications \
-                 WHERE status IN ('pending', 'approved', 'suspended') AND valid_until < ?1 \
-                 ORDER BY id",
-                &now_text,
-            )?;
-            for (id, valid_until) in applications {
-                tx.execute(
-                    "UPDATE applications SET status = ?2 WHERE id = ?1",
-                    params![id, enum_text(&ApplicationStatus::Expired)],
-                )?;
+            for (id, valid_until) in db::applications_due(tx, now)? {
+                set_status(tx, &id, ApplicationStatus::Expired)?;
                 self.record(
                     tx,
                     SYSTEM,
@@ -76,21 +42,10 @@ impl Governance {
                 )?;
                 changed += 1;
             }
-            let lapsed = due(
-                tx,
-                "SELECT a.id, MIN(r.deadline) FROM applications a \
-                 JOIN reviews r ON r.application = a.id \
-                 WHERE a.status = 'pending' AND r.decision IS NULL AND r.deadline < ?1 \
-                 GROUP BY a.id ORDER BY a.id",
-                &now_text,
-            )?;
-            for (id, deadline) in lapsed {
+            for (id, deadline) in db::reviews_overdue(tx, now)? {
                 let reason =
                     format!("the review deadline passed at {deadline}; the application has lapsed");
-                tx.execute(
-                    "UPDATE applications SET status = ?2, status_reason = ?3 WHERE id = ?1",
-                    params![id, enum_text(&ApplicationStatus::Lapsed), reason],
-                )?;
+                set_status_and_reason(tx, &id, ApplicationStatus::Lapsed, Some(&reason))?;
                 self.record(
                     tx,
                     SYSTEM,

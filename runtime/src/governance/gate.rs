@@ -3,8 +3,8 @@
 //! suspended or withdrawn, and the module is the one the approval pinned. Every refusal names
 //! the reason.
 
+use crate::store::Connection;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
 use super::access::{self, require, who};
 use super::agreements::agreement;

@@ -5,13 +5,13 @@
 use chrono::Utc;
 use ring::digest::{digest, SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::json;
 
-use super::access::{self, find_identity, StoredIdentity, ADMIN, IDENTITY_COLUMNS};
+use super::access::{self, find_identity, ADMIN};
 use super::model::{Caller, Identity, IdentityStatus, IssuedToken, NewIdentity, Role};
-use super::sql::{enum_text, parse_enum, ts};
 use super::{GovError, Governance};
+use crate::store::governance::identities as db;
+use crate::store::{Connection, Transaction};
 
 /// Settings key of the platform maintainer's USCI.
 const MAINTAINER_KEY: &str = "maintainer_usci";
@@ -50,32 +50,18 @@ fn new_token() -> Result<String, GovError> {
 
 /// Reads a setting.
 pub(crate) fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>, GovError> {
-    Ok(conn
-        .query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            params![key],
-            |row| row.get(0),
-        )
-        .optional()?)
+    Ok(db::get_setting(conn, key)?)
 }
 
 /// Writes a setting (insert or replace; `ON CONFLICT` is understood by SQLite and PostgreSQL).
 pub(crate) fn put_setting(tx: &Transaction<'_>, key: &str, value: &str) -> Result<(), GovError> {
-    tx.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
-    Ok(())
+    Ok(db::put_setting(tx, key, value)?)
 }
 
 /// Stores the hash of a new token for `identity` and returns the token text.
 fn insert_token(tx: &Transaction<'_>, identity: &str) -> Result<IssuedToken, GovError> {
     let token = new_token()?;
-    tx.execute(
-        "INSERT INTO tokens (token_hash, identity, created_at, revoked) VALUES (?1, ?2, ?3, 0)",
-        params![token_hash(&token), identity, ts(&Utc::now())],
-    )?;
+    db::insert_token(tx, &token_hash(&token), identity, &Utc::now())?;
     Ok(IssuedToken {
         identity: identity.to_string(),
         token,
@@ -133,14 +119,7 @@ impl Governance {
             )));
         }
         self.store.write_with(|tx| {
-            let operator: Option<String> = tx
-                .query_row(
-                    "SELECT id FROM identities WHERE role = 'operator' AND usci = ?1",
-                    params![usci],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            if let Some(operator) = operator {
+            if let Some(operator) = db::operator_with_usci(tx, usci)? {
                 return Err(GovError::Conflict(format!(
                     "operator '{operator}' has this unified social credit code; the platform \
                      maintainer may not be an operator"
@@ -178,14 +157,7 @@ impl Governance {
                         "the platform maintainer may not be an operator".into(),
                     ));
                 }
-                let other: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM identities WHERE role = 'operator' AND usci = ?1",
-                        params![usci],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                if let Some(other) = other {
+                if let Some(other) = db::operator_with_usci(tx, usci)? {
                     return Err(GovError::Conflict(format!(
                         "operator '{other}' already has unified social credit code {usci}"
                     )));
@@ -194,14 +166,7 @@ impl Governance {
             if let Some(department) = department {
                 // One identity per department: manifests name departments, and ownership of
                 // datasets follows from it.
-                let other: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM identities WHERE role = 'provider' AND department = ?1",
-                        params![department],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                if let Some(other) = other {
+                if let Some(other) = db::provider_of_department(tx, department)? {
                     return Err(GovError::Conflict(format!(
                         "department '{department}' already has provider identity '{other}'"
                     )));
@@ -216,19 +181,7 @@ impl Governance {
                 status: IdentityStatus::Active,
                 created_at: Utc::now(),
             };
-            tx.execute(
-                "INSERT INTO identities (id, role, name, usci, department, status, status_reason, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
-                params![
-                    identity.id,
-                    identity.role.as_str(),
-                    identity.name,
-                    identity.usci,
-                    identity.department,
-                    enum_text(&identity.status),
-                    ts(&identity.created_at)
-                ],
-            )?;
+            db::insert_identity(tx, &identity)?;
             let token = insert_token(tx, &identity.id)?;
             self.record(
                 tx,
@@ -268,10 +221,7 @@ impl Governance {
     pub fn admin_revoke_tokens(&self, identity: &str) -> Result<u32, GovError> {
         self.store.write_with(|tx| {
             access::identity(tx, identity)?;
-            let revoked = tx.execute(
-                "UPDATE tokens SET revoked = 1 WHERE identity = ?1 AND revoked = 0",
-                params![identity],
-            )?;
+            let revoked = db::revoke_tokens(tx, identity)?;
             let revoked = u32::try_from(revoked).unwrap_or(u32::MAX);
             self.record(
                 tx,
@@ -288,15 +238,10 @@ impl Governance {
     /// Lists identities.
     pub fn admin_list_identities(&self) -> Result<Vec<Identity>, GovError> {
         self.store.read_with(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {IDENTITY_COLUMNS} FROM identities ORDER BY id"
-            ))?;
-            let rows = stmt.query_map([], |row| Ok(StoredIdentity::from_row(row)))?;
-            let mut identities = Vec::new();
-            for row in rows {
-                identities.push(row??.identity);
-            }
-            Ok(identities)
+            Ok(db::list_identities(conn)?
+                .into_iter()
+                .map(|stored| stored.identity)
+                .collect())
         })
     }
 
@@ -304,23 +249,10 @@ impl Governance {
     pub fn authenticate(&self, token: &str) -> Result<Caller, GovError> {
         let hash = token_hash(token.trim());
         self.store.read_with(|conn| {
-            let found: Option<(String, String)> = conn
-                .query_row(
-                    "SELECT i.id, i.role FROM tokens t JOIN identities i ON i.id = t.identity \
-                     WHERE t.token_hash = ?1 AND t.revoked = 0",
-                    params![hash],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?;
             // Terminated operators still authenticate: they may read their jobs; every action
             // they attempt is refused by its own check.
-            match found {
-                Some((id, role)) => Ok(Caller {
-                    id,
-                    role: parse_enum(&role)?,
-                }),
-                None => Err(GovError::Unauthenticated("unknown or revoked token".into())),
-            }
+            db::caller_of_token(conn, &hash)?
+                .ok_or_else(|| GovError::Unauthenticated("unknown or revoked token".into()))
         })
     }
 

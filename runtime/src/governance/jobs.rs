@@ -3,7 +3,6 @@
 //! ask for). Ending states are final.
 
 use chrono::Utc;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::json;
 
 use super::access::{require, require_any, who, SYSTEM};
@@ -11,50 +10,20 @@ use super::applications::application;
 use super::model::{
     Caller, JobAuthorization, JobRecord, JobRelease, JobState, Page, PageRequest, Role,
 };
-use super::sql::{enum_text, from_json, parse_enum, parse_opt_ts, parse_ts, to_json, ts, PageSpec};
+use super::page::PageSpec;
 use super::{GovError, Governance};
+use crate::store::codec::enum_text;
+use crate::store::governance::jobs as db;
+use crate::store::Connection;
 
-/// Columns of `jobs`, in the order [`job_from_row`] expects.
-const JOB_COLUMNS: &str = "id, application, scenario_id, operator, module_sha256, state, detail, \
-     releases, submitted_at, started_at, ended_at";
 /// Longest job id accepted.
 const MAX_JOB_ID_LEN: usize = 128;
 /// The `outcome` of a release that produced a product.
 const RELEASED: &str = "released";
 
-fn job_from_row(row: &Row<'_>) -> Result<JobRecord, GovError> {
-    let state: String = row.get(5)?;
-    let releases: String = row.get(7)?;
-    let submitted_at: String = row.get(8)?;
-    Ok(JobRecord {
-        id: row.get(0)?,
-        application: row.get(1)?,
-        scenario_id: row.get(2)?,
-        operator: row.get(3)?,
-        module_sha256: row.get(4)?,
-        state: parse_enum(&state)?,
-        detail: row.get(6)?,
-        releases: from_json(&releases)?,
-        submitted_at: parse_ts(&submitted_at)?,
-        started_at: parse_opt_ts(row.get(9)?)?,
-        ended_at: parse_opt_ts(row.get(10)?)?,
-    })
-}
-
-/// Loads one job, `None` if unknown.
-fn find_job(conn: &Connection, id: &str) -> Result<Option<JobRecord>, GovError> {
-    conn.query_row(
-        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
-        params![id],
-        |row| Ok(job_from_row(row)),
-    )
-    .optional()?
-    .transpose()
-}
-
 /// Loads one job; unknown is [`GovError::NotFound`].
 fn job(conn: &Connection, id: &str) -> Result<JobRecord, GovError> {
-    find_job(conn, id)?.ok_or_else(|| GovError::NotFound(format!("job '{id}'")))
+    db::find_job(conn, id)?.ok_or_else(|| GovError::NotFound(format!("job '{id}'")))
 }
 
 /// Whether a state ends a job.
@@ -114,23 +83,17 @@ impl Governance {
                     who(caller)
                 )));
             }
-            if find_job(tx, job_id)?.is_some() {
+            if db::find_job(tx, job_id)?.is_some() {
                 return Err(GovError::Conflict(format!("job '{job_id}' already exists")));
             }
-            tx.execute(
-                &format!(
-                    "INSERT INTO jobs ({JOB_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, '[]', ?7, NULL, NULL)"
-                ),
-                params![
-                    job_id,
-                    auth.application,
-                    stored.application.scenario_id,
-                    caller.id,
-                    module_sha256,
-                    enum_text(&JobState::Queued),
-                    ts(&now)
-                ],
+            // The application was loaded by `auth.application` and its operator is the caller.
+            db::insert_job(
+                tx,
+                job_id,
+                &stored.application,
+                module_sha256,
+                JobState::Queued,
+                now,
             )?;
             self.record(
                 tx,
@@ -191,40 +154,25 @@ impl Governance {
                 if release.outcome != RELEASED {
                     continue;
                 }
-                let owner: Option<String> = tx
-                    .query_row(
-                        "SELECT job_id FROM job_products WHERE product_id = ?1",
-                        params![product],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                match owner {
+                match db::product_owner(tx, product)? {
                     Some(owner) if owner == job_id => {}
                     Some(owner) => {
                         return Err(GovError::Conflict(format!(
                             "product '{product}' is already recorded for job {owner}"
                         )))
                     }
-                    None => {
-                        tx.execute(
-                            "INSERT INTO job_products (product_id, job_id) VALUES (?1, ?2)",
-                            params![product, job_id],
-                        )?;
-                    }
+                    None => db::insert_product(tx, product, job_id)?,
                 }
                 products.push(product.to_string());
             }
-            tx.execute(
-                "UPDATE jobs SET state = ?2, detail = ?3, releases = ?4, started_at = ?5, \
-                 ended_at = ?6 WHERE id = ?1",
-                params![
-                    job_id,
-                    enum_text(&state),
-                    detail,
-                    to_json(&releases)?,
-                    started_at.as_ref().map(ts),
-                    ended_at.as_ref().map(ts)
-                ],
+            db::update_job(
+                tx,
+                job_id,
+                state,
+                detail.as_deref(),
+                &releases,
+                started_at,
+                ended_at,
             )?;
             self.record(
                 tx,
@@ -274,18 +222,10 @@ impl Governance {
             ""
         };
         self.store.read_with(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE id > ?1 AND (?2 = '' OR operator = ?2) \
-                 ORDER BY id LIMIT ?3"
-            ))?;
-            let rows = stmt.query_map(params![spec.after(), operator, spec.fetch()], |row| {
-                Ok(job_from_row(row))
-            })?;
-            let mut items = Vec::new();
-            for row in rows {
-                let item = row??;
-                items.push((item.id.clone(), item));
-            }
+            let items = db::jobs_page(conn, spec.after(), operator, spec.fetch())?
+                .into_iter()
+                .map(|item| (item.id.clone(), item))
+                .collect();
             Ok(spec.finish(items))
         })
     }
@@ -296,17 +236,9 @@ impl Governance {
         caller: &Caller,
         product_id: &str,
     ) -> Result<(), GovError> {
-        let owner: Option<(String, String)> = self.store.read_with(|conn| {
-            Ok::<_, GovError>(
-                conn.query_row(
-                    "SELECT j.id, j.operator FROM job_products p JOIN jobs j ON j.id = p.job_id \
-                     WHERE p.product_id = ?1",
-                    params![product_id],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?,
-            )
-        })?;
+        let owner = self
+            .store
+            .read_with(|conn| db::product_job(conn, product_id))?;
         let Some((job_id, operator)) = owner else {
             return Err(GovError::NotFound(format!("product '{product_id}'")));
         };

@@ -18,12 +18,12 @@ pub mod model;
 mod modules;
 mod objections;
 mod operators;
+mod page;
 mod quality;
 mod registry;
 mod reviews;
 pub mod scenario;
 mod service;
-mod sql;
 
 #[cfg(test)]
 mod tests;

@@ -6,14 +6,14 @@ use std::fs;
 
 use chrono::Utc;
 use ring::digest::{digest, SHA256};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
 use super::access::{self, require};
 use super::identities::random_hex;
 use super::model::{Caller, IdentityStatus, Role};
-use super::sql::ts;
 use super::{GovError, Governance};
+use crate::store::governance::modules as db;
+use crate::store::Connection;
 
 /// The first bytes of every WebAssembly binary module.
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -25,14 +25,7 @@ fn is_sha256_hex(sha: &str) -> bool {
 
 /// Whether `operator` uploaded the module `sha`.
 pub(crate) fn uploaded_by(conn: &Connection, sha: &str, operator: &str) -> Result<bool, GovError> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM modules WHERE sha256 = ?1 AND operator = ?2",
-            params![sha, operator],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+    Ok(db::uploaded_by(conn, sha, operator)?)
 }
 
 impl Governance {
@@ -71,15 +64,7 @@ impl Governance {
             if uploaded_by(tx, &sha, &caller.id)? {
                 return Ok(());
             }
-            tx.execute(
-                "INSERT INTO modules (sha256, operator, size, uploaded_at) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    sha,
-                    caller.id,
-                    i64::try_from(wasm.len()).unwrap_or(i64::MAX),
-                    ts(&Utc::now())
-                ],
-            )?;
+            db::insert_module(tx, &sha, &caller.id, wasm.len(), &Utc::now())?;
             self.record(
                 tx,
                 &caller.id,
@@ -99,17 +84,7 @@ impl Governance {
         if !is_sha256_hex(sha256) {
             return Err(not_found());
         }
-        let known = self.store.read_with(|conn| {
-            Ok::<_, GovError>(
-                conn.query_row(
-                    "SELECT 1 FROM modules WHERE sha256 = ?1 LIMIT 1",
-                    params![sha256],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some(),
-            )
-        })?;
+        let known = self.store.read(|conn| db::module_known(conn, sha256))?;
         if !known {
             return Err(not_found());
         }

@@ -1,29 +1,21 @@
 //! Suspending and restoring operators (failed evaluation, then rectification). A suspended
 //! operator's agreements keep their status; the governance gate refuses its jobs.
 
-use rusqlite::{params, Connection};
 use serde_json::json;
 
 use super::access::{self, require, StoredIdentity};
 use super::model::{Caller, Identity, IdentityStatus, Role};
-use super::sql::enum_text;
 use super::{GovError, Governance};
-
-/// Job states that still need stopping.
-pub(crate) const LIVE_JOB_STATES: &str = "('queued', 'running')";
+use crate::store::codec::enum_text;
+use crate::store::governance::operators as db;
+use crate::store::Connection;
 
 /// Ids of an operator's queued or running jobs.
 pub(crate) fn live_jobs_of_operator(
     conn: &Connection,
     operator: &str,
 ) -> Result<Vec<String>, GovError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id FROM jobs WHERE operator = ?1 AND state IN {LIVE_JOB_STATES} ORDER BY id"
-    ))?;
-    let ids = stmt
-        .query_map(params![operator], |row| row.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(ids)
+    Ok(db::live_jobs_of_operator(conn, operator)?)
 }
 
 /// Loads an identity that must be an operator.
@@ -58,10 +50,7 @@ impl Governance {
                         .unwrap_or_else(|| format!("operator '{operator}' is not active")),
                 ));
             }
-            tx.execute(
-                "UPDATE identities SET status = ?2, status_reason = ?3 WHERE id = ?1",
-                params![operator, enum_text(&IdentityStatus::Suspended), reason],
-            )?;
+            db::set_identity_status(tx, operator, IdentityStatus::Suspended, reason)?;
             let jobs = live_jobs_of_operator(tx, operator)?;
             self.record(
                 tx,
@@ -92,10 +81,7 @@ impl Governance {
                     enum_text(&stored.identity.status)
                 )));
             }
-            tx.execute(
-                "UPDATE identities SET status = ?2, status_reason = NULL WHERE id = ?1",
-                params![operator, enum_text(&IdentityStatus::Active)],
-            )?;
+            db::set_identity_status_without_reason(tx, operator, IdentityStatus::Active)?;
             self.record(
                 tx,
                 &caller.id,

@@ -2,41 +2,20 @@
 //! (once).
 
 use chrono::Utc;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::json;
 
 use super::access::{self, require, require_any, who};
 use super::model::{Caller, IdentityStatus, Page, PageRequest, QualityRequest, Role};
+use super::page::PageSpec;
 use super::registry::dataset as load_dataset;
-use super::sql::{next_id, parse_opt_ts, parse_ts, ts, PageSpec};
 use super::{GovError, Governance};
-
-/// Columns of `quality_requests`, in the order [`request_from_row`] expects.
-const REQUEST_COLUMNS: &str = "id, dataset, operator, description, answer, filed_at, answered_at";
-
-fn request_from_row(row: &Row<'_>) -> Result<QualityRequest, GovError> {
-    let filed_at: String = row.get(5)?;
-    Ok(QualityRequest {
-        id: row.get(0)?,
-        dataset: row.get(1)?,
-        operator: row.get(2)?,
-        description: row.get(3)?,
-        answer: row.get(4)?,
-        filed_at: parse_ts(&filed_at)?,
-        answered_at: parse_opt_ts(row.get(6)?)?,
-    })
-}
+use crate::store::codec::next_id;
+use crate::store::governance::quality as db;
+use crate::store::Connection;
 
 /// Loads one request; unknown is [`GovError::NotFound`].
 fn request(conn: &Connection, id: &str) -> Result<QualityRequest, GovError> {
-    conn.query_row(
-        &format!("SELECT {REQUEST_COLUMNS} FROM quality_requests WHERE id = ?1"),
-        params![id],
-        |row| Ok(request_from_row(row)),
-    )
-    .optional()?
-    .transpose()?
-    .ok_or_else(|| GovError::NotFound(format!("quality request '{id}'")))
+    db::find_request(conn, id)?.ok_or_else(|| GovError::NotFound(format!("quality request '{id}'")))
 }
 
 impl Governance {
@@ -59,13 +38,7 @@ impl Governance {
             }
             load_dataset(tx, dataset)?;
             let id = next_id(tx, "quality_requests", "qr")?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO quality_requests ({REQUEST_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, NULL, ?5, NULL)"
-                ),
-                params![id, dataset, caller.id, description, ts(&now)],
-            )?;
+            db::insert_request(tx, &id, dataset, &caller.id, description, now)?;
             self.record(
                 tx,
                 &caller.id,
@@ -105,10 +78,7 @@ impl Governance {
                     "quality request {id} is already answered"
                 )));
             }
-            tx.execute(
-                "UPDATE quality_requests SET answer = ?2, answered_at = ?3 WHERE id = ?1",
-                params![id, answer, ts(&now)],
-            )?;
+            db::answer_request(tx, id, answer, now)?;
             self.record(
                 tx,
                 &caller.id,
@@ -144,21 +114,10 @@ impl Governance {
             ""
         };
         self.store.read_with(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {REQUEST_COLUMNS} FROM quality_requests WHERE id > ?1 \
-                 AND (?2 = '' OR operator = ?2) \
-                 AND (?3 = '' OR dataset IN (SELECT name FROM datasets WHERE provider = ?3)) \
-                 ORDER BY id LIMIT ?4"
-            ))?;
-            let rows = stmt.query_map(
-                params![spec.after(), operator, provider, spec.fetch()],
-                |row| Ok(request_from_row(row)),
-            )?;
-            let mut items = Vec::new();
-            for row in rows {
-                let item = row??;
-                items.push((item.id.clone(), item));
-            }
+            let items = db::requests_page(conn, spec.after(), operator, provider, spec.fetch())?
+                .into_iter()
+                .map(|item| (item.id.clone(), item))
+                .collect();
             Ok(spec.finish(items))
         })
     }

@@ -10,94 +10,28 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 use shuyu_datasets::manifest::DatasetManifest;
 
 use super::access::{self, require, who};
 use super::identities::random_hex;
-use super::model::{Caller, DatasetRecord, DatasetStatus, DatasetVersion, Page, PageRequest, Role};
-use super::sql::{enum_text, parse_enum, parse_ts, ts, PageSpec};
+use super::model::{Caller, DatasetRecord, DatasetStatus, Page, PageRequest, Role};
+use super::page::PageSpec;
 use super::{GovError, Governance};
 use crate::catalog::{Catalog, CatalogError, Dataset, MANIFEST_FILE};
+use crate::store::codec::enum_text;
+use crate::store::governance::registry::{self as db, NewVersion};
+use crate::store::Connection;
 
-/// A dataset as stored, with the department of its provider (the `domain` of agreements).
-#[derive(Debug, Clone)]
-pub(crate) struct StoredDataset {
-    /// The public record.
-    pub record: DatasetRecord,
-    /// The providing department, from the manifest of its newest version.
-    pub department: String,
-}
+/// The stored dataset row lives with its statements; its rules (`dataset_refusal`) live here.
+pub(crate) use crate::store::governance::registry::StoredDataset;
 
 /// Loads one dataset and its versions, `None` if unregistered.
 pub(crate) fn find_dataset(
     conn: &Connection,
     name: &str,
 ) -> Result<Option<StoredDataset>, GovError> {
-    let head: Option<(String, String, Option<i64>)> = conn
-        .query_row(
-            "SELECT provider, status, current_version FROM datasets WHERE name = ?1",
-            params![name],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()?;
-    let Some((provider, status, current)) = head else {
-        return Ok(None);
-    };
-    let mut stmt = conn.prepare(
-        "SELECT version, title, department, open, level, content_sha256, row_count, active, \
-         published_at FROM dataset_versions WHERE dataset = ?1 ORDER BY version",
-    )?;
-    let mut rows = stmt.query(params![name])?;
-    let mut versions = Vec::new();
-    // (version, title, department, open, level) of each version, to describe the dataset by
-    // its current version.
-    let mut described = Vec::new();
-    while let Some(row) = rows.next()? {
-        let version: i64 = row.get(0)?;
-        let version = u32::try_from(version)
-            .map_err(|_| GovError::Internal(format!("dataset '{name}': bad version {version}")))?;
-        let level: i64 = row.get(4)?;
-        let row_count: i64 = row.get(6)?;
-        let active: i64 = row.get(7)?;
-        let published_at: String = row.get(8)?;
-        described.push((
-            version,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, String>(3)?,
-            u8::try_from(level).unwrap_or(u8::MAX),
-        ));
-        versions.push(DatasetVersion {
-            version,
-            content_sha256: row.get(5)?,
-            rows: u64::try_from(row_count).unwrap_or(0),
-            active: active != 0,
-            published_at: parse_ts(&published_at)?,
-        });
-    }
-    let current_version = current.and_then(|v| u32::try_from(v).ok());
-    let describing = described
-        .iter()
-        .find(|d| Some(d.0) == current_version)
-        .or(described.last())
-        .cloned()
-        .ok_or_else(|| GovError::Internal(format!("dataset '{name}' has no version")))?;
-    let (_, title, department, open, level) = describing;
-    Ok(Some(StoredDataset {
-        record: DatasetRecord {
-            name: name.to_string(),
-            provider,
-            title,
-            open,
-            level,
-            status: parse_enum(&status)?,
-            current_version,
-            versions,
-        },
-        department,
-    }))
+    Ok(db::find_dataset(conn, name)?)
 }
 
 /// Loads one dataset; unregistered is [`GovError::NotFound`].
@@ -107,13 +41,7 @@ pub(crate) fn dataset(conn: &Connection, name: &str) -> Result<StoredDataset, Go
 
 /// The oldest open objection against a dataset.
 pub(crate) fn open_objection(conn: &Connection, name: &str) -> Result<Option<String>, GovError> {
-    Ok(conn
-        .query_row(
-            "SELECT id FROM objections WHERE dataset = ?1 AND status = 'open' ORDER BY id LIMIT 1",
-            params![name],
-            |row| row.get(0),
-        )
-        .optional()?)
+    Ok(db::open_objection(conn, name)?)
 }
 
 /// Why jobs may not use this dataset now, if they may not.
@@ -138,20 +66,10 @@ pub(crate) fn dataset_refusal(
 /// Sets a dataset's current version to its newest active one; with none left it is withdrawn.
 /// Returns the new current version.
 pub(crate) fn refresh_current(conn: &Connection, name: &str) -> Result<Option<u32>, GovError> {
-    let current: Option<i64> = conn.query_row(
-        "SELECT MAX(version) FROM dataset_versions WHERE dataset = ?1 AND active = 1",
-        params![name],
-        |row| row.get(0),
-    )?;
-    conn.execute(
-        "UPDATE datasets SET current_version = ?2 WHERE name = ?1",
-        params![name, current],
-    )?;
+    let current = db::newest_active_version(conn, name)?;
+    db::set_current_version(conn, name, current)?;
     if current.is_none() {
-        conn.execute(
-            "UPDATE datasets SET status = ?2 WHERE name = ?1",
-            params![name, enum_text(&DatasetStatus::Withdrawn)],
-        )?;
+        db::set_dataset_status(conn, name, DatasetStatus::Withdrawn)?;
     }
     Ok(current.and_then(|v| u32::try_from(v).ok()))
 }
@@ -263,44 +181,32 @@ impl Governance {
             }
             fs::rename(&staging, &target).map_err(io_error(&target))?;
             placed = Some(target);
-            let now = ts(&Utc::now());
+            let now = Utc::now();
             let existing = find_dataset(tx, name)?;
             match &existing {
                 None => {
-                    tx.execute(
-                        "INSERT INTO datasets (name, provider, status, current_version, created_at) \
-                         VALUES (?1, ?2, ?3, NULL, ?4)",
-                        params![name, caller.id, enum_text(&DatasetStatus::Active), now],
-                    )?;
+                    db::insert_dataset(tx, name, &caller.id, DatasetStatus::Active, &now)?;
                 }
                 Some(stored) if stored.record.status == DatasetStatus::Withdrawn => {
                     // Publishing again after every version was withdrawn registers it anew; a
                     // dataset withdrawn after an objection is only published again by decision
                     // of its provider, which this is.
-                    tx.execute(
-                        "UPDATE datasets SET status = ?2 WHERE name = ?1",
-                        params![name, enum_text(&DatasetStatus::Active)],
-                    )?;
+                    db::set_dataset_status(tx, name, DatasetStatus::Active)?;
                 }
                 Some(_) => {}
             }
             let info = &checked.manifest.dataset;
-            tx.execute(
-                "INSERT INTO dataset_versions (dataset, version, title, department, open, level, \
-                 content_sha256, row_count, active, published_at, withdrawn_reason) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, NULL)",
-                params![
-                    name,
-                    i64::from(version),
-                    info.title,
-                    info.provider,
-                    enum_text(&info.open),
-                    i64::from(info.level),
-                    checked.content_sha256,
-                    i64::try_from(checked.rows).unwrap_or(i64::MAX),
-                    now
-                ],
-            )?;
+            let open = enum_text(&info.open);
+            let new = NewVersion {
+                version,
+                title: &info.title,
+                department: &info.provider,
+                open: &open,
+                level: info.level,
+                content_sha256: &checked.content_sha256,
+                rows: checked.rows,
+            };
+            db::insert_version(tx, name, &new, &now)?;
             refresh_current(tx, name)?;
             self.record(
                 tx,
@@ -376,11 +282,7 @@ impl Governance {
                     "dataset '{name}' version {version} is already withdrawn"
                 )));
             }
-            tx.execute(
-                "UPDATE dataset_versions SET active = 0, withdrawn_reason = ?3 \
-                 WHERE dataset = ?1 AND version = ?2",
-                params![name, i64::from(version), reason],
-            )?;
+            db::withdraw_version(tx, name, version, reason)?;
             let current = refresh_current(tx, name)?;
             self.record(
                 tx,
@@ -404,13 +306,7 @@ impl Governance {
         let _ = caller;
         let spec = PageSpec::new(page)?;
         self.store.read_with(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT name FROM datasets WHERE name > ?1 ORDER BY name LIMIT ?2")?;
-            let names = stmt
-                .query_map(params![spec.after(), spec.fetch()], |row| {
-                    row.get::<_, String>(0)
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+            let names = db::dataset_names(conn, spec.after(), spec.fetch())?;
             let mut items = Vec::new();
             for name in names {
                 let record = dataset(conn, &name)?.record;
@@ -464,12 +360,7 @@ impl Governance {
 
 /// The number the next version of `name` gets.
 fn next_version(conn: &Connection, name: &str) -> Result<u32, GovError> {
-    let last: Option<i64> = conn.query_row(
-        "SELECT MAX(version) FROM dataset_versions WHERE dataset = ?1",
-        params![name],
-        |row| row.get(0),
-    )?;
-    let last = u32::try_from(last.unwrap_or(0))
+    let last = u32::try_from(db::last_version(conn, name)?)
         .map_err(|_| GovError::Internal(format!("dataset '{name}': bad version number")))?;
     last.checked_add(1)
         .ok_or_else(|| GovError::Internal(format!("dataset '{name}': too many versions")))

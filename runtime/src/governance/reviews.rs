@@ -4,7 +4,6 @@
 //! a review attempted after the deadline finds the application lapsed.
 
 use chrono::Utc;
-use rusqlite::params;
 use serde_json::json;
 
 use super::access::{self, require_any, who};
@@ -12,8 +11,10 @@ use super::applications::application;
 use super::model::{
     Application, ApplicationStatus, Caller, Decision, ReviewInput, ReviewKind, Role,
 };
-use super::sql::{enum_text, ts};
 use super::{GovError, Governance};
+use crate::store::codec::{enum_text, ts};
+use crate::store::governance::applications::{set_status, set_status_and_reason};
+use crate::store::governance::reviews as db;
 
 /// What a review attempt came to: recorded, or the application lapsed (which is itself recorded
 /// and committed before the refusal is returned).
@@ -74,10 +75,7 @@ impl Governance {
                     "the review deadline passed at {}; the application has lapsed",
                     ts(&review.deadline)
                 );
-                tx.execute(
-                    "UPDATE applications SET status = ?2, status_reason = ?3 WHERE id = ?1",
-                    params![id, enum_text(&ApplicationStatus::Lapsed), message],
-                )?;
+                set_status_and_reason(tx, id, ApplicationStatus::Lapsed, Some(&message))?;
                 self.record(
                     tx,
                     &caller.id,
@@ -93,19 +91,7 @@ impl Governance {
                 return Ok(Outcome::Lapsed(message));
             }
 
-            let position_key = i64::try_from(position).unwrap_or(i64::MAX);
-            tx.execute(
-                "UPDATE reviews SET party = ?3, decision = ?4, reason = ?5, decided_at = ?6 \
-                 WHERE application = ?1 AND position = ?2",
-                params![
-                    id,
-                    position_key,
-                    caller.id,
-                    enum_text(&input.decision),
-                    reason,
-                    ts(&now)
-                ],
-            )?;
+            db::decide_review(tx, id, position, &caller.id, input.decision, reason, now)?;
             let others_approved = reviews
                 .iter()
                 .enumerate()
@@ -118,24 +104,13 @@ impl Governance {
             };
             let mut superseded = None;
             if let Some(new_status) = new_status {
-                tx.execute(
-                    "UPDATE applications SET status = ?2 WHERE id = ?1",
-                    params![id, enum_text(&new_status)],
-                )?;
+                set_status(tx, id, new_status)?;
                 if let (ApplicationStatus::Approved, Some(old)) =
                     (new_status, &stored.application.amends)
                 {
                     // The amended application stayed in force until now.
-                    let changed = tx.execute(
-                        "UPDATE applications SET status = ?2, status_reason = ?3 \
-                         WHERE id = ?1 AND status IN ('approved', 'suspended')",
-                        params![
-                            old,
-                            enum_text(&ApplicationStatus::Superseded),
-                            format!("amendment {id} was approved")
-                        ],
-                    )?;
-                    if changed > 0 {
+                    let why = format!("amendment {id} was approved");
+                    if db::supersede_in_force(tx, old, &why)? {
                         superseded = Some(old.clone());
                     }
                 }

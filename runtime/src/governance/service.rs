@@ -65,12 +65,6 @@ impl From<StoreError> for GovError {
     }
 }
 
-impl From<rusqlite::Error> for GovError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Internal(format!("database error: {e}"))
-    }
-}
-
 impl From<AuditError> for GovError {
     fn from(e: AuditError) -> Self {
         Self::Internal(format!("audit log: {e}"))

@@ -17,7 +17,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use super::StoreError;
 
 /// Every migration, in order: (version, SQL script).
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, AUDIT_LOG), (2, GOVERNANCE), (3, PRIVACY_BUDGET)];
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (1, AUDIT_LOG),
+    (2, GOVERNANCE),
+    (3, PRIVACY_BUDGET),
+    (4, DEBIT_ORDER),
+];
 
 /// Version 1: the audit log and its signed checkpoints.
 ///
@@ -257,6 +262,23 @@ CREATE TABLE privacy_debit_scopes (
 CREATE INDEX privacy_debit_scopes_scope ON privacy_debit_scopes (scope_kind, scope_id, debit_id);
 ";
 
+/// Version 4: debits numbered in the order they were charged.
+///
+/// Version 3 ordered a scope's debits by time, then id; ids are random and times have
+/// millisecond resolution, so two debits of one millisecond came back in either order. `seq` is
+/// the charge order; existing debits are numbered in their version-3 order, so a database keeps
+/// the order it showed before. (`ADD COLUMN ... NOT NULL DEFAULT` and the correlated `UPDATE` are
+/// understood by SQLite and PostgreSQL alike.)
+const DEBIT_ORDER: &str = "
+ALTER TABLE privacy_debits ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+UPDATE privacy_debits SET seq = (
+    SELECT COUNT(*) FROM privacy_debits p
+    WHERE p.time < privacy_debits.time
+       OR (p.time = privacy_debits.time AND p.id <= privacy_debits.id)
+);
+CREATE UNIQUE INDEX privacy_debits_seq ON privacy_debits (seq);
+";
+
 /// The bookkeeping table; created outside the list because the list's progress lives in it.
 const SCHEMA_MIGRATIONS: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -318,6 +340,49 @@ mod tests {
         for (i, (version, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*version as usize, i + 1);
         }
+    }
+
+    #[test]
+    fn debits_of_a_version_3_database_are_numbered_in_their_old_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        conn.execute_batch(SCHEMA_MIGRATIONS).unwrap();
+        for (version, sql) in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, 't')",
+                rusqlite::params![version],
+            )
+            .unwrap();
+        }
+        // Two debits share a millisecond; version 3 listed them in id order.
+        for (id, time) in [
+            ("dbt-b", "2026-01-01T00:00:00.000Z"),
+            ("dbt-c", "2026-01-01T00:00:00.001Z"),
+            ("dbt-a", "2026-01-01T00:00:00.000Z"),
+        ] {
+            conn.execute(
+                "INSERT INTO privacy_debits VALUES (?1, 'j', 'r', 'op', 1, 0, ?2, 0, NULL, NULL)",
+                rusqlite::params![id, time],
+            )
+            .unwrap();
+        }
+        apply(&mut conn).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), latest_version());
+        let mut statement = conn
+            .prepare("SELECT id, seq FROM privacy_debits ORDER BY seq")
+            .unwrap();
+        let rows: Vec<(String, i64)> = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected = [("dbt-a", 1), ("dbt-b", 2), ("dbt-c", 3)];
+        let expected: Vec<(String, i64)> = expected
+            .iter()
+            .map(|(id, seq)| (id.to_string(), *seq))
+            .collect();
+        assert_eq!(rows, expected);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The database: one SQLite file, `<data-dir>/shuyu.db`, behind a small transactional API.
 //!
-//! Every module that keeps state (the audit log now, governance later) talks to the database
-//! only through [`Store::write`] and [`Store::read`], and keeps its SQL portable, so that
-//! PostgreSQL can later stand behind the same calls.
+//! This module owns all of shuyu's SQL. Every module that keeps state (governance, the audit
+//! log, the privacy-budget ledger) opens a transaction with [`Store::write`] or [`Store::read`]
+//! and calls the typed query functions of [`governance`], [`audit`] and [`budget`] inside it;
+//! no other module writes a statement. The SQL stays portable (see `migrations`), so that
+//! PostgreSQL can later stand behind the same functions.
 //!
 //! # Design
 //!
@@ -21,15 +23,22 @@
 //! A panic inside a closure poisons the mutex; the connection itself is still sound (the
 //! transaction rolled back as it unwound), so later calls recover it instead of failing forever.
 
+pub(crate) mod audit;
+pub(crate) mod budget;
+pub(crate) mod codec;
+pub(crate) mod governance;
 mod migrations;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 
 pub use migrations::{latest_version, MIGRATIONS};
+/// The connection and transaction types every query function takes. Callers name them through
+/// the store, so only `store/` depends on the database driver.
+pub use rusqlite::{Connection, Transaction};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "shuyu.db";
@@ -93,6 +102,12 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A stored value does not parse: the database was altered outside shuyu.
+    #[error("database holds an unreadable value: {0}")]
+    Corrupt(String),
+    /// A value could not be encoded for storage.
+    #[error("cannot encode a value for the database: {0}")]
+    Encode(String),
 }
 
 /// The database: one connection, serialized, in WAL mode.
@@ -326,6 +341,35 @@ mod tests {
             .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM audit_checkpoints", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// The promise of the module docs, checked: outside `store/`, no source file names the
+    /// database driver (test files, which tamper with databases on purpose, excepted).
+    #[test]
+    fn only_the_store_talks_to_the_database() {
+        fn visit(dir: &Path, found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    if name != "store" && name != "tests" {
+                        visit(&path, found);
+                    }
+                } else if name.ends_with(".rs") && name != "tests.rs" {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    if text.contains("rusqlite") {
+                        found.push(path);
+                    }
+                }
+            }
+        }
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        visit(&src, &mut found);
+        assert!(
+            found.is_empty(),
+            "database access outside store/: {found:?}"
+        );
     }
 
     #[test]

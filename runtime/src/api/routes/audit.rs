@@ -85,13 +85,6 @@ async fn search(
 ) -> Result<Json<Page<Entry>>, ApiError> {
     require_role(&caller, READERS, "the audit log")?;
     let limit = usize::try_from(check_limit(params.limit)?).unwrap_or(usize::MAX);
-    let after = params.after.unwrap_or(0);
-    // Seqs run 1, 2, 3, ... without gaps, so at most `after` matching entries precede the page:
-    // asking for `after + limit + 1` is enough to fill it and see whether another follows.
-    let window = usize::try_from(after)
-        .unwrap_or(usize::MAX)
-        .saturating_add(limit)
-        .saturating_add(1);
     let filter = AuditFilter {
         job_id: params.job,
         action: params.action,
@@ -99,19 +92,16 @@ async fn search(
         actor: params.actor,
         since: params.since,
         until: params.until,
-        limit: Some(window),
+        after: params.after,
+        // One more than the page, to learn whether another follows.
+        limit: Some(limit.saturating_add(1)),
     };
     state
         .blocking(move |queue| {
-            let entries = queue.domain().audit.search(&filter).map_err(|e| match e {
+            let mut items = queue.domain().audit.search(&filter).map_err(|e| match e {
                 AuditError::InvalidFilter { .. } => ApiError::bad_request(e.to_string()),
                 other => ApiError::internal(other),
             })?;
-            let mut items: Vec<Entry> = entries
-                .into_iter()
-                .filter(|entry| entry.seq > after)
-                .take(limit.saturating_add(1))
-                .collect();
             let next = if items.len() > limit {
                 items.truncate(limit);
                 items.last().map(|entry| entry.seq.to_string())

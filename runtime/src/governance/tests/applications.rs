@@ -312,7 +312,7 @@ fn agreements_are_checked_terminated_and_expire() {
         format!(
             "agreement {} expired at {}",
             agreement.id,
-            crate::governance::sql::ts(&agreement.term_end)
+            crate::store::codec::ts(&agreement.term_end)
         )
     );
     // expire_due records the agreement and the application (valid_until passed too).

@@ -42,8 +42,7 @@
 
 mod error;
 mod model;
-mod sql;
-mod units;
+pub(crate) mod units;
 mod view;
 
 #[cfg(test)]
@@ -62,7 +61,7 @@ pub use model::{Budget, BudgetPreview, BudgetScope, Charge, Debit};
 pub use units::{DELTA_SCALE, EPSILON_SCALE, MAX_EPSILON};
 pub use view::{BudgetStatus, DatasetBudget, DebitSummary, ScenarioBudget};
 
-use sql::{charge_of, NewDebit};
+use crate::store::budget::{self as sql, charge_of, NewDebit};
 use units::{to_units, Round, Units};
 
 /// Audit action of a charge.
@@ -156,7 +155,7 @@ impl BudgetLedger {
     /// The budget of `scope`, `None` if it has none.
     pub fn budget(&self, scope: &BudgetScope) -> Result<Option<Budget>, BudgetError> {
         let scope = valid_scope(scope)?;
-        self.store.read_with(|conn| sql::budget(conn, &scope))
+        self.store.read_with(|conn| Ok(sql::budget(conn, &scope)?))
     }
 
     /// Charges `charge` to every scope in `scopes` at once, or to none, for the release named
@@ -343,13 +342,14 @@ impl BudgetLedger {
     /// Every debit that charged `scope`, refunded ones included, oldest first.
     pub fn debits(&self, scope: &BudgetScope) -> Result<Vec<Debit>, BudgetError> {
         let scope = valid_scope(scope)?;
-        self.store.read_with(|conn| sql::debits_of(conn, &scope))
+        self.store
+            .read_with(|conn| Ok(sql::debits_of(conn, &scope)?))
     }
 
     /// The debit `debit_id`, `None` if there is none.
     pub fn debit(&self, debit_id: &str) -> Result<Option<Debit>, BudgetError> {
         let debit_id = name("debit_id", debit_id)?;
-        self.store.read_with(|conn| sql::debit(conn, debit_id))
+        self.store.read_with(|conn| Ok(sql::debit(conn, debit_id)?))
     }
 }
 

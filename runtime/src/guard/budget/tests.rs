@@ -597,3 +597,31 @@ fn migration_three_creates_the_ledger_tables() {
         })
         .unwrap();
 }
+
+#[test]
+fn debits_list_in_the_order_they_were_charged() {
+    let f = Fixture::new();
+    let scope = scenario("s-order");
+    f.ledger
+        .set_budget("bureau", &scope, 100.0, 0.0, "test")
+        .unwrap();
+    // Many charges in a row: most share a millisecond with a neighbour, and their ids are
+    // random, so any order but the charge order would show here.
+    let ids: Vec<String> = (0..40)
+        .map(|i| {
+            let job = format!("job-{i}");
+            f.ledger
+                .charge("op", &job, "r", slice::from_ref(&scope), eps(0.01))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let listed: Vec<String> = f
+        .ledger
+        .debits(&scope)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(listed, ids);
+}

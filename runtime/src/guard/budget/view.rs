@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::{Budget, BudgetScope, Debit};
-use super::{sql, valid_scope, BudgetError, BudgetLedger};
+use super::{valid_scope, BudgetError, BudgetLedger};
+use crate::store::budget as sql;
 
 /// One scope's budget with its remainder spelled out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,20 +1,21 @@
-//! The ledger's rows: reading totals and spending, writing debits. Every function runs on the
-//! caller's connection or transaction, so a check and the write it guards share one snapshot.
+//! Statements of `crate::guard::budget`, the privacy-budget ledger: `privacy_budgets`,
+//! `privacy_debits` and `privacy_debit_scopes`. Every function runs on the caller's connection or
+//! transaction, so a check and the write it guards share one snapshot.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension, Row};
 
-use super::model::{Budget, BudgetScope, Charge, Debit};
-use super::units::{from_units, Units, DELTA_SCALE, EPSILON_SCALE};
-use super::BudgetError;
+use super::{Connection, StoreError};
+use crate::guard::budget::units::{from_units, Units, DELTA_SCALE, EPSILON_SCALE};
+use crate::guard::budget::{Budget, BudgetScope, Charge, Debit};
 
 /// A scope's stored totals and when they were set.
-pub(super) struct StoredTotal {
+pub(crate) struct StoredTotal {
     pub total: Units,
     pub updated_at: String,
 }
 
 /// A debit as inserted.
-pub(super) struct NewDebit<'a> {
+pub(crate) struct NewDebit<'a> {
     pub id: &'a str,
     pub job_id: &'a str,
     pub release: &'a str,
@@ -25,7 +26,7 @@ pub(super) struct NewDebit<'a> {
 }
 
 /// The (ε, δ) units as the public float pair.
-pub(super) fn charge_of(units: Units) -> Charge {
+pub(crate) fn charge_of(units: Units) -> Charge {
     Charge::new(
         from_units(units.epsilon, EPSILON_SCALE),
         from_units(units.delta, DELTA_SCALE),
@@ -33,10 +34,10 @@ pub(super) fn charge_of(units: Units) -> Charge {
 }
 
 /// The stored totals of `scope`, `None` if it has no budget.
-pub(super) fn total(
+pub(crate) fn total(
     conn: &Connection,
     scope: &BudgetScope,
-) -> Result<Option<StoredTotal>, BudgetError> {
+) -> Result<Option<StoredTotal>, StoreError> {
     let row: Option<(i64, i64, String)> = conn
         .query_row(
             "SELECT epsilon_total, delta_total, updated_at FROM privacy_budgets \
@@ -53,7 +54,7 @@ pub(super) fn total(
 }
 
 /// What `scope` has spent: the sum of its debits not refunded.
-pub(super) fn spent(conn: &Connection, scope: &BudgetScope) -> Result<Units, BudgetError> {
+pub(crate) fn spent(conn: &Connection, scope: &BudgetScope) -> Result<Units, StoreError> {
     // SUM of BIGINT is NUMERIC in PostgreSQL; the cast keeps the column type the same in both.
     let (epsilon, delta): (i64, i64) = conn.query_row(
         "SELECT CAST(COALESCE(SUM(d.epsilon), 0) AS BIGINT), \
@@ -67,10 +68,7 @@ pub(super) fn spent(conn: &Connection, scope: &BudgetScope) -> Result<Units, Bud
 }
 
 /// The budget of `scope` as the API shows it, `None` if it has none.
-pub(super) fn budget(
-    conn: &Connection,
-    scope: &BudgetScope,
-) -> Result<Option<Budget>, BudgetError> {
+pub(crate) fn budget(conn: &Connection, scope: &BudgetScope) -> Result<Option<Budget>, StoreError> {
     let Some(stored) = total(conn, scope)? else {
         return Ok(None);
     };
@@ -87,13 +85,13 @@ pub(super) fn budget(
 }
 
 /// Creates or replaces the totals of `scope`.
-pub(super) fn put_total(
+pub(crate) fn put_total(
     conn: &Connection,
     scope: &BudgetScope,
     total: Units,
     exists: bool,
     time: &str,
-) -> Result<(), BudgetError> {
+) -> Result<(), StoreError> {
     // Select-then-insert-or-update rather than an upsert: the caller holds the write lock, and
     // this stays plain SQL on any database.
     if exists {
@@ -113,12 +111,17 @@ pub(super) fn put_total(
     Ok(())
 }
 
-/// Inserts a debit and the scopes it charges.
-pub(super) fn insert_debit(conn: &Connection, debit: &NewDebit<'_>) -> Result<(), BudgetError> {
+/// Inserts a debit and the scopes it charges. The debit takes the next `seq`, which orders
+/// debits as they were charged (ids are random and times have millisecond resolution); the
+/// caller's write transaction keeps two writers from taking the same number, and the unique
+/// index would refuse it if they did.
+pub(crate) fn insert_debit(conn: &Connection, debit: &NewDebit<'_>) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO privacy_debits \
-         (id, job_id, release_name, actor, epsilon, delta, time, refunded, refunded_at, refund_reason) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, NULL)",
+         (id, job_id, release_name, actor, epsilon, delta, time, refunded, refunded_at, refund_reason, \
+          seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, NULL, \
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM privacy_debits))",
         params![
             debit.id,
             debit.job_id,
@@ -135,19 +138,19 @@ pub(super) fn insert_debit(conn: &Connection, debit: &NewDebit<'_>) -> Result<()
     )?;
     for (position, scope) in debit.scopes.iter().enumerate() {
         let position = i64::try_from(position)
-            .map_err(|_| BudgetError::Corrupt("too many scopes in one debit".into()))?;
+            .map_err(|_| StoreError::Corrupt("too many scopes in one debit".into()))?;
         insert.execute(params![debit.id, position, scope.kind(), scope.id()])?;
     }
     Ok(())
 }
 
 /// Marks a debit refunded; false if it was not found unrefunded.
-pub(super) fn mark_refunded(
+pub(crate) fn mark_refunded(
     conn: &Connection,
     id: &str,
     time: &str,
     reason: &str,
-) -> Result<bool, BudgetError> {
+) -> Result<bool, StoreError> {
     // `AND refunded = 0` makes the update itself refuse a second refund.
     let changed = conn.execute(
         "UPDATE privacy_debits SET refunded = 1, refunded_at = ?2, refund_reason = ?3 \
@@ -191,7 +194,7 @@ fn debit_row(row: &Row<'_>) -> rusqlite::Result<DebitRow> {
 }
 
 /// The debit `id` with its scopes, `None` if there is none.
-pub(super) fn debit(conn: &Connection, id: &str) -> Result<Option<Debit>, BudgetError> {
+pub(crate) fn debit(conn: &Connection, id: &str) -> Result<Option<Debit>, StoreError> {
     let row = conn
         .query_row(
             &format!("SELECT {DEBIT_COLUMNS} FROM privacy_debits d WHERE d.id = ?1"),
@@ -202,14 +205,13 @@ pub(super) fn debit(conn: &Connection, id: &str) -> Result<Option<Debit>, Budget
     row.map(|row| complete(conn, row)).transpose()
 }
 
-/// Every debit that charged `scope`, refunded or not, oldest first (same-millisecond debits in
-/// id order).
-pub(super) fn debits_of(conn: &Connection, scope: &BudgetScope) -> Result<Vec<Debit>, BudgetError> {
+/// Every debit that charged `scope`, refunded or not, in the order they were charged.
+pub(crate) fn debits_of(conn: &Connection, scope: &BudgetScope) -> Result<Vec<Debit>, StoreError> {
     let mut statement = conn.prepare(&format!(
         "SELECT {DEBIT_COLUMNS} FROM privacy_debits d \
          WHERE d.id IN (SELECT s.debit_id FROM privacy_debit_scopes s \
                         WHERE s.scope_kind = ?1 AND s.scope_id = ?2) \
-         ORDER BY d.time, d.id"
+         ORDER BY d.seq"
     ))?;
     let rows = statement
         .query_map(params![scope.kind(), scope.id()], debit_row)?
@@ -218,7 +220,7 @@ pub(super) fn debits_of(conn: &Connection, scope: &BudgetScope) -> Result<Vec<De
 }
 
 /// Attaches a debit's scopes and converts its amounts.
-fn complete(conn: &Connection, row: DebitRow) -> Result<Debit, BudgetError> {
+fn complete(conn: &Connection, row: DebitRow) -> Result<Debit, StoreError> {
     let mut statement = conn.prepare(
         "SELECT scope_kind, scope_id FROM privacy_debit_scopes WHERE debit_id = ?1 \
          ORDER BY position",
@@ -230,7 +232,7 @@ fn complete(conn: &Connection, row: DebitRow) -> Result<Debit, BudgetError> {
         .into_iter()
         .map(|(kind, id)| {
             BudgetScope::from_parts(&kind, id).ok_or_else(|| {
-                BudgetError::Corrupt(format!("debit '{}' names scope kind '{kind}'", row.id))
+                StoreError::Corrupt(format!("debit '{}' names scope kind '{kind}'", row.id))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -254,9 +256,9 @@ fn checked_units(
     epsilon: i64,
     delta: i64,
     what: impl FnOnce() -> String,
-) -> Result<Units, BudgetError> {
+) -> Result<Units, StoreError> {
     if epsilon < 0 || delta < 0 {
-        return Err(BudgetError::Corrupt(format!(
+        return Err(StoreError::Corrupt(format!(
             "{} holds a negative amount",
             what()
         )));

@@ -1,0 +1,81 @@
+//! Tables `agreements`, `applications` and `reviews`, searched for what time has ended, and
+//! `agreements` (status): the statements of `crate::governance::expiry`. Applications change
+//! status through `super::applications`.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use crate::governance::model::AgreementStatus;
+use crate::store::codec::{enum_text, ts};
+use crate::store::{StoreError, Transaction};
+
+/// Ids and the stored time that ended them, selected by `sql` with `?1` = `now`. Stored times
+/// share one fixed format, so comparing the text compares the times.
+fn due(
+    tx: &Transaction<'_>,
+    sql: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = tx.prepare(sql)?;
+    let rows = stmt
+        .query_map(params![ts(&now)], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Active agreements whose term ended by `now`, with their `term_end` as stored, in id order.
+pub(crate) fn agreements_due(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    due(
+        tx,
+        "SELECT id, term_end FROM agreements WHERE status = 'active' AND term_end <= ?1 \
+         ORDER BY id",
+        now,
+    )
+}
+
+/// Live (pending, approved, suspended) applications whose validity ended before `now`, with
+/// their `valid_until` as stored, in id order.
+pub(crate) fn applications_due(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    due(
+        tx,
+        "SELECT id, valid_until FROM applications \
+         WHERE status IN ('pending', 'approved', 'suspended') AND valid_until < ?1 \
+         ORDER BY id",
+        now,
+    )
+}
+
+/// Pending applications with an undecided review past its deadline before `now`, with the
+/// earliest such deadline as stored, in id order.
+pub(crate) fn reviews_overdue(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    due(
+        tx,
+        "SELECT a.id, MIN(r.deadline) FROM applications a \
+         JOIN reviews r ON r.application = a.id \
+         WHERE a.status = 'pending' AND r.decision IS NULL AND r.deadline < ?1 \
+         GROUP BY a.id ORDER BY a.id",
+        now,
+    )
+}
+
+/// Sets an agreement's status and keeps its stored reason: the end of a term needs none.
+pub(crate) fn set_agreement_status(
+    tx: &Transaction<'_>,
+    id: &str,
+    status: AgreementStatus,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE agreements SET status = ?2 WHERE id = ?1",
+        params![id, enum_text(&status)],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! The governance tables' statements (DESIGN.md §1): one file per governance module, holding the
+//! queries of its namesake in `crate::governance`. Each function runs on the caller's connection
+//! or transaction, so a check and the write it guards share one snapshot; the rules (who may,
+//! when, with which message) stay in `crate::governance`.
+
+pub(crate) mod access;
+pub(crate) mod agreements;
+pub(crate) mod applications;
+pub(crate) mod budgets;
+pub(crate) mod expiry;
+pub(crate) mod identities;
+pub(crate) mod jobs;
+pub(crate) mod modules;
+pub(crate) mod objections;
+pub(crate) mod operators;
+pub(crate) mod quality;
+pub(crate) mod registry;
+pub(crate) mod reviews;
+
+/// Job states that still need stopping, as an SQL list (a constant, never input).
+pub(crate) const LIVE_JOB_STATES: &str = "('queued', 'running')";

@@ -1,0 +1,155 @@
+//! Tables `objections` and `dataset_versions` (withdrawal), and `jobs` with
+//! `application_datasets` (read): the statements of `crate::governance::objections`. A dataset's
+//! status changes through `super::registry`.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::LIVE_JOB_STATES;
+use crate::governance::model::{Objection, ObjectionStatus, Resolution};
+use crate::store::codec::{enum_text, parse_enum, parse_opt_ts, parse_ts, ts};
+use crate::store::{Connection, StoreError, Transaction};
+
+/// Columns of `objections`, in the order [`objection_from_row`] expects.
+const OBJECTION_COLUMNS: &str =
+    "id, dataset, filed_by, reason, status, resolution, note, filed_at, resolved_at";
+
+fn objection_from_row(row: &Row<'_>) -> Result<Objection, StoreError> {
+    let status: String = row.get(4)?;
+    let resolution: Option<String> = row.get(5)?;
+    let filed_at: String = row.get(7)?;
+    Ok(Objection {
+        id: row.get(0)?,
+        dataset: row.get(1)?,
+        filed_by: row.get(2)?,
+        reason: row.get(3)?,
+        status: parse_enum(&status)?,
+        resolution: resolution.as_deref().map(parse_enum).transpose()?,
+        note: row.get(6)?,
+        filed_at: parse_ts(&filed_at)?,
+        resolved_at: parse_opt_ts(row.get(8)?)?,
+    })
+}
+
+/// Loads one objection, `None` if unknown (the caller words the refusal).
+pub(crate) fn find_objection(conn: &Connection, id: &str) -> Result<Option<Objection>, StoreError> {
+    let found = conn
+        .query_row(
+            &format!("SELECT {OBJECTION_COLUMNS} FROM objections WHERE id = ?1"),
+            params![id],
+            |row| Ok(objection_from_row(row)),
+        )
+        .optional()?
+        .transpose()?;
+    Ok(found)
+}
+
+/// Ids of queued or running jobs whose application grants `dataset`: the jobs an objection
+/// must stop.
+pub(crate) fn live_jobs_using(conn: &Connection, dataset: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT j.id FROM jobs j JOIN application_datasets d ON d.application = j.application \
+         WHERE d.dataset = ?1 AND j.state IN {LIVE_JOB_STATES} ORDER BY j.id"
+    ))?;
+    let ids = stmt
+        .query_map(params![dataset], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
+/// Inserts an objection under `id`, filed by `filed_by` at `filed_at`, not yet resolved.
+pub(crate) fn insert_objection(
+    tx: &Transaction<'_>,
+    id: &str,
+    dataset: &str,
+    filed_by: &str,
+    reason: &str,
+    status: ObjectionStatus,
+    filed_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO objections ({OBJECTION_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, NULL)"
+        ),
+        params![
+            id,
+            dataset,
+            filed_by,
+            reason,
+            enum_text(&status),
+            ts(&filed_at)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Deactivates every active version of `dataset`, keeping `reason` as why it was withdrawn.
+pub(crate) fn withdraw_active_versions(
+    tx: &Transaction<'_>,
+    dataset: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE dataset_versions SET active = 0, withdrawn_reason = ?2 \
+         WHERE dataset = ?1 AND active = 1",
+        params![dataset, reason],
+    )?;
+    Ok(())
+}
+
+/// Deactivates the active versions of `dataset` published at or before `published_by` (the
+/// untreated ones), keeping `reason` as why they were withdrawn.
+pub(crate) fn withdraw_versions_published_by(
+    tx: &Transaction<'_>,
+    dataset: &str,
+    published_by: DateTime<Utc>,
+    reason: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE dataset_versions SET active = 0, withdrawn_reason = ?3 \
+         WHERE dataset = ?1 AND active = 1 AND published_at <= ?2",
+        params![dataset, ts(&published_by), reason],
+    )?;
+    Ok(())
+}
+
+/// Records how objection `id` was resolved, with the provider's note, at `resolved_at`.
+pub(crate) fn resolve_objection(
+    tx: &Transaction<'_>,
+    id: &str,
+    status: ObjectionStatus,
+    resolution: Resolution,
+    note: &str,
+    resolved_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE objections SET status = ?2, resolution = ?3, note = ?4, resolved_at = ?5 \
+         WHERE id = ?1",
+        params![
+            id,
+            enum_text(&status),
+            enum_text(&resolution),
+            note,
+            ts(&resolved_at)
+        ],
+    )?;
+    Ok(())
+}
+
+/// One page of objections after `after`, up to `fetch`, in id order.
+pub(crate) fn objections_page(
+    conn: &Connection,
+    after: &str,
+    fetch: i64,
+) -> Result<Vec<Objection>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {OBJECTION_COLUMNS} FROM objections WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after, fetch], |row| Ok(objection_from_row(row)))?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(row??);
+    }
+    Ok(items)
+}

@@ -1,0 +1,51 @@
+//! Statements of `crate::governance::operators` on tables `identities` (status) and `jobs`.
+
+use rusqlite::params;
+
+use super::LIVE_JOB_STATES;
+use crate::governance::model::IdentityStatus;
+use crate::store::codec::enum_text;
+use crate::store::{Connection, StoreError, Transaction};
+
+/// Ids of an operator's queued or running jobs, in id order: the ones to stop when it loses
+/// the right to run them.
+pub(crate) fn live_jobs_of_operator(
+    conn: &Connection,
+    operator: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id FROM jobs WHERE operator = ?1 AND state IN {LIVE_JOB_STATES} ORDER BY id"
+    ))?;
+    let ids = stmt
+        .query_map(params![operator], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
+/// Sets an identity's status with the reason refusals will quote (a suspension).
+pub(crate) fn set_identity_status(
+    tx: &Transaction<'_>,
+    id: &str,
+    status: IdentityStatus,
+    reason: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE identities SET status = ?2, status_reason = ?3 WHERE id = ?1",
+        params![id, enum_text(&status), reason],
+    )?;
+    Ok(())
+}
+
+/// Sets an identity's status and forgets the reason of the previous one (a restoration: no
+/// reason is left to quote).
+pub(crate) fn set_identity_status_without_reason(
+    tx: &Transaction<'_>,
+    id: &str,
+    status: IdentityStatus,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE identities SET status = ?2, status_reason = NULL WHERE id = ?1",
+        params![id, enum_text(&status)],
+    )?;
+    Ok(())
+}

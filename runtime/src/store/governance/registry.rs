@@ -1,0 +1,243 @@
+//! Statements of `crate::governance::registry` on tables `datasets` and `dataset_versions` (and
+//! `objections`, to name the one suspending a dataset).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+
+use crate::governance::model::{DatasetRecord, DatasetStatus, DatasetVersion};
+use crate::store::codec::{enum_text, parse_enum, parse_ts, ts};
+use crate::store::{Connection, StoreError, Transaction};
+
+/// A dataset as stored, with the department of its provider (the `domain` of agreements),
+/// which the public [`DatasetRecord`] leaves out.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredDataset {
+    /// The public record.
+    pub record: DatasetRecord,
+    /// The providing department, from the manifest of its newest version.
+    pub department: String,
+}
+
+/// A version about to be recorded: what its validated manifest and data say.
+#[derive(Debug, Clone)]
+pub(crate) struct NewVersion<'a> {
+    /// Its number, one above the last one.
+    pub version: u32,
+    /// Title from the manifest.
+    pub title: &'a str,
+    /// Providing department from the manifest.
+    pub department: &'a str,
+    /// Open attribute's wire name from the manifest.
+    pub open: &'a str,
+    /// Security level from the manifest.
+    pub level: u8,
+    /// SHA-256 of the Parquet file.
+    pub content_sha256: &'a str,
+    /// Rows in the Parquet file.
+    pub rows: u64,
+}
+
+/// Loads one dataset and its versions, `None` if unregistered. The title, department, open
+/// attribute and level are those of its current version (of its newest one when none is
+/// current), since a later version may change them.
+pub(crate) fn find_dataset(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<StoredDataset>, StoreError> {
+    let head: Option<(String, String, Option<i64>)> = conn
+        .query_row(
+            "SELECT provider, status, current_version FROM datasets WHERE name = ?1",
+            params![name],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((provider, status, current)) = head else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare(
+        "SELECT version, title, department, open, level, content_sha256, row_count, active, \
+         published_at FROM dataset_versions WHERE dataset = ?1 ORDER BY version",
+    )?;
+    let mut rows = stmt.query(params![name])?;
+    let mut versions = Vec::new();
+    // (version, title, department, open, level) of each version, to describe the dataset by
+    // its current version.
+    let mut described = Vec::new();
+    while let Some(row) = rows.next()? {
+        let version: i64 = row.get(0)?;
+        let version = u32::try_from(version)
+            .map_err(|_| StoreError::Corrupt(format!("dataset '{name}': bad version {version}")))?;
+        let level: i64 = row.get(4)?;
+        let row_count: i64 = row.get(6)?;
+        let active: i64 = row.get(7)?;
+        let published_at: String = row.get(8)?;
+        described.push((
+            version,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            u8::try_from(level).unwrap_or(u8::MAX),
+        ));
+        versions.push(DatasetVersion {
+            version,
+            content_sha256: row.get(5)?,
+            rows: u64::try_from(row_count).unwrap_or(0),
+            active: active != 0,
+            published_at: parse_ts(&published_at)?,
+        });
+    }
+    let current_version = current.and_then(|v| u32::try_from(v).ok());
+    let describing = described
+        .iter()
+        .find(|d| Some(d.0) == current_version)
+        .or(described.last())
+        .cloned()
+        .ok_or_else(|| StoreError::Corrupt(format!("dataset '{name}' has no version")))?;
+    let (_, title, department, open, level) = describing;
+    Ok(Some(StoredDataset {
+        record: DatasetRecord {
+            name: name.to_string(),
+            provider,
+            title,
+            open,
+            level,
+            status: parse_enum(&status)?,
+            current_version,
+            versions,
+        },
+        department,
+    }))
+}
+
+/// One page of dataset names in name order: names after `after` (`""` for the first page), at
+/// most `fetch` of them.
+pub(crate) fn dataset_names(
+    conn: &Connection,
+    after: &str,
+    fetch: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT name FROM datasets WHERE name > ?1 ORDER BY name LIMIT ?2")?;
+    let names = stmt
+        .query_map(params![after, fetch], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names)
+}
+
+/// The oldest open objection against a dataset, the one refusals name.
+pub(crate) fn open_objection(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM objections WHERE dataset = ?1 AND status = 'open' ORDER BY id LIMIT 1",
+            params![name],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+/// The newest active version of a dataset, `None` when every version is withdrawn.
+pub(crate) fn newest_active_version(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(conn.query_row(
+        "SELECT MAX(version) FROM dataset_versions WHERE dataset = ?1 AND active = 1",
+        params![name],
+        |row| row.get(0),
+    )?)
+}
+
+/// Sets the version jobs use, `None` for none.
+pub(crate) fn set_current_version(
+    conn: &Connection,
+    name: &str,
+    current: Option<i64>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE datasets SET current_version = ?2 WHERE name = ?1",
+        params![name, current],
+    )?;
+    Ok(())
+}
+
+/// Sets a dataset's status.
+pub(crate) fn set_dataset_status(
+    conn: &Connection,
+    name: &str,
+    status: DatasetStatus,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE datasets SET status = ?2 WHERE name = ?1",
+        params![name, enum_text(&status)],
+    )?;
+    Ok(())
+}
+
+/// The highest version number a dataset ever had (withdrawn ones included, so numbers are
+/// never reused), 0 for none.
+pub(crate) fn last_version(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+    let last: Option<i64> = conn.query_row(
+        "SELECT MAX(version) FROM dataset_versions WHERE dataset = ?1",
+        params![name],
+        |row| row.get(0),
+    )?;
+    Ok(last.unwrap_or(0))
+}
+
+/// Registers a dataset with no current version yet (its first version follows in the same
+/// transaction).
+pub(crate) fn insert_dataset(
+    tx: &Transaction<'_>,
+    name: &str,
+    provider: &str,
+    status: DatasetStatus,
+    created_at: &DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO datasets (name, provider, status, current_version, created_at) \
+         VALUES (?1, ?2, ?3, NULL, ?4)",
+        params![name, provider, enum_text(&status), ts(created_at)],
+    )?;
+    Ok(())
+}
+
+/// Records a published, active version of dataset `name`.
+pub(crate) fn insert_version(
+    tx: &Transaction<'_>,
+    name: &str,
+    new: &NewVersion<'_>,
+    published_at: &DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO dataset_versions (dataset, version, title, department, open, level, \
+         content_sha256, row_count, active, published_at, withdrawn_reason) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, NULL)",
+        params![
+            name,
+            i64::from(new.version),
+            new.title,
+            new.department,
+            new.open,
+            i64::from(new.level),
+            new.content_sha256,
+            i64::try_from(new.rows).unwrap_or(i64::MAX),
+            ts(published_at)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Marks one version withdrawn, keeping the reason with it.
+pub(crate) fn withdraw_version(
+    tx: &Transaction<'_>,
+    name: &str,
+    version: u32,
+    reason: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE dataset_versions SET active = 0, withdrawn_reason = ?3 \
+         WHERE dataset = ?1 AND version = ?2",
+        params![name, i64::from(version), reason],
+    )?;
+    Ok(())
+}
