@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::LIVE_JOB_STATES;
+use super::{texts, LIVE_JOB_STATES};
 use crate::governance::model::{Agreement, AgreementStatus};
 use crate::store::codec::{enum_text, from_json, next_id, parse_enum, parse_ts, to_json, ts};
 use crate::store::{Connection, StoreError, Transaction};
@@ -119,15 +119,15 @@ pub(crate) fn live_jobs_of_agreement(
     conn: &Connection,
     id: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT j.id FROM jobs j JOIN applications a ON j.application = a.id \
+    texts(
+        conn,
+        &format!(
+            "SELECT j.id FROM jobs j JOIN applications a ON j.application = a.id \
          WHERE a.agreement = ?1 AND j.state IN {} ORDER BY j.id",
-        LIVE_JOB_STATES
-    ))?;
-    let ids = stmt
-        .query_map(params![id], |row| row.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(ids)
+            LIVE_JOB_STATES
+        ),
+        params![id],
+    )
 }
 
 /// One page of agreements in id order: ids after `after` (`""` for the first page), of

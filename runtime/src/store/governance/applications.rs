@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::LIVE_JOB_STATES;
+use super::{texts, LIVE_JOB_STATES};
 use crate::governance::model::{
     Application, ApplicationStatus, NewApplication, Review, ReviewKind,
 };
@@ -110,13 +110,13 @@ pub(crate) fn live_jobs_of_application(
     conn: &Connection,
     id: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id FROM jobs WHERE application = ?1 AND state IN {LIVE_JOB_STATES} ORDER BY id"
-    ))?;
-    let ids = stmt
-        .query_map(params![id], |row| row.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(ids)
+    texts(
+        conn,
+        &format!(
+            "SELECT id FROM jobs WHERE application = ?1 AND state IN {LIVE_JOB_STATES} ORDER BY id"
+        ),
+        params![id],
+    )
 }
 
 /// Ids of every application of a scenario, in id order, whatever their status: whether one is
@@ -125,12 +125,11 @@ pub(crate) fn application_ids_of_scenario(
     conn: &Connection,
     scenario_id: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT id FROM applications WHERE scenario_id = ?1 ORDER BY id")?;
-    let ids = stmt
-        .query_map(params![scenario_id], |row| row.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ids)
+    texts(
+        conn,
+        "SELECT id FROM applications WHERE scenario_id = ?1 ORDER BY id",
+        params![scenario_id],
+    )
 }
 
 /// One page of application ids after `after`, up to `fetch`, in id order. An empty `operator`
@@ -143,19 +142,15 @@ pub(crate) fn application_ids_page(
     provider: &str,
     fetch: i64,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(
+    texts(
+        conn,
         "SELECT id FROM applications WHERE id > ?1 \
          AND (?2 = '' OR operator = ?2) \
          AND (?3 = '' OR id IN \
               (SELECT application FROM reviews WHERE kind = 'provider' AND party = ?3)) \
          ORDER BY id LIMIT ?4",
-    )?;
-    let ids = stmt
-        .query_map(params![after, operator, provider, fetch], |row| {
-            row.get::<_, String>(0)
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ids)
+        params![after, operator, provider, fetch],
+    )
 }
 
 /// Inserts a submitted application under `id`, filed by `operator` at `submitted_at`, with no

@@ -3,6 +3,7 @@
 
 use rusqlite::params;
 
+use super::texts;
 use crate::store::{Connection, StoreError};
 
 /// Whether `operator` filed any application for `scenario_id`, in any status: a budget spent
@@ -27,12 +28,10 @@ pub(crate) fn application_ids_latest_first(
     conn: &Connection,
     scenario_id: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(
+    texts(
+        conn,
         "SELECT id FROM applications WHERE scenario_id = ?1 \
          ORDER BY submitted_at DESC, id DESC",
-    )?;
-    let ids = stmt
-        .query_map(params![scenario_id], |row| row.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ids)
+        params![scenario_id],
+    )
 }

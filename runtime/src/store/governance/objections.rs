@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::LIVE_JOB_STATES;
+use super::{texts, LIVE_JOB_STATES};
 use crate::governance::model::{Objection, ObjectionStatus, Resolution};
 use crate::store::codec::{enum_text, parse_enum, parse_opt_ts, parse_ts, ts};
 use crate::store::{Connection, StoreError, Transaction};
@@ -47,14 +47,14 @@ pub(crate) fn find_objection(conn: &Connection, id: &str) -> Result<Option<Objec
 /// Ids of queued or running jobs whose application grants `dataset`: the jobs an objection
 /// must stop.
 pub(crate) fn live_jobs_using(conn: &Connection, dataset: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT j.id FROM jobs j JOIN application_datasets d ON d.application = j.application \
+    texts(
+        conn,
+        &format!(
+            "SELECT j.id FROM jobs j JOIN application_datasets d ON d.application = j.application \
          WHERE d.dataset = ?1 AND j.state IN {LIVE_JOB_STATES} ORDER BY j.id"
-    ))?;
-    let ids = stmt
-        .query_map(params![dataset], |row| row.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(ids)
+        ),
+        params![dataset],
+    )
 }
 
 /// Inserts an objection under `id`, filed by `filed_by` at `filed_at`, not yet resolved.

@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::LIVE_JOB_STATES;
+use super::{texts, LIVE_JOB_STATES};
 use crate::governance::model::IdentityStatus;
 use crate::store::codec::enum_text;
 use crate::store::{Connection, StoreError, Transaction};
@@ -13,13 +13,13 @@ pub(crate) fn live_jobs_of_operator(
     conn: &Connection,
     operator: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id FROM jobs WHERE operator = ?1 AND state IN {LIVE_JOB_STATES} ORDER BY id"
-    ))?;
-    let ids = stmt
-        .query_map(params![operator], |row| row.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(ids)
+    texts(
+        conn,
+        &format!(
+            "SELECT id FROM jobs WHERE operator = ?1 AND state IN {LIVE_JOB_STATES} ORDER BY id"
+        ),
+        params![operator],
+    )
 }
 
 /// Sets an identity's status with the reason refusals will quote (a suspension).

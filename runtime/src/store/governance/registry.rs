@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
+use super::texts;
 use crate::governance::model::{DatasetRecord, DatasetStatus, DatasetVersion};
 use crate::store::codec::{enum_text, parse_enum, parse_ts, ts};
 use crate::store::{Connection, StoreError, Transaction};
@@ -116,12 +117,11 @@ pub(crate) fn dataset_names(
     after: &str,
     fetch: i64,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT name FROM datasets WHERE name > ?1 ORDER BY name LIMIT ?2")?;
-    let names = stmt
-        .query_map(params![after, fetch], |row| row.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(names)
+    texts(
+        conn,
+        "SELECT name FROM datasets WHERE name > ?1 ORDER BY name LIMIT ?2",
+        params![after, fetch],
+    )
 }
 
 /// The oldest open objection against a dataset, the one refusals name.
