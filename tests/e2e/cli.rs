@@ -79,6 +79,19 @@ fn audit_verify_names_the_first_edited_entry() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = shuyu(t.data_dir(), &["audit", "show", "--action", "release"]);
     assert!(text(&out).contains("release"), "{}", text(&out));
+    // A limited listing names its continuation, and --after continues it.
+    let out = shuyu(t.data_dir(), &["--json", "audit", "show", "--limit", "2"]);
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(page["next"], "2", "{page}");
+    let out = shuyu(t.data_dir(), &["audit", "show", "--limit", "2"]);
+    assert!(text(&out).contains("--after 2"), "{}", text(&out));
+    let out = shuyu(
+        t.data_dir(),
+        &["--json", "audit", "show", "--after", "2", "--limit", "1"],
+    );
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["items"][0]["seq"], 3, "{page}");
 
     let db = rusqlite::Connection::open(t.data_dir().join("shuyu.db")).unwrap();
     let tables: Vec<String> = db

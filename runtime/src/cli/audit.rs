@@ -33,6 +33,10 @@ pub(crate) enum AuditCommand {
         /// Only entries before this time (RFC 3339, or YYYY-MM-DD for midnight UTC).
         #[arg(long)]
         until: Option<String>,
+        /// Only entries after this seq: the head written down at the last review shows what
+        /// happened since, and a listing's `next` continues it.
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
         /// At most this many entries.
         #[arg(long)]
         limit: Option<usize>,
@@ -104,6 +108,7 @@ pub(crate) fn run(globals: &Globals, command: AuditCommand) -> CliResult {
             actor,
             since,
             until,
+            after,
             limit,
         } => {
             let filter = AuditFilter {
@@ -113,20 +118,36 @@ pub(crate) fn run(globals: &Globals, command: AuditCommand) -> CliResult {
                 actor,
                 since,
                 until,
-                after: None,
-                limit,
+                after,
+                // One more than asked, to learn whether a `next` cursor is due.
+                limit: limit.map(|l| l.saturating_add(1)),
             };
-            let entries = domain.audit.search(&filter)?;
+            let mut entries = domain.audit.search(&filter)?;
+            let next = match limit {
+                Some(limit) if entries.len() > limit => {
+                    entries.truncate(limit);
+                    entries.last().map(|entry| entry.seq.to_string())
+                }
+                _ => None,
+            };
             if globals.json {
-                globals.print_json(&serde_json::json!({ "items": entries, "next": null }));
+                globals.print_json(&serde_json::json!({ "items": entries, "next": next }));
                 return Ok(());
             }
             for entry in &entries {
                 println!("{}", entry.render());
             }
-            eprintln!("{} entries", entries.len());
+            print_count(entries.len(), next.as_deref());
             Ok(())
         }
+    }
+}
+
+/// The count after a listing, and how to continue it when the limit cut it short.
+fn print_count(count: usize, next: Option<&str>) {
+    match next {
+        Some(seq) => eprintln!("{count} entries; more follow: continue with --after {seq}"),
+        None => eprintln!("{count} entries"),
     }
 }
 
@@ -176,6 +197,7 @@ fn remote(globals: &Globals, command: AuditCommand) -> CliResult {
             actor,
             since,
             until,
+            after,
             limit,
         } => {
             let client = globals.client("audit show")?;
@@ -190,16 +212,18 @@ fn remote(globals: &Globals, command: AuditCommand) -> CliResult {
                     ("until", until),
                 ],
             );
-            let listing = client.list::<WireEntry>(&path, limit)?;
+            let listing =
+                client.list_after::<WireEntry>(&path, limit, after.map(|seq| seq.to_string()))?;
             if globals.json {
                 globals.print_json(&listing.to_json());
                 return Ok(());
             }
             let count = listing.items.len();
+            let next = listing.next.clone();
             for entry in listing.items {
                 println!("{}", Entry::from(entry).render());
             }
-            eprintln!("{count} entries");
+            print_count(count, next.as_deref());
             Ok(())
         }
     }

@@ -315,9 +315,20 @@ impl Client {
         path: &str,
         limit: Option<usize>,
     ) -> Result<Listing<T>, Failure> {
+        self.list_after(path, limit, None)
+    }
+
+    /// Like [`Client::list`], starting after the cursor `start` (a previous listing's `next`)
+    /// instead of at the beginning.
+    pub(crate) fn list_after<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        limit: Option<usize>,
+        start: Option<String>,
+    ) -> Result<Listing<T>, Failure> {
         let mut items = Vec::new();
         let mut raw = Vec::new();
-        let mut after: Option<String> = None;
+        let mut after = start;
         loop {
             let want = limit.map_or(MAX_PAGE, |l| l.saturating_sub(items.len()).min(MAX_PAGE));
             if want == 0 {

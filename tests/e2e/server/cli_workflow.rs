@@ -170,4 +170,18 @@ fn the_role_guides_workflow_runs_from_the_command_line() {
     // The reviewer verifies the log over the server.
     let (code, _, out) = client(&server, "reviewer", &["audit", "verify"]);
     assert_eq!(code, 0, "{out}");
+    // ... and continues a listing after a seq, as after the head noted at the last review.
+    let (code, page, out) = client(
+        &server,
+        "reviewer",
+        &["audit", "show", "--after", "3", "--limit", "2"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let seqs: Vec<u64> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|entry| entry["seq"].as_u64())
+        .collect();
+    assert_eq!(seqs, [4, 5], "{page}");
 }
