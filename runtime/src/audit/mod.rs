@@ -172,9 +172,9 @@ impl AuditLog {
     }
 }
 
-/// The current time in the log's one format.
+/// The current time in the store's one format, which the log hashes as stored.
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::store::codec::ts(&chrono::Utc::now())
 }
 
 #[cfg(test)]

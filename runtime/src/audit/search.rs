@@ -8,10 +8,11 @@
 //!
 //! Search reads entries as stored; it does not verify them (that is [`super::AuditLog::verify`]).
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{AuditError, Entry};
 use crate::store::audit::{self as rows, EntryQuery};
+use crate::store::codec::ts;
 use crate::store::Connection;
 
 /// Which entries to return. Every field left `None` matches everything.
@@ -78,15 +79,11 @@ pub(super) fn search(conn: &Connection, filter: &AuditFilter) -> Result<Vec<Entr
 pub(super) fn normalize_time(field: &'static str, value: &str) -> Result<String, AuditError> {
     let value = value.trim();
     if let Ok(time) = DateTime::parse_from_rfc3339(value) {
-        return Ok(time
-            .with_timezone(&Utc)
-            .to_rfc3339_opts(SecondsFormat::Millis, true));
+        return Ok(ts(&time.with_timezone(&Utc)));
     }
     if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
         if let Some(midnight) = date.and_hms_opt(0, 0, 0) {
-            return Ok(midnight
-                .and_utc()
-                .to_rfc3339_opts(SecondsFormat::Millis, true));
+            return Ok(ts(&midnight.and_utc()));
         }
     }
     Err(AuditError::InvalidFilter {

@@ -319,7 +319,7 @@ pub(super) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
         }
         tx.execute_batch(sql)
             .map_err(|source| StoreError::Migration { version, source })?;
-        let applied_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let applied_at = super::codec::ts(&chrono::Utc::now());
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             rusqlite::params![i64::from(version), applied_at],

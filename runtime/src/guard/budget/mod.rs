@@ -550,5 +550,5 @@ fn new_debit_id() -> Result<String, BudgetError> {
 
 /// The current time in the store's one format (UTC, milliseconds, `Z`).
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::store::codec::ts(&chrono::Utc::now())
 }
