@@ -9,6 +9,7 @@ use serde_json::json;
 use super::access::SYSTEM;
 use super::model::{AgreementStatus, ApplicationStatus};
 use super::{GovError, Governance};
+use crate::store::governance::agreements::set_agreement_status_keeping_reason;
 use crate::store::governance::applications::{set_status, set_status_and_reason};
 use crate::store::governance::expiry as db;
 
@@ -19,7 +20,7 @@ impl Governance {
         self.store.write_with(|tx| {
             let mut changed = 0u32;
             for (id, term_end) in db::agreements_due(tx, now)? {
-                db::set_agreement_status(tx, &id, AgreementStatus::Expired)?;
+                set_agreement_status_keeping_reason(tx, &id, AgreementStatus::Expired)?;
                 self.record(
                     tx,
                     SYSTEM,

@@ -50,7 +50,7 @@ impl Governance {
                         .unwrap_or_else(|| format!("operator '{operator}' is not active")),
                 ));
             }
-            db::set_identity_status(tx, operator, IdentityStatus::Suspended, reason)?;
+            db::set_identity_status(tx, operator, IdentityStatus::Suspended, Some(reason))?;
             let jobs = live_jobs_of_operator(tx, operator)?;
             self.record(
                 tx,
@@ -81,7 +81,7 @@ impl Governance {
                     enum_text(&stored.identity.status)
                 )));
             }
-            db::set_identity_status_without_reason(tx, operator, IdentityStatus::Active)?;
+            db::set_identity_status(tx, operator, IdentityStatus::Active, None)?;
             self.record(
                 tx,
                 &caller.id,

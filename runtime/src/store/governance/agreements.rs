@@ -113,6 +113,19 @@ pub(crate) fn set_agreement_status(
     Ok(())
 }
 
+/// Sets an agreement's status and keeps its stored reason: the end of a term needs none.
+pub(crate) fn set_agreement_status_keeping_reason(
+    tx: &Transaction<'_>,
+    id: &str,
+    status: AgreementStatus,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE agreements SET status = ?2 WHERE id = ?1",
+        params![id, enum_text(&status)],
+    )?;
+    Ok(())
+}
+
 /// Ids of the queued or running jobs working under an agreement (through its applications),
 /// in id order.
 pub(crate) fn live_jobs_of_agreement(

@@ -1,12 +1,11 @@
-//! Tables `agreements`, `applications` and `reviews`, searched for what time has ended, and
-//! `agreements` (status): the statements of `crate::governance::expiry`. Applications change
-//! status through `super::applications`.
+//! Tables `agreements`, `applications` and `reviews`, searched for what time has ended: the
+//! statements of `crate::governance::expiry`. Agreements and applications change status through
+//! `super::agreements` and `super::applications`.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use crate::governance::model::AgreementStatus;
-use crate::store::codec::{enum_text, ts};
+use crate::store::codec::ts;
 use crate::store::{StoreError, Transaction};
 
 /// Ids and the stored time that ended them, selected by `sql` with `?1` = `now`. Stored times
@@ -65,17 +64,4 @@ pub(crate) fn reviews_overdue(
          GROUP BY a.id ORDER BY a.id",
         now,
     )
-}
-
-/// Sets an agreement's status and keeps its stored reason: the end of a term needs none.
-pub(crate) fn set_agreement_status(
-    tx: &Transaction<'_>,
-    id: &str,
-    status: AgreementStatus,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE agreements SET status = ?2 WHERE id = ?1",
-        params![id, enum_text(&status)],
-    )?;
-    Ok(())
 }

@@ -22,30 +22,17 @@ pub(crate) fn live_jobs_of_operator(
     )
 }
 
-/// Sets an identity's status with the reason refusals will quote (a suspension).
+/// Sets an identity's status and the reason refusals will quote: a suspension's, or `None` for
+/// a restoration, which leaves no reason to quote.
 pub(crate) fn set_identity_status(
     tx: &Transaction<'_>,
     id: &str,
     status: IdentityStatus,
-    reason: &str,
+    reason: Option<&str>,
 ) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE identities SET status = ?2, status_reason = ?3 WHERE id = ?1",
         params![id, enum_text(&status), reason],
-    )?;
-    Ok(())
-}
-
-/// Sets an identity's status and forgets the reason of the previous one (a restoration: no
-/// reason is left to quote).
-pub(crate) fn set_identity_status_without_reason(
-    tx: &Transaction<'_>,
-    id: &str,
-    status: IdentityStatus,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE identities SET status = ?2, status_reason = NULL WHERE id = ?1",
-        params![id, enum_text(&status)],
     )?;
     Ok(())
 }
