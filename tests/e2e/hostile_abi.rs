@@ -218,6 +218,12 @@ fn imports_outside_the_abi_are_refused_by_name() {
         &report,
         |f| matches!(f, Fault::InvalidModule(m) if m.contains("wasi_snapshot_preview1::fd_write")),
     );
+    // The operator, not only the audit log, learns which import: it depends on the module alone.
+    let shown = shuyu::job::view::status_code(&report);
+    assert!(
+        shown.starts_with("invalid_module: ") && shown.contains("wasi_snapshot_preview1::fd_write"),
+        "{shown}"
+    );
     let report = run(&t, b"\0asm garbage");
     assert_fault(&report, |f| matches!(f, Fault::InvalidModule(_)));
 }

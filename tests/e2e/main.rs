@@ -10,4 +10,5 @@ mod hostile_guests;
 mod job_path;
 mod privacy;
 mod server;
+mod side_channels;
 mod vector;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use serde::de::DeserializeOwned;
-use shuyu::governance::model::{JobRecord, JobState};
+use shuyu::governance::model::{JobRecord, JobRelease, JobState};
 
 use super::client::{encode, Client};
 use super::dates;
@@ -189,13 +189,7 @@ fn outcome(job: &JobRecord) -> CliResult {
         .releases
         .iter()
         .filter(|r| r.outcome != "released")
-        .map(|r| {
-            format!(
-                "{} blocked by {}",
-                r.release,
-                r.rule.as_deref().unwrap_or("the guard")
-            )
-        })
+        .map(|r| format!("release '{}' {}", r.release, blocked_text(r)))
         .collect();
     let detail = job
         .detail
@@ -220,6 +214,15 @@ fn outcome(job: &JobRecord) -> CliResult {
     }
 }
 
+/// `blocked by <rule>`, or `blocked` where the rule is not shown to operators (a release with
+/// privacy; see docs/security.md).
+fn blocked_text(release: &JobRelease) -> String {
+    match &release.rule {
+        Some(rule) => format!("blocked by {rule}"),
+        None => "blocked".into(),
+    }
+}
+
 /// What the state means.
 fn meaning(state: JobState) -> &'static str {
     match state {
@@ -241,11 +244,7 @@ fn releases_summary(job: &JobRecord) -> String {
         .iter()
         .map(|r| match &r.product {
             Some(product) => format!("{} → {product}", r.release),
-            None => format!(
-                "{} blocked ({})",
-                r.release,
-                r.rule.as_deref().unwrap_or("?")
-            ),
+            None => format!("{} {}", r.release, blocked_text(r)),
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -281,15 +280,7 @@ pub(crate) fn print_job(job: &JobRecord) {
                     r.release, r.groups_released, r.groups_suppressed, r.rows_suppressed
                 );
             }
-            None => println!(
-                "  release '{}': BLOCKED by rule {}{}",
-                r.release,
-                r.rule.as_deref().unwrap_or("?"),
-                r.message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
+            None => println!("  release '{}': {}", r.release, blocked_text(r)),
         }
     }
     if job.releases.iter().any(|r| r.product.is_some()) {

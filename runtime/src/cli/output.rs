@@ -2,30 +2,14 @@
 //! results, log lines or execution errors.
 
 use shuyu::guard::PrivacyInfo;
+use shuyu::job::view::{self, ReleaseView};
 use shuyu::job::{JobReport, JobStatus, ReleaseOutcome};
 
-/// One line saying how the job ended.
+/// One line saying how the job ended, as the operator may see it.
 pub(crate) fn summary(report: &JobReport) -> String {
-    let blocked: Vec<String> = report
-        .releases
-        .iter()
-        .filter_map(|r| match r {
-            ReleaseOutcome::Blocked { release, rule, .. } => {
-                Some(format!("{release} blocked by {}", rule.as_str()))
-            }
-            ReleaseOutcome::Released { .. } => None,
-        })
-        .collect();
-    let status = match &report.status {
-        JobStatus::Completed => "job completed".to_string(),
-        JobStatus::GuestError(code) => format!("job ended with guest error {code}"),
-        JobStatus::Failed(fault) => format!("job failed: {}", fault.code()),
+    match &report.status {
         JobStatus::Refused(reason) => format!("job refused: {reason}"),
-    };
-    if blocked.is_empty() {
-        status
-    } else {
-        format!("{status}; {}", blocked.join("; "))
+        _ => format!("job {}", view::summary(report)),
     }
 }
 
@@ -71,28 +55,24 @@ pub(crate) fn print_report(report: &JobReport) {
                 }
                 println!("product: {}", product_dir.display());
             }
-            ReleaseOutcome::Blocked {
-                release,
-                rule,
-                message,
-                ..
-            } => {
+            ReleaseOutcome::Blocked { .. } => {
+                let shown = ReleaseView::of(outcome);
                 println!();
                 println!(
-                    "release '{release}': BLOCKED by rule {}: {message}",
-                    rule.as_str()
+                    "release '{}': {} (the audit log has the details for reviewers)",
+                    shown.release,
+                    shown.block_text().to_uppercase()
                 );
             }
         }
     }
     println!();
+    // Exact counters and times are for reviewers: a module can steer them (docs/security.md).
     println!(
-        "{}  (fuel {}, rows read {}, queries {}, {:.2} s)",
+        "{}  (about {} s; counters are in the audit log: shuyu audit show --job {})",
         summary(report),
-        report.fuel_used,
-        report.rows_read,
-        report.queries,
-        report.elapsed.as_secs_f64()
+        view::coarse_seconds(report),
+        report.job_id
     );
 }
 

@@ -57,6 +57,15 @@ impl ReleaseReport {
         }
     }
 
+    /// The report of a release with privacy that takes no counts of its own (a vector release,
+    /// released or blocked).
+    pub fn withheld_empty() -> Self {
+        Self {
+            counts_withheld: true,
+            ..Self::default()
+        }
+    }
+
     /// This report as a release with privacy may show it: the policy's parameters, the number
     /// of released groups (a function of the noisy output or of the public domain) and
     /// `suppression_rule`, every data-dependent count withheld.

@@ -19,9 +19,11 @@
 
 mod host;
 mod privacy;
+mod publish;
 pub mod queue;
 mod record;
 mod vector;
+pub mod view;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -120,7 +122,8 @@ pub enum ReleaseOutcome {
     },
 }
 
-/// The operator-visible account of a job.
+/// The full account of a job, exact counters included: for the audit log and the domain's own
+/// use. What the operator may see of it is [`view`].
 #[derive(Debug, Clone)]
 pub struct JobReport {
     /// The job's id (searchable in the audit log).
@@ -131,6 +134,9 @@ pub struct JobReport {
     pub module_sha256: String,
     /// How it ended.
     pub status: JobStatus,
+    /// Why the module was refused before it ran (an import or export outside ABI v1, not valid
+    /// WebAssembly). It depends on the module's bytes alone, so the operator may read it.
+    pub module_problem: Option<String>,
     /// Releases in the order they were finished.
     pub releases: Vec<ReleaseOutcome>,
     /// Fuel consumed.
@@ -195,6 +201,7 @@ pub fn run_job_in(
         scenario_id: scenario.id().to_string(),
         module_sha256: module_sha256.clone(),
         status: JobStatus::Completed,
+        module_problem: None,
         releases: Vec::new(),
         fuel_used: 0,
         rows_read: 0,
@@ -230,7 +237,12 @@ pub fn run_job_in(
 
     let module = match domain.sandbox.compile(&request.module) {
         Ok(module) => module,
-        Err(fault) => return end_job(domain, report, &audit, Err(fault)),
+        Err(fault) => {
+            if let Fault::InvalidModule(problem) = &fault {
+                report.module_problem = Some(problem.clone());
+            }
+            return end_job(domain, report, &audit, Err(fault));
+        }
     };
 
     let pseudonymizer = Pseudonymizer::new(&domain.keys.pseudonym_key(scenario.id()));

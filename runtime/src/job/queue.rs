@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 
 use chrono::Utc;
 
+use super::view::{self, ReleaseView};
 use super::{
     run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, ReleaseOutcome,
 };
@@ -527,63 +528,53 @@ fn refusal_reason(error: &GovError) -> String {
     }
 }
 
-/// The record of a job that ran: state, operator-visible detail (codes only, never data) and
-/// releases.
+/// The record of a job that ran: state, operator-visible detail and releases, all through
+/// [`view`](super::view) (fixed codes, never a guest's number or data).
 fn ended(report: &JobReport) -> End {
     let releases = report.releases.iter().map(job_release).collect();
     let (state, detail) = match &report.status {
-        JobStatus::Completed => match report.releases.iter().find_map(|r| match r {
-            ReleaseOutcome::Blocked { release, rule, .. } => Some((release, rule)),
-            ReleaseOutcome::Released { .. } => None,
-        }) {
+        JobStatus::Completed => match report
+            .releases
+            .iter()
+            .map(ReleaseView::of)
+            .find(|r| r.blocked)
+        {
             None => (JobState::Completed, None),
-            Some((release, rule)) => (
+            Some(blocked) => (
                 JobState::Failed,
-                Some(format!("blocked: release '{release}' ({})", rule.as_str())),
+                Some(format!(
+                    "release '{}' {}",
+                    blocked.release,
+                    blocked.block_text()
+                )),
             ),
         },
-        JobStatus::GuestError(code) => (JobState::Failed, Some(format!("guest_error:{code}"))),
         JobStatus::Failed(Fault::Cancelled) => (JobState::Cancelled, Some("cancelled".into())),
-        JobStatus::Failed(fault) => (JobState::Failed, Some(fault.code())),
+        JobStatus::GuestError(_) | JobStatus::Failed(_) => {
+            (JobState::Failed, Some(view::status_code(report)))
+        }
         JobStatus::Refused(reason) => (JobState::Refused, Some(reason.clone())),
     };
     End::Record(state, detail, releases)
 }
 
-/// One release as the operator sees it. The product id is the package's folder name.
+/// One release as the operator sees it. The product id is the package's folder name. Counts only
+/// for a released table, as its signed manifest has them (a release with privacy withholds every
+/// count but the released groups); none for a block.
 fn job_release(outcome: &ReleaseOutcome) -> JobRelease {
-    match outcome {
-        ReleaseOutcome::Released {
-            release,
-            product_dir,
-            report,
-            ..
-        } => JobRelease {
-            release: release.clone(),
-            outcome: "released".into(),
-            product: product_dir
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned()),
-            rule: None,
-            message: None,
-            groups_released: report.groups_released,
-            groups_suppressed: report.groups_suppressed,
-            rows_suppressed: report.rows_suppressed,
-        },
-        ReleaseOutcome::Blocked {
-            release,
-            rule,
-            message,
-            report,
-        } => JobRelease {
-            release: release.clone(),
-            outcome: "blocked".into(),
-            product: None,
-            rule: Some(rule.as_str().to_string()),
-            message: Some(message.clone()),
-            groups_released: report.groups_released,
-            groups_suppressed: report.groups_suppressed,
-            rows_suppressed: report.rows_suppressed,
-        },
+    let shown = ReleaseView::of(outcome);
+    let counts = match outcome {
+        ReleaseOutcome::Released { report, .. } => Some(report),
+        ReleaseOutcome::Blocked { .. } => None,
+    };
+    JobRelease {
+        release: shown.release.clone(),
+        outcome: if shown.blocked { "blocked" } else { "released" }.into(),
+        product: shown.product.clone(),
+        rule: shown.rule.map(str::to_string),
+        message: None,
+        groups_released: counts.map_or(0, |r| r.groups_released),
+        groups_suppressed: counts.map_or(0, |r| r.groups_suppressed),
+        rows_suppressed: counts.map_or(0, |r| r.rows_suppressed),
     }
 }
