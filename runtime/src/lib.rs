@@ -18,6 +18,7 @@ pub mod domain;
 pub mod engine;
 pub mod governance;
 pub mod guard;
+pub mod integrity;
 pub mod job;
 pub mod keys;
 pub mod product;

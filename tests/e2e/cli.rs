@@ -157,3 +157,72 @@ fn bad_input_exits_2_naming_the_problem() {
         text(&out)
     );
 }
+
+/// The measured attack: delete the log's last entries and their checkpoints. The chain left is
+/// valid, so only what the domain holds outside the log (the product's manifest cites its
+/// `release` entry) or a head kept outside the domain can reveal the cut.
+#[test]
+fn audit_verify_catches_a_log_cut_at_its_end() {
+    let t = TestDomain::new();
+    let product = released_product(&t);
+    let head_file = t.data_dir().join("kept-head.json");
+    let out = shuyu(
+        t.data_dir(),
+        &["audit", "head", "--out", head_file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = shuyu(
+        t.data_dir(),
+        &["audit", "verify", "--head", head_file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("1 products"), "{}", text(&out));
+
+    let cut = |keep: i64| {
+        let db = rusqlite::Connection::open(t.data_dir().join("shuyu.db")).unwrap();
+        db.execute("DELETE FROM audit_entries WHERE seq > ?1", [keep])
+            .unwrap();
+        db.execute("DELETE FROM audit_checkpoints WHERE seq > ?1", [keep])
+            .unwrap();
+    };
+    let release_seq: i64 = rusqlite::Connection::open(t.data_dir().join("shuyu.db"))
+        .unwrap()
+        .query_row(
+            "SELECT seq FROM audit_entries WHERE action = 'release'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    cut(release_seq - 1);
+    let out = shuyu(t.data_dir(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let product_id = product.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        text(&out).contains(&product_id) && text(&out).contains("truncated"),
+        "{}",
+        text(&out)
+    );
+
+    // The product removed as well: the log alone looks whole, the kept head does not.
+    std::fs::remove_dir_all(&product).unwrap();
+    let out = shuyu(t.data_dir(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = shuyu(
+        t.data_dir(),
+        &["audit", "verify", "--head", head_file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("log truncated"), "{}", text(&out));
+
+    // A forged head is refused as such.
+    let mut forged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&head_file).unwrap()).unwrap();
+    forged["seq"] = serde_json::json!(2);
+    std::fs::write(&head_file, forged.to_string()).unwrap();
+    let out = shuyu(
+        t.data_dir(),
+        &["audit", "verify", "--head", head_file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("signature"), "{}", text(&out));
+}

@@ -10,7 +10,7 @@
 //! `key_id` says which key signed, for reviewers and for a later key rotation; it is not part of
 //! the signed bytes (see `chain` for those) and verification checks it against the given key.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::chain::checkpoint_message;
 use super::AuditError;
@@ -18,8 +18,11 @@ use crate::keys::DomainKeys;
 use crate::store::audit::{self as rows, RawCheckpoint};
 use crate::store::Transaction;
 
-/// A signed statement "entry `seq` of this log has hash `hash`", made at `time`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A signed statement "entry `seq` of this log has hash `hash`", made at `time`. Written to a
+/// file by `shuyu audit head`, it is what a reviewer keeps outside the domain and checks a later
+/// log against (`shuyu audit verify --head FILE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// The checkpointed entry (the head when it was made).
     pub seq: u64,

@@ -157,6 +157,15 @@ impl AuditLog {
         self.store.read_with(|conn| verify::verify_log(conn, key))
     }
 
+    /// Checks a head kept outside the domain (a [`Checkpoint`] from an earlier
+    /// [`AuditLog::checkpoint`]): signed by `key`, and the log still holds that entry with that
+    /// hash. A log cut or rewritten below the kept head fails, even if its own checkpoints were
+    /// cut with it.
+    pub fn verify_kept_head(&self, key: &PublicKey, head: &Checkpoint) -> Result<(), AuditError> {
+        self.store
+            .read_with(|conn| verify::verify_kept_head(conn, key, head))
+    }
+
     /// Entries matching `filter`, oldest first. Does not verify them.
     pub fn search(&self, filter: &AuditFilter) -> Result<Vec<Entry>, AuditError> {
         self.store.read_with(|conn| search::search(conn, filter))

@@ -200,3 +200,42 @@ fn check_signature(cp: &RawCheckpoint, seq: u64, key: &PublicKey) -> Result<(), 
 fn signed(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
+
+/// Checks a head kept outside the domain against the log visible through `conn`: its signature
+/// under `key`, then that the log still holds entry `head.seq` with `head.hash`. Run after
+/// [`verify_log`], which vouches for the chain up to the log's own head.
+pub(super) fn verify_kept_head(
+    conn: &Connection,
+    key: &PublicKey,
+    head: &super::Checkpoint,
+) -> Result<(), AuditError> {
+    let raw = RawCheckpoint {
+        seq: i64::try_from(head.seq)
+            .map_err(|_| tampered(head.seq, "no entry can have this seq"))?,
+        hash: head.hash.clone(),
+        time: head.time.clone(),
+        key_id: head.key_id.clone(),
+        signature: head.signature.clone(),
+    };
+    check_signature(&raw, head.seq, key)?;
+    match crate::store::audit::entry_hash_at(conn, raw.seq)? {
+        Some(hash) if hash == head.hash => Ok(()),
+        Some(hash) => Err(tampered(
+            head.seq,
+            format!(
+                "the kept head signed hash {} for this entry, but the log holds {hash} (log rewritten)",
+                head.hash
+            ),
+        )),
+        None => {
+            let end = crate::store::audit::head(conn)?.map_or(0, |(seq, _)| seq);
+            Err(tampered(
+                head.seq,
+                format!(
+                    "the kept head names entry {} but the log ends at {end} (log truncated)",
+                    head.seq
+                ),
+            ))
+        }
+    }
+}

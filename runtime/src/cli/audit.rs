@@ -11,8 +11,22 @@ use super::{CliResult, Failure, Globals};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Recompute the hash chain and check every signed checkpoint.
-    Verify,
+    /// Recompute the hash chain, check every signed checkpoint, and check everything the domain
+    /// holds against the log: each product on disk, job record and privacy debit must have its
+    /// entry (a log cut at its end fails).
+    Verify {
+        /// A signed head kept outside the domain (`shuyu audit head --out FILE`): the log must
+        /// still hold that entry with that hash. Repeat for several.
+        #[arg(long, value_name = "FILE")]
+        head: Vec<std::path::PathBuf>,
+    },
+    /// Sign the log's current head and write it to FILE (JSON), to keep outside the domain and
+    /// check later logs against with `audit verify --head FILE`.
+    Head {
+        /// Where to write the signed head.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
     /// Print entries, oldest first.
     Show {
         /// Only this job's entries.
@@ -92,15 +106,53 @@ pub(crate) fn run(globals: &Globals, command: AuditCommand) -> CliResult {
     }
     let domain = Domain::open(&globals.data_dir)?;
     match command {
-        AuditCommand::Verify => match domain.audit.verify(&domain.keys.public_key()) {
-            Ok(report) => {
-                print_verified(report.entries, report.checkpoints, report.head.as_ref());
-                Ok(())
+        AuditCommand::Verify { head } => {
+            let kept = head
+                .iter()
+                .map(|path| read_head(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            match shuyu::integrity::verify_domain(&domain, &kept) {
+                Ok(report) => {
+                    if globals.json {
+                        globals.print_json(&serde_json::to_value(&report).unwrap_or_default());
+                        return Ok(());
+                    }
+                    print_verified(
+                        report.log.entries,
+                        report.log.checkpoints,
+                        report.log.head.as_ref(),
+                    );
+                    println!(
+                        "accounted for by the log: {} products, {} job records, {} privacy debits, {} kept heads",
+                        report.products, report.jobs, report.debits, report.kept_heads
+                    );
+                    if !report.products_unanchored.is_empty() {
+                        println!(
+                            "not anchored (written before manifests cited their audit entry): {}",
+                            report.products_unanchored.join(", ")
+                        );
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(Failure::Refused(format!("audit verification failed: {e}"))),
             }
-            Err(e) => Err(Failure::Refused(format!(
-                "audit log verification failed: {e}"
-            ))),
-        },
+        }
+        AuditCommand::Head { out } => {
+            let head = domain.audit.checkpoint()?;
+            let text = serde_json::to_string_pretty(&head)
+                .map_err(|e| Failure::Refused(format!("cannot encode the head: {e}")))?;
+            std::fs::write(&out, text + "\n").map_err(|e| {
+                Failure::Refused(format!("{}: cannot write the head: {e}", out.display()))
+            })?;
+            println!(
+                "signed head written to {}: entry {}, hash {}",
+                out.display(),
+                head.seq,
+                head.hash
+            );
+            println!("keep it outside the domain; check a later log with: shuyu audit verify --head FILE");
+            Ok(())
+        }
         AuditCommand::Show {
             job,
             action,
@@ -143,6 +195,18 @@ pub(crate) fn run(globals: &Globals, command: AuditCommand) -> CliResult {
     }
 }
 
+/// A signed head file, as `audit head` writes it.
+fn read_head(path: &std::path::Path) -> Result<shuyu::audit::Checkpoint, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::Error(anyhow::anyhow!(
+            "{}: not a signed head written by `shuyu audit head`: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// The count after a listing, and how to continue it when the limit cut it short.
 fn print_count(count: usize, next: Option<&str>) {
     match next {
@@ -162,7 +226,13 @@ fn print_verified(entries: u64, checkpoints: u64, head: Option<&(u64, String)>) 
 /// `audit show|verify` through the server.
 fn remote(globals: &Globals, command: AuditCommand) -> CliResult {
     match command {
-        AuditCommand::Verify => {
+        AuditCommand::Verify { head } if !head.is_empty() => Err(Failure::Error(anyhow::anyhow!(
+            "--head checks the domain's own database: run `shuyu audit verify --head FILE` on the server's data directory"
+        ))),
+        AuditCommand::Head { .. } => Err(Failure::Error(anyhow::anyhow!(
+            "`audit head` signs the domain's own log: run it on the server's data directory"
+        ))),
+        AuditCommand::Verify { .. } => {
             let client = globals.client("audit verify")?;
             let reply = client.get::<serde_json::Value>("/v1/audit/verify")?;
             if globals.json {

@@ -180,10 +180,10 @@ pub(crate) fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
             district_stats_dp(&domain, &dir, &module_path)?;
         }
     }
-    match domain.audit.verify(&key) {
+    match shuyu::integrity::verify_domain(&domain, &[]) {
         Ok(r) => println!(
-            "verify audit log: OK ({} entries, {} signed checkpoints)",
-            r.entries, r.checkpoints
+            "verify audit log: OK ({} entries, {} signed checkpoints; {} products on disk found in it)",
+            r.log.entries, r.log.checkpoints, r.products
         ),
         Err(e) => println!("verify audit log: FAILED: {e}"),
     }

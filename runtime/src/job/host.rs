@@ -12,13 +12,12 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::{JobId, ReleaseOutcome};
-use crate::audit::{AuditLog, NewEntry};
+use crate::audit::AuditLog;
 use crate::engine::{ipc, EngineError, EngineSession, IdentifierUniverse, Pseudonymizer};
 use crate::governance::ApprovedScenario;
 use crate::guard::budget::BudgetLedger;
 use crate::guard::{Decision, IdentifierOracle, ReleaseBuilder};
 use crate::keys::DomainKeys;
-use crate::product::{self, DatasetRef, ProductManifest, ScenarioRef};
 use crate::sandbox::cancel::EPOCH_TICK;
 use crate::sandbox::{
     Batch, CallError, CancelToken, ErrorCode, Fault, Host, LimitKind, PartitionRunner,
@@ -97,17 +96,7 @@ impl JobHost {
 
     /// Appends to the audit log; a job that cannot be audited must stop.
     fn audit(&self, action: &str, details: serde_json::Value) -> Result<(), CallError> {
-        self.ctx
-            .audit
-            .append(NewEntry {
-                actor: self.ctx.scenario.file.scenario.operator.clone(),
-                action: action.to_string(),
-                subject: self.ctx.scenario.id().to_string(),
-                job_id: Some(self.ctx.job_id.to_string()),
-                details,
-            })
-            .map(|_| ())
-            .map_err(|e| Fault::Internal(format!("audit log write failed: {e}")).into())
+        self.ctx.audit(action, details).map(|_| ())
     }
 
     /// Records a finished (or abandoned) query with the rows it returned.
@@ -151,62 +140,12 @@ impl JobHost {
     fn publish(&mut self, name: &str, decision: Decision) -> Result<ReleaseStatus, CallError> {
         match decision {
             Decision::Released(released) => {
-                let product_id = format!("{}-{name}", self.ctx.job_id);
-                let scenario = &self.ctx.scenario;
-                let manifest = ProductManifest {
-                    format: product::FORMAT.to_string(),
-                    product_id: product_id.clone(),
-                    release: name.to_string(),
-                    scenario: ScenarioRef {
-                        id: scenario.id().to_string(),
-                        title: scenario.file.scenario.title.clone(),
-                    },
-                    operator: scenario.file.scenario.operator.clone(),
-                    module_sha256: self.ctx.module_sha256.clone(),
-                    job_id: self.ctx.job_id.to_string(),
-                    datasets: scenario
-                        .datasets
-                        .iter()
-                        .map(|d| DatasetRef {
-                            name: d.name().to_string(),
-                            title: d.manifest.dataset.title.clone(),
-                            provider: d.manifest.dataset.provider.clone(),
-                            content_sha256: d.content_sha256.clone(),
-                            acquired: d.manifest.dataset.acquired.to_string(),
-                            rows: d.rows,
-                        })
-                        .collect(),
-                    policy: released.policy.clone(),
-                    report: serde_json::to_value(&released.report).unwrap_or_default(),
-                    columns: released
-                        .table
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().clone())
-                        .collect(),
-                    rows: released.table.num_rows() as u64,
-                    job_started: rfc3339(self.ctx.job_started),
-                    created_at: rfc3339(chrono::Utc::now()),
-                    files: Vec::new(),
-                    signer: None,
-                };
-                let dir = product::write_package(
-                    &self.ctx.products_dir,
-                    manifest,
+                let dir = self.ctx.publish(
+                    name,
                     &released.table,
-                    &self.ctx.keys,
-                )
-                .map_err(|e| Fault::Internal(format!("cannot write product {product_id}: {e}")))?;
-                self.audit(
-                    "release",
-                    json!({
-                        "release": name,
-                        "product_id": product_id,
-                        "rows": released.table.num_rows(),
-                        "report": released.report,
-                        "policy": released.policy,
-                    }),
+                    released.policy.clone(),
+                    serde_json::to_value(&released.report).unwrap_or_default(),
+                    json!({ "report": released.report, "policy": released.policy }),
                 )?;
                 self.push(ReleaseOutcome::Released {
                     release: name.to_string(),
@@ -242,10 +181,6 @@ impl JobHost {
             outcomes.push(outcome);
         }
     }
-}
-
-fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Host for JobHost {

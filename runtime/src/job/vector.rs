@@ -19,13 +19,11 @@ use serde_json::json;
 
 use super::host::{JobContext, JobHost};
 use super::ReleaseOutcome;
-use crate::audit::NewEntry;
 use crate::engine::{EngineSession, PartitionFilter, PartitionKey, SessionOptions};
 use crate::guard::budget::Charge;
 use crate::guard::noise::{Mechanism, SecureRng};
 use crate::guard::vector::{self, SumNoise, VectorContract, VectorMechanism, RESOLUTION_STEPS};
 use crate::guard::{BudgetGate, ReleaseReport, Rule};
-use crate::product::{self, DatasetRef, ProductManifest, ScenarioRef};
 use crate::sandbox::{CallError, ErrorCode, Fault, PartitionRunner};
 
 /// Where a partition run's vector goes: the vector's name and dimension, and the one vector the
@@ -79,16 +77,7 @@ impl PartitionSlot {
 
 /// Appends to the job's audit log; a job that cannot be audited must stop.
 fn audit(ctx: &JobContext, action: &str, details: serde_json::Value) -> Result<(), CallError> {
-    ctx.audit
-        .append(NewEntry {
-            actor: ctx.scenario.file.scenario.operator.clone(),
-            action: action.to_string(),
-            subject: ctx.scenario.id().to_string(),
-            job_id: Some(ctx.job_id.to_string()),
-            details,
-        })
-        .map(|_| ())
-        .map_err(|e| Fault::Internal(format!("audit log write failed: {e}")).into())
+    ctx.audit(action, details).map(|_| ())
 }
 
 /// Records and returns a blocked vector release.
@@ -107,7 +96,7 @@ fn blocked(
         release: name.to_string(),
         rule,
         message,
-        report: ReleaseReport::default(),
+        report: ReleaseReport::withheld_empty(),
     })
 }
 
@@ -245,57 +234,13 @@ pub(super) fn release(
             "ci95_half_width": c.ci95_half_width,
         })).collect::<Vec<_>>(),
     });
-    let product_id = format!("{}-{name}", ctx.job_id);
-    let scenario = &ctx.scenario;
-    let manifest = ProductManifest {
-        format: product::FORMAT.to_string(),
-        product_id: product_id.clone(),
-        release: name.to_string(),
-        scenario: ScenarioRef {
-            id: scenario.id().to_string(),
-            title: scenario.file.scenario.title.clone(),
-        },
-        operator: scenario.file.scenario.operator.clone(),
-        module_sha256: ctx.module_sha256.clone(),
-        job_id: ctx.job_id.to_string(),
-        datasets: scenario
-            .datasets
-            .iter()
-            .map(|d| DatasetRef {
-                name: d.name().to_string(),
-                title: d.manifest.dataset.title.clone(),
-                provider: d.manifest.dataset.provider.clone(),
-                content_sha256: d.content_sha256.clone(),
-                acquired: d.manifest.dataset.acquired.to_string(),
-                rows: d.rows,
-            })
-            .collect(),
-        policy: policy.clone(),
-        report: report.clone(),
-        columns: table
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect(),
-        rows: table.num_rows() as u64,
-        job_started: ctx
-            .job_started
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        files: Vec::new(),
-        signer: None,
-    };
-    let dir = product::write_package(&ctx.products_dir, manifest, &table, &ctx.keys)
-        .map_err(|e| Fault::Internal(format!("cannot write product {product_id}: {e}")))?;
-    audit(
-        ctx,
-        "release",
+    let dir = ctx.publish(
+        name,
+        &table,
+        policy.clone(),
+        report.clone(),
         json!({
-            "release": name,
             "kind": "vector",
-            "product_id": product_id,
-            "rows": table.num_rows(),
             "report": report,
             "partitions_defaulted": sums.partitions_defaulted,
             "values_clamped": sums.values_clamped,
@@ -306,7 +251,7 @@ pub(super) fn release(
         release: name.to_string(),
         product_dir: dir,
         table,
-        report: ReleaseReport::default(),
+        report: ReleaseReport::withheld_empty(),
     })
 }
 

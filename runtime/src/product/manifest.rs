@@ -50,6 +50,12 @@ pub struct ProductManifest {
     pub job_started: String,
     /// When the product was made (RFC 3339).
     pub created_at: String,
+    /// Hash of the audit log's `release` entry for this product, written before the package
+    /// became visible: a reviewer finds that entry in the log, and a log cut before it fails
+    /// `audit verify`. Only the hash, not the entry's seq: the seq counts the entries before it,
+    /// a number the module can steer (queries, log lines), and the operator reads the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_entry: Option<String>,
     /// The data files with their hashes; filled by `write_package`.
     #[serde(default)]
     pub files: Vec<FileRef>,

@@ -58,6 +58,7 @@ fn manifest(id: &str, batch: &RecordBatch) -> ProductManifest {
         rows: batch.num_rows() as u64,
         job_started: "2025-01-31T08:00:00.000Z".into(),
         created_at: "2025-01-31T08:00:05.000Z".into(),
+        audit_entry: None,
         files: Vec::new(),
         signer: None,
     }

@@ -104,6 +104,18 @@ pub(crate) fn head(conn: &Connection) -> Result<Option<(i64, String)>, StoreErro
         .optional()?)
 }
 
+/// The stored hash of entry `seq`, `None` if the log has no such entry.
+pub(crate) fn entry_hash_at(conn: &Connection, seq: i64) -> Result<Option<String>, StoreError> {
+    let hash = conn
+        .query_row(
+            "SELECT hash FROM audit_entries WHERE seq = ?1",
+            params![seq],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(hash)
+}
+
 /// Inserts an entry. Only called with the head read in the same IMMEDIATE transaction; `seq`
 /// being the primary key is the second line of defence against two appends at one position.
 pub(crate) fn insert_entry(tx: &Transaction<'_>, entry: &RawEntry) -> Result<(), StoreError> {

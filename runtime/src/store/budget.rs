@@ -265,3 +265,17 @@ fn checked_units(
     }
     Ok(Units { epsilon, delta })
 }
+
+/// Every debit's id and whether it was refunded, in charge order: what `audit verify` checks
+/// against the log.
+pub(crate) fn debit_states(conn: &Connection) -> Result<Vec<(String, bool)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id, refunded FROM privacy_debits ORDER BY seq")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? != 0))
+    })?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(row?);
+    }
+    Ok(items)
+}

@@ -159,3 +159,29 @@ pub(crate) fn product_job(
         .optional()?;
     Ok(found)
 }
+
+/// Every job's id and state, in id order: what `audit verify` checks against the log.
+pub(crate) fn job_states(conn: &Connection) -> Result<Vec<(String, JobState)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id, state FROM jobs ORDER BY id")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (id, state) = row?;
+        items.push((id, parse_enum(&state)?));
+    }
+    Ok(items)
+}
+
+/// Every recorded product with the job that released it, in product order.
+pub(crate) fn recorded_products(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT product_id, job_id FROM job_products ORDER BY product_id")?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(row?);
+    }
+    Ok(items)
+}
