@@ -690,9 +690,17 @@ pub fn all() -> Map<String, Value> {
                 ("product", nullable_string("Product id when released.")),
                 ("rule", nullable_string("Rule name when blocked.")),
                 ("message", nullable_string("Why blocked (never data).")),
-                ("groups_released", integer("Groups released.")),
-                ("groups_suppressed", integer("Groups suppressed.")),
-                ("rows_suppressed", integer("Rows suppressed.")),
+                (
+                    "groups_released",
+                    integer("Groups released (0 when blocked)."),
+                ),
+                (
+                    "suppressed",
+                    json!({
+                        "type": ["boolean", "null"],
+                        "description": "Whether any group of a released threshold table was suppressed; null when blocked or under privacy. Exact counts are for reviewers."
+                    }),
+                ),
             ],
             &[
                 "release",
@@ -701,8 +709,7 @@ pub fn all() -> Map<String, Value> {
                 "rule",
                 "message",
                 "groups_released",
-                "groups_suppressed",
-                "rows_suppressed",
+                "suppressed",
             ],
         ),
     );

@@ -275,9 +275,14 @@ pub(crate) fn print_job(job: &JobRecord) {
     for r in &job.releases {
         match &r.product {
             Some(product) => {
+                let suppressed = match r.suppressed {
+                    Some(true) => ", some groups suppressed",
+                    Some(false) => ", none suppressed",
+                    None => "",
+                };
                 println!(
-                    "  release '{}': released {} groups, {} suppressed ({} rows); product {product}",
-                    r.release, r.groups_released, r.groups_suppressed, r.rows_suppressed
+                    "  release '{}': released {} groups{suppressed}; product {product}",
+                    r.release, r.groups_released
                 );
             }
             None => println!("  release '{}': {}", r.release, blocked_text(r)),

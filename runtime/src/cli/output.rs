@@ -37,22 +37,18 @@ pub(crate) fn print_report(report: &JobReport) {
                     Ok(text) => println!("{text}"),
                     Err(e) => println!("(cannot print the table: {e})"),
                 }
+                let shown = view::shown_report(r);
                 if r.counts_withheld {
                     print_privacy(product_dir);
-                    println!("suppressed: {}", r.suppression_rule);
-                    println!("exact counts withheld: they would bypass the noise");
-                } else {
-                    println!(
-                        "suppressed: {} of {} groups ({} contribution rows), rule: {}",
-                        r.groups_suppressed, r.groups_total, r.rows_suppressed, r.suppression_rule
-                    );
                 }
-                if r.rows_dropped_by_bound > 0 || r.values_clamped > 0 {
-                    println!(
-                        "bounded: {} rows dropped beyond {} per entity, {} values clamped",
-                        r.rows_dropped_by_bound, r.max_rows_per_entity, r.values_clamped
-                    );
+                match shown.suppressed {
+                    Some(true) => println!("suppressed: some groups ({})", shown.suppression_rule),
+                    Some(false) => println!("suppressed: none ({})", shown.suppression_rule),
+                    None => println!("suppressed: {}", shown.suppression_rule),
                 }
+                println!(
+                    "exact counts (suppressed, bounded, clamped) are in the audit log for reviewers: a module can steer them"
+                );
                 println!("product: {}", product_dir.display());
             }
             ReleaseOutcome::Blocked { .. } => {

@@ -475,12 +475,13 @@ pub struct JobRelease {
     pub rule: Option<String>,
     /// Why blocked (never data).
     pub message: Option<String>,
-    /// Groups released / suppressed, rows suppressed.
+    /// Groups released (the product's rows); 0 when blocked.
     pub groups_released: u64,
-    /// Groups suppressed.
-    pub groups_suppressed: u64,
-    /// Rows suppressed.
-    pub rows_suppressed: u64,
+    /// Whether the guard suppressed any group of a released threshold table; `None` when blocked
+    /// or under privacy. Exact counts are for reviewers: a module can steer them
+    /// (docs/security.md).
+    #[serde(default)]
+    pub suppressed: Option<bool>,
 }
 
 /// A job submitted through the server.

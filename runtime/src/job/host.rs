@@ -144,7 +144,8 @@ impl JobHost {
                     name,
                     &released.table,
                     released.policy.clone(),
-                    serde_json::to_value(&released.report).unwrap_or_default(),
+                    serde_json::to_value(super::view::shown_report(&released.report))
+                        .unwrap_or_default(),
                     json!({ "report": released.report, "policy": released.policy }),
                 )?;
                 self.push(ReleaseOutcome::Released {

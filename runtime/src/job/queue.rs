@@ -558,13 +558,12 @@ fn ended(report: &JobReport) -> End {
     End::Record(state, detail, releases)
 }
 
-/// One release as the operator sees it. The product id is the package's folder name. Counts only
-/// for a released table, as its signed manifest has them (a release with privacy withholds every
-/// count but the released groups); none for a block.
+/// One release as the operator sees it: the product id (the package's folder name) and the
+/// report its manifest shows; nothing of a block but its visible rule.
 fn job_release(outcome: &ReleaseOutcome) -> JobRelease {
     let shown = ReleaseView::of(outcome);
-    let counts = match outcome {
-        ReleaseOutcome::Released { report, .. } => Some(report),
+    let report = match outcome {
+        ReleaseOutcome::Released { report, .. } => Some(view::shown_report(report)),
         ReleaseOutcome::Blocked { .. } => None,
     };
     JobRelease {
@@ -573,8 +572,7 @@ fn job_release(outcome: &ReleaseOutcome) -> JobRelease {
         product: shown.product.clone(),
         rule: shown.rule.map(str::to_string),
         message: None,
-        groups_released: counts.map_or(0, |r| r.groups_released),
-        groups_suppressed: counts.map_or(0, |r| r.groups_suppressed),
-        rows_suppressed: counts.map_or(0, |r| r.rows_suppressed),
+        groups_released: report.as_ref().map_or(0, |r| r.groups_released),
+        suppressed: report.and_then(|r| r.suppressed),
     }
 }

@@ -16,8 +16,10 @@
 //! trap kinds go to the audit log for reviewers. `docs/security.md` lists every signal with its
 //! capacity.
 
+use serde::Serialize;
+
 use super::{JobReport, JobStatus, ReleaseOutcome};
-use crate::guard::Rule;
+use crate::guard::{ReleaseReport, Rule};
 use crate::sandbox::Fault;
 
 /// The fixed code of a job's end, as the operator sees it.
@@ -99,6 +101,37 @@ impl ReleaseView {
     }
 }
 
+/// A released table's accounting as its product manifest and the operator show it: the policy's
+/// parameters, the groups released (the table's own rows) and whether any group was suppressed.
+/// How many groups and rows were suppressed, dropped by the bound or clamped are exact counts of
+/// what the module sent: a module can make them carry a value (v junk rows dropped by the bound
+/// spell v), so they go to the audit log only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShownReport {
+    /// The effective minimum of distinct entities per released group.
+    pub k: u32,
+    /// The effective per-entity row bound `L`.
+    pub max_rows_per_entity: u32,
+    /// Groups in the released table.
+    pub groups_released: u64,
+    /// Why groups are suppressed, in words.
+    pub suppression_rule: String,
+    /// Whether any group was suppressed; `None` under privacy (the noise decides, and the counts
+    /// are withheld).
+    pub suppressed: Option<bool>,
+}
+
+/// The shown part of `report`.
+pub fn shown_report(report: &ReleaseReport) -> ShownReport {
+    ShownReport {
+        k: report.k,
+        max_rows_per_entity: report.max_rows_per_entity,
+        groups_released: report.groups_released,
+        suppression_rule: report.suppression_rule.clone(),
+        suppressed: (!report.counts_withheld).then_some(report.groups_suppressed > 0),
+    }
+}
+
 /// The job's end in one line: the status code, then each blocked release.
 pub fn summary(report: &JobReport) -> String {
     let blocked: Vec<String> = report
@@ -126,7 +159,6 @@ pub fn coarse_seconds(report: &JobReport) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::ReleaseReport;
     use crate::sandbox::LimitKind;
     use std::time::Duration;
 
@@ -189,6 +221,23 @@ mod tests {
         assert_eq!(view.block_text(), "blocked by privacy.budget");
         let view = ReleaseView::of(&blocked(Rule::ScanIdentifier, false));
         assert_eq!(view.block_text(), "blocked by scan.identifier");
+    }
+
+    #[test]
+    fn a_manifest_shows_whether_groups_were_suppressed_not_how_many() {
+        let report = ReleaseReport {
+            groups_released: 12,
+            groups_suppressed: 1_406,
+            rows_suppressed: 14_067,
+            rows_dropped_by_bound: 1_406_716,
+            contribution_rows: 1_406_717,
+            ..ReleaseReport::new(10, 1)
+        };
+        let shown = serde_json::to_string(&shown_report(&report)).unwrap();
+        for steered in ["1406", "14067", "1406716", "1406717"] {
+            assert!(!shown.contains(steered), "{shown}");
+        }
+        assert!(shown.contains("\"suppressed\":true"), "{shown}");
     }
 
     #[test]

@@ -205,8 +205,7 @@ fn schemas_match_the_types_they_describe() {
         rule: None,
         message: None,
         groups_released: 1,
-        groups_suppressed: 0,
-        rows_suppressed: 0,
+        suppressed: Some(false),
     };
     let job = JobRecord {
         id: "j".into(),

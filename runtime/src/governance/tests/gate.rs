@@ -255,8 +255,7 @@ fn job_states_end_for_good_and_products_belong_to_their_operator() {
         rule: None,
         message: None,
         groups_released: 12,
-        groups_suppressed: 1,
-        rows_suppressed: 3,
+        suppressed: Some(true),
     };
     let done = w
         .gov()
