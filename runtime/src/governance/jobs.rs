@@ -2,7 +2,7 @@
 //! by the job runner, and the products they released (whose download only their operator may
 //! ask for). Ending states are final.
 
-use chrono::Utc;
+use chrono::{DateTime, Timelike, Utc};
 use serde_json::json;
 
 use super::access::{require, require_any, who, SYSTEM};
@@ -201,7 +201,7 @@ impl Governance {
         )?;
         let found = self.store.read_with(|conn| job(conn, id))?;
         check_visible(caller, &found)?;
-        Ok(found)
+        Ok(as_seen_by(caller, found))
     }
 
     /// Lists jobs (operator: own; bureau, reviewer: all).
@@ -224,7 +224,7 @@ impl Governance {
         self.store.read_with(|conn| {
             let items = db::jobs_page(conn, spec.after(), operator, spec.fetch())?
                 .into_iter()
-                .map(|item| (item.id.clone(), item))
+                .map(|item| (item.id.clone(), as_seen_by(caller, item)))
                 .collect();
             Ok(spec.finish(items))
         })
@@ -250,5 +250,53 @@ impl Governance {
             )));
         }
         Ok(())
+    }
+}
+
+/// A job as `caller` may see it: an operator sees its times to the whole second. How long its
+/// module ran is the module's to choose, so finer times would be a faster channel out of the
+/// domain (docs/security.md); reviewers and the bureau see the stored milliseconds.
+fn as_seen_by(caller: &Caller, mut job: JobRecord) -> JobRecord {
+    if caller.role == Role::Operator {
+        let whole = |t: DateTime<Utc>| t.with_nanosecond(0).unwrap_or(t);
+        job.submitted_at = whole(job.submitted_at);
+        job.started_at = job.started_at.map(whole);
+        job.ended_at = job.ended_at.map(whole);
+    }
+    job
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::*;
+
+    #[test]
+    fn operators_see_job_times_to_the_second() {
+        let at = |ms| DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
+        let job = JobRecord {
+            id: "j".into(),
+            application: "a".into(),
+            scenario_id: "s".into(),
+            operator: "op".into(),
+            module_sha256: "0".repeat(64),
+            state: JobState::Completed,
+            detail: None,
+            releases: Vec::new(),
+            submitted_at: at(1_000_123),
+            started_at: Some(at(1_001_406)),
+            ended_at: Some(at(1_407_717)),
+        };
+        let operator = Caller {
+            id: "op".into(),
+            role: Role::Operator,
+        };
+        let seen = as_seen_by(&operator, job.clone());
+        assert_eq!(seen.ended_at, Some(at(1_407_000)));
+        assert_eq!(seen.started_at, Some(at(1_001_000)));
+        let reviewer = Caller {
+            id: "rv".into(),
+            role: Role::Reviewer,
+        };
+        assert_eq!(as_seen_by(&reviewer, job.clone()), job);
     }
 }
