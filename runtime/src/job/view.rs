@@ -119,6 +119,10 @@ pub struct ShownReport {
     /// Whether any group was suppressed; `None` under privacy (the noise decides, and the counts
     /// are withheld).
     pub suppressed: Option<bool>,
+    /// True for a release with privacy: every count that depends on the data is withheld, the
+    /// released groups excepted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub counts_withheld: bool,
 }
 
 /// The shown part of `report`.
@@ -129,6 +133,7 @@ pub fn shown_report(report: &ReleaseReport) -> ShownReport {
         groups_released: report.groups_released,
         suppression_rule: report.suppression_rule.clone(),
         suppressed: (!report.counts_withheld).then_some(report.groups_suppressed > 0),
+        counts_withheld: report.counts_withheld,
     }
 }
 
