@@ -21,7 +21,9 @@ const REJECTED: i32 = -2;
 /// 0 or an error code. It returns the first error code, or 0 when the query ran to its end.
 fn drain(sql: &str) -> Vec<u8> {
     let mut types = TypeSection::new();
-    types.ty().function([ValType::I32, ValType::I32], [ValType::I32]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I64]);
     types.ty().function([], [ValType::I32]);
     let mut imports = ImportSection::new();
@@ -99,12 +101,19 @@ fn refusal_reason(t: &TestDomain, report: &JobReport) -> String {
         job_id: Some(report.job_id.to_string()),
         ..Default::default()
     };
-    let entries = t.domain.audit.search(&filter).expect("search the audit log");
+    let entries = t
+        .domain
+        .audit
+        .search(&filter)
+        .expect("search the audit log");
     let entry = entries
         .iter()
         .find(|e| e.action == "query.refused")
         .expect("a query.refused entry");
-    entry.details["reason"].as_str().unwrap_or_default().to_string()
+    entry.details["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -189,9 +198,15 @@ fn an_expression_of_32000_terms_is_refused_and_the_process_survives() {
 fn functions_whose_output_an_argument_sizes_are_refused() {
     let t = TestDomain::new();
     for (sql, function) in [
-        ("SELECT repeat(district, 2147483647) FROM residents", "repeat"),
+        (
+            "SELECT repeat(district, 2147483647) FROM residents",
+            "repeat",
+        ),
         ("SELECT lpad(district, 2147483647) FROM residents", "lpad"),
-        ("SELECT rpad(district, 2147483647, 'x') FROM residents", "rpad"),
+        (
+            "SELECT rpad(district, 2147483647, 'x') FROM residents",
+            "rpad",
+        ),
         (
             "SELECT replace(citizen_id, '1', citizen_id) FROM residents",
             "replace",
@@ -200,7 +215,10 @@ fn functions_whose_output_an_argument_sizes_are_refused() {
             "SELECT OVERLAY(district PLACING district FROM 1 FOR 0) FROM residents",
             "overlay",
         ),
-        ("SELECT string_agg(citizen_id, ',') FROM residents", "string_agg"),
+        (
+            "SELECT string_agg(citizen_id, ',') FROM residents",
+            "string_agg",
+        ),
     ] {
         let report = run_sql(&t, sql);
         assert_eq!(report.status, JobStatus::GuestError(REJECTED), "{sql}");
@@ -214,7 +232,8 @@ fn the_query_time_limit_is_the_total_over_all_batches() {
     let t = TestDomain::new();
     // Billions of combinations, one in a hundred kept: every batch takes a small part of a
     // second, the whole query far longer than one.
-    let sql = "SELECT a.age FROM (SELECT DISTINCT age AS x FROM residents) c, residents a, residents b \
+    let sql =
+        "SELECT a.age FROM (SELECT DISTINCT age AS x FROM residents) c, residents a, residents b \
                WHERE (c.x + a.age * 7 + b.age * 13) % 100 = 0";
     let module = drain(sql);
     let mut scenario = support::hostile_scenario(&module);
@@ -232,7 +251,11 @@ fn the_query_time_limit_is_the_total_over_all_batches() {
         job_id: Some(report.job_id.to_string()),
         ..Default::default()
     };
-    let entries = t.domain.audit.search(&filter).expect("search the audit log");
+    let entries = t
+        .domain
+        .audit
+        .search(&filter)
+        .expect("search the audit log");
     let query = entries
         .iter()
         .find(|e| e.action == "query")

@@ -16,6 +16,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{exec_err, plan_err, Result as DfResult};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::interval_arithmetic::Interval;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Documentation, Expr, LogicalPlan, Operator, ReturnFieldArgs,
@@ -25,6 +26,9 @@ use datafusion::logical_expr::{
 /// Most bytes of input one evaluation of a scalar function (or one operand of `||`) may take:
 /// all arguments of one batch together, a constant argument counted once per row.
 pub const MAX_CALL_BYTES: usize = 64 << 20;
+
+/// The name of the `||` operands' guard (never registered: a guest cannot call it).
+const GUARD_NAME: &str = "shuyu_size_guard";
 
 /// Wraps every scalar function call of `plan` (subqueries and inlined views included) in a
 /// size-checking wrapper and guards the operands of every `||`. Names, types and
@@ -36,9 +40,17 @@ pub fn bound_plan(plan: LogicalPlan) -> DfResult<LogicalPlan> {
     .map(|t| t.data)
 }
 
+/// Whether `expr` is already a guarded value: a plan is bounded once, and what a simplification
+/// hands back is bounded again without stacking guards.
+fn is_guard(expr: &Expr) -> bool {
+    matches!(expr, Expr::ScalarFunction(f) if f.func.name() == GUARD_NAME)
+}
+
 fn bound_expr(expr: Expr) -> DfResult<Transformed<Expr>> {
     match expr {
-        Expr::ScalarFunction(f) if f.func.inner().as_any_bounded().is_none() => {
+        Expr::ScalarFunction(f)
+            if f.func.inner().as_any_bounded().is_none() && f.func.name() != GUARD_NAME =>
+        {
             let func = Arc::new(ScalarUDF::new_from_impl(Bounded {
                 inner: f.func.clone(),
             }));
@@ -47,9 +59,14 @@ fn bound_expr(expr: Expr) -> DfResult<Transformed<Expr>> {
                 args: f.args,
             })))
         }
-        Expr::BinaryExpr(b) if b.op == Operator::StringConcat => {
+        Expr::BinaryExpr(b)
+            if b.op == Operator::StringConcat && !(is_guard(&b.left) && is_guard(&b.right)) =>
+        {
             let guard = Arc::new(ScalarUDF::new_from_impl(SizeGuard::new()));
             let wrap = |e: Box<Expr>| {
+                if is_guard(&e) {
+                    return e;
+                }
                 Box::new(Expr::ScalarFunction(ScalarFunction {
                     func: guard.clone(),
                     args: vec![*e],
@@ -138,8 +155,23 @@ impl ScalarUDFImpl for Bounded {
         let rows = args.number_rows;
         check(self.name(), input_bytes(&args.args, rows)?)?;
         let output = self.inner.invoke_with_args(args)?;
-        check(self.name(), input_bytes(std::slice::from_ref(&output), rows)?)?;
+        check(
+            self.name(),
+            input_bytes(std::slice::from_ref(&output), rows)?,
+        )?;
         Ok(output)
+    }
+
+    /// Some functions exist only to be simplified (`coalesce` and `nvl2` become `CASE`), and a
+    /// simplification may build fresh, unbounded calls (`concat` merges its literals into a new
+    /// `concat`): whatever comes back is bounded again.
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
+        match self.inner.simplify(args, info)? {
+            ExprSimplifyResult::Simplified(expr) => Ok(ExprSimplifyResult::Simplified(
+                expr.transform_up(bound_expr)?.data,
+            )),
+            original => Ok(original),
+        }
     }
 
     fn short_circuits(&self) -> bool {
@@ -191,7 +223,7 @@ impl SizeGuard {
 
 impl ScalarUDFImpl for SizeGuard {
     fn name(&self) -> &str {
-        "shuyu_size_guard"
+        GUARD_NAME
     }
 
     fn schema_name(&self, args: &[Expr]) -> DfResult<String> {

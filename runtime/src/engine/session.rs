@@ -151,8 +151,8 @@ impl EngineSession {
             .map_err(|e| EngineError::Rejected(rejection_message(&e)))?;
         let internal: Vec<&str> = self.internal.iter().map(String::as_str).collect();
         surface::check_plan(&plan, &internal).map_err(EngineError::Rejected)?;
-        let plan = bounded::bound_plan(plan)
-            .map_err(|e| EngineError::Rejected(rejection_message(&e)))?;
+        let plan =
+            bounded::bound_plan(plan).map_err(|e| EngineError::Rejected(rejection_message(&e)))?;
         self.ctx
             .execute_logical_plan(plan)
             .await
