@@ -545,13 +545,16 @@ mod tests {
         map.values().map(name).collect()
     }
 
+    /// A kind of function, the names registered, its allowlist and its denylist.
+    type Listing<'a> = (&'a str, BTreeSet<String>, &'a [&'a str], &'a [&'a str]);
+
     /// Every function DataFusion registers is either allowed or denied with a reason, so that a
     /// DataFusion upgrade that adds one fails here instead of widening the guest's surface.
     #[test]
     fn every_registered_function_is_allowed_or_denied_explicitly() {
         let state = SessionContext::new().state();
         let mut unknown = Vec::new();
-        let lists: [(&str, BTreeSet<String>, &[&str], &[&str]); 4] = [
+        let lists: [Listing<'_>; 4] = [
             (
                 "scalar",
                 names(state.scalar_functions(), |f| f.name().to_string()),
