@@ -630,6 +630,48 @@ mod tests {
         assert!(!state.scalar_functions().contains_key("today"));
     }
 
+    /// The unoptimized plan of `sql` in a session with every DataFusion function (so that only
+    /// the plan check stands in the way).
+    fn unchecked_plan(sql: &str) -> LogicalPlan {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(SessionContext::new().state().create_logical_plan(sql))
+            .expect("plans")
+    }
+
+    #[test]
+    fn the_plan_check_refuses_explain_and_describe_nodes() {
+        for sql in [
+            "EXPLAIN VERBOSE SELECT 1",
+            "EXPLAIN ANALYZE SELECT 1",
+            "DESCRIBE (SELECT 1 AS a)",
+        ] {
+            let plan = unchecked_plan(sql);
+            let message = check_plan(&plan, &[]).unwrap_err();
+            assert!(message.contains("statistics"), "{sql}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_plan_check_sees_functions_in_subqueries_filters_and_joins_before_folding() {
+        for (sql, function) in [
+            ("SELECT (SELECT now())", "now"),
+            ("SELECT 1 WHERE EXISTS (SELECT 1 WHERE random() > 0.5)", "random"),
+            ("SELECT 1 WHERE 1 IN (SELECT length(uuid()))", "uuid"),
+            ("SELECT a.x FROM (SELECT 1 AS x) a JOIN (SELECT 1 AS y) b ON a.x = b.y AND date_part('second', now()) > 1", "now"),
+            ("SELECT sum(1) OVER (ORDER BY random())", "random"),
+            ("SELECT string_agg('a', ',')", "string_agg"),
+        ] {
+            let plan = unchecked_plan(sql);
+            let message = check_plan(&plan, &[]).unwrap_err();
+            assert!(message.contains(function), "{sql}: {message}");
+        }
+        let plan = unchecked_plan("SELECT upper('a'), count(*), row_number() OVER ()");
+        assert_eq!(check_plan(&plan, &[]), Ok(()));
+    }
+
     #[test]
     fn size_counts_tokens_not_bytes() {
         assert!(check_size("SELECT 1").is_ok());
