@@ -266,6 +266,21 @@ fn the_query_time_limit_is_the_total_over_all_batches() {
         "{}",
         query.details
     );
+    // Dropping the query stopped its engine work: no task of it is left on the domain's runtime
+    // (this domain runs nothing else). A generous wait, not a speed requirement.
+    let runtime = t.domain.runtime();
+    let mut alive = runtime.metrics().num_alive_tasks();
+    for _ in 0..600 {
+        if alive == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        alive = runtime.metrics().num_alive_tasks();
+    }
+    assert_eq!(
+        alive, 0,
+        "engine tasks still running after the query's time ran out"
+    );
 }
 
 /// Thirty CTEs, each doubling the previous one's string: 2^30 times the data in a few hundred
