@@ -110,3 +110,105 @@ fn identifiers_arrive_as_pseudonyms_that_differ_between_scenarios() {
     let n = first_string(&t, &s, "SELECT CAST(COUNT(*) AS VARCHAR) FROM enterprise_registry r JOIN tax_payments t ON r.usci = t.usci");
     assert!(n.parse::<u64>().unwrap() > 0);
 }
+
+#[test]
+fn explain_and_describe_are_refused_before_anything_runs() {
+    let t = TestDomain::new();
+    let s = session(&t, &[("residents", &["citizen_id", "district", "age"])], 1);
+    for sql in [
+        "EXPLAIN SELECT citizen_id FROM residents",
+        "EXPLAIN VERBOSE SELECT min(age), max(age) FROM residents",
+        "EXPLAIN ANALYZE SELECT count(*) FROM residents",
+        "DESCRIBE residents",
+        "SHOW TABLES",
+    ] {
+        let message = rejected(&t, &s, sql);
+        // The refusal is a fixed sentence: it quotes neither the plan nor its statistics.
+        assert!(message.len() < 160, "{sql}: {message}");
+        assert!(!message.contains("residents"), "{sql}: {message}");
+    }
+}
+
+#[test]
+fn functions_off_the_allowlist_are_refused_even_when_sql_syntax_plans_them() {
+    let t = TestDomain::new();
+    let s = session(&t, &[("residents", &["citizen_id", "district", "age"])], 1);
+    // Planned from syntax, not looked up by name: only the plan check sees them.
+    for (sql, function) in [
+        (
+            "SELECT OVERLAY(district PLACING 'x' FROM 1 FOR 1) FROM residents",
+            "overlay",
+        ),
+        (
+            "SELECT named_struct('a', age) FROM residents",
+            "named_struct",
+        ),
+        ("SELECT version()", "version"),
+        ("SELECT input_file_name() FROM residents", "input_file_name"),
+        ("SELECT * FROM range(10)", "range"),
+    ] {
+        let message = rejected(&t, &s, sql);
+        assert!(message.contains(function), "{sql}: {message}");
+    }
+    // Allowed functions still work.
+    let n = first_string(
+        &t,
+        &s,
+        "SELECT CAST(count(*) AS VARCHAR) FROM residents WHERE upper(district) IS NOT NULL AND substr(citizen_id, 1, 4) <> ''",
+    );
+    assert!(n.parse::<u64>().unwrap() > 0);
+}
+
+#[test]
+fn size_and_nesting_limits_are_named_in_the_rejection() {
+    let t = TestDomain::new();
+    let s = session(&t, &[("residents", &["age"])], 1);
+    let message = rejected(&t, &s, &format!("SELECT 1{}", "+1".repeat(5000)));
+    assert!(
+        message.contains("4096") && message.contains("sql_tokens"),
+        "{message}"
+    );
+    let message = rejected(
+        &t,
+        &s,
+        &format!("SELECT age{} FROM residents", "+1".repeat(64)),
+    );
+    assert!(
+        message.contains("64") && message.contains("sql_nesting"),
+        "{message}"
+    );
+    // Just inside the limit still plans.
+    let deep = format!(
+        "SELECT CAST(age{} AS VARCHAR) FROM residents",
+        "+1".repeat(50)
+    );
+    first_string(&t, &s, &deep);
+}
+
+#[test]
+fn bounded_functions_and_operators_compute_as_before_under_their_own_names() {
+    let t = TestDomain::new();
+    let s = session(&t, &[("residents", &["citizen_id", "district", "age"])], 1);
+    // coalesce and nvl2 run only once simplified into CASE; concat merges its literals.
+    let value = first_string(
+        &t,
+        &s,
+        "SELECT COALESCE(NULL, 'a') || nvl2(NULL, 'x', 'b') || concat('c', 'd', upper(district)) FROM residents WHERE district IS NOT NULL LIMIT 1",
+    );
+    assert!(value.starts_with("abcd"), "{value}");
+    // The size guards leave no trace in column names.
+    let schema = t.domain.runtime().block_on(async {
+        s.execute("SELECT district || 'x', upper(district), age + 1 FROM residents")
+            .await
+            .unwrap()
+            .schema()
+    });
+    for field in schema.fields() {
+        assert!(!field.name().contains("shuyu"), "{}", field.name());
+    }
+    assert!(
+        schema.field(1).name().contains("upper"),
+        "{}",
+        schema.field(1).name()
+    );
+}

@@ -7,6 +7,7 @@ mod cli;
 mod engine;
 mod hostile_abi;
 mod hostile_guests;
+mod hostile_sql;
 mod job_path;
 mod privacy;
 mod server;

@@ -2,14 +2,19 @@
 //!
 //! **Architecture invariant:** the guest's session never registers a raw table. Each granted
 //! dataset is an unnamed Parquet scan wrapped in a view that selects the granted columns, with
-//! identifier columns replaced by pseudonyms ([`pseudonym`]). Queries are planned with DDL, DML,
-//! COPY and statements disallowed, recursive CTEs off, table functions that generate rows
-//! removed, and no spill to disk; results are normalized to the ABI's types ([`ipc`]).
+//! identifier columns replaced by pseudonyms ([`pseudonym`]). A query must fit the guest's SQL
+//! surface ([`surface`]): bounded in size and nesting, one read-only query (no DDL, DML, COPY,
+//! statements, `EXPLAIN` or `DESCRIBE`), only allowlisted functions (no clock, no randomness, no
+//! function whose output an argument sizes), and every function call and `||` refuses inputs over
+//! 64 MiB per batch (`bounded.rs`); recursive CTEs are off and nothing spills to disk.
+//! Results are normalized to the ABI's types ([`ipc`]).
 
+mod bounded;
 pub mod ipc;
 pub mod partition;
 pub mod pseudonym;
 mod session;
+pub mod surface;
 pub mod universe;
 
 pub use partition::{PartitionFilter, PartitionKey};

@@ -7,7 +7,7 @@ use datafusion::prelude::{
     ident, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
 };
 
-use super::{EngineError, PartitionFilter, Pseudonymizer};
+use super::{bounded, surface, EngineError, PartitionFilter, Pseudonymizer};
 use crate::catalog::Dataset;
 use crate::governance::Grant;
 
@@ -36,13 +36,13 @@ impl Default for SessionOptions {
     }
 }
 
-/// Table functions that conjure rows out of nothing: a cheap way to make a query run forever.
-const REMOVED_TABLE_FUNCTIONS: [&str; 2] = ["generate_series", "range"];
-
 /// A job's session. Cheap to clone.
 #[derive(Clone)]
 pub struct EngineSession {
     ctx: SessionContext,
+    /// Names of the host's own functions inside the granted views (pseudonyms, partition
+    /// filter): allowed in a plan, though a guest cannot name them (they are not registered).
+    internal: Vec<String>,
 }
 
 impl EngineSession {
@@ -71,11 +71,13 @@ impl EngineSession {
             .build_arc()
             .map_err(|e| EngineError::Setup(e.to_string()))?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        for name in REMOVED_TABLE_FUNCTIONS {
-            ctx.deregister_udtf(name);
-        }
+        surface::restrict_registry(&ctx);
         let udf = pseudonymizer.udf();
         let partition_udf = options.partition.as_ref().map(PartitionFilter::udf);
+        let mut internal = vec![udf.name().to_string()];
+        if let Some(in_partition) = &partition_udf {
+            internal.push(in_partition.name().to_string());
+        }
         for (dataset, grant) in grants {
             let path = dataset.data_path.to_str().ok_or_else(|| {
                 EngineError::Setup(format!(
@@ -121,29 +123,54 @@ impl EngineSession {
             ctx.register_table(dataset.name(), view)
                 .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?;
         }
-        Ok(Self { ctx })
+        Ok(Self { ctx, internal })
     }
 
-    /// Plans one read-only query. Writes, DDL, statements and several statements are rejected
-    /// at plan level, before anything runs.
+    /// Plans one read-only query, checking it against the guest's SQL surface
+    /// ([`surface`]) at every step: its size before parsing, its statement kind and nesting
+    /// after parsing, its plan nodes and functions before optimization. Nothing runs and no data
+    /// is read before all checks pass, so a rejection's message is about the SQL text and the
+    /// granted schema only.
     pub async fn plan(&self, sql: &str) -> Result<DataFrame, EngineError> {
-        let options = SQLOptions::new()
+        surface::check_size(sql).map_err(EngineError::Rejected)?;
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state
+            .sql_to_statement(sql, &dialect)
+            .map_err(|e| EngineError::Rejected(rejection_message(&e)))?;
+        surface::check_statement(&statement, sql).map_err(EngineError::Rejected)?;
+        let plan = state
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| EngineError::Rejected(rejection_message(&e)))?;
+        SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
-            .with_allow_statements(false);
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| EngineError::Rejected(rejection_message(&e)))?;
+        let internal: Vec<&str> = self.internal.iter().map(String::as_str).collect();
+        surface::check_plan(&plan, &internal).map_err(EngineError::Rejected)?;
+        let plan =
+            bounded::bound_plan(plan).map_err(|e| EngineError::Rejected(rejection_message(&e)))?;
         self.ctx
-            .sql_with_options(sql, options)
+            .execute_logical_plan(plan)
             .await
             .map_err(|e| EngineError::Rejected(rejection_message(&e)))
     }
 
-    /// Plans and starts a query, returning its stream of batches. Dropping the stream cancels it.
+    /// Plans and starts a query, returning its stream of batches. Dropping the stream cancels it
+    /// (DataFusion aborts the tasks it spawned for the query when their handles drop).
+    ///
+    /// Errors after the plan checks (optimization, physical planning, which reads Parquet
+    /// metadata and statistics) are [`EngineError::Failed`]: their text may quote data, so the
+    /// guest gets a generic message and the audit log the text.
     pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream, EngineError> {
         let frame = self.plan(sql).await?;
         frame
             .execute_stream()
             .await
-            .map_err(|e| EngineError::Rejected(rejection_message(&e)))
+            .map_err(|e| EngineError::Failed(e.to_string()))
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
@@ -52,6 +52,9 @@ struct OpenQuery {
     stream: SendableRecordBatchStream,
     rows: u64,
     batches: u64,
+    /// What is left of the query's `query_timeout_secs`: planning and every `next_batch` call
+    /// draw on it, so the limit is the query's total engine time, not one call's.
+    remaining: Duration,
 }
 
 /// Serves one guest.
@@ -186,9 +189,23 @@ impl JobHost {
 
 impl Host for JobHost {
     fn query(&mut self, sql: &str) -> Result<i32, CallError> {
-        let stream = match self.ctx.runtime.block_on(self.ctx.session.execute(sql)) {
-            Ok(stream) => stream,
-            Err(e) => {
+        let budget = Duration::from_secs(self.ctx.scenario.file.limits.query_timeout_secs);
+        let started = Instant::now();
+        let cancel = self.ctx.cancel.clone();
+        // Planning draws on the query's time too. Its size limits keep it short; the deadline
+        // is for what they miss. Dropping the future on timeout drops whatever planning holds.
+        let planned = self.ctx.runtime.block_on(async {
+            tokio::time::timeout(budget, async {
+                tokio::select! {
+                    planned = self.ctx.session.execute(sql) => Some(planned),
+                    () = cancelled(&cancel) => None,
+                }
+            })
+            .await
+        });
+        let stream = match planned {
+            Ok(Some(Ok(stream))) => stream,
+            Ok(Some(Err(e))) => {
                 self.audit(
                     "query.refused",
                     json!({ "sql": sql, "reason": e.to_string() }),
@@ -200,6 +217,14 @@ impl Host for JobHost {
                     _ => CallError::code(ErrorCode::QueryFailed, "the query failed while starting"),
                 });
             }
+            Ok(None) => return Err(Fault::Cancelled.into()),
+            Err(_elapsed) => {
+                self.audit(
+                    "query.refused",
+                    json!({ "sql": sql, "reason": "timeout while planning" }),
+                )?;
+                return Err(Fault::Limit(LimitKind::QueryTime).into());
+            }
         };
         let handle = self.handle();
         self.queries.insert(
@@ -209,13 +234,13 @@ impl Host for JobHost {
                 stream,
                 rows: 0,
                 batches: 0,
+                remaining: budget.saturating_sub(started.elapsed()),
             },
         );
         Ok(handle)
     }
 
     fn next_batch(&mut self, handle: i32) -> Result<Option<Batch>, CallError> {
-        let timeout = Duration::from_secs(self.ctx.scenario.file.limits.query_timeout_secs);
         let Some(query) = self.queries.get_mut(&handle) else {
             return Err(CallError::code(
                 ErrorCode::UnknownHandle,
@@ -224,17 +249,28 @@ impl Host for JobHost {
         };
         let cancel = self.ctx.cancel.clone();
         loop {
-            // A query can run for up to its timeout inside one host call, where no epoch check
-            // reaches: watch the cancel token here too. Dropping the stream cancels the query.
-            let next = self.ctx.runtime.block_on(async {
-                tokio::time::timeout(timeout, async {
-                    tokio::select! {
-                        item = query.stream.next() => Some(item),
-                        () = cancelled(&cancel) => None,
-                    }
-                })
-                .await
-            });
+            // A query can run for up to its remaining time inside one host call, where no epoch
+            // check reaches: watch the cancel token here too. Dropping the stream cancels the
+            // query. An exhausted budget ends the query without polling it again: a stream
+            // that is ready at once would otherwise still hand out a batch.
+            let started = Instant::now();
+            let next = if query.remaining.is_zero() {
+                Err(())
+            } else {
+                self.ctx
+                    .runtime
+                    .block_on(async {
+                        tokio::time::timeout(query.remaining, async {
+                            tokio::select! {
+                                item = query.stream.next() => Some(item),
+                                () = cancelled(&cancel) => None,
+                            }
+                        })
+                        .await
+                    })
+                    .map_err(|_elapsed| ())
+            };
+            query.remaining = query.remaining.saturating_sub(started.elapsed());
             match next {
                 Ok(None) => {
                     if let Some(query) = self.queries.remove(&handle) {
@@ -242,7 +278,7 @@ impl Host for JobHost {
                     }
                     return Err(Fault::Cancelled.into());
                 }
-                Err(_elapsed) => {
+                Err(()) => {
                     if let Some(query) = self.queries.remove(&handle) {
                         self.audit_query(handle, &query, "timeout", None)?;
                     }

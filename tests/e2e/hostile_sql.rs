@@ -1,0 +1,310 @@
+//! Hostile SQL from a real guest: modules built byte by byte that send one query and drain it.
+//! Each query tries to read the clock or randomness, to see statistics through `EXPLAIN`, to
+//! exhaust the host's stack or memory through one expression, or to outrun its time limit in
+//! small steps. Each must be refused with a code or end with a precise fault, with the process
+//! alive.
+
+use shuyu::job::{JobReport, JobStatus};
+use shuyu::sandbox::{Fault, LimitKind};
+use wasm_encoder::{
+    BlockType, CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection,
+    Function, FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType, Module,
+    TypeSection, ValType,
+};
+
+use crate::support::{self, TestDomain};
+
+/// `QUERY_REJECTED`.
+const REJECTED: i32 = -2;
+
+/// A module whose `shuyu_main` sends `sql` to `query`, then calls `next_batch` until it returns
+/// 0 or an error code. It returns the first error code, or 0 when the query ran to its end.
+fn drain(sql: &str) -> Vec<u8> {
+    let mut types = TypeSection::new();
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
+    types.ty().function([ValType::I32], [ValType::I64]);
+    types.ty().function([], [ValType::I32]);
+    let mut imports = ImportSection::new();
+    imports.import("shuyu_v1", "query", EntityType::Function(0));
+    imports.import("shuyu_v1", "next_batch", EntityType::Function(1));
+    let mut functions = FunctionSection::new();
+    functions.function(2);
+    let mut memory = MemorySection::new();
+    memory.memory(MemoryType {
+        minimum: 2,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("shuyu_main", ExportKind::Func, 2);
+
+    let len = i32::try_from(sql.len()).expect("SQL fits an i32");
+    let mut main = Function::new([(1, ValType::I32), (1, ValType::I64)]);
+    for instruction in [
+        I::I32Const(0),
+        I::I32Const(len),
+        I::Call(0),
+        I::LocalTee(0),
+        I::I32Const(0),
+        I::I32LtS,
+        I::If(BlockType::Empty),
+        I::LocalGet(0),
+        I::Return,
+        I::End,
+        I::Loop(BlockType::Empty),
+        I::LocalGet(0),
+        I::Call(1),
+        I::LocalTee(1),
+        I::I64Const(0),
+        I::I64GtS,
+        I::BrIf(0),
+        I::End,
+        I::LocalGet(1),
+        I::I32WrapI64,
+        I::End,
+    ] {
+        main.instruction(&instruction);
+    }
+    let mut code = CodeSection::new();
+    code.function(&main);
+    let mut data = DataSection::new();
+    data.active(0, &ConstExpr::i32_const(0), sql.bytes());
+
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&imports)
+        .section(&functions)
+        .section(&memory)
+        .section(&exports)
+        .section(&code)
+        .section(&data);
+    module.finish()
+}
+
+/// Runs `sql` from a guest under the hostile scenario (residents, with citizen IDs granted).
+fn run_sql(t: &TestDomain, sql: &str) -> JobReport {
+    let module = drain(sql);
+    let mut scenario = support::hostile_scenario(&module);
+    scenario.limits.fuel = 1_000_000_000;
+    t.run(scenario, &module)
+}
+
+/// The reason the audit log recorded for the job's refused query.
+fn refusal_reason(t: &TestDomain, report: &JobReport) -> String {
+    let filter = shuyu::audit::AuditFilter {
+        job_id: Some(report.job_id.to_string()),
+        ..Default::default()
+    };
+    let entries = t
+        .domain
+        .audit
+        .search(&filter)
+        .expect("search the audit log");
+    let entry = entries
+        .iter()
+        .find(|e| e.action == "query.refused")
+        .expect("a query.refused entry");
+    entry.details["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_clock_and_randomness_are_refused() {
+    let t = TestDomain::new();
+    for (sql, function) in [
+        ("SELECT now()", "now"),
+        ("SELECT CURRENT_TIMESTAMP", "current_timestamp"),
+        ("SELECT current_date()", "current_date"),
+        ("SELECT CURRENT_DATE", "current_date"),
+        ("SELECT current_time()", "current_time"),
+        ("SELECT CURRENT_TIME", "current_time"),
+        ("SELECT today()", "today"),
+        ("SELECT random()", "random"),
+        ("SELECT uuid()", "uuid"),
+        // Inside a subquery and a filter: the whole plan is checked, before constant folding.
+        (
+            "SELECT age FROM residents WHERE age > (SELECT random() * 100) LIMIT 1",
+            "random",
+        ),
+        (
+            "SELECT count(*) FROM residents WHERE date_part('second', now()) > 30",
+            "now",
+        ),
+    ] {
+        let report = run_sql(&t, sql);
+        assert_eq!(report.status, JobStatus::GuestError(REJECTED), "{sql}");
+        let reason = refusal_reason(&t, &report);
+        assert!(reason.contains(function), "{sql}: {reason}");
+    }
+    // Casting the words 'now' and 'today' reads no clock either: it fails, it does not answer.
+    for sql in [
+        "SELECT CAST('now' AS TIMESTAMP)",
+        "SELECT CAST('today' AS DATE)",
+    ] {
+        let report = run_sql(&t, sql);
+        assert!(
+            matches!(report.status, JobStatus::GuestError(-2 | -3)),
+            "{sql}: {:?}",
+            report.status
+        );
+    }
+}
+
+#[test]
+fn explain_is_refused_even_over_a_table_with_identifiers() {
+    let t = TestDomain::new();
+    for sql in [
+        "EXPLAIN VERBOSE SELECT citizen_id FROM residents WHERE citizen_id IS NOT NULL",
+        "EXPLAIN SELECT min(citizen_id), max(citizen_id) FROM residents",
+        "EXPLAIN ANALYZE SELECT citizen_id FROM residents",
+        "EXPLAIN FORMAT INDENT SELECT age FROM residents",
+        "DESCRIBE residents",
+    ] {
+        let report = run_sql(&t, sql);
+        assert_eq!(report.status, JobStatus::GuestError(REJECTED), "{sql}");
+        assert_eq!(report.rows_read, 0, "{sql}");
+        let reason = refusal_reason(&t, &report);
+        assert!(reason.contains("statistics"), "{sql}: {reason}");
+    }
+}
+
+#[test]
+fn an_expression_of_32000_terms_is_refused_and_the_process_survives() {
+    let t = TestDomain::new();
+    // 64,008 bytes: inside the ABI's 64 KiB for SQL text. Planning it overflowed the guest
+    // thread's stack and aborted the process.
+    let sql = format!("SELECT 1{}", "+1".repeat(32_000));
+    let report = run_sql(&t, &sql);
+    assert_eq!(report.status, JobStatus::GuestError(REJECTED));
+    let reason = refusal_reason(&t, &report);
+    assert!(reason.contains("sql_tokens"), "{reason}");
+    // Short enough in tokens, too deep in nesting.
+    let sql = format!("SELECT 1{}", "+1".repeat(100));
+    let report = run_sql(&t, &sql);
+    assert_eq!(report.status, JobStatus::GuestError(REJECTED));
+    let reason = refusal_reason(&t, &report);
+    assert!(reason.contains("sql_nesting"), "{reason}");
+}
+
+#[test]
+fn functions_whose_output_an_argument_sizes_are_refused() {
+    let t = TestDomain::new();
+    for (sql, function) in [
+        (
+            "SELECT repeat(district, 2147483647) FROM residents",
+            "repeat",
+        ),
+        ("SELECT lpad(district, 2147483647) FROM residents", "lpad"),
+        (
+            "SELECT rpad(district, 2147483647, 'x') FROM residents",
+            "rpad",
+        ),
+        (
+            "SELECT replace(citizen_id, '1', citizen_id) FROM residents",
+            "replace",
+        ),
+        (
+            "SELECT OVERLAY(district PLACING district FROM 1 FOR 0) FROM residents",
+            "overlay",
+        ),
+        (
+            "SELECT string_agg(citizen_id, ',') FROM residents",
+            "string_agg",
+        ),
+    ] {
+        let report = run_sql(&t, sql);
+        assert_eq!(report.status, JobStatus::GuestError(REJECTED), "{sql}");
+        let reason = refusal_reason(&t, &report);
+        assert!(reason.contains(function), "{sql}: {reason}");
+    }
+}
+
+#[test]
+fn the_query_time_limit_is_the_total_over_all_batches() {
+    let t = TestDomain::new();
+    // Billions of combinations, one in a hundred kept: every batch takes a small part of a
+    // second, the whole query far longer than one.
+    let sql =
+        "SELECT a.age FROM (SELECT DISTINCT age AS x FROM residents) c, residents a, residents b \
+               WHERE (c.x + a.age * 7 + b.age * 13) % 100 = 0";
+    let module = drain(sql);
+    let mut scenario = support::hostile_scenario(&module);
+    scenario.limits.fuel = 1_000_000_000;
+    scenario.limits.query_timeout_secs = 1;
+    // Without a total, the row limit would end this job instead (after many seconds).
+    scenario.limits.max_rows_read = 5_000_000;
+    let report = t.run(scenario, &module);
+    assert_eq!(
+        report.status,
+        JobStatus::Failed(Fault::Limit(LimitKind::QueryTime))
+    );
+    // It timed out across several batches, not inside one call.
+    let filter = shuyu::audit::AuditFilter {
+        job_id: Some(report.job_id.to_string()),
+        ..Default::default()
+    };
+    let entries = t
+        .domain
+        .audit
+        .search(&filter)
+        .expect("search the audit log");
+    let query = entries
+        .iter()
+        .find(|e| e.action == "query")
+        .expect("the query's audit entry");
+    assert_eq!(query.details["status"], "timeout");
+    assert!(
+        query.details["batches"].as_u64().unwrap_or(0) >= 2,
+        "{}",
+        query.details
+    );
+    // Dropping the query stopped its engine work: no task of it is left on the domain's runtime
+    // (this domain runs nothing else). A generous wait, not a speed requirement.
+    let runtime = t.domain.runtime();
+    let mut alive = runtime.metrics().num_alive_tasks();
+    for _ in 0..600 {
+        if alive == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        alive = runtime.metrics().num_alive_tasks();
+    }
+    assert_eq!(
+        alive, 0,
+        "engine tasks still running after the query's time ran out"
+    );
+}
+
+/// Thirty CTEs, each doubling the previous one's string: 2^30 times the data in a few hundred
+/// tokens, through allowed operations only.
+fn doubling_chain(double: &str) -> String {
+    let mut sql = String::from("WITH l0 AS (SELECT citizen_id AS s FROM residents)");
+    for level in 1..=30 {
+        let doubled = double.replace('s', &format!("l{}.s", level - 1));
+        sql.push_str(&format!(
+            ", l{level} AS (SELECT {doubled} AS s FROM l{})",
+            level - 1
+        ));
+    }
+    sql.push_str(" SELECT octet_length(s) FROM l30");
+    sql
+}
+
+#[test]
+fn strings_that_double_at_every_level_fail_instead_of_exhausting_memory() {
+    let t = TestDomain::new();
+    for double in ["s || s", "concat(s, s)"] {
+        let sql = doubling_chain(double);
+        let report = run_sql(&t, &sql);
+        // QUERY_FAILED: the size bound stopped it while running; the process is still here.
+        assert_eq!(report.status, JobStatus::GuestError(-3), "{double}");
+    }
+}
