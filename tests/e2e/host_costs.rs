@@ -145,15 +145,15 @@ fn floods_of_trivial_host_calls_run_out_of_fuel() {
         .expect("audit log verifies");
 }
 
-/// Four queries whose first batches are staged and never read: host memory the guest chose to
-/// keep, which wasmtime's limiter never sees. Over `host_memory_mib` the job ends with
-/// `limit:memory`; it used to complete.
+/// Thirty-two queries whose first batches (each ~100 KiB of Arrow IPC) are staged and never read:
+/// host memory the guest chose to keep, which wasmtime's limiter never sees. Over
+/// `host_memory_mib` the job ends with `limit:memory`; it used to complete.
 #[test]
 fn staged_batches_count_against_the_host_memory_budget() {
     let t = TestDomain::new();
     let len = SQL.len() as i32;
     let mut main = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..32 {
         main.extend([
             I::I32Const(0),
             I::I32Const(len),
@@ -166,6 +166,8 @@ fn staged_batches_count_against_the_host_memory_budget() {
     main.push(I::I32Const(0));
     let module = build(&["query", "next_batch"], SQL.as_bytes(), &main, None);
     let mut scenario = support::hostile_scenario(&module);
+    scenario.limits.max_queries = 32;
+    scenario.limits.max_open_queries = 32;
     scenario.limits.host_memory_mib = 1;
     let report = t.run(scenario.clone(), &module);
     assert_eq!(

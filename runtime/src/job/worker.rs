@@ -689,10 +689,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn derived_limits_grow_with_the_scenario() {
-        let config = WorkerConfig::program(PathBuf::from("shuyu"));
-        let toml = r#"
+    const SCENARIO: &str = r#"
 [scenario]
 id = "s"
 title = "t"
@@ -702,7 +699,11 @@ module_sha256 = "00"
 dataset = "d"
 columns = ["a"]
 "#;
-        let mut scenario: ScenarioFile = toml::from_str(toml).expect("scenario");
+
+    #[test]
+    fn derived_limits_grow_with_the_scenario() {
+        let config = WorkerConfig::program(PathBuf::from("shuyu"));
+        let mut scenario: ScenarioFile = toml::from_str(SCENARIO).expect("scenario");
         let base = config.limits_for(&scenario);
         assert_eq!(base.data_bytes, (2560 + 2 * (64 + 256)) << 20);
         assert_eq!(base.cpu_secs, 60 + 3 * (20 + 300));
@@ -720,5 +721,78 @@ columns = ["a"]
                 cpu_secs: 7
             }
         );
+    }
+
+    /// A stand-in worker: a shell script (the program path is what tests may override).
+    #[cfg(unix)]
+    fn fake_worker(dir: &Path, script: &str) -> WorkerConfig {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("fake-worker");
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        WorkerConfig {
+            grace: Duration::from_millis(200),
+            ..WorkerConfig::program(path)
+        }
+    }
+
+    #[cfg(unix)]
+    fn request() -> WorkerRequest {
+        WorkerRequest {
+            job_id: JobId::new().to_string(),
+            scenario: toml::from_str(SCENARIO).expect("scenario"),
+            module_sha256: "00".into(),
+            catalog_root: PathBuf::from("registry"),
+            datasets: Vec::new(),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn garbage_or_a_silent_exit_is_a_crash_never_a_report() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (script, exit) in [
+            ("read req; echo '{\"end\":\"nonsense\"}'; exit 0", "exit 0"),
+            ("read req; echo 'not json at all'", "exit 0"),
+            ("read req; exit 3", "exit 3"),
+            ("read req; kill -SEGV $$", "signal 11"),
+        ] {
+            let config = fake_worker(dir.path(), script);
+            match run_isolated(&config, dir.path(), &request(), &CancelToken::new()) {
+                Isolated::Crashed {
+                    exit: seen,
+                    cancelled: false,
+                } => assert_eq!(seen, exit, "{script}"),
+                other => panic!("{script}: {other:?}"),
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn cancelling_closes_stdin_then_escalates_to_sigkill() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Ends as soon as its stdin is closed, without a report.
+        let polite = fake_worker(dir.path(), "read req; cat >/dev/null; exit 0");
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        match run_isolated(&polite, dir.path(), &request(), &cancel) {
+            Isolated::Crashed {
+                exit,
+                cancelled: true,
+            } => assert_eq!(exit, "exit 0"),
+            other => panic!("{other:?}"),
+        }
+        // Ignores stdin and SIGTERM: killed once both grace periods are over.
+        let stubborn = fake_worker(dir.path(), "trap '' TERM; while :; do sleep 1; done");
+        let started = Instant::now();
+        match run_isolated(&stubborn, dir.path(), &request(), &cancel) {
+            Isolated::Crashed {
+                exit,
+                cancelled: true,
+            } => assert_eq!(exit, "signal 9"),
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

@@ -352,8 +352,12 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "release_append",
         |mut c: Caller<'_, GuestState>, handle: i32, ptr: i32, len: i32| {
             host_call(&mut c, HostTime::Charged, |c| {
-                // The chunk's copy and its decoding are host memory too: counted before copying.
-                c.data().check_host_bytes(len as u32 as usize)?;
+                // The chunk's copy and its decoding are host memory too: counted before copying,
+                // after the bounds check (a wild pointer is `out_of_bounds` whatever its length)
+                // and up to the longest chunk `read` accepts.
+                range(c, "release_append: chunk", ptr, len)?;
+                c.data()
+                    .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
                 let chunk = read(c, "release_append: chunk", ptr, len, MAX_CHUNK_BYTES)?;
                 c.data_mut().host.release_append(handle, &chunk)?;
                 Ok(0)
