@@ -31,7 +31,12 @@ fn signature(name: &str) -> (Vec<ValType>, ValType) {
 
 /// A module importing `imports` (all from `shuyu_v1`) whose `shuyu_main` runs `main` and, when
 /// given, whose `shuyu_partition` runs `partition`; both bodies leave an i32. One local i32.
-fn build(imports: &[&str], data: &[u8], main: &[I<'static>], partition: Option<&[I<'static>]>) -> Vec<u8> {
+fn build(
+    imports: &[&str],
+    data: &[u8],
+    main: &[I<'static>],
+    partition: Option<&[I<'static>]>,
+) -> Vec<u8> {
     let mut types = TypeSection::new();
     let mut import_section = ImportSection::new();
     for (i, name) in imports.iter().enumerate() {
@@ -122,7 +127,10 @@ fn assert_out_of_fuel(what: &str, report: &JobReport) {
 fn floods_of_trivial_host_calls_run_out_of_fuel() {
     let t = TestDomain::new();
     let calls: [(&str, Vec<I<'static>>); 3] = [
-        ("log", vec![I::I32Const(LINE_AT), I::I32Const(1), I::Call(0)]),
+        (
+            "log",
+            vec![I::I32Const(LINE_AT), I::I32Const(1), I::Call(0)],
+        ),
         (
             // No release has handle 7: UNKNOWN_HANDLE, at once.
             "release_append",
@@ -183,7 +191,13 @@ fn staged_batches_count_against_the_host_memory_budget() {
 
 /// A vector release whose every partition run writes 100 log lines.
 fn logging_partitions(partitions: u32) -> (ScenarioFile, Vec<u8>) {
-    let main = [I::I32Const(0), I::I32Const(1), I::Call(0), I::Drop, I::I32Const(0)];
+    let main = [
+        I::I32Const(0),
+        I::I32Const(1),
+        I::Call(0),
+        I::Drop,
+        I::I32Const(0),
+    ];
     let partition = repeat(&[I::I32Const(LINE_AT), I::I32Const(1), I::Call(1)], 100);
     let module = build(&["release_vector", "log"], b"v", &main, Some(&partition));
     let text = format!(

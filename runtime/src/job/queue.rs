@@ -36,8 +36,8 @@ use super::{
 };
 use crate::audit::{AuditFilter, NewEntry};
 use crate::domain::Domain;
-use crate::governance::ScenarioFile;
 use crate::governance::model::{Caller, JobRecord, JobRelease, JobState, PageRequest, Role};
+use crate::governance::ScenarioFile;
 use crate::governance::{GovError, Governance};
 use crate::sandbox::{CancelToken, Fault};
 
@@ -591,7 +591,11 @@ fn worker_crashed(
         .map(|found| !found.is_empty())
         .unwrap_or(false);
     let status = if cancelled { "cancelled" } else { "failed" };
-    let action = if audited { "job.worker_exit" } else { "job.end" };
+    let action = if audited {
+        "job.worker_exit"
+    } else {
+        "job.end"
+    };
     let appended = audit.append(NewEntry {
         actor: scenario.scenario.operator.clone(),
         action: action.into(),

@@ -678,7 +678,9 @@ mod tests {
                     report: r1,
                     ..
                 },
-                ReleaseOutcome::Blocked { rule, report: r2, .. },
+                ReleaseOutcome::Blocked {
+                    rule, report: r2, ..
+                },
             ) => {
                 assert_eq!(product_dir, &PathBuf::from("products/j-a"));
                 assert_eq!(r1, &report);

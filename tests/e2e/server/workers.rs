@@ -20,7 +20,13 @@ fn set_up(server: &Server) -> Setup {
     }
     let agreement_id = agreement(server, "op-1", "2099-12-31T23:59:59Z");
     let approve = |scenario: &Value| {
-        let application = apply(server, "op-1", &agreement_id, scenario, "2099-06-30T00:00:00Z");
+        let application = apply(
+            server,
+            "op-1",
+            &agreement_id,
+            scenario,
+            "2099-06-30T00:00:00Z",
+        );
         assert_eq!(
             application.status,
             201,
@@ -45,8 +51,9 @@ fn set_up(server: &Server) -> Setup {
 }
 
 fn submit(server: &Server, application: &str) -> String {
-    let sha = server.get("op-1", &format!("/v1/applications/{application}")).json()["scenario"]
-        ["scenario"]["module_sha256"]
+    let sha = server
+        .get("op-1", &format!("/v1/applications/{application}"))
+        .json()["scenario"]["scenario"]["module_sha256"]
         .as_str()
         .expect("pinned module")
         .to_string();
@@ -66,7 +73,11 @@ fn workers_of(parent: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc") {
         let Ok(entry) = entry else { continue };
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -87,7 +98,9 @@ fn workers_of(parent: u32) -> Vec<u32> {
 }
 
 fn audit_of(server: &Server, job: &str) -> Vec<Value> {
-    server.get("reviewer", &format!("/v1/audit?job={job}&limit=500")).json()["items"]
+    server
+        .get("reviewer", &format!("/v1/audit?job={job}&limit=500"))
+        .json()["items"]
         .as_array()
         .expect("items")
         .clone()
@@ -98,7 +111,12 @@ fn assert_server_goes_on(server: &Server, setup: &Setup) {
     let done = server.wait_job("op-1", &next);
     assert_eq!(done["state"], "completed", "{done}");
     let verify = server.get("reviewer", "/v1/audit/verify");
-    assert_eq!(verify.status, 200, "{}", String::from_utf8_lossy(&verify.body));
+    assert_eq!(
+        verify.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&verify.body)
+    );
 }
 
 #[test]
@@ -150,7 +168,9 @@ fn querying(sql: &str) -> Vec<u8> {
         TypeSection, ValType,
     };
     let mut types = TypeSection::new();
-    types.ty().function([ValType::I32, ValType::I32], [ValType::I32]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I64]);
     types.ty().function([], [ValType::I32]);
     let mut imports = ImportSection::new();
@@ -206,15 +226,29 @@ fn a_worker_over_its_memory_limit_fails_its_job_and_the_server_goes_on() {
     let setup = set_up(&server);
     let district = submit(&server, &setup.district);
     let done = server.wait_job("op-1", &district);
-    assert_eq!(done["state"], "completed", "wasmtime works under RLIMIT_DATA: {done}");
+    assert_eq!(
+        done["state"], "completed",
+        "wasmtime works under RLIMIT_DATA: {done}"
+    );
 
     let module = querying(BLOW_UP);
     let sha = server.upload("op-1", &module);
     let mut scenario = district_scenario("op-1", &sha);
     scenario["scenario"]["id"] = json!("blow-up");
     let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
-    let application = apply(&server, "op-1", &agreement_id, &scenario, "2099-06-30T00:00:00Z");
-    assert_eq!(application.status, 201, "{}", String::from_utf8_lossy(&application.body));
+    let application = apply(
+        &server,
+        "op-1",
+        &agreement_id,
+        &scenario,
+        "2099-06-30T00:00:00Z",
+    );
+    assert_eq!(
+        application.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&application.body)
+    );
     let app = approve_all(&server, &application.json())["id"]
         .as_str()
         .expect("application id")
@@ -229,7 +263,10 @@ fn a_worker_over_its_memory_limit_fails_its_job_and_the_server_goes_on() {
         .find(|e| e["action"] == "job.end")
         .unwrap_or_else(|| panic!("job.end audited: {entries:?}"));
     let exit = end["details"]["worker_exit"].as_str().unwrap_or_default();
-    assert!(exit.starts_with("signal") || exit.starts_with("exit"), "{end}");
+    assert!(
+        exit.starts_with("signal") || exit.starts_with("exit"),
+        "{end}"
+    );
 
     assert_server_goes_on(&server, &setup);
 }
