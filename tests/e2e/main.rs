@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod engine;
+mod host_costs;
 mod hostile_abi;
 mod hostile_guests;
 mod hostile_sql;

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use crate::domain::{Domain, DomainError};
 use crate::governance::{GovError, Governance};
 use crate::guard::budget::BudgetLedger;
-use crate::job::queue::JobQueue;
+use crate::job::queue::{JobIsolation, JobQueue};
 
 /// The address `shuyu serve` listens on by default.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -26,6 +26,9 @@ pub struct ServerConfig {
     pub workers: usize,
     /// How often agreements and applications past their term are expired (default 30 s).
     pub expire_every: std::time::Duration,
+    /// Where jobs run (default in the server's process, for tests and embedding; `shuyu serve`
+    /// runs each in a worker process of its own).
+    pub isolation: JobIsolation,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +37,7 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN,
             workers: DEFAULT_WORKERS,
             expire_every: std::time::Duration::from_secs(30),
+            isolation: JobIsolation::InProcess,
         }
     }
 }
@@ -79,7 +83,8 @@ impl AppState {
             domain.store.clone(),
             domain.audit.clone(),
         ));
-        let queue = JobQueue::start(domain, governance, config.workers)?;
+        let queue =
+            JobQueue::start_with(domain, governance, config.workers, config.isolation.clone())?;
         Ok(Self {
             queue,
             config,

@@ -25,6 +25,7 @@ mod run;
 mod scenario;
 mod serve;
 mod whoami;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,6 +116,9 @@ enum Command {
     /// Privacy budgets: what a scenario and its datasets have left, and its debits.
     #[command(subcommand)]
     Budget(budget::BudgetCommand),
+    /// Runs one job for `shuyu serve` (internal: request on stdin, report on stdout).
+    #[command(hide = true)]
+    Worker,
 }
 
 /// A failure with its exit code: policy refusals and server failures exit 1, bad input 2.
@@ -212,6 +216,7 @@ pub fn main() -> ExitCode {
         Command::Product(cmd) => product::run(&globals, cmd),
         Command::Audit(cmd) => audit::run(&globals, cmd),
         Command::Budget(cmd) => budget::run(&globals, cmd),
+        Command::Worker => worker::run(&globals),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

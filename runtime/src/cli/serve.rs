@@ -5,6 +5,11 @@
 //! stderr. SIGTERM or ctrl-c stops it gracefully: no new connections, requests in flight
 //! finished, queued jobs recorded as failed, running jobs stopped.
 //!
+//! Each job runs in a worker process of its own (`shuyu worker`, hidden), under a memory and a
+//! CPU-time limit (`--worker-memory-mib`, `--worker-cpu-secs`; defaults derived from the
+//! scenario's limits): a job that crashes its process is recorded `failed` (`worker_crashed`)
+//! and the server goes on.
+//!
 //! The server speaks plain HTTP. Listen on the domain's network only; where clients come from
 //! outside it, a reverse proxy in front terminates TLS.
 
@@ -14,6 +19,8 @@ use std::net::SocketAddr;
 use anyhow::{anyhow, Context};
 use clap::Args;
 use shuyu::api::{AppState, Server, ServerConfig, DEFAULT_LISTEN, DEFAULT_WORKERS};
+use shuyu::job::queue::JobIsolation;
+use shuyu::job::worker::WorkerConfig;
 
 use super::{CliResult, Globals};
 
@@ -25,15 +32,45 @@ pub(crate) struct ServeArgs {
     /// Jobs run at the same time.
     #[arg(long, default_value_t = DEFAULT_WORKERS, value_name = "N")]
     workers: usize,
+    /// Memory limit (RLIMIT_DATA) of each job's worker process, in MiB. Default: derived from
+    /// the scenario, 2,560 + 2 × (limits.memory_mib + limits.host_memory_mib) (3,200 MiB with
+    /// the defaults).
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    worker_memory_mib: Option<u64>,
+    /// CPU-time limit (RLIMIT_CPU) of each job's worker process, in seconds. Default: derived
+    /// from the scenario, 60 + 3 × runs × (limits.fuel / 10^9 + limits.query_timeout_secs),
+    /// where runs = 1 + the partitions of every vector release (1,020 s with the defaults).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    worker_cpu_secs: Option<u64>,
+    /// Seconds a cancelled job's worker gets to end on its own, then again after SIGTERM,
+    /// before SIGKILL.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    worker_grace_secs: u64,
+    /// The program run as the job worker (default: this executable). For tests.
+    #[arg(long, hide = true, value_name = "PATH")]
+    worker_program: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
     if args.workers == 0 {
         return Err(anyhow!("--workers must be at least 1").into());
     }
+    // Every job runs in a worker process of its own: whatever a job does to its process (an
+    // abort, memory exhaustion), the server and the other jobs go on.
+    let program = match args.worker_program {
+        Some(program) => program,
+        None => std::env::current_exe().context("cannot find this executable to run workers")?,
+    };
+    let worker = WorkerConfig {
+        memory_mib: args.worker_memory_mib,
+        cpu_secs: args.worker_cpu_secs,
+        grace: std::time::Duration::from_secs(args.worker_grace_secs),
+        ..WorkerConfig::program(program)
+    };
     let config = ServerConfig {
         listen: args.listen,
         workers: args.workers,
+        isolation: JobIsolation::Workers(worker),
         ..ServerConfig::default()
     };
     // Opening the domain blocks (keys, migrations) and starts the job workers: before the

@@ -5,12 +5,12 @@
 //! a pseudonym: the module controls the values and could otherwise leak them through the block.
 
 use arrow::record_batch::RecordBatch;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::report::ReleaseReport;
 
 /// The rules the guard enforces (the order of checking is in the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Rule {
     /// A contribution chunk did not decode or did not have the contract's schema, or the contract
     /// itself is invalid.

@@ -4,10 +4,10 @@
 //! and to the operator whether the release was made or blocked. It holds counts and the policy's
 //! parameters only, never a value, so it is safe to show.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Counts of everything the guard did to one release's contributions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseReport {
     /// Rows received in chunks that had the contract's schema (before any rule).
     pub contribution_rows: u64,
@@ -42,7 +42,7 @@ pub struct ReleaseReport {
     /// True for a release with privacy: every count above that depends on the data is withheld
     /// (left at 0), because exact counts would bypass the noise; a module can make them carry
     /// anything (e.g. `contribution_rows` equal to one person's income).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub counts_withheld: bool,
 }
 

@@ -45,6 +45,11 @@ pub(super) struct JobContext {
     pub ledger: Arc<BudgetLedger>,
     /// Fuel used by partition runs, added to the job's own in its report.
     pub partition_fuel: Arc<AtomicU64>,
+    /// Audit entries the job's partition runs may still write (shared by all of them).
+    pub partition_audit: Arc<super::vector::PartitionAudit>,
+    /// In a partition run: that run's share of `partition_audit`. `None` in the main run, whose
+    /// entries its own limits bound (`max_queries`, `max_log_lines`).
+    pub run_audit: Option<super::vector::RunAudit>,
 }
 
 struct OpenQuery {
@@ -97,8 +102,14 @@ impl JobHost {
         handle
     }
 
-    /// Appends to the audit log; a job that cannot be audited must stop.
+    /// Appends to the audit log; a job that cannot be audited must stop. In a partition run
+    /// past its quota the entry is counted instead (see `vector::PartitionAudit`).
     fn audit(&self, action: &str, details: serde_json::Value) -> Result<(), CallError> {
+        if let Some(run) = &self.ctx.run_audit {
+            if !run.admit(&self.ctx.partition_audit) {
+                return Ok(());
+            }
+        }
         self.ctx.audit(action, details).map(|_| ())
     }
 

@@ -19,11 +19,13 @@
 
 mod host;
 mod privacy;
+mod process;
 mod publish;
 pub mod queue;
 mod record;
 mod vector;
 pub mod view;
+pub mod worker;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -289,6 +291,11 @@ pub fn run_job_in(
             domain.audit.clone(),
         )),
         partition_fuel: partition_fuel.clone(),
+        partition_audit: Arc::new(vector::PartitionAudit::new(
+            vector::MAX_PARTITION_AUDIT_PER_RUN,
+            vector::MAX_PARTITION_AUDIT_PER_JOB,
+        )),
+        run_audit: None,
     });
     let run =
         domain

@@ -3,10 +3,17 @@
 //! ```text
 //! submit: authorize_job ─▶ new JobId ─▶ record_job_queued ─▶ pending
 //! worker: authorize_job again ─▶ refused | running ─▶ module bytes, job catalog
-//!         ─▶ run_job_in (blocking, own thread) ─▶ completed | failed | cancelled (+ releases)
+//!         ─▶ worker process (`shuyu worker`, see `job::worker`) or, in process, run_job_in
+//!         ─▶ completed | failed | cancelled (+ releases)
+//!         ─▶ the worker process died: failed "worker_crashed" (+ audit job.end, exit status)
 //! stop:   queued  ─▶ recorded at once, never starts
 //!         running ─▶ cancel token ─▶ the guest stops at its next ABI call or epoch tick
+//!                    (a worker process: stdin closed, then SIGTERM, then SIGKILL)
 //! ```
+//!
+//! With [`JobIsolation::Workers`] (what `shuyu serve` uses) a job that aborts its process, runs
+//! it out of memory or out of CPU time ends that process only; the server records the job as
+//! failed and goes on with the next.
 //!
 //! The database is the queue's memory: every state change is a [`JobRecord`] update through
 //! [`Governance::record_job_state`]. Only what cannot be stored lives here (the pending order and
@@ -23,11 +30,14 @@ use std::thread::JoinHandle;
 use chrono::Utc;
 
 use super::view::{self, ReleaseView};
+use super::worker::{run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED};
 use super::{
     run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, ReleaseOutcome,
 };
+use crate::audit::{AuditFilter, NewEntry};
 use crate::domain::Domain;
 use crate::governance::model::{Caller, JobRecord, JobRelease, JobState, PageRequest, Role};
+use crate::governance::ScenarioFile;
 use crate::governance::{GovError, Governance};
 use crate::sandbox::{CancelToken, Fault};
 
@@ -39,6 +49,18 @@ pub const DETAIL_SHUT_DOWN: &str = "server shut down";
 /// Who the queue acts as when it lists jobs on its own behalf (crash recovery): all jobs are
 /// visible to the bureau role.
 const SYSTEM_ID: &str = "system";
+
+/// Where the queue runs jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum JobIsolation {
+    /// On the worker thread itself, in the server's process. An abort in a job (a host stack
+    /// overflow, an impossible allocation) then ends the server: for tests and embedding only.
+    #[default]
+    InProcess,
+    /// Each job in a worker process of its own (see [`super::worker`]); `shuyu serve` always
+    /// runs jobs this way.
+    Workers(WorkerConfig),
+}
 
 /// A job waiting for a worker.
 struct Pending {
@@ -90,6 +112,7 @@ impl Drop for OwnedDomain {
 
 struct Inner {
     domain: OwnedDomain,
+    isolation: JobIsolation,
     governance: Governance,
     state: Mutex<QueueState>,
     /// Wakes workers when a job is pending or the queue closes.
@@ -152,10 +175,21 @@ impl std::fmt::Debug for JobQueue {
 
 impl JobQueue {
     /// Starts `workers` worker threads (at least one) running jobs in `domain`, authorized by
-    /// `governance`.
+    /// `governance`, in the server's own process ([`JobIsolation::InProcess`]).
     pub fn start(domain: Domain, governance: Governance, workers: usize) -> std::io::Result<Self> {
+        Self::start_with(domain, governance, workers, JobIsolation::InProcess)
+    }
+
+    /// [`JobQueue::start`] running each job as `isolation` says.
+    pub fn start_with(
+        domain: Domain,
+        governance: Governance,
+        workers: usize,
+        isolation: JobIsolation,
+    ) -> std::io::Result<Self> {
         let inner = Arc::new(Inner {
             domain: OwnedDomain(Some(domain)),
+            isolation,
             governance,
             state: Mutex::new(QueueState::default()),
             wake: Condvar::new(),
@@ -497,6 +531,24 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
             )
         }
     };
+    if let JobIsolation::Workers(config) = &inner.isolation {
+        // The server read the module to check it is there and intact; the worker reads it
+        // again from the module store (and checks its hash) rather than through the pipe.
+        drop(module);
+        let scenario = auth.scenario;
+        let request = WorkerRequest::new(&job.id, scenario.clone(), &job.module_sha256, &catalog);
+        return match run_isolated(config, inner.domain.data_dir(), &request, &cancel) {
+            Isolated::Ended(report) => ended(&report),
+            Isolated::Scenario(message) => failed(&format!("scenario: {message}")),
+            Isolated::Internal(message) => {
+                eprintln!("shuyu: job {id}: {message}");
+                failed("internal")
+            }
+            Isolated::Crashed { exit, cancelled } => {
+                worker_crashed(inner, &scenario, &id, &exit, cancelled)
+            }
+        };
+    }
     let request = JobRequest {
         scenario: auth.scenario,
         module,
@@ -514,6 +566,59 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
             failed("internal")
         }
     }
+}
+
+/// The end of a job whose worker process died without reporting: `failed` with the fixed
+/// detail [`DETAIL_WORKER_CRASHED`] (or the stop the server asked for), and, unless the worker
+/// audited the job's end before it died, a `job.end` entry saying so, with the exit status for
+/// reviewers. The log is then sealed with a checkpoint, as after any job.
+fn worker_crashed(
+    inner: &Inner,
+    scenario: &ScenarioFile,
+    id: &str,
+    exit: &str,
+    cancelled: bool,
+) -> End {
+    eprintln!("shuyu: job {id}: the worker process died ({exit})");
+    let audit = &inner.domain.audit;
+    let audited = audit
+        .search(&AuditFilter {
+            job_id: Some(id.to_string()),
+            action: Some("job.end".into()),
+            limit: Some(1),
+            ..AuditFilter::default()
+        })
+        .map(|found| !found.is_empty())
+        .unwrap_or(false);
+    let status = if cancelled { "cancelled" } else { "failed" };
+    let action = if audited {
+        "job.worker_exit"
+    } else {
+        "job.end"
+    };
+    let appended = audit.append(NewEntry {
+        actor: scenario.scenario.operator.clone(),
+        action: action.into(),
+        subject: scenario.scenario.id.clone(),
+        job_id: Some(id.to_string()),
+        details: serde_json::json!({
+            "status": status,
+            "detail": DETAIL_WORKER_CRASHED,
+            "worker_exit": exit,
+        }),
+    });
+    if let Err(e) = appended.and_then(|_| audit.checkpoint()) {
+        eprintln!("shuyu: job {id}: cannot audit the worker's end: {e}");
+    }
+    if cancelled {
+        // Stopped from outside: the worker loop records the stopper's state and detail.
+        return End::Record(JobState::Cancelled, Some("cancelled".into()), Vec::new());
+    }
+    End::Record(
+        JobState::Failed,
+        Some(DETAIL_WORKER_CRASHED.into()),
+        Vec::new(),
+    )
 }
 
 /// A refusal's message without the error kind's prefix (the state already says "refused").

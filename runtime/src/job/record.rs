@@ -25,6 +25,16 @@ impl JobId {
         )
     }
 
+    /// An id received as text (from the server, by a worker process): `None` unless it has the
+    /// shape of an id this module makes (ASCII letters, digits and `-`, at most 64), so it stays
+    /// safe in file names.
+    pub fn parse(text: &str) -> Option<Self> {
+        let valid = !text.is_empty()
+            && text.len() <= 64
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        valid.then(|| Self(text.to_string()))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -40,5 +50,19 @@ impl Default for JobId {
 impl fmt::Display for JobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobId;
+
+    #[test]
+    fn parse_accepts_made_ids_only() {
+        let id = JobId::new();
+        assert_eq!(JobId::parse(id.as_str()), Some(id));
+        for bad in ["", "../x", "a b", "a/b", &"a".repeat(65)] {
+            assert_eq!(JobId::parse(bad), None, "{bad}");
+        }
     }
 }

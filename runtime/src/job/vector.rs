@@ -11,8 +11,15 @@
 //!
 //! The audit entry of a partition run holds its counters and its fault code, never the vector
 //! it emitted: that is a function of one partition's rows, and only the noisy mean may leave.
+//!
+//! Audit volume: up to 1,024 partitions each running queries and writing log lines would write
+//! a million entries per release. A partition run's own entries (its queries and log lines) are
+//! bounded by [`MAX_PARTITION_AUDIT_PER_RUN`] and, over all partition runs of a job, by
+//! [`MAX_PARTITION_AUDIT_PER_JOB`]; what is left out is counted, and each vector release
+//! writes one `vector.audit_suppressed` entry with the count. The `vector.partition` entry of
+//! every run (fixed-size counters) is always written.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -25,6 +32,61 @@ use crate::guard::noise::{Mechanism, SecureRng};
 use crate::guard::vector::{self, SumNoise, VectorContract, VectorMechanism, RESOLUTION_STEPS};
 use crate::guard::{BudgetGate, ReleaseReport, Rule};
 use crate::sandbox::{CallError, ErrorCode, Fault, PartitionRunner};
+
+/// Audit entries (queries, log lines) one partition run may write.
+pub(super) const MAX_PARTITION_AUDIT_PER_RUN: u32 = 16;
+/// Audit entries all partition runs of one job may write together.
+pub(super) const MAX_PARTITION_AUDIT_PER_JOB: u64 = 1_024;
+
+/// The audit quota of a job's partition runs, shared by all of them.
+#[derive(Debug)]
+pub(super) struct PartitionAudit {
+    per_run: u32,
+    left: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl PartitionAudit {
+    pub(super) fn new(per_run: u32, per_job: u64) -> Self {
+        Self {
+            per_run,
+            left: AtomicU64::new(per_job),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// Entries left out since the last call, and resets the count.
+    fn take_suppressed(&self) -> u64 {
+        self.suppressed.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// One partition run's share of [`PartitionAudit`].
+#[derive(Debug, Clone, Default)]
+pub(super) struct RunAudit {
+    written: Arc<AtomicU32>,
+}
+
+impl RunAudit {
+    /// Whether the run may write one more entry; if not, it is counted as suppressed.
+    pub(super) fn admit(&self, job: &PartitionAudit) -> bool {
+        let run_ok = self
+            .written
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < job.per_run).then_some(n + 1)
+            })
+            .is_ok();
+        let job_ok = run_ok
+            && job
+                .left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok();
+        if !job_ok {
+            job.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+        job_ok
+    }
+}
 
 /// Where a partition run's vector goes: the vector's name and dimension, and the one vector the
 /// run emitted.
@@ -78,6 +140,24 @@ impl PartitionSlot {
 /// Appends to the job's audit log; a job that cannot be audited must stop.
 fn audit(ctx: &JobContext, action: &str, details: serde_json::Value) -> Result<(), CallError> {
     ctx.audit(action, details).map(|_| ())
+}
+
+/// Writes the one summary of the partition runs' audit entries that were left out, if any.
+fn audit_suppressed(ctx: &JobContext, name: &str) -> Result<(), CallError> {
+    let suppressed = ctx.partition_audit.take_suppressed();
+    if suppressed == 0 {
+        return Ok(());
+    }
+    audit(
+        ctx,
+        "vector.audit_suppressed",
+        json!({
+            "release": name,
+            "entries_suppressed": suppressed,
+            "max_per_partition_run": ctx.partition_audit.per_run,
+            "max_per_job": MAX_PARTITION_AUDIT_PER_JOB,
+        }),
+    )
 }
 
 /// Records and returns a blocked vector release.
@@ -152,8 +232,13 @@ pub(super) fn release(
     let m = contract.partitions;
     let mut outputs: Vec<Option<Vec<f64>>> = Vec::with_capacity(m as usize);
     for index in 0..m {
-        outputs.push(run_partition(ctx, contract, runner, &grants, &key, index)?);
+        let output = run_partition(ctx, contract, runner, &grants, &key, index);
+        if output.is_err() {
+            audit_suppressed(ctx, name)?;
+        }
+        outputs.push(output?);
     }
+    audit_suppressed(ctx, name)?;
     let sums = vector::sum(contract, &outputs);
     drop(outputs);
 
@@ -290,6 +375,7 @@ fn run_partition(
     };
     let mut partition_ctx = ctx.clone();
     partition_ctx.session = session;
+    partition_ctx.run_audit = Some(RunAudit::default());
     let run = runner.run(Box::new(JobHost::for_partition(partition_ctx, slot)));
     ctx.partition_fuel
         .fetch_add(run.fuel_used, Ordering::Relaxed);

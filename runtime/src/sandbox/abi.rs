@@ -2,14 +2,18 @@
 //!
 //! Each function copies its arguments out of guest memory (bounds-checked before any allocation),
 //! counts its limits, calls the [`Host`](super::Host), and turns the result into a return code or
-//! a fault. Every call first checks the run's cancel token. No slice of guest memory is held
-//! across a call back into the host.
+//! a fault. Every call runs in [`host_call`]: it first checks the run's cancel token, and its
+//! wall time is charged as fuel afterwards. No slice of guest memory is held across a call back
+//! into the host.
+
+use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
 
 use super::state::GuestState;
 use super::{
-    CallError, ErrorCode, Fault, ReleaseStatus, ABI_MODULE, ENTRY_POINT, PARTITION_EXPORT,
+    CallError, ErrorCode, Fault, LimitKind, ReleaseStatus, ABI_MODULE, ENTRY_POINT,
+    HOST_FUEL_PER_NANOSECOND, PARTITION_EXPORT,
 };
 
 /// Longest SQL text accepted.
@@ -85,6 +89,60 @@ pub(super) fn check_module(module: &Module) -> Result<(), Fault> {
         return Err(Fault::InvalidModule(
             "the module does not export its `memory`".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Whether a host call's wall time is charged to the calling run's fuel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HostTime {
+    /// Charged at [`HOST_FUEL_PER_NANOSECOND`].
+    Charged,
+    /// `release_vector`: its time is the partition runs', each metered by its own store's fuel
+    /// (host time included), which the job adds to its total; charging it again here would count
+    /// it twice.
+    PartitionRuns,
+}
+
+/// The one wrapper every ABI function runs in: checks the cancel token, runs `body`, charges
+/// its wall time as fuel, and turns the result into what wasm sees.
+///
+/// wasmtime meters only instructions; without this a guest could buy host work (an audit write
+/// per `log`, a guard decode per `release_append`) at a few fuel per call. A call whose time
+/// exceeds the fuel left ends the run with `limit:fuel`, after it returned: a single call can
+/// overrun by its own duration, which the call's own limits bound (`query_timeout_secs`).
+fn host_call<'a, R: From<i32>>(
+    c: &mut Caller<'a, GuestState>,
+    time: HostTime,
+    body: impl FnOnce(&mut Caller<'a, GuestState>) -> Result<R, CallError>,
+) -> wasmtime::Result<R> {
+    let started = Instant::now();
+    let result = c.data().check_cancelled().and_then(|()| body(c));
+    let result = match (time, charge(c, started.elapsed())) {
+        (HostTime::PartitionRuns, _) | (HostTime::Charged, Ok(())) => result,
+        // A fault the call raised itself is the more precise account.
+        (HostTime::Charged, Err(_)) if matches!(result, Err(CallError::Fault(_))) => result,
+        (HostTime::Charged, Err(fault)) => Err(fault.into()),
+    };
+    finish(c, result)
+}
+
+/// Takes `elapsed` worth of fuel from the run: `limit:fuel` when less is left.
+fn charge(c: &mut Caller<'_, GuestState>, elapsed: Duration) -> Result<(), Fault> {
+    let cost = u64::try_from(elapsed.as_nanos())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(HOST_FUEL_PER_NANOSECOND);
+    let left = c
+        .get_fuel()
+        .map_err(|e| Fault::Internal(format!("cannot read fuel: {e:#}")))?;
+    let (rest, out) = match left.checked_sub(cost) {
+        Some(rest) => (rest, false),
+        None => (0, true),
+    };
+    c.set_fuel(rest)
+        .map_err(|e| Fault::Internal(format!("cannot set fuel: {e:#}")))?;
+    if out {
+        return Err(Fault::Limit(LimitKind::Fuel));
     }
     Ok(())
 }
@@ -189,9 +247,8 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "query",
         |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
-                let sql = read_text(&mut c, "query: sql", ptr, len, MAX_SQL_BYTES)?;
+            host_call(&mut c, HostTime::Charged, |c| {
+                let sql = read_text(c, "query: sql", ptr, len, MAX_SQL_BYTES)?;
                 if sql.trim().is_empty() {
                     return Err(CallError::code(
                         ErrorCode::InvalidArgument,
@@ -202,8 +259,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                 let handle = c.data_mut().host.query(&sql)?;
                 c.data_mut().open_queries.insert(handle);
                 Ok(handle)
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -211,11 +267,10 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "next_batch",
         |mut c: Caller<'_, GuestState>, handle: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
+            host_call(&mut c, HostTime::Charged, |c| {
                 let state = c.data_mut();
                 state.require_open(handle)?;
-                state.staged.remove(&handle);
+                state.unstage(handle);
                 // After a failed `next_batch` the query is gone (docs/abi.md): forget the handle, or
                 // it would count against `max_open_queries` for the rest of the run.
                 let next = state.host.next_batch(handle);
@@ -226,7 +281,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                     Some(batch) => {
                         state.count_rows(batch.rows)?;
                         let len = i64::try_from(batch.ipc.len()).unwrap_or(i64::MAX);
-                        state.staged.insert(handle, batch.ipc);
+                        state.stage(handle, batch.ipc)?;
                         Ok(len)
                     }
                     None => {
@@ -234,8 +289,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                         Ok(0)
                     }
                 }
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -243,9 +297,8 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "read_batch",
         |mut c: Caller<'_, GuestState>, handle: i32, ptr: i32, len: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
-                let Some(batch) = c.data_mut().staged.remove(&handle) else {
+            host_call(&mut c, HostTime::Charged, |c| {
+                let Some(batch) = c.data_mut().unstage(handle) else {
                     return Err(CallError::code(
                         ErrorCode::NoStagedBatch,
                         format!("query {handle} has no staged batch"),
@@ -257,13 +310,13 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                         len as u32,
                         batch.len()
                     );
-                    c.data_mut().staged.insert(handle, batch);
+                    // Put back as it was: it was counted before.
+                    c.data_mut().stage(handle, batch)?;
                     return Err(CallError::code(ErrorCode::InvalidArgument, message));
                 }
-                write(&mut c, "read_batch: dst", ptr, &batch)?;
+                write(c, "read_batch: dst", ptr, &batch)?;
                 Ok(0)
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -271,16 +324,14 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "close",
         |mut c: Caller<'_, GuestState>, handle: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
+            host_call(&mut c, HostTime::Charged, |c| {
                 let state = c.data_mut();
                 state.require_open(handle)?;
-                state.staged.remove(&handle);
+                state.unstage(handle);
                 state.open_queries.remove(&handle);
                 state.host.close(handle)?;
                 Ok(0)
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -288,13 +339,11 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "release_begin",
         |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
-                let name = read_text(&mut c, "release_begin: name", ptr, len, MAX_NAME_BYTES)?;
+            host_call(&mut c, HostTime::Charged, |c| {
+                let name = read_text(c, "release_begin: name", ptr, len, MAX_NAME_BYTES)?;
                 c.data_mut().count_release()?;
                 c.data_mut().host.release_begin(&name)
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -302,13 +351,17 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "release_append",
         |mut c: Caller<'_, GuestState>, handle: i32, ptr: i32, len: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
-                let chunk = read(&mut c, "release_append: chunk", ptr, len, MAX_CHUNK_BYTES)?;
+            host_call(&mut c, HostTime::Charged, |c| {
+                // The chunk's copy and its decoding are host memory too: counted before copying,
+                // after the bounds check (a wild pointer is `out_of_bounds` whatever its length)
+                // and up to the longest chunk `read` accepts.
+                range(c, "release_append: chunk", ptr, len)?;
+                c.data()
+                    .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
+                let chunk = read(c, "release_append: chunk", ptr, len, MAX_CHUNK_BYTES)?;
                 c.data_mut().host.release_append(handle, &chunk)?;
                 Ok(0)
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -316,14 +369,12 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "release_finish",
         |mut c: Caller<'_, GuestState>, handle: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
+            host_call(&mut c, HostTime::Charged, |c| {
                 c.data_mut()
                     .host
                     .release_finish(handle)
                     .map(ReleaseStatus::abi_code)
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -331,19 +382,17 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "log",
         |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
+            host_call(&mut c, HostTime::Charged, |c| {
                 // Cut before copying: a guest must not make the host copy its whole memory per line.
                 let cut = (len as u32).min(MAX_LOG_BYTES as u32) as i32;
-                range(&mut c, "log: line", ptr, len)?;
-                let bytes = read(&mut c, "log: line", ptr, cut, MAX_LOG_BYTES)?;
+                range(c, "log: line", ptr, len)?;
+                let bytes = read(c, "log: line", ptr, cut, MAX_LOG_BYTES)?;
                 if c.data_mut().take_log_slot() {
                     let line = String::from_utf8_lossy(&bytes).into_owned();
                     c.data_mut().host.log(&line);
                 }
                 Ok(0)
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -351,18 +400,16 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "last_error",
         |mut c: Caller<'_, GuestState>, ptr: i32, cap: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
+            host_call(&mut c, HostTime::Charged, |c| {
                 let message = c.data_mut().last_error.clone().into_bytes();
                 let mut n = message.len().min(cap as u32 as usize);
                 // Never cut inside a UTF-8 sequence.
                 while n > 0 && n < message.len() && (message[n] & 0xC0) == 0x80 {
                     n -= 1;
                 }
-                write(&mut c, "last_error: dst", ptr, &message[..n])?;
+                write(c, "last_error: dst", ptr, &message[..n])?;
                 Ok(i32::try_from(message.len()).unwrap_or(i32::MAX))
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -370,9 +417,8 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "release_vector",
         |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
-                let name = read_text(&mut c, "release_vector: name", ptr, len, MAX_NAME_BYTES)?;
+            host_call(&mut c, HostTime::PartitionRuns, |c| {
+                let name = read_text(c, "release_vector: name", ptr, len, MAX_NAME_BYTES)?;
                 // Only a main run holds a runner: a partition run cannot release, nor start
                 // partition runs of its own.
                 let Some(runner) = c.data().runner.clone() else {
@@ -386,8 +432,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                     .host
                     .release_vector(&name, &runner)
                     .map(ReleaseStatus::abi_code)
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -395,15 +440,13 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "vector_name",
         |mut c: Caller<'_, GuestState>, ptr: i32, cap: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
+            host_call(&mut c, HostTime::Charged, |c| {
                 let name = c.data_mut().host.vector_name()?.into_bytes();
                 // Contract names are ASCII, so any cut is a whole-character cut.
                 let n = name.len().min(cap as u32 as usize);
-                write(&mut c, "vector_name: dst", ptr, &name[..n])?;
+                write(c, "vector_name: dst", ptr, &name[..n])?;
                 Ok(i32::try_from(name.len()).unwrap_or(i32::MAX))
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
 
@@ -411,17 +454,16 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         ABI_MODULE,
         "vector_emit",
         |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            let result = (|| {
-                c.data().check_cancelled()?;
+            host_call(&mut c, HostTime::Charged, |c| {
                 if !(len as u32).is_multiple_of(8) {
                     // Still bounds-check, so a wild pointer is a fault whatever the length.
-                    range(&mut c, "vector_emit: values", ptr, len)?;
+                    range(c, "vector_emit: values", ptr, len)?;
                     return Err(CallError::code(
                         ErrorCode::InvalidArgument,
                         "vector_emit: the length must be a multiple of 8 (little-endian f64 values)",
                     ));
                 }
-                let bytes = read(&mut c, "vector_emit: values", ptr, len, MAX_VECTOR_BYTES)?;
+                let bytes = read(c, "vector_emit: values", ptr, len, MAX_VECTOR_BYTES)?;
                 let values = bytes
                     .chunks_exact(8)
                     .map(|chunk| {
@@ -432,8 +474,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                     .collect();
                 c.data_mut().host.vector_emit(values)?;
                 Ok(0)
-            })();
-            finish(&mut c, result)
+            })
         },
     )?;
     Ok(())

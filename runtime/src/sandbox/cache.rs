@@ -87,7 +87,14 @@ fn store_on_disk(module: &Module, path: &std::path::Path) -> std::io::Result<()>
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    let tmp = path.with_extension("tmp");
+    // A temporary name of this process and call alone: job worker processes compiling the same
+    // module at once must never write into one file, or the rename could publish a mix of both,
+    // which `deserialize_file` would then load as native code.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }

@@ -2,8 +2,11 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// The limit a guest hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LimitKind {
     /// Out of fuel (CPU).
     Fuel,
@@ -43,7 +46,9 @@ impl fmt::Display for LimitKind {
 }
 
 /// A fault that ended a run. Its [`Fault::code`] is what the operator sees.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Serialized (tagged by kind) only to cross from a job's worker process to the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum Fault {
     /// A pointer and length outside guest memory.
     #[error("out_of_bounds: {0}")]

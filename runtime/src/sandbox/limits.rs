@@ -4,11 +4,15 @@
 //! Every field has a default (see `docs/abi.md` §Limits) so a scenario names only what it changes.
 //!
 //! # Limitations with malicious guests
-//! Fuel meters WebAssembly instructions only. Time a guest spends inside host calls (running SQL)
-//! is bounded by `query_timeout_secs`, `max_rows_read` and `max_queries`, not by fuel; a guest
-//! that issues expensive queries can therefore use up to
-//! `max_queries × query_timeout_secs` of host time. Memory limits cover the guest's linear memory;
-//! the host's own memory for a query is bounded by DataFusion's memory pool (see `engine`).
+//! Fuel meters WebAssembly instructions and, since host time is not metered by wasmtime, the
+//! wall time a guest spends inside host calls (running SQL, writing the audit log), which is
+//! charged as fuel (see `abi.rs`: [`HOST_FUEL_PER_NANOSECOND`](super::HOST_FUEL_PER_NANOSECOND)),
+//! after the call returns, so one call can overrun the budget by at most its own duration, which
+//! `query_timeout_secs` bounds for queries. `memory_mib` covers the guest's linear memory;
+//! `host_memory_mib` the host buffers a guest makes the host hold (staged batches, chunks being
+//! appended); the host's own memory for a query is bounded by DataFusion's memory pool (see
+//! `engine`). A server runs each job in a worker process whose memory and CPU-time limits are
+//! the backstop for everything else (`job::worker`).
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +36,12 @@ pub struct Limits {
     pub query_timeout_secs: u64,
     /// Guest log lines kept in the audit log; further lines are counted, not stored. Default 1,000.
     pub max_log_lines: u32,
+    /// Host memory in MiB the guest may make the host hold at once: batches staged by
+    /// `next_batch` and not yet read, plus the contributions chunk of a `release_append`.
+    /// wasmtime's limiter does not see these. Over it the job ends with `limit:memory`.
+    /// Default 256 (four times the default `memory_mib`). Each run of a job (the main run, one
+    /// partition run at a time) has its own.
+    pub host_memory_mib: u32,
 }
 
 impl Default for Limits {
@@ -45,6 +55,7 @@ impl Default for Limits {
             max_releases: 4,
             query_timeout_secs: 300,
             max_log_lines: 1_000,
+            host_memory_mib: 256,
         }
     }
 }
@@ -62,6 +73,12 @@ impl Limits {
             return Err(format!(
                 "limits.memory_mib must be between 1 and {MAX_MEMORY_MIB}, not {}",
                 self.memory_mib
+            ));
+        }
+        if self.host_memory_mib == 0 || self.host_memory_mib > MAX_MEMORY_MIB {
+            return Err(format!(
+                "limits.host_memory_mib must be between 1 and {MAX_MEMORY_MIB}, not {}",
+                self.host_memory_mib
             ));
         }
         if self.max_open_queries == 0 {

@@ -64,8 +64,11 @@ pub(crate) struct GuestState {
     pub(super) limiter: GuestLimiter,
     /// Set from outside to stop the run.
     pub(super) cancel: CancelToken,
-    /// Batches staged by `next_batch`, waiting for `read_batch`.
-    pub(super) staged: BTreeMap<i32, Vec<u8>>,
+    /// Batches staged by `next_batch`, waiting for `read_batch`. Private: every change goes
+    /// through [`GuestState::stage`] / [`GuestState::unstage`], which keep `staged_bytes`.
+    staged: BTreeMap<i32, Vec<u8>>,
+    /// Bytes of the batches in `staged`: host memory the guest decides to keep.
+    staged_bytes: u64,
     /// Query handles that are open.
     pub(super) open_queries: BTreeSet<i32>,
     pub(super) last_error: String,
@@ -98,6 +101,7 @@ impl GuestState {
             limits,
             cancel,
             staged: BTreeMap::new(),
+            staged_bytes: 0,
             open_queries: BTreeSet::new(),
             last_error: String::new(),
             fault: None,
@@ -145,6 +149,44 @@ impl GuestState {
             return Err(Fault::Limit(LimitKind::RowsRead).into());
         }
         Ok(())
+    }
+
+    /// Host memory the guest may make the host hold at once, in bytes (`host_memory_mib`).
+    fn host_budget(&self) -> u64 {
+        u64::from(self.limits.host_memory_mib).saturating_mul(1 << 20)
+    }
+
+    /// Checks that the host may hold `extra` more bytes for the guest besides the staged
+    /// batches (a contributions chunk being appended): [`LimitKind::Memory`] otherwise.
+    pub(super) fn check_host_bytes(&self, extra: usize) -> Result<(), CallError> {
+        let wanted = self
+            .staged_bytes
+            .saturating_add(u64::try_from(extra).unwrap_or(u64::MAX));
+        if wanted > self.host_budget() {
+            return Err(Fault::Limit(LimitKind::Memory).into());
+        }
+        Ok(())
+    }
+
+    /// Stages a batch for `read_batch`, counting it against the host memory budget. Over the
+    /// budget the batch is dropped and the run ends with `limit:memory`.
+    pub(super) fn stage(&mut self, handle: i32, ipc: Vec<u8>) -> Result<(), CallError> {
+        self.unstage(handle);
+        self.check_host_bytes(ipc.len())?;
+        self.staged_bytes = self
+            .staged_bytes
+            .saturating_add(u64::try_from(ipc.len()).unwrap_or(u64::MAX));
+        self.staged.insert(handle, ipc);
+        Ok(())
+    }
+
+    /// Takes the batch staged for `handle`, if any.
+    pub(super) fn unstage(&mut self, handle: i32) -> Option<Vec<u8>> {
+        let batch = self.staged.remove(&handle)?;
+        self.staged_bytes = self
+            .staged_bytes
+            .saturating_sub(u64::try_from(batch.len()).unwrap_or(u64::MAX));
+        Some(batch)
     }
 
     /// Whether another log line may be kept.

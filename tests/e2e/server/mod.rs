@@ -6,6 +6,7 @@ mod bad_input;
 mod cli_workflow;
 mod crash;
 mod lifecycle;
+mod workers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -68,6 +69,8 @@ impl Response {
 /// A running `shuyu serve` and the identities made for it.
 pub struct Server {
     child: Option<Child>,
+    /// Options given to `shuyu serve` besides the address and worker count.
+    pub serve_args: Vec<String>,
     pub addr: String,
     pub data_dir: tempfile::TempDir,
     pub tokens: std::collections::BTreeMap<String, String>,
@@ -101,6 +104,11 @@ impl Server {
     /// A fresh data directory with bureau, reviewer, one provider per bundled department and two
     /// operators, made with `shuyu admin`; then the server started on a free port.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Server::start`] with more `shuyu serve` options.
+    pub fn start_with(serve_args: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut tokens = std::collections::BTreeMap::new();
         let mut add = |args: &[&str]| {
@@ -153,6 +161,7 @@ impl Server {
         ]);
         let mut server = Self {
             child: None,
+            serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
             addr: String::new(),
             data_dir,
             tokens,
@@ -167,6 +176,7 @@ impl Server {
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2"])
+            .args(&self.serve_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -183,6 +193,11 @@ impl Server {
             .to_string();
         self.addr = addr;
         self.child = Some(child);
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
     }
 
     /// Kills the server with SIGKILL (no chance to clean up).

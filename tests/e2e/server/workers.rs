@@ -1,0 +1,272 @@
+//! Each job runs in a worker process of its own: a worker that dies (killed, out of memory) takes
+//! its job with it, recorded `failed` / `worker_crashed`, and the server goes on.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{agreement, apply, approve_all, district_scenario, Server};
+use crate::support;
+
+/// Datasets, an agreement, and approved applications for an endless module and district-stats.
+struct Setup {
+    endless: String,
+    district: String,
+}
+
+fn set_up(server: &Server) -> Setup {
+    for dataset in ["enterprise_registry", "tax_payments"] {
+        server.publish_bundled(dataset);
+    }
+    let agreement_id = agreement(server, "op-1", "2099-12-31T23:59:59Z");
+    let approve = |scenario: &Value| {
+        let application = apply(
+            server,
+            "op-1",
+            &agreement_id,
+            scenario,
+            "2099-06-30T00:00:00Z",
+        );
+        assert_eq!(
+            application.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&application.body)
+        );
+        approve_all(server, &application.json())["id"]
+            .as_str()
+            .expect("application id")
+            .to_string()
+    };
+    let looping = support::module("infinite_loop");
+    let looping_sha = server.upload("op-1", &looping);
+    let mut endless = district_scenario("op-1", &looping_sha);
+    endless["scenario"]["id"] = json!("endless");
+    // Far more fuel than the test waits for: the job runs until its worker is killed.
+    endless["limits"]["fuel"] = json!(1_000_000_000_000u64);
+    let endless = approve(&endless);
+    let district_sha = server.upload("op-1", &support::module("district_stats"));
+    let district = approve(&district_scenario("op-1", &district_sha));
+    Setup { endless, district }
+}
+
+fn submit(server: &Server, application: &str) -> String {
+    let sha = server
+        .get("op-1", &format!("/v1/applications/{application}"))
+        .json()["scenario"]["scenario"]["module_sha256"]
+        .as_str()
+        .expect("pinned module")
+        .to_string();
+    server.ok(
+        "op-1",
+        "/v1/jobs",
+        &json!({ "application": application, "module_sha256": sha }),
+        202,
+    )["id"]
+        .as_str()
+        .expect("job id")
+        .to_string()
+}
+
+/// The pids of `parent`'s children running `shuyu worker`.
+fn workers_of(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc") {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so split after its last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let is_worker = cmdline.split(|b| *b == 0).any(|arg| arg == b"worker");
+        if ppid == Some(parent) && is_worker {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn audit_of(server: &Server, job: &str) -> Vec<Value> {
+    server
+        .get("reviewer", &format!("/v1/audit?job={job}&limit=500"))
+        .json()["items"]
+        .as_array()
+        .expect("items")
+        .clone()
+}
+
+fn assert_server_goes_on(server: &Server, setup: &Setup) {
+    let next = submit(server, &setup.district);
+    let done = server.wait_job("op-1", &next);
+    assert_eq!(done["state"], "completed", "{done}");
+    let verify = server.get("reviewer", "/v1/audit/verify");
+    assert_eq!(
+        verify.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&verify.body)
+    );
+}
+
+#[test]
+fn a_worker_killed_mid_job_fails_only_that_job() {
+    let server = Server::start();
+    let setup = set_up(&server);
+    let job = submit(&server, &setup.endless);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid = loop {
+        if let [pid] = workers_of(server.pid()).as_slice() {
+            break *pid;
+        }
+        assert!(Instant::now() < deadline, "no worker process for job {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Let it reach the guest (job.start audited), then kill it with no chance to clean up.
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+
+    let ended = server.wait_job("op-1", &job);
+    assert_eq!(ended["state"], "failed", "{ended}");
+    assert_eq!(ended["detail"], "worker_crashed", "{ended}");
+    // The operator sees the fault class only; reviewers see how the worker ended.
+    let entries = audit_of(&server, &job);
+    let end = entries
+        .iter()
+        .find(|e| e["action"] == "job.end")
+        .unwrap_or_else(|| panic!("job.end audited: {entries:?}"));
+    assert_eq!(end["details"]["detail"], "worker_crashed", "{end}");
+    assert_eq!(end["details"]["worker_exit"], "signal 9", "{end}");
+
+    assert_server_goes_on(&server, &setup);
+}
+
+/// SQL whose grouping table grows with the product of two tables: the worker's memory limit
+/// stops it before DataFusion's own 1 GiB pool would.
+const BLOW_UP: &str = "SELECT e.usci, t.usci AS other, count(*) AS n \
+    FROM enterprise_registry e, tax_payments t GROUP BY e.usci, t.usci";
+
+/// A raw module that runs `sql` and asks for its first batch.
+fn querying(sql: &str) -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
+        FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType, Module,
+        TypeSection, ValType,
+    };
+    let mut types = TypeSection::new();
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
+    types.ty().function([ValType::I32], [ValType::I64]);
+    types.ty().function([], [ValType::I32]);
+    let mut imports = ImportSection::new();
+    imports.import("shuyu_v1", "query", EntityType::Function(0));
+    imports.import("shuyu_v1", "next_batch", EntityType::Function(1));
+    let mut functions = FunctionSection::new();
+    functions.function(2);
+    let mut memory = MemorySection::new();
+    memory.memory(MemoryType {
+        minimum: 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("shuyu_main", ExportKind::Func, 2);
+    let mut main = Function::new([]);
+    for instruction in [
+        I::I32Const(0),
+        I::I32Const(sql.len() as i32),
+        I::Call(0),
+        I::Call(1),
+        I::Drop,
+        I::I32Const(0),
+        I::End,
+    ] {
+        main.instruction(&instruction);
+    }
+    let mut code = CodeSection::new();
+    code.function(&main);
+    let mut data = DataSection::new();
+    data.active(0, &ConstExpr::i32_const(0), sql.bytes());
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&imports)
+        .section(&functions)
+        .section(&memory)
+        .section(&exports)
+        .section(&code)
+        .section(&data);
+    module.finish()
+}
+
+/// Under a worker memory limit far below the address space wasmtime reserves (4 GiB and more
+/// per memory, which `RLIMIT_AS` would refuse), district-stats still completes; a job whose query
+/// outgrows the limit kills its worker, which is recorded and audited, and the server goes on.
+#[test]
+fn a_worker_over_its_memory_limit_fails_its_job_and_the_server_goes_on() {
+    let server = Server::start_with(&["--worker-memory-mib", "768"]);
+    let setup = set_up(&server);
+    let district = submit(&server, &setup.district);
+    let done = server.wait_job("op-1", &district);
+    assert_eq!(
+        done["state"], "completed",
+        "wasmtime works under RLIMIT_DATA: {done}"
+    );
+
+    let module = querying(BLOW_UP);
+    let sha = server.upload("op-1", &module);
+    let mut scenario = district_scenario("op-1", &sha);
+    scenario["scenario"]["id"] = json!("blow-up");
+    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let application = apply(
+        &server,
+        "op-1",
+        &agreement_id,
+        &scenario,
+        "2099-06-30T00:00:00Z",
+    );
+    assert_eq!(
+        application.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&application.body)
+    );
+    let app = approve_all(&server, &application.json())["id"]
+        .as_str()
+        .expect("application id")
+        .to_string();
+    let job = submit(&server, &app);
+    let ended = server.wait_job("op-1", &job);
+    assert_eq!(ended["state"], "failed", "{ended}");
+    assert_eq!(ended["detail"], "worker_crashed", "{ended}");
+    let entries = audit_of(&server, &job);
+    let end = entries
+        .iter()
+        .find(|e| e["action"] == "job.end")
+        .unwrap_or_else(|| panic!("job.end audited: {entries:?}"));
+    let exit = end["details"]["worker_exit"].as_str().unwrap_or_default();
+    assert!(
+        exit.starts_with("signal") || exit.starts_with("exit"),
+        "{end}"
+    );
+
+    assert_server_goes_on(&server, &setup);
+}
