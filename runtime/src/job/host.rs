@@ -45,6 +45,8 @@ pub(super) struct JobContext {
     pub ledger: Arc<BudgetLedger>,
     /// Fuel used by partition runs, added to the job's own in its report.
     pub partition_fuel: Arc<AtomicU64>,
+    /// The scenario id's domain-assigned identity: its ledger scope (`governance::bindings`).
+    pub scenario_key_id: String,
 }
 
 struct OpenQuery {
