@@ -307,7 +307,10 @@ fn print_quotas(globals: &Globals, quotas: &QuotaSettings) -> CliResult {
         "jobs_per_scenario_per_day  {}",
         quotas.jobs_per_scenario_per_day
     );
-    println!("day_utc_offset_minutes     {}", quotas.day_utc_offset_minutes);
+    println!(
+        "day_utc_offset_minutes     {}",
+        quotas.day_utc_offset_minutes
+    );
     println!("module_bytes               {}", quotas.module_bytes);
     println!("modules_per_operator       {}", quotas.modules_per_operator);
     Ok(())

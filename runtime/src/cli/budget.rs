@@ -146,7 +146,9 @@ pub(crate) fn run(globals: &Globals, command: BudgetCommand) -> CliResult {
 /// The ledger scope of `scenario`: the key id of its binding (`None` if the id was never used).
 /// Local commands act for the domain, so any scenario's may be read.
 fn scope_of(gov: &Governance, scenario: &str) -> Result<Option<String>, Failure> {
-    Ok(gov.scenario_binding(scenario)?.map(|binding| binding.key_id))
+    Ok(gov
+        .scenario_binding(scenario)?
+        .map(|binding| binding.key_id))
 }
 
 /// Governance and the ledger over `--data-dir`.

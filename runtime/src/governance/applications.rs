@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::access::{self, not_found, require};
-use super::bindings;
 use super::agreements::{agreement, StoredAgreement};
+use super::bindings;
 use super::calendar::{load_calendar, review_deadline};
 use super::model::{
     AgreementMode, Application, ApplicationStatus, Caller, NewApplication, Page, PageRequest,

@@ -72,7 +72,10 @@ fn new_key_id(scenario_id: &str) -> Result<String, GovError> {
 }
 
 /// The binding of `scenario_id`, `None` if the id was never used.
-pub(crate) fn find(conn: &Connection, scenario_id: &str) -> Result<Option<ScenarioBinding>, GovError> {
+pub(crate) fn find(
+    conn: &Connection,
+    scenario_id: &str,
+) -> Result<Option<ScenarioBinding>, GovError> {
     Ok(db::find_binding(conn, scenario_id)?.map(ScenarioBinding::from))
 }
 

@@ -13,9 +13,9 @@ use super::model::{
     ApplicationStatus, Caller, DatasetStatus, JobAuthorization, JobRecord, JobRelease, JobState,
     Page, PageRequest, Role,
 };
+use super::page::PageSpec;
 use super::quotas::check_job_quotas;
 use super::registry::{find_dataset, open_objection};
-use super::page::PageSpec;
 use super::{GovError, Governance};
 use crate::store::codec::enum_text;
 use crate::store::governance::jobs as db;
@@ -86,17 +86,13 @@ pub(crate) fn product_refusal(
             continue;
         };
         if dataset.record.status == DatasetStatus::Suspended {
-            return Ok(Some(
-                match open_objection(conn, &name)? {
-                    Some(_) => format!(
-                        "a dataset this product was built from ('{name}') is suspended by an \
+            return Ok(Some(match open_objection(conn, &name)? {
+                Some(_) => format!(
+                    "a dataset this product was built from ('{name}') is suspended by an \
                          objection"
-                    ),
-                    None => format!(
-                        "a dataset this product was built from ('{name}') is suspended"
-                    ),
-                },
-            ));
+                ),
+                None => format!("a dataset this product was built from ('{name}') is suspended"),
+            }));
         }
     }
     Ok(None)

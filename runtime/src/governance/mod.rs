@@ -30,10 +30,10 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-pub use scenario::{
-    ApprovedScenario, Grant, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
-};
 pub use bindings::{bind_scenario, ScenarioBinding};
 pub use budgets::BudgetAccess;
 pub use quotas::MAX_MODULE_BYTES;
+pub use scenario::{
+    ApprovedScenario, Grant, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
+};
 pub use service::{GovError, Governance};

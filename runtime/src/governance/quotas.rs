@@ -40,9 +40,12 @@ pub(crate) fn load_quotas(conn: &Connection) -> Result<QuotaSettings, GovError> 
 }
 
 /// The domain day containing `now` under `quotas`, as `[start, end)` in UTC.
-pub(crate) fn domain_day(quotas: &QuotaSettings, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let offset = FixedOffset::east_opt(quotas.day_utc_offset_minutes * 60)
-        .unwrap_or_else(|| Utc.fix());
+pub(crate) fn domain_day(
+    quotas: &QuotaSettings,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let offset =
+        FixedOffset::east_opt(quotas.day_utc_offset_minutes * 60).unwrap_or_else(|| Utc.fix());
     let local = now.with_timezone(&offset);
     let start = local
         .date_naive()
@@ -132,7 +135,10 @@ impl Governance {
     pub fn admin_set_quotas(&self, quotas: QuotaSettings) -> Result<(), GovError> {
         for (name, value) in [
             ("queued_jobs_per_operator", quotas.queued_jobs_per_operator),
-            ("jobs_per_scenario_per_day", quotas.jobs_per_scenario_per_day),
+            (
+                "jobs_per_scenario_per_day",
+                quotas.jobs_per_scenario_per_day,
+            ),
             ("modules_per_operator", quotas.modules_per_operator),
         ] {
             if !(1..=MAX_COUNT).contains(&value) {

@@ -33,7 +33,13 @@ fn op1_with_a_product(server: &Server) -> (String, String, String, String, Strin
     let module = support::module("district_stats");
     let sha = server.upload("op-1", &module);
     let scenario = district_scenario("op-1", &sha);
-    let submitted = apply(server, "op-1", &agreement_id, &scenario, "2099-06-30T00:00:00Z");
+    let submitted = apply(
+        server,
+        "op-1",
+        &agreement_id,
+        &scenario,
+        "2099-06-30T00:00:00Z",
+    );
     assert_eq!(submitted.status, 201, "{}", submitted.message());
     let approved = approve_all(server, &submitted.json());
     let app = approved["id"].as_str().expect("id").to_string();
@@ -66,16 +72,36 @@ fn another_operators_objects_answer_like_missing_ones_and_its_scenario_id_stays_
         no_product
     };
     let probes: Vec<(String, String, String, String)> = vec![
-        (job_id.clone(), format!("/v1/jobs/{job_id}"), "job-none".into(), "/v1/jobs/job-none".into()),
-        (app.clone(), format!("/v1/applications/{app}"), "app-999999".into(), "/v1/applications/app-999999".into()),
+        (
+            job_id.clone(),
+            format!("/v1/jobs/{job_id}"),
+            "job-none".into(),
+            "/v1/jobs/job-none".into(),
+        ),
+        (
+            app.clone(),
+            format!("/v1/applications/{app}"),
+            "app-999999".into(),
+            "/v1/applications/app-999999".into(),
+        ),
         (
             agreement_id.clone(),
             format!("/v1/agreements/{agreement_id}"),
             "agr-999999".into(),
             "/v1/agreements/agr-999999".into(),
         ),
-        (product.clone(), file(&product), no_product.clone(), file(&no_product)),
-        ("district-stats".into(), "/v1/budgets/district-stats".into(), "never-used".into(), "/v1/budgets/never-used".into()),
+        (
+            product.clone(),
+            file(&product),
+            no_product.clone(),
+            file(&no_product),
+        ),
+        (
+            "district-stats".into(),
+            "/v1/budgets/district-stats".into(),
+            "never-used".into(),
+            "/v1/budgets/never-used".into(),
+        ),
     ];
     for (real_id, real_path, missing_id, missing_path) in &probes {
         let real = server.get("op-2", real_path);
@@ -89,7 +115,11 @@ fn another_operators_objects_answer_like_missing_ones_and_its_scenario_id_stays_
     let missing = server.post("op-2", "/v1/jobs/job-none/cancel", &json!({}));
     same_answer(&job_id, &real, "job-none", &missing);
     let sha_2 = server.upload("op-2", &support::module("district_stats"));
-    let real = server.post("op-2", "/v1/jobs", &json!({ "application": app, "module_sha256": sha_2 }));
+    let real = server.post(
+        "op-2",
+        "/v1/jobs",
+        &json!({ "application": app, "module_sha256": sha_2 }),
+    );
     let missing = server.post(
         "op-2",
         "/v1/jobs",
@@ -107,11 +137,25 @@ fn another_operators_objects_answer_like_missing_ones_and_its_scenario_id_stays_
     );
     let agreement_2 = agreement(&server, "op-2", "2099-12-31T23:59:59Z");
     let scenario_2 = district_scenario("op-2", &sha_2);
-    let taken = apply(&server, "op-2", &agreement_2, &scenario_2, "2099-06-30T00:00:00Z");
+    let taken = apply(
+        &server,
+        "op-2",
+        &agreement_2,
+        &scenario_2,
+        "2099-06-30T00:00:00Z",
+    );
     assert_eq!(taken.status, 409, "{}", taken.message());
-    assert!(taken.message().contains("'district-stats' is taken"), "{}", taken.message());
+    assert!(
+        taken.message().contains("'district-stats' is taken"),
+        "{}",
+        taken.message()
+    );
     for secret in ["op-1", app.as_str(), "revoked"] {
-        assert!(!taken.message().contains(secret), "{secret}: {}", taken.message());
+        assert!(
+            !taken.message().contains(secret),
+            "{secret}: {}",
+            taken.message()
+        );
     }
     // Its budget stays out of op-2's reach: the answer for an id never used.
     let real = server.get("op-2", "/v1/budgets/district-stats");
@@ -135,7 +179,9 @@ fn products_stop_being_served_while_their_operator_or_data_is_suspended() {
     let refused = server.get("op-1", &path);
     assert_eq!(refused.status, 403, "{}", refused.message());
     assert!(
-        refused.message().contains("operator 'op-1' is suspended: 年度评估不合格"),
+        refused
+            .message()
+            .contains("operator 'op-1' is suspended: 年度评估不合格"),
         "{}",
         refused.message()
     );
@@ -159,15 +205,18 @@ fn products_stop_being_served_while_their_operator_or_data_is_suspended() {
     let refused = server.get("op-1", &path);
     assert_eq!(refused.status, 403, "{}", refused.message());
     assert!(
-        refused
-            .message()
-            .contains("a dataset this product was built from ('tax_payments') is suspended by an objection"),
+        refused.message().contains(
+            "a dataset this product was built from ('tax_payments') is suspended by an objection"
+        ),
         "{}",
         refused.message()
     );
     server.ok(
         "prov-tax",
-        &format!("/v1/objections/{}/resolve", objection["id"].as_str().expect("id")),
+        &format!(
+            "/v1/objections/{}/resolve",
+            objection["id"].as_str().expect("id")
+        ),
         &json!({ "resolution": "restore", "note": "核查无误" }),
         200,
     );
@@ -193,24 +242,46 @@ fn quotas_refuse_with_the_quotas_name() {
     let quotas = set_quotas(&server, &["--jobs-per-day", "1"]);
     assert_eq!(quotas["jobs_per_scenario_per_day"], 1, "{quotas}");
     assert_eq!(quotas["day_utc_offset_minutes"], 480, "{quotas}");
-    let refused = server.post("op-1", "/v1/jobs", &json!({ "application": app, "module_sha256": sha }));
+    let refused = server.post(
+        "op-1",
+        "/v1/jobs",
+        &json!({ "application": app, "module_sha256": sha }),
+    );
     assert_eq!(refused.status, 429, "{}", refused.message());
     assert_eq!(refused.json()["error"]["code"], "quota_exceeded");
-    assert!(refused.message().contains("jobs_per_scenario_per_day"), "{}", refused.message());
+    assert!(
+        refused.message().contains("jobs_per_scenario_per_day"),
+        "{}",
+        refused.message()
+    );
 
     // Module size, then module count (a module already uploaded is free).
     set_quotas(&server, &["--module-bytes", "64"]);
     let module = support::module("district_stats");
     let upload = |bytes: &[u8]| {
-        server.request("POST", "/v1/modules", Some("op-2"), "application/wasm", bytes)
+        server.request(
+            "POST",
+            "/v1/modules",
+            Some("op-2"),
+            "application/wasm",
+            bytes,
+        )
     };
     let refused = upload(&module);
     assert_eq!(refused.status, 409, "{}", refused.message());
-    assert!(refused.message().contains("quota module_bytes"), "{}", refused.message());
+    assert!(
+        refused.message().contains("quota module_bytes"),
+        "{}",
+        refused.message()
+    );
     set_quotas(&server, &["--module-bytes", "16777216", "--modules", "1"]);
     assert_eq!(upload(&module).status, 201);
     assert_eq!(upload(&module).status, 201);
     let refused = upload(&support::module("lone_income"));
     assert_eq!(refused.status, 409, "{}", refused.message());
-    assert!(refused.message().contains("quota modules_per_operator"), "{}", refused.message());
+    assert!(
+        refused.message().contains("quota modules_per_operator"),
+        "{}",
+        refused.message()
+    );
 }

@@ -442,8 +442,14 @@ async fn queued_jobs_past_the_operators_quota_are_refused_with_429() {
         })
         .unwrap();
     // One worker: the first spins, the second waits in the queue.
-    let first = w.submit(&app, &spin).await["id"].as_str().unwrap().to_string();
-    let second = w.submit(&app, &spin).await["id"].as_str().unwrap().to_string();
+    let first = w.submit(&app, &spin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = w.submit(&app, &spin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let refused = w
         .api
         .post(
@@ -460,7 +466,12 @@ async fn queued_jobs_past_the_operators_quota_are_refused_with_429() {
     // Once one ends, there is room again.
     for id in [&first, &second] {
         w.api
-            .call(Method::POST, &format!("/v1/jobs/{id}/cancel"), Some(&w.op), None)
+            .call(
+                Method::POST,
+                &format!("/v1/jobs/{id}/cancel"),
+                Some(&w.op),
+                None,
+            )
             .await
             .ok(200);
     }
@@ -468,7 +479,12 @@ async fn queued_jobs_past_the_operators_quota_are_refused_with_429() {
     assert_eq!(third["state"], "queued", "{third}");
     let id = third["id"].as_str().unwrap().to_string();
     w.api
-        .call(Method::POST, &format!("/v1/jobs/{id}/cancel"), Some(&w.op), None)
+        .call(
+            Method::POST,
+            &format!("/v1/jobs/{id}/cancel"),
+            Some(&w.op),
+            None,
+        )
         .await
         .ok(200);
 }

@@ -146,7 +146,8 @@ fn another_operators_objects_look_exactly_like_missing_ones() {
         &app.id,
         w.gov().authorize_job(&op2, &app.id, &module2, Utc::now()),
         "app-999999",
-        w.gov().authorize_job(&op2, "app-999999", &module2, Utc::now()),
+        w.gov()
+            .authorize_job(&op2, "app-999999", &module2, Utc::now()),
     );
     looks_missing(
         &agreement.id,
@@ -347,7 +348,10 @@ fn module_size_and_count_are_bounded() {
     let big = [module(0), vec![0; 4]].concat();
     let message = conflict(w.gov().upload_module(&w.op, &big));
     assert!(message.contains("quota module_bytes"), "{message}");
-    assert!(message.contains("13 bytes") && message.contains("at most 12"), "{message}");
+    assert!(
+        message.contains("13 bytes") && message.contains("at most 12"),
+        "{message}"
+    );
     w.gov().upload_module(&w.op, &module(1)).unwrap();
     w.gov().upload_module(&w.op, &module(2)).unwrap();
     let message = conflict(w.gov().upload_module(&w.op, &module(3)));
