@@ -103,7 +103,7 @@ pub fn verify_domain(domain: &Domain, kept: &[Checkpoint]) -> Result<DomainRepor
     check_products(domain, &releases, &mut report)?;
     let recorded = domain
         .store
-        .read_with(|conn| crate::store::governance::jobs::recorded_products(conn))?;
+        .read_with(crate::store::governance::jobs::recorded_products)?;
     for (product, job) in recorded {
         if !releases.contains_key(&product) {
             return Err(unaccounted(
@@ -119,7 +119,7 @@ pub fn verify_domain(domain: &Domain, kept: &[Checkpoint]) -> Result<DomainRepor
         .collect();
     let jobs = domain
         .store
-        .read_with(|conn| crate::store::governance::jobs::job_states(conn))?;
+        .read_with(crate::store::governance::jobs::job_states)?;
     for (id, state) in jobs {
         let action = format!("gov.job.{}", state_name(state));
         if !job_entries.contains(&(id.clone(), action.clone())) {
@@ -136,9 +136,7 @@ pub fn verify_domain(domain: &Domain, kept: &[Checkpoint]) -> Result<DomainRepor
 
     let debited = debit_ids(domain, ACTION_DEBIT)?;
     let refunded = debit_ids(domain, ACTION_REFUND)?;
-    let debits = domain
-        .store
-        .read_with(|conn| crate::store::budget::debit_states(conn))?;
+    let debits = domain.store.read_with(crate::store::budget::debit_states)?;
     for (id, was_refunded) in debits {
         if !debited.contains(&id) {
             return Err(unaccounted(

@@ -314,12 +314,16 @@ impl Governance {
 /// domain (docs/security.md); reviewers and the bureau see the stored milliseconds.
 fn as_seen_by(caller: &Caller, mut job: JobRecord) -> JobRecord {
     if caller.role == Role::Operator {
-        let whole = |t: DateTime<Utc>| t.with_nanosecond(0).unwrap_or(t);
-        job.submitted_at = whole(job.submitted_at);
-        job.started_at = job.started_at.map(whole);
-        job.ended_at = job.ended_at.map(whole);
+        job.submitted_at = whole_second(job.submitted_at);
+        job.started_at = job.started_at.map(whole_second);
+        job.ended_at = job.ended_at.map(whole_second);
     }
     job
+}
+
+/// `t` cut to its whole second.
+fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(0).unwrap_or(t)
 }
 
 #[cfg(test)]

@@ -52,8 +52,7 @@ fn completed_job(w: &World, job: &str, app: &str, module: &str, product: &str) {
         rule: None,
         message: None,
         groups_released: 12,
-        groups_suppressed: 1,
-        rows_suppressed: 3,
+        suppressed: Some(true),
     };
     w.gov()
         .record_job_state(job, JobState::Completed, None, vec![release])
