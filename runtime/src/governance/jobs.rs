@@ -98,6 +98,27 @@ pub(crate) fn product_refusal(
     Ok(None)
 }
 
+/// `job` as its operator may list it at `now`: while its products are withheld (see
+/// [`product_refusal`]) their ids are left out of its releases, so that the listing serves no
+/// more than the download route does; the bureau and reviewers always see them. Nothing is
+/// stored: once the refusal ends, the ids are listed again.
+fn withhold_products(
+    conn: &Connection,
+    caller: &Caller,
+    mut job: JobRecord,
+    now: DateTime<Utc>,
+) -> Result<JobRecord, GovError> {
+    if caller.role != Role::Operator || job.releases.iter().all(|r| r.product.is_none()) {
+        return Ok(job);
+    }
+    if product_refusal(conn, &job.id, now)?.is_some() {
+        for release in &mut job.releases {
+            release.product = None;
+        }
+    }
+    Ok(job)
+}
+
 impl Governance {
     /// Records a submitted job as queued (after [`Governance::authorize_job`]).
     pub fn record_job_queued(
@@ -239,9 +260,13 @@ impl Governance {
             &[Role::Operator, Role::Bureau, Role::Reviewer],
             "read jobs",
         )?;
-        let found = self.store.read_with(|conn| job(conn, id))?;
-        check_visible(caller, &found)?;
-        Ok(as_seen_by(caller, found))
+        let now = Utc::now();
+        self.store.read_with(|conn| {
+            let found = job(conn, id)?;
+            check_visible(caller, &found)?;
+            let found = withhold_products(conn, caller, found, now)?;
+            Ok(as_seen_by(caller, found))
+        })
     }
 
     /// Lists jobs (operator: own; bureau, reviewer: all).
@@ -261,11 +286,13 @@ impl Governance {
         } else {
             ""
         };
+        let now = Utc::now();
         self.store.read_with(|conn| {
-            let items = db::jobs_page(conn, spec.after(), operator, spec.fetch())?
-                .into_iter()
-                .map(|item| (item.id.clone(), as_seen_by(caller, item)))
-                .collect();
+            let mut items = Vec::new();
+            for item in db::jobs_page(conn, spec.after(), operator, spec.fetch())? {
+                let item = withhold_products(conn, caller, item, now)?;
+                items.push((item.id.clone(), as_seen_by(caller, item)));
+            }
             Ok(spec.finish(items))
         })
     }

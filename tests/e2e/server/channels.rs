@@ -185,6 +185,9 @@ fn products_stop_being_served_while_their_operator_or_data_is_suspended() {
         "{}",
         refused.message()
     );
+    // Its job no longer lists the product to op-1.
+    let mine = server.get("op-1", &format!("/v1/jobs/{job_id}")).json();
+    assert!(mine["releases"][0]["product"].is_null(), "{mine}");
     // The bureau and reviewers still see the job and its product.
     let seen = server.get("reviewer", &format!("/v1/jobs/{job_id}")).json();
     assert_eq!(seen["releases"][0]["product"], product.as_str(), "{seen}");

@@ -214,6 +214,12 @@ fn products_are_withheld_from_their_operator_while_it_its_licence_or_its_data_is
         message.contains("operator 'op-1' is suspended: failed the annual security evaluation"),
         "{message}"
     );
+    // Nor is it listed to the operator (its job shows no product id), while the bureau and
+    // reviewers still see it.
+    let mine = w.gov().get_job(&w.op, "job-1").unwrap();
+    assert_eq!(mine.releases[0].product, None);
+    let listed = w.gov().list_jobs(&w.op, &PageRequest::default()).unwrap();
+    assert_eq!(listed.items[0].releases[0].product, None);
     let seen = w.gov().get_job(&w.reviewer, "job-1").unwrap();
     assert_eq!(seen.releases[0].product.as_deref(), Some("prod-1"));
     w.gov().get_job(&w.bureau, "job-1").unwrap();
@@ -221,6 +227,8 @@ fn products_are_withheld_from_their_operator_while_it_its_licence_or_its_data_is
         .restore_operator(&w.bureau, "op-1", "re-evaluated")
         .unwrap();
     w.gov().authorize_product_download(&w.op, "prod-1").unwrap();
+    let mine = w.gov().get_job(&w.op, "job-1").unwrap();
+    assert_eq!(mine.releases[0].product.as_deref(), Some("prod-1"));
 
     // An objection suspends a dataset the product was built from.
     let (objection, _) = w
