@@ -121,8 +121,10 @@ fn one_residents_income_in_an_empty_sum_is_hidden_by_noise_of_the_calibrated_sca
         .expect("set budget");
     let mut values = Vec::with_capacity(runs);
     let mut std_dev = 0.0;
+    let mut key_id = String::new();
     for _ in 0..runs {
         let report = t.run(scenario.clone(), &module);
+        key_id = report.scenario_key_id.clone();
         assert_eq!(report.status, JobStatus::Completed, "{report:?}");
         let (value, info) = released_sum(&report, "lone_income");
         let column = info
@@ -147,8 +149,10 @@ fn one_residents_income_in_an_empty_sum_is_hidden_by_noise_of_the_calibrated_sca
     let ratio = sample / std_dev;
     assert!((0.4..1.8).contains(&ratio), "sample {sample} vs {std_dev}");
     // Every run was charged to the scenario and the dataset.
+    // The scenario's ledger is kept under its binding's domain-assigned key id.
+    assert!(key_id.starts_with("dp-income~"), "{key_id}");
     let spent = ledger(&t)
-        .budget(&BudgetScope::Scenario("dp-income".into()))
+        .budget(&BudgetScope::Scenario(key_id))
         .expect("budget")
         .expect("created on first charge");
     assert_eq!(spent.epsilon_spent, runs as f64);
@@ -166,7 +170,8 @@ fn a_differencing_attack_is_stopped_by_the_budget_with_spent_left_and_asked() {
     released_sum(&report, "everyone");
     let (rule, message) = blocked(&report, "all_but_one");
     assert_eq!(rule, Rule::PrivacyBudget);
-    for word in ["scenario 'dp-income'", "spent ε=1", "left ε=0", "asks ε=1"] {
+    let scope = format!("scenario '{}'", report.scenario_key_id);
+    for word in [scope.as_str(), "spent ε=1", "left ε=0", "asks ε=1"] {
         assert!(message.contains(word), "{word}: {message}");
     }
     // The debit is audited for reviewers; the refusal is audited with its message.
@@ -181,7 +186,7 @@ fn a_differencing_attack_is_stopped_by_the_budget_with_spent_left_and_asked() {
     assert_eq!(rule, Rule::PrivacyBudget);
     // Raising the scenario file's budget does not raise the stored one.
     let stored = ledger(&t)
-        .budget(&BudgetScope::Scenario("dp-income".into()))
+        .budget(&BudgetScope::Scenario(report.scenario_key_id.clone()))
         .expect("budget")
         .expect("stored");
     assert_eq!(stored.epsilon_total, 1.0);
@@ -224,4 +229,51 @@ fn a_scenario_with_privacy_but_no_budget_is_invalid() {
         .check(&t.domain.catalog().expect("catalog"))
         .expect_err("no budget");
     assert!(err.to_string().contains("[privacy_budget]"), "{err}");
+}
+
+#[test]
+fn another_operator_reusing_a_scenario_id_inherits_neither_its_pseudonyms_nor_its_budget() {
+    let t = TestDomain::new();
+    let module = support::module("lone_income");
+    // Operator A spends its whole scenario budget on one release.
+    let a = scenario(&module, &["everyone"], 1.0, 1.0);
+    let report_a = t.run(a.clone(), &module);
+    assert!(
+        report_a.releases.iter().any(
+            |r| matches!(r, ReleaseOutcome::Released { release, .. } if release == "everyone")
+        ),
+        "{report_a:?}"
+    );
+    // Its pseudonyms are keyed by a domain-assigned identity, not by the id A chose.
+    assert!(report_a.scenario_key_id.starts_with("dp-income~"));
+    assert_ne!(
+        t.domain.keys.pseudonym_key(&report_a.scenario_key_id),
+        t.domain.keys.pseudonym_key("dp-income")
+    );
+
+    // Operator B presents a scenario file under the same id: refused before anything runs, so
+    // it neither joins A's pseudonyms nor spends (or reads) A's ledger.
+    let mut b = a;
+    b.scenario.operator = "另一家运营公司".into();
+    let report_b = t.run(b, &module);
+    match &report_b.status {
+        JobStatus::Refused(reason) => {
+            assert!(reason.contains("'dp-income' is taken"), "{reason}");
+            assert!(!reason.contains("示例数据运营有限公司"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(report_b.releases.is_empty(), "{report_b:?}");
+    let stored = ledger(&t)
+        .budget(&BudgetScope::Scenario(report_a.scenario_key_id.clone()))
+        .expect("budget")
+        .expect("A's budget");
+    assert_eq!(stored.epsilon_spent, 1.0);
+
+    // A keeps its identity: a second run of A's finds the same key id (and is blocked by its
+    // own spent budget, not refused).
+    let report_a2 = t.run(scenario(&module, &["everyone"], 1.0, 1.0), &module);
+    assert_eq!(report_a2.scenario_key_id, report_a.scenario_key_id);
+    let (rule, _) = blocked(&report_a2, "everyone");
+    assert_eq!(rule, Rule::PrivacyBudget);
 }

@@ -62,6 +62,7 @@ fn code_for(status: StatusCode) -> &'static str {
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::TOO_MANY_REQUESTS => "quota_exceeded",
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         s if s.is_server_error() => "internal",
         _ => "error",
@@ -145,6 +146,7 @@ impl From<GovError> for ApiError {
             GovError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
             GovError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, m),
             GovError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            GovError::Quota(m) => Self::new(StatusCode::TOO_MANY_REQUESTS, m),
             GovError::Invalid(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, m),
             GovError::Internal(m) => Self::internal(m),
         }
@@ -254,6 +256,7 @@ mod tests {
             (GovError::Forbidden("x".into()), 403, "forbidden"),
             (GovError::NotFound("x".into()), 404, "not_found"),
             (GovError::Conflict("x".into()), 409, "conflict"),
+            (GovError::Quota("x".into()), 429, "quota_exceeded"),
             (GovError::Invalid("x".into()), 422, "invalid"),
         ];
         for (error, status, code) in cases {

@@ -17,7 +17,7 @@ pub fn document() -> &'static Value {
 }
 
 /// What each error status means, for `components/responses`.
-const ERROR_RESPONSES: [(u16, &str); 10] = [
+const ERROR_RESPONSES: [(u16, &str); 11] = [
     (
         400,
         "The request cannot be read: malformed JSON, a bad path or query parameter",
@@ -27,7 +27,10 @@ const ERROR_RESPONSES: [(u16, &str); 10] = [
         403,
         "The caller's role or ownership does not allow this; the message says who may",
     ),
-    (404, "Nothing with that id or name, or no such route"),
+    (
+        404,
+        "Nothing with that id or name (another operator's objects look the same), or no such route",
+    ),
     (405, "The route exists but not with this method"),
     (
         409,
@@ -39,6 +42,10 @@ const ERROR_RESPONSES: [(u16, &str); 10] = [
         "The body's content type is not the one the route reads",
     ),
     (422, "The input is well-formed but invalid"),
+    (
+        429,
+        "A quota is reached; the message names it and when it frees up",
+    ),
     (500, "Internal error; the server's log has the details"),
 ];
 

@@ -2,7 +2,7 @@
 //!
 //! Admin is not a role: it is whoever can run `shuyu` on the server machine with access to the
 //! data directory. It records the platform maintainer, creates identities and issues or revokes
-//! their tokens, and sets the working-day calendar for review deadlines. It works directly on the
+//! their tokens, sets the working-day calendar for review deadlines and the quotas. It works directly on the
 //! data directory (no server needed, and no token), and every change lands in the audit log.
 
 use anyhow::anyhow;
@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use shuyu::domain::Domain;
 use shuyu::governance::model::{
-    CalendarSettings, Identity, IdentityStatus, IssuedToken, NewIdentity, Role,
+    CalendarSettings, Identity, IdentityStatus, IssuedToken, NewIdentity, QuotaSettings, Role,
 };
 use shuyu::governance::{GovError, Governance};
 
@@ -34,6 +34,33 @@ pub(crate) enum AdminCommand {
     /// The working-day calendar for review deadlines.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// The quotas on operators' jobs and modules.
+    #[command(subcommand)]
+    Quotas(QuotasCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QuotasCommand {
+    /// Print the quotas in force.
+    Show,
+    /// Change some quotas; those not given keep their current value.
+    Set {
+        /// Jobs an operator may have queued or running at once.
+        #[arg(long)]
+        queued_jobs: Option<u32>,
+        /// Jobs one scenario may submit per day of the domain.
+        #[arg(long)]
+        jobs_per_day: Option<u32>,
+        /// The domain's day: offset from UTC in minutes (480 = UTC+8).
+        #[arg(long, allow_hyphen_values = true)]
+        day_offset_minutes: Option<i32>,
+        /// Largest module accepted, in bytes.
+        #[arg(long)]
+        module_bytes: Option<u64>,
+        /// Distinct modules an operator may upload.
+        #[arg(long)]
+        modules: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,7 +150,7 @@ pub(crate) enum CalendarCommand {
 /// are refusals (1), not found and invalid are bad input (2), the rest exit 1.
 pub(crate) fn gov_failure(error: GovError) -> Failure {
     match error {
-        GovError::Forbidden(m) | GovError::Conflict(m) => Failure::Refused(m),
+        GovError::Forbidden(m) | GovError::Conflict(m) | GovError::Quota(m) => Failure::Refused(m),
         GovError::NotFound(m) => Failure::Error(anyhow!("not found: {m}")),
         GovError::Invalid(m) => Failure::Error(anyhow!("invalid: {m}")),
         e @ (GovError::Unauthenticated(_) | GovError::Internal(_)) => {
@@ -192,6 +219,39 @@ pub(crate) fn run(globals: &Globals, command: AdminCommand) -> CliResult {
                 println!("revoked {revoked} token(s) of '{identity}'; it can no longer sign in");
             }
         }
+        AdminCommand::Quotas(QuotasCommand::Show) => {
+            let quotas = gov.quotas().map_err(gov_failure)?;
+            print_quotas(globals, &quotas)?;
+        }
+        AdminCommand::Quotas(QuotasCommand::Set {
+            queued_jobs,
+            jobs_per_day,
+            day_offset_minutes,
+            module_bytes,
+            modules,
+        }) => {
+            let mut quotas = gov.quotas().map_err(gov_failure)?;
+            if let Some(value) = queued_jobs {
+                quotas.queued_jobs_per_operator = value;
+            }
+            if let Some(value) = jobs_per_day {
+                quotas.jobs_per_scenario_per_day = value;
+            }
+            if let Some(value) = day_offset_minutes {
+                quotas.day_utc_offset_minutes = value;
+            }
+            if let Some(value) = module_bytes {
+                quotas.module_bytes = value;
+            }
+            if let Some(value) = modules {
+                quotas.modules_per_operator = value;
+            }
+            gov.admin_set_quotas(quotas.clone()).map_err(gov_failure)?;
+            if !globals.json {
+                println!("quotas set:");
+            }
+            print_quotas(globals, &quotas)?;
+        }
         AdminCommand::Calendar(CalendarCommand::Show) => {
             let calendar = gov.calendar().map_err(gov_failure)?;
             if globals.json {
@@ -230,6 +290,29 @@ pub(crate) fn run(globals: &Globals, command: AdminCommand) -> CliResult {
             }
         }
     }
+    Ok(())
+}
+
+/// Prints the quotas (JSON with `--json`).
+fn print_quotas(globals: &Globals, quotas: &QuotaSettings) -> CliResult {
+    if globals.json {
+        globals.print_json(&serde_json::to_value(quotas)?);
+        return Ok(());
+    }
+    println!(
+        "queued_jobs_per_operator   {}",
+        quotas.queued_jobs_per_operator
+    );
+    println!(
+        "jobs_per_scenario_per_day  {}",
+        quotas.jobs_per_scenario_per_day
+    );
+    println!(
+        "day_utc_offset_minutes     {}",
+        quotas.day_utc_offset_minutes
+    );
+    println!("module_bytes               {}", quotas.module_bytes);
+    println!("modules_per_operator       {}", quotas.modules_per_operator);
     Ok(())
 }
 

@@ -57,8 +57,11 @@ pub(crate) fn run(globals: &Globals, command: BudgetCommand) -> CliResult {
                 reply.value
             } else {
                 let (gov, ledger) = open_local(globals)?;
+                let Some(scope) = scope_of(&gov, &scenario)? else {
+                    return Err(anyhow!(ScenarioBudget::missing(&scenario)).into());
+                };
                 let datasets = gov.budget_datasets(&scenario)?;
-                let Some(budget) = ledger.scenario_budget(&scenario, &datasets)? else {
+                let Some(budget) = ledger.scenario_budget(&scenario, &scope, &datasets)? else {
                     return Err(anyhow!(ScenarioBudget::missing(&scenario)).into());
                 };
                 if globals.json {
@@ -90,7 +93,10 @@ pub(crate) fn run(globals: &Globals, command: BudgetCommand) -> CliResult {
                 .into());
             }
             let (gov, ledger) = open_local(globals)?;
-            let scenario_scope = BudgetScope::Scenario(scenario.clone());
+            let Some(scope) = scope_of(&gov, &scenario)? else {
+                return Err(anyhow!(ScenarioBudget::missing(&scenario)).into());
+            };
+            let scenario_scope = BudgetScope::Scenario(scope);
             if ledger.budget(&scenario_scope)?.is_none() {
                 return Err(anyhow!(ScenarioBudget::missing(&scenario)).into());
             }
@@ -135,6 +141,14 @@ pub(crate) fn run(globals: &Globals, command: BudgetCommand) -> CliResult {
             }
         }
     }
+}
+
+/// The ledger scope of `scenario`: the key id of its binding (`None` if the id was never used).
+/// Local commands act for the domain, so any scenario's may be read.
+fn scope_of(gov: &Governance, scenario: &str) -> Result<Option<String>, Failure> {
+    Ok(gov
+        .scenario_binding(scenario)?
+        .map(|binding| binding.key_id))
 }
 
 /// Governance and the ledger over `--data-dir`.

@@ -6,7 +6,7 @@
 //! inside. Every request carries the caller's bearer token; the token is never printed.
 //!
 //! Error replies (`{"error":{"status","code","message"}}`) become a [`Failure`] with the exit code
-//! of the command line: 403 and 409 are refusals by policy (1); 400, 404, 413, 415 and 422 are bad
+//! of the command line: 403, 409 and 429 (a quota) are refusals by policy (1); 400, 404, 413, 415 and 422 are bad
 //! input (2); anything else, such as 401 or 500, exits 1.
 
 use std::io::Write;
@@ -161,7 +161,7 @@ pub(crate) fn http_failure(status: StatusCode, code: &str, message: &str) -> Fai
         code.to_string()
     };
     match status.as_u16() {
-        403 | 409 => Failure::Refused(message.to_string()),
+        403 | 409 | 429 => Failure::Refused(message.to_string()),
         400 | 404 | 413 | 415 | 422 => {
             Failure::Error(anyhow!("{message} ({} {code})", status.as_u16()))
         }
@@ -562,7 +562,7 @@ mod tests {
                 Failure::Error(_) => 2,
             }
         };
-        for status in [403, 409, 401, 500, 503] {
+        for status in [403, 409, 429, 401, 500, 503] {
             assert_eq!(code(status), 1, "{status}");
         }
         for status in [400, 404, 413, 415, 422] {

@@ -222,7 +222,7 @@ fn district_stats_dp(domain: &Domain, example_dir: &Path, module_path: &Path) ->
     let ledger =
         shuyu::guard::budget::BudgetLedger::new(domain.store.clone(), domain.audit.clone());
     println!("privacy budget remaining (basic composition):");
-    for scope in shuyu::job::budget_scopes(&approved) {
+    for scope in shuyu::job::budget_scopes(&approved, &report.scenario_key_id) {
         match ledger.budget(&scope) {
             Ok(Some(budget)) => println!(
                 "  {scope}: spent {}, left {} of {}",

@@ -34,6 +34,13 @@ impl StoredIdentity {
     }
 }
 
+/// What a caller is told about an object it may not see: exactly what it is told about one that
+/// does not exist (same error, same status, same message), so that probing ids reveals nothing
+/// of other operators' applications, agreements, jobs or products.
+pub(crate) fn not_found(kind: &str, id: &str) -> GovError {
+    GovError::NotFound(format!("{kind} '{id}'"))
+}
+
 /// Loads one identity, `None` if unknown.
 pub(crate) fn find_identity(
     conn: &Connection,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::access::{self, require, require_any, who};
+use super::access::{self, not_found, require, require_any};
 use super::model::{
     Agreement, AgreementMode, AgreementStatus, Caller, NewAgreement, Page, PageRequest, Role,
 };
@@ -63,7 +63,7 @@ impl StoredAgreement {
 
 /// Loads one agreement; unknown is [`GovError::NotFound`].
 pub(crate) fn agreement(conn: &Connection, id: &str) -> Result<StoredAgreement, GovError> {
-    db::find_agreement(conn, id)?.ok_or_else(|| GovError::NotFound(format!("agreement '{id}'")))
+    db::find_agreement(conn, id)?.ok_or_else(|| not_found("agreement", id))
 }
 
 /// Checks a new agreement's fields on their own.
@@ -246,11 +246,8 @@ impl Governance {
         )?;
         let stored = self.store.read_with(|conn| agreement(conn, id))?;
         if caller.role == Role::Operator && stored.agreement.operator != caller.id {
-            return Err(GovError::Forbidden(format!(
-                "agreement {id} belongs to operator '{}'; you are {}",
-                stored.agreement.operator,
-                who(caller)
-            )));
+            // Another operator's agreement looks exactly like a missing one.
+            return Err(not_found("agreement", id));
         }
         Ok(stored.view(Utc::now()))
     }

@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::access::{self, require, who};
+use super::access::{self, not_found, require};
 use super::agreements::{agreement, StoredAgreement};
+use super::bindings;
 use super::calendar::{load_calendar, review_deadline};
 use super::model::{
     AgreementMode, Application, ApplicationStatus, Caller, NewApplication, Page, PageRequest,
@@ -109,11 +110,11 @@ fn granted_datasets(grants: &[super::Grant]) -> Vec<String> {
 
 /// Loads one application; unknown is [`GovError::NotFound`].
 pub(crate) fn application(conn: &Connection, id: &str) -> Result<StoredApplication, GovError> {
-    db::find_application(conn, id)?.ok_or_else(|| GovError::NotFound(format!("application '{id}'")))
+    db::find_application(conn, id)?.ok_or_else(|| not_found("application", id))
 }
 
 /// Refuses `caller` unless it may see `stored`: its operator, an involved provider, the bureau
-/// or a reviewer.
+/// or a reviewer. Anyone else is told what it would be told of a missing application.
 fn check_visible(caller: &Caller, stored: &StoredApplication) -> Result<(), GovError> {
     let a = &stored.application;
     let visible = match caller.role {
@@ -127,13 +128,7 @@ fn check_visible(caller: &Caller, stored: &StoredApplication) -> Result<(), GovE
     if visible {
         return Ok(());
     }
-    Err(GovError::Forbidden(format!(
-        "application {} is visible to its operator '{}', the providers whose data it uses, the \
-         bureau and reviewers; you are {}",
-        a.id,
-        a.operator,
-        who(caller)
-    )))
+    Err(not_found("application", &a.id))
 }
 
 /// What a submission needs once checked: the reviewing providers and the granted datasets.
@@ -201,12 +196,8 @@ fn check_submission(
     }
     let agreement = agreement(conn, &new.agreement)?;
     if agreement.agreement.operator != caller.id {
-        return Err(GovError::Forbidden(format!(
-            "agreement {} belongs to operator '{}'; you are {}",
-            new.agreement,
-            agreement.agreement.operator,
-            who(caller)
-        )));
+        // Another operator's agreement looks exactly like a missing one.
+        return Err(not_found("agreement", &new.agreement));
     }
     if let Some(refusal) = agreement.refusal(now) {
         return Err(GovError::Conflict(refusal));
@@ -249,6 +240,9 @@ fn check_submission(
             providers.push(stored.record.provider.clone());
         }
     }
+    // Before the live-application check, whose messages name applications: those of an id
+    // bound to the caller are the caller's own.
+    bindings::check_free_or_own(conn, &info.id, &caller.id)?;
     check_one_live(conn, caller, new, now)?;
     Ok(Submission {
         providers,
@@ -295,17 +289,15 @@ fn check_one_live(
         };
     };
     let target = application(conn, amends)?;
+    // Ownership first: nothing about another operator's application (not even its scenario)
+    // may show through, and it looks exactly like a missing one.
+    if target.application.operator != caller.id {
+        return Err(not_found("application", amends));
+    }
     if &target.application.scenario_id != scenario_id {
         return Err(GovError::Invalid(format!(
             "amends={amends} is an application of scenario '{}', not '{scenario_id}'",
             target.application.scenario_id
-        )));
-    }
-    if target.application.operator != caller.id {
-        return Err(GovError::Forbidden(format!(
-            "application {amends} belongs to operator '{}'; you are {}",
-            target.application.operator,
-            who(caller)
         )));
     }
     if target.status_at(now) != ApplicationStatus::Approved {
@@ -356,6 +348,9 @@ impl Governance {
             let deadline = review_deadline(&load_calendar(tx)?, now.date_naive());
             let id = next_id(tx, "applications", "app")?;
             let info = &new.scenario.scenario;
+            // The first application under an id binds it to the caller for ever (see
+            // `bindings`); `check_submission` above refused an id bound to someone else.
+            bindings::bind_in(tx, &self.audit, &caller.id, &info.id, &caller.id, now)?;
             db::insert_application(tx, &id, &caller.id, &new, ApplicationStatus::Pending, now)?;
             db::insert_application_datasets(tx, &id, &submission.datasets)?;
             let parties = std::iter::once((ReviewKind::Bureau, BUREAU_PARTY)).chain(

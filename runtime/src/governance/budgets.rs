@@ -2,60 +2,67 @@
 //! and which dataset budgets go with it.
 //!
 //! The ledger itself (`guard::budget`) knows scopes, not identities: this is where a caller is
-//! matched to a scenario through the applications that name it.
+//! matched to a scenario through the scenario id's binding (`bindings`), whose key id is the
+//! scenario's ledger scope.
 
 use chrono::Utc;
 
 use super::access::who;
 use super::applications::application;
+use super::bindings;
 use super::model::{ApplicationStatus, Caller, Role};
 use super::{GovError, Governance};
+use crate::guard::budget::ScenarioBudget;
 use crate::store::governance::budgets as db;
+
+/// What a budget read may show: the scenario's ledger scope and the datasets that go with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetAccess {
+    /// The scenario's ledger scope id: its binding's domain-assigned key id.
+    pub scope_id: String,
+    /// The datasets whose budgets go with it (see [`Governance::budget_datasets`]).
+    pub datasets: Vec<String>,
+}
 
 impl Governance {
     /// Checks that `caller` may read the privacy budget of scenario `scenario_id` and returns
-    /// the datasets whose budgets go with it (see [`Governance::budget_datasets`]).
+    /// its ledger scope and the datasets whose budgets go with it.
     ///
-    /// The bureau and reviewers may read every scenario's; an operator only a scenario it owns
-    /// an application for (in any status: a budget spent under an expired or revoked application
-    /// is still its spending). Providers may not: a scenario's spending reveals how hard an
-    /// operator queries, which is the operator's and the bureau's business, and a provider sees
-    /// its dataset's exposure through reviews and the audit log instead.
+    /// The bureau and reviewers may read every scenario's; an operator only the scenarios bound
+    /// to it (`bindings`): a scenario id is bound for ever to the operator that first used it,
+    /// so a budget spent under an expired or revoked application stays readable by its
+    /// operator, and by no one who applies later. Providers may not: a scenario's spending
+    /// reveals how hard an operator queries, which is the operator's and the bureau's
+    /// business, and a provider sees its dataset's exposure through reviews and the audit log.
     ///
     /// # Errors
     ///
-    /// [`GovError::Forbidden`] with the reason; [`GovError::Internal`] for the database.
+    /// [`GovError::Forbidden`] for a provider. [`GovError::NotFound`] with the message of a
+    /// scenario without a budget for an id never used and, to an operator, for an id bound to
+    /// another operator (the two look alike). [`GovError::Internal`] for the database.
     pub fn authorize_budget_read(
         &self,
         caller: &Caller,
         scenario_id: &str,
-    ) -> Result<Vec<String>, GovError> {
-        match caller.role {
-            Role::Bureau | Role::Reviewer => {}
-            Role::Provider => {
-                return Err(GovError::Forbidden(format!(
-                    "privacy budgets are read by the scenario's operator, the bureau and \
-                     reviewers, not by providers; you are {}",
-                    who(caller)
-                )))
-            }
-            Role::Operator => {
-                let owns = self.store.read_with(|conn| {
-                    db::operator_has_application(conn, scenario_id, &caller.id)
-                })?;
-                if !owns {
-                    // The same answer whether the scenario exists or not: an operator learns
-                    // nothing about other operators' scenarios from it.
-                    return Err(GovError::Forbidden(format!(
-                        "the privacy budget of scenario '{scenario_id}' is readable by the \
-                         operator owning an application for it, the bureau and reviewers; you \
-                         are {}",
-                        who(caller)
-                    )));
-                }
-            }
+    ) -> Result<BudgetAccess, GovError> {
+        if caller.role == Role::Provider {
+            return Err(GovError::Forbidden(format!(
+                "privacy budgets are read by the scenario's operator, the bureau and \
+                 reviewers, not by providers; you are {}",
+                who(caller)
+            )));
         }
-        self.budget_datasets(scenario_id)
+        let binding = self.store.read_with(|conn| match caller.role {
+            Role::Operator => bindings::owned(conn, scenario_id, &caller.id),
+            _ => bindings::find(conn, scenario_id),
+        })?;
+        let Some(binding) = binding else {
+            return Err(GovError::NotFound(ScenarioBudget::missing(scenario_id)));
+        };
+        Ok(BudgetAccess {
+            scope_id: binding.key_id,
+            datasets: self.budget_datasets(scenario_id)?,
+        })
     }
 
     /// The datasets whose budgets a release of scenario `scenario_id` is charged to: those its

@@ -6,7 +6,7 @@
 use crate::store::Connection;
 use chrono::{DateTime, Utc};
 
-use super::access::{self, require, who};
+use super::access::{self, not_found, require};
 use super::agreements::agreement;
 use super::applications::application;
 use super::model::{Caller, JobAuthorization, Role};
@@ -24,11 +24,8 @@ fn check_gate(
     let stored = application(conn, id)?;
     let app = &stored.application;
     if app.operator != caller.id {
-        return Err(GovError::Forbidden(format!(
-            "application {id} belongs to operator '{}'; you are {}",
-            app.operator,
-            who(caller)
-        )));
+        // Another operator's application looks exactly like a missing one.
+        return Err(not_found("application", id));
     }
     let refuse = |reason: String| Err(GovError::Conflict(reason));
     if let Some(reason) = access::identity(conn, &caller.id)?.operator_refusal() {

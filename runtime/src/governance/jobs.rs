@@ -1,16 +1,21 @@
-//! Server-side jobs as governance sees them: queued after the gate, moved through their states
-//! by the job runner, and the products they released (whose download only their operator may
-//! ask for). Ending states are final.
+//! Server-side jobs as governance sees them: queued after the gate (within the job quotas),
+//! moved through their states by the job runner, and the products they released (downloaded
+//! only by their operator, and only while it, its agreement, its application and the datasets
+//! read are in good standing). Ending states are final.
 
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::json;
 
-use super::access::{require, require_any, who, SYSTEM};
+use super::access::{self, not_found, require, require_any, SYSTEM};
+use super::agreements::agreement;
 use super::applications::application;
 use super::model::{
-    Caller, JobAuthorization, JobRecord, JobRelease, JobState, Page, PageRequest, Role,
+    ApplicationStatus, Caller, DatasetStatus, JobAuthorization, JobRecord, JobRelease, JobState,
+    Page, PageRequest, Role,
 };
 use super::page::PageSpec;
+use super::quotas::check_job_quotas;
+use super::registry::{find_dataset, open_objection};
 use super::{GovError, Governance};
 use crate::store::codec::enum_text;
 use crate::store::governance::jobs as db;
@@ -23,7 +28,7 @@ const RELEASED: &str = "released";
 
 /// Loads one job; unknown is [`GovError::NotFound`].
 fn job(conn: &Connection, id: &str) -> Result<JobRecord, GovError> {
-    db::find_job(conn, id)?.ok_or_else(|| GovError::NotFound(format!("job '{id}'")))
+    db::find_job(conn, id)?.ok_or_else(|| not_found("job", id))
 }
 
 /// Whether a state ends a job.
@@ -43,17 +48,75 @@ fn valid_job_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Refuses `caller` unless it may see `job`: its operator, the bureau or a reviewer.
+/// Refuses `caller` unless it may see `job`: its operator, the bureau or a reviewer. Another
+/// operator's job looks exactly like a missing one.
 fn check_visible(caller: &Caller, job: &JobRecord) -> Result<(), GovError> {
     if caller.role == Role::Operator && job.operator != caller.id {
-        return Err(GovError::Forbidden(format!(
-            "job {} belongs to operator '{}'; you are {}",
-            job.id,
-            job.operator,
-            who(caller)
-        )));
+        return Err(not_found("job", &job.id));
     }
     Ok(())
+}
+
+/// Why the products of job `job_id` are withheld from its operator at `now`, if they are: the
+/// operator is suspended or terminated, its agreement or the job's application has expired or
+/// been ended by the bureau, or a dataset the job read is suspended. A superseded application
+/// (amended) still serves what it produced. Restoring the operator, resolving the objection or
+/// restoring the application serves them again: nothing here is stored.
+pub(crate) fn product_refusal(
+    conn: &Connection,
+    job_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, GovError> {
+    let record = job(conn, job_id)?;
+    if let Some(refusal) = access::identity(conn, &record.operator)?.operator_refusal() {
+        return Ok(Some(refusal));
+    }
+    let stored = application(conn, &record.application)?;
+    if let Some(refusal) = agreement(conn, &stored.application.agreement)?.refusal(now) {
+        return Ok(Some(refusal));
+    }
+    match stored.status_at(now) {
+        ApplicationStatus::Expired | ApplicationStatus::Revoked | ApplicationStatus::Suspended => {
+            return Ok(stored.refusal(now));
+        }
+        _ => {}
+    }
+    for name in stored.datasets() {
+        let Some(dataset) = find_dataset(conn, &name)? else {
+            continue;
+        };
+        if dataset.record.status == DatasetStatus::Suspended {
+            return Ok(Some(match open_objection(conn, &name)? {
+                Some(_) => format!(
+                    "a dataset this product was built from ('{name}') is suspended by an \
+                         objection"
+                ),
+                None => format!("a dataset this product was built from ('{name}') is suspended"),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// `job` as its operator may list it at `now`: while its products are withheld (see
+/// [`product_refusal`]) their ids are left out of its releases, so that the listing serves no
+/// more than the download route does; the bureau and reviewers always see them. Nothing is
+/// stored: once the refusal ends, the ids are listed again.
+fn withhold_products(
+    conn: &Connection,
+    caller: &Caller,
+    mut job: JobRecord,
+    now: DateTime<Utc>,
+) -> Result<JobRecord, GovError> {
+    if caller.role != Role::Operator || job.releases.iter().all(|r| r.product.is_none()) {
+        return Ok(job);
+    }
+    if product_refusal(conn, &job.id, now)?.is_some() {
+        for release in &mut job.releases {
+            release.product = None;
+        }
+    }
+    Ok(job)
 }
 
 impl Governance {
@@ -76,16 +139,14 @@ impl Governance {
         self.store.write_with(|tx| {
             let stored = application(tx, &auth.application)?;
             if stored.application.operator != caller.id {
-                return Err(GovError::Forbidden(format!(
-                    "application {} belongs to operator '{}'; you are {}",
-                    auth.application,
-                    stored.application.operator,
-                    who(caller)
-                )));
+                return Err(not_found("application", &auth.application));
             }
             if db::find_job(tx, job_id)?.is_some() {
                 return Err(GovError::Conflict(format!("job '{job_id}' already exists")));
             }
+            // In the transaction that records the job, so concurrent submissions cannot both
+            // slip under a quota.
+            check_job_quotas(tx, &caller.id, &stored.application.scenario_id, now)?;
             // The application was loaded by `auth.application` and its operator is the caller.
             db::insert_job(
                 tx,
@@ -199,9 +260,13 @@ impl Governance {
             &[Role::Operator, Role::Bureau, Role::Reviewer],
             "read jobs",
         )?;
-        let found = self.store.read_with(|conn| job(conn, id))?;
-        check_visible(caller, &found)?;
-        Ok(as_seen_by(caller, found))
+        let now = Utc::now();
+        self.store.read_with(|conn| {
+            let found = job(conn, id)?;
+            check_visible(caller, &found)?;
+            let found = withhold_products(conn, caller, found, now)?;
+            Ok(as_seen_by(caller, found))
+        })
     }
 
     /// Lists jobs (operator: own; bureau, reviewer: all).
@@ -221,35 +286,53 @@ impl Governance {
         } else {
             ""
         };
+        let now = Utc::now();
         self.store.read_with(|conn| {
-            let items = db::jobs_page(conn, spec.after(), operator, spec.fetch())?
-                .into_iter()
-                .map(|item| (item.id.clone(), as_seen_by(caller, item)))
-                .collect();
+            let mut items = Vec::new();
+            for item in db::jobs_page(conn, spec.after(), operator, spec.fetch())? {
+                let item = withhold_products(conn, caller, item, now)?;
+                items.push((item.id.clone(), as_seen_by(caller, item)));
+            }
             Ok(spec.finish(items))
         })
     }
 
-    /// Checks that the caller owns the job that produced `product_id` (download right).
+    /// Checks that the caller may download `product_id` now: only the operator whose job
+    /// produced it (downloading is the operator's right; the bureau and reviewers see products
+    /// in job records and the audit log), and only while nothing withholds it (see
+    /// [`product_refusal`]). Another operator's product looks exactly like a missing one.
+    ///
+    /// # Errors
+    ///
+    /// [`GovError::NotFound`] for a missing or another operator's product,
+    /// [`GovError::Forbidden`] for another role or with the reason the product is withheld,
+    /// [`GovError::Internal`] for the database.
     pub fn authorize_product_download(
         &self,
         caller: &Caller,
         product_id: &str,
     ) -> Result<(), GovError> {
-        let owner = self
-            .store
-            .read_with(|conn| db::product_job(conn, product_id))?;
-        let Some((job_id, operator)) = owner else {
-            return Err(GovError::NotFound(format!("product '{product_id}'")));
-        };
-        if caller.role != Role::Operator || operator != caller.id {
-            return Err(GovError::Forbidden(format!(
-                "product {product_id} of job {job_id} may be downloaded only by its operator \
-                 '{operator}'; you are {}",
-                who(caller)
-            )));
-        }
-        Ok(())
+        // The role first, so that no other role learns whether the product exists.
+        require(
+            caller,
+            Role::Operator,
+            "download products (the operator a product was released to)",
+        )?;
+        let now = Utc::now();
+        self.store.read_with(|conn| {
+            let Some((job_id, operator)) = db::product_job(conn, product_id)? else {
+                return Err(not_found("product", product_id));
+            };
+            if operator != caller.id {
+                return Err(not_found("product", product_id));
+            }
+            match product_refusal(conn, &job_id, now)? {
+                Some(reason) => Err(GovError::Forbidden(format!(
+                    "product {product_id} is not served now: {reason}"
+                ))),
+                None => Ok(()),
+            }
+        })
     }
 }
 
@@ -265,8 +348,9 @@ fn as_seen_by(caller: &Caller, mut job: JobRecord) -> JobRecord {
     job
 }
 
-fn whole_second(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.with_nanosecond(0).unwrap_or(time)
+/// `t` cut to its whole second.
+fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(0).unwrap_or(t)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod access;
 mod agreements;
 mod applications;
+mod bindings;
 mod budgets;
 mod calendar;
 mod expiry;
@@ -20,6 +21,7 @@ mod objections;
 mod operators;
 mod page;
 mod quality;
+mod quotas;
 mod registry;
 mod reviews;
 pub mod scenario;
@@ -28,6 +30,9 @@ mod service;
 #[cfg(test)]
 mod tests;
 
+pub use bindings::{bind_scenario, ScenarioBinding};
+pub use budgets::BudgetAccess;
+pub use quotas::MAX_MODULE_BYTES;
 pub use scenario::{
     ApprovedScenario, Grant, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
 };

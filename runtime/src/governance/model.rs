@@ -435,6 +435,39 @@ impl Default for CalendarSettings {
     }
 }
 
+/// The domain's quotas (setting `quotas`; `shuyu admin quotas`). Each bounds what one operator
+/// can make the domain hold or do; a refusal names the quota and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaSettings {
+    /// Jobs an operator may have queued or running at once (default 8).
+    pub queued_jobs_per_operator: u32,
+    /// Jobs one scenario may submit per day of the domain (default 100), counting every job
+    /// recorded that day whatever its end, so cancelling does not give a job back.
+    pub jobs_per_scenario_per_day: u32,
+    /// The domain's day: its offset from UTC in minutes (default 480, China Standard Time,
+    /// UTC+8). Days run from midnight to midnight at this offset.
+    pub day_utc_offset_minutes: i32,
+    /// Largest module accepted, in bytes (default 16 MiB; at most 64 MiB, the upload route's
+    /// body limit).
+    pub module_bytes: u64,
+    /// Distinct modules an operator may upload in all (default 64); uploading a module again
+    /// is free.
+    pub modules_per_operator: u32,
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        Self {
+            queued_jobs_per_operator: 8,
+            jobs_per_scenario_per_day: 100,
+            day_utc_offset_minutes: 8 * 60,
+            module_bytes: 16 << 20,
+            modules_per_operator: 64,
+        }
+    }
+}
+
 /// What the governance gate decided for a job request.
 #[derive(Debug, Clone)]
 pub struct JobAuthorization {

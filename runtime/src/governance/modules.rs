@@ -11,6 +11,7 @@ use serde_json::json;
 use super::access::{self, require};
 use super::identities::random_hex;
 use super::model::{Caller, IdentityStatus, Role};
+use super::quotas::{check_module_count, check_module_size, load_quotas};
 use super::{GovError, Governance};
 use crate::store::governance::modules as db;
 use crate::store::Connection;
@@ -37,16 +38,25 @@ impl Governance {
                 "not a WebAssembly module (it does not start with \\0asm)".into(),
             ));
         }
-        let operator = self
-            .store
-            .read_with(|conn| access::identity(conn, &caller.id))?;
+        let (operator, quotas) = self.store.read_with(|conn| {
+            Ok::<_, GovError>((access::identity(conn, &caller.id)?, load_quotas(conn)?))
+        })?;
         // A suspended operator may still prepare its rectified module; a terminated one may not.
         if operator.identity.status == IdentityStatus::Terminated {
             return Err(GovError::Conflict(
                 operator.operator_refusal().unwrap_or_default(),
             ));
         }
+        check_module_size(&quotas, wasm.len())?;
         let sha = hex::encode(digest(&SHA256, wasm));
+        // Counted before the file is written too, so an operator over its count cannot fill
+        // the module folder with files that never get a row.
+        self.store.read_with(|conn| {
+            if uploaded_by(conn, &sha, &caller.id)? {
+                return Ok(());
+            }
+            check_module_count(conn, &quotas, &caller.id)
+        })?;
         let path = self.modules_dir.join(format!("{sha}.wasm"));
         if !path.is_file() {
             let internal = |e: std::io::Error| GovError::Internal(format!("module store: {e}"));
@@ -64,6 +74,8 @@ impl Governance {
             if uploaded_by(tx, &sha, &caller.id)? {
                 return Ok(());
             }
+            // Again under the write lock: two uploads at once must not both pass the count.
+            check_module_count(tx, &load_quotas(tx)?, &caller.id)?;
             db::insert_module(tx, &sha, &caller.id, wasm.len(), &Utc::now())?;
             self.record(
                 tx,

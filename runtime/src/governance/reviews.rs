@@ -6,7 +6,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::access::{self, require_any, who};
+use super::access::{self, not_found, require_any};
 use super::applications::application;
 use super::model::{
     Application, ApplicationStatus, Caller, Decision, ReviewInput, ReviewKind, Role,
@@ -48,11 +48,9 @@ impl Governance {
                     .position(|r| r.kind == ReviewKind::Provider && r.party == caller.id),
             };
             let Some(position) = position else {
-                return Err(GovError::Forbidden(format!(
-                    "only the bureau and the providers whose data application {id} uses may \
-                     review it; you are {}",
-                    who(caller)
-                )));
+                // A provider not asked to review it is told what it would be told of a missing
+                // application: the application is none of its business.
+                return Err(not_found("application", id));
             };
             let status = stored.status_at(now);
             if status != ApplicationStatus::Pending {

@@ -27,6 +27,9 @@ pub enum GovError {
     /// its deadline, terminated agreement, ...
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A quota is reached (429); the message names the quota, its value and when it frees up.
+    #[error("quota: {0}")]
+    Quota(String),
     /// The input is invalid (422): bad USCI, out-of-scope column, bad manifest, ...
     #[error("invalid: {0}")]
     Invalid(String),

@@ -50,6 +50,8 @@ pub(super) struct JobContext {
     /// In a partition run: that run's share of `partition_audit`. `None` in the main run, whose
     /// entries its own limits bound (`max_queries`, `max_log_lines`).
     pub run_audit: Option<super::vector::RunAudit>,
+    /// The scenario id's domain-assigned identity: its ledger scope (`governance::bindings`).
+    pub scenario_key_id: String,
 }
 
 struct OpenQuery {

@@ -60,6 +60,9 @@ pub enum JobError {
     /// The engine could not open the granted datasets.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    /// The scenario id's binding could not be read or written (the database failed).
+    #[error("scenario binding: {0}")]
+    Binding(String),
 }
 
 /// A job to run.
@@ -132,6 +135,10 @@ pub struct JobReport {
     pub job_id: JobId,
     /// The scenario id.
     pub scenario_id: String,
+    /// The domain-assigned identity the scenario's pseudonym key and ledger scope derive from
+    /// (`governance::ScenarioBinding::key_id`); empty when the job was refused before it was
+    /// looked up.
+    pub scenario_key_id: String,
     /// SHA-256 of the module that was presented.
     pub module_sha256: String,
     /// How it ended.
@@ -201,6 +208,7 @@ pub fn run_job_in(
     let mut report = JobReport {
         job_id: job_id.clone(),
         scenario_id: scenario.id().to_string(),
+        scenario_key_id: String::new(),
         module_sha256: module_sha256.clone(),
         status: JobStatus::Completed,
         module_problem: None,
@@ -226,6 +234,27 @@ pub fn run_job_in(
         return Ok(report);
     }
 
+    // The scenario id's binding: its owner and the identity its pseudonyms and budget belong
+    // to. A server job's id was bound when its application was filed; a local run binds it to
+    // the file's operator on first use. An id held by another operator is refused, so no one
+    // inherits another operator's pseudonyms or ledger by reusing its scenario id.
+    let binding = match crate::governance::bind_scenario(
+        &domain.store,
+        &domain.audit,
+        scenario.id(),
+        &operator,
+    ) {
+        Ok(binding) => binding,
+        Err(crate::governance::GovError::Conflict(reason)) => {
+            audit("job.refused", json!({ "reason": reason }))?;
+            domain.audit.checkpoint()?;
+            report.status = JobStatus::Refused(reason);
+            return Ok(report);
+        }
+        Err(e) => return Err(JobError::Binding(e.to_string())),
+    };
+    report.scenario_key_id = binding.key_id.clone();
+
     audit(
         "job.start",
         json!({
@@ -247,7 +276,7 @@ pub fn run_job_in(
         }
     };
 
-    let pseudonymizer = Pseudonymizer::new(&domain.keys.pseudonym_key(scenario.id()));
+    let pseudonymizer = Pseudonymizer::new(&domain.keys.pseudonym_key(&binding.key_id));
     let grants: Vec<_> = scenario
         .datasets
         .iter()
@@ -296,6 +325,7 @@ pub fn run_job_in(
             vector::MAX_PARTITION_AUDIT_PER_JOB,
         )),
         run_audit: None,
+        scenario_key_id: binding.key_id.clone(),
     });
     let run =
         domain

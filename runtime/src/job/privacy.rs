@@ -48,10 +48,14 @@ impl BudgetGate for LedgerGate<'_> {
     }
 }
 
-/// The budget scopes every release with privacy of `scenario` is charged to: the scenario, then
-/// each granted dataset in grant order.
-pub fn budget_scopes(scenario: &crate::governance::ApprovedScenario) -> Vec<BudgetScope> {
-    scopes_of(scenario)
+/// The budget scopes every release with privacy of `scenario` is charged to: the scenario (under
+/// `key_id`, its binding's domain-assigned identity, never the chosen id), then each granted
+/// dataset in grant order.
+pub fn budget_scopes(
+    scenario: &crate::governance::ApprovedScenario,
+    key_id: &str,
+) -> Vec<BudgetScope> {
+    scopes_of(scenario, key_id)
         .into_iter()
         .map(|(scope, _)| scope)
         .collect()
@@ -60,9 +64,10 @@ pub fn budget_scopes(scenario: &crate::governance::ApprovedScenario) -> Vec<Budg
 /// The scopes a release of this job is charged to, each with its declared total (if any).
 pub(crate) fn scopes_of(
     scenario: &crate::governance::ApprovedScenario,
+    key_id: &str,
 ) -> Vec<(BudgetScope, Option<Charge>)> {
     let mut scopes = vec![(
-        BudgetScope::Scenario(scenario.id().to_string()),
+        BudgetScope::Scenario(key_id.to_string()),
         scenario
             .file
             .privacy_budget
@@ -86,7 +91,7 @@ pub(crate) fn scopes_of(
 /// Creates the missing budgets of the job's scopes, then charges `cost` to all of them at once.
 /// Returns the debit's id.
 fn charge(ctx: &JobContext, release: &str, cost: Charge) -> Result<String, BudgetError> {
-    let scopes = scopes_of(&ctx.scenario);
+    let scopes = scopes_of(&ctx.scenario, &ctx.scenario_key_id);
     for (scope, declared) in &scopes {
         if ctx.ledger.budget(scope)?.is_some() {
             continue;

@@ -628,6 +628,7 @@ fn refusal_reason(error: &GovError) -> String {
         | GovError::Forbidden(m)
         | GovError::NotFound(m)
         | GovError::Conflict(m)
+        | GovError::Quota(m)
         | GovError::Invalid(m)
         | GovError::Internal(m) => m.clone(),
     }

@@ -171,6 +171,7 @@ mod tests {
         JobReport {
             job_id: super::super::JobId::new(),
             scenario_id: "s".into(),
+            scenario_key_id: "s~0".into(),
             module_sha256: "0".repeat(64),
             status,
             module_problem: None,

@@ -221,6 +221,9 @@ pub enum WorkerEnd {
 pub struct ReportSummary {
     /// The scenario id.
     pub scenario_id: String,
+    /// [`JobReport::scenario_key_id`].
+    #[serde(default)]
+    pub scenario_key_id: String,
     /// SHA-256 of the module that ran.
     pub module_sha256: String,
     /// How it ended.
@@ -293,6 +296,7 @@ impl ReportSummary {
     pub fn of(report: &JobReport) -> Self {
         Self {
             scenario_id: report.scenario_id.clone(),
+            scenario_key_id: report.scenario_key_id.clone(),
             module_sha256: report.module_sha256.clone(),
             status: match &report.status {
                 JobStatus::Completed => StatusSummary::Completed,
@@ -345,6 +349,7 @@ impl ReportSummary {
         JobReport {
             job_id,
             scenario_id: self.scenario_id,
+            scenario_key_id: self.scenario_key_id,
             module_sha256: self.module_sha256,
             status: match self.status {
                 StatusSummary::Completed => JobStatus::Completed,
@@ -639,6 +644,7 @@ mod tests {
         let original = JobReport {
             job_id: JobId::new(),
             scenario_id: "s".into(),
+            scenario_key_id: "s~00".into(),
             module_sha256: "ab".into(),
             status: JobStatus::Failed(Fault::Limit(LimitKind::Fuel)),
             module_problem: Some("the module imports `env::clock`".into()),

@@ -1,9 +1,12 @@
 //! [`DomainKeys`]: loading the domain's keys, creating them on first start, and using them.
 //!
 //! The pseudonym master key is never used directly: each scenario gets its own key,
-//! `HMAC-SHA-256(master, "shuyu/pseudonym/v1\0" || scenario_id)`, so pseudonyms made for one
+//! `HMAC-SHA-256(master, "shuyu/pseudonym/v1\0" || key_id)`, so pseudonyms made for one
 //! scenario cannot be linked to those of another, while joins inside a scenario still work. The
-//! NUL after the tag keeps the tag and the id apart whatever the id looks like.
+//! NUL after the tag keeps the tag and the id apart whatever the id looks like. `key_id` is the
+//! identity the domain assigned to the scenario id when it was first used
+//! (`governance::ScenarioBinding`), not the id the operator chose, so reusing another
+//! operator's scenario id never yields its pseudonyms.
 
 use std::fmt;
 use std::fs;
@@ -78,12 +81,13 @@ impl DomainKeys {
         out
     }
 
-    /// Per-scenario pseudonym key: HMAC-SHA-256(master, "shuyu/pseudonym/v1\0" || scenario_id).
-    /// Different scenarios get unlinkable pseudonyms.
-    pub fn pseudonym_key(&self, scenario_id: &str) -> [u8; 32] {
+    /// Per-scenario pseudonym key: HMAC-SHA-256(master, "shuyu/pseudonym/v1\0" || key_id),
+    /// where `key_id` is the scenario binding's domain-assigned identity. Different scenarios get
+    /// unlinkable pseudonyms.
+    pub fn pseudonym_key(&self, key_id: &str) -> [u8; 32] {
         let mut ctx = hmac::Context::with_key(&self.pseudonym_master);
         ctx.update(PSEUDONYM_TAG);
-        ctx.update(scenario_id.as_bytes());
+        ctx.update(key_id.as_bytes());
         let tag = ctx.sign();
         let mut out = [0u8; 32];
         // HMAC-SHA-256 tags are always 32 bytes.

@@ -22,6 +22,8 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (2, GOVERNANCE),
     (3, PRIVACY_BUDGET),
     (4, DEBIT_ORDER),
+    (5, SCENARIO_BINDINGS),
+    (6, QUOTA_INDEXES),
 ];
 
 /// Version 1: the audit log and its signed checkpoints.
@@ -279,6 +281,54 @@ UPDATE privacy_debits SET seq = (
 CREATE UNIQUE INDEX privacy_debits_seq ON privacy_debits (seq);
 ";
 
+/// Version 5: scenario ids bound to one operator for ever (see `governance::bindings`).
+///
+/// A scenario id is chosen by its operator, so it cannot by itself name what a scenario owns:
+/// once an application ends, another operator could apply under the same id. The first use of
+/// an id (an application, or a local `shuyu run`) binds it to its operator and to `key_id`, a
+/// domain-assigned identity from which the scenario's pseudonym key and privacy-ledger scope
+/// derive; nothing ever rebinds it.
+///
+/// Existing databases: every scenario id already used is bound to its current operator, the
+/// operator of its latest application (by submission time, then id), or, for ids only
+/// ever run locally, the operator of its latest audited `job.start`. Their `key_id` is the
+/// scenario id itself, so the pseudonym key (`HMAC(master, tag || key_id)`) and the ledger scope
+/// stay exactly what they were: existing pseudonyms and debits remain the scenario's. New
+/// bindings get a random `k-` + 32 hex id, which no operator chooses.
+const SCENARIO_BINDINGS: &str = "
+CREATE TABLE scenario_bindings (
+    scenario_id TEXT NOT NULL PRIMARY KEY,
+    operator    TEXT NOT NULL,
+    key_id      TEXT NOT NULL,
+    bound_at    TEXT NOT NULL
+);
+CREATE UNIQUE INDEX scenario_bindings_key ON scenario_bindings (key_id);
+CREATE INDEX scenario_bindings_operator ON scenario_bindings (operator, scenario_id);
+
+INSERT INTO scenario_bindings (scenario_id, operator, key_id, bound_at)
+SELECT a.scenario_id, a.operator, a.scenario_id, a.submitted_at
+FROM applications a
+WHERE a.id = (SELECT b.id FROM applications b WHERE b.scenario_id = a.scenario_id
+              ORDER BY b.submitted_at DESC, b.id DESC LIMIT 1);
+
+INSERT INTO scenario_bindings (scenario_id, operator, key_id, bound_at)
+SELECT e.subject, e.actor, e.subject, e.time
+FROM audit_entries e
+WHERE e.action = 'job.start'
+  AND e.seq = (SELECT MAX(f.seq) FROM audit_entries f
+               WHERE f.action = 'job.start' AND f.subject = e.subject)
+  AND NOT EXISTS (SELECT 1 FROM scenario_bindings s WHERE s.scenario_id = e.subject);
+";
+
+/// Version 6: indexes for the quotas (`governance::quotas`): an operator's queued jobs, a
+/// scenario's jobs of one day and an operator's modules are counted at every submission or
+/// upload, so each count is an index range, never a table scan.
+const QUOTA_INDEXES: &str = "
+CREATE INDEX jobs_operator_state ON jobs (operator, state);
+CREATE INDEX jobs_scenario_submitted ON jobs (scenario_id, submitted_at);
+CREATE INDEX modules_operator ON modules (operator, uploaded_at);
+";
+
 /// The bookkeeping table; created outside the list because the list's progress lives in it.
 const SCHEMA_MIGRATIONS: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -381,6 +431,64 @@ mod tests {
         let expected: Vec<(String, i64)> = expected
             .iter()
             .map(|(id, seq)| (id.to_string(), *seq))
+            .collect();
+        assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn scenario_ids_of_a_version_4_database_stay_with_their_current_operator_and_keys() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // Only the columns the migration reads are filled; the rows they refer to are left out.
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        conn.execute_batch(SCHEMA_MIGRATIONS).unwrap();
+        for (version, sql) in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, 't')",
+                rusqlite::params![version],
+            )
+            .unwrap();
+        }
+        // 'shared' was applied for by op-a, then (after it ended) by op-b: op-b holds it now.
+        // 'solo' is op-a's; 'local' was only ever run with `shuyu run`, last by op-c.
+        for (id, scenario, operator, submitted) in [
+            ("app-000001", "shared", "op-a", "2026-01-01T00:00:00.000Z"),
+            ("app-000002", "solo", "op-a", "2026-01-02T00:00:00.000Z"),
+            ("app-000003", "shared", "op-b", "2026-02-01T00:00:00.000Z"),
+        ] {
+            conn.execute(
+                "INSERT INTO applications VALUES (?1, ?2, ?3, 'agr', '{}', 'm', 't', NULL, \
+                 'revoked', NULL, ?4)",
+                rusqlite::params![id, scenario, operator, submitted],
+            )
+            .unwrap();
+        }
+        for (seq, actor) in [(1, "op-x"), (2, "op-c")] {
+            conn.execute(
+                "INSERT INTO audit_entries VALUES (?1, 't', ?2, 'job.start', 'local', 'j', '{}', \
+                 'p', 'h')",
+                rusqlite::params![seq, actor],
+            )
+            .unwrap();
+        }
+        apply(&mut conn).unwrap();
+        let mut statement = conn
+            .prepare("SELECT scenario_id, operator, key_id FROM scenario_bindings ORDER BY 1")
+            .unwrap();
+        let rows: Vec<(String, String, String)> = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // Key ids stay the scenario ids: pseudonyms and ledger scopes are unchanged.
+        let expected = [
+            ("local", "op-c", "local"),
+            ("shared", "op-b", "shared"),
+            ("solo", "op-a", "solo"),
+        ];
+        let expected: Vec<(String, String, String)> = expected
+            .iter()
+            .map(|(s, o, k)| (s.to_string(), o.to_string(), k.to_string()))
             .collect();
         assert_eq!(rows, expected);
     }

@@ -1,5 +1,6 @@
-//! Every endpoint called with every wrong role (and with no token): 403 with a reason (401), and
-//! nothing changes.
+//! Every endpoint called with every wrong role (and with no token): 403 with a reason (401), or,
+//! for another operator's (or an uninvolved provider's) look at an object that is not theirs, the
+//! 404 a missing object gets; and nothing changes.
 
 use serde_json::{json, Value};
 
@@ -21,6 +22,8 @@ struct Call {
     path: String,
     body: Value,
     allowed: &'static [&'static str],
+    /// Refused callers to whom the object must look missing (404), not forbidden.
+    hidden: &'static [&'static str],
 }
 
 fn call(method: &'static str, path: String, body: Value, allowed: &'static [&'static str]) -> Call {
@@ -29,6 +32,15 @@ fn call(method: &'static str, path: String, body: Value, allowed: &'static [&'st
         path,
         body,
         allowed,
+        hidden: &[],
+    }
+}
+
+impl Call {
+    /// `who` are told the object does not exist.
+    fn hidden_from(mut self, who: &'static [&'static str]) -> Self {
+        self.hidden = who;
+        self
     }
 }
 
@@ -116,7 +128,8 @@ fn every_endpoint_refuses_every_wrong_role() {
             format!("/v1/agreements/{agreement_id}"),
             Value::Null,
             &["bureau", "reviewer", "op-1"],
-        ),
+        )
+        .hidden_from(&["op-2"]),
         call(
             "POST",
             format!("/v1/agreements/{agreement_id}/terminate"),
@@ -149,13 +162,15 @@ fn every_endpoint_refuses_every_wrong_role() {
             format!("/v1/applications/{app}"),
             Value::Null,
             &["bureau", "reviewer", "op-1", "prov-market", "prov-tax"],
-        ),
+        )
+        .hidden_from(&["op-2", "prov-health"]),
         call(
             "POST",
             format!("/v1/applications/{app}/reviews"),
             json!({ "decision": "approve", "reason": "x" }),
             &["bureau", "prov-market", "prov-tax"],
-        ),
+        )
+        .hidden_from(&["prov-health"]),
         call(
             "POST",
             format!("/v1/applications/{app}/suspend"),
@@ -197,25 +212,29 @@ fn every_endpoint_refuses_every_wrong_role() {
             "/v1/jobs".into(),
             json!({ "application": app, "module_sha256": sha }),
             &["op-1"],
-        ),
+        )
+        .hidden_from(&["op-2"]),
         call(
             "GET",
             format!("/v1/jobs/{job_id}"),
             Value::Null,
             &["bureau", "reviewer", "op-1"],
-        ),
+        )
+        .hidden_from(&["op-2"]),
         call(
             "POST",
             format!("/v1/jobs/{job_id}/cancel"),
             Value::Null,
             &["op-1"],
-        ),
+        )
+        .hidden_from(&["op-2"]),
         call(
             "GET",
             format!("/v1/products/{product}/files/data.csv"),
             Value::Null,
             &["op-1"],
-        ),
+        )
+        .hidden_from(&["op-2"]),
         call(
             "GET",
             "/v1/audit".into(),
@@ -254,9 +273,10 @@ fn every_endpoint_refuses_every_wrong_role() {
         anonymous.message();
         for who in ALL.iter().filter(|w| !c.allowed.contains(w)) {
             let response = server.request(c.method, &c.path, Some(who), content_type, &body);
+            let expected = if c.hidden.contains(who) { 404 } else { 403 };
             assert_eq!(
                 response.status,
-                403,
+                expected,
                 "{} {} as {who}: {}",
                 c.method,
                 c.path,

@@ -153,7 +153,7 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         response.message()
     );
 
-    // Someone else's agreement.
+    // Someone else's agreement: to op-2 it does not exist.
     let stolen = apply(
         &server,
         "op-2",
@@ -161,7 +161,8 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         &district_scenario("op-2", &sha),
         "2098-01-01T00:00:00Z",
     );
-    assert!(matches!(stolen.status, 403 | 422), "{}", stolen.status);
+    assert_eq!(stolen.status, 404, "{}", stolen.message());
+    assert_eq!(stolen.message(), format!("agreement '{full}'"));
 
     // One application per scenario.
     let first = apply(&server, "op-1", &full, &scenario, "2098-01-01T00:00:00Z");

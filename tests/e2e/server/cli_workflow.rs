@@ -140,7 +140,8 @@ fn the_role_guides_workflow_runs_from_the_command_line() {
     assert_eq!(code, 0, "{out}");
     assert!(download.join("manifest.sig").is_file());
 
-    // Another operator cannot download it; a suspended operator cannot run.
+    // Another operator cannot download it (to it the product does not exist: 404, exit 2); a
+    // suspended operator cannot run.
     let (code, _, out) = client(
         &server,
         "op-2",
@@ -152,7 +153,8 @@ fn the_role_guides_workflow_runs_from_the_command_line() {
             server.dir().join("x").to_str().expect("utf-8"),
         ],
     );
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("404 not_found"), "{out}");
     let (code, _, out) = client(
         &server,
         "bureau",

@@ -112,7 +112,10 @@ fn the_whole_lifecycle_through_the_server() {
         assert_eq!(got.status, 200, "{file}");
         std::fs::write(out.path().join(file), &got.body).expect("write");
         let other = server.get("op-2", &format!("/v1/products/{product}/files/{file}"));
-        assert_eq!(other.status, 403, "another operator may not download");
+        assert_eq!(
+            other.status, 404,
+            "another operator may not download, nor tell the product exists"
+        );
     }
     let key = shuyu::keys::PublicKey::read_file(&server.dir().join("keys").join("domain.pub"))
         .expect("public key");

@@ -40,10 +40,10 @@ async fn show(
         .blocking(move |queue| {
             // Access first, so that a refused caller cannot tell a scenario with a budget from
             // one without.
-            let datasets = queue
+            let access = queue
                 .governance()
                 .authorize_budget_read(&caller, &scenario_id)?;
-            match ledger.scenario_budget(&scenario_id, &datasets) {
+            match ledger.scenario_budget(&scenario_id, &access.scope_id, &access.datasets) {
                 Ok(Some(budget)) => Ok(Json(budget)),
                 Ok(None) => Err(ApiError::not_found(ScenarioBudget::missing(&scenario_id))),
                 // The error quotes the id cut short: safe to echo.

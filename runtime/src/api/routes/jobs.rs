@@ -31,7 +31,7 @@ pub(super) fn routes() -> Vec<Route> {
             )
             .json_body("NewJob")
             .returns(202, "JobRecord")
-            .errors(&[403, 404, 409]),
+            .errors(&[403, 404, 409, 429]),
         Route::get("/v1/jobs", "listJobs", |m| on(m, list))
             .doc("jobs", "List jobs (operator: own; bureau, reviewer: all)")
             .query(PAGE_PARAMS)
@@ -111,11 +111,14 @@ async fn cancel(
         .blocking(move |queue| {
             let gov = queue.governance();
             let job = gov.get_job(&caller, &id)?;
-            // Governance lets the bureau and reviewers read any job; only its operator cancels.
+            // Governance lets the bureau and reviewers read any job; only its operator cancels
+            // (another operator never gets here: its job looked missing above). The refusal
+            // names no operator.
             if job.operator != caller.id {
                 return Err(ApiError::forbidden(format!(
-                    "only the operator that submitted job {id} ('{}') may cancel it",
-                    job.operator
+                    "only the operator that submitted job {id} may cancel it; you are '{}' ({})",
+                    caller.id,
+                    caller.role.as_str()
                 )));
             }
             if !matches!(job.state, JobState::Queued | JobState::Running) {

@@ -12,8 +12,9 @@ use crate::api::route_table::Route;
 use crate::api::state::AppState;
 use crate::governance::model::Caller;
 
-/// The body limit of `POST /v1/modules`: 64 MiB.
-pub const MODULE_BODY_LIMIT: usize = 64 << 20;
+/// The body limit of `POST /v1/modules`: 64 MiB, the most the `module_bytes` quota may allow
+/// (the quota itself, 16 MiB by default, is checked by governance).
+pub const MODULE_BODY_LIMIT: usize = crate::governance::MAX_MODULE_BYTES as usize;
 
 pub(super) fn routes() -> Vec<Route> {
     vec![Route::post("/v1/modules", "uploadModule", |m| on(m, upload))
@@ -24,7 +25,7 @@ pub(super) fn routes() -> Vec<Route> {
         .wasm_body()
         .body_limit(MODULE_BODY_LIMIT)
         .returns(201, "ModuleUploaded")
-        .errors(&[403, 422])]
+        .errors(&[403, 409, 422])]
 }
 
 /// The answer to an upload.

@@ -1,4 +1,5 @@
-//! Product downloads: the files of a released package, to the operator whose job made it.
+//! Product downloads: the files of a released package, to the operator whose job made it, while
+//! nothing withholds them (see `governance::jobs::product_refusal`).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -29,7 +30,7 @@ pub(super) fn routes() -> Vec<Route> {
     )
     .doc(
         "products",
-        "Download one file of a product package (the operator whose job released it)",
+        "Download one file of a product package (the operator whose job released it, while it, its agreement, its application and the datasets read are in good standing)",
     )
     .path_params(PARAMS)
     .returns_binary()

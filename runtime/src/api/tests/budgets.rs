@@ -26,14 +26,15 @@ async fn budgets_are_read_by_their_operator_the_bureau_and_reviewers() {
         .await
         .error(403, "forbidden");
     assert!(message.contains("not by providers"), "{message}");
-    // An operator without an application for the scenario learns nothing about it.
-    let message = api.get(&path, Some(&other)).await.error(403, "forbidden");
-    assert!(message.contains("owning an application"), "{message}");
+    // Another operator learns nothing about the scenario: the same answer as for an id never
+    // used, before and after the budget exists (checked again below).
+    let message = api.get(&path, Some(&other)).await.error(404, "not_found");
+    assert_eq!(message, ScenarioBudget::missing(SCENARIO));
     let message = api
         .get("/v1/budgets/no-such-scenario", Some(&other))
         .await
-        .error(403, "forbidden");
-    assert!(message.contains("owning an application"), "{message}");
+        .error(404, "not_found");
+    assert_eq!(message, ScenarioBudget::missing("no-such-scenario"));
 
     // Approved, but no private release yet: no budget.
     for who in [&world.op, &world.bureau, &world.reviewer] {
@@ -45,7 +46,16 @@ async fn budgets_are_read_by_their_operator_the_bureau_and_reviewers() {
     // As the first private release would leave it: both budgets of the charge created (the tax
     // dataset's is left out to show a granted dataset without one), one debit, then a refunded one.
     let ledger = api.state.ledger();
-    let scenario = BudgetScope::Scenario(SCENARIO.into());
+    // The scenario's ledger scope is its binding's domain-assigned key id.
+    let key_id = api
+        .state
+        .queue()
+        .governance()
+        .scenario_binding(SCENARIO)
+        .expect("binding")
+        .expect("bound at submission")
+        .key_id;
+    let scenario = BudgetScope::Scenario(key_id.clone());
     let registry = BudgetScope::Dataset("enterprise_registry".into());
     ledger
         .set_budget("system", &scenario, 3.0, 1e-6, "test")
@@ -67,7 +77,7 @@ async fn budgets_are_read_by_their_operator_the_bureau_and_reviewers() {
         assert_eq!(body["scenario_id"], SCENARIO);
         assert_eq!(
             body["budget"]["scope"],
-            json!({ "kind": "scenario", "id": SCENARIO })
+            json!({ "kind": "scenario", "id": key_id })
         );
         assert_eq!(body["budget"]["epsilon_total"], 3.0);
         assert_eq!(body["budget"]["epsilon_spent"], 0.5);
@@ -90,6 +100,7 @@ async fn budgets_are_read_by_their_operator_the_bureau_and_reviewers() {
         let read = ledger
             .scenario_budget(
                 SCENARIO,
+                &key_id,
                 &["enterprise_registry".into(), "tax_payments".into()],
             )
             .expect("read")
@@ -99,4 +110,7 @@ async fn budgets_are_read_by_their_operator_the_bureau_and_reviewers() {
     api.get(&path, Some(&world.tax))
         .await
         .error(403, "forbidden");
+    // With debits recorded, another operator still gets exactly the missing answer.
+    let message = api.get(&path, Some(&other)).await.error(404, "not_found");
+    assert_eq!(message, ScenarioBudget::missing(SCENARIO));
 }

@@ -426,3 +426,65 @@ async fn jobs_a_crash_left_behind_are_failed_at_the_next_start() {
     // final state; the queued one never starts.
     let _ = queued;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_jobs_past_the_operators_quota_are_refused_with_429() {
+    let w = World::new(1).await;
+    let spin = w.upload(guest(true)).await;
+    let app = w.approved("district-spin", &spin).await;
+    w.api
+        .state
+        .queue()
+        .governance()
+        .admin_set_quotas(crate::governance::model::QuotaSettings {
+            queued_jobs_per_operator: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    // One worker: the first spins, the second waits in the queue.
+    let first = w.submit(&app, &spin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = w.submit(&app, &spin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = w
+        .api
+        .post(
+            "/v1/jobs",
+            &w.op,
+            json!({ "application": app, "module_sha256": spin }),
+        )
+        .await;
+    let message = refused.error(429, "quota_exceeded");
+    assert!(message.contains("queued_jobs_per_operator"), "{message}");
+    // The refused submission left no job behind.
+    let listed = w.api.get("/v1/jobs", Some(&w.op)).await;
+    assert_eq!(listed.ok(200)["items"].as_array().unwrap().len(), 2);
+    // Once one ends, there is room again.
+    for id in [&first, &second] {
+        w.api
+            .call(
+                Method::POST,
+                &format!("/v1/jobs/{id}/cancel"),
+                Some(&w.op),
+                None,
+            )
+            .await
+            .ok(200);
+    }
+    let third = w.submit(&app, &spin).await;
+    assert_eq!(third["state"], "queued", "{third}");
+    let id = third["id"].as_str().unwrap().to_string();
+    w.api
+        .call(
+            Method::POST,
+            &format!("/v1/jobs/{id}/cancel"),
+            Some(&w.op),
+            None,
+        )
+        .await
+        .ok(200);
+}

@@ -34,8 +34,19 @@ fn dual_review_rejects_then_a_new_application_is_approved() {
     // A provider reviews only its own part; a reason is required.
     let other =
         w.fx.add("p-health", Role::Provider, None, Some("卫生健康委员会"));
-    forbidden(w.gov().review_application(&other, &app.id, approve()));
-    forbidden(w.gov().get_application(&other, &app.id));
+    // An application it is not asked to review looks missing to it.
+    looks_missing(
+        &app.id,
+        w.gov().review_application(&other, &app.id, approve()),
+        "app-999999",
+        w.gov().review_application(&other, "app-999999", approve()),
+    );
+    looks_missing(
+        &app.id,
+        w.gov().get_application(&other, &app.id),
+        "app-999999",
+        w.gov().get_application(&other, "app-999999"),
+    );
     invalid(w.gov().review_application(
         &w.tax,
         &app.id,
@@ -202,11 +213,18 @@ fn scope_level_and_module_are_checked_at_submission() {
     new.valid_until = agreement.term_end + Duration::days(1);
     invalid(w.gov().submit_application(&w.op, new));
 
-    // Another operator may not use op-1's agreement.
+    // Another operator may not use op-1's agreement, and cannot tell it from a missing one.
     let op2 = w.fx.add("op-2", Role::Operator, Some(&usci(2)), None);
     let mut new = w.new_application(&agreement.id, &module, None);
     new.scenario.scenario.operator = "op-2".into();
-    forbidden(w.gov().submit_application(&op2, new));
+    let mut missing = new.clone();
+    missing.agreement = "agr-999999".into();
+    looks_missing(
+        &agreement.id,
+        w.gov().submit_application(&op2, new),
+        "agr-999999",
+        w.gov().submit_application(&op2, missing),
+    );
 }
 
 #[test]
@@ -295,7 +313,12 @@ fn agreements_are_checked_terminated_and_expire() {
         "bureau-1"
     );
     let op2 = w.fx.add("op-2", Role::Operator, Some(&usci(2)), None);
-    forbidden(g.get_agreement(&op2, &agreement.id));
+    looks_missing(
+        &agreement.id,
+        g.get_agreement(&op2, &agreement.id),
+        "agr-999999",
+        g.get_agreement(&op2, "agr-999999"),
+    );
     assert_eq!(
         g.list_agreements(&op2, &PageRequest::default())
             .unwrap()

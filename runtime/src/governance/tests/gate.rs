@@ -276,8 +276,23 @@ fn job_states_end_for_good_and_products_belong_to_their_operator() {
 
     w.gov().authorize_product_download(&w.op, "prod-1").unwrap();
     let op2 = w.fx.add("op-2", Role::Operator, Some(&usci(2)), None);
-    forbidden(w.gov().authorize_product_download(&op2, "prod-1"));
-    forbidden(w.gov().get_job(&op2, "job-1"));
+    looks_missing(
+        "prod-1",
+        w.gov().authorize_product_download(&op2, "prod-1"),
+        "prod-9",
+        w.gov().authorize_product_download(&op2, "prod-9"),
+    );
+    looks_missing(
+        "job-1",
+        w.gov().get_job(&op2, "job-1"),
+        "job-9",
+        w.gov().get_job(&op2, "job-9"),
+    );
+    // Other roles are refused by role, before the product is looked up.
+    for who in [&w.reviewer, &w.bureau, &w.market] {
+        let message = forbidden(w.gov().authorize_product_download(who, "prod-1"));
+        assert!(!message.contains("op-1"), "{message}");
+    }
     assert!(matches!(
         w.gov().authorize_product_download(&w.op, "prod-x"),
         Err(GovError::NotFound(_))

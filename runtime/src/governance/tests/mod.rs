@@ -2,6 +2,7 @@
 //! temporary data directory. Every test ends by verifying the audit log.
 
 mod applications;
+mod channels;
 mod gate;
 mod identities;
 mod registry;
@@ -295,6 +296,33 @@ fn forbidden<T: std::fmt::Debug>(result: Result<T, GovError>) -> String {
         Err(GovError::Forbidden(message)) => message,
         other => panic!("expected Forbidden, got {other:?}"),
     }
+}
+
+/// The message of a `NotFound`, failing otherwise.
+#[track_caller]
+fn not_found<T: std::fmt::Debug>(result: Result<T, GovError>) -> String {
+    match result {
+        Err(GovError::NotFound(message)) => message,
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+/// Asserts that probing `real` (someone else's id) answers exactly what probing `missing` (an
+/// id that exists nowhere) answers: `NotFound`, and the same message but for the id.
+#[track_caller]
+fn looks_missing<T: std::fmt::Debug>(
+    real: &str,
+    probe_real: Result<T, GovError>,
+    missing: &str,
+    probe_missing: Result<T, GovError>,
+) {
+    let real_message = not_found(probe_real);
+    let missing_message = not_found(probe_missing);
+    assert_eq!(
+        real_message.replace(real, missing),
+        missing_message,
+        "another's object must look exactly like a missing one"
+    );
 }
 
 /// The message of a `Conflict`, failing otherwise.

@@ -117,8 +117,9 @@ impl ScenarioBudget {
 }
 
 impl BudgetLedger {
-    /// The budget of scenario `scenario_id` with those of `datasets` and the scenario's debits,
-    /// `None` if the scenario has no budget yet.
+    /// The budget of scenario `scenario_id`, kept under ledger scope `scope_id` (the key id of
+    /// the scenario id's binding, `governance::ScenarioBinding`), with those of `datasets` and
+    /// the scenario's debits; `None` if the scenario has no budget yet.
     ///
     /// # Errors
     ///
@@ -126,9 +127,10 @@ impl BudgetLedger {
     pub fn scenario_budget(
         &self,
         scenario_id: &str,
+        scope_id: &str,
         datasets: &[String],
     ) -> Result<Option<ScenarioBudget>, BudgetError> {
-        let scenario = valid_scope(&BudgetScope::Scenario(scenario_id.to_owned()))?;
+        let scenario = valid_scope(&BudgetScope::Scenario(scope_id.to_owned()))?;
         let dataset_scopes = datasets
             .iter()
             .map(|d| valid_scope(&BudgetScope::Dataset(d.clone())))
@@ -151,7 +153,7 @@ impl BudgetLedger {
                 .map(DebitSummary::from)
                 .collect();
             Ok(Some(ScenarioBudget {
-                scenario_id: scenario.id().to_owned(),
+                scenario_id: scenario_id.to_owned(),
                 budget: BudgetStatus::from(&budget),
                 datasets,
                 debits,

@@ -10,6 +10,7 @@ use super::{Connection, StoreError};
 pub(crate) mod access;
 pub(crate) mod agreements;
 pub(crate) mod applications;
+pub(crate) mod bindings;
 pub(crate) mod budgets;
 pub(crate) mod expiry;
 pub(crate) mod identities;
@@ -18,6 +19,7 @@ pub(crate) mod modules;
 pub(crate) mod objections;
 pub(crate) mod operators;
 pub(crate) mod quality;
+pub(crate) mod quotas;
 pub(crate) mod registry;
 pub(crate) mod reviews;
 
