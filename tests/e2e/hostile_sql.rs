@@ -237,7 +237,9 @@ fn the_query_time_limit_is_the_total_over_all_batches() {
                WHERE (c.x + a.age * 7 + b.age * 13) % 100 = 0";
     let module = drain(sql);
     let mut scenario = support::hostile_scenario(&module);
-    scenario.limits.fuel = 1_000_000_000;
+    // Host time is charged as fuel (1,000 per microsecond): enough for many seconds, so that
+    // the query's own time limit is what ends the job.
+    scenario.limits.fuel = 20_000_000_000;
     scenario.limits.query_timeout_secs = 1;
     // Without a total, the row limit would end this job instead (after many seconds).
     scenario.limits.max_rows_read = 5_000_000;
