@@ -4,7 +4,9 @@
 //! allowed to run, the limits, and the release contract. [`ScenarioFile::check`] validates it
 //! against the catalog and composes the providers' column policies with the contract: a contract
 //! can only tighten what a provider allows, and where several datasets are granted the most
-//! restrictive rule of all of them applies (the largest k, the narrowest clamp).
+//! restrictive rule of all of them applies (the largest k, the narrowest clamp). Every dimension
+//! and measure must name its source columns in `from`, all granted: a column without sources
+//! would escape every provider's policy, so the scenario is refused.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -251,6 +253,29 @@ impl ScenarioFile {
                 )));
             }
             let mut contract = contract.clone();
+            // A column with no named source would escape every provider policy (use, clamp,
+            // aggregations): the composition below only sees what `from` lists.
+            let unsourced = contract
+                .dimensions
+                .iter()
+                .filter(|d| d.from.is_empty())
+                .map(|d| ("dimension", &d.name))
+                .chain(
+                    contract
+                        .measures
+                        .iter()
+                        .filter(|m| m.from.is_empty())
+                        .map(|m| ("measure", &m.name)),
+                )
+                .next();
+            if let Some((kind, name)) = unsourced {
+                return Err(invalid(format!(
+                    "release '{}': {kind} '{name}': `from` is empty; every {kind} must name its \
+                     source columns (from = [\"dataset.column\", ..]) among the granted columns, \
+                     so that their providers' policies apply",
+                    contract.name
+                )));
+            }
             for dim in &contract.dimensions {
                 for source in &dim.from {
                     let spec = self.granted_column(source, &datasets).map_err(&invalid)?;
@@ -382,6 +407,140 @@ impl ScenarioFile {
         match (granted, spec) {
             (true, Some(spec)) => Ok(spec),
             _ => Err(format!("'{source}' is not a granted column")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("datasets");
+        Catalog::load(&root).expect("bundled catalog")
+    }
+
+    /// The district-stats example's scenario with `release` as its contract.
+    fn scenario(release: &str) -> ScenarioFile {
+        let text = format!(
+            r#"
+[scenario]
+id = "from-test"
+title = "t"
+operator = "o"
+module_sha256 = "{}"
+
+[[grant]]
+dataset = "enterprise_registry"
+columns = ["usci", "district", "industry", "registered_capital"]
+[[grant]]
+dataset = "tax_payments"
+columns = ["usci", "amount"]
+
+{release}
+"#,
+            "0".repeat(64)
+        );
+        ScenarioFile::from_toml_str(&text).expect("valid TOML")
+    }
+
+    fn refusal(release: &str) -> String {
+        match scenario(release).check(&catalog()) {
+            Ok(_) => panic!("accepted:\n{release}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const SOURCED: &str = r#"
+[[release]]
+name = "stats"
+k = 5
+max_rows_per_entity = 1
+  [[release.dimension]]
+  name = "district"
+  from = ["enterprise_registry.district"]
+  [[release.measure]]
+  name = "capital"
+  from = ["enterprise_registry.registered_capital"]
+  clamp = [0.0, 1e12]
+  aggregations = ["count", "mean"]
+"#;
+
+    #[test]
+    fn sourced_columns_compose_with_the_providers_policies() {
+        let approved = scenario(SOURCED).check(&catalog()).expect("valid scenario");
+        let release = approved.release("stats").expect("release");
+        let provider = catalog()
+            .get("enterprise_registry")
+            .and_then(|d| d.manifest.column("registered_capital").cloned())
+            .and_then(|c| c.clamp)
+            .expect("the provider bounds registered_capital");
+        // The contract's [0, 1e12] is narrowed to the provider's bound.
+        assert_eq!(release.contract.measures[0].clamp[1], provider[1]);
+        assert!(release.effective_k >= 5);
+    }
+
+    /// Hostile: a measure without `from` used to get no provider clamp, aggregation limit or
+    /// use check at all.
+    #[test]
+    fn a_measure_without_sources_is_refused() {
+        let release = SOURCED.replace(
+            "  from = [\"enterprise_registry.registered_capital\"]\n",
+            "",
+        );
+        let message = refusal(&release);
+        assert!(message.contains("release 'stats'"), "{message}");
+        assert!(message.contains("measure 'capital'"), "{message}");
+        assert!(message.contains("`from` is empty"), "{message}");
+        let explicit = SOURCED.replace("[\"enterprise_registry.registered_capital\"]", "[]");
+        assert!(refusal(&explicit).contains("measure 'capital'"));
+    }
+
+    /// Hostile: a dimension without `from` escaped the provider's "dimension" use check, so any
+    /// column (even one whose provider forbids grouping by it) could be used as a group key.
+    #[test]
+    fn a_dimension_without_sources_is_refused() {
+        let release = SOURCED.replace("  from = [\"enterprise_registry.district\"]\n", "");
+        let message = refusal(&release);
+        assert!(message.contains("release 'stats'"), "{message}");
+        assert!(message.contains("dimension 'district'"), "{message}");
+        assert!(message.contains("`from` is empty"), "{message}");
+    }
+
+    #[test]
+    fn sources_must_be_granted_and_allowed() {
+        let ungranted = SOURCED.replace(
+            "enterprise_registry.registered_capital",
+            "enterprise_registry.founded",
+        );
+        assert!(refusal(&ungranted).contains("is not a granted column"));
+        let not_a_measure = SOURCED.replace(
+            "enterprise_registry.registered_capital",
+            "enterprise_registry.district",
+        );
+        assert!(refusal(&not_a_measure).contains("does not allow as a measure"));
+    }
+
+    #[test]
+    fn the_bundled_scenarios_name_their_sources() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("guest-examples");
+        for file in [
+            "district-stats/scenario.toml",
+            "district-stats/scenario-dp.toml",
+            "income-by-age/scenario.toml",
+            "credit-model/scenario.toml",
+        ] {
+            let mut scenario = ScenarioFile::load(&root.join(file)).expect("bundled scenario");
+            scenario.scenario.module_sha256 = "0".repeat(64);
+            if let Err(e) = scenario.check(&catalog()) {
+                panic!("{file}: {e}");
+            }
         }
     }
 }
