@@ -20,6 +20,9 @@ pub struct IdentifierUniverse {
     pseudonymizer: Pseudonymizer,
     entities: HashSet<[u8; 16]>,
     identifiers: HashSet<[u8; 16]>,
+    /// Pseudonyms of the folded spellings (`guard::fold`) of identifier values whose folded
+    /// spelling differs, for the guard's scan of `EMP 0042` against `EMP-0042`.
+    folded: HashSet<[u8; 16]>,
 }
 
 impl std::fmt::Debug for IdentifierUniverse {
@@ -41,6 +44,7 @@ impl IdentifierUniverse {
         let ctx = SessionContext::new();
         let mut entities = HashSet::new();
         let mut identifiers = HashSet::new();
+        let mut folded = HashSet::new();
         for dataset in datasets {
             let path = dataset.data_path.to_str().ok_or_else(|| {
                 EngineError::Setup(format!(
@@ -78,6 +82,10 @@ impl IdentifierUniverse {
                     for value in values.iter().flatten() {
                         let p = pseudonymizer.pseudonym_bytes(value);
                         identifiers.insert(p);
+                        let spelling = crate::guard::fold(value);
+                        if spelling != value && !spelling.is_empty() {
+                            folded.insert(pseudonymizer.pseudonym_bytes(&spelling));
+                        }
                         if column == entity_column {
                             entities.insert(p);
                         }
@@ -89,6 +97,7 @@ impl IdentifierUniverse {
             pseudonymizer: pseudonymizer.clone(),
             entities,
             identifiers,
+            folded,
         })
     }
 
@@ -119,5 +128,13 @@ impl IdentifierOracle for IdentifierUniverse {
     fn is_raw_identifier(&self, text: &str) -> bool {
         self.identifiers
             .contains(&self.pseudonymizer.pseudonym_bytes(text))
+    }
+
+    fn is_raw_identifier_folded(&self, folded: &str) -> bool {
+        if folded.is_empty() {
+            return false;
+        }
+        let p = self.pseudonymizer.pseudonym_bytes(folded);
+        self.folded.contains(&p) || self.identifiers.contains(&p)
     }
 }

@@ -7,13 +7,16 @@
 //!
 //! Memory is bounded by the contract, not by the stream: at most `max_groups` groups, each key
 //! value at most [`MAX_KEY_VALUE_BYTES`] bytes; past either limit the accumulator stops growing and
-//! the release is blocked with `size.groups`. Distinct entities are counted through a set of
-//! (group, entity) pairs, which holds at most one pair per kept row and so at most `L × entities`.
+//! the release is blocked with `size.groups`. Distinct entities are counted through a map of
+//! (group, entity) pairs, which holds at most one pair per kept row and so at most `L × entities`;
+//! each pair keeps the entity's total per measure, from which `finish` derives the contributors
+//! per measure (non-null, non-zero) and the share of the largest ones that the threshold's
+//! decoy and dominance rules need.
 //!
 //! Sums are added in stream order, so the same contributions in the same order give bit-identical
 //! results however they are split into chunks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// Longest dimension value (in UTF-8 bytes) a group key may hold. Public dimension values are short
@@ -40,6 +43,17 @@ pub(crate) struct MeasureTotal {
     /// entity moves this by at most `L·⌈max(|lo|, |hi|)/resolution⌉`: the sensitivity the noise
     /// is calibrated to.
     pub units: i128,
+    /// Distinct entities with at least one kept, non-null value of this measure in the group:
+    /// who a `count` of this measure is about.
+    pub contributors: u64,
+    /// Distinct entities whose kept values of this measure add up to something non-zero in the
+    /// group: who a `sum` or `mean` is about. An entity contributing only nulls or zeros (or
+    /// values cancelling out) moves neither, so it must not count towards k (a decoy).
+    pub nonzero_contributors: u64,
+    /// Σ over entities of |the entity's total of this measure in the group|, for dominance.
+    pub abs_total: f64,
+    /// The same sum over the `n` entities with the largest |total| (n of the dominance rule).
+    pub top_abs: f64,
 }
 
 impl MeasureTotal {
@@ -75,7 +89,11 @@ pub(crate) struct GroupAccumulator {
     max_groups: usize,
     measures: usize,
     index: HashMap<String, usize>,
-    members: HashSet<(usize, [u8; 16])>,
+    /// Per (group, entity): per measure, the entity's total of kept values in that group
+    /// (`None` while it has sent only nulls or non-finite values).
+    members: HashMap<(usize, [u8; 16]), Vec<Option<f64>>>,
+    /// `n` of the dominance rule: how many of the largest contributors `top_abs` adds up.
+    top_n: usize,
     groups: Vec<Group>,
     scratch: String,
     fault: Option<SizeFault>,
@@ -90,7 +108,8 @@ impl GroupAccumulator {
             max_groups,
             measures,
             index: HashMap::new(),
-            members: HashSet::new(),
+            members: HashMap::new(),
+            top_n: 0,
             groups: Vec::new(),
             scratch: String::new(),
             fault: None,
@@ -101,6 +120,13 @@ impl GroupAccumulator {
     /// Also sums each measure in integer units of its resolution (`None`: not at all).
     pub(crate) fn with_resolutions(mut self, resolutions: Vec<Option<f64>>) -> Self {
         self.resolutions = resolutions;
+        self
+    }
+
+    /// Also adds up, per group and measure, the absolute totals of the `n` largest contributors
+    /// (`top_abs`, for the dominance rule).
+    pub(crate) fn with_top_n(mut self, n: usize) -> Self {
+        self.top_n = n;
         self
     }
 
@@ -151,8 +177,14 @@ impl GroupAccumulator {
         let Some(totals) = self.groups.get_mut(group) else {
             return;
         };
-        if self.members.insert((group, entity)) {
+        let member = self.members.entry((group, entity)).or_insert_with(|| {
             totals.entities += 1;
+            vec![None; self.measures]
+        });
+        for (slot, value) in member.iter_mut().zip(values) {
+            if let Some(value) = value {
+                *slot = Some(slot.unwrap_or(0.0) + value);
+            }
         }
         totals.rows += 1;
         for (position, (total, value)) in totals.measures.iter_mut().zip(values).enumerate() {
@@ -182,6 +214,39 @@ impl GroupAccumulator {
     /// dimension. Keys are distinct, so the order is total and the output deterministic.
     pub(crate) fn finish(self) -> Aggregates {
         let mut groups = self.groups;
+        // Per group and measure, every contributor's |total|, to find the largest n. The
+        // members hold at most one entry per kept row, so this is bounded like them.
+        let mut magnitudes: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
+        for ((group, _), member) in self.members {
+            let Some(totals) = groups.get_mut(group) else {
+                continue;
+            };
+            for (measure, (total, sum)) in totals.measures.iter_mut().zip(member).enumerate() {
+                let Some(sum) = sum else {
+                    continue;
+                };
+                total.contributors += 1;
+                if sum != 0.0 {
+                    total.nonzero_contributors += 1;
+                    total.abs_total += sum.abs();
+                    if self.top_n > 0 {
+                        magnitudes
+                            .entry((group, measure))
+                            .or_default()
+                            .push(sum.abs());
+                    }
+                }
+            }
+        }
+        for ((group, measure), mut values) in magnitudes {
+            values.sort_unstable_by(|a, b| b.total_cmp(a));
+            if let Some(total) = groups
+                .get_mut(group)
+                .and_then(|g| g.measures.get_mut(measure))
+            {
+                total.top_abs = values.iter().take(self.top_n).sum();
+            }
+        }
         groups.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         Aggregates { groups }
     }
@@ -210,7 +275,11 @@ mod tests {
             MeasureTotal {
                 count: 3,
                 sum: 6.0,
-                units: 0
+                units: 0,
+                contributors: 2,
+                nonzero_contributors: 2,
+                abs_total: 6.0,
+                top_abs: 0.0,
             }
         );
         assert_eq!(
@@ -218,7 +287,11 @@ mod tests {
             MeasureTotal {
                 count: 2,
                 sum: 10.0,
-                units: 0
+                units: 0,
+                contributors: 2,
+                nonzero_contributors: 2,
+                abs_total: 10.0,
+                top_abs: 0.0,
             }
         );
         assert_eq!(g.measures[0].mean(), Some(2.0));

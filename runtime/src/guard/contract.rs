@@ -51,6 +51,62 @@ pub struct ReleaseContract {
     /// selection, and the k threshold no longer applies (see `privacy.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<PrivacySpec>,
+    /// The (n, k) dominance rule of a threshold release (`dominance = { n = 2, percent = 85.0 }`,
+    /// the default when absent). Not applied under `privacy`, whose noise already bounds what
+    /// one entity's value can show.
+    #[serde(default)]
+    pub dominance: DominanceSpec,
+}
+
+/// The (n, k) dominance rule, as statistical offices apply it to magnitude tables: a group is
+/// suppressed when, for a measure released as `sum` or `mean`, its `n` largest contributors hold
+/// more than `percent` % of the total of the absolute values of all contributions. A
+/// contributor's value is the total of its kept values of that measure in the group.
+///
+/// With n = 2 the second-largest contributor, who knows its own value, cannot subtract it from
+/// the sum and learn the largest one to within `100 − percent` % of the total.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DominanceSpec {
+    /// How many of the largest contributors are added up, at least 1. Default 2.
+    #[serde(default = "default_dominance_n")]
+    pub n: u32,
+    /// The share (in %) those contributors may hold, in (0, 100). Default 85.
+    #[serde(default = "default_dominance_percent")]
+    pub percent: f64,
+}
+
+/// The dominance rule applied when a contract does not set one: (2, 85 %).
+pub const DEFAULT_DOMINANCE: DominanceSpec = DominanceSpec {
+    n: 2,
+    percent: 85.0,
+};
+
+/// Largest `n` of the dominance rule accepted: beyond it the rule suppresses nearly every group
+/// a contract's k lets through, which is a misconfiguration rather than a policy.
+pub const MAX_DOMINANCE_N: u32 = 100;
+
+fn default_dominance_n() -> u32 {
+    DEFAULT_DOMINANCE.n
+}
+
+fn default_dominance_percent() -> f64 {
+    DEFAULT_DOMINANCE.percent
+}
+
+impl Default for DominanceSpec {
+    fn default() -> Self {
+        DEFAULT_DOMINANCE
+    }
+}
+
+impl DominanceSpec {
+    /// Whether `top` (the n largest absolute contributions) exceeds the share of `total` (all
+    /// absolute contributions). An empty total is never dominated (it has no contributor, which
+    /// the contributor threshold suppresses).
+    pub fn dominates(&self, top: f64, total: f64) -> bool {
+        total > 0.0 && top * 100.0 > self.percent * total
+    }
 }
 
 /// The privacy parameters of one release: `privacy = { epsilon = .., delta = .. }`.
@@ -190,6 +246,20 @@ impl ReleaseContract {
                 }
             }
         }
+        let DominanceSpec { n, percent } = self.dominance;
+        if !(1..=MAX_DOMINANCE_N).contains(&n) {
+            return Err(fail(
+                "dominance.n".into(),
+                "must be between 1 and 100 (the number of largest contributors added up)",
+            ));
+        }
+        if !(percent > 0.0 && percent < 100.0) {
+            return Err(fail(
+                "dominance.percent".into(),
+                "must be a share in (0, 100): the rule suppresses a group whose n largest \
+                 contributors hold more than this percentage of its total",
+            ));
+        }
         let mut seen = HashSet::new();
         let inputs = self
             .dimensions
@@ -269,6 +339,11 @@ pub(crate) mod tests {
     use super::*;
 
     /// The contract used across the guard's tests: one dimension with a domain, two measures.
+    ///
+    /// Its dominance rule is (1, 99 %), laxer than the default: with k = 2 and the default
+    /// n = 2, every two-entity group would be dominated (its 2 largest contributors hold 100 %),
+    /// and the tests of the other rules use such groups. The threshold's own tests set
+    /// [`DEFAULT_DOMINANCE`].
     pub(crate) fn sample() -> ReleaseContract {
         ReleaseContract {
             name: "district_stats".into(),
@@ -297,6 +372,10 @@ pub(crate) mod tests {
                 },
             ],
             privacy: None,
+            dominance: DominanceSpec {
+                n: 1,
+                percent: 99.0,
+            },
         }
     }
 
@@ -332,6 +411,7 @@ pub(crate) mod tests {
         });
         let contract: ReleaseContract = serde_json::from_value(json).expect("valid contract");
         assert_eq!(contract.max_groups, 10_000);
+        assert_eq!(contract.dominance, DEFAULT_DOMINANCE);
         assert_eq!(
             contract.measures[0].aggregations,
             [Aggregation::Count, Aggregation::Mean]
@@ -395,6 +475,11 @@ pub(crate) mod tests {
                 |c| c.dimensions[0].values = Some(vec![]),
                 "dimension.district.values",
             ),
+            (|c| c.dominance.n = 0, "dominance.n"),
+            (|c| c.dominance.n = 101, "dominance.n"),
+            (|c| c.dominance.percent = 100.0, "dominance.percent"),
+            (|c| c.dominance.percent = 0.0, "dominance.percent"),
+            (|c| c.dominance.percent = f64::NAN, "dominance.percent"),
         ];
         for (mutate, field) in cases {
             let mut contract = sample();

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! append_*  ─ per chunk ─▶ schema ─▶ entity (null / unknown) ─▶ bound L ─▶ clamp ─▶ aggregate
-//! finish    ─ once ──────▶ size ─▶ domain ─▶ scan (all candidate groups) ─▶ threshold k ─▶ table ─▶ output shape
+//! finish    ─ once ──────▶ size ─▶ domain ─▶ scan (all candidate groups) ─▶ threshold (k per measure, dominance) ─▶ table ─▶ output shape
 //!   with privacy ────────▶ size ─▶ domain ─▶ scan ─▶ charge budget ─▶ keys ─▶ noise ─▶ table ─▶ output shape
 //! ```
 //!
@@ -35,6 +35,7 @@ mod clamp;
 mod contract;
 mod decision;
 mod domain;
+mod ipc_check;
 pub mod noise;
 mod oracle;
 mod output;
@@ -54,8 +55,9 @@ mod tests_privacy;
 
 pub use aggregate::MAX_KEY_VALUE_BYTES;
 pub use contract::{
-    Aggregation, ContractError, DimensionSpec, MeasureSpec, PrivacySpec, ReleaseContract,
-    ENTITIES_COLUMN, ENTITY_COLUMN, MAX_RELEASE_DELTA, MAX_RELEASE_EPSILON,
+    Aggregation, ContractError, DimensionSpec, DominanceSpec, MeasureSpec, PrivacySpec,
+    ReleaseContract, DEFAULT_DOMINANCE, ENTITIES_COLUMN, ENTITY_COLUMN, MAX_DOMINANCE_N,
+    MAX_RELEASE_DELTA, MAX_RELEASE_EPSILON,
 };
 pub use decision::{Block, Decision, ReleasedTable, Rule};
 pub use oracle::{parse_pseudonym, IdentifierOracle, NotAPseudonym, SetOracle, PSEUDONYM_HEX_LEN};
@@ -65,3 +67,4 @@ pub use privacy::{
 };
 pub use release::{AppendError, ReleaseBuilder};
 pub use report::ReleaseReport;
+pub use scan::fold;

@@ -19,6 +19,10 @@ pub trait IdentifierOracle: Send + Sync {
     fn is_pseudonym(&self, text: &str) -> bool;
     /// Is this string a raw identifier value of the granted datasets?
     fn is_raw_identifier(&self, text: &str) -> bool;
+    /// Is this already folded string (see [`super::fold`]) the folded spelling of a raw
+    /// identifier value of the granted datasets? Catches `EMP 0042` or `ＥＭＰ－００４２` for
+    /// `EMP-0042`.
+    fn is_raw_identifier_folded(&self, folded: &str) -> bool;
 }
 
 /// Decodes a pseudonym: exactly 32 lowercase hex characters. Anything else is not a pseudonym.
@@ -49,6 +53,7 @@ pub struct SetOracle {
     entities: HashSet<[u8; 16]>,
     pseudonyms: HashSet<[u8; 16]>,
     raw: HashSet<String>,
+    raw_folded: HashSet<String>,
 }
 
 impl SetOracle {
@@ -116,7 +121,9 @@ impl SetOracle {
 
     /// Adds a raw identifier value (citizen ID number, credit code, ...).
     pub fn add_raw_identifier(&mut self, value: impl Into<String>) {
-        self.raw.insert(value.into());
+        let value = value.into();
+        self.raw_folded.insert(super::fold(&value));
+        self.raw.insert(value);
     }
 
     /// Number of real entities known.
@@ -136,6 +143,11 @@ impl IdentifierOracle for SetOracle {
 
     fn is_raw_identifier(&self, text: &str) -> bool {
         self.raw.contains(text)
+    }
+
+    fn is_raw_identifier_folded(&self, folded: &str) -> bool {
+        // A value that folds to nothing (all separators) would match every empty cell.
+        !folded.is_empty() && self.raw_folded.contains(folded)
     }
 }
 

@@ -85,11 +85,13 @@ mod tests {
                     count: 2,
                     sum,
                     units: 0,
+                    ..MeasureTotal::default()
                 },
                 MeasureTotal {
                     count: 2,
                     sum: 1.0,
                     units: 0,
+                    ..MeasureTotal::default()
                 },
             ],
         }

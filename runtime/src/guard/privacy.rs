@@ -633,6 +633,7 @@ fn noised(
                 count,
                 sum,
                 units: 0,
+                ..MeasureTotal::default()
             });
         }
         released.push(Group {

@@ -10,10 +10,14 @@
 //! schema-checked, but their rows are not read.
 //!
 //! # Limitations with malicious guests
-//! The Arrow IPC decoder panics on some malformed input. Decoding and row processing therefore run
-//! under `catch_unwind`: a panic poisons the builder like any bad chunk (this relies on the default
-//! `panic = "unwind"`). The panic hook still prints arrow's message to the host's stderr; those
-//! messages describe the malformed structure, not cell values.
+//! The Arrow IPC decoder trusts the lengths a stream declares, and an allocation failure aborts
+//! the process (no unwinding). `ipc_check` therefore reads the message headers first and refuses
+//! compressed batches, dictionaries, nested columns and any length beyond the chunk, so that
+//! arrow allocates at most about the chunk's size. It also panics on some malformed input:
+//! decoding and row processing therefore run under `catch_unwind`, and a panic poisons the
+//! builder like any bad chunk (this relies on the default `panic = "unwind"`). The panic hook
+//! still prints arrow's message to the host's stderr; those messages describe the malformed
+//! structure, not cell values.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -33,7 +37,7 @@ use super::noise::RandomSource;
 use super::privacy::{self, BudgetGate, PrivacyPlan};
 use super::report::ReleaseReport;
 use super::schema::{self, MeasureType};
-use super::{domain, output, scan, table, threshold, IdentifierOracle};
+use super::{domain, ipc_check, output, scan, table, threshold, IdentifierOracle};
 
 /// Why a contribution chunk was refused. Every refusal also blocks the release (`contract.schema`).
 /// Messages name the contract's columns and positions, never anything the module sent.
@@ -42,6 +46,10 @@ pub enum AppendError {
     /// The bytes are not a complete Arrow IPC stream with a schema.
     #[error("the contributions are not a readable Arrow IPC stream")]
     Decode,
+    /// The stream was refused before decoding: compressed, using a feature contributions never
+    /// need, or declaring a length beyond the chunk's size (see `ipc_check.rs`).
+    #[error("the contributions were refused before decoding: {0}")]
+    Refused(String),
     /// The chunk's columns are not the contract's.
     #[error("the contributions do not match the contract of release '{release}': {detail}")]
     Schema {
@@ -65,7 +73,8 @@ pub enum AppendError {
 ///
 /// Rules, in the order they are checked (the first violated one blocks the release):
 /// `contract.schema`, `entity.null`, `entity.unknown`, `size.groups`, `dimension.domain`,
-/// `threshold.all_suppressed`, `scan.pseudonym` / `scan.identifier`, `contract.output`. With
+/// `scan.pseudonym` / `scan.identifier`, `threshold.all_suppressed` (k per measure and
+/// dominance, see `threshold.rs`), `contract.output`. With
 /// privacy, `privacy.budget` and `privacy.noise` take the place of the threshold.
 pub struct ReleaseBuilder {
     contract: Arc<ReleaseContract>,
@@ -111,6 +120,14 @@ impl ReleaseBuilder {
             _ => None,
         };
         let resolutions = plan.as_ref().map(|p| p.resolutions()).unwrap_or_default();
+        // Dominance applies to threshold releases only; under privacy the noise bounds what one
+        // contributor's value can show, so the largest contributors need not be tracked.
+        let top_n = match contract.privacy {
+            Some(_) => 0,
+            None => usize::try_from(contract.dominance.n).unwrap_or(usize::MAX),
+        };
+        let mut report = ReleaseReport::new(k, contract.max_rows_per_entity);
+        report.suppression_rule = threshold::describe(k, &contract.dominance);
         Self {
             plan,
             k,
@@ -120,8 +137,9 @@ impl ReleaseBuilder {
             measure_types: None,
             ledger: EntityLedger::new(contract.max_rows_per_entity),
             groups: GroupAccumulator::new(contract.max_groups, contract.measures.len())
-                .with_resolutions(resolutions),
-            report: ReleaseReport::new(k, contract.max_rows_per_entity),
+                .with_resolutions(resolutions)
+                .with_top_n(top_n),
+            report,
             contract,
         }
     }
@@ -134,6 +152,9 @@ impl ReleaseBuilder {
     /// release is then blocked. Batches before the fault in the same stream stay counted.
     pub fn append_ipc(&mut self, ipc: &[u8]) -> Result<(), AppendError> {
         self.guarded(|builder| {
+            // Before arrow sees a byte: a declared length it trusts could make it allocate
+            // enough to abort the process, which the panic guard cannot catch.
+            ipc_check::check(ipc).map_err(|r| AppendError::Refused(r.to_string()))?;
             let mut decoder = StreamDecoder::new();
             let mut buffer = Buffer::from(ipc);
             let mut schema_checked = false;
@@ -199,6 +220,7 @@ impl ReleaseBuilder {
     ) -> Decision {
         let private = self.contract.privacy.is_some();
         let mut fallback = ReleaseReport::new(self.k, self.contract.max_rows_per_entity);
+        fallback.suppression_rule = self.report.suppression_rule.clone();
         if private {
             fallback = fallback.withheld("differential privacy");
         }
@@ -479,7 +501,7 @@ impl ReleaseBuilder {
             };
         }
 
-        let kept = threshold::apply(aggregates, k);
+        let kept = threshold::apply(aggregates, k, &contract);
         report.groups_suppressed = kept.groups_suppressed;
         report.rows_suppressed = kept.rows_suppressed;
         report.groups_released = kept.released.len() as u64;
@@ -488,8 +510,8 @@ impl ReleaseBuilder {
                 "no contribution row was kept, so there is nothing to release".to_owned()
             } else {
                 format!(
-                    "all {} groups have fewer than k={k} distinct entities",
-                    report.groups_total
+                    "all {} groups were suppressed: {}",
+                    report.groups_total, report.suppression_rule
                 )
             };
             return block(Rule::ThresholdAllSuppressed, detail, report);

@@ -10,9 +10,20 @@
 //!   or it contains any syntactically valid citizen ID number or unified social credit code, even
 //!   one that is not in the data.
 //!
-//! A scan catches values copied into cells, not values encoded some other way; threshold-only
-//! policies rely on the reviewed module for the rest (DESIGN.md §2.4). One hit blocks the whole
-//! release; the finding counts cells and names the first column hit, never the value.
+//! Each cell is checked twice: as it is, and **folded** ([`fold`]): full-width forms (U+FF01 to
+//! U+FF5E) and the ideographic space mapped to ASCII, separators (white space, dashes, dots,
+//! underscores, slashes, commas, colons, middle dots) and invisible characters (zero-width,
+//! bidirectional marks, soft hyphen) removed, and letters lowercased. So `3301 0619-8001.0112 34`,
+//! a full-width `３３０１０６…` or a pseudonym cut by dashes are found like the plain spelling;
+//! raw identifier values are compared folded on both sides
+//! ([`IdentifierOracle::is_raw_identifier_folded`]).
+//!
+//! A scan catches values copied into one cell, in any of those spellings, not values encoded
+//! some other way: split across cells or rows, base64 or any other encoding, arithmetic on
+//! digits, or numbers released as measures (docs/privacy.md, "What the scan cannot see");
+//! threshold-only policies rely on the reviewed module for the rest (DESIGN.md §2.4). One hit
+//! blocks the whole release; the finding counts cells and names the first column hit, never the
+//! value.
 
 use arrow::array::{Array, Float64Array, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
@@ -101,7 +112,53 @@ pub(crate) fn scan(
         .or_else(|| finding(Rule::ScanIdentifier, identifiers)))
 }
 
+/// The spelling the scan also reads a cell in: full-width ASCII forms and the ideographic space
+/// folded to ASCII, separators and invisible characters removed, letters lowercased. The same
+/// fold is applied to raw identifier values by the oracle, so both sides compare alike.
+pub fn fold(cell: &str) -> String {
+    let mut out = String::with_capacity(cell.len());
+    for c in cell.chars() {
+        let c = match c {
+            // Full-width forms of ASCII '!'..'~' sit at a fixed offset from them.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            _ => c,
+        };
+        if !is_separator(c) {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Characters a module could put between an identifier's digits without hiding it from a reader.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '.' | '_' | '/' | '\\' | ',' | ':' | '|' | '\u{00B7}' // middle dot
+                | '\u{00AD}' // soft hyphen
+                | '\u{180E}' // Mongolian vowel separator
+                | '\u{2010}'..='\u{2015}' // hyphens and dashes
+                | '\u{2212}' // minus sign
+                | '\u{2027}' // hyphenation point
+                | '\u{30FB}' // katakana middle dot
+                | '\u{3001}' | '\u{3002}' // ideographic comma and full stop
+                | '\u{FE58}' | '\u{FE63}' // small em dash, small hyphen-minus
+                | '\u{FF61}' | '\u{FF64}' // half-width ideographic full stop and comma
+                | '\u{200B}'..='\u{200F}' // zero-width space, joiners, direction marks
+                | '\u{202A}'..='\u{202E}' // bidirectional embeddings
+                | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+                | '\u{2066}'..='\u{2069}' // bidirectional isolates
+                | '\u{FEFF}' // zero-width no-break space
+        )
+}
+
 fn carries_pseudonym(cell: &str, oracle: &dyn IdentifierOracle) -> bool {
+    hex_runs_hold_pseudonym(cell, oracle) || hex_runs_hold_pseudonym(&fold(cell), oracle)
+}
+
+fn hex_runs_hold_pseudonym(cell: &str, oracle: &dyn IdentifierOracle) -> bool {
     if oracle.is_pseudonym(cell) {
         return true;
     }
@@ -121,10 +178,16 @@ fn carries_pseudonym(cell: &str, oracle: &dyn IdentifierOracle) -> bool {
 }
 
 fn carries_identifier(cell: &str, oracle: &dyn IdentifierOracle) -> Option<&'static str> {
-    if oracle.is_raw_identifier(cell) || oracle.is_raw_identifier(cell.trim()) {
+    let folded = fold(cell);
+    if oracle.is_raw_identifier(cell)
+        || oracle.is_raw_identifier(cell.trim())
+        || oracle.is_raw_identifier_folded(&folded)
+    {
         return Some("an identifier value of the granted datasets");
     }
-    find_identifiers(cell).map(describe)
+    find_identifiers(cell)
+        .or_else(|| find_identifiers(&folded))
+        .map(describe)
 }
 
 /// A name for messages; never the value.
@@ -241,6 +304,95 @@ pub(crate) mod tests {
         let table = RecordBatch::try_new(Arc::new(schema), columns).expect("valid batch");
         let finding = scan(&table, &oracle()).expect("readable");
         assert_eq!(finding.map(|f| f.rule), Some(Rule::ScanIdentifier));
+    }
+
+    /// `text` with every ASCII character '!'..'~' in its full-width form.
+    fn full_width(text: &str) -> String {
+        text.chars()
+            .map(|c| match c {
+                '!'..='~' => char::from_u32(u32::from(c) + 0xFEE0).unwrap_or(c),
+                _ => c,
+            })
+            .collect()
+    }
+
+    /// `text` cut into groups of `every` characters joined by `separator`.
+    fn spaced(text: &str, every: usize, separator: &str) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        chars
+            .chunks(every)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
+    /// Hostile: each of these spellings of a citizen ID number passed the scan before folding.
+    #[test]
+    fn finds_citizen_ids_in_other_spellings() {
+        let id = citizen_id();
+        let spellings = [
+            spaced(&id, 4, " "),
+            spaced(&id, 6, "-"),
+            spaced(&id, 3, "."),
+            spaced(&id, 2, "_"),
+            spaced(&id, 6, "/"),
+            spaced(&id, 1, "\u{200B}"),
+            spaced(&id, 5, "\u{3000}"),
+            spaced(&id, 4, "\u{2014}"),
+            full_width(&id),
+            format!("身份证：{}", full_width(&spaced(&id, 6, "-"))),
+            spaced(&full_width(&id), 1, "\u{FEFF}"),
+        ];
+        for cell in &spellings {
+            assert_eq!(rule_of(&[cell]), Some(Rule::ScanIdentifier), "{cell:?}");
+        }
+    }
+
+    /// Hostile: a credit code and a raw identifier value, spelled differently.
+    #[test]
+    fn finds_credit_codes_and_raw_values_in_other_spellings() {
+        let code = shuyu_datasets::make_usci("330106", "12345678").expect("valid parts");
+        for cell in [
+            spaced(&code, 4, " "),
+            full_width(&code.to_lowercase()),
+            spaced(&code, 3, "-"),
+        ] {
+            assert_eq!(rule_of(&[&cell]), Some(Rule::ScanIdentifier), "{cell:?}");
+        }
+        for cell in [
+            "emp 0042",
+            "EMP_0042",
+            "E.M.P.0.0.4.2",
+            "ＥＭＰ－００４２",
+            "EMP\u{200D}-0042",
+        ] {
+            assert_eq!(rule_of(&[cell]), Some(Rule::ScanIdentifier), "{cell:?}");
+        }
+    }
+
+    /// Hostile: a pseudonym cut by separators, in capitals or full width.
+    #[test]
+    fn finds_pseudonyms_in_other_spellings() {
+        for cell in [
+            spaced(P, 8, "-"),
+            spaced(P, 4, " "),
+            spaced(&P.to_uppercase(), 2, ":"),
+            full_width(P),
+            spaced(P, 1, "\u{200B}"),
+            format!("区/{}/区", spaced(P, 16, "_")),
+        ] {
+            assert_eq!(rule_of(&[&cell]), Some(Rule::ScanPseudonym), "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn folding_keeps_ordinary_values_clean() {
+        assert_eq!(fold("Ｈｅｌｌｏ　Ｗｏｒｌｄ－１"), "helloworld1");
+        assert_eq!(fold("上城区 / 西湖区"), "上城区西湖区");
+        assert_eq!(
+            rule_of(&["上城区", "信息传输、软件和信息技术服务业", "2024-01", "12.5", "a-b c"]),
+            None
+        );
     }
 
     #[test]

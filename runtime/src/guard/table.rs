@@ -105,11 +105,13 @@ mod tests {
                         count: 0,
                         sum: 0.0,
                         units: 0,
+                        ..MeasureTotal::default()
                     },
                     MeasureTotal {
                         count: 4,
                         sum: 8.0,
                         units: 0,
+                        ..MeasureTotal::default()
                     },
                 ],
             },
@@ -122,11 +124,13 @@ mod tests {
                         count: 2,
                         sum: 3.0,
                         units: 0,
+                        ..MeasureTotal::default()
                     },
                     MeasureTotal {
                         count: 2,
                         sum: 1.0,
                         units: 0,
+                        ..MeasureTotal::default()
                     },
                 ],
             },

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::ipc::writer::StreamWriter;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::CompressionType;
 use arrow::record_batch::RecordBatch;
 
 use super::contract::tests::sample;
@@ -55,6 +56,11 @@ fn rows(rows: &[(u32, &str, f64, i64)]) -> RecordBatch {
         .map(|(r, id)| (Some(id.as_str()), Some(r.1), Some(r.2), Some(r.3)))
         .collect();
     batch(&rows)
+}
+
+/// [`rows`], for tests where a local named `rows` shadows it.
+fn rows_of(all: &[(u32, &str, f64, i64)]) -> RecordBatch {
+    rows(all)
 }
 
 fn ipc(batches: &[RecordBatch]) -> Vec<u8> {
@@ -164,7 +170,7 @@ fn happy_path_exact_numbers() {
         groups_released: 2,
         k: 2,
         max_rows_per_entity: 1,
-        suppression_rule: "fewer than k=2 distinct entities".into(),
+        suppression_rule: threshold::describe(2, &sample().dominance),
         ..ReleaseReport::default()
     };
     assert_eq!(out.report, expected);
@@ -175,12 +181,12 @@ fn happy_path_exact_numbers() {
 #[test]
 fn bound_keeps_the_first_l_rows_per_entity_and_counts_the_rest() {
     let chunk = rows(&[
-        (1, "a", 10.0, 0),
-        (1, "a", 20.0, 0),
-        (2, "a", 5.0, 0),
-        (1, "b", 30.0, 0),
-        (2, "a", 7.0, 0),
-        (1, "a", 40.0, 0),
+        (1, "a", 10.0, 1),
+        (1, "a", 20.0, 1),
+        (2, "a", 5.0, 1),
+        (1, "b", 30.0, 1),
+        (2, "a", 7.0, 1),
+        (1, "a", 40.0, 1),
     ]);
     let out = released(run(sample(), 2, std::slice::from_ref(&chunk)));
     assert_eq!(out.report.rows_dropped_by_bound, 4);
@@ -192,7 +198,7 @@ fn bound_keeps_the_first_l_rows_per_entity_and_counts_the_rest() {
     two.max_rows_per_entity = 2;
     let mut b = builder(two, 2);
     b.append_batch(&chunk).expect("accepted");
-    b.append_batch(&rows(&[(3, "b", 1.0, 0)]))
+    b.append_batch(&rows(&[(3, "b", 1.0, 1)]))
         .expect("accepted");
     let out = released(b.finish());
     assert_eq!(out.report.rows_dropped_by_bound, 2);
@@ -216,7 +222,7 @@ fn clamping_is_counted() {
 
 #[test]
 fn non_finite_null_negative_and_huge_values() {
-    let ids: Vec<String> = (1..=7).map(e).collect();
+    let ids: Vec<String> = (1..=8).map(e).collect();
     let values = [
         Some(f64::NAN),
         Some(f64::INFINITY),
@@ -225,44 +231,43 @@ fn non_finite_null_negative_and_huge_values() {
         Some(-1e308),
         Some(f64::MAX),
         Some(-0.0),
+        Some(50.0),
     ];
     let rows: Vec<Row<'_>> = ids
         .iter()
         .zip(values)
-        .map(|(id, v)| (Some(id.as_str()), Some("a"), v, None))
+        .map(|(id, v)| (Some(id.as_str()), Some("a"), v, Some(1)))
         .collect();
     let out = released(run(sample(), 2, &[batch(&rows)]));
     let r = &out.report;
     assert_eq!(
         (r.non_finite_values, r.null_values, r.values_clamped),
-        (3, 1 + 7, 2)
+        (3, 1, 2)
     );
     assert_eq!(
         ints(&out.table, "entities"),
-        [7],
+        [8],
         "rows with missing values still count"
     );
-    assert_eq!(ints(&out.table, "capital_count"), [3]);
-    assert_eq!(floats(&out.table, "capital_sum"), [Some(100.0)]);
-    assert_eq!(
-        floats(&out.table, "staff_sum"),
-        [Some(0.0)],
-        "a sum over no values is 0"
-    );
+    assert_eq!(ints(&out.table, "capital_count"), [4]);
+    assert_eq!(floats(&out.table, "capital_sum"), [Some(150.0)]);
+    assert_eq!(floats(&out.table, "staff_sum"), [Some(8.0)]);
     let mean = floats(&out.table, "capital_mean");
-    assert!((mean[0].expect("mean") - 100.0 / 3.0).abs() < 1e-12);
+    assert!((mean[0].expect("mean") - 150.0 / 4.0).abs() < 1e-12);
 }
 
 #[test]
-fn mean_is_null_when_no_value_was_kept() {
+fn a_measure_without_any_kept_value_suppresses_its_group() {
+    // No entity contributed a capital value: the group's capital is about nobody, so it does not
+    // pass k for that measure (before per-measure k it left with a null mean and a 0 sum).
     let ids: Vec<String> = (1..=2).map(e).collect();
     let rows: Vec<Row<'_>> = ids
         .iter()
         .map(|id| (Some(id.as_str()), Some("a"), Some(f64::NAN), Some(1)))
         .collect();
-    let out = released(run(sample(), 2, &[batch(&rows)]));
-    assert_eq!(ints(&out.table, "capital_count"), [0]);
-    assert_eq!(floats(&out.table, "capital_mean"), [None]);
+    let block = blocked(run(sample(), 2, &[batch(&rows)]));
+    assert_eq!(block.rule, Rule::ThresholdAllSuppressed);
+    assert_eq!(block.report.groups_suppressed, 1);
 }
 
 #[test]
@@ -315,13 +320,13 @@ fn k_suppression_counts_groups_and_rows() {
     let mut contract = sample();
     contract.max_rows_per_entity = 2;
     let chunk = rows(&[
-        (1, "a", 1.0, 0),
-        (2, "a", 1.0, 0),
-        (3, "a", 1.0, 0),
-        (4, "b", 1.0, 0),
-        (4, "b", 1.0, 0),
-        (5, "b", 1.0, 0),
-        (6, "c", 1.0, 0),
+        (1, "a", 1.0, 1),
+        (2, "a", 1.0, 1),
+        (3, "a", 1.0, 1),
+        (4, "b", 1.0, 1),
+        (4, "b", 1.0, 1),
+        (5, "b", 1.0, 1),
+        (6, "c", 1.0, 1),
     ]);
     // The caller's effective k (3) is above the contract's (2) and wins.
     let out = released(run(contract.clone(), 3, std::slice::from_ref(&chunk)));
@@ -337,7 +342,7 @@ fn k_suppression_counts_groups_and_rows() {
         (3, 1, 2, 4)
     );
     assert_eq!(r.k, 3);
-    assert_eq!(r.suppression_rule, "fewer than k=3 distinct entities");
+    assert_eq!(r.suppression_rule, threshold::describe(3, &sample().dominance));
     assert_eq!(out.policy["effective_k"], 3);
 
     // An effective k below the contract's never loosens it.
@@ -497,11 +502,133 @@ fn undecodable_ipc_is_refused_and_blocks() {
         let mut b = builder(sample(), 2);
         let err = b.append_ipc(&bytes).expect_err("refused");
         assert!(
-            matches!(err, AppendError::Decode | AppendError::Internal),
+            matches!(
+                err,
+                AppendError::Decode | AppendError::Internal | AppendError::Refused(_)
+            ),
             "{err}"
         );
         assert_eq!(blocked(b.finish()).rule, Rule::ContractSchema);
     }
+}
+
+/// The sample contract's rows as an IPC stream written with `options`.
+fn ipc_with(options: IpcWriteOptions) -> Vec<u8> {
+    let chunk = rows(&[(1, "a", 1.0, 1), (2, "b", 2.0, 2), (3, "a", 3.0, 3)]);
+    let mut bytes = Vec::new();
+    let mut writer =
+        StreamWriter::try_new_with_options(&mut bytes, &chunk.schema(), options).expect("writer");
+    writer.write(&chunk).expect("write");
+    writer.finish().expect("finish");
+    drop(writer);
+    bytes
+}
+
+/// For each record batch message of `stream`: where its metadata and body start.
+fn batch_messages(stream: &[u8]) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    loop {
+        let word = |at: usize| u32::from_le_bytes(stream[at..at + 4].try_into().expect("4 bytes"));
+        let mut size = word(pos);
+        pos += 4;
+        if size == u32::MAX {
+            size = word(pos);
+            pos += 4;
+        }
+        if size == 0 {
+            return out;
+        }
+        let meta = pos;
+        let message = arrow::ipc::root_as_message(&stream[meta..meta + size as usize])
+            .expect("message");
+        let body = meta + size as usize;
+        if message.header_type() == arrow::ipc::MessageHeader::RecordBatch {
+            out.push((meta, size as usize, body));
+        }
+        pos = body + message.bodyLength() as usize;
+    }
+}
+
+/// Hostile: a compressed buffer's 8-byte prefix claims its uncompressed size; arrow reserved
+/// that much before decompressing, and 2^62 bytes made the allocator abort the process (no
+/// panic, so `catch_unwind` could not help). The guard now refuses compressed chunks unread.
+#[test]
+fn compressed_ipc_claiming_2_pow_62_bytes_is_refused_and_the_process_lives() {
+    for codec in [CompressionType::LZ4_FRAME, CompressionType::ZSTD] {
+        let options = IpcWriteOptions::default()
+            .try_with_compression(Some(codec))
+            .expect("v5 supports compression");
+        let mut bytes = ipc_with(options);
+        let (meta, size, body) = batch_messages(&bytes)[0];
+        let message = arrow::ipc::root_as_message(&bytes[meta..meta + size]).expect("message");
+        let batch = message.header_as_record_batch().expect("batch");
+        assert!(batch.compression().is_some(), "the writer compressed");
+        let first = batch
+            .buffers()
+            .expect("buffers")
+            .iter()
+            .find(|b| b.length() >= 8)
+            .map(|b| body + b.offset() as usize)
+            .expect("a non-empty buffer");
+        bytes[first..first + 8].copy_from_slice(&(1i64 << 62).to_le_bytes());
+
+        let mut b = builder(sample(), 2);
+        let err = b.append_ipc(&bytes).expect_err("refused");
+        assert!(matches!(err, AppendError::Refused(_)), "{err}");
+        assert!(err.to_string().contains("compressed"), "{err}");
+        let block = blocked(b.finish());
+        assert_eq!(block.rule, Rule::ContractSchema);
+        assert_eq!(block.report.contribution_rows, 0);
+    }
+}
+
+/// Hostile: buffer and column lengths patched beyond the body are refused before decoding.
+#[test]
+fn ipc_lengths_beyond_the_chunk_are_refused_before_decoding() {
+    let good = ipc_with(IpcWriteOptions::default());
+    let (meta, size, _) = batch_messages(&good)[0];
+    let message = arrow::ipc::root_as_message(&good[meta..meta + size]).expect("message");
+    let batch = message.header_as_record_batch().expect("batch");
+    let at = |bytes: &[u8]| bytes.as_ptr() as usize - good.as_ptr() as usize;
+    let buffers = at(batch.buffers().expect("buffers").bytes());
+    let nodes = at(batch.nodes().expect("nodes").bytes());
+    // (position of an i64 in the metadata, value): a buffer's length, a buffer's offset, a
+    // column's length, a column's null count.
+    let patches = [
+        (buffers + 8, 1i64 << 62),
+        (buffers + 16 * 3, 1i64 << 40),
+        (buffers + 8, -1),
+        (nodes, 1i64 << 40),
+        (nodes + 8, 1i64 << 40),
+    ];
+    for (position, value) in patches {
+        let mut bytes = good.clone();
+        bytes[position..position + 8].copy_from_slice(&value.to_le_bytes());
+        let mut b = builder(sample(), 2);
+        let err = b.append_ipc(&bytes).expect_err("refused");
+        assert!(matches!(err, AppendError::Refused(_)), "{position}: {err}");
+        assert_eq!(blocked(b.finish()).rule, Rule::ContractSchema);
+    }
+    // The unpatched stream still goes through.
+    let mut b = builder(sample(), 2);
+    b.append_ipc(&good).expect("plain stream accepted");
+}
+
+#[test]
+fn dictionary_encoded_ipc_is_refused() {
+    let dictionary: arrow::array::DictionaryArray<arrow::datatypes::Int32Type> =
+        vec!["a", "b", "a"].into_iter().collect();
+    let schema = Schema::new(vec![Field::new(
+        "entity",
+        dictionary.data_type().clone(),
+        true,
+    )]);
+    let chunk = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(dictionary) as ArrayRef])
+        .expect("batch");
+    let mut b = builder(sample(), 2);
+    let err = b.append_ipc(&ipc(&[chunk])).expect_err("refused");
+    assert!(matches!(err, AppendError::Refused(_)), "{err}");
 }
 
 #[test]
@@ -722,5 +849,71 @@ fn the_report_serializes_to_counts() {
     let report = ReleaseReport::new(5, 1);
     let json = serde_json::to_value(&report).expect("serializes");
     assert_eq!(json["k"], 5);
-    assert_eq!(json["suppression_rule"], "fewer than k=5 distinct entities");
+    assert!(
+        json["suppression_rule"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("fewer than k=5 distinct entities")),
+        "{json}"
+    );
+}
+
+/// The sample contract at k = 5 under the default dominance rule (2, 85 %).
+fn k5_default_dominance() -> ReleaseContract {
+    let mut contract = sample();
+    contract.k = 5;
+    contract.dominance = DEFAULT_DOMINANCE;
+    contract
+}
+
+/// Ten honest entities (numbers 20..30) in group "h", with spread values.
+fn honest_rows() -> Vec<(u32, &'static str, f64, i64)> {
+    (20..30)
+        .map(|n| (n, "h", f64::from(n), i64::from(n % 7 + 1)))
+        .collect()
+}
+
+/// Hostile: the target and k − 1 real entities sending zeros or nulls. The group had 5 distinct
+/// entities, so it passed k = 5 and released the target's exact capital and staff.
+#[test]
+fn a_target_among_zero_and_null_decoys_is_suppressed() {
+    let ids: Vec<String> = (1..=5).map(e).collect();
+    let mut rows: Vec<Row<'_>> = vec![(Some(ids[0].as_str()), Some("t"), Some(73.0), Some(7))];
+    rows.push((Some(ids[1].as_str()), Some("t"), Some(0.0), Some(0)));
+    rows.push((Some(ids[2].as_str()), Some("t"), Some(0.0), Some(0)));
+    rows.push((Some(ids[3].as_str()), Some("t"), None, None));
+    rows.push((Some(ids[4].as_str()), Some("t"), None, Some(0)));
+    let out = released(run(
+        k5_default_dominance(),
+        5,
+        &[batch(&rows), rows_of(&honest_rows())],
+    ));
+    assert_eq!(strings(&out.table, "district"), [s("h")]);
+    assert_eq!(out.report.groups_suppressed, 1);
+    assert_eq!(out.report.rows_suppressed, 5);
+
+    // Alone, the decoyed group blocks the release: nothing else would leave.
+    let block = blocked(run(k5_default_dominance(), 5, &[batch(&rows)]));
+    assert_eq!(block.rule, Rule::ThresholdAllSuppressed);
+    assert!(!block.message.contains("73"), "{}", block.message);
+}
+
+/// Hostile: one large contributor among many tiny ones; the sum is almost exactly its value.
+#[test]
+fn a_dominant_contributor_among_tiny_ones_is_suppressed() {
+    let mut all = vec![(1, "d", 100.0, 9)];
+    all.extend((2..=15).map(|n| (n, "d", 0.01, 1)));
+    all.extend(honest_rows());
+    let out = released(run(k5_default_dominance(), 5, &[rows_of(&all)]));
+    assert_eq!(strings(&out.table, "district"), [s("h")]);
+    assert_eq!(out.report.groups_suppressed, 1);
+    assert!(out.report.suppression_rule.contains("2 largest contributors hold more than 85%"));
+    assert_eq!(out.policy["contract"]["dominance"]["n"], 2);
+}
+
+#[test]
+fn honest_groups_release_under_the_default_threshold() {
+    let out = released(run(k5_default_dominance(), 5, &[rows_of(&honest_rows())]));
+    assert_eq!(ints(&out.table, "entities"), [10]);
+    assert_eq!(floats(&out.table, "capital_sum"), [Some(245.0)]);
+    assert_eq!(out.report.groups_suppressed, 0);
 }
