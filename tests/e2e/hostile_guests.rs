@@ -166,3 +166,39 @@ fn releasing_more_than_the_limit_ends_the_job() {
         "one contract entry is released at most once per job"
     );
 }
+
+/// The released values of a string column.
+fn texts(table: &arrow::record_batch::RecordBatch, column: &str) -> Vec<String> {
+    let array = table.column_by_name(column).expect("column");
+    let array = array
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .expect("Utf8");
+    array.iter().map(|v| v.unwrap_or("").to_owned()).collect()
+}
+
+#[test]
+fn decoys_and_dominant_contributors_do_not_pass_the_threshold() {
+    let t = TestDomain::new();
+    let report = run(&t, "threshold_decoys", 20_000_000_000);
+    let [ReleaseOutcome::Released {
+        table,
+        report: summary,
+        ..
+    }] = report.releases.as_slice()
+    else {
+        panic!("expected one release: {report:?}");
+    };
+    // Both decoy groups had >= k real entities; neither leaves.
+    assert_eq!(texts(table, "district"), ["honest"], "{summary:?}");
+    assert_eq!(summary.groups_suppressed, 2, "{summary:?}");
+    assert_eq!(summary.groups_total, 3, "{summary:?}");
+}
+
+#[test]
+fn identifiers_in_other_spellings_are_blocked() {
+    let t = TestDomain::new();
+    let report = run(&t, "leak_identifier_spellings", 20_000_000_000);
+    assert_eq!(blocked_by(&report), [Rule::ScanIdentifier]);
+    no_products(&t);
+}

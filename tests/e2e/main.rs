@@ -8,6 +8,7 @@ mod engine;
 mod host_costs;
 mod hostile_abi;
 mod hostile_guests;
+mod hostile_ipc;
 mod hostile_sql;
 mod job_path;
 mod privacy;

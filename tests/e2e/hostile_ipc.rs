@@ -1,0 +1,154 @@
+//! A hostile contribution chunk, written by hand: compressed Arrow IPC whose buffer claims an
+//! uncompressed size of 2^62 bytes. arrow reserved that much before decompressing, and the
+//! allocation failure aborted the whole host process; the guard must refuse the chunk unread
+//! (`INVALID_CONTRIBUTIONS`), leave nothing released and keep the host alive.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::{CompressionType, MessageHeader};
+use arrow::record_batch::RecordBatch;
+use shuyu::job::JobStatus;
+use wasm_encoder::{
+    CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
+    FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType, Module,
+    TypeSection, ValType,
+};
+
+use crate::support::{self, TestDomain};
+
+/// The release of the hostile scenario (income-by-age).
+const RELEASE: &str = "income_by_age";
+/// Where the chunk sits in the module's memory (the release name is at 0).
+const CHUNK_AT: u32 = 64;
+
+/// Contributions with the release's schema, compressed with `codec`, then patched so that the
+/// first non-empty buffer claims 2^62 uncompressed bytes.
+fn hostile_chunk(codec: CompressionType) -> Vec<u8> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("entity", DataType::Utf8, true),
+        Field::new("district", DataType::Utf8, true),
+        Field::new("age_band", DataType::Utf8, true),
+        Field::new("income", DataType::Float64, true),
+    ]));
+    let text = |v: &str| Arc::new(StringArray::from(vec![v; 4])) as ArrayRef;
+    let columns = vec![
+        text(&"0".repeat(32)),
+        text("上城区"),
+        text("30-39"),
+        Arc::new(Float64Array::from(vec![1.0; 4])) as ArrayRef,
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+    let options = IpcWriteOptions::default()
+        .try_with_compression(Some(codec))
+        .expect("compression");
+    let mut bytes = Vec::new();
+    let mut writer = StreamWriter::try_new_with_options(&mut bytes, &schema, options).expect("w");
+    writer.write(&batch).expect("write");
+    writer.finish().expect("finish");
+    drop(writer);
+
+    // Walk the messages to the record batch and patch its first buffer's length prefix.
+    let mut pos = 0usize;
+    loop {
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
+        let mut size = word(pos) as usize;
+        pos += 4;
+        if size == u32::MAX as usize {
+            size = word(pos) as usize;
+            pos += 4;
+        }
+        assert_ne!(size, 0, "the stream has a record batch");
+        let message = arrow::ipc::root_as_message(&bytes[pos..pos + size]).expect("message");
+        let body = pos + size;
+        if message.header_type() == MessageHeader::RecordBatch {
+            let batch = message.header_as_record_batch().expect("batch");
+            assert!(batch.compression().is_some());
+            let first = batch
+                .buffers()
+                .expect("buffers")
+                .iter()
+                .find(|b| b.length() >= 8)
+                .map(|b| body + b.offset() as usize)
+                .expect("a non-empty buffer");
+            bytes[first..first + 8].copy_from_slice(&(1i64 << 62).to_le_bytes());
+            return bytes;
+        }
+        pos = body + message.bodyLength() as usize;
+    }
+}
+
+/// A module that opens the release and appends `chunk`, returning `release_append`'s result.
+fn module(chunk: &[u8]) -> Vec<u8> {
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32, ValType::I32], [ValType::I32]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32, ValType::I32], [ValType::I32]);
+    types.ty().function([], [ValType::I32]);
+    let mut imports = ImportSection::new();
+    imports.import("shuyu_v1", "release_begin", EntityType::Function(0));
+    imports.import("shuyu_v1", "release_append", EntityType::Function(1));
+    let mut functions = FunctionSection::new();
+    functions.function(2);
+    let mut memory = MemorySection::new();
+    memory.memory(MemoryType {
+        minimum: (u64::from(CHUNK_AT) + chunk.len() as u64) / 65_536 + 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("shuyu_main", ExportKind::Func, 2);
+    let mut main = Function::new([(1, ValType::I32)]);
+    for instruction in [
+        I::I32Const(0),
+        I::I32Const(RELEASE.len() as i32),
+        I::Call(0),
+        I::LocalSet(0),
+        I::LocalGet(0),
+        I::I32Const(CHUNK_AT as i32),
+        I::I32Const(chunk.len() as i32),
+        I::Call(1),
+        I::End,
+    ] {
+        main.instruction(&instruction);
+    }
+    let mut code = CodeSection::new();
+    code.function(&main);
+    let mut data = DataSection::new();
+    data.active(0, &ConstExpr::i32_const(0), RELEASE.bytes());
+    data.active(0, &ConstExpr::i32_const(CHUNK_AT as i32), chunk.iter().copied());
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&imports)
+        .section(&functions)
+        .section(&memory)
+        .section(&exports)
+        .section(&code)
+        .section(&data);
+    module.finish()
+}
+
+#[test]
+fn a_compressed_chunk_claiming_2_pow_62_bytes_is_invalid_contributions_and_the_host_lives() {
+    let t = TestDomain::new();
+    for codec in [CompressionType::LZ4_FRAME, CompressionType::ZSTD] {
+        let module = module(&hostile_chunk(codec));
+        let mut scenario = support::hostile_scenario(&module);
+        scenario.limits.fuel = 50_000_000;
+        let report = t.run(scenario, &module);
+        // -6 = INVALID_CONTRIBUTIONS, returned by release_append and then by shuyu_main.
+        assert_eq!(report.status, JobStatus::GuestError(-6), "{codec:?}");
+        assert!(report.releases.is_empty(), "{codec:?}");
+    }
+    t.domain
+        .audit
+        .verify(&t.domain.keys.public_key())
+        .expect("audit log verifies");
+}
