@@ -83,7 +83,9 @@ fn hostile_chunk(codec: CompressionType) -> Vec<u8> {
 /// A module that opens the release and appends `chunk`, returning `release_append`'s result.
 fn module(chunk: &[u8]) -> Vec<u8> {
     let mut types = TypeSection::new();
-    types.ty().function([ValType::I32, ValType::I32], [ValType::I32]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
     types
         .ty()
         .function([ValType::I32, ValType::I32, ValType::I32], [ValType::I32]);
@@ -122,7 +124,11 @@ fn module(chunk: &[u8]) -> Vec<u8> {
     code.function(&main);
     let mut data = DataSection::new();
     data.active(0, &ConstExpr::i32_const(0), RELEASE.bytes());
-    data.active(0, &ConstExpr::i32_const(CHUNK_AT as i32), chunk.iter().copied());
+    data.active(
+        0,
+        &ConstExpr::i32_const(CHUNK_AT as i32),
+        chunk.iter().copied(),
+    );
     let mut module = Module::new();
     module
         .section(&types)

@@ -64,7 +64,11 @@ fn expected_district_stats(k: i64) -> BTreeMap<(String, String), (i64, f64, f64)
         }
     }
     let passes = |values: Vec<f64>| {
-        let mut magnitudes: Vec<f64> = values.into_iter().filter(|v| *v != 0.0).map(f64::abs).collect();
+        let mut magnitudes: Vec<f64> = values
+            .into_iter()
+            .filter(|v| *v != 0.0)
+            .map(f64::abs)
+            .collect();
         magnitudes.sort_by(|a, b| b.total_cmp(a));
         let total: f64 = magnitudes.iter().sum();
         let top: f64 = magnitudes.iter().take(2).sum();

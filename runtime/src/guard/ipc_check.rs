@@ -70,18 +70,23 @@ pub(crate) fn check(chunk: &[u8]) -> Result<(), IpcRefusal> {
                 // A stream may end without the end-of-stream marker (arrow accepts both).
                 return Ok(());
             }
-            return Err(IpcRefusal::Malformed("the stream ends inside a message length"));
+            return Err(IpcRefusal::Malformed(
+                "the stream ends inside a message length",
+            ));
         };
         pos += 4;
         if word == u32::from_le_bytes(CONTINUATION) {
-            word = read_u32(chunk, pos)
-                .ok_or(IpcRefusal::Malformed("the stream ends inside a message length"))?;
+            word = read_u32(chunk, pos).ok_or(IpcRefusal::Malformed(
+                "the stream ends inside a message length",
+            ))?;
             pos += 4;
         }
         if word == 0 {
             // End of stream: arrow refuses anything after it, and so does the guard.
             if pos != chunk.len() {
-                return Err(IpcRefusal::Malformed("bytes follow the end-of-stream marker"));
+                return Err(IpcRefusal::Malformed(
+                    "bytes follow the end-of-stream marker",
+                ));
             }
             return Ok(());
         }
@@ -121,7 +126,11 @@ pub(crate) fn check(chunk: &[u8]) -> Result<(), IpcRefusal> {
             MessageHeader::DictionaryBatch => {
                 return Err(IpcRefusal::Unsupported("a dictionary batch"))
             }
-            _ => return Err(IpcRefusal::Unsupported("a message that is not a schema or a record batch")),
+            _ => {
+                return Err(IpcRefusal::Unsupported(
+                    "a message that is not a schema or a record batch",
+                ))
+            }
         }
     }
 }

@@ -342,7 +342,10 @@ fn k_suppression_counts_groups_and_rows() {
         (3, 1, 2, 4)
     );
     assert_eq!(r.k, 3);
-    assert_eq!(r.suppression_rule, threshold::describe(3, &sample().dominance));
+    assert_eq!(
+        r.suppression_rule,
+        threshold::describe(3, &sample().dominance)
+    );
     assert_eq!(out.policy["effective_k"], 3);
 
     // An effective k below the contract's never loosens it.
@@ -540,8 +543,8 @@ fn batch_messages(stream: &[u8]) -> Vec<(usize, usize, usize)> {
             return out;
         }
         let meta = pos;
-        let message = arrow::ipc::root_as_message(&stream[meta..meta + size as usize])
-            .expect("message");
+        let message =
+            arrow::ipc::root_as_message(&stream[meta..meta + size as usize]).expect("message");
         let body = meta + size as usize;
         if message.header_type() == arrow::ipc::MessageHeader::RecordBatch {
             out.push((meta, size as usize, body));
@@ -906,7 +909,10 @@ fn a_dominant_contributor_among_tiny_ones_is_suppressed() {
     let out = released(run(k5_default_dominance(), 5, &[rows_of(&all)]));
     assert_eq!(strings(&out.table, "district"), [s("h")]);
     assert_eq!(out.report.groups_suppressed, 1);
-    assert!(out.report.suppression_rule.contains("2 largest contributors hold more than 85%"));
+    assert!(out
+        .report
+        .suppression_rule
+        .contains("2 largest contributors hold more than 85%"));
     assert_eq!(out.policy["contract"]["dominance"]["n"], 2);
 }
 
