@@ -1,4 +1,4 @@
-//! `shuyu budget`: what privacy budget a scenario and its datasets have left (DESIGN.md §6),
+//! `shuyu budget`: what privacy budget a scenario and its datasets have left (docs/concepts.md, "Policies that compose"),
 //! locally on the data directory or, with `--server`, through `GET /v1/budgets/{scenario_id}`.
 
 use anyhow::anyhow;

@@ -1,4 +1,4 @@
-//! Who may read a scenario's privacy budget (DESIGN.md §6: "operators can read what remains"),
+//! Who may read a scenario's privacy budget (docs/concepts.md, "Policies that compose": "operators can read what remains"),
 //! and which dataset budgets go with it.
 //!
 //! The ledger itself (`guard::budget`) knows scopes, not identities: this is where a caller is

@@ -1,4 +1,4 @@
-//! The governance gate (DESIGN.md §2.1): a job starts only if its operator is active, its
+//! The governance gate (docs/concepts.md, "The path of a job"): a job starts only if its operator is active, its
 //! agreement active and in term, its application approved and in term, no dataset it uses
 //! suspended or withdrawn, and the module is the one the approval pinned. Every refusal names
 //! the reason.
@@ -13,7 +13,7 @@ use super::model::{Caller, JobAuthorization, Role};
 use super::registry::{dataset_refusal, find_dataset};
 use super::{GovError, Governance};
 
-/// The gate's checks, in the order DESIGN.md lists them; `Err(Conflict)` names the first failed.
+/// The gate's checks, in the order docs/concepts.md lists them; `Err(Conflict)` names the first failed.
 fn check_gate(
     conn: &Connection,
     caller: &Caller,

@@ -1,7 +1,7 @@
 //! Governance: who may run what, on which data, under which contract.
 //!
 //! A job is authorized either by a local scenario file checked against the catalog (`shuyu run`)
-//! or, on a server, by the governance state of DESIGN.md §1 kept in the database: identities and
+//! or, on a server, by the governance state of docs/concepts.md, "Roles and rules" kept in the database: identities and
 //! roles, registered datasets, authorization agreements, scenario applications with dual review,
 //! suspensions, objections and quality requests ([`Governance`]).
 

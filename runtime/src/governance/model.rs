@@ -1,4 +1,4 @@
-//! The governance vocabulary of DESIGN.md §1 as data: identities and roles, registered datasets and
+//! The governance vocabulary of docs/concepts.md, "Roles and rules" as data: identities and roles, registered datasets and
 //! their versions, authorization agreements, scenario applications and their reviews, objections,
 //! quality requests and server-side jobs.
 //!

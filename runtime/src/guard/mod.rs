@@ -2,7 +2,7 @@
 //!
 //! A module never writes output. It hands *contributions* (rows of entity pseudonym, dimension
 //! values, measure values) for a release named in the scenario's contract, and the guard decides
-//! (DESIGN.md §2.4, docs/abi.md §Contributions). While chunks stream in, [`ReleaseBuilder`] checks
+//! (docs/concepts.md, "The path of a job", docs/abi.md §Contributions). While chunks stream in, [`ReleaseBuilder`] checks
 //! and accumulates them row by row; [`ReleaseBuilder::finish`] then returns a [`Decision`]: a
 //! [`ReleasedTable`] with its [`ReleaseReport`], or a [`Block`] naming the first [`Rule`] violated.
 //!

@@ -522,7 +522,7 @@ pub(crate) fn release(
         })
     };
 
-    // Charged before the first draw (DESIGN.md §6).
+    // Charged before the first draw (docs/concepts.md, "Policies that compose").
     if let Err(message) = gate.charge(name, plan.cost()) {
         return block(Rule::PrivacyBudget, message, &report);
     }

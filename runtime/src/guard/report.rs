@@ -1,6 +1,6 @@
 //! The accounting of one release: what came in, what was dropped, clamped and suppressed, and why.
 //!
-//! Suppression is accounted, never silent (DESIGN.md §6): the report goes into the product manifest
+//! Suppression is accounted, never silent (docs/concepts.md, "Policies that compose"): the report goes into the product manifest
 //! and to the operator whether the release was made or blocked. It holds counts and the policy's
 //! parameters only, never a value, so it is safe to show.
 

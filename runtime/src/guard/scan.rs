@@ -21,7 +21,7 @@
 //! A scan catches values copied into one cell, in any of those spellings, not values encoded
 //! some other way: split across cells or rows, base64 or any other encoding, arithmetic on
 //! digits, or numbers released as measures (docs/privacy.md, "What the scan cannot see");
-//! threshold-only policies rely on the reviewed module for the rest (DESIGN.md §2.4). One hit
+//! threshold-only policies rely on the reviewed module for the rest (docs/concepts.md, "The path of a job"). One hit
 //! blocks the whole release; the finding counts cells and names the first column hit, never the
 //! value.
 

@@ -1,7 +1,7 @@
 //! The budget side of a `release_table` with privacy: the [`BudgetGate`] the guard charges
 //! through, over the domain's [`BudgetLedger`](crate::guard::budget::BudgetLedger).
 //!
-//! A release is charged to its scenario and to every granted dataset at once (DESIGN.md §6), in
+//! A release is charged to its scenario and to every granted dataset at once (docs/concepts.md, "Policies that compose"), in
 //! one ledger transaction, before the guard draws any noise. A scope without a budget gets one on
 //! first use: the scenario's `[privacy_budget]`, a dataset's manifest `privacy_budget` or else
 //! [`DEFAULT_DATASET_BUDGET`]. An existing budget is never changed here, even if the file now

@@ -1,4 +1,4 @@
-//! `release_vector` in a job: sample-and-aggregate (DESIGN.md §2.4, `guard::vector`).
+//! `release_vector` in a job: sample-and-aggregate (docs/concepts.md, "The path of a job", `guard::vector`).
 //!
 //! ```text
 //! release_vector(name) ─▶ fresh partition key ─▶ for each of m partitions:
@@ -242,7 +242,7 @@ pub(super) fn release(
     let sums = vector::sum(contract, &outputs);
     drop(outputs);
 
-    // Charge before any noise is drawn (DESIGN.md §6).
+    // Charge before any noise is drawn (docs/concepts.md, "Policies that compose").
     let cost = Charge::new(
         contract.privacy.epsilon,
         contract.privacy.delta.unwrap_or(0.0),

@@ -58,7 +58,7 @@ CREATE TABLE audit_checkpoints (
 );
 ";
 
-/// Version 2: the governance state of DESIGN.md §1 (see `governance`).
+/// Version 2: the governance state of docs/concepts.md, "Roles and rules" (see `governance`).
 ///
 /// Times are RFC 3339 UTC text with milliseconds, so text order is time order. Enums are stored
 /// as their lowercase wire names; JSON columns (`calendar` setting, `scope`, `scenario`,

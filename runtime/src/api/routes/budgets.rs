@@ -1,5 +1,5 @@
 //! Privacy budgets: what a scenario and its datasets may still spend, and its debits
-//! (DESIGN.md §6). Read-only: totals are created by the first private release and set by the
+//! (docs/concepts.md, "Policies that compose"). Read-only: totals are created by the first private release and set by the
 //! bureau.
 
 use axum::extract::State;

@@ -14,7 +14,7 @@
 //!
 //! # Invariants
 //!
-//! - **Charge before noise** (DESIGN.md §6). [`BudgetLedger::charge`] commits the debit before it
+//! - **Charge before noise** (docs/concepts.md, "Policies that compose"). [`BudgetLedger::charge`] commits the debit before it
 //!   returns; only then may noise be drawn. A process that dies between the charge and the
 //!   release leaves the budget spent for nothing. That is the safe direction: a lost refund
 //!   costs utility, while noise drawn before a charge that then fails could leak a release the

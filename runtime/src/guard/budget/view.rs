@@ -1,4 +1,4 @@
-//! What operators and reviewers read of a scenario's privacy budget (DESIGN.md §6: "operators
+//! What operators and reviewers read of a scenario's privacy budget (docs/concepts.md, "Policies that compose": "operators
 //! can read what remains; reviewers see every debit in the audit log"): its total, spending and
 //! remainder, those of the datasets it is charged to, and its debits.
 

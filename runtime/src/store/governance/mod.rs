@@ -1,4 +1,4 @@
-//! The governance tables' statements (DESIGN.md §1): one file per governance module, holding the
+//! The governance tables' statements (docs/concepts.md, "Roles and rules"): one file per governance module, holding the
 //! queries of its namesake in `crate::governance`. Each function runs on the caller's connection
 //! or transaction, so a check and the write it guards share one snapshot; the rules (who may,
 //! when, with which message) stay in `crate::governance`.
