@@ -6,90 +6,15 @@
 
 use shuyu::job::{JobReport, JobStatus};
 use shuyu::sandbox::{Fault, LimitKind};
-use wasm_encoder::{
-    BlockType, CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection,
-    Function, FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType, Module,
-    TypeSection, ValType,
-};
 
 use crate::support::{self, TestDomain};
 
 /// `QUERY_REJECTED`.
 const REJECTED: i32 = -2;
 
-/// A module whose `shuyu_main` sends `sql` to `query`, then calls `next_batch` until it returns
-/// 0 or an error code. It returns the first error code, or 0 when the query ran to its end.
-fn drain(sql: &str) -> Vec<u8> {
-    let mut types = TypeSection::new();
-    types
-        .ty()
-        .function([ValType::I32, ValType::I32], [ValType::I32]);
-    types.ty().function([ValType::I32], [ValType::I64]);
-    types.ty().function([], [ValType::I32]);
-    let mut imports = ImportSection::new();
-    imports.import("shuyu_v1", "query", EntityType::Function(0));
-    imports.import("shuyu_v1", "next_batch", EntityType::Function(1));
-    let mut functions = FunctionSection::new();
-    functions.function(2);
-    let mut memory = MemorySection::new();
-    memory.memory(MemoryType {
-        minimum: 2,
-        maximum: None,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    });
-    let mut exports = ExportSection::new();
-    exports.export("memory", ExportKind::Memory, 0);
-    exports.export("shuyu_main", ExportKind::Func, 2);
-
-    let len = i32::try_from(sql.len()).expect("SQL fits an i32");
-    let mut main = Function::new([(1, ValType::I32), (1, ValType::I64)]);
-    for instruction in [
-        I::I32Const(0),
-        I::I32Const(len),
-        I::Call(0),
-        I::LocalTee(0),
-        I::I32Const(0),
-        I::I32LtS,
-        I::If(BlockType::Empty),
-        I::LocalGet(0),
-        I::Return,
-        I::End,
-        I::Loop(BlockType::Empty),
-        I::LocalGet(0),
-        I::Call(1),
-        I::LocalTee(1),
-        I::I64Const(0),
-        I::I64GtS,
-        I::BrIf(0),
-        I::End,
-        I::LocalGet(1),
-        I::I32WrapI64,
-        I::End,
-    ] {
-        main.instruction(&instruction);
-    }
-    let mut code = CodeSection::new();
-    code.function(&main);
-    let mut data = DataSection::new();
-    data.active(0, &ConstExpr::i32_const(0), sql.bytes());
-
-    let mut module = Module::new();
-    module
-        .section(&types)
-        .section(&imports)
-        .section(&functions)
-        .section(&memory)
-        .section(&exports)
-        .section(&code)
-        .section(&data);
-    module.finish()
-}
-
 /// Runs `sql` from a guest under the hostile scenario (residents, with citizen IDs granted).
 fn run_sql(t: &TestDomain, sql: &str) -> JobReport {
-    let module = drain(sql);
+    let module = support::draining_module(sql);
     let mut scenario = support::hostile_scenario(&module);
     scenario.limits.fuel = 1_000_000_000;
     t.run(scenario, &module)
@@ -235,7 +160,7 @@ fn the_query_time_limit_is_the_total_over_all_batches() {
     let sql =
         "SELECT a.age FROM (SELECT DISTINCT age AS x FROM residents) c, residents a, residents b \
                WHERE (c.x + a.age * 7 + b.age * 13) % 100 = 0";
-    let module = drain(sql);
+    let module = support::draining_module(sql);
     let mut scenario = support::hostile_scenario(&module);
     // Host time is charged as fuel (1,000 per microsecond): enough for many seconds, so that
     // the query's own time limit is what ends the job.

@@ -117,3 +117,79 @@ pub fn actions(t: &TestDomain, job: &str) -> Vec<String> {
         .map(|e| e.action)
         .collect()
 }
+
+/// A raw module (built here, byte by byte) that sends `sql` to `query`, then calls `next_batch`
+/// until it returns 0 or an error code. Its `shuyu_main` returns the first error code, or 0 when
+/// the query ran to its end.
+pub fn draining_module(sql: &str) -> Vec<u8> {
+    use wasm_encoder::{
+        BlockType, CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection,
+        Function, FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType,
+        Module, TypeSection, ValType,
+    };
+    let mut types = TypeSection::new();
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
+    types.ty().function([ValType::I32], [ValType::I64]);
+    types.ty().function([], [ValType::I32]);
+    let mut imports = ImportSection::new();
+    imports.import("shuyu_v1", "query", EntityType::Function(0));
+    imports.import("shuyu_v1", "next_batch", EntityType::Function(1));
+    let mut functions = FunctionSection::new();
+    functions.function(2);
+    let mut memory = MemorySection::new();
+    memory.memory(MemoryType {
+        minimum: 2,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("shuyu_main", ExportKind::Func, 2);
+
+    let len = i32::try_from(sql.len()).expect("SQL fits an i32");
+    let mut main = Function::new([(1, ValType::I32), (1, ValType::I64)]);
+    for instruction in [
+        I::I32Const(0),
+        I::I32Const(len),
+        I::Call(0),
+        I::LocalTee(0),
+        I::I32Const(0),
+        I::I32LtS,
+        I::If(BlockType::Empty),
+        I::LocalGet(0),
+        I::Return,
+        I::End,
+        I::Loop(BlockType::Empty),
+        I::LocalGet(0),
+        I::Call(1),
+        I::LocalTee(1),
+        I::I64Const(0),
+        I::I64GtS,
+        I::BrIf(0),
+        I::End,
+        I::LocalGet(1),
+        I::I32WrapI64,
+        I::End,
+    ] {
+        main.instruction(&instruction);
+    }
+    let mut code = CodeSection::new();
+    code.function(&main);
+    let mut data = DataSection::new();
+    data.active(0, &ConstExpr::i32_const(0), sql.bytes());
+
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&imports)
+        .section(&functions)
+        .section(&memory)
+        .section(&exports)
+        .section(&code)
+        .section(&data);
+    module.finish()
+}

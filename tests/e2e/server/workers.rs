@@ -160,63 +160,6 @@ fn a_worker_killed_mid_job_fails_only_that_job() {
 const BLOW_UP: &str = "SELECT e.usci, t.usci AS other, count(*) AS n \
     FROM enterprise_registry e, tax_payments t GROUP BY e.usci, t.usci";
 
-/// A raw module that runs `sql` and asks for its first batch.
-fn querying(sql: &str) -> Vec<u8> {
-    use wasm_encoder::{
-        CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
-        FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType, Module,
-        TypeSection, ValType,
-    };
-    let mut types = TypeSection::new();
-    types
-        .ty()
-        .function([ValType::I32, ValType::I32], [ValType::I32]);
-    types.ty().function([ValType::I32], [ValType::I64]);
-    types.ty().function([], [ValType::I32]);
-    let mut imports = ImportSection::new();
-    imports.import("shuyu_v1", "query", EntityType::Function(0));
-    imports.import("shuyu_v1", "next_batch", EntityType::Function(1));
-    let mut functions = FunctionSection::new();
-    functions.function(2);
-    let mut memory = MemorySection::new();
-    memory.memory(MemoryType {
-        minimum: 1,
-        maximum: None,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    });
-    let mut exports = ExportSection::new();
-    exports.export("memory", ExportKind::Memory, 0);
-    exports.export("shuyu_main", ExportKind::Func, 2);
-    let mut main = Function::new([]);
-    for instruction in [
-        I::I32Const(0),
-        I::I32Const(sql.len() as i32),
-        I::Call(0),
-        I::Call(1),
-        I::Drop,
-        I::I32Const(0),
-        I::End,
-    ] {
-        main.instruction(&instruction);
-    }
-    let mut code = CodeSection::new();
-    code.function(&main);
-    let mut data = DataSection::new();
-    data.active(0, &ConstExpr::i32_const(0), sql.bytes());
-    let mut module = Module::new();
-    module
-        .section(&types)
-        .section(&imports)
-        .section(&functions)
-        .section(&memory)
-        .section(&exports)
-        .section(&code)
-        .section(&data);
-    module.finish()
-}
-
 /// Under a worker memory limit far below the address space wasmtime reserves (4 GiB and more
 /// per memory, which `RLIMIT_AS` would refuse), district-stats still completes; a job whose query
 /// outgrows the limit kills its worker, which is recorded and audited, and the server goes on.
@@ -231,7 +174,7 @@ fn a_worker_over_its_memory_limit_fails_its_job_and_the_server_goes_on() {
         "wasmtime works under RLIMIT_DATA: {done}"
     );
 
-    let module = querying(BLOW_UP);
+    let module = support::draining_module(BLOW_UP);
     let sha = server.upload("op-1", &module);
     let mut scenario = district_scenario("op-1", &sha);
     scenario["scenario"]["id"] = json!("blow-up");
