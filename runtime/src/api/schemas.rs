@@ -729,9 +729,20 @@ pub fn all() -> Map<String, Value> {
                     nullable_string("Refusal reason, fault code or guest error code (never data)."),
                 ),
                 ("releases", array_of("JobRelease")),
-                ("submitted_at", time("When submitted.")),
-                ("started_at", nullable_time("When it started running.")),
-                ("ended_at", nullable_time("When it ended.")),
+                (
+                    "submitted_at",
+                    time("When submitted (to the whole second for operators)."),
+                ),
+                (
+                    "started_at",
+                    nullable_time("When it started running (to the whole second for operators)."),
+                ),
+                (
+                    "ended_at",
+                    nullable_time(
+                        "When it ended. Operators see whole seconds: how long a module runs is its own to choose, so finer times would be a channel (docs/security.md).",
+                    ),
+                ),
             ],
             &[
                 "id",
