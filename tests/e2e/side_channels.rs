@@ -15,6 +15,17 @@ fn numbers(text: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The audit log's entries of `action`, oldest first: what reviewers see.
+fn audit_entries(t: &TestDomain, action: &str) -> Vec<shuyu::audit::Entry> {
+    t.domain
+        .audit
+        .search(&shuyu::audit::AuditFilter {
+            action: Some(action.into()),
+            ..Default::default()
+        })
+        .expect("search")
+}
+
 /// Runs `module` under the scenario file `scenario` with `shuyu run`, as the operator would;
 /// returns the exit code and everything printed.
 fn run_cli(t: &TestDomain, scenario: &str, module: &[u8]) -> (Option<i32>, String) {
@@ -49,14 +60,7 @@ fn a_module_cannot_show_a_secret_through_the_jobs_end() {
     assert!(shown.contains("guest_error"), "{shown}");
 
     // What the reviewers see: the exact code, fuel and rows of the job.
-    let ends = t
-        .domain
-        .audit
-        .search(&shuyu::audit::AuditFilter {
-            action: Some("job.end".into()),
-            ..Default::default()
-        })
-        .expect("search");
+    let ends = audit_entries(&t, "job.end");
     let end = &ends.last().expect("a job.end entry").details;
     let secret: u64 = end["status"]
         .as_str()
@@ -66,14 +70,7 @@ fn a_module_cannot_show_a_secret_through_the_jobs_end() {
     assert!(secret > 100_000, "the richest resident's income: {secret}");
     let fuel = end["fuel_used"].as_u64().expect("fuel in the audit log");
     let rows = end["rows_read"].as_u64().expect("rows in the audit log");
-    let blocks = t
-        .domain
-        .audit
-        .search(&shuyu::audit::AuditFilter {
-            action: Some("release.blocked".into()),
-            ..Default::default()
-        })
-        .expect("search");
+    let blocks = audit_entries(&t, "release.blocked");
     assert!(
         blocks[0].details.to_string().contains("entity.unknown"),
         "{:?}",
@@ -141,14 +138,7 @@ privacy = {{ epsilon = 1.0 }}
     );
     let (_, shown) = run_cli(&t, &scenario, &module);
     assert!(shown.contains("BLOCKED"), "{shown}");
-    let blocks = t
-        .domain
-        .audit
-        .search(&shuyu::audit::AuditFilter {
-            action: Some("release.blocked".into()),
-            ..Default::default()
-        })
-        .expect("search");
+    let blocks = audit_entries(&t, "release.blocked");
     let rule = blocks[0].details["rule"]
         .as_str()
         .expect("the rule, for reviewers");

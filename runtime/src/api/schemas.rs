@@ -689,7 +689,10 @@ pub fn all() -> Map<String, Value> {
                 ("outcome", enumeration("Outcome.", &["released", "blocked"])),
                 ("product", nullable_string("Product id when released.")),
                 ("rule", nullable_string("Rule name when blocked.")),
-                ("message", nullable_string("Why blocked (never data).")),
+                (
+                    "message",
+                    nullable_string("Always null: block messages carry counts a module can steer; reviewers read them in the audit log."),
+                ),
                 (
                     "groups_released",
                     integer("Groups released (0 when blocked)."),

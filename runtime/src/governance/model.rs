@@ -506,7 +506,8 @@ pub struct JobRelease {
     pub product: Option<String>,
     /// Rule name when blocked.
     pub rule: Option<String>,
-    /// Why blocked (never data).
+    /// Always null since block messages carry counts a module can steer (docs/security.md);
+    /// kept so that clients of the field keep parsing. Reviewers read the message in the audit log.
     pub message: Option<String>,
     /// Groups released (the product's rows); 0 when blocked.
     pub groups_released: u64,
