@@ -159,6 +159,20 @@ impl EngineSession {
             .map_err(|e| EngineError::Rejected(rejection_message(&e)))
     }
 
+    /// Every row of the granted view `table`, for the host's own use (grouping rows by entity
+    /// for `release_entities`): no guest SQL is involved, so the surface checks do not apply.
+    pub async fn scan_view(&self, table: &str) -> Result<SendableRecordBatchStream, EngineError> {
+        let frame = self
+            .ctx
+            .table(table)
+            .await
+            .map_err(|e| EngineError::Failed(format!("{table}: {e}")))?;
+        frame
+            .execute_stream()
+            .await
+            .map_err(|e| EngineError::Failed(format!("{table}: {e}")))
+    }
+
     /// Plans and starts a query, returning its stream of batches. Dropping the stream cancels it
     /// (DataFusion aborts the tasks it spawned for the query when their handles drop).
     ///

@@ -35,6 +35,7 @@ mod clamp;
 mod contract;
 mod decision;
 mod domain;
+mod entity;
 mod ipc_check;
 pub mod noise;
 mod oracle;
@@ -60,6 +61,7 @@ pub use contract::{
     MAX_RELEASE_DELTA, MAX_RELEASE_EPSILON,
 };
 pub use decision::{Block, Decision, ReleasedTable, Rule};
+pub use entity::{EntityBatches, EntityChunkCheck, EntityDrops, EntityRow};
 pub use oracle::{parse_pseudonym, IdentifierOracle, NotAPseudonym, SetOracle, PSEUDONYM_HEX_LEN};
 pub use privacy::{
     default_resolution, BudgetGate, ColumnNoise, PrivacyInfo, PrivacyPlan, SelectionInfo,

@@ -193,6 +193,25 @@ impl JobHost {
         }
     }
 
+    /// Why the granted tables cannot be split by entity, if they cannot: every grant must carry
+    /// its dataset's entity column, or a run would see rows it cannot be given by owner.
+    fn entity_grant_problem(&self) -> Option<String> {
+        let scenario = &self.ctx.scenario;
+        scenario
+            .datasets
+            .iter()
+            .zip(&scenario.file.grants)
+            .find_map(|(dataset, grant)| {
+                let entity = dataset.manifest.dataset.entity_column.as_str();
+                (!grant.columns.iter().any(|c| c == entity)).then(|| {
+                    format!(
+                        "a per-entity release needs every granted table to carry its entity column; {} does not grant {entity}",
+                        dataset.name()
+                    )
+                })
+            })
+    }
+
     fn push(&self, outcome: ReleaseOutcome) {
         if let Ok(mut outcomes) = self.ctx.outcomes.lock() {
             outcomes.push(outcome);
@@ -354,6 +373,16 @@ impl Host for JobHost {
                 format!("the scenario's contract has no release named '{name}'"),
             ));
         };
+        // A main run reads every entity's rows, so contributions it makes could carry anyone's
+        // data past noise calibrated for one entity: releases with privacy are made per entity.
+        if release.contract.privacy.is_some() {
+            return Err(CallError::code(
+                ErrorCode::NotAvailable,
+                format!(
+                    "release '{name}' has privacy: its contributions come from entity runs; call release_entities(\"{name}\")"
+                ),
+            ));
+        }
         if !self.released_names.insert(name.to_string()) {
             return Err(CallError::code(
                 ErrorCode::UnknownRelease,
@@ -424,6 +453,49 @@ impl Host for JobHost {
         Ok(status)
     }
 
+    fn release_entities(
+        &mut self,
+        name: &str,
+        runner: &PartitionRunner,
+    ) -> Result<ReleaseStatus, CallError> {
+        let Some(release) = self.ctx.scenario.release(name).cloned() else {
+            return Err(CallError::code(
+                ErrorCode::UnknownRelease,
+                format!("the scenario's contract has no release named '{name}'"),
+            ));
+        };
+        if !self.released_names.insert(name.to_string()) {
+            return Err(CallError::code(
+                ErrorCode::UnknownRelease,
+                format!("release '{name}' was already made in this job"),
+            ));
+        }
+        if let Some(problem) = self.entity_grant_problem() {
+            let block = crate::guard::Block {
+                rule: crate::guard::Rule::ContractSchema,
+                message: format!("release '{name}': {problem}"),
+                report: crate::guard::ReleaseReport::withheld_empty(),
+            };
+            return self.publish(name, Decision::Blocked(block));
+        }
+        let entity_runner = match runner.entity_runner() {
+            Ok(entity_runner) => entity_runner,
+            // Depends on the module alone: the release is blocked, the job goes on.
+            Err(Fault::InvalidModule(problem)) => {
+                let block = crate::guard::Block {
+                    rule: crate::guard::Rule::ContractSchema,
+                    message: format!("release '{name}': {problem}"),
+                    report: crate::guard::ReleaseReport::withheld_empty(),
+                };
+                return self.publish(name, Decision::Blocked(block));
+            }
+            Err(fault) => return Err(fault.into()),
+        };
+        let oracle: Arc<dyn IdentifierOracle> = self.universe()?;
+        let decision = super::entities::release(&self.ctx, &release, &entity_runner, oracle)?;
+        self.publish(name, decision)
+    }
+
     fn vector_name(&mut self) -> Result<String, CallError> {
         match &self.partition {
             Some(slot) => Ok(slot.name().to_string()),
@@ -461,7 +533,7 @@ impl Host for JobHost {
 }
 
 /// Resolves once `cancel` is set, looking every epoch tick (the sandbox's own granularity).
-async fn cancelled(cancel: &CancelToken) {
+pub(super) async fn cancelled(cancel: &CancelToken) {
     while !cancel.is_cancelled() {
         tokio::time::sleep(EPOCH_TICK).await;
     }

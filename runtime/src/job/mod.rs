@@ -17,6 +17,7 @@
 //! [`queue::JobQueue`], which calls [`run_job_in`] with the governance catalog, the job id it
 //! recorded and a [`CancelToken`] that stops the guest.
 
+mod entities;
 mod host;
 mod privacy;
 mod process;

@@ -143,7 +143,7 @@ fn audit(ctx: &JobContext, action: &str, details: serde_json::Value) -> Result<(
 }
 
 /// Writes the one summary of the partition runs' audit entries that were left out, if any.
-fn audit_suppressed(ctx: &JobContext, name: &str) -> Result<(), CallError> {
+pub(super) fn audit_suppressed(ctx: &JobContext, name: &str) -> Result<(), CallError> {
     let suppressed = ctx.partition_audit.take_suppressed();
     if suppressed == 0 {
         return Ok(());

@@ -6,10 +6,11 @@
 //! wall time is charged as fuel afterwards. No slice of guest memory is held across a call back
 //! into the host.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
 
+use super::entity::{CONTRIBUTE_EXPORT, ENTITY_HOST_CALL_FUEL};
 use super::state::GuestState;
 use super::{
     CallError, ErrorCode, Fault, LimitKind, ReleaseStatus, ABI_MODULE, ENTRY_POINT,
@@ -28,7 +29,7 @@ const MAX_LOG_BYTES: usize = 4 << 10;
 const MAX_VECTOR_BYTES: usize = crate::guard::vector::MAX_COORDS * 8;
 
 /// The functions of ABI v1 and their (params, results) as wasm value types, for the import check.
-const FUNCTIONS: [(&str, usize, &str); 12] = [
+const FUNCTIONS: [(&str, usize, &str); 16] = [
     ("query", 2, "i32"),
     ("next_batch", 1, "i64"),
     ("read_batch", 3, "i32"),
@@ -41,6 +42,10 @@ const FUNCTIONS: [(&str, usize, &str); 12] = [
     ("release_vector", 2, "i32"),
     ("vector_name", 2, "i32"),
     ("vector_emit", 2, "i32"),
+    ("release_entities", 2, "i32"),
+    ("entity_release", 2, "i32"),
+    ("entity_rows", 2, "i32"),
+    ("contribute", 2, "i32"),
 ];
 
 /// Checks a module's imports and exports against ABI v1, naming the first thing that does not fit.
@@ -76,13 +81,15 @@ pub(super) fn check_module(module: &Module) -> Result<(), Fault> {
             )))
         }
     }
-    match module.get_export(PARTITION_EXPORT) {
-        None => {}
-        Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 1 => {}
-        Some(_) => {
-            return Err(Fault::InvalidModule(format!(
-                "`{PARTITION_EXPORT}` must be a function () -> i32"
-            )))
+    for optional in [PARTITION_EXPORT, CONTRIBUTE_EXPORT] {
+        match module.get_export(optional) {
+            None => {}
+            Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 1 => {}
+            Some(_) => {
+                return Err(Fault::InvalidModule(format!(
+                    "`{optional}` must be a function () -> i32"
+                )))
+            }
         }
     }
     if !matches!(module.get_export("memory"), Some(ExternType::Memory(_))) {
@@ -98,9 +105,9 @@ pub(super) fn check_module(module: &Module) -> Result<(), Fault> {
 enum HostTime {
     /// Charged at [`HOST_FUEL_PER_NANOSECOND`].
     Charged,
-    /// `release_vector`: its time is the partition runs', each metered by its own store's fuel
-    /// (host time included), which the job adds to its total; charging it again here would count
-    /// it twice.
+    /// `release_vector` and `release_entities`: their time is the partition or entity runs',
+    /// each metered by its own store's fuel, which the job adds to its total; charging it again
+    /// here would count it twice.
     PartitionRuns,
 }
 
@@ -118,7 +125,16 @@ fn host_call<'a, R: From<i32>>(
 ) -> wasmtime::Result<R> {
     let started = Instant::now();
     let result = c.data().check_cancelled().and_then(|()| body(c));
-    let result = match (time, charge(c, started.elapsed())) {
+    // An entity run pays a fixed price per call: its wall time depends on how busy the machine
+    // is, which other entities' runs influence, and must not decide whether this run completes.
+    let cost = if c.data().fixed_host_costs {
+        ENTITY_HOST_CALL_FUEL
+    } else {
+        u64::try_from(started.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(HOST_FUEL_PER_NANOSECOND)
+    };
+    let result = match (time, charge(c, cost)) {
         (HostTime::PartitionRuns, _) | (HostTime::Charged, Ok(())) => result,
         // A fault the call raised itself is the more precise account.
         (HostTime::Charged, Err(_)) if matches!(result, Err(CallError::Fault(_))) => result,
@@ -127,11 +143,8 @@ fn host_call<'a, R: From<i32>>(
     finish(c, result)
 }
 
-/// Takes `elapsed` worth of fuel from the run: `limit:fuel` when less is left.
-fn charge(c: &mut Caller<'_, GuestState>, elapsed: Duration) -> Result<(), Fault> {
-    let cost = u64::try_from(elapsed.as_nanos())
-        .unwrap_or(u64::MAX)
-        .saturating_mul(HOST_FUEL_PER_NANOSECOND);
+/// Takes `cost` fuel from the run: `limit:fuel` when less is left.
+fn charge(c: &mut Caller<'_, GuestState>, cost: u64) -> Result<(), Fault> {
     let left = c
         .get_fuel()
         .map_err(|e| Fault::Internal(format!("cannot read fuel: {e:#}")))?;
@@ -473,6 +486,70 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
                     })
                     .collect();
                 c.data_mut().host.vector_emit(values)?;
+                Ok(0)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        ABI_MODULE,
+        "release_entities",
+        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
+            host_call(&mut c, HostTime::PartitionRuns, |c| {
+                let name = read_text(c, "release_entities: name", ptr, len, MAX_NAME_BYTES)?;
+                // Only a main run holds a runner: partition and entity runs cannot release.
+                let Some(runner) = c.data().runner.clone() else {
+                    return Err(CallError::code(
+                        ErrorCode::NotAvailable,
+                        "release_entities is available only in the main run",
+                    ));
+                };
+                c.data_mut().count_release()?;
+                c.data_mut()
+                    .host
+                    .release_entities(&name, &runner)
+                    .map(ReleaseStatus::abi_code)
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "entity_release",
+        |mut c: Caller<'_, GuestState>, ptr: i32, cap: i32| {
+            host_call(&mut c, HostTime::Charged, |c| {
+                let name = c.data_mut().host.entity_release()?.into_bytes();
+                // Contract names are ASCII, so any cut is a whole-character cut.
+                let n = name.len().min(cap as u32 as usize);
+                write(c, "entity_release: dst", ptr, &name[..n])?;
+                Ok(i32::try_from(name.len()).unwrap_or(i32::MAX))
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "entity_rows",
+        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
+            host_call(&mut c, HostTime::Charged, |c| {
+                let table = read_text(c, "entity_rows: table", ptr, len, MAX_NAME_BYTES)?;
+                c.data_mut().count_query()?;
+                let handle = c.data_mut().host.entity_rows(&table)?;
+                c.data_mut().open_queries.insert(handle);
+                Ok(handle)
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        ABI_MODULE,
+        "contribute",
+        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
+            host_call(&mut c, HostTime::Charged, |c| {
+                range(c, "contribute: chunk", ptr, len)?;
+                c.data()
+                    .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
+                let chunk = read(c, "contribute: chunk", ptr, len, MAX_CHUNK_BYTES)?;
+                c.data_mut().host.contribute(&chunk)?;
                 Ok(0)
             })
         },

@@ -22,6 +22,10 @@ pub enum LimitKind {
     Releases,
     /// A `next_batch` call that took longer than `query_timeout_secs`.
     QueryTime,
+    /// A per-entity release over more entities than `max_entities`.
+    Entities,
+    /// A per-entity release that ran longer than `entity_release_secs`.
+    ReleaseTime,
 }
 
 impl LimitKind {
@@ -35,6 +39,8 @@ impl LimitKind {
             Self::RowsRead => "rows_read",
             Self::Releases => "releases",
             Self::QueryTime => "query_time",
+            Self::Entities => "entities",
+            Self::ReleaseTime => "release_time",
         }
     }
 }

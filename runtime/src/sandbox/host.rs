@@ -19,8 +19,10 @@ pub enum ErrorCode {
     InvalidContributions = -6,
     /// A release name the contract does not have, or one already released.
     UnknownRelease = -7,
-    /// A function that does not belong to this kind of run: `release_vector` and
-    /// `release_begin` in a partition run, `vector_name` and `vector_emit` outside one.
+    /// A function that does not belong to this kind of run: `release_vector`, `release_entities`
+    /// and `release_begin` in a partition or entity run, `vector_name` and `vector_emit` outside
+    /// a partition run, `entity_release`, `entity_rows` and `contribute` outside an entity run,
+    /// `query` in an entity run, `release_begin` of a contract entry with privacy.
     NotAvailable = -8,
 }
 
@@ -119,6 +121,43 @@ pub trait Host: Send {
         Err(CallError::code(
             ErrorCode::NotAvailable,
             "vector_emit is available only in a partition run",
+        ))
+    }
+    /// Makes the `[[release]]` contract entry `name` per entity: builds the module's entity
+    /// runner from `runner` and runs `shuyu_contribute` once per entity. Only the main run gets
+    /// here.
+    fn release_entities(
+        &mut self,
+        name: &str,
+        runner: &PartitionRunner,
+    ) -> Result<ReleaseStatus, CallError> {
+        let _ = (name, runner);
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "release_entities is available only in the main run",
+        ))
+    }
+    /// In an entity run: the name of the release being computed.
+    fn entity_release(&mut self) -> Result<String, CallError> {
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "entity_release is available only in an entity run",
+        ))
+    }
+    /// In an entity run: opens a query over this entity's rows of granted table `table`.
+    fn entity_rows(&mut self, table: &str) -> Result<i32, CallError> {
+        let _ = table;
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "entity_rows is available only in an entity run",
+        ))
+    }
+    /// In an entity run: one IPC chunk of this entity's contributions (no entity column).
+    fn contribute(&mut self, ipc: &[u8]) -> Result<(), CallError> {
+        let _ = ipc;
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "contribute is available only in an entity run",
         ))
     }
     /// Called once after the guest returned or faulted: flush what is still open.

@@ -42,6 +42,20 @@ pub struct Limits {
     /// Default 256 (four times the default `memory_mib`). Each run of a job (the main run, one
     /// partition run at a time) has its own.
     pub host_memory_mib: u32,
+    /// Fuel of one entity run of a per-entity release (`release_entities`). Its host calls cost
+    /// a fixed 10,000 each instead of their wall time. Default 100,000,000.
+    pub entity_fuel: u64,
+    /// Linear memory of one entity run, in MiB. Default 16; at most 1,024.
+    pub entity_memory_mib: u32,
+    /// Rows one entity may have over all granted tables. An entity with more is not run and
+    /// contributes nothing (counted in the audit log). Default 100,000.
+    pub entity_max_rows: u64,
+    /// Entities one per-entity release may run; a release over more ends the job with
+    /// `limit:entities`. Default 10,000,000.
+    pub max_entities: u64,
+    /// Wall time of one per-entity release, grouping and every entity run together; past it
+    /// the job ends with `limit:release_time`. Default 3,600.
+    pub entity_release_secs: u64,
 }
 
 impl Default for Limits {
@@ -56,9 +70,19 @@ impl Default for Limits {
             query_timeout_secs: 300,
             max_log_lines: 1_000,
             host_memory_mib: 256,
+            entity_fuel: 100_000_000,
+            entity_memory_mib: 16,
+            entity_max_rows: 100_000,
+            max_entities: 10_000_000,
+            entity_release_secs: 3_600,
         }
     }
 }
+
+/// Queries (`entity_rows` calls) one entity run may open: a few per granted table.
+const ENTITY_MAX_QUERIES: u32 = 64;
+/// Host memory one entity run may make the host hold (staged rows, a contributions chunk).
+const ENTITY_HOST_MEMORY_MIB: u32 = 16;
 
 /// The largest memory limit a scenario may ask for: 4 GiB is all a 32-bit guest can address.
 pub const MAX_MEMORY_MIB: u32 = 4096;
@@ -87,7 +111,43 @@ impl Limits {
         if self.query_timeout_secs == 0 {
             return Err("limits.query_timeout_secs must be at least 1".into());
         }
+        if self.entity_fuel == 0 {
+            return Err("limits.entity_fuel must be greater than 0".into());
+        }
+        let max_entity = super::entity::MAX_ENTITY_MEMORY_MIB;
+        if self.entity_memory_mib == 0 || self.entity_memory_mib > max_entity {
+            return Err(format!(
+                "limits.entity_memory_mib must be between 1 and {max_entity}, not {}",
+                self.entity_memory_mib
+            ));
+        }
+        if self.entity_max_rows == 0 {
+            return Err("limits.entity_max_rows must be at least 1".into());
+        }
+        if self.max_entities == 0 {
+            return Err("limits.max_entities must be at least 1".into());
+        }
+        if self.entity_release_secs == 0 {
+            return Err("limits.entity_release_secs must be at least 1".into());
+        }
         Ok(())
+    }
+
+    /// The limits of one entity run: its own fuel, memory and rows; a few queries (one per
+    /// `entity_rows`); no releases; the log lines the partition-run audit quota allows.
+    pub fn for_entity_run(&self) -> Limits {
+        Limits {
+            fuel: self.entity_fuel,
+            memory_mib: self.entity_memory_mib,
+            max_queries: ENTITY_MAX_QUERIES,
+            max_open_queries: self.max_open_queries,
+            max_rows_read: self.entity_max_rows,
+            max_releases: 0,
+            query_timeout_secs: self.query_timeout_secs,
+            max_log_lines: self.max_log_lines,
+            host_memory_mib: self.host_memory_mib.min(ENTITY_HOST_MEMORY_MIB),
+            ..self.clone()
+        }
     }
 
     /// The memory limit in bytes.

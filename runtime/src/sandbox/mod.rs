@@ -16,21 +16,28 @@
 //! [`PartitionRunner`] that runs the module's `shuyu_partition` export in fresh instances, one per
 //! partition, each on a thread and in a store of its own under the same limits. Partition runs
 //! get no runner, so they can neither release nor start partition runs themselves.
+//!
+//! A main run may also make a release per entity (`release_entities`); the host then gets an
+//! [`EntityRunner`] from the same runner, which runs the module's `shuyu_contribute` export once
+//! per entity in fresh instances of a pooling engine (see [`entity`]).
 
 mod abi;
 mod cache;
 pub mod cancel;
+pub mod entity;
 mod fault;
 mod host;
 pub mod limits;
 mod state;
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::{Config, Engine, Linker, Module, Store, Trap, UpdateDeadline};
 
 pub use cancel::CancelToken;
+pub use entity::{EntityRunner, CONTRIBUTE_EXPORT};
 pub use fault::{Fault, LimitKind};
 pub use host::{Batch, CallError, ErrorCode, Host, ReleaseStatus};
 pub use limits::Limits;
@@ -49,9 +56,9 @@ pub const PARTITION_EXPORT: &str = "shuyu_partition";
 pub const HOST_FUEL_PER_NANOSECOND: u64 = 1;
 /// Stack of the thread a guest runs on: WebAssembly's own 512 KiB plus room for host calls
 /// (DataFusion planning recurses deeply on hostile SQL).
-const GUEST_THREAD_STACK: usize = 32 << 20;
+pub(crate) const GUEST_THREAD_STACK: usize = 32 << 20;
 /// Name of the thread a guest runs on (panics there are caught and audited, not printed).
-const GUEST_THREAD_NAME: &str = "shuyu-guest";
+pub(crate) const GUEST_THREAD_NAME: &str = "shuyu-guest";
 
 /// A compiled, checked guest module.
 #[derive(Clone)]
@@ -91,26 +98,38 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<GuestState>,
     cache: cache::ModuleCache,
+    entities: EntityEngineCell,
+}
+
+/// The pooling engine of entity runs, built on first use (it reserves address space for its
+/// whole pool) and shared by every runner of the sandbox.
+type EntityEngineCell = Arc<OnceLock<Result<Arc<entity::EntityEngine>, String>>>;
+
+/// The engine settings every run shares. Compiled code depends on them, so the entity engine
+/// (which adds the pooling allocator) can load modules the main engine compiled.
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        // Lets a cancelled run stop in pure computation (see `cancel`).
+        .epoch_interruption(true)
+        .wasm_memory64(false)
+        .wasm_multi_memory(false)
+        .wasm_tail_call(false)
+        .wasm_relaxed_simd(false)
+        .cranelift_nan_canonicalization(true)
+        // Backtraces carry guest-chosen function names into error text; we report trap
+        // kinds only.
+        .wasm_backtrace_max_frames(None)
+        .max_wasm_stack(512 << 10);
+    config
 }
 
 impl Sandbox {
     /// Builds the sandbox. With `cache_dir`, compiled modules are also kept on disk there; that
     /// directory must be writable by the domain only (see `cache.rs`).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, SandboxError> {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            // Lets a cancelled run stop in pure computation (see `cancel`).
-            .epoch_interruption(true)
-            .wasm_memory64(false)
-            .wasm_multi_memory(false)
-            .wasm_tail_call(false)
-            .wasm_relaxed_simd(false)
-            .cranelift_nan_canonicalization(true)
-            // Backtraces carry guest-chosen function names into error text; we report trap
-            // kinds only.
-            .wasm_backtrace_max_frames(None)
-            .max_wasm_stack(512 << 10);
+        let config = base_config();
         let engine = Engine::new(&config).map_err(|e| SandboxError::Setup(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         abi::define(&mut linker).map_err(|e| SandboxError::Setup(format!("{e:#}")))?;
@@ -122,6 +141,7 @@ impl Sandbox {
             engine,
             linker,
             cache,
+            entities: Arc::new(OnceLock::new()),
         })
     }
 
@@ -149,14 +169,25 @@ impl Sandbox {
         host: Box<dyn Host>,
         cancel: &CancelToken,
     ) -> RunOutcome {
-        let runner = PartitionRunner {
+        let runner = self.partition_runner(module, limits, cancel);
+        runner.run_export(ENTRY_POINT, host, Some(runner.clone()))
+    }
+
+    /// The runner a main run of `module` hands to its host, for its partition and entity runs.
+    pub(crate) fn partition_runner(
+        &self,
+        module: &GuestModule,
+        limits: &Limits,
+        cancel: &CancelToken,
+    ) -> PartitionRunner {
+        PartitionRunner {
             engine: self.engine.clone(),
             linker: self.linker.clone(),
             module: module.clone(),
             limits: limits.clone(),
             cancel: cancel.clone(),
-        };
-        runner.run_export(ENTRY_POINT, host, Some(runner.clone()))
+            entities: self.entities.clone(),
+        }
     }
 }
 
@@ -171,6 +202,7 @@ pub struct PartitionRunner {
     module: GuestModule,
     limits: Limits,
     cancel: CancelToken,
+    entities: EntityEngineCell,
 }
 
 impl std::fmt::Debug for PartitionRunner {
@@ -190,6 +222,26 @@ impl PartitionRunner {
     /// The limits each partition run gets (the main run's).
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The runner of this module's entity runs (`release_entities`), under the entity limits of
+    /// the run's scenario.
+    ///
+    /// # Errors
+    /// [`Fault::InvalidModule`] when the module has no `shuyu_contribute` export or cannot be
+    /// instantiated within the entity limits (data-independent: the caller blocks the release);
+    /// [`Fault::Internal`] when the pooling engine cannot be built.
+    pub fn entity_runner(&self) -> Result<EntityRunner, Fault> {
+        let engine = self
+            .entities
+            .get_or_init(|| {
+                entity::EntityEngine::new()
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(Fault::Internal)?;
+        engine.runner(&self.module, &self.limits, &self.cancel)
     }
 
     /// Runs the partition export once, in a fresh instance, with `host` serving its calls.
@@ -236,52 +288,73 @@ impl PartitionRunner {
         started: Instant,
     ) -> RunOutcome {
         let limits = &self.limits;
-        let mut store = Store::new(
-            &self.engine,
-            GuestState::new(host, limits.clone(), self.cancel.clone(), runner),
-        );
-        store.limiter(|state| &mut state.limiter);
-        // With epoch interruption on, a store without a deadline traps at once: check the token
-        // at every tick and otherwise keep going. Fuel, not epochs, is the CPU limit.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
-            if state.cancel.is_cancelled() {
-                state.fault = Some(Fault::Cancelled);
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Continue(1))
-            }
-        });
-        if let Err(e) = store.set_fuel(limits.fuel) {
-            return RunOutcome::failed(Fault::Internal(format!("cannot set fuel: {e:#}")), started);
-        }
+        let state = GuestState::new(host, limits.clone(), self.cancel.clone(), runner);
+        let mut store = match prepare_store(&self.engine, state, limits) {
+            Ok(store) => store,
+            Err(fault) => return RunOutcome::failed(fault, started),
+        };
         let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let instance = self.linker.instantiate(&mut store, &self.module.module)?;
             let main = instance.get_typed_func::<(), i32>(&mut store, export)?;
             main.call(&mut store, ())
         }));
-        let fuel_left = store.get_fuel().unwrap_or(0);
-        let state = store.data_mut();
-        state.host.end();
-        let result = match call {
-            Ok(Ok(code)) => Ok(code),
-            Ok(Err(error)) => Err(classify(&error, state)),
-            Err(_panic) => Err(Fault::Internal("a host function panicked".into())),
-        };
-        RunOutcome {
-            result,
-            fuel_used: limits.fuel.saturating_sub(fuel_left),
-            elapsed: started.elapsed(),
-            rows_read: state.rows_read,
-            queries: state.queries,
-            log_lines_dropped: state.log_lines_dropped,
+        finish_run(&mut store, call, limits, started)
+    }
+}
+
+/// A store for one run: the limiter, the cancel check at every epoch tick, and the fuel.
+fn prepare_store(
+    engine: &Engine,
+    state: GuestState,
+    limits: &Limits,
+) -> Result<Store<GuestState>, Fault> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    // With epoch interruption on, a store without a deadline traps at once: check the token
+    // at every tick and otherwise keep going. Fuel, not epochs, is the CPU limit.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut ctx| {
+        let state = ctx.data_mut();
+        if state.cancel.is_cancelled() {
+            state.fault = Some(Fault::Cancelled);
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Continue(1))
         }
+    });
+    store
+        .set_fuel(limits.fuel)
+        .map_err(|e| Fault::Internal(format!("cannot set fuel: {e:#}")))?;
+    Ok(store)
+}
+
+/// Ends a run: lets the host flush, classifies how the call ended and reads the counters.
+fn finish_run(
+    store: &mut Store<GuestState>,
+    call: std::thread::Result<wasmtime::Result<i32>>,
+    limits: &Limits,
+    started: Instant,
+) -> RunOutcome {
+    let fuel_left = store.get_fuel().unwrap_or(0);
+    let state = store.data_mut();
+    state.host.end();
+    let result = match call {
+        Ok(Ok(code)) => Ok(code),
+        Ok(Err(error)) => Err(classify(&error, state)),
+        Err(_panic) => Err(Fault::Internal("a host function panicked".into())),
+    };
+    RunOutcome {
+        result,
+        fuel_used: limits.fuel.saturating_sub(fuel_left),
+        elapsed: started.elapsed(),
+        rows_read: state.rows_read,
+        queries: state.queries,
+        log_lines_dropped: state.log_lines_dropped,
     }
 }
 
 impl RunOutcome {
-    fn failed(fault: Fault, started: Instant) -> Self {
+    pub(crate) fn failed(fault: Fault, started: Instant) -> Self {
         Self {
             result: Err(fault),
             fuel_used: 0,

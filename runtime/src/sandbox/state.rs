@@ -15,7 +15,7 @@ pub(super) struct GuestLimiter {
 }
 
 /// Table elements a module may have: plenty for any compiled Rust or C program's indirect calls.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
+pub(super) const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for GuestLimiter {
     fn memory_growing(
@@ -82,6 +82,9 @@ pub(crate) struct GuestState {
     /// In a main run: what `release_vector` runs partitions with. `None` in a partition run,
     /// which can therefore never start partition runs of its own.
     pub(super) runner: Option<PartitionRunner>,
+    /// In an entity run: host calls cost a fixed amount of fuel instead of their wall time
+    /// (see `entity`).
+    pub(super) fixed_host_costs: bool,
 }
 
 impl GuestState {
@@ -111,6 +114,7 @@ impl GuestState {
             log_lines: 0,
             log_lines_dropped: 0,
             runner,
+            fixed_host_costs: false,
         }
     }
 

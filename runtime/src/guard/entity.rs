@@ -1,0 +1,444 @@
+//! Contributions of one entity run (`release_entities`, docs/abi.md "Entity contributions").
+//!
+//! An entity run hands over rows without an entity column: the host knows whose they are. This
+//! module checks each chunk on its own, keeps at most `L` rows per entity, drops rows outside a
+//! declared domain, and builds the batches ([`EntityBatches`]) the [`ReleaseBuilder`] then takes
+//! with the entity's pseudonym added. Nothing here can block the release: a chunk that does not
+//! fit is refused to the run that sent it (and the run then contributes nothing), so whether a
+//! release is blocked never depends on what one entity's run did.
+//!
+//! [`ReleaseBuilder`]: super::ReleaseBuilder
+
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Float64Builder, Int64Array, StringArray, StringBuilder,
+};
+use arrow::buffer::Buffer;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::ipc::reader::StreamDecoder;
+use arrow::record_batch::RecordBatch;
+
+use super::contract::{ReleaseContract, ENTITY_COLUMN};
+use super::{ipc_check, schema};
+
+/// Rows of one batch handed to the release builder.
+const BATCH_ROWS: usize = 8_192;
+
+/// One contribution row: its key (one value per dimension) and its measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityRow {
+    /// Dimension values, in contract order.
+    pub key: Vec<Option<String>>,
+    /// Measure values (integers widened), in contract order.
+    pub values: Vec<Option<f64>>,
+}
+
+/// What the checks of one entity's chunks dropped (for the audit log only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntityDrops {
+    /// Rows beyond the contract's `max_rows_per_entity`.
+    pub beyond_bound: u64,
+    /// Rows with a dimension value outside its declared domain.
+    pub outside_domain: u64,
+}
+
+/// The checks a release's entity chunks go through, built once per release.
+#[derive(Debug)]
+pub struct EntityChunkCheck {
+    contract: Arc<ReleaseContract>,
+    /// Per dimension, its declared domain (if any).
+    domains: Vec<Option<HashSet<String>>>,
+}
+
+impl EntityChunkCheck {
+    /// The checks of `contract`'s chunks.
+    pub fn new(contract: Arc<ReleaseContract>) -> Self {
+        let domains = contract
+            .dimensions
+            .iter()
+            .map(|d| d.values.as_ref().map(|v| v.iter().cloned().collect()))
+            .collect();
+        Self { contract, domains }
+    }
+
+    /// The contract the chunks are checked against.
+    pub fn contract(&self) -> &Arc<ReleaseContract> {
+        &self.contract
+    }
+
+    /// Decodes one chunk and appends its rows to `rows`, up to `L` rows in all.
+    ///
+    /// # Errors
+    /// A message naming what does not fit (never a value from the chunk); `rows` is then
+    /// unchanged.
+    pub fn append(
+        &self,
+        chunk: &[u8],
+        rows: &mut Vec<EntityRow>,
+        drops: &mut EntityDrops,
+    ) -> Result<(), String> {
+        // Before arrow sees a byte: see `ipc_check`.
+        ipc_check::check(chunk).map_err(|r| r.to_string())?;
+        let decoded = catch_unwind(AssertUnwindSafe(|| self.decode(chunk)))
+            .unwrap_or_else(|_| Err("the chunk could not be decoded".to_string()))?;
+        let room = (self.contract.max_rows_per_entity as usize).saturating_sub(rows.len());
+        let mut kept = Vec::new();
+        let mut local = EntityDrops::default();
+        for row in decoded {
+            if !self.inside_domains(&row) {
+                local.outside_domain += 1;
+            } else if kept.len() < room {
+                kept.push(row);
+            } else {
+                local.beyond_bound += 1;
+            }
+        }
+        rows.extend(kept);
+        drops.beyond_bound += local.beyond_bound;
+        drops.outside_domain += local.outside_domain;
+        Ok(())
+    }
+
+    fn inside_domains(&self, row: &EntityRow) -> bool {
+        self.domains
+            .iter()
+            .zip(&row.key)
+            .all(|(domain, value)| match domain {
+                None => true,
+                Some(domain) => value.as_ref().is_some_and(|v| domain.contains(v)),
+            })
+    }
+
+    fn decode(&self, chunk: &[u8]) -> Result<Vec<EntityRow>, String> {
+        let mut decoder = StreamDecoder::new();
+        let mut buffer = Buffer::from(chunk);
+        let mut rows = Vec::new();
+        let mut checked = false;
+        while !buffer.is_empty() {
+            let batch = decoder
+                .decode(&mut buffer)
+                .map_err(|_| "the chunk is not a valid Arrow IPC stream".to_string())?;
+            if !checked {
+                if let Some(schema) = decoder.schema() {
+                    self.check_schema(&schema)?;
+                    checked = true;
+                }
+            }
+            if let Some(batch) = batch {
+                self.read(&batch, &mut rows)?;
+            }
+        }
+        decoder
+            .finish()
+            .map_err(|_| "the chunk ends inside a message".to_string())?;
+        if !checked {
+            return Err("the chunk has no schema".into());
+        }
+        Ok(rows)
+    }
+
+    /// The contract's schema without the entity column: checked as the full one with the
+    /// entity column the host adds.
+    fn check_schema(&self, schema: &Schema) -> Result<(), String> {
+        let mut fields = vec![Arc::new(Field::new(ENTITY_COLUMN, DataType::Utf8, false))];
+        fields.extend(schema.fields().iter().cloned());
+        schema::check(&self.contract, &Schema::new(fields), None).map(|_| ())
+    }
+
+    fn read(&self, batch: &RecordBatch, rows: &mut Vec<EntityRow>) -> Result<(), String> {
+        let n = batch.num_rows();
+        let dimensions = self.contract.dimensions.len();
+        let columns = batch.columns();
+        let strings: Vec<&StringArray> = columns[..dimensions]
+            .iter()
+            .map(|c| c.as_any().downcast_ref::<StringArray>())
+            .collect::<Option<_>>()
+            .ok_or("a dimension column is not Utf8")?;
+        let measures = &columns[dimensions..];
+        for row in 0..n {
+            let key = strings
+                .iter()
+                .map(|s| s.is_valid(row).then(|| s.value(row).to_string()))
+                .collect();
+            let values = measures
+                .iter()
+                .map(|m| measure(m, row))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("a measure column is neither Float64 nor Int64")?;
+            rows.push(EntityRow { key, values });
+        }
+        Ok(())
+    }
+}
+
+/// A measure's value at `row`: `Some(None)` for a null, `None` for a column of another type.
+fn measure(column: &ArrayRef, row: usize) -> Option<Option<f64>> {
+    let any = column.as_any();
+    if let Some(values) = any.downcast_ref::<Float64Array>() {
+        return Some(values.is_valid(row).then(|| values.value(row)));
+    }
+    // Widening may round beyond 2^53; the guard clamps afterwards, so only precision is lost.
+    any.downcast_ref::<Int64Array>()
+        .map(|values| values.is_valid(row).then(|| values.value(row) as f64))
+}
+
+/// Accumulates entities' checked rows, with their pseudonyms, into batches of the contract's
+/// full contribution schema (entity, dimensions, measures as Float64).
+pub struct EntityBatches {
+    schema: SchemaRef,
+    entity: StringBuilder,
+    dimensions: Vec<StringBuilder>,
+    measures: Vec<Float64Builder>,
+    rows: usize,
+    done: Vec<RecordBatch>,
+}
+
+impl EntityBatches {
+    /// Empty batches for `contract`.
+    pub fn new(contract: &ReleaseContract) -> Self {
+        let mut fields = vec![Field::new(ENTITY_COLUMN, DataType::Utf8, false)];
+        fields.extend(
+            contract
+                .dimensions
+                .iter()
+                .map(|d| Field::new(&d.name, DataType::Utf8, true)),
+        );
+        fields.extend(
+            contract
+                .measures
+                .iter()
+                .map(|m| Field::new(&m.name, DataType::Float64, true)),
+        );
+        Self {
+            schema: Arc::new(Schema::new(fields)),
+            entity: StringBuilder::new(),
+            dimensions: contract
+                .dimensions
+                .iter()
+                .map(|_| StringBuilder::new())
+                .collect(),
+            measures: contract
+                .measures
+                .iter()
+                .map(|_| Float64Builder::new())
+                .collect(),
+            rows: 0,
+            done: Vec::new(),
+        }
+    }
+
+    /// Adds one entity's rows.
+    ///
+    /// # Errors
+    /// Only if arrow cannot build a batch (a bug): the caller treats it as a host failure.
+    pub fn push(&mut self, entity: &str, rows: &[EntityRow]) -> Result<(), String> {
+        for row in rows {
+            self.entity.append_value(entity);
+            for (builder, value) in self.dimensions.iter_mut().zip(&row.key) {
+                builder.append_option(value.as_deref());
+            }
+            for (builder, value) in self.measures.iter_mut().zip(&row.values) {
+                builder.append_option(*value);
+            }
+            self.rows += 1;
+            if self.rows >= BATCH_ROWS {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.entity.finish())];
+        columns.extend(
+            self.dimensions
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        columns.extend(
+            self.measures
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| e.to_string())?;
+        self.done.push(batch);
+        self.rows = 0;
+        Ok(())
+    }
+
+    /// Every batch, the last partial one included.
+    ///
+    /// # Errors
+    /// As [`EntityBatches::push`].
+    pub fn finish(mut self) -> Result<Vec<RecordBatch>, String> {
+        self.flush()?;
+        Ok(self.done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::contract::tests::sample;
+    use arrow::ipc::writer::StreamWriter;
+
+    /// A chunk of (district, capital, staff) rows, without an entity column.
+    fn chunk(rows: &[(Option<&str>, Option<f64>, Option<i64>)]) -> Vec<u8> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("district", DataType::Utf8, true),
+            Field::new("capital", DataType::Float64, true),
+            Field::new("staff", DataType::Int64, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(rows.iter().map(|r| r.0).collect::<StringArray>()),
+            Arc::new(rows.iter().map(|r| r.1).collect::<Float64Array>()),
+            Arc::new(rows.iter().map(|r| r.2).collect::<Int64Array>()),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        let mut bytes = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut bytes, &schema).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.finish().expect("finish");
+        drop(writer);
+        bytes
+    }
+
+    fn check(max_rows: u32, domain: Option<&[&str]>) -> EntityChunkCheck {
+        let mut contract = sample();
+        contract.max_rows_per_entity = max_rows;
+        contract.dimensions[0].values = domain.map(|d| d.iter().map(|v| v.to_string()).collect());
+        EntityChunkCheck::new(Arc::new(contract))
+    }
+
+    #[test]
+    fn keeps_at_most_l_rows_over_all_chunks_and_widens_integers() {
+        let check = check(2, None);
+        let (mut rows, mut drops) = (Vec::new(), EntityDrops::default());
+        let one = chunk(&[(Some("a"), Some(1.5), Some(3))]);
+        check
+            .append(&one, &mut rows, &mut drops)
+            .expect("first chunk");
+        let two = chunk(&[(Some("b"), None, Some(4)), (Some("c"), Some(9.0), None)]);
+        check
+            .append(&two, &mut rows, &mut drops)
+            .expect("second chunk");
+        assert_eq!(
+            rows,
+            vec![
+                EntityRow {
+                    key: vec![Some("a".into())],
+                    values: vec![Some(1.5), Some(3.0)]
+                },
+                EntityRow {
+                    key: vec![Some("b".into())],
+                    values: vec![None, Some(4.0)]
+                },
+            ]
+        );
+        assert_eq!(
+            drops,
+            EntityDrops {
+                beyond_bound: 1,
+                outside_domain: 0
+            }
+        );
+    }
+
+    #[test]
+    fn rows_outside_a_declared_domain_are_dropped_not_blocking() {
+        let check = check(5, Some(&["a", "b"]));
+        let (mut rows, mut drops) = (Vec::new(), EntityDrops::default());
+        let mixed = chunk(&[
+            (Some("a"), Some(1.0), Some(1)),
+            (Some("1406717"), Some(2.0), Some(2)),
+            (None, Some(3.0), Some(3)),
+            (Some("b"), Some(4.0), Some(4)),
+        ]);
+        check
+            .append(&mixed, &mut rows, &mut drops)
+            .expect("accepted");
+        let keys: Vec<_> = rows.iter().map(|r| r.key[0].clone()).collect();
+        assert_eq!(keys, vec![Some("a".to_string()), Some("b".to_string())]);
+        assert_eq!(drops.outside_domain, 2);
+    }
+
+    #[test]
+    fn a_chunk_that_does_not_fit_is_refused_whole_and_names_no_value() {
+        let check = check(5, None);
+        let (mut rows, mut drops) = (Vec::new(), EntityDrops::default());
+        // An entity column is not part of an entity run's chunk.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("entity", DataType::Utf8, true),
+            Field::new("district", DataType::Utf8, true),
+            Field::new("capital", DataType::Float64, true),
+            Field::new("staff", DataType::Int64, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["SECRET-1406717"])),
+            Arc::new(StringArray::from(vec!["a"])),
+            Arc::new(Float64Array::from(vec![1.0])),
+            Arc::new(Int64Array::from(vec![1])),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        let mut bytes = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut bytes, &schema).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.finish().expect("finish");
+        drop(writer);
+        let message = check.append(&bytes, &mut rows, &mut drops).unwrap_err();
+        assert!(message.contains("column"), "{message}");
+        assert!(!message.contains("1406717"), "{message}");
+        for garbage in [
+            &b""[..],
+            b"\xff\xff\xff\xff\x10\x00\x00\x00garbage",
+            &bytes[..bytes.len() / 2],
+        ] {
+            assert!(check.append(garbage, &mut rows, &mut drops).is_err());
+        }
+        assert!(rows.is_empty());
+        assert_eq!(drops, EntityDrops::default());
+    }
+
+    #[test]
+    fn batches_carry_the_entity_and_the_full_contract_schema() {
+        let contract = sample();
+        let mut batches = EntityBatches::new(&contract);
+        let rows = vec![
+            EntityRow {
+                key: vec![Some("a".into())],
+                values: vec![Some(1.0), None],
+            },
+            EntityRow {
+                key: vec![None],
+                values: vec![None, Some(2.0)],
+            },
+        ];
+        batches.push("00ff", &rows).expect("push");
+        batches.push("11ee", &rows[..1]).expect("push");
+        let done = batches.finish().expect("finish");
+        assert_eq!(done.len(), 1);
+        let batch = &done[0];
+        assert_eq!(batch.num_rows(), 3);
+        let names: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["entity", "district", "capital", "staff"]);
+        schema::check(&contract, &batch.schema(), None).expect("the guard's schema");
+        let entities = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("utf8");
+        assert_eq!((entities.value(0), entities.value(2)), ("00ff", "11ee"));
+    }
+}
