@@ -550,3 +550,62 @@ fn settle(shared: &EntityRelease, worker: &mut Worker, entity: usize, outcome: R
         worker.failure.get_or_insert(e);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))])
+            .expect("batch")
+    }
+
+    fn values(batch: &RecordBatch) -> Vec<i64> {
+        let column = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("i64");
+        column.values().to_vec()
+    }
+
+    #[test]
+    fn rows_are_ordered_by_owner_across_batches_and_ownerless_rows_dropped() {
+        let batches = [batch(&[10, 11, 12]), batch(&[13, 14])];
+        // Row values tell where they came from; owners 0..3, u32::MAX for "no entity".
+        let owners = [2, 0, u32::MAX, 2, 0];
+        let table = sort_by_owner("t".into(), &batches, &owners, 3).expect("sorted");
+        assert_eq!(table.offsets, vec![0, 2, 2, 4]);
+        assert_eq!(values(&table.rows), vec![11, 14, 10, 13]);
+        let tables = EntityTables {
+            tables: vec![table],
+            keys: vec!["a".into(), "b".into(), "c".into()],
+        };
+        assert_eq!(values(&tables.slice(0, 0)), vec![11, 14]);
+        assert_eq!(
+            tables.slice(0, 1).num_rows(),
+            0,
+            "an entity without rows here"
+        );
+        assert_eq!(values(&tables.slice(0, 2)), vec![10, 13]);
+        assert_eq!(
+            (tables.rows_of(0), tables.rows_of(1), tables.rows_of(2)),
+            (2, 0, 2)
+        );
+    }
+
+    #[test]
+    fn an_empty_table_gives_every_entity_no_rows() {
+        let table = sort_by_owner("t".into(), &[], &[], 2).expect("sorted");
+        assert_eq!(table.offsets, vec![0, 0, 0]);
+        assert_eq!(table.rows.num_rows(), 0);
+        let mismatched = sort_by_owner("t".into(), &[batch(&[1, 2])], &[0], 1);
+        assert!(
+            mismatched.is_err(),
+            "more rows than owners is a bug, not a panic"
+        );
+    }
+}
