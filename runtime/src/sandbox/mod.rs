@@ -173,6 +173,21 @@ impl Sandbox {
         runner.run_export(ENTRY_POINT, host, Some(runner.clone()))
     }
 
+    /// The runner of `module`'s entity runs under `limits` (narrowed to the entity limits), as
+    /// `release_entities` builds it: for tools and benchmarks that run entities without a job.
+    ///
+    /// # Errors
+    /// As [`PartitionRunner::entity_runner`].
+    pub fn entity_runner(
+        &self,
+        module: &GuestModule,
+        limits: &Limits,
+        cancel: &CancelToken,
+    ) -> Result<EntityRunner, Fault> {
+        self.partition_runner(module, limits, cancel)
+            .entity_runner()
+    }
+
     /// The runner a main run of `module` hands to its host, for its partition and entity runs.
     pub(crate) fn partition_runner(
         &self,
