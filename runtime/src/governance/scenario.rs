@@ -345,6 +345,20 @@ impl ScenarioFile {
                     .validate()
                     .map_err(|e| invalid(format!("release '{}': {e}", contract.name)))?;
             }
+            // A release with privacy is made per entity: every view is split by its entity
+            // column, so a table without it could not be handed to any entity's run.
+            if contract.privacy.is_some() {
+                for (grant, dataset) in self.grants.iter().zip(&datasets) {
+                    let entity = dataset.manifest.dataset.entity_column.as_str();
+                    if !grant.columns.iter().any(|c| c == entity) {
+                        return Err(invalid(format!(
+                            "release '{}' has privacy, so it is made per entity and needs every granted table to carry its entity column; {} does not grant {entity}",
+                            contract.name,
+                            dataset.name()
+                        )));
+                    }
+                }
+            }
             let effective_k = contract.k.max(datasets_k);
             releases.push(ResolvedRelease {
                 contract: Arc::new(contract),
@@ -482,6 +496,28 @@ max_rows_per_entity = 1
         // The contract's [0, 1e12] is narrowed to the provider's bound.
         assert_eq!(release.contract.measures[0].clamp[1], provider[1]);
         assert!(release.effective_k >= 5);
+    }
+
+    /// A release with privacy is made per entity: a grant without its entity column could be
+    /// given to no entity's run, so the scenario is refused at check, not at the release.
+    #[test]
+    fn a_release_with_privacy_needs_every_entity_column() {
+        let private = SOURCED.replace(
+            "max_rows_per_entity = 1\n",
+            "max_rows_per_entity = 1\nprivacy = { epsilon = 1.0, delta = 1e-6 }\n",
+        );
+        let with_budget = format!("[privacy_budget]\nepsilon = 10.0\ndelta = 1e-5\n{private}");
+        scenario(&with_budget)
+            .check(&catalog())
+            .expect("every grant carries its entity column");
+        let text = toml::to_string(&scenario(&with_budget)).expect("serializable");
+        let without = text.replace("\"usci\",\n    \"amount\"", "\"amount\"");
+        let without = without.replace("[\"usci\", \"amount\"]", "[\"amount\"]");
+        assert_ne!(text, without, "the tax grant lost usci");
+        let file = ScenarioFile::from_toml_str(&without).expect("valid TOML");
+        let message = file.check(&catalog()).unwrap_err().to_string();
+        assert!(message.contains("release 'stats' has privacy"), "{message}");
+        assert!(message.contains("tax_payments does not grant usci"), "{message}");
     }
 
     /// Hostile: a measure without `from` used to get no provider clamp, aggregation limit or
