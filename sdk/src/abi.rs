@@ -27,7 +27,9 @@ pub const INVALID_CONTRIBUTIONS: i32 = -6;
 /// released in this job.
 pub const UNKNOWN_RELEASE: i32 = -7;
 /// A function that does not belong to this kind of run: `release_vector` or `release_begin` in
-/// a partition run, `vector_name` or `vector_emit` outside one.
+/// a partition or entity run, `vector_name` or `vector_emit` outside a partition run,
+/// `entity_release`, `entity_rows` or `contribute` outside an entity run, `query` in an entity
+/// run, and `release_begin` of a contract entry with privacy (it must be made per entity).
 pub const NOT_AVAILABLE: i32 = -8;
 /// Not an ABI code: what the stub returns outside the sandbox, where no host exists.
 pub const NOT_IN_SANDBOX: i32 = -99;
@@ -114,6 +116,31 @@ unsafe extern "C" {
     /// # Safety
     /// `ptr..ptr + len` must lie inside this module's memory.
     pub fn vector_emit(ptr: *const u8, len: usize) -> i32;
+    /// Main run only: makes the `[[release]]` of that name per entity. The host runs
+    /// `shuyu_contribute` once per entity in a fresh instance; `0` released, `1` blocked, or an
+    /// error code.
+    ///
+    /// # Safety
+    /// `name_ptr..name_ptr + name_len` must lie inside this module's memory.
+    pub fn release_entities(name_ptr: *const u8, name_len: usize) -> i32;
+    /// In an entity run: copies the name of the release being computed (cut to `dst_cap` bytes);
+    /// returns its full length or an error code.
+    ///
+    /// # Safety
+    /// `dst_ptr..dst_ptr + dst_cap` must lie inside this module's memory and may be overwritten.
+    pub fn entity_release(dst_ptr: *mut u8, dst_cap: usize) -> i32;
+    /// In an entity run: opens a query over this entity's rows of the granted table of that name
+    /// (read with `next_batch`/`read_batch`/`close`); returns a query handle or an error code.
+    ///
+    /// # Safety
+    /// `table_ptr..table_ptr + table_len` must lie inside this module's memory.
+    pub fn entity_rows(table_ptr: *const u8, table_len: usize) -> i32;
+    /// In an entity run: hands over contribution rows as an Arrow IPC stream (dimensions then
+    /// measures, no `entity` column); `0` or an error code.
+    ///
+    /// # Safety
+    /// `ipc_ptr..ipc_ptr + ipc_len` must lie inside this module's memory.
+    pub fn contribute(ipc_ptr: *const u8, ipc_len: usize) -> i32;
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -161,6 +188,18 @@ mod stub {
             Err(NOT_IN_SANDBOX)
         }
         fn vector_emit(&mut self, _values: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn release_entities(&mut self, _name: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn entity_release(&mut self) -> Result<String, i32> {
+            Err(NOT_IN_SANDBOX)
+        }
+        fn entity_rows(&mut self, _table: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn contribute(&mut self, _ipc: &[u8]) -> i32 {
             NOT_IN_SANDBOX
         }
         fn last_error(&self) -> String {
@@ -296,7 +335,28 @@ mod stub {
     /// # Safety
     /// `dst_ptr..dst_ptr + dst_cap` must be writable.
     pub unsafe fn vector_name(dst_ptr: *mut u8, dst_cap: usize) -> i32 {
-        match with(|h| h.vector_name()) {
+        let name = with(|h| h.vector_name());
+        // SAFETY: forwarded from the caller.
+        unsafe { copy_name(name, dst_ptr, dst_cap) }
+    }
+
+    /// Stub of the `entity_release` import: same contract as the host's (cut copy, full length).
+    ///
+    /// # Safety
+    /// `dst_ptr..dst_ptr + dst_cap` must be writable.
+    pub unsafe fn entity_release(dst_ptr: *mut u8, dst_cap: usize) -> i32 {
+        let name = with(|h| h.entity_release());
+        // SAFETY: forwarded from the caller.
+        unsafe { copy_name(name, dst_ptr, dst_cap) }
+    }
+
+    /// What the host's name functions do: copy the name cut to `dst_cap` bytes and return its
+    /// full length, or return the error code.
+    ///
+    /// # Safety
+    /// `dst_ptr..dst_ptr + dst_cap` must be writable.
+    unsafe fn copy_name(name: Result<String, i32>, dst_ptr: *mut u8, dst_cap: usize) -> i32 {
+        match name {
             Ok(name) => {
                 // SAFETY: forwarded from the caller.
                 let dst = unsafe { bytes_mut(dst_ptr, dst_cap) };
@@ -316,6 +376,36 @@ mod stub {
         // SAFETY: forwarded from the caller.
         let values = unsafe { bytes(ptr, len) };
         with(|h| h.vector_emit(values))
+    }
+
+    /// Stub of the `release_entities` import.
+    ///
+    /// # Safety
+    /// `name_ptr..name_ptr + name_len` must be readable.
+    pub unsafe fn release_entities(name_ptr: *const u8, name_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let name = unsafe { bytes(name_ptr, name_len) };
+        with(|h| h.release_entities(name))
+    }
+
+    /// Stub of the `entity_rows` import.
+    ///
+    /// # Safety
+    /// `table_ptr..table_ptr + table_len` must be readable.
+    pub unsafe fn entity_rows(table_ptr: *const u8, table_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let table = unsafe { bytes(table_ptr, table_len) };
+        with(|h| h.entity_rows(table))
+    }
+
+    /// Stub of the `contribute` import.
+    ///
+    /// # Safety
+    /// `ipc_ptr..ipc_ptr + ipc_len` must be readable.
+    pub unsafe fn contribute(ipc_ptr: *const u8, ipc_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let ipc = unsafe { bytes(ipc_ptr, ipc_len) };
+        with(|h| h.contribute(ipc))
     }
 
     /// Stub of the `last_error` import: same contract as the host's (cut copy, full length).
@@ -344,6 +434,14 @@ mod tests {
             assert_eq!(query(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
             assert_eq!(next_batch(1), i64::from(NOT_IN_SANDBOX));
             assert_eq!(release_finish(1), NOT_IN_SANDBOX);
+            assert_eq!(release_entities(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
+            assert_eq!(entity_rows(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
+            assert_eq!(contribute(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
+            let mut name = [0u8; 4];
+            assert_eq!(
+                entity_release(name.as_mut_ptr(), name.len()),
+                NOT_IN_SANDBOX
+            );
             let mut buf = [0u8; 8];
             let full = last_error(buf.as_mut_ptr(), buf.len());
             assert!(full > 8, "the message is longer than the buffer");

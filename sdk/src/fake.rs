@@ -47,12 +47,29 @@ struct State {
     finish_answer: i32,
     logs: Vec<String>,
     last_error: String,
+    /// Per-entity runs: the release name `entity_release` answers (`None`: not an entity run).
+    entity_release: Option<String>,
+    /// This entity's batches of each granted table; a table not in here is not granted.
+    entity_tables: HashMap<String, Vec<Vec<u8>>>,
+    entity_rows_opened: Vec<String>,
+    contributed: Vec<Vec<u8>>,
+    refuse_contribute: Option<(i32, String)>,
+    released_entities: Vec<String>,
+    entities_answer: i32,
 }
 
 impl State {
     fn fail(&mut self, code: i32, message: &str) -> i32 {
         self.last_error = message.to_string();
         code
+    }
+
+    /// A new query handle that will stage these batches.
+    fn open_query(&mut self, batches: Vec<Vec<u8>>) -> i32 {
+        self.next_handle += 1;
+        let handle = self.next_handle;
+        self.open.insert(handle, batches.into());
+        handle
     }
 }
 
@@ -65,11 +82,51 @@ impl Host for FakeHost {
             return s.fail(code, &message);
         }
         s.sql.push(String::from_utf8_lossy(sql).into_owned());
-        s.next_handle += 1;
-        let handle = s.next_handle;
         let result = s.results.pop_front().unwrap_or_default();
-        s.open.insert(handle, result.into());
-        handle
+        s.open_query(result)
+    }
+
+    fn release_entities(&mut self, name: &[u8]) -> i32 {
+        let mut s = self.0.borrow_mut();
+        let name = String::from_utf8_lossy(name).into_owned();
+        if s.released_entities.contains(&name) {
+            return s.fail(abi::UNKNOWN_RELEASE, "already released in this job");
+        }
+        s.released_entities.push(name);
+        s.entities_answer
+    }
+
+    fn entity_release(&mut self) -> Result<String, i32> {
+        let mut s = self.0.borrow_mut();
+        match s.entity_release.clone() {
+            Some(name) => Ok(name),
+            None => Err(s.fail(abi::NOT_AVAILABLE, "not an entity run")),
+        }
+    }
+
+    fn entity_rows(&mut self, table: &[u8]) -> i32 {
+        let mut s = self.0.borrow_mut();
+        if s.entity_release.is_none() {
+            return s.fail(abi::NOT_AVAILABLE, "not an entity run");
+        }
+        let table = String::from_utf8_lossy(table).into_owned();
+        let Some(batches) = s.entity_tables.get(&table).cloned() else {
+            return s.fail(abi::QUERY_REJECTED, "table not granted");
+        };
+        s.entity_rows_opened.push(table);
+        s.open_query(batches)
+    }
+
+    fn contribute(&mut self, ipc: &[u8]) -> i32 {
+        let mut s = self.0.borrow_mut();
+        if s.entity_release.is_none() {
+            return s.fail(abi::NOT_AVAILABLE, "not an entity run");
+        }
+        if let Some((code, message)) = s.refuse_contribute.clone() {
+            return s.fail(code, &message);
+        }
+        s.contributed.push(ipc.to_vec());
+        0
     }
 
     fn next_batch(&mut self, query: i32) -> i64 {
@@ -229,6 +286,40 @@ impl Fake {
 
     pub(crate) fn logs(&self) -> Vec<String> {
         self.state.borrow().logs.clone()
+    }
+
+    /// Makes this an entity run computing `release`: `entity_rows` and `contribute` work.
+    pub(crate) fn enter_entity_run(&self, release: &str) {
+        self.state.borrow_mut().entity_release = Some(release.to_string());
+    }
+
+    /// This entity's batches (each an IPC stream) of a granted table.
+    pub(crate) fn grant_entity_rows(&self, table: &str, batches: Vec<Vec<u8>>) {
+        self.state
+            .borrow_mut()
+            .entity_tables
+            .insert(table.to_string(), batches);
+    }
+
+    pub(crate) fn refuse_contributions(&self, code: i32, message: &str) {
+        self.state.borrow_mut().refuse_contribute = Some((code, message.to_string()));
+    }
+
+    pub(crate) fn set_entities_answer(&self, answer: i32) {
+        self.state.borrow_mut().entities_answer = answer;
+    }
+
+    pub(crate) fn entity_rows_opened(&self) -> Vec<String> {
+        self.state.borrow().entity_rows_opened.clone()
+    }
+
+    /// The IPC streams handed to `contribute`, in order.
+    pub(crate) fn contributed(&self) -> Vec<Vec<u8>> {
+        self.state.borrow().contributed.clone()
+    }
+
+    pub(crate) fn released_entities(&self) -> Vec<String> {
+        self.state.borrow().released_entities.clone()
     }
 }
 

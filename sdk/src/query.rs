@@ -28,25 +28,10 @@ use std::io::Cursor;
 pub fn query(sql: &str) -> Result<Rows> {
     // SAFETY: the pointer and length describe `sql`, which lives across the call.
     let handle = unsafe { abi::query(sql.as_ptr(), sql.len()) };
-    if handle < 0 {
-        return Err(Error::from_host(handle));
-    }
-    if handle == 0 {
-        // The ABI promises positive handles; 0 would be mistaken for "no query" everywhere.
-        return Err(Error::Host {
-            code: abi::INVALID_ARGUMENT,
-            message: "host returned query handle 0".to_string(),
-        });
-    }
-    Ok(Rows {
-        handle,
-        open: true,
-        current: None,
-        rows_read: 0,
-    })
+    Rows::from_handle(handle)
 }
 
-/// The result of a [`query`]: an iterator of record batches, fetched from the host lazily.
+/// The result of a [`query`] (or of [`entity::rows`](crate::entity::rows)): an iterator of record batches, fetched from the host lazily.
 ///
 /// After the first `Err` the iterator ends and the host's query is closed. Dropping `Rows` before
 /// the end closes (cancels) the query on the host, so an early `break` costs nothing more.
@@ -62,6 +47,27 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// The batches of the query handle a host function returned (`query`, `entity_rows`), or
+    /// the host's error when it returned a code instead.
+    pub(crate) fn from_handle(handle: i32) -> Result<Rows> {
+        if handle < 0 {
+            return Err(Error::from_host(handle));
+        }
+        if handle == 0 {
+            // The ABI promises positive handles; 0 would be mistaken for "no query" everywhere.
+            return Err(Error::Host {
+                code: abi::INVALID_ARGUMENT,
+                message: "host returned query handle 0".to_string(),
+            });
+        }
+        Ok(Rows {
+            handle,
+            open: true,
+            current: None,
+            rows_read: 0,
+        })
+    }
+
     /// Rows returned so far.
     pub fn rows_read(&self) -> u64 {
         self.rows_read

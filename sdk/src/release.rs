@@ -22,6 +22,22 @@ pub enum Outcome {
     Blocked,
 }
 
+impl Outcome {
+    /// The answer of a host function that decides a release (`release_finish`,
+    /// `release_vector`, `release_entities`): `0` released, `1` blocked, or an error code.
+    pub(crate) fn from_host(function: &str, rc: i32) -> Result<Outcome> {
+        match rc {
+            0 => Ok(Outcome::Released),
+            1 => Ok(Outcome::Blocked),
+            rc if rc < 0 => Err(Error::from_host(rc)),
+            other => Err(Error::Host {
+                code: abi::INVALID_ARGUMENT,
+                message: format!("{function} returned {other}, which ABI v1 does not define"),
+            }),
+        }
+    }
+}
+
 /// An open release of one contract entry, collecting contributions.
 ///
 /// The contribution schema is `entity` (`Utf8`, not null), then one `Utf8` column per dimension,
@@ -36,8 +52,7 @@ pub struct Release {
     handle: i32,
     schema: SchemaRef,
     entity: StringBuilder,
-    dimensions: Vec<StringBuilder>,
-    measures: Vec<Float64Builder>,
+    columns: ContributionColumns,
     buffered: usize,
     flush_rows: usize,
     pushed: u64,
@@ -59,7 +74,7 @@ impl Release {
     /// released in this job, and with [`Error::Usage`] if the names cannot form a schema
     /// (duplicates, or a column named `entity`).
     pub fn begin(name: &str, dimensions: &[&str], measures: &[&str]) -> Result<Release> {
-        let schema = contributions_schema(dimensions, measures)?;
+        let schema = contributions_schema(dimensions, measures, true)?;
         // SAFETY: the pointer and length describe `name`, which lives across the call.
         let handle = unsafe { abi::release_begin(name.as_ptr(), name.len()) };
         if handle < 0 {
@@ -70,8 +85,7 @@ impl Release {
             handle,
             schema,
             entity: StringBuilder::new(),
-            dimensions: dimensions.iter().map(|_| StringBuilder::new()).collect(),
-            measures: measures.iter().map(|_| Float64Builder::new()).collect(),
+            columns: ContributionColumns::new(dimensions.len(), measures.len()),
             buffered: 0,
             flush_rows: Self::DEFAULT_FLUSH_ROWS,
             pushed: 0,
@@ -105,23 +119,10 @@ impl Release {
     /// and `measures` are the values in the order given to [`Release::begin`].
     pub fn push(&mut self, entity: &str, dimensions: &[&str], measures: &[f64]) -> Result<()> {
         self.check_usable()?;
-        if dimensions.len() != self.dimensions.len() || measures.len() != self.measures.len() {
-            return Err(Error::Usage(format!(
-                "release `{}` takes {} dimension(s) and {} measure(s), got {} and {}",
-                self.name,
-                self.dimensions.len(),
-                self.measures.len(),
-                dimensions.len(),
-                measures.len()
-            )));
-        }
+        self.columns
+            .check_arity(&format!("release `{}`", self.name), dimensions, measures)?;
         self.entity.append_value(entity);
-        for (builder, value) in self.dimensions.iter_mut().zip(dimensions) {
-            builder.append_value(value);
-        }
-        for (builder, value) in self.measures.iter_mut().zip(measures) {
-            builder.append_value(*value);
-        }
+        self.columns.append(dimensions, measures);
         self.buffered += 1;
         self.pushed += 1;
         if self.buffered >= self.flush_rows {
@@ -159,16 +160,9 @@ impl Release {
     pub fn finish(mut self) -> Result<Outcome> {
         self.flush()?;
         // SAFETY: no pointers cross.
-        let rc = unsafe { abi::release_finish(self.handle) };
-        match rc {
-            0 => Ok(Outcome::Released),
-            1 => Ok(Outcome::Blocked),
-            rc if rc < 0 => Err(Error::from_host(rc)),
-            rc => Err(Error::Host {
-                code: rc,
-                message: format!("release_finish returned {rc}, which ABI v1 does not define"),
-            }),
-        }
+        Outcome::from_host("release_finish", unsafe {
+            abi::release_finish(self.handle)
+        })
     }
 
     fn check_usable(&self) -> Result<()> {
@@ -183,42 +177,122 @@ impl Release {
 
     /// Turns the buffered rows into one IPC stream in `self.chunk` and empties the builders.
     fn encode_buffered(&mut self) -> Result<()> {
+        let entity: ArrayRef = Arc::new(self.entity.finish());
+        self.buffered = 0;
+        self.columns
+            .encode(&self.schema, Some(entity), &mut self.chunk)
+    }
+}
+
+/// Arrow builders for the dimension and measure columns of contribution rows. [`Release`] puts
+/// an `entity` column in front of them; an entity run's
+/// [`Contributions`](crate::entity::Contributions) has none (the host knows whose they are).
+#[derive(Debug)]
+pub(crate) struct ContributionColumns {
+    dimensions: Vec<StringBuilder>,
+    measures: Vec<Float64Builder>,
+}
+
+impl ContributionColumns {
+    pub(crate) fn new(dimensions: usize, measures: usize) -> ContributionColumns {
+        ContributionColumns {
+            dimensions: (0..dimensions).map(|_| StringBuilder::new()).collect(),
+            measures: (0..measures).map(|_| Float64Builder::new()).collect(),
+        }
+    }
+
+    /// Refuses a row whose number of values is not the schema's, naming `what` (the release or
+    /// the contributions) in the message.
+    pub(crate) fn check_arity<D, M>(
+        &self,
+        what: &str,
+        dimensions: &[D],
+        measures: &[M],
+    ) -> Result<()> {
+        if dimensions.len() != self.dimensions.len() || measures.len() != self.measures.len() {
+            return Err(Error::Usage(format!(
+                "{what} takes {} dimension(s) and {} measure(s), got {} and {}",
+                self.dimensions.len(),
+                self.measures.len(),
+                dimensions.len(),
+                measures.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends one row; [`ContributionColumns::check_arity`] must have accepted it.
+    pub(crate) fn append(&mut self, dimensions: &[&str], measures: &[f64]) {
+        for (builder, value) in self.dimensions.iter_mut().zip(dimensions) {
+            builder.append_value(value);
+        }
+        for (builder, value) in self.measures.iter_mut().zip(measures) {
+            builder.append_value(*value);
+        }
+    }
+
+    /// Appends one row with nulls where a value is `None`; see [`ContributionColumns::append`].
+    pub(crate) fn append_opt(&mut self, dimensions: &[Option<&str>], measures: &[Option<f64>]) {
+        for (builder, value) in self.dimensions.iter_mut().zip(dimensions) {
+            builder.append_option(*value);
+        }
+        for (builder, value) in self.measures.iter_mut().zip(measures) {
+            builder.append_option(*value);
+        }
+    }
+
+    /// Encodes the appended rows, after `leading` if given, as one uncompressed IPC stream
+    /// (schema, one batch, end-of-stream) into `out`, and empties the builders.
+    pub(crate) fn encode(
+        &mut self,
+        schema: &SchemaRef,
+        leading: Option<ArrayRef>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut columns: Vec<ArrayRef> =
             Vec::with_capacity(1 + self.dimensions.len() + self.measures.len());
-        columns.push(Arc::new(self.entity.finish()));
+        columns.extend(leading);
         for builder in &mut self.dimensions {
             columns.push(Arc::new(builder.finish()));
         }
         for builder in &mut self.measures {
             columns.push(Arc::new(builder.finish()));
         }
-        self.buffered = 0;
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        self.chunk.clear();
-        let mut writer = StreamWriter::try_new(&mut self.chunk, &self.schema)?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        out.clear();
+        let mut writer = StreamWriter::try_new(&mut *out, schema)?;
         writer.write(&batch)?;
         writer.finish()?;
         Ok(())
     }
 }
 
-/// The contribution schema for these dimension and measure names (see [`Release`]).
-fn contributions_schema(dimensions: &[&str], measures: &[&str]) -> Result<SchemaRef> {
-    let mut names: Vec<&str> = Vec::with_capacity(1 + dimensions.len() + measures.len());
-    names.push("entity");
+/// The contribution schema for these dimension and measure names: an `entity` column first when
+/// `with_entity` (a [`Release`]), then the dimensions (`Utf8`) and measures (`Float64`).
+pub(crate) fn contributions_schema(
+    dimensions: &[&str],
+    measures: &[&str],
+    with_entity: bool,
+) -> Result<SchemaRef> {
+    // The contract reserves both names whatever the schema: `entity` is the contribution key,
+    // `entities` the released count.
+    let mut names: Vec<&str> = vec!["entity", "entities"];
     for name in dimensions.iter().chain(measures) {
         if name.is_empty() {
             return Err(Error::Usage("a dimension or measure name is empty".into()));
         }
         if names.contains(name) {
             return Err(Error::Usage(format!(
-                "column name `{name}` is used twice in the release (`entity` is reserved)"
+                "column name `{name}` is used twice in the release (`entity` and `entities` are \
+                 reserved)"
             )));
         }
         names.push(name);
     }
-    let mut fields = Vec::with_capacity(names.len());
-    fields.push(Field::new("entity", DataType::Utf8, false));
+    let mut fields = Vec::with_capacity(1 + dimensions.len() + measures.len());
+    if with_entity {
+        fields.push(Field::new("entity", DataType::Utf8, false));
+    }
     fields.extend(
         dimensions
             .iter()
@@ -240,8 +314,8 @@ mod tests {
 
     #[test]
     fn schema_follows_the_abi() {
-        let schema =
-            contributions_schema(&["district", "industry"], &["capital", "tax"]).expect("valid");
+        let schema = contributions_schema(&["district", "industry"], &["capital", "tax"], true)
+            .expect("valid");
         let described: Vec<(String, DataType, bool)> = schema
             .fields()
             .iter()
@@ -265,6 +339,7 @@ mod tests {
         for (dims, measures) in [
             (&["district", "district"][..], &["x"][..]),
             (&["entity"][..], &["x"][..]),
+            (&["d"][..], &["entities"][..]),
             (&["district"][..], &["district"][..]),
             (&[""][..], &["x"][..]),
         ] {
@@ -294,7 +369,7 @@ mod tests {
         assert_eq!(batches.len(), 1, "one batch per chunk");
         let batch = &batches[0];
         let expected =
-            contributions_schema(&["district", "industry"], &["capital"]).expect("valid");
+            contributions_schema(&["district", "industry"], &["capital"], true).expect("valid");
         assert_eq!(batch.schema(), expected);
         assert_eq!(batch.utf8("entity").expect("entity").value(1), "b2");
         assert_eq!(batch.utf8("district").expect("dim").value(0), "东城区");

@@ -46,38 +46,18 @@ use crate::release::Outcome;
 /// released in this job, and with [`abi::NOT_AVAILABLE`] inside a partition run.
 pub fn release_vector(name: &str) -> Result<Outcome> {
     // SAFETY: the pointer and length describe `name`, which lives across the call.
-    let rc = unsafe { abi::release_vector(name.as_ptr(), name.len()) };
-    match rc {
-        0 => Ok(Outcome::Released),
-        1 => Ok(Outcome::Blocked),
-        rc if rc < 0 => Err(Error::from_host(rc)),
-        other => Err(Error::Host {
-            code: abi::INVALID_ARGUMENT,
-            message: format!("release_vector: unexpected host answer {other}"),
-        }),
-    }
+    Outcome::from_host("release_vector", unsafe {
+        abi::release_vector(name.as_ptr(), name.len())
+    })
 }
 
 /// In a partition run: the name of the vector being computed, so one module can serve several
 /// `[[vector]]` entries.
 pub fn name() -> Result<String> {
-    let mut buf = vec![0u8; 64];
-    loop {
-        // SAFETY: the pointer and capacity describe `buf`, which lives across the call.
-        let len = unsafe { abi::vector_name(buf.as_mut_ptr(), buf.len()) };
-        if len < 0 {
-            return Err(Error::from_host(len));
-        }
-        let len = len as usize;
-        if len <= buf.len() {
-            buf.truncate(len);
-            return String::from_utf8(buf).map_err(|_| Error::Host {
-                code: abi::INVALID_ARGUMENT,
-                message: "vector_name: the host returned a name that is not UTF-8".to_string(),
-            });
-        }
-        buf.resize(len, 0);
-    }
+    crate::read_host_name("vector_name", |dst, cap| {
+        // SAFETY: `read_host_name` passes a buffer it owns, of `cap` writable bytes.
+        unsafe { abi::vector_name(dst, cap) }
+    })
 }
 
 /// In a partition run: hands over this partition's vector, one value per contract coordinate, in

@@ -1,6 +1,7 @@
 //! Checks every built guest module in `target/wasm-modules/` against the module shape of ABI v1
 //! (docs/abi.md): imports only the `shuyu_v1` functions, with their exact signatures, and exports a
-//! 32-bit unshared `memory` and `shuyu_main: () -> i32`.
+//! 32-bit unshared `memory` and `shuyu_main: () -> i32`, and the optional entries
+//! (`shuyu_partition`, `shuyu_contribute`) as `() -> i32` when it exports them.
 //!
 //! The modules come from `scripts/build-guests.sh`; when none are built this test says so and
 //! passes, so host-only test runs do not need a wasm toolchain.
@@ -15,7 +16,9 @@ const I64: ValType = ValType::I64;
 fn abi_signature(name: &str) -> Option<(&'static [ValType], &'static [ValType])> {
     Some(match name {
         "query" | "release_begin" | "log" | "last_error" | "release_vector" | "vector_name"
-        | "vector_emit" => (&[I32, I32], &[I32]),
+        | "vector_emit" | "release_entities" | "entity_release" | "entity_rows" | "contribute" => {
+            (&[I32, I32], &[I32])
+        }
         "next_batch" => (&[I32], &[I64]),
         "read_batch" | "release_append" => (&[I32, I32, I32], &[I32]),
         "close" | "release_finish" => (&[I32], &[I32]),
@@ -89,17 +92,24 @@ fn check_module(bytes: &[u8]) -> Result<Vec<String>, wasmparser::BinaryReaderErr
         },
         other => problems.push(format!("no exported memory: {other:?}")),
     }
-    match exports.iter().find(|(name, ..)| name == "shuyu_main") {
-        Some((_, ExternalKind::Func, index)) => {
-            let ty = func_types
-                .get(*index as usize)
-                .and_then(|t| types.get(*t as usize));
-            match ty {
-                Some(ty) if ty.params().is_empty() && ty.results() == [I32] => {}
-                other => problems.push(format!("shuyu_main has type {other:?}")),
+    for (entry, required) in [
+        ("shuyu_main", true),
+        ("shuyu_partition", false),
+        ("shuyu_contribute", false),
+    ] {
+        match exports.iter().find(|(name, ..)| name == entry) {
+            Some((_, ExternalKind::Func, index)) => {
+                let ty = func_types
+                    .get(*index as usize)
+                    .and_then(|t| types.get(*t as usize));
+                match ty {
+                    Some(ty) if ty.params().is_empty() && ty.results() == [I32] => {}
+                    other => problems.push(format!("{entry} has type {other:?}")),
+                }
             }
+            None if !required => {}
+            other => problems.push(format!("no exported function {entry}: {other:?}")),
         }
-        other => problems.push(format!("no exported function shuyu_main: {other:?}")),
     }
     Ok(problems)
 }

@@ -1,0 +1,412 @@
+//! Per-entity releases: differential privacy that holds whatever the module computes.
+//!
+//! A `[[release]]` whose contract has `privacy` cannot be made by the main run
+//! ([`Release::begin`](crate::Release::begin) returns [`abi::NOT_AVAILABLE`]): a run that sees
+//! every row could credit one person's value to everyone, and no noise calibrated for one entity
+//! would hide that. Such a release is made **per entity** instead (docs/abi.md, "Entity
+//! contributions"):
+//!
+//! - The main run ([`entry!`](crate::entry)) asks for it with [`release_entities`].
+//! - The host then runs the module's contribution entry ([`contribute!`](crate::contribute)) once
+//!   for every entity (every pseudonym in the entity column of a granted table), each time in a
+//!   **fresh instance**: new memory, globals and tables, nothing left from the main run or from
+//!   another entity. Statics, caches and counters start from their initial values in every run.
+//! - An entity run sees **only its own rows**: [`Entity::rows`] (or [`rows`]) reads this entity's
+//!   rows of one granted table; [`query`](crate::query) is not available.
+//! - It returns [`Contributions`]: rows of the contract's dimensions and measures, with **no
+//!   entity column** (the host knows whose they are). The guard keeps the first `L` rows
+//!   (`max_rows_per_entity`) of each entity, clamps, aggregates and adds the noise.
+//! - A run that fails (an error, a panic, a limit such as `entity_fuel`) or hands over rows that
+//!   do not fit the contract contributes **nothing**, and is counted in the audit log. It never
+//!   blocks the release or ends the job. An entity whose run returns no rows (say, a value it
+//!   needs is missing) contributes nothing either.
+//!
+//! Because each run can only see and return one entity's data, each entity's contributions depend
+//! on its own rows only, which is what the noise is calibrated for.
+//!
+//! ```no_run
+//! use shuyu_sdk::entity::{self, Contributions, Entity};
+//! use shuyu_sdk::{log, BatchExt, Result};
+//! use shuyu_sdk::arrow_array::Array;
+//!
+//! shuyu_sdk::entry!(main_run);
+//! shuyu_sdk::contribute!(one_resident);
+//!
+//! fn main_run() -> Result<()> {
+//!     let outcome = entity::release_entities("income_by_age")?;
+//!     log!("income_by_age: {outcome:?}");
+//!     Ok(())
+//! }
+//!
+//! /// One resident's rows in, at most one contribution row out.
+//! fn one_resident(entity: &Entity) -> Result<Contributions> {
+//!     let mut out = Contributions::new(&["age_band"], &["income"])?;
+//!     for batch in entity.rows("residents")? {
+//!         let (age, income) = (batch.i64("age")?, batch.f64_lossy("income")?);
+//!         for i in 0..batch.num_rows() {
+//!             if age.is_null(i) || income.is_null(i) {
+//!                 continue;
+//!             }
+//!             let band = if age.value(i) < 18 { "0-17" } else { "18+" };
+//!             out.push(&[band], &[income.value(i)])?;
+//!         }
+//!     }
+//!     Ok(out)
+//! }
+//! ```
+
+use crate::abi;
+use crate::error::{Error, Result};
+use crate::query::Rows;
+use crate::release::{contributions_schema, ContributionColumns, Outcome};
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use std::cell::OnceCell;
+
+/// Main run: makes the `[[release]]` `name` per entity. Returns once every entity run has
+/// finished and the guard has decided.
+///
+/// Fails with [`abi::UNKNOWN_RELEASE`] for a name the contract does not have or one already
+/// released in this job, and with [`abi::NOT_AVAILABLE`] inside a partition or entity run.
+pub fn release_entities(name: &str) -> Result<Outcome> {
+    // SAFETY: the pointer and length describe `name`, which lives across the call.
+    Outcome::from_host("release_entities", unsafe {
+        abi::release_entities(name.as_ptr(), name.len())
+    })
+}
+
+/// Entity run: the name of the release being computed, so one module can serve several
+/// per-entity releases. Fails with [`abi::NOT_AVAILABLE`] outside an entity run.
+pub fn release_name() -> Result<String> {
+    crate::read_host_name("entity_release", |dst, cap| {
+        // SAFETY: `read_host_name` passes a buffer it owns, of `cap` writable bytes.
+        unsafe { abi::entity_release(dst, cap) }
+    })
+}
+
+/// Entity run: this entity's rows of the granted table `table`, one batch at a time, with every
+/// granted column (identifiers as pseudonyms). An entity without rows in the table gets no batch.
+///
+/// Fails with [`abi::QUERY_REJECTED`] for a table the scenario does not grant, and with
+/// [`abi::NOT_AVAILABLE`] outside an entity run.
+pub fn rows(table: &str) -> Result<Rows> {
+    // SAFETY: the pointer and length describe `table`, which lives across the call.
+    let handle = unsafe { abi::entity_rows(table.as_ptr(), table.len()) };
+    Rows::from_handle(handle)
+}
+
+/// The entity an entity run computes for, as [`contribute!`](crate::contribute) hands it to the
+/// operator's function. It has no name: the run never learns whose rows it reads, beyond the
+/// pseudonyms in them.
+#[derive(Debug, Default)]
+pub struct Entity {
+    release: OnceCell<String>,
+}
+
+impl Entity {
+    /// Made by [`contribute!`](crate::contribute); a module has no reason to make one itself.
+    #[doc(hidden)]
+    pub fn new() -> Entity {
+        Entity::default()
+    }
+
+    /// The name of the release being computed (asked of the host once, then remembered).
+    pub fn release(&self) -> Result<&str> {
+        if let Some(name) = self.release.get() {
+            return Ok(name);
+        }
+        let name = release_name()?;
+        Ok(self.release.get_or_init(|| name))
+    }
+
+    /// Every batch of this entity's rows of the granted table `table` (none when it has no rows
+    /// there). An entity's rows are few, so they are read at once; [`rows`] reads them lazily.
+    pub fn rows(&self, table: &str) -> Result<Vec<RecordBatch>> {
+        rows(table)?.collect()
+    }
+}
+
+/// The contribution rows of one entity for a per-entity release: one `Utf8` column per contract
+/// dimension, then one `Float64` column per contract measure, named and ordered as in the
+/// contract, and no `entity` column.
+///
+/// Returned from the function given to [`contribute!`](crate::contribute), which hands the rows
+/// over; [`Contributions::contribute`] does the same by hand. The guard keeps the first `L`
+/// (`max_rows_per_entity`) rows of the entity and drops the rest.
+#[derive(Debug)]
+pub struct Contributions {
+    schema: SchemaRef,
+    columns: ContributionColumns,
+    rows: usize,
+}
+
+impl Contributions {
+    /// No rows yet, for these dimension and measure names in contract order.
+    ///
+    /// Fails with [`Error::Usage`] if the names cannot form a schema (empty, duplicated, or
+    /// `entity`/`entities`, which the contract reserves).
+    pub fn new(dimensions: &[&str], measures: &[&str]) -> Result<Contributions> {
+        Ok(Contributions {
+            schema: contributions_schema(dimensions, measures, false)?,
+            columns: ContributionColumns::new(dimensions.len(), measures.len()),
+            rows: 0,
+        })
+    }
+
+    /// Adds one row: `dimensions` and `measures` in the order given to [`Contributions::new`].
+    pub fn push(&mut self, dimensions: &[&str], measures: &[f64]) -> Result<()> {
+        self.columns
+            .check_arity("the contributions", dimensions, measures)?;
+        self.columns.append(dimensions, measures);
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Adds one row with nulls where a value is `None`. A null measure is left out of count, sum
+    /// and mean; a null dimension is outside any declared domain, so the guard drops that row.
+    pub fn push_opt(
+        &mut self,
+        dimensions: &[Option<&str>],
+        measures: &[Option<f64>],
+    ) -> Result<()> {
+        self.columns
+            .check_arity("the contributions", dimensions, measures)?;
+        self.columns.append_opt(dimensions, measures);
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Rows pushed so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The schema the rows are sent with.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Entity run: hands the rows to the host as one Arrow IPC stream (schema, one batch,
+    /// end-of-stream). Without rows nothing is sent, and the entity contributes nothing.
+    ///
+    /// Fails with [`abi::INVALID_CONTRIBUTIONS`] when the schema is not the contract's (the run
+    /// then contributes nothing at all), and with [`abi::NOT_AVAILABLE`] outside an entity run.
+    pub fn contribute(mut self) -> Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let mut ipc = Vec::new();
+        self.columns.encode(&self.schema, None, &mut ipc)?;
+        // SAFETY: the pointer and length describe `ipc`, which lives across the call.
+        let rc = unsafe { abi::contribute(ipc.as_ptr(), ipc.len()) };
+        if rc < 0 {
+            return Err(Error::from_host(rc));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::fake::{decode_chunk, ipc_stream, Fake};
+    use crate::BatchExt;
+    use arrow_array::{Array, ArrayRef, Float64Array, StringArray};
+    use arrow_schema::DataType;
+    use std::sync::Arc;
+
+    fn resident(ids: &[&str], incomes: &[f64]) -> Vec<u8> {
+        let batch = RecordBatch::try_from_iter([
+            (
+                "citizen_id",
+                Arc::new(StringArray::from(ids.to_vec())) as ArrayRef,
+            ),
+            (
+                "income",
+                Arc::new(Float64Array::from(incomes.to_vec())) as ArrayRef,
+            ),
+        ])
+        .expect("valid batch");
+        ipc_stream(&batch)
+    }
+
+    #[test]
+    fn contributions_decode_without_an_entity_column() {
+        let fake = Fake::install();
+        fake.enter_entity_run("district_stats");
+        let mut out =
+            Contributions::new(&["district", "industry"], &["capital", "tax"]).expect("names");
+        out.push(&["西湖区", "制造业"], &[500.0, 12.5])
+            .expect("pushed");
+        out.push_opt(&[Some("滨江区"), None], &[None, Some(3.0)])
+            .expect("pushed");
+        assert_eq!(out.len(), 2);
+        out.contribute().expect("contributed");
+
+        let sent = fake.contributed();
+        assert_eq!(sent.len(), 1, "one IPC stream per contribute");
+        let batches = decode_chunk(&sent[0]);
+        assert_eq!(batches.len(), 1, "one batch in the stream");
+        let batch = &batches[0];
+        let fields: Vec<(String, DataType)> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("district".into(), DataType::Utf8),
+                ("industry".into(), DataType::Utf8),
+                ("capital".into(), DataType::Float64),
+                ("tax".into(), DataType::Float64),
+            ]
+        );
+        assert_eq!(batch.utf8("district").expect("dim").value(1), "滨江区");
+        assert!(batch.utf8("industry").expect("dim").is_null(1));
+        let capital = batch.f64("capital").expect("measure");
+        assert_eq!(capital.value(0), 500.0);
+        assert!(capital.is_null(1));
+        assert_eq!(batch.f64("tax").expect("measure").value(1), 3.0);
+    }
+
+    #[test]
+    fn no_rows_sends_nothing() {
+        let fake = Fake::install();
+        fake.enter_entity_run("r");
+        let out = Contributions::new(&["d"], &["m"]).expect("names");
+        assert!(out.is_empty());
+        out.contribute().expect("nothing to send");
+        assert!(fake.contributed().is_empty());
+    }
+
+    #[test]
+    fn bad_names_and_arity_are_usage_errors() {
+        let _fake = Fake::install();
+        for (dims, measures) in [
+            (&["entity"][..], &["m"][..]),
+            (&["d"][..], &["entities"][..]),
+            (&["d", "d"][..], &["m"][..]),
+            (&[""][..], &["m"][..]),
+        ] {
+            let err = Contributions::new(dims, measures).expect_err("refused");
+            assert!(matches!(err, Error::Usage(_)), "{err:?}");
+        }
+        let mut out = Contributions::new(&["d1", "d2"], &["m"]).expect("names");
+        let err = out.push(&["x"], &[1.0]).expect_err("one dimension short");
+        assert!(err.to_string().contains("2 dimension(s)"), "{err}");
+        let err = out
+            .push_opt(&[Some("x"), None], &[])
+            .expect_err("no measure");
+        assert!(err.to_string().contains("1 measure(s)"), "{err}");
+        assert!(out.is_empty(), "a refused row is not kept");
+    }
+
+    #[test]
+    fn refused_contributions_report_the_host_code() {
+        let fake = Fake::install();
+        fake.enter_entity_run("r");
+        fake.refuse_contributions(abi::INVALID_CONTRIBUTIONS, "schema is not the contract's");
+        let mut out = Contributions::new(&["d"], &["m"]).expect("names");
+        out.push(&["x"], &[1.0]).expect("pushed");
+        let err = out.contribute().expect_err("refused");
+        assert_eq!(err.host_code(), Some(abi::INVALID_CONTRIBUTIONS));
+        assert!(
+            err.to_string().contains("schema is not the contract's"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn entity_rows_read_only_the_granted_tables() {
+        let fake = Fake::install();
+        fake.enter_entity_run("income_by_age");
+        fake.grant_entity_rows(
+            "residents",
+            vec![resident(&["p1"], &[10.0]), resident(&["p1"], &[20.0])],
+        );
+        fake.grant_entity_rows("clinic_visits", vec![]);
+        let entity = Entity::new();
+        let batches = entity.rows("residents").expect("granted");
+        let incomes: Vec<f64> = batches
+            .iter()
+            .flat_map(|b| b.f64("income").expect("income").values().to_vec())
+            .collect();
+        assert_eq!(incomes, vec![10.0, 20.0]);
+        assert!(entity.rows("clinic_visits").expect("granted").is_empty());
+        let err = entity.rows("tax_payments").expect_err("not granted");
+        assert_eq!(err.host_code(), Some(abi::QUERY_REJECTED));
+        assert_eq!(
+            fake.entity_rows_opened(),
+            vec!["residents".to_string(), "clinic_visits".to_string()]
+        );
+
+        let mut lazy = rows("residents").expect("granted");
+        assert_eq!(
+            lazy.next().expect("a batch").expect("decodes").num_rows(),
+            1
+        );
+        drop(lazy);
+        assert_eq!(fake.closed().len(), 1, "an early drop closes the query");
+    }
+
+    #[test]
+    fn release_name_round_trips_and_is_remembered() {
+        let fake = Fake::install();
+        let long = "a_per_entity_release_whose_name_is_longer_than_the_first_buffer_of_the_sdk";
+        fake.enter_entity_run(long);
+        assert_eq!(release_name().expect("entity run"), long);
+        let entity = Entity::new();
+        assert_eq!(entity.release().expect("entity run"), long);
+        fake.enter_entity_run("changed");
+        assert_eq!(entity.release().expect("remembered"), long);
+    }
+
+    #[test]
+    fn outside_an_entity_run_the_host_says_not_available() {
+        let fake = Fake::install();
+        let err = release_name().expect_err("main run");
+        assert_eq!(err.host_code(), Some(abi::NOT_AVAILABLE));
+        let err = rows("residents").expect_err("main run");
+        assert_eq!(err.host_code(), Some(abi::NOT_AVAILABLE));
+        let mut out = Contributions::new(&["d"], &["m"]).expect("names");
+        out.push(&["x"], &[1.0]).expect("pushed");
+        let err = out.contribute().expect_err("main run");
+        assert_eq!(err.code(), crate::CODE_HOST_BASE + 8);
+        assert!(fake.contributed().is_empty());
+    }
+
+    #[test]
+    fn release_entities_maps_the_host_answers() {
+        let fake = Fake::install();
+        assert_eq!(release_entities("r").expect("released"), Outcome::Released);
+        let err = release_entities("r").expect_err("second time");
+        assert_eq!(err.host_code(), Some(abi::UNKNOWN_RELEASE));
+        fake.set_entities_answer(1);
+        assert_eq!(release_entities("s").expect("decided"), Outcome::Blocked);
+        fake.set_entities_answer(7);
+        let err = release_entities("t").expect_err("undefined answer");
+        assert!(
+            err.to_string()
+                .contains("returned 7, which ABI v1 does not define"),
+            "{err}"
+        );
+        assert_eq!(
+            fake.released_entities(),
+            vec!["r".to_string(), "s".to_string(), "t".to_string()]
+        );
+    }
+
+    #[test]
+    fn outside_the_sandbox_every_call_fails() {
+        assert!(release_entities("r").is_err());
+        assert!(release_name().is_err());
+        assert!(rows("residents").is_err());
+    }
+}
