@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod engine;
+mod entities;
 mod host_costs;
 mod hostile_abi;
 mod hostile_guests;

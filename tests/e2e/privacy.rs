@@ -52,12 +52,12 @@ privacy = {{ epsilon = {epsilon:?} }}
     ScenarioFile::from_toml_str(&text).expect("valid scenario")
 }
 
-fn ledger(t: &TestDomain) -> BudgetLedger {
+pub(crate) fn ledger(t: &TestDomain) -> BudgetLedger {
     BudgetLedger::new(t.domain.store.clone(), t.domain.audit.clone())
 }
 
 /// The one released value of `release`, and the policy's privacy account.
-fn released_sum(report: &JobReport, release: &str) -> (f64, PrivacyInfo) {
+pub(crate) fn released_sum(report: &JobReport, release: &str) -> (f64, PrivacyInfo) {
     for outcome in &report.releases {
         if let ReleaseOutcome::Released {
             release: name,
@@ -87,7 +87,7 @@ fn released_sum(report: &JobReport, release: &str) -> (f64, PrivacyInfo) {
     panic!("{release} was not released: {report:?}")
 }
 
-fn blocked(report: &JobReport, release: &str) -> (Rule, String) {
+pub(crate) fn blocked(report: &JobReport, release: &str) -> (Rule, String) {
     report
         .releases
         .iter()

@@ -517,7 +517,10 @@ max_rows_per_entity = 1
         let file = ScenarioFile::from_toml_str(&without).expect("valid TOML");
         let message = file.check(&catalog()).unwrap_err().to_string();
         assert!(message.contains("release 'stats' has privacy"), "{message}");
-        assert!(message.contains("tax_payments does not grant usci"), "{message}");
+        assert!(
+            message.contains("tax_payments does not grant usci"),
+            "{message}"
+        );
     }
 
     /// Hostile: a measure without `from` used to get no provider clamp, aggregation limit or
