@@ -383,3 +383,48 @@ fn failing_entity_runs_contribute_nothing_and_never_end_the_release() {
         .count();
     assert!(faults <= 1024, "{faults}");
 }
+
+/// One entity's data must not decide whether a release is blocked: rows outside a declared
+/// domain and chunks of the wrong shape are dropped from their run, never block.
+#[test]
+fn rows_that_do_not_fit_cannot_block_a_release_with_privacy() {
+    let t = TestDomain::new();
+    test_budget(&t);
+    let module = support::module("entity_hostile");
+    let misfit = r#"
+[[release]]
+name = "misfit"
+k = 10
+max_rows_per_entity = 1
+privacy = { epsilon = 1.0 }
+  [[release.dimension]]
+  name = "band"
+  from = ["residents.age"]
+  values = ["a"]
+  [[release.measure]]
+  name = "income"
+  from = ["residents.income"]
+  clamp = [0.0, 1000000.0]
+  aggregations = ["count"]
+"#;
+    let report = t.run(scenario(&module, misfit, ""), &module);
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    assert_eq!(keys(&report, "misfit", "band"), vec!["a".to_string()]);
+    let filter = shuyu::audit::AuditFilter {
+        job_id: Some(report.job_id.to_string()),
+        action: Some("release.entities".into()),
+        ..Default::default()
+    };
+    let details = &t.domain.audit.search(&filter).expect("search")[0].details;
+    assert!(
+        details["rows_outside_domain"].as_u64() > Some(0),
+        "{details}"
+    );
+    assert!(details["chunks_refused"].as_u64() > Some(0), "{details}");
+    assert!(
+        support::actions(&t, &report.job_id.to_string())
+            .iter()
+            .all(|a| a != "release.blocked"),
+        "blocked"
+    );
+}

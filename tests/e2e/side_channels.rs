@@ -93,10 +93,11 @@ fn a_module_cannot_show_a_secret_through_the_jobs_end() {
     assert!(leaked.is_empty(), "leaked {leaked:?} in:\n{shown}");
 }
 
-/// Under privacy the guard's rules before the budget charge (entity, size, domain, scan, schema)
-/// are the module's to trigger: the operator learns only `blocked`, reviewers the rule.
+/// Under threshold rules a module can choose to be blocked (rows for unknown entities) and so
+/// signal a bit. Under privacy it cannot: its main run may not release with privacy at all, and
+/// entity runs that send rows which do not fit only lose their own rows. No block, no rule.
 #[test]
-fn under_privacy_a_block_does_not_name_its_rule() {
+fn under_privacy_the_module_cannot_choose_a_block() {
     let t = TestDomain::new();
     let module = support::module("covert_channels");
     let scenario = format!(
@@ -137,14 +138,10 @@ privacy = {{ epsilon = 1.0 }}
         support::sha256(&module)
     );
     let (_, shown) = run_cli(&t, &scenario, &module);
-    assert!(shown.contains("BLOCKED"), "{shown}");
-    let blocks = audit_entries(&t, "release.blocked");
-    let rule = blocks[0].details["rule"]
-        .as_str()
-        .expect("the rule, for reviewers");
+    assert!(!shown.contains("BLOCKED"), "{shown}");
     assert!(
-        !shown.contains(rule),
-        "the rule {rule} reached the operator:\n{shown}"
+        audit_entries(&t, "release.blocked").is_empty(),
+        "the module made the guard block"
     );
     for hidden in ["contract.", "entity.", "scan.", "size.", "dimension."] {
         assert!(!shown.contains(hidden), "{hidden} in:\n{shown}");

@@ -15,6 +15,9 @@
 //!   group key is what the run finds in them. Every run must see the initial state: one key, `1`.
 //! - `foreign_rows` (threshold): reads this entity's rows of every granted table, tries
 //!   ungranted tables and SQL, and uses as key whether any row belonged to another entity.
+//! - `misfit` (privacy, dimension `band` declared as `["a"]`): rich residents send a key outside
+//!   the domain, the others a chunk of the wrong shape, to make the guard block the release (a
+//!   bit chosen by one entity's data). Neither may block it: those rows are only dropped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -26,7 +29,13 @@ use shuyu_sdk::{log, query, BatchExt, Release, Result};
 shuyu_sdk::entry!(main_run);
 shuyu_sdk::contribute!(one_entity);
 
-const RELEASES: [&str; 4] = ["credit_richest", "key_richest", "state_seen", "foreign_rows"];
+const RELEASES: [&str; 5] = [
+    "credit_richest",
+    "key_richest",
+    "state_seen",
+    "foreign_rows",
+    "misfit",
+];
 
 /// The largest income any run of this instance has seen (bits of an f64).
 static RICHEST: AtomicU64 = AtomicU64::new(0);
@@ -145,6 +154,21 @@ fn one_entity(entity: &Entity) -> Result<Contributions> {
             let mut out = Contributions::new(&["rows"], &["rows_seen"])?;
             out.push(&[key], &[rows as f64])?;
             Ok(out)
+        }
+        "misfit" => {
+            let rich = incomes(entity)?.iter().any(|&v| v > 100_000.0);
+            if rich {
+                let mut out = Contributions::new(&["band"], &["income"])?;
+                out.push(&["secret-income"], &[1.0])?;
+                return Ok(out);
+            }
+            // Not the contract's columns: refused with INVALID_CONTRIBUTIONS.
+            let mut wrong = Contributions::new(&["band", "extra"], &["income"])?;
+            wrong.push(&["a", "b"], &[1.0])?;
+            if let Err(e) = wrong.contribute() {
+                log!("entity-hostile: misfit refused: {e}");
+            }
+            Contributions::new(&["band"], &["income"])
         }
         other => {
             log!("entity-hostile: no contribution for {other}");
