@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod engine;
 mod entities;
+mod entity_examples;
 mod host_costs;
 mod hostile_abi;
 mod hostile_guests;
