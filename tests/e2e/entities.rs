@@ -428,3 +428,21 @@ privacy = { epsilon = 1.0 }
         "blocked"
     );
 }
+
+/// The time of a per-entity release is its entity runs' (each with its own fuel) and is bounded
+/// by `entity_release_secs`; it is not taken from the main run's fuel, which a release longer
+/// than the main run's budget of host time used to exhaust (`limit:fuel` right after the
+/// release was made).
+#[test]
+fn a_long_per_entity_release_does_not_spend_the_main_runs_fuel() {
+    let t = TestDomain::new();
+    test_budget(&t);
+    let module = support::module("entity_hostile");
+    // 0.05 s of host time at 1,000 fuel per µs: far less than ten thousand entity runs take.
+    let report = t.run(
+        scenario(&module, CREDIT_RICHEST, "fuel = 50_000_000"),
+        &module,
+    );
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    released_sum(&report, "credit_richest");
+}

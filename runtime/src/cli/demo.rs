@@ -38,7 +38,7 @@ fn source_root() -> Option<PathBuf> {
 }
 
 /// Steps of the district-stats demo (other examples stop after the fifth).
-const STEPS: u32 = 7;
+const STEPS: u32 = 8;
 
 fn step(n: u32, text: &str) {
     eprintln!("[{n}/{STEPS}] {text}");
@@ -178,6 +178,7 @@ pub(crate) fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
         if let Some(root) = &root {
             let dir = root.join("guest-examples").join("district-stats");
             district_stats_dp(&domain, &dir, &module_path)?;
+            health_by_age(&domain, root)?;
         }
     }
     match shuyu::integrity::verify_domain(&domain, &[]) {
@@ -196,24 +197,49 @@ pub(crate) fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
 }
 
 /// Also runs the district statistics under differential privacy (`scenario-dp.toml`, the same
-/// module): prints the noisy table with each column's noise and 95% interval, and what remains
-/// of the privacy budgets it was charged to. Skipped when the scenario file is missing.
+/// module, its release made per entity). Skipped when the scenario file is missing.
 fn district_stats_dp(domain: &Domain, example_dir: &Path, module_path: &Path) -> CliResult {
-    let scenario_path = example_dir.join("scenario-dp.toml");
-    if !scenario_path.is_file() {
+    private_example(
+        domain,
+        &example_dir.join("scenario-dp.toml"),
+        module_path,
+        7,
+        "district statistics with differential privacy, per entity: one fresh instance per enterprise → budget → noise → product",
+    )
+}
+
+/// Also runs the health-by-age example: income and clinic use by age band, differentially
+/// private, made per resident. Skipped when its module or scenario is missing.
+fn health_by_age(domain: &Domain, root: &Path) -> CliResult {
+    private_example(
+        domain,
+        &root.join("guest-examples").join("health-by-age").join("scenario.toml"),
+        &root.join("target").join("wasm-modules").join("health_by_age.wasm"),
+        8,
+        "income and clinic use by age band, per entity: one fresh instance per resident → budget → noise → product",
+    )
+}
+
+/// Runs one example whose releases have privacy: prints the noisy table with each column's
+/// noise and 95% interval, and what remains of the privacy budgets it was charged to.
+fn private_example(
+    domain: &Domain,
+    scenario_path: &Path,
+    module_path: &Path,
+    n: u32,
+    text: &str,
+) -> CliResult {
+    if !scenario_path.is_file() || !module_path.is_file() {
         return Ok(());
     }
     let module = std::fs::read(module_path)
         .with_context(|| format!("cannot read {}", module_path.display()))?;
-    let mut scenario = ScenarioFile::load(&scenario_path)?;
+    let mut scenario = ScenarioFile::load(scenario_path)?;
     // As above: the demo approves the module it just built.
     scenario.scenario.module_sha256 =
         hex::encode(ring::digest::digest(&ring::digest::SHA256, &module));
     println!();
-    step(
-        7,
-        "district statistics with differential privacy: charge budget → noise → product",
-    );
+    step(n, text);
     let catalog = domain.catalog()?;
     let approved = scenario.clone().check(&catalog)?;
     let report = run_job(domain, JobRequest { scenario, module })?;

@@ -573,6 +573,7 @@ max_rows_per_entity = 1
             "district-stats/scenario.toml",
             "district-stats/scenario-dp.toml",
             "income-by-age/scenario.toml",
+            "health-by-age/scenario.toml",
             "credit-model/scenario.toml",
         ] {
             let mut scenario = ScenarioFile::load(&root.join(file)).expect("bundled scenario");

@@ -134,7 +134,13 @@ fn host_call<'a, R: From<i32>>(
             .unwrap_or(u64::MAX)
             .saturating_mul(HOST_FUEL_PER_NANOSECOND)
     };
-    let result = match (time, charge(c, cost)) {
+    // Calls whose time is metered elsewhere are not charged at all: taking their wall time
+    // from the main run's fuel would end it with `limit:fuel` once a release took long.
+    let charged = match time {
+        HostTime::Charged => charge(c, cost),
+        HostTime::PartitionRuns => Ok(()),
+    };
+    let result = match (time, charged) {
         (HostTime::PartitionRuns, _) | (HostTime::Charged, Ok(())) => result,
         // A fault the call raised itself is the more precise account.
         (HostTime::Charged, Err(_)) if matches!(result, Err(CallError::Fault(_))) => result,

@@ -290,7 +290,7 @@ impl EntityRunner {
                     std::thread::Builder::new()
                         .name(GUEST_THREAD_NAME.into())
                         .stack_size(GUEST_THREAD_STACK)
-                        .spawn_scoped(scope, &work)
+                        .spawn_scoped(scope, work)
                 })
                 .collect();
             handles
