@@ -2,8 +2,9 @@
 //! fresh instances of the pooling engine, on 1 and 2 worker threads.
 //!
 //! Run: `cargo bench -p shuyu --bench entity_runs -- --entities 200000` (add `--profile dev` to
-//! reuse the debug build). Two modules, both built here with `wasm-encoder` so nothing else is
-//! measured:
+//! reuse the debug build; add `--sdk-module target/wasm-modules/entity_cost.wasm` for a module
+//! built with the SDK, see `tests/hostile-guests/entity-cost`). Two modules are built here with
+//! `wasm-encoder` so that nothing else is measured:
 //!
 //! - `empty`: `shuyu_contribute` returns 0 at once: the floor of a run (store, instance from the
 //!   copy-on-write image, call, reset of the slot).
@@ -159,6 +160,7 @@ fn module(with_calls: bool, chunk: &[u8]) -> Vec<u8> {
 struct BenchHost {
     rows: Arc<Vec<u8>>,
     served: bool,
+    release: &'static str,
 }
 
 impl Host for BenchHost {
@@ -189,6 +191,9 @@ impl Host for BenchHost {
     fn log(&mut self, _line: &str) {}
     fn entity_rows(&mut self, _table: &str) -> Result<i32, CallError> {
         Ok(1)
+    }
+    fn entity_release(&mut self) -> Result<String, CallError> {
+        Ok(self.release.to_string())
     }
     fn contribute(&mut self, ipc: &[u8]) -> Result<(), CallError> {
         std::hint::black_box(ipc.len());
@@ -237,6 +242,7 @@ fn main() -> anyhow::Result<()> {
                         Box::new(BenchHost {
                             rows: rows.clone(),
                             served: false,
+                            release: "bench",
                         })
                     },
                     |(ok, fuel), _, outcome| {
@@ -256,6 +262,66 @@ fn main() -> anyhow::Result<()> {
                 fuel / entities as u64,
             );
         }
+    }
+    if let Some(path) = flag(&args, "--sdk-module") {
+        sdk_module(&sandbox, &limits, &cancel, &rows, &path, entities)?;
+    }
+    Ok(())
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// A module built with the SDK, run for each of its release names: `nothing`, `read`, and
+/// anything else (read and contribute one row).
+fn sdk_module(
+    sandbox: &Sandbox,
+    limits: &Limits,
+    cancel: &CancelToken,
+    rows: &Arc<Vec<u8>>,
+    path: &str,
+    entities: usize,
+) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path)?;
+    let compiled = sandbox
+        .compile(&bytes)
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    let runner = sandbox
+        .entity_runner(&compiled, limits, cancel)
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    for release in ["nothing", "read", "contribute"] {
+        let started = Instant::now();
+        let done = runner
+            .run_each(
+                entities,
+                1,
+                Instant::now() + Duration::from_secs(3600),
+                || (0u64, 0u64),
+                |_, _| {
+                    Box::new(BenchHost {
+                        rows: rows.clone(),
+                        served: false,
+                        release,
+                    })
+                },
+                |(ok, fuel), _, outcome| {
+                    *ok += u64::from(outcome.result == Ok(0));
+                    *fuel += outcome.fuel_used;
+                },
+            )
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let ok: u64 = done.iter().map(|(ok, _)| ok).sum();
+        let fuel: u64 = done.iter().map(|(_, fuel)| fuel).sum();
+        println!(
+            "| sdk: {release} | 1 | {entities} ({ok} ok) | {seconds:.2} | {:.0} | {:.1} | {} |",
+            entities as f64 / seconds,
+            seconds * 1e6 / entities as f64,
+            fuel / entities as u64,
+        );
     }
     Ok(())
 }
