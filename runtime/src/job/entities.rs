@@ -198,6 +198,8 @@ fn sort_by_owner(
         arrow::compute::interleave_record_batch(&refs, &order)
             .map_err(|e| format!("{name}: cannot order rows by entity: {e}"))?
     };
+    // Once for the table, not once per entity: every slice is then already in the ABI's types.
+    let rows = ipc::normalize(&rows).map_err(|e| format!("{name}: {e}"))?;
     Ok(EntityTable {
         name,
         rows,
@@ -258,9 +260,9 @@ impl Host for EntityHost {
         };
         match slot.take().filter(|b| b.num_rows() > 0) {
             Some(batch) => {
-                let encoded = ipc::normalize(&batch).and_then(|b| ipc::encode_stream(&b));
-                let ipc =
-                    encoded.map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
+                // The table was normalized to the ABI's types when it was grouped.
+                let ipc = ipc::encode_stream(&batch)
+                    .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
                 Ok(Some(Batch {
                     ipc,
                     rows: batch.num_rows() as u64,
