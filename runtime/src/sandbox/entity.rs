@@ -34,7 +34,7 @@ use wasmtime::{
 use super::state::GuestState;
 use super::{
     abi, base_config, finish_run, prepare_store, CancelToken, Fault, GuestModule, Host, LimitKind,
-    Limits, RunOutcome, SandboxError, GUEST_THREAD_NAME, GUEST_THREAD_STACK,
+    Limits, RunOutcome, SandboxError, GUEST_THREAD_NAME,
 };
 
 /// The export entity runs start from: `() -> i32`, like `shuyu_main`.
@@ -46,6 +46,9 @@ pub const ENTITY_SLOTS: u32 = 16;
 /// Largest `entity_memory_mib` a scenario may set: every pool slot reserves this much address
 /// space (not memory).
 pub const MAX_ENTITY_MEMORY_MIB: u32 = 1024;
+/// Stack of an entity worker thread: WebAssembly's 512 KiB and the host calls of an entity run,
+/// which plan no SQL (the 32 MiB of main-run threads are for DataFusion's planner).
+const ENTITY_THREAD_STACK: usize = 4 << 20;
 /// How often a worker waiting for a pool slot looks at the cancel token and the deadline.
 const SLOT_WAIT: Duration = Duration::from_millis(50);
 
@@ -289,7 +292,7 @@ impl EntityRunner {
                 .map(|_| {
                     std::thread::Builder::new()
                         .name(GUEST_THREAD_NAME.into())
-                        .stack_size(GUEST_THREAD_STACK)
+                        .stack_size(ENTITY_THREAD_STACK)
                         .spawn_scoped(scope, work)
                 })
                 .collect();

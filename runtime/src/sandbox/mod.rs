@@ -56,7 +56,7 @@ pub const PARTITION_EXPORT: &str = "shuyu_partition";
 pub const HOST_FUEL_PER_NANOSECOND: u64 = 1;
 /// Stack of the thread a guest runs on: WebAssembly's own 512 KiB plus room for host calls
 /// (DataFusion planning recurses deeply on hostile SQL).
-pub(crate) const GUEST_THREAD_STACK: usize = 32 << 20;
+const GUEST_THREAD_STACK: usize = 32 << 20;
 /// Name of the thread a guest runs on (panics there are caught and audited, not printed).
 pub(crate) const GUEST_THREAD_NAME: &str = "shuyu-guest";
 
