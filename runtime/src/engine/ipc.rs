@@ -9,7 +9,10 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
-use arrow::ipc::writer::StreamWriter;
+use arrow::ipc::writer::{
+    write_message, DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions,
+    StreamWriter,
+};
 
 /// The ABI type a column of type `t` is delivered as.
 fn abi_type(t: &DataType) -> DataType {
@@ -59,6 +62,53 @@ pub fn encode_stream(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
     writer.into_inner()
 }
 
+/// The end-of-stream marker of an IPC stream: continuation, then a zero length.
+const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+/// Encodes many small batches of one schema as complete IPC streams (what [`encode_stream`]
+/// makes), encoding the schema message once: entity runs get one stream per entity and table,
+/// where the schema would otherwise cost more than the rows.
+#[derive(Debug)]
+pub struct StreamEncoder {
+    schema_message: Vec<u8>,
+    options: IpcWriteOptions,
+}
+
+impl StreamEncoder {
+    /// An encoder for batches of `schema`.
+    pub fn new(schema: &Schema) -> Result<Self, ArrowError> {
+        // A stream writer writes the schema message as soon as it exists (`into_inner` would
+        // also end the stream).
+        let schema_message = StreamWriter::try_new(Vec::new(), schema)?.get_ref().clone();
+        Ok(Self {
+            schema_message,
+            options: IpcWriteOptions::default(),
+        })
+    }
+
+    /// `batch` (of the encoder's schema) as a complete stream: schema, the batch, end-of-stream.
+    pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+        let (dictionaries, encoded) = IpcDataGenerator::default().encode(
+            batch,
+            &mut DictionaryTracker::new(false),
+            &self.options,
+            &mut IpcWriteContext::default(),
+        )?;
+        if !dictionaries.is_empty() {
+            return Err(ArrowError::InvalidArgumentError(
+                "dictionary columns are not delivered to guests".into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(
+            self.schema_message.len() + encoded.arrow_data.len() + encoded.ipc_message.len() + 32,
+        );
+        out.extend_from_slice(&self.schema_message);
+        write_message(&mut out, encoded, &self.options)?;
+        out.extend_from_slice(&END_OF_STREAM);
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +138,32 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(decoded, vec![normalized]);
+    }
+
+    #[test]
+    fn the_stream_encoder_makes_the_bytes_of_encode_stream() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(arrow::array::StringArray::from(vec![
+                    Some("a"),
+                    None,
+                    Some("ccc"),
+                ])),
+                Arc::new(arrow::array::Int64Array::from(vec![1, 2, 3])),
+            ],
+        )
+        .unwrap();
+        let encoder = StreamEncoder::new(&schema).unwrap();
+        for slice in [batch.clone(), batch.slice(1, 2), batch.slice(3, 0)] {
+            assert_eq!(
+                encoder.encode(&slice).unwrap(),
+                encode_stream(&slice).unwrap()
+            );
+        }
     }
 }

@@ -47,6 +47,8 @@ pub(super) const MAX_GROUPED_BYTES: usize = 1 << 30;
 struct EntityTable {
     name: String,
     rows: RecordBatch,
+    /// Encodes slices of `rows` with the schema message made once.
+    encoder: ipc::StreamEncoder,
     /// Entity `e`'s rows are `offsets[e]..offsets[e + 1]`.
     offsets: Vec<u32>,
 }
@@ -78,6 +80,13 @@ impl EntityTables {
         let start = t.offsets[entity] as usize;
         let end = t.offsets[entity + 1] as usize;
         t.rows.slice(start, end - start)
+    }
+
+    /// Entity `e`'s rows of table `t`, as the complete IPC stream a guest reads.
+    fn encoded(&self, table: usize, entity: usize) -> Result<Vec<u8>, arrow::error::ArrowError> {
+        self.tables[table]
+            .encoder
+            .encode(&self.slice(table, entity))
     }
 }
 
@@ -184,11 +193,13 @@ fn sort_by_owner(
     let schema = match batches.first() {
         Some(batch) => batch.schema(),
         None => {
+            let empty = Arc::new(arrow::datatypes::Schema::empty());
             return Ok(EntityTable {
                 name,
-                rows: RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty())),
+                encoder: ipc::StreamEncoder::new(&empty).map_err(|e| e.to_string())?,
+                rows: RecordBatch::new_empty(empty),
                 offsets,
-            })
+            });
         }
     };
     let refs: Vec<&RecordBatch> = batches.iter().collect();
@@ -200,9 +211,11 @@ fn sort_by_owner(
     };
     // Once for the table, not once per entity: every slice is then already in the ABI's types.
     let rows = ipc::normalize(&rows).map_err(|e| format!("{name}: {e}"))?;
+    let encoder = ipc::StreamEncoder::new(&rows.schema()).map_err(|e| format!("{name}: {e}"))?;
     Ok(EntityTable {
         name,
         rows,
+        encoder,
         offsets,
     })
 }
@@ -230,8 +243,8 @@ struct EntityHost {
     out: Arc<Mutex<EntityYield>>,
     audit: RunAudit,
     next_handle: i32,
-    /// Open `entity_rows` queries: the batch not yet handed out, if any.
-    open: BTreeMap<i32, Option<RecordBatch>>,
+    /// Open `entity_rows` queries: the table whose rows are not yet handed out, if any.
+    open: BTreeMap<i32, Option<usize>>,
 }
 
 impl EntityHost {
@@ -258,14 +271,20 @@ impl Host for EntityHost {
                 format!("no open query has handle {handle}"),
             ));
         };
-        match slot.take().filter(|b| b.num_rows() > 0) {
-            Some(batch) => {
+        let tables = &self.release.tables;
+        let pending = slot
+            .take()
+            .map(|t| (t, tables.slice(t, self.entity).num_rows()))
+            .filter(|&(_, rows)| rows > 0);
+        match pending {
+            Some((table, rows)) => {
                 // The table was normalized to the ABI's types when it was grouped.
-                let ipc = ipc::encode_stream(&batch)
+                let ipc = tables
+                    .encoded(table, self.entity)
                     .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
                 Ok(Some(Batch {
                     ipc,
-                    rows: batch.num_rows() as u64,
+                    rows: rows as u64,
                 }))
             }
             None => {
@@ -322,7 +341,7 @@ impl Host for EntityHost {
         };
         let handle = self.next_handle;
         self.next_handle = self.next_handle.saturating_add(1);
-        self.open.insert(handle, Some(tables.slice(t, self.entity)));
+        self.open.insert(handle, Some(t));
         Ok(handle)
     }
 
