@@ -17,7 +17,7 @@ mod session;
 pub mod surface;
 pub mod universe;
 
-pub use partition::{PartitionFilter, PartitionKey};
+pub use partition::{PartitionKey, PartitionedTables, SplitError, MAX_PARTITIONED_BYTES};
 pub use pseudonym::Pseudonymizer;
 pub use session::{entity_column_missing, EngineSession, SessionOptions};
 pub use universe::IdentifierUniverse;
