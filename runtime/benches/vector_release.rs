@@ -130,8 +130,14 @@ fn main() -> anyhow::Result<()> {
         if report.status != JobStatus::Completed {
             anyhow::bail!("m = {m}: the job did not complete: {:?}", report.status);
         }
-        if !matches!(report.releases.as_slice(), [ReleaseOutcome::Released { .. }]) {
-            anyhow::bail!("m = {m}: expected one released vector: {:?}", report.releases);
+        if !matches!(
+            report.releases.as_slice(),
+            [ReleaseOutcome::Released { .. }]
+        ) {
+            anyhow::bail!(
+                "m = {m}: expected one released vector: {:?}",
+                report.releases
+            );
         }
         let entries = |action: &str| {
             domain.audit.search(&AuditFilter {
@@ -143,7 +149,10 @@ fn main() -> anyhow::Result<()> {
         let split = entries("vector.split")?
             .first()
             .and_then(|e| e.details["elapsed_ms"].as_u64())
-            .map_or_else(|| "-".to_string(), |ms| format!("{:.2}", ms as f64 / 1000.0));
+            .map_or_else(
+                || "-".to_string(),
+                |ms| format!("{:.2}", ms as f64 / 1000.0),
+            );
         let runs = entries("vector.partition")?;
         if runs.len() != m as usize {
             anyhow::bail!("m = {m}: {} partition runs audited", runs.len());

@@ -340,11 +340,15 @@ fn flush(
         _ => Some(concat_batches(schema, &part.pending).map_err(|e| read_error(table, &e))?),
     };
     part.pending.clear();
+    // The copy is counted before its pieces are let go: for a moment both are held.
+    let added = batch
+        .as_ref()
+        .map_or(Ok(()), |b| budget.add(b.get_array_memory_size(), table));
     budget.release(part.pending_bytes);
     part.pending_rows = 0;
     part.pending_bytes = 0;
+    added?;
     if let Some(batch) = batch {
-        budget.add(batch.get_array_memory_size(), table)?;
         part.done.push(batch);
     }
     Ok(())
