@@ -79,8 +79,8 @@ fn main() -> anyhow::Result<()> {
         generate(&data, &options, &mut |line| eprintln!("  {line}"))?;
     }
 
-    println!("| m | enterprises | tax rows | split (s) | job (s) | partitions / s | rows read by partition runs |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| m | enterprises | tax rows | split (s) | split peak (MiB) | job (s) | partitions / s | rows read by partition runs |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for m in partitions {
         // A fresh domain per m: each job starts from the same state and budget.
         let domain_dir = work.join(format!("vector-domain-{scale:.3}"));
@@ -146,13 +146,18 @@ fn main() -> anyhow::Result<()> {
                 ..AuditFilter::default()
             })
         };
-        let split = entries("vector.split")?
-            .first()
-            .and_then(|e| e.details["elapsed_ms"].as_u64())
-            .map_or_else(
-                || "-".to_string(),
-                |ms| format!("{:.2}", ms as f64 / 1000.0),
-            );
+        // "-" when the runtime writes no split entry (before the one-pass split).
+        let split_entry = entries("vector.split")?.into_iter().next();
+        let split_detail =
+            |field: &str| split_entry.as_ref().and_then(|e| e.details[field].as_u64());
+        let split = split_detail("elapsed_ms").map_or_else(
+            || "-".to_string(),
+            |ms| format!("{:.2}", ms as f64 / 1000.0),
+        );
+        let split_mib = split_detail("peak_bytes").map_or_else(
+            || "-".to_string(),
+            |b| format!("{:.1}", b as f64 / f64::from(1u32 << 20)),
+        );
         let runs = entries("vector.partition")?;
         if runs.len() != m as usize {
             anyhow::bail!("m = {m}: {} partition runs audited", runs.len());
@@ -162,7 +167,7 @@ fn main() -> anyhow::Result<()> {
             .filter_map(|e| e.details["rows_read"].as_u64())
             .sum();
         println!(
-            "| {m} | {} | {} | {split} | {job:.2} | {:.1} | {rows_read} |",
+            "| {m} | {} | {} | {split} | {split_mib} | {job:.2} | {:.1} | {rows_read} |",
             rows_of("enterprise_registry"),
             rows_of("tax_payments"),
             f64::from(m) / job,
