@@ -239,8 +239,7 @@ pub(super) fn release(
         .map_err(|_| Fault::Internal("the system random generator failed".into()))?;
 
     let m = contract.partitions;
-    let mut split = split(ctx, name, &grants, &key, m)?;
-    drop(key);
+    let mut split = split_granted_rows(ctx, name, &grants, &key, m)?;
     let mut outputs: Vec<Option<Vec<f64>>> = Vec::with_capacity(m as usize);
     for index in 0..m {
         let output = run_partition(ctx, contract, runner, &mut split, index);
@@ -355,7 +354,7 @@ pub(super) fn release(
 /// Reads every granted view once and routes its rows into the m partitions of `key`
 /// (`engine::partition`). `Err` ends the job: cancelled, over [`MAX_PARTITIONED_BYTES`], or an
 /// engine failure.
-fn split(
+fn split_granted_rows(
     ctx: &JobContext,
     name: &str,
     grants: &[(crate::catalog::Dataset, crate::governance::Grant)],
