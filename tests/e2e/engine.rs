@@ -1,7 +1,12 @@
 //! The engine's read-only, granted-only session, driven directly.
 
+use arrow::array::Array;
 use futures::StreamExt;
-use shuyu::engine::{EngineError, EngineSession, Pseudonymizer, SessionOptions};
+use shuyu::engine::pseudonym::is_pseudonym_shaped;
+use shuyu::engine::{
+    EngineError, EngineSession, PartitionKey, Pseudonymizer, SessionOptions, SplitError,
+    MAX_PARTITIONED_BYTES,
+};
 use shuyu::governance::Grant;
 
 use crate::support::TestDomain;
@@ -210,5 +215,141 @@ fn bounded_functions_and_operators_compute_as_before_under_their_own_names() {
         schema.field(1).name().contains("upper"),
         "{}",
         schema.field(1).name()
+    );
+}
+
+/// Rows of a query's first column, as strings.
+fn strings(t: &TestDomain, s: &EngineSession, sql: &str) -> Vec<String> {
+    t.domain.runtime().block_on(async {
+        let mut stream = s.execute(sql).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch.unwrap();
+            let col =
+                arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+            let col = col
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            out.extend((0..col.len()).map(|i| col.value(i).to_string()));
+        }
+        out
+    })
+}
+
+/// The arrow schema a query's plan gives (names, types).
+fn schema_of(t: &TestDomain, s: &EngineSession, sql: &str) -> Vec<(String, String)> {
+    let frame = t.domain.runtime().block_on(s.plan(sql)).unwrap();
+    frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().to_string()))
+        .collect()
+}
+
+/// The sessions of a vector release's partition runs, from one split of the granted views: each
+/// holds only its partition's rows under the granted names, with the views' schema, identifiers
+/// as pseudonyms, joins across tables within the partition, and the same SQL surface.
+#[test]
+fn partition_sessions_split_the_views_once_and_keep_the_surface() {
+    let t = TestDomain::new();
+    let grants: &[(&str, &[&str])] = &[
+        (
+            "enterprise_registry",
+            &["usci", "district", "registered_capital"],
+        ),
+        ("tax_payments", &["usci", "amount"]),
+    ];
+    let s = session(&t, grants, 1);
+    let key = PartitionKey::from_bytes(&[9; 32]);
+    let tables = [("enterprise_registry", "usci"), ("tax_payments", "usci")];
+    let mut split = t
+        .domain
+        .runtime()
+        .block_on(s.split(&tables, &key, 4, MAX_PARTITIONED_BYTES, &|| false))
+        .expect("split");
+    let enterprises: u64 = first_string(&t, &s, "SELECT COUNT(*) FROM enterprise_registry")
+        .parse()
+        .unwrap();
+    let join = "SELECT COUNT(*) FROM tax_payments t JOIN enterprise_registry r ON t.usci = r.usci";
+    let joined: u64 = first_string(&t, &s, join).parse().unwrap();
+    assert_eq!(split.tables()[0].rows(), enterprises);
+    assert!(split.peak_bytes() > 0);
+
+    let mut seen = std::collections::HashSet::new();
+    let (mut routed, mut routed_joined) = (0u64, 0u64);
+    for index in 0..4 {
+        let p = EngineSession::open_partition(split.take(index), &SessionOptions::default())
+            .expect("partition session");
+        for table in ["enterprise_registry", "tax_payments"] {
+            let sql = format!("SELECT * FROM {table}");
+            assert_eq!(schema_of(&t, &p, &sql), schema_of(&t, &s, &sql), "{table}");
+        }
+        let ids = strings(&t, &p, "SELECT usci FROM enterprise_registry");
+        for id in &ids {
+            assert!(is_pseudonym_shaped(id), "{id}");
+            assert_eq!(key.partition_of_pseudonym(id, 4), Some(index), "{id}");
+            assert!(seen.insert(id.clone()), "{id} in two partitions");
+        }
+        routed += ids.len() as u64;
+        routed_joined += first_string(&t, &p, join).parse::<u64>().unwrap();
+        // The same surface as the main session's.
+        rejected(&t, &p, "COPY enterprise_registry TO '/tmp/leak.csv'");
+        rejected(&t, &p, "SELECT * FROM '/etc/passwd'");
+        let message = rejected(&t, &p, "SELECT shuyu_pseudonym('330106199001011234')");
+        assert!(message.contains("shuyu_pseudonym"), "{message}");
+        let message = rejected(&t, &p, "SELECT random() FROM enterprise_registry");
+        assert!(message.contains("random"), "{message}");
+    }
+    assert_eq!(
+        routed, enterprises,
+        "every enterprise in exactly one partition"
+    );
+    // Every joined row is within one partition: an entity's rows share its partition.
+    assert_eq!(routed_joined, joined);
+    assert!(split.take(0).iter().all(|table| table.batches.is_empty()));
+}
+
+#[test]
+fn a_split_stops_when_cancelled_or_over_its_byte_bound() {
+    let t = TestDomain::new();
+    let s = session(&t, &[("enterprise_registry", &["usci", "district"])], 1);
+    let key = PartitionKey::from_bytes(&[9; 32]);
+    let tables = [("enterprise_registry", "usci")];
+    let run = |limit: usize, stop: &dyn Fn() -> bool| {
+        t.domain
+            .runtime()
+            .block_on(s.split(&tables, &key, 4, limit, stop))
+    };
+    assert!(matches!(
+        run(MAX_PARTITIONED_BYTES, &|| true),
+        Err(SplitError::Cancelled)
+    ));
+    match run(4_096, &|| false) {
+        Err(e @ SplitError::TooLarge { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("4096") && text.contains("enterprise_registry"),
+                "{text}"
+            );
+        }
+        other => panic!("expected TooLarge: {other:?}"),
+    }
+    assert!(
+        run(MAX_PARTITIONED_BYTES, &|| false).is_ok(),
+        "within the bound"
+    );
+    let other = [("enterprise_registry", "legal_rep_id")];
+    let error = t
+        .domain
+        .runtime()
+        .block_on(s.split(&other, &key, 4, MAX_PARTITIONED_BYTES, &|| false))
+        .expect_err("no such column in the view");
+    assert!(
+        error
+            .to_string()
+            .contains("enterprise_registry does not grant legal_rep_id"),
+        "{error}"
     );
 }

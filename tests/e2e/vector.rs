@@ -277,4 +277,17 @@ fn a_partition_run_sees_only_its_partition() {
     assert_eq!(nested.len(), 4);
     assert_eq!(nested.iter().sum::<u64>(), total, "{nested:?}");
     assert!(nested.iter().all(|&rows| rows < total), "{nested:?}");
+
+    // One pass over the granted rows per release, whatever m: five releases, five splits, each
+    // having read the whole table once.
+    let splits = entries(&t, &report.job_id.to_string(), "vector.split");
+    assert_eq!(splits.len(), 5);
+    for split in &splits {
+        let tables = split.details["tables"].as_array().expect("tables");
+        assert_eq!(tables.len(), 1);
+        assert_eq!(tables[0]["table"], "enterprise_registry");
+        assert_eq!(tables[0]["rows"].as_u64(), Some(total));
+        assert_eq!(tables[0]["rows_without_entity"].as_u64(), Some(0));
+        assert!(split.details["peak_bytes"].as_u64().unwrap() > 0);
+    }
 }

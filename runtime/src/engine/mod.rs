@@ -2,7 +2,9 @@
 //!
 //! **Architecture invariant:** the guest's session never registers a raw table. Each granted
 //! dataset is an unnamed Parquet scan wrapped in a view that selects the granted columns, with
-//! identifier columns replaced by pseudonyms ([`pseudonym`]). A query must fit the guest's SQL
+//! identifier columns replaced by pseudonyms ([`pseudonym`]); a partition run of `release_vector`
+//! gets in-memory tables holding its partition's rows of those same views, read once for all
+//! partitions ([`partition`]). A query must fit the guest's SQL
 //! surface ([`surface`]): bounded in size and nesting, one read-only query (no DDL, DML, COPY,
 //! statements, `EXPLAIN` or `DESCRIBE`), only allowlisted functions (no clock, no randomness, no
 //! function whose output an argument sizes), and every function call and `||` refuses inputs over
@@ -17,7 +19,7 @@ mod session;
 pub mod surface;
 pub mod universe;
 
-pub use partition::{PartitionFilter, PartitionKey};
+pub use partition::{PartitionKey, PartitionedTables, SplitError, MAX_PARTITIONED_BYTES};
 pub use pseudonym::Pseudonymizer;
 pub use session::{entity_column_missing, EngineSession, SessionOptions};
 pub use universe::IdentifierUniverse;

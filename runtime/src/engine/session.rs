@@ -1,13 +1,20 @@
 //! A job's DataFusion session over granted, pseudonymized views.
 
+use std::sync::Arc;
+
+use datafusion::datasource::MemTable;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{
     ident, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
 };
+use futures::StreamExt;
 
-use super::{bounded, surface, EngineError, PartitionFilter, Pseudonymizer};
+use super::partition::{
+    ByteBudget, PartitionKey, PartitionRouter, PartitionTable, PartitionedTables, SplitError,
+};
+use super::{bounded, surface, EngineError, Pseudonymizer};
 use crate::catalog::Dataset;
 use crate::governance::Grant;
 
@@ -20,9 +27,6 @@ pub struct SessionOptions {
     pub memory_limit: usize,
     /// Rows per batch handed to the guest (the ABI promises at most 8,192).
     pub batch_size: usize,
-    /// For a partition run of `release_vector`: keep only this partition's entities in every
-    /// view. Every grant must then include its dataset's entity column. Default none.
-    pub partition: Option<PartitionFilter>,
 }
 
 impl Default for SessionOptions {
@@ -31,7 +35,6 @@ impl Default for SessionOptions {
             target_partitions: 2,
             memory_limit: 1 << 30,
             batch_size: 8192,
-            partition: None,
         }
     }
 }
@@ -40,8 +43,8 @@ impl Default for SessionOptions {
 #[derive(Clone)]
 pub struct EngineSession {
     ctx: SessionContext,
-    /// Names of the host's own functions inside the granted views (pseudonyms, partition
-    /// filter): allowed in a plan, though a guest cannot name them (they are not registered).
+    /// Names of the host's own functions inside the granted views (pseudonyms): allowed in a
+    /// plan, though a guest cannot name them (they are not registered).
     internal: Vec<String>,
 }
 
@@ -52,32 +55,9 @@ impl EngineSession {
         pseudonymizer: &Pseudonymizer,
         options: &SessionOptions,
     ) -> Result<Self, EngineError> {
-        let mut config = SessionConfig::new()
-            .with_target_partitions(options.target_partitions.max(1))
-            .with_batch_size(options.batch_size.clamp(1, 8192))
-            .with_information_schema(false);
-        {
-            let opts = config.options_mut();
-            // The ABI promises plain Utf8 strings; view types would also surprise guest readers.
-            opts.execution.parquet.schema_force_view_types = false;
-            opts.sql_parser.map_string_types_to_utf8view = false;
-            opts.execution.enable_recursive_ctes = false;
-        }
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(options.memory_limit, 1.0)
-            .with_disk_manager_builder(
-                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-            )
-            .build_arc()
-            .map_err(|e| EngineError::Setup(e.to_string()))?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
-        surface::restrict_registry(&ctx);
+        let ctx = context(options)?;
         let udf = pseudonymizer.udf();
-        let partition_udf = options.partition.as_ref().map(PartitionFilter::udf);
-        let mut internal = vec![udf.name().to_string()];
-        if let Some(in_partition) = &partition_udf {
-            internal.push(in_partition.name().to_string());
-        }
+        let internal = vec![udf.name().to_string()];
         for (dataset, grant) in grants {
             let path = dataset.data_path.to_str().ok_or_else(|| {
                 EngineError::Setup(format!(
@@ -89,24 +69,6 @@ impl EngineSession {
                 .read_parquet(path, ParquetReadOptions::default())
                 .await
                 .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?;
-            let scan = match &partition_udf {
-                None => scan,
-                Some(in_partition) => {
-                    let entity = dataset.manifest.dataset.entity_column.as_str();
-                    // The scenario check refuses such grants already; a view that cannot be
-                    // partitioned must never be served whole to a partition run.
-                    if !grant.columns.iter().any(|c| c == entity) {
-                        return Err(EngineError::Setup(entity_column_missing(
-                            dataset.name(),
-                            entity,
-                        )));
-                    }
-                    // Filter the raw scan, before the pseudonymizing projection: the guest's
-                    // view never holds another partition's rows.
-                    scan.filter(in_partition.call(vec![ident(entity)]))
-                        .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?
-                }
-            };
             let mut columns = Vec::with_capacity(grant.columns.len());
             for column in &grant.columns {
                 let identifier = dataset.identifier_columns().any(|c| c == column);
@@ -124,6 +86,63 @@ impl EngineSession {
                 .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?;
         }
         Ok(Self { ctx, internal })
+    }
+
+    /// Builds the session of one partition run of `release_vector`: each granted name is an
+    /// in-memory table holding only that partition's rows of the granted view, with the view's
+    /// schema (granted columns, identifiers as pseudonyms). Queries go through the same checks
+    /// as in any session ([`EngineSession::plan`]); no host function is allowed in their plans,
+    /// since the tables hold data already pseudonymized.
+    pub fn open_partition(
+        tables: Vec<PartitionTable>,
+        options: &SessionOptions,
+    ) -> Result<Self, EngineError> {
+        let ctx = context(options)?;
+        for table in tables {
+            let provider = MemTable::try_new(table.schema, vec![table.batches])
+                .map_err(|e| EngineError::Setup(format!("{}: {e}", table.name)))?;
+            ctx.register_table(table.name.as_str(), Arc::new(provider))
+                .map_err(|e| EngineError::Setup(format!("{}: {e}", table.name)))?;
+        }
+        Ok(Self {
+            ctx,
+            internal: Vec::new(),
+        })
+    }
+
+    /// Reads every granted view named in `tables` (name, entity column) once and splits its rows
+    /// into `partitions` partitions by `key` (`engine::partition`): the one pass behind all the
+    /// partition runs of a vector release. `stop` is asked between batches; once it says yes the
+    /// split ends with [`SplitError::Cancelled`]. The copies are bounded by `max_bytes`.
+    pub async fn split(
+        &self,
+        tables: &[(&str, &str)],
+        key: &PartitionKey,
+        partitions: u32,
+        max_bytes: usize,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<PartitionedTables, SplitError> {
+        let batch_size = self.ctx.state().config().batch_size();
+        let mut budget = ByteBudget::new(max_bytes);
+        let mut routed = Vec::with_capacity(tables.len());
+        for &(table, entity) in tables {
+            let read = |e: datafusion::error::DataFusionError| SplitError::Read {
+                table: table.to_string(),
+                message: e.to_string(),
+            };
+            let frame = self.ctx.table(table).await.map_err(read)?;
+            let mut stream = frame.execute_stream().await.map_err(read)?;
+            let mut router =
+                PartitionRouter::new(table, stream.schema(), entity, key, partitions, batch_size)?;
+            while let Some(batch) = stream.next().await {
+                if stop() {
+                    return Err(SplitError::Cancelled);
+                }
+                router.push(&batch.map_err(read)?, &mut budget)?;
+            }
+            routed.push(router.finish(&mut budget)?);
+        }
+        Ok(PartitionedTables::new(partitions, routed, budget.peak()))
     }
 
     /// Plans one read-only query, checking it against the guest's SQL surface
@@ -186,6 +205,31 @@ impl EngineSession {
             .await
             .map_err(|e| EngineError::Failed(e.to_string()))
     }
+}
+
+/// A session context with the guest's configuration and SQL surface, and no tables yet.
+fn context(options: &SessionOptions) -> Result<SessionContext, EngineError> {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(options.target_partitions.max(1))
+        .with_batch_size(options.batch_size.clamp(1, 8192))
+        .with_information_schema(false);
+    {
+        let opts = config.options_mut();
+        // The ABI promises plain Utf8 strings; view types would also surprise guest readers.
+        opts.execution.parquet.schema_force_view_types = false;
+        opts.sql_parser.map_string_types_to_utf8view = false;
+        opts.execution.enable_recursive_ctes = false;
+    }
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(options.memory_limit, 1.0)
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
+        .build_arc()
+        .map_err(|e| EngineError::Setup(e.to_string()))?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    surface::restrict_registry(&ctx);
+    Ok(ctx)
 }
 
 /// The refusal when a granted table cannot be partitioned by entity.

@@ -1,13 +1,19 @@
 //! `release_vector` in a job: sample-and-aggregate (docs/concepts.md, "The path of a job", `guard::vector`).
 //!
 //! ```text
-//! release_vector(name) ─▶ fresh partition key ─▶ for each of m partitions:
-//!     session whose every view keeps only that partition's entities
+//! release_vector(name) ─▶ fresh partition key
+//!   ─▶ one pass over every granted view: each row to its entity's partition  (audit: vector.split)
+//!   ─▶ for each of m partitions: session over that partition's in-memory tables
 //!     ─▶ fresh instance runs shuyu_partition ─▶ vector_emit   (audit: vector.partition)
 //!   ─▶ guard: default for failed runs, clamp, quantize, sum
 //!   ─▶ budget charge (scenario + every granted dataset)    ─ refused ─▶ block privacy.budget
 //!   ─▶ discrete noise per coordinate ─▶ mean ─▶ product      (audit: release)
 //! ```
+//!
+//! The split holds the granted rows in host memory until each partition's run has ended, bounded
+//! by [`MAX_PARTITIONED_BYTES`]: a release whose granted tables need more ends the job
+//! (`internal`, with the bound named in the `job.end` entry) before any partition runs, never
+//! with a partial split.
 //!
 //! The audit entry of a partition run holds its counters and its fault code, never the vector
 //! it emitted: that is a function of one partition's rows, and only the noisy mean may leave.
@@ -26,7 +32,10 @@ use serde_json::json;
 
 use super::host::{JobContext, JobHost};
 use super::ReleaseOutcome;
-use crate::engine::{EngineSession, PartitionFilter, PartitionKey, SessionOptions};
+use crate::engine::{
+    EngineSession, PartitionKey, PartitionedTables, SessionOptions, SplitError,
+    MAX_PARTITIONED_BYTES,
+};
 use crate::guard::budget::Charge;
 use crate::guard::noise::{Mechanism, SecureRng};
 use crate::guard::vector::{self, SumNoise, VectorContract, VectorMechanism, RESOLUTION_STEPS};
@@ -230,14 +239,16 @@ pub(super) fn release(
         .map_err(|_| Fault::Internal("the system random generator failed".into()))?;
 
     let m = contract.partitions;
+    let mut split = split_granted_rows(ctx, name, &grants, &key, m)?;
     let mut outputs: Vec<Option<Vec<f64>>> = Vec::with_capacity(m as usize);
     for index in 0..m {
-        let output = run_partition(ctx, contract, runner, &grants, &key, index);
+        let output = run_partition(ctx, contract, runner, &mut split, index);
         if output.is_err() {
             audit_suppressed(ctx, name)?;
         }
         outputs.push(output?);
     }
+    drop(split);
     audit_suppressed(ctx, name)?;
     let sums = vector::sum(contract, &outputs);
     drop(outputs);
@@ -340,31 +351,77 @@ pub(super) fn release(
     })
 }
 
+/// Reads every granted view once and routes its rows into the m partitions of `key`
+/// (`engine::partition`). `Err` ends the job: cancelled, over [`MAX_PARTITIONED_BYTES`], or an
+/// engine failure.
+fn split_granted_rows(
+    ctx: &JobContext,
+    name: &str,
+    grants: &[(crate::catalog::Dataset, crate::governance::Grant)],
+    key: &PartitionKey,
+    partitions: u32,
+) -> Result<PartitionedTables, CallError> {
+    let started = std::time::Instant::now();
+    let tables: Vec<(&str, &str)> = grants
+        .iter()
+        .map(|(dataset, _)| {
+            (
+                dataset.name(),
+                dataset.manifest.dataset.entity_column.as_str(),
+            )
+        })
+        .collect();
+    let stop = || ctx.cancel.is_cancelled();
+    let split = ctx.runtime.block_on(ctx.session.split(
+        &tables,
+        key,
+        partitions,
+        MAX_PARTITIONED_BYTES,
+        &stop,
+    ));
+    let split = match split {
+        Ok(split) => split,
+        Err(SplitError::Cancelled) => return Err(Fault::Cancelled.into()),
+        Err(e) => {
+            return Err(Fault::Internal(format!(
+                "release_vector '{name}': cannot split the granted rows into {partitions} partitions: {e}"
+            ))
+            .into())
+        }
+    };
+    audit(
+        ctx,
+        "vector.split",
+        json!({
+            "release": name,
+            "partitions": partitions,
+            "tables": split.tables().iter().map(|t| json!({
+                "table": t.name(),
+                "rows": t.rows(),
+                "rows_without_entity": t.rows_without_entity(),
+            })).collect::<Vec<_>>(),
+            "peak_bytes": split.peak_bytes(),
+            "max_bytes": MAX_PARTITIONED_BYTES,
+            "elapsed_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }),
+    )?;
+    Ok(split)
+}
+
 /// Runs the partition export on partition `index` and returns its vector, or `None` when the
-/// run failed in a way the guest controls (it then contributes the default vector).
+/// run failed in a way the guest controls (it then contributes the default vector). The run's
+/// session holds that partition's tables, taken out of `split`: they are freed when it ends.
 fn run_partition(
     ctx: &JobContext,
     contract: &VectorContract,
     runner: &PartitionRunner,
-    grants: &[(crate::catalog::Dataset, crate::governance::Grant)],
-    key: &PartitionKey,
+    split: &mut PartitionedTables,
     index: u32,
 ) -> Result<Option<Vec<f64>>, CallError> {
     if ctx.cancel.is_cancelled() {
         return Err(Fault::Cancelled.into());
     }
-    let options = SessionOptions {
-        partition: Some(PartitionFilter {
-            pseudonymizer: ctx.pseudonymizer.clone(),
-            key: key.clone(),
-            partitions: contract.partitions,
-            index,
-        }),
-        ..SessionOptions::default()
-    };
-    let session = ctx
-        .runtime
-        .block_on(EngineSession::open(grants, &ctx.pseudonymizer, &options))
+    let session = EngineSession::open_partition(split.take(index), &SessionOptions::default())
         .map_err(|e| Fault::Internal(format!("cannot open partition session: {e}")))?;
     let out = Arc::new(std::sync::Mutex::new(None));
     let slot = PartitionSlot {

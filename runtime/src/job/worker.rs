@@ -50,6 +50,7 @@ use super::{
 };
 use crate::catalog::{Catalog, Dataset};
 use crate::domain::Domain;
+use crate::engine::MAX_PARTITIONED_BYTES;
 use crate::governance::{Governance, ScenarioFile};
 use crate::guard::{ReleaseReport, Rule};
 use crate::sandbox::{CancelToken, Fault};
@@ -115,7 +116,9 @@ impl WorkerConfig {
 
     /// The limits of a worker running a job of `scenario`:
     /// - memory: [`WORKER_BASE_MEMORY_MIB`] + 2 × (`memory_mib` + `host_memory_mib`): the main
-    ///   run and one partition run at a time (3,200 MiB with the defaults);
+    ///   run and one partition run at a time (3,200 MiB with the defaults), plus
+    ///   [`MAX_PARTITIONED_BYTES`] for a scenario with a vector release (its granted rows split
+    ///   into partitions, held in memory while the partition runs go);
     /// - CPU: [`WORKER_BASE_CPU_SECS`] + 3 × (1 + partitions of every vector release) ×
     ///   (`fuel` / 10⁹ + `query_timeout_secs`) seconds: each run's fuel (which includes host
     ///   time) plus one query call that may overrun it, on up to three threads (1,020 s with
@@ -124,7 +127,14 @@ impl WorkerConfig {
         let limits = &scenario.limits;
         let memory_mib = self.memory_mib.unwrap_or_else(|| {
             let per_run = u64::from(limits.memory_mib) + u64::from(limits.host_memory_mib);
-            WORKER_BASE_MEMORY_MIB.saturating_add(RUNS_AT_ONCE.saturating_mul(per_run))
+            let split = if scenario.vectors.is_empty() {
+                0
+            } else {
+                (MAX_PARTITIONED_BYTES >> 20) as u64
+            };
+            WORKER_BASE_MEMORY_MIB
+                .saturating_add(RUNS_AT_ONCE.saturating_mul(per_run))
+                .saturating_add(split)
         });
         let cpu_secs = self.cpu_secs.unwrap_or_else(|| {
             let runs = scenario
@@ -717,6 +727,16 @@ columns = ["a"]
         assert_eq!(base.cpu_secs, 60 + 3 * (20 + 300));
         scenario.limits.memory_mib = 128;
         assert!(config.limits_for(&scenario).data_bytes > base.data_bytes);
+        // A vector release holds its split of the granted rows besides both runs.
+        let grown = config.limits_for(&scenario).data_bytes;
+        let with_vector: ScenarioFile = toml::from_str(&format!(
+            "{SCENARIO}\n[[vector]]\nname = \"v\"\ncoords = [\"x\"]\nbounds = [[0.0, 1.0]]\nprivacy = {{ epsilon = 1.0 }}\n[limits]\nmemory_mib = 128\n"
+        ))
+        .expect("scenario");
+        assert_eq!(
+            config.limits_for(&with_vector).data_bytes,
+            grown + MAX_PARTITIONED_BYTES as u64
+        );
         let fixed = WorkerConfig {
             memory_mib: Some(64),
             cpu_secs: Some(7),
