@@ -41,7 +41,7 @@ use crate::sandbox::{
 
 /// Bytes of granted rows a per-entity release may hold in host memory while it runs (the
 /// grouped copy of every granted view). Past it the job ends with `limit:memory`.
-pub(super) const MAX_GROUPED_BYTES: usize = 1 << 30;
+pub(crate) const MAX_GROUPED_BYTES: usize = 1 << 30;
 
 /// One granted view, its rows ordered by entity.
 struct EntityTable {
@@ -457,10 +457,9 @@ pub(super) fn release(
         tables,
         check: EntityChunkCheck::new(release.contract.clone()),
     });
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ran = runner.run_each(
         runnable.len(),
-        workers,
+        crate::sandbox::entity_workers(),
         deadline,
         || Worker {
             out: Arc::new(Mutex::new(EntityYield::default())),

@@ -43,6 +43,7 @@ use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
+use super::entities::MAX_GROUPED_BYTES;
 use super::process;
 pub use super::process::ChildLimits;
 use super::{
@@ -53,6 +54,7 @@ use crate::domain::Domain;
 use crate::engine::MAX_PARTITIONED_BYTES;
 use crate::governance::{Governance, ScenarioFile};
 use crate::guard::{ReleaseReport, Rule};
+use crate::sandbox::{entity_workers, ENTITY_THREAD_STACK_BYTES};
 use crate::sandbox::{CancelToken, Fault};
 
 /// The hidden subcommand that runs one job: `shuyu --data-dir D worker`.
@@ -98,6 +100,36 @@ pub struct WorkerConfig {
     pub grace: Duration,
 }
 
+/// Whether a scenario makes a release per entity (every release with privacy is).
+fn releases_per_entity(scenario: &ScenarioFile) -> bool {
+    scenario.releases.iter().any(|r| r.privacy.is_some())
+}
+
+/// Memory a per-entity release adds to a worker, in MiB: the grouped rows and every entity
+/// worker's instance memory, host memory and stack.
+fn entity_memory_mib(scenario: &ScenarioFile) -> u64 {
+    if !releases_per_entity(scenario) {
+        return 0;
+    }
+    let run = scenario.limits.for_entity_run();
+    let per_worker = u64::from(run.memory_mib)
+        .saturating_add(u64::from(run.host_memory_mib))
+        .saturating_add((ENTITY_THREAD_STACK_BYTES >> 20) as u64);
+    ((MAX_GROUPED_BYTES >> 20) as u64)
+        .saturating_add((entity_workers() as u64).saturating_mul(per_worker))
+}
+
+/// CPU seconds a per-entity release adds to a worker: its wall-time limit on every thread.
+fn entity_cpu_secs(scenario: &ScenarioFile) -> u64 {
+    if !releases_per_entity(scenario) {
+        return 0;
+    }
+    scenario
+        .limits
+        .entity_release_secs
+        .saturating_mul(entity_workers() as u64)
+}
+
 impl WorkerConfig {
     /// Workers running the current executable, with derived limits.
     pub fn current_exe() -> std::io::Result<Self> {
@@ -118,11 +150,14 @@ impl WorkerConfig {
     /// - memory: [`WORKER_BASE_MEMORY_MIB`] + 2 × (`memory_mib` + `host_memory_mib`): the main
     ///   run and one partition run at a time (3,200 MiB with the defaults), plus
     ///   [`MAX_PARTITIONED_BYTES`] for a scenario with a vector release (its granted rows split
-    ///   into partitions, held in memory while the partition runs go);
+    ///   into partitions, held in memory while the partition runs go), plus, for a scenario with
+    ///   a release with privacy (made per entity), [`MAX_GROUPED_BYTES`] for the grouped rows
+    ///   and, per entity worker, `entity_memory_mib`, its host memory and its thread's stack;
     /// - CPU: [`WORKER_BASE_CPU_SECS`] + 3 × (1 + partitions of every vector release) ×
     ///   (`fuel` / 10⁹ + `query_timeout_secs`) seconds: each run's fuel (which includes host
     ///   time) plus one query call that may overrun it, on up to three threads (1,020 s with
-    ///   the defaults).
+    ///   the defaults); plus `entity_release_secs` × entity workers for a release made per
+    ///   entity (its wall-time limit on every worker thread).
     pub fn limits_for(&self, scenario: &ScenarioFile) -> ChildLimits {
         let limits = &scenario.limits;
         let memory_mib = self.memory_mib.unwrap_or_else(|| {
@@ -135,6 +170,7 @@ impl WorkerConfig {
             WORKER_BASE_MEMORY_MIB
                 .saturating_add(RUNS_AT_ONCE.saturating_mul(per_run))
                 .saturating_add(split)
+                .saturating_add(entity_memory_mib(scenario))
         });
         let cpu_secs = self.cpu_secs.unwrap_or_else(|| {
             let runs = scenario
@@ -145,11 +181,13 @@ impl WorkerConfig {
                 .fuel
                 .div_ceil(FUEL_PER_SEC)
                 .saturating_add(limits.query_timeout_secs);
-            WORKER_BASE_CPU_SECS.saturating_add(
-                WORKER_CPU_FACTOR
-                    .saturating_mul(runs)
-                    .saturating_mul(per_run),
-            )
+            WORKER_BASE_CPU_SECS
+                .saturating_add(
+                    WORKER_CPU_FACTOR
+                        .saturating_mul(runs)
+                        .saturating_mul(per_run),
+                )
+                .saturating_add(entity_cpu_secs(scenario))
         });
         ChildLimits {
             data_bytes: memory_mib.saturating_mul(1 << 20),
@@ -736,6 +774,21 @@ columns = ["a"]
         assert_eq!(
             config.limits_for(&with_vector).data_bytes,
             grown + MAX_PARTITIONED_BYTES as u64
+        );
+        // A release with privacy is made per entity: the grouped rows, every entity worker and
+        // its time limit on every thread.
+        let private: ScenarioFile = toml::from_str(&format!(
+            "{SCENARIO}\n[[release]]\nname = \"r\"\nk = 5\nmax_rows_per_entity = 1\nprivacy = {{ epsilon = 1.0 }}\n[[release.measure]]\nname = \"m\"\nclamp = [0.0, 1.0]\naggregations = [\"sum\"]\n"
+        ))
+        .expect("scenario");
+        let workers = entity_workers() as u64;
+        assert_eq!(
+            config.limits_for(&private).data_bytes,
+            base.data_bytes + ((1024 + workers * (16 + 16 + 4)) << 20)
+        );
+        assert_eq!(
+            config.limits_for(&private).cpu_secs,
+            base.cpu_secs + 3600 * workers
         );
         let fixed = WorkerConfig {
             memory_mib: Some(64),

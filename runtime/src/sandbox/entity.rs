@@ -46,6 +46,16 @@ pub const ENTITY_SLOTS: u32 = 16;
 /// Largest `entity_memory_mib` a scenario may set: every pool slot reserves this much address
 /// space (not memory).
 pub const MAX_ENTITY_MEMORY_MIB: u32 = 1024;
+/// Worker threads a per-entity release runs on: one per core, at most [`ENTITY_SLOTS`].
+pub fn entity_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(ENTITY_SLOTS as usize)
+}
+
+/// Stack of an entity worker thread, in bytes (see [`ENTITY_THREAD_STACK`]), for memory budgets.
+pub const ENTITY_THREAD_STACK_BYTES: usize = ENTITY_THREAD_STACK;
+
 /// Stack of an entity worker thread: WebAssembly's 512 KiB and the host calls of an entity run,
 /// which plan no SQL (the 32 MiB of main-run threads are for DataFusion's planner).
 const ENTITY_THREAD_STACK: usize = 4 << 20;

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Config, Engine, Linker, Module, Store, Trap, UpdateDeadline};
 
 pub use cancel::CancelToken;
-pub use entity::{EntityRunner, CONTRIBUTE_EXPORT};
+pub use entity::{entity_workers, EntityRunner, CONTRIBUTE_EXPORT, ENTITY_THREAD_STACK_BYTES};
 pub use fault::{Fault, LimitKind};
 pub use host::{Batch, CallError, ErrorCode, Host, ReleaseStatus};
 pub use limits::Limits;
