@@ -111,8 +111,8 @@ fn test_budget(t: &TestDomain) {
     }
 }
 
-/// Every resident's income, clamped to [0, 10^6] and rounded as the guard does, summed.
-fn true_income_sum() -> f64 {
+/// Every resident's income in the test data (rows without one left out).
+fn resident_incomes() -> Vec<f64> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = std::fs::File::open(support::datasets().join("residents").join("data.parquet"))
         .expect("residents data");
@@ -120,25 +120,36 @@ fn true_income_sum() -> f64 {
         .expect("parquet")
         .build()
         .expect("reader");
-    let mut sum = 0.0;
+    let mut incomes = Vec::new();
     for batch in reader {
         let batch = batch.expect("batch");
-        let incomes = arrow::compute::cast(
+        let column = arrow::compute::cast(
             batch.column_by_name("income").expect("income"),
             &arrow::datatypes::DataType::Float64,
         )
         .expect("float");
-        let incomes = incomes
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .expect("f64");
-        sum += incomes
-            .iter()
-            .flatten()
-            .map(|v| v.clamp(0.0, 1e6).round())
-            .sum::<f64>();
+        let column = column.as_any().downcast_ref::<Float64Array>().expect("f64");
+        incomes.extend(column.iter().flatten());
     }
-    sum
+    incomes
+}
+
+/// Every resident's income, clamped to [0, 10^6] and rounded as the guard does, summed.
+fn true_income_sum() -> f64 {
+    resident_incomes()
+        .iter()
+        .map(|v| v.clamp(0.0, 1e6).round())
+        .sum()
+}
+
+/// The entries of `action` a job wrote.
+fn audit(t: &TestDomain, report: &JobReport, action: &str) -> Vec<shuyu::audit::Entry> {
+    let filter = shuyu::audit::AuditFilter {
+        job_id: Some(report.job_id.to_string()),
+        action: Some(action.into()),
+        ..Default::default()
+    };
+    t.domain.audit.search(&filter).expect("search")
 }
 
 /// The released table of `release`.
@@ -226,15 +237,7 @@ fn the_main_run_cannot_release_with_privacy() {
 }
 
 fn guest_logs(t: &TestDomain, report: &JobReport) -> Vec<String> {
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(report.job_id.to_string()),
-        action: Some("guest.log".into()),
-        ..Default::default()
-    };
-    t.domain
-        .audit
-        .search(&filter)
-        .expect("search")
+    audit(t, report, "guest.log")
         .into_iter()
         .filter_map(|e| e.details["line"].as_str().map(str::to_string))
         .collect()
@@ -274,28 +277,7 @@ fn no_key_derived_from_another_entitys_data_is_released() {
 }
 
 fn richest_income() -> f64 {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let file = std::fs::File::open(support::datasets().join("residents").join("data.parquet"))
-        .expect("residents data");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("parquet")
-        .build()
-        .expect("reader");
-    let mut richest = 0.0f64;
-    for batch in reader {
-        let batch = batch.expect("batch");
-        let incomes = arrow::compute::cast(
-            batch.column_by_name("income").expect("income"),
-            &arrow::datatypes::DataType::Float64,
-        )
-        .expect("float");
-        let incomes = incomes
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .expect("f64");
-        richest = incomes.iter().flatten().fold(richest, f64::max);
-    }
-    richest
+    resident_incomes().into_iter().fold(0.0, f64::max)
 }
 
 /// A counter, a buffer and a cache in statics: every run must find them as the module left
@@ -361,12 +343,7 @@ fn failing_entity_runs_contribute_nothing_and_never_end_the_release() {
     );
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     released_sum(&report, "credit_richest");
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(report.job_id.to_string()),
-        action: Some("release.entities".into()),
-        ..Default::default()
-    };
-    let entries = t.domain.audit.search(&filter).expect("search");
+    let entries = audit(&t, &report, "release.entities");
     let details = &entries[0].details;
     assert_eq!(details["completed"], 0, "{details}");
     let entities = details["entities"].as_u64().expect("entities");
@@ -410,12 +387,8 @@ privacy = { epsilon = 1.0 }
     let report = t.run(scenario(&module, misfit, ""), &module);
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     assert_eq!(keys(&report, "misfit", "band"), vec!["a".to_string()]);
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(report.job_id.to_string()),
-        action: Some("release.entities".into()),
-        ..Default::default()
-    };
-    let details = &t.domain.audit.search(&filter).expect("search")[0].details;
+    let entries = audit(&t, &report, "release.entities");
+    let details = &entries[0].details;
     assert!(
         details["rows_outside_domain"].as_u64() > Some(0),
         "{details}"

@@ -348,15 +348,11 @@ impl ScenarioFile {
             // A release with privacy is made per entity: every view is split by its entity
             // column, so a table without it could not be handed to any entity's run.
             if contract.privacy.is_some() {
-                for (grant, dataset) in self.grants.iter().zip(&datasets) {
-                    let entity = dataset.manifest.dataset.entity_column.as_str();
-                    if !grant.columns.iter().any(|c| c == entity) {
-                        return Err(invalid(format!(
-                            "release '{}' has privacy, so it is made per entity and needs every granted table to carry its entity column; {} does not grant {entity}",
-                            contract.name,
-                            dataset.name()
-                        )));
-                    }
+                if let Some((dataset, entity)) = self.ungranted_entity_column(&datasets) {
+                    return Err(invalid(format!(
+                        "release '{}' has privacy, so it is made per entity and needs every granted table to carry its entity column; {dataset} does not grant {entity}",
+                        contract.name
+                    )));
                 }
             }
             let effective_k = contract.k.max(datasets_k);
@@ -381,15 +377,12 @@ impl ScenarioFile {
             }
             // Partition runs filter every view by entity: a table without its entity column
             // could not be split, and serving it whole would put every entity in every partition.
-            for (grant, dataset) in self.grants.iter().zip(&datasets) {
-                let entity = dataset.manifest.dataset.entity_column.as_str();
-                if !grant.columns.iter().any(|c| c == entity) {
-                    return Err(invalid(format!(
-                        "vector '{}': {}",
-                        vector.name,
-                        entity_column_missing(dataset.name(), entity)
-                    )));
-                }
+            if let Some((dataset, entity)) = self.ungranted_entity_column(&datasets) {
+                return Err(invalid(format!(
+                    "vector '{}': {}",
+                    vector.name,
+                    entity_column_missing(dataset, entity)
+                )));
             }
             vectors.push(Arc::new(vector.clone()));
         }
@@ -399,6 +392,22 @@ impl ScenarioFile {
             releases,
             vectors,
         })
+    }
+
+    /// The first granted dataset (of `datasets`, in grant order) whose grant leaves out its
+    /// entity column, with that column: such a table cannot be split by entity (per-entity
+    /// releases, partition runs).
+    pub fn ungranted_entity_column<'a>(
+        &self,
+        datasets: &'a [Dataset],
+    ) -> Option<(&'a str, &'a str)> {
+        self.grants
+            .iter()
+            .zip(datasets)
+            .find_map(|(grant, dataset)| {
+                let entity = dataset.manifest.dataset.entity_column.as_str();
+                (!grant.columns.iter().any(|c| c == entity)).then(|| (dataset.name(), entity))
+            })
     }
 
     /// Resolves `dataset.column` to a granted column's manifest entry.

@@ -301,9 +301,12 @@ mod tests {
             Arc::new(rows.iter().map(|r| r.1).collect::<Float64Array>()),
             Arc::new(rows.iter().map(|r| r.2).collect::<Int64Array>()),
         ];
-        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        stream(RecordBatch::try_new(schema, columns).expect("batch"))
+    }
+
+    fn stream(batch: RecordBatch) -> Vec<u8> {
         let mut bytes = Vec::new();
-        let mut writer = StreamWriter::try_new(&mut bytes, &schema).expect("writer");
+        let mut writer = StreamWriter::try_new(&mut bytes, &batch.schema()).expect("writer");
         writer.write(&batch).expect("write");
         writer.finish().expect("finish");
         drop(writer);
@@ -386,12 +389,7 @@ mod tests {
             Arc::new(Float64Array::from(vec![1.0])),
             Arc::new(Int64Array::from(vec![1])),
         ];
-        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
-        let mut bytes = Vec::new();
-        let mut writer = StreamWriter::try_new(&mut bytes, &schema).expect("writer");
-        writer.write(&batch).expect("write");
-        writer.finish().expect("finish");
-        drop(writer);
+        let bytes = stream(RecordBatch::try_new(schema, columns).expect("batch"));
         let message = check.append(&bytes, &mut rows, &mut drops).unwrap_err();
         assert!(message.contains("column"), "{message}");
         assert!(!message.contains("1406717"), "{message}");

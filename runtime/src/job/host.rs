@@ -198,17 +198,12 @@ impl JobHost {
     fn entity_grant_problem(&self) -> Option<String> {
         let scenario = &self.ctx.scenario;
         scenario
-            .datasets
-            .iter()
-            .zip(&scenario.file.grants)
-            .find_map(|(dataset, grant)| {
-                let entity = dataset.manifest.dataset.entity_column.as_str();
-                (!grant.columns.iter().any(|c| c == entity)).then(|| {
-                    format!(
-                        "a per-entity release needs every granted table to carry its entity column; {} does not grant {entity}",
-                        dataset.name()
-                    )
-                })
+            .file
+            .ungranted_entity_column(&scenario.datasets)
+            .map(|(dataset, entity)| {
+                format!(
+                    "a per-entity release needs every granted table to carry its entity column; {dataset} does not grant {entity}"
+                )
             })
     }
 
@@ -471,23 +466,13 @@ impl Host for JobHost {
             ));
         }
         if let Some(problem) = self.entity_grant_problem() {
-            let block = crate::guard::Block {
-                rule: crate::guard::Rule::ContractSchema,
-                message: format!("release '{name}': {problem}"),
-                report: crate::guard::ReleaseReport::withheld_empty(),
-            };
-            return self.publish(name, Decision::Blocked(block));
+            return self.publish(name, schema_block(name, &problem));
         }
         let entity_runner = match runner.entity_runner() {
             Ok(entity_runner) => entity_runner,
             // Depends on the module alone: the release is blocked, the job goes on.
             Err(Fault::InvalidModule(problem)) => {
-                let block = crate::guard::Block {
-                    rule: crate::guard::Rule::ContractSchema,
-                    message: format!("release '{name}': {problem}"),
-                    report: crate::guard::ReleaseReport::withheld_empty(),
-                };
-                return self.publish(name, Decision::Blocked(block));
+                return self.publish(name, schema_block(name, &problem))
             }
             Err(fault) => return Err(fault.into()),
         };
@@ -530,6 +515,16 @@ impl Host for JobHost {
             let _ = self.audit("release.abandoned", json!({ "release": name }));
         }
     }
+}
+
+/// A block of release `name` by `contract.schema`, for a problem of the scenario or the module
+/// (never of the data).
+fn schema_block(name: &str, problem: &str) -> Decision {
+    Decision::Blocked(crate::guard::Block {
+        rule: crate::guard::Rule::ContractSchema,
+        message: format!("release '{name}': {problem}"),
+        report: crate::guard::ReleaseReport::withheld_empty(),
+    })
 }
 
 /// Resolves once `cancel` is set, looking every epoch tick (the sandbox's own granularity).

@@ -214,15 +214,16 @@ pub(super) fn release(
         .cloned()
         .zip(ctx.scenario.file.grants.iter().cloned())
         .collect();
-    for (dataset, grant) in &grants {
-        let entity = dataset.manifest.dataset.entity_column.as_str();
-        if !grant.columns.iter().any(|c| c == entity) {
-            let message = format!(
-                "release '{name}': {}",
-                crate::engine::entity_column_missing(dataset.name(), entity)
-            );
-            return blocked(ctx, name, Rule::ContractSchema, message);
-        }
+    if let Some((dataset, entity)) = ctx
+        .scenario
+        .file
+        .ungranted_entity_column(&ctx.scenario.datasets)
+    {
+        let message = format!(
+            "release '{name}': {}",
+            crate::engine::entity_column_missing(dataset, entity)
+        );
+        return blocked(ctx, name, Rule::ContractSchema, message);
     }
     let mechanism = match contract.mechanism() {
         Ok(mechanism) => mechanism,
