@@ -292,12 +292,17 @@ fn sdk_module(
     let runner = sandbox
         .entity_runner(&compiled, limits, cancel)
         .map_err(|f| anyhow::anyhow!("{f}"))?;
-    for release in ["nothing", "read", "contribute"] {
+    for (release, workers) in [
+        ("nothing", 1usize),
+        ("read", 1),
+        ("contribute", 1),
+        ("contribute", 2),
+    ] {
         let started = Instant::now();
         let done = runner
             .run_each(
                 entities,
-                1,
+                workers,
                 Instant::now() + Duration::from_secs(3600),
                 || (0u64, 0u64),
                 |_, _| {
@@ -316,10 +321,11 @@ fn sdk_module(
         let seconds = started.elapsed().as_secs_f64();
         let ok: u64 = done.iter().map(|(ok, _)| ok).sum();
         let fuel: u64 = done.iter().map(|(_, fuel)| fuel).sum();
+        anyhow::ensure!(ok == entities as u64, "{ok} of {entities} runs completed");
         println!(
-            "| sdk: {release} | 1 | {entities} ({ok} ok) | {seconds:.2} | {:.0} | {:.1} | {} |",
+            "| sdk: {release} | {workers} | {entities} | {seconds:.2} | {:.0} | {:.1} | {} |",
             entities as f64 / seconds,
-            seconds * 1e6 / entities as f64,
+            seconds * 1e6 * workers as f64 / entities as f64,
             fuel / entities as u64,
         );
     }
