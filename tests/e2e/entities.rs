@@ -209,12 +209,12 @@ fn crediting_the_richest_income_to_everyone_fails_and_the_error_has_the_calibrat
     let mean = errors.iter().sum::<f64>() / n;
     let spread = (errors.iter().map(|z| (z - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
     // Standardized Laplace errors: mean 0 (the mean of 8 has standard deviation 0.35) and
-    // standard deviation 1 (8 draws: within [0.3, 2.2] practically always).
+    // standard deviation 1 (8 draws: within [0.25, 2.5] but for about one run in a thousand).
     assert!(
         mean.abs() < 2.0,
         "errors {errors:?} (std dev {std_dev}, truth {truth})"
     );
-    assert!((0.3..2.2).contains(&spread), "errors {errors:?}");
+    assert!((0.25..2.5).contains(&spread), "errors {errors:?}");
 }
 
 /// The main run sees every row, so it may not make a release with privacy at all.
