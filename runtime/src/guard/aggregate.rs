@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Longest dimension value (in UTF-8 bytes) a group key may hold. Public dimension values are short
 /// (district or industry names); a longer one is far more likely a smuggled payload, and without a
@@ -83,15 +84,44 @@ pub(crate) struct Aggregates {
     pub groups: Vec<Group>,
 }
 
+/// Hashes a (group, entity) key by the entity's pseudonym bytes. Only admitted entities reach
+/// the accumulator, and their pseudonyms are HMAC outputs the module cannot choose, so SipHash's
+/// protection against chosen collisions buys nothing here, and it was the accumulator's main
+/// cost at millions of entities.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct MemberHasher(u64);
+
+impl Hasher for MemberHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Accumulates kept rows into groups while contributions stream in.
 #[derive(Debug)]
 pub(crate) struct GroupAccumulator {
     max_groups: usize,
     measures: usize,
     index: HashMap<String, usize>,
-    /// Per (group, entity): per measure, the entity's total of kept values in that group
-    /// (`None` while it has sent only nulls or non-finite values).
-    members: HashMap<(usize, [u8; 16]), Vec<Option<f64>>>,
+    /// Per (group, entity): where its per-measure totals start in `member_totals`.
+    members: HashMap<(usize, [u8; 16]), usize, BuildHasherDefault<MemberHasher>>,
+    /// `measures` slots per member: the entity's total of kept values of each measure in that
+    /// group (`None` while it has sent only nulls or non-finite values). One arena instead of a
+    /// vector per member: a release can have a member per entity, millions of them.
+    member_totals: Vec<Option<f64>>,
     /// `n` of the dominance rule: how many of the largest contributors `top_abs` adds up.
     top_n: usize,
     groups: Vec<Group>,
@@ -108,7 +138,8 @@ impl GroupAccumulator {
             max_groups,
             measures,
             index: HashMap::new(),
-            members: HashMap::new(),
+            members: HashMap::default(),
+            member_totals: Vec::new(),
             top_n: 0,
             groups: Vec::new(),
             scratch: String::new(),
@@ -177,10 +208,18 @@ impl GroupAccumulator {
         let Some(totals) = self.groups.get_mut(group) else {
             return;
         };
-        let member = self.members.entry((group, entity)).or_insert_with(|| {
+        let next = self.member_totals.len();
+        let start = *self.members.entry((group, entity)).or_insert_with(|| {
             totals.entities += 1;
-            vec![None; self.measures]
+            next
         });
+        if start == next {
+            self.member_totals.resize(next + self.measures, None);
+        }
+        let member = self
+            .member_totals
+            .get_mut(start..start + self.measures)
+            .unwrap_or_default();
         for (slot, value) in member.iter_mut().zip(values) {
             if let Some(value) = value {
                 *slot = Some(slot.unwrap_or(0.0) + value);
@@ -217,11 +256,15 @@ impl GroupAccumulator {
         // Per group and measure, every contributor's |total|, to find the largest n. The
         // members hold at most one entry per kept row, so this is bounded like them.
         let mut magnitudes: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
-        for ((group, _), member) in self.members {
+        for ((group, _), start) in self.members {
             let Some(totals) = groups.get_mut(group) else {
                 continue;
             };
-            for (measure, (total, sum)) in totals.measures.iter_mut().zip(member).enumerate() {
+            let member = self
+                .member_totals
+                .get(start..start + self.measures)
+                .unwrap_or_default();
+            for (measure, (total, &sum)) in totals.measures.iter_mut().zip(member).enumerate() {
                 let Some(sum) = sum else {
                     continue;
                 };
