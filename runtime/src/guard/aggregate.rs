@@ -84,10 +84,12 @@ pub(crate) struct Aggregates {
     pub groups: Vec<Group>,
 }
 
-/// Hashes a (group, entity) key by the entity's pseudonym bytes. Only admitted entities reach
-/// the accumulator, and their pseudonyms are HMAC outputs the module cannot choose, so SipHash's
-/// protection against chosen collisions buys nothing here, and it was the accumulator's main
-/// cost at millions of entities.
+/// Hashes a (group, entity) key by the entity's pseudonym bytes, unkeyed: SipHash was the
+/// accumulator's main cost at millions of entities. Only admitted entities reach it, and their
+/// pseudonyms are HMAC outputs the module cannot shape; it can only choose which real entities to
+/// send. To make n members share a bucket of a table of at least n buckets it would need n
+/// entities among E whose hashes agree in about log2(n) bits: about E / n exist, so n stays
+/// below √E (a thousand for a million entities) and the extra probing below n² (10^6 steps).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct MemberHasher(u64);
 
