@@ -21,7 +21,7 @@ use arrow::array::{Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::writer::StreamWriter;
 use shuyu::sandbox::{
-    Batch, CallError, CancelToken, ErrorCode, Host, Limits, ReleaseStatus, Sandbox,
+    Batch, CallError, CancelToken, EntityRunner, ErrorCode, Host, Limits, ReleaseStatus, Sandbox,
     CONTRIBUTE_EXPORT,
 };
 use wasm_encoder::{
@@ -231,36 +231,7 @@ fn main() -> anyhow::Result<()> {
             .entity_runner(&compiled, &limits, &cancel)
             .map_err(|f| anyhow::anyhow!("{f}"))?;
         for workers in [1usize, 2] {
-            let started = Instant::now();
-            let done = runner
-                .run_each(
-                    entities,
-                    workers,
-                    Instant::now() + Duration::from_secs(3600),
-                    || (0u64, 0u64),
-                    |_, _| {
-                        Box::new(BenchHost {
-                            rows: rows.clone(),
-                            served: false,
-                            release: "bench",
-                        })
-                    },
-                    |(ok, fuel), _, outcome| {
-                        *ok += u64::from(outcome.result == Ok(0));
-                        *fuel += outcome.fuel_used;
-                    },
-                )
-                .map_err(|f| anyhow::anyhow!("{f}"))?;
-            let seconds = started.elapsed().as_secs_f64();
-            let ok: u64 = done.iter().map(|(ok, _)| ok).sum();
-            let fuel: u64 = done.iter().map(|(_, fuel)| fuel).sum();
-            anyhow::ensure!(ok == entities as u64, "{ok} of {entities} runs completed");
-            println!(
-                "| {name} | {workers} | {entities} | {seconds:.2} | {:.0} | {:.1} | {} |",
-                entities as f64 / seconds,
-                seconds * 1e6 * workers as f64 / entities as f64,
-                fuel / entities as u64,
-            );
+            measure(&runner, name, "bench", workers, entities, &rows)?;
         }
     }
     if let Some(path) = flag(&args, "--sdk-module") {
@@ -273,6 +244,49 @@ fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// Runs `entities` entity runs of release `release` on `workers` threads and prints their row of
+/// the table, labelled `label`. Every run must complete.
+fn measure(
+    runner: &EntityRunner,
+    label: &str,
+    release: &'static str,
+    workers: usize,
+    entities: usize,
+    rows: &Arc<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let done = runner
+        .run_each(
+            entities,
+            workers,
+            Instant::now() + Duration::from_secs(3600),
+            || (0u64, 0u64),
+            |_, _| {
+                Box::new(BenchHost {
+                    rows: rows.clone(),
+                    served: false,
+                    release,
+                })
+            },
+            |(ok, fuel), _, outcome| {
+                *ok += u64::from(outcome.result == Ok(0));
+                *fuel += outcome.fuel_used;
+            },
+        )
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let ok: u64 = done.iter().map(|(ok, _)| ok).sum();
+    let fuel: u64 = done.iter().map(|(_, fuel)| fuel).sum();
+    anyhow::ensure!(ok == entities as u64, "{ok} of {entities} runs completed");
+    println!(
+        "| {label} | {workers} | {entities} | {seconds:.2} | {:.0} | {:.1} | {} |",
+        entities as f64 / seconds,
+        seconds * 1e6 * workers as f64 / entities as f64,
+        fuel / entities as u64,
+    );
+    Ok(())
 }
 
 /// A module built with the SDK, run for each of its release names: `nothing`, `read`, and
@@ -298,36 +312,14 @@ fn sdk_module(
         ("contribute", 1),
         ("contribute", 2),
     ] {
-        let started = Instant::now();
-        let done = runner
-            .run_each(
-                entities,
-                workers,
-                Instant::now() + Duration::from_secs(3600),
-                || (0u64, 0u64),
-                |_, _| {
-                    Box::new(BenchHost {
-                        rows: rows.clone(),
-                        served: false,
-                        release,
-                    })
-                },
-                |(ok, fuel), _, outcome| {
-                    *ok += u64::from(outcome.result == Ok(0));
-                    *fuel += outcome.fuel_used;
-                },
-            )
-            .map_err(|f| anyhow::anyhow!("{f}"))?;
-        let seconds = started.elapsed().as_secs_f64();
-        let ok: u64 = done.iter().map(|(ok, _)| ok).sum();
-        let fuel: u64 = done.iter().map(|(_, fuel)| fuel).sum();
-        anyhow::ensure!(ok == entities as u64, "{ok} of {entities} runs completed");
-        println!(
-            "| sdk: {release} | {workers} | {entities} | {seconds:.2} | {:.0} | {:.1} | {} |",
-            entities as f64 / seconds,
-            seconds * 1e6 * workers as f64 / entities as f64,
-            fuel / entities as u64,
-        );
+        measure(
+            &runner,
+            &format!("sdk: {release}"),
+            release,
+            workers,
+            entities,
+            rows,
+        )?;
     }
     Ok(())
 }

@@ -111,6 +111,20 @@ fn test_budget(t: &TestDomain) {
     }
 }
 
+/// A fresh domain with the test budgets, and the hostile module.
+fn hostile_domain() -> (TestDomain, Vec<u8>) {
+    let t = TestDomain::new();
+    test_budget(&t);
+    (t, support::module("entity_hostile"))
+}
+
+/// One job of the hostile module under a scenario holding `releases`, with `limits` added.
+fn run_hostile(releases: &str, limits: &str) -> (TestDomain, JobReport) {
+    let (t, module) = hostile_domain();
+    let report = t.run(scenario(&module, releases, limits), &module);
+    (t, report)
+}
+
 /// Every resident's income in the test data (rows without one left out).
 fn resident_incomes() -> Vec<f64> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -185,9 +199,7 @@ fn keys(report: &JobReport, release: &str, dimension: &str) -> Vec<String> {
 /// deviations away.
 #[test]
 fn crediting_the_richest_income_to_everyone_fails_and_the_error_has_the_calibrated_spread() {
-    let t = TestDomain::new();
-    test_budget(&t);
-    let module = support::module("entity_hostile");
+    let (t, module) = hostile_domain();
     let scenario = scenario(&module, CREDIT_RICHEST, "");
     let truth = true_income_sum();
     let runs = 8;
@@ -220,10 +232,7 @@ fn crediting_the_richest_income_to_everyone_fails_and_the_error_has_the_calibrat
 /// The main run sees every row, so it may not make a release with privacy at all.
 #[test]
 fn the_main_run_cannot_release_with_privacy() {
-    let t = TestDomain::new();
-    test_budget(&t);
-    let module = support::module("entity_hostile");
-    let report = t.run(scenario(&module, CREDIT_RICHEST, ""), &module);
+    let (t, report) = run_hostile(CREDIT_RICHEST, "");
     let logs: Vec<String> = guest_logs(&t, &report);
     assert!(
         logs.iter()
@@ -249,10 +258,7 @@ fn guest_logs(t: &TestDomain, report: &JobReport) -> Vec<String> {
 /// selected.
 #[test]
 fn no_key_derived_from_another_entitys_data_is_released() {
-    let t = TestDomain::new();
-    test_budget(&t);
-    let module = support::module("entity_hostile");
-    let report = t.run(scenario(&module, KEY_RICHEST, ""), &module);
+    let (_t, report) = run_hostile(KEY_RICHEST, "");
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     let richest = richest_income();
     let released: BTreeSet<String> = match report.releases.first() {
@@ -285,12 +291,7 @@ fn richest_income() -> f64 {
 /// suppressed, means no run saw another's state.
 #[test]
 fn every_entity_run_starts_from_the_initial_state() {
-    let t = TestDomain::new();
-    let module = support::module("entity_hostile");
-    let report = t.run(
-        scenario(&module, &threshold("state_seen", "seen", "runs"), ""),
-        &module,
-    );
+    let (_t, report) = run_hostile(&threshold("state_seen", "seen", "runs"), "");
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     assert_eq!(keys(&report, "state_seen", "seen"), vec!["1".to_string()]);
     let Some(ReleaseOutcome::Released { report: counts, .. }) = report.releases.first() else {
@@ -310,12 +311,7 @@ fn every_entity_run_starts_from_the_initial_state() {
 /// entity, no ungranted table, no SQL.
 #[test]
 fn an_entity_run_reads_only_its_own_rows() {
-    let t = TestDomain::new();
-    let module = support::module("entity_hostile");
-    let report = t.run(
-        scenario(&module, &threshold("foreign_rows", "rows", "rows_seen"), ""),
-        &module,
-    );
+    let (_t, report) = run_hostile(&threshold("foreign_rows", "rows", "rows_seen"), "");
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     assert_eq!(
         keys(&report, "foreign_rows", "rows"),
@@ -334,13 +330,7 @@ fn an_entity_run_reads_only_its_own_rows() {
 /// still happens and the job completes. Reviewers find the count in the audit log.
 #[test]
 fn failing_entity_runs_contribute_nothing_and_never_end_the_release() {
-    let t = TestDomain::new();
-    test_budget(&t);
-    let module = support::module("entity_hostile");
-    let report = t.run(
-        scenario(&module, CREDIT_RICHEST, "entity_fuel = 1000"),
-        &module,
-    );
+    let (t, report) = run_hostile(CREDIT_RICHEST, "entity_fuel = 1000");
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     released_sum(&report, "credit_richest");
     let entries = audit(&t, &report, "release.entities");
@@ -365,9 +355,6 @@ fn failing_entity_runs_contribute_nothing_and_never_end_the_release() {
 /// domain and chunks of the wrong shape are dropped from their run, never block.
 #[test]
 fn rows_that_do_not_fit_cannot_block_a_release_with_privacy() {
-    let t = TestDomain::new();
-    test_budget(&t);
-    let module = support::module("entity_hostile");
     let misfit = r#"
 [[release]]
 name = "misfit"
@@ -384,7 +371,7 @@ privacy = { epsilon = 1.0 }
   clamp = [0.0, 1000000.0]
   aggregations = ["count"]
 "#;
-    let report = t.run(scenario(&module, misfit, ""), &module);
+    let (t, report) = run_hostile(misfit, "");
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     assert_eq!(keys(&report, "misfit", "band"), vec!["a".to_string()]);
     let entries = audit(&t, &report, "release.entities");
@@ -408,14 +395,8 @@ privacy = { epsilon = 1.0 }
 /// release was made).
 #[test]
 fn a_long_per_entity_release_does_not_spend_the_main_runs_fuel() {
-    let t = TestDomain::new();
-    test_budget(&t);
-    let module = support::module("entity_hostile");
     // 0.05 s of host time at 1,000 fuel per µs: far less than ten thousand entity runs take.
-    let report = t.run(
-        scenario(&module, CREDIT_RICHEST, "fuel = 50_000_000"),
-        &module,
-    );
+    let (_t, report) = run_hostile(CREDIT_RICHEST, "fuel = 50_000_000");
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     released_sum(&report, "credit_richest");
 }

@@ -18,17 +18,6 @@ const SQL: &str = "SELECT citizen_id, district, age, income FROM residents";
 /// Where the log line lives.
 const LINE_AT: i32 = 512;
 
-/// ABI v1 signature of `name`: (params, result).
-fn signature(name: &str) -> (Vec<ValType>, ValType) {
-    use ValType::{I32, I64};
-    match name {
-        "query" | "log" | "release_vector" => (vec![I32, I32], I32),
-        "next_batch" => (vec![I32], I64),
-        "release_append" => (vec![I32, I32, I32], I32),
-        other => panic!("not used here: {other}"),
-    }
-}
-
 /// A module importing `imports` (all from `shuyu_v1`) whose `shuyu_main` runs `main` and, when
 /// given, whose `shuyu_partition` runs `partition`; both bodies leave an i32. One local i32.
 fn build(
@@ -40,7 +29,7 @@ fn build(
     let mut types = TypeSection::new();
     let mut import_section = ImportSection::new();
     for (i, name) in imports.iter().enumerate() {
-        let (params, result) = signature(name);
+        let (params, result) = support::abi_signature(name);
         types.ty().function(params, [result]);
         import_section.import("shuyu_v1", name, EntityType::Function(i as u32));
     }

@@ -15,18 +15,6 @@ use crate::support::{self, TestDomain};
 const BAD: i32 = 0x7fff_fff0;
 const SQL: &str = "SELECT 1 AS x";
 
-/// ABI v1 signatures: (params, result).
-fn signature(name: &str) -> (Vec<ValType>, ValType) {
-    use ValType::{I32, I64};
-    match name {
-        "query" | "release_begin" | "log" | "last_error" => (vec![I32, I32], I32),
-        "next_batch" => (vec![I32], I64),
-        "read_batch" | "release_append" => (vec![I32, I32, I32], I32),
-        "close" | "release_finish" => (vec![I32], I32),
-        other => panic!("not an ABI function: {other}"),
-    }
-}
-
 struct Spec<'a> {
     imports: &'a [(&'a str, &'a str)],
     memory_pages: u64,
@@ -42,7 +30,7 @@ fn build(spec: Spec<'_>) -> Vec<u8> {
     let mut imports = ImportSection::new();
     for (i, (module, name)) in spec.imports.iter().enumerate() {
         let (params, result) = if *module == "shuyu_v1" {
-            signature(name)
+            support::abi_signature(name)
         } else {
             (vec![ValType::I32], ValType::I32)
         };

@@ -118,6 +118,22 @@ pub fn actions(t: &TestDomain, job: &str) -> Vec<String> {
         .collect()
 }
 
+/// The ABI v1 signature of host function `name` as wasm types: (params, result). Raw modules
+/// built byte by byte import their functions with it.
+pub fn abi_signature(name: &str) -> (Vec<wasm_encoder::ValType>, wasm_encoder::ValType) {
+    use wasm_encoder::ValType::{I32, I64};
+    match name {
+        "next_batch" => (vec![I32], I64),
+        "close" | "release_finish" => (vec![I32], I32),
+        "read_batch" | "release_append" => (vec![I32, I32, I32], I32),
+        "query" | "release_begin" | "log" | "last_error" | "release_vector" | "vector_name"
+        | "vector_emit" | "release_entities" | "entity_release" | "entity_rows" | "contribute" => {
+            (vec![I32, I32], I32)
+        }
+        other => panic!("not an ABI function: {other}"),
+    }
+}
+
 /// A raw module (built here, byte by byte) that sends `sql` to `query`, then calls `next_batch`
 /// until it returns 0 or an error code. Its `shuyu_main` returns the first error code, or 0 when
 /// the query ran to its end.

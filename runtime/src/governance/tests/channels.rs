@@ -278,20 +278,24 @@ fn quota<T: std::fmt::Debug>(result: Result<T, GovError>) -> String {
     }
 }
 
-#[test]
-fn queued_jobs_per_operator_are_bounded() {
+/// An approved application whose job the gate authorized, under `quotas`.
+fn authorized_under(quotas: QuotaSettings) -> (World, String, JobAuthorization) {
     let w = World::new();
     let (_, module, app) = w.approved();
-    w.gov()
-        .admin_set_quotas(QuotaSettings {
-            queued_jobs_per_operator: 2,
-            ..QuotaSettings::default()
-        })
-        .unwrap();
+    w.gov().admin_set_quotas(quotas).unwrap();
     let auth = w
         .gov()
         .authorize_job(&w.op, &app.id, &module, Utc::now())
         .unwrap();
+    (w, module, auth)
+}
+
+#[test]
+fn queued_jobs_per_operator_are_bounded() {
+    let (w, module, auth) = authorized_under(QuotaSettings {
+        queued_jobs_per_operator: 2,
+        ..QuotaSettings::default()
+    });
     for job in ["job-1", "job-2"] {
         w.gov()
             .record_job_queued(&w.op, job, &auth, &module)
@@ -311,18 +315,10 @@ fn queued_jobs_per_operator_are_bounded() {
 
 #[test]
 fn jobs_per_scenario_per_day_are_bounded_and_cancelling_gives_none_back() {
-    let w = World::new();
-    let (_, module, app) = w.approved();
-    w.gov()
-        .admin_set_quotas(QuotaSettings {
-            jobs_per_scenario_per_day: 2,
-            ..QuotaSettings::default()
-        })
-        .unwrap();
-    let auth = w
-        .gov()
-        .authorize_job(&w.op, &app.id, &module, Utc::now())
-        .unwrap();
+    let (w, module, auth) = authorized_under(QuotaSettings {
+        jobs_per_scenario_per_day: 2,
+        ..QuotaSettings::default()
+    });
     for job in ["job-1", "job-2"] {
         w.gov()
             .record_job_queued(&w.op, job, &auth, &module)
