@@ -81,13 +81,6 @@ impl EntityTables {
         let end = t.offsets[entity + 1] as usize;
         t.rows.slice(start, end - start)
     }
-
-    /// Entity `e`'s rows of table `t`, as the complete IPC stream a guest reads.
-    fn encoded(&self, table: usize, entity: usize) -> Result<Vec<u8>, arrow::error::ArrowError> {
-        self.tables[table]
-            .encoder
-            .encode(&self.slice(table, entity))
-    }
 }
 
 /// Reads every granted view once and groups its rows by the pseudonym in its entity column.
@@ -274,17 +267,18 @@ impl Host for EntityHost {
         let tables = &self.release.tables;
         let pending = slot
             .take()
-            .map(|t| (t, tables.slice(t, self.entity).num_rows()))
-            .filter(|&(_, rows)| rows > 0);
+            .map(|t| (t, tables.slice(t, self.entity)))
+            .filter(|(_, rows)| rows.num_rows() > 0);
         match pending {
             Some((table, rows)) => {
                 // The table was normalized to the ABI's types when it was grouped.
-                let ipc = tables
-                    .encoded(table, self.entity)
+                let ipc = tables.tables[table]
+                    .encoder
+                    .encode(&rows)
                     .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
                 Ok(Some(Batch {
                     ipc,
-                    rows: rows as u64,
+                    rows: rows.num_rows() as u64,
                 }))
             }
             None => {
