@@ -400,3 +400,34 @@ fn a_long_per_entity_release_does_not_spend_the_main_runs_fuel() {
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     released_sum(&report, "credit_richest");
 }
+
+/// An entity with more rows than `entity_max_rows` is not run and contributes nothing, counted
+/// for reviewers; a release over more entities than `max_entities` ends the job with its limit.
+#[test]
+fn entity_limits_skip_large_entities_and_bound_the_release() {
+    let (t, report) = run_hostile(
+        &threshold("state_seen", "seen", "runs"),
+        "entity_max_rows = 1",
+    );
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    let entries = audit(&t, &report, "release.entities");
+    let details = &entries[0].details;
+    let skipped = details["over_row_limit"].as_u64().expect("over_row_limit");
+    assert!(
+        skipped > 0,
+        "residents with clinic visits have more than one row: {details}"
+    );
+    assert_eq!(
+        details["completed"].as_u64().map(|c| c + skipped),
+        details["entities"].as_u64(),
+        "{details}"
+    );
+    let (_t, report) = run_hostile(CREDIT_RICHEST, "max_entities = 100");
+    assert_eq!(
+        report.status,
+        JobStatus::Failed(shuyu::sandbox::Fault::Limit(
+            shuyu::sandbox::LimitKind::Entities
+        )),
+        "{report:?}"
+    );
+}
