@@ -158,12 +158,7 @@ fn true_income_sum() -> f64 {
 
 /// The entries of `action` a job wrote.
 fn audit(t: &TestDomain, report: &JobReport, action: &str) -> Vec<shuyu::audit::Entry> {
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(report.job_id.to_string()),
-        action: Some(action.into()),
-        ..Default::default()
-    };
-    t.domain.audit.search(&filter).expect("search")
+    support::entries(t, &report.job_id.to_string(), action)
 }
 
 /// The released table of `release`.

@@ -25,11 +25,7 @@ fn released(report: &JobReport) -> &RecordBatch {
 /// The counters of the job's per-entity release, as the audit log keeps them for reviewers:
 /// (entities run, rows contributed), after checking that no run failed.
 fn entity_counters(t: &TestDomain, report: &JobReport) -> (u64, u64) {
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(report.job_id.to_string()),
-        ..Default::default()
-    };
-    let entries = t.domain.audit.search(&filter).expect("search");
+    let entries = support::entries(t, &report.job_id.to_string(), "release.entities");
     let [entry] = entries
         .iter()
         .filter(|e| e.action == "release.entities")

@@ -217,15 +217,6 @@ privacy = {{ epsilon = 1.0 }}
     (scenario, module)
 }
 
-fn count(t: &TestDomain, job: &str, action: &str) -> Vec<shuyu::audit::Entry> {
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(job.to_string()),
-        action: Some(action.into()),
-        ..Default::default()
-    };
-    t.domain.audit.search(&filter).expect("search")
-}
-
 /// Partition runs used to audit every log line: 100 per run, m runs per release. Now each run
 /// writes at most 16 entries, a job's partition runs at most 1,024, and one summary entry counts
 /// what was left out.
@@ -237,14 +228,14 @@ fn partition_runs_audit_volume_is_bounded_per_run_and_per_job() {
         let report = t.run(scenario, &module);
         assert_eq!(report.status, JobStatus::Completed, "{report:?}");
         let job = report.job_id.to_string();
-        let logs = count(&t, &job, "guest.log");
+        let logs = support::entries(&t, &job, "guest.log");
         assert_eq!(logs.len() as u64, kept, "m = {partitions}");
         assert_eq!(
-            count(&t, &job, "vector.partition").len() as u32,
+            support::entries(&t, &job, "vector.partition").len() as u32,
             partitions,
             "every partition run keeps its own entry"
         );
-        let summary = count(&t, &job, "vector.audit_suppressed");
+        let summary = support::entries(&t, &job, "vector.audit_suppressed");
         assert_eq!(summary.len(), 1, "m = {partitions}");
         assert_eq!(
             summary[0].details["entries_suppressed"].as_u64(),

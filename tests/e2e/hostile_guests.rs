@@ -78,12 +78,7 @@ fn queries_on_columns_and_tables_not_granted_are_refused_by_name() {
     // The module returns 66 if any batch it received held an ungranted column; its `SELECT *`
     // legitimately reads the granted columns.
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(report.job_id.to_string()),
-        action: Some("query.refused".into()),
-        ..Default::default()
-    };
-    let refused = t.domain.audit.search(&filter).unwrap();
+    let refused = support::entries(&t, &report.job_id.to_string(), "query.refused");
     assert!(refused.len() >= 2, "{refused:?}");
     let reasons: Vec<String> = refused
         .iter()

@@ -22,15 +22,7 @@ fn run_sql(t: &TestDomain, sql: &str) -> JobReport {
 
 /// The reason the audit log recorded for the job's refused query.
 fn refusal_reason(t: &TestDomain, report: &JobReport) -> String {
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(report.job_id.to_string()),
-        ..Default::default()
-    };
-    let entries = t
-        .domain
-        .audit
-        .search(&filter)
-        .expect("search the audit log");
+    let entries = support::entries(t, &report.job_id.to_string(), "query.refused");
     let entry = entries
         .iter()
         .find(|e| e.action == "query.refused")
@@ -174,15 +166,7 @@ fn the_query_time_limit_is_the_total_over_all_batches() {
         JobStatus::Failed(Fault::Limit(LimitKind::QueryTime))
     );
     // It timed out across several batches, not inside one call.
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(report.job_id.to_string()),
-        ..Default::default()
-    };
-    let entries = t
-        .domain
-        .audit
-        .search(&filter)
-        .expect("search the audit log");
+    let entries = support::entries(&t, &report.job_id.to_string(), "query");
     let query = entries
         .iter()
         .find(|e| e.action == "query")

@@ -103,6 +103,16 @@ pub fn hostile_scenario(module: &[u8]) -> ScenarioFile {
     scenario("income-by-age", module)
 }
 
+/// The audit entries of one job with `action` (or one of its sub-actions), in order.
+pub fn entries(t: &TestDomain, job: &str, action: &str) -> Vec<shuyu::audit::Entry> {
+    let filter = shuyu::audit::AuditFilter {
+        job_id: Some(job.to_string()),
+        action: Some(action.into()),
+        ..Default::default()
+    };
+    t.domain.audit.search(&filter).expect("search")
+}
+
 /// Every audit action of a job, in order.
 pub fn actions(t: &TestDomain, job: &str) -> Vec<String> {
     let filter = shuyu::audit::AuditFilter {

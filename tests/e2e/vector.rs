@@ -8,16 +8,6 @@ use shuyu::product::verify_package;
 
 use crate::support::{self, TestDomain};
 
-/// Audit entries of one action in one job.
-fn entries(t: &TestDomain, job: &str, action: &str) -> Vec<shuyu::audit::Entry> {
-    let filter = shuyu::audit::AuditFilter {
-        job_id: Some(job.to_string()),
-        action: Some(action.into()),
-        ..Default::default()
-    };
-    t.domain.audit.search(&filter).expect("search")
-}
-
 #[test]
 fn credit_model_releases_a_noisy_vector_within_bounds() {
     let t = TestDomain::new();
@@ -79,12 +69,12 @@ fn credit_model_releases_a_noisy_vector_within_bounds() {
         .report
         .get("partitions_defaulted")
         .is_none());
-    let release_entry = &entries(&t, &report.job_id.to_string(), "release")[0];
+    let release_entry = &support::entries(&t, &report.job_id.to_string(), "release")[0];
     assert_eq!(release_entry.details["partitions_defaulted"], 0);
 
     // Every partition run is audited, with counters and never a value.
     let job = report.job_id.to_string();
-    let partitions = entries(&t, &job, "vector.partition");
+    let partitions = support::entries(&t, &job, "vector.partition");
     assert_eq!(partitions.len(), 16);
     let rows: u64 = partitions
         .iter()
@@ -93,7 +83,7 @@ fn credit_model_releases_a_noisy_vector_within_bounds() {
     assert!(rows > 0);
     assert!(partitions.iter().all(|e| e.details["status"] == "ok"));
     assert!(partitions.iter().all(|e| e.details.get("vector").is_none()));
-    assert_eq!(entries(&t, &job, "privacy.debit").len(), 1);
+    assert_eq!(support::entries(&t, &job, "privacy.debit").len(), 1);
     assert!(report.fuel_used > 0);
 }
 
@@ -160,7 +150,7 @@ fn hostile_partition_runs_contribute_the_default_and_the_host_survives() {
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     assert_eq!(report.releases.len(), 5, "{:?}", report.releases);
     let job = report.job_id.to_string();
-    let partitions = entries(&t, &job, "vector.partition");
+    let partitions = support::entries(&t, &job, "vector.partition");
     assert_eq!(partitions.len(), 20);
     let status_of = |release: &str| -> Vec<String> {
         partitions
@@ -174,7 +164,7 @@ fn hostile_partition_runs_contribute_the_default_and_the_host_survives() {
     assert!(status_of("short").iter().all(|s| s == "no_vector"));
     assert!(status_of("oob").iter().all(|s| s == "out_of_bounds"));
     assert!(status_of("nested").iter().all(|s| s == "ok"));
-    let audited = entries(&t, &job, "release");
+    let audited = support::entries(&t, &job, "release");
     for outcome in &report.releases {
         let ReleaseOutcome::Released {
             release,
@@ -219,7 +209,7 @@ fn the_budget_blocks_a_release_beyond_it() {
     assert!(message.contains("credit-model"), "{message}");
     // No partition result may leave without a charge; and the refused charge draws no debit.
     let job = second.job_id.to_string();
-    assert!(entries(&t, &job, "privacy.debit").is_empty());
+    assert!(support::entries(&t, &job, "privacy.debit").is_empty());
 }
 
 /// The credit model's coefficients almost without noise (ε = 100), for docs/privacy.md:
@@ -268,7 +258,7 @@ fn a_partition_run_sees_only_its_partition() {
         .get("enterprise_registry")
         .expect("registry")
         .rows;
-    let partitions = entries(&t, &report.job_id.to_string(), "vector.partition");
+    let partitions = support::entries(&t, &report.job_id.to_string(), "vector.partition");
     let nested: Vec<u64> = partitions
         .iter()
         .filter(|e| e.details["release"] == "nested")
@@ -280,7 +270,7 @@ fn a_partition_run_sees_only_its_partition() {
 
     // One pass over the granted rows per release, whatever m: five releases, five splits, each
     // having read the whole table once.
-    let splits = entries(&t, &report.job_id.to_string(), "vector.split");
+    let splits = support::entries(&t, &report.job_id.to_string(), "vector.split");
     assert_eq!(splits.len(), 5);
     for split in &splits {
         let tables = split.details["tables"].as_array().expect("tables");
