@@ -52,6 +52,8 @@
 //! normally there, so a module's pure logic can be unit-tested with `cargo test`.
 
 pub mod abi;
+#[cfg(all(target_arch = "wasm32", feature = "allocator"))]
+mod alloc;
 mod columns;
 pub mod entity;
 mod error;
