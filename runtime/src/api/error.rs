@@ -135,6 +135,8 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // For the layer that audits refusals (`api::refusals`); never sent.
+        response.extensions_mut().insert(self);
         response
     }
 }

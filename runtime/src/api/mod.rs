@@ -31,6 +31,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;
+mod refusals;
 pub mod route_table;
 mod router;
 mod routes;
@@ -84,7 +85,8 @@ impl Server {
 ///
 /// Before serving, jobs a previous process left queued or running are recorded as failed
 /// ("server restarted"). While serving, agreements and applications past their term are expired
-/// every [`ServerConfig::expire_every`].
+/// every [`ServerConfig::expire_every`], and suppressed refusal counts are written once their
+/// window closes (the last ones when the server stops).
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
@@ -105,10 +107,19 @@ pub async fn serve(
         }
     }
     let expiry = tokio::spawn(expire_periodically(state.clone()));
+    let refusals = tokio::spawn(flush_refusals_periodically(state.clone()));
     let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     expiry.abort();
+    refusals.abort();
+    // The counts of refusals suppressed in windows still open are written before stopping.
+    if let Err(e) = state
+        .gov(|gov| gov.flush_refusals(chrono::Utc::now(), true))
+        .await
+    {
+        eprintln!("shuyu: writing suppressed refusal counts: {}", e.message);
+    }
     let queue = state.queue.clone();
     drop(state);
     // Joining workers blocks; the queue (and with it the domain) is dropped there too.
@@ -133,6 +144,28 @@ async fn expire_periodically(state: AppState) {
         let result = state.gov(|gov| gov.expire_due(chrono::Utc::now())).await;
         if let Err(e) = result {
             eprintln!("shuyu: expiring agreements and applications: {}", e.message);
+        }
+    }
+}
+
+/// Writes the counts of refusals suppressed in windows that have closed, once per window
+/// length, so that a flood's count is in the log soon after the flood even if its identity
+/// never comes back.
+async fn flush_refusals_periodically(state: AppState) {
+    let every = state
+        .config
+        .refusal_limit
+        .window
+        .max(std::time::Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let result = state
+            .gov(|gov| gov.flush_refusals(chrono::Utc::now(), false))
+            .await;
+        if let Err(e) = result {
+            eprintln!("shuyu: writing suppressed refusal counts: {}", e.message);
         }
     }
 }

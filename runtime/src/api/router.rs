@@ -1,5 +1,5 @@
 //! The axum router, built from the route table, with the API's JSON answers for unknown routes
-//! and methods.
+//! and methods, and on every authenticated route the layer that audits refusals.
 
 use std::convert::Infallible;
 
@@ -9,6 +9,7 @@ use axum::http::{Method, Uri};
 use axum::{Extension, Router};
 
 use super::error::{ApiError, BodyLimit};
+use super::refusals::{audit_refusals, RefusalRoute};
 use super::routes;
 use super::state::AppState;
 
@@ -16,10 +17,20 @@ use super::state::AppState;
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for route in routes::all() {
-        let method_router = (route.handler)(route.verb.filter())
+        let mut method_router = (route.handler)(route.verb.filter())
             .layer::<_, Infallible>(DefaultBodyLimit::max(route.body_limit))
             // Lets a 413 name the limit it hit.
             .layer::<_, Infallible>(Extension(BodyLimit(route.body_limit)));
+        if route.auth {
+            let context = RefusalRoute {
+                state: state.clone(),
+                operation: route.operation,
+                pattern: route.path,
+            };
+            method_router = method_router.layer::<_, Infallible>(
+                axum::middleware::from_fn_with_state(context, audit_refusals),
+            );
+        }
         router = router.route(route.path, method_router);
     }
     router

@@ -149,6 +149,21 @@ pub fn all() -> Map<String, Value> {
         ),
     );
     add(
+        "StatusChange",
+        object(
+            "Who last changed a status, when and why.",
+            &[
+                (
+                    "by",
+                    string("The identity that changed it (`system`: the end of a term; `admin`: shuyu admin)."),
+                ),
+                ("at", time("When.")),
+                ("reason", nullable_string("Why.")),
+            ],
+            &["by", "at", "reason"],
+        ),
+    );
+    add(
         "Identity",
         object(
             "A registered identity.",
@@ -162,6 +177,7 @@ pub fn all() -> Map<String, Value> {
                 ),
                 ("department", nullable_string("Providers: department name.")),
                 ("status", reference("IdentityStatus")),
+                ("status_change", nullable_ref("StatusChange")),
                 ("created_at", time("When it was created.")),
             ],
             &[
@@ -171,6 +187,7 @@ pub fn all() -> Map<String, Value> {
                 "usci",
                 "department",
                 "status",
+                "status_change",
                 "created_at",
             ],
         ),
@@ -220,6 +237,7 @@ pub fn all() -> Map<String, Value> {
                 ),
                 ("level", integer("Security level.")),
                 ("status", reference("DatasetStatus")),
+                ("status_change", nullable_ref("StatusChange")),
                 (
                     "current_version",
                     json!({ "type": ["integer", "null"], "description": "The newest active version." }),
@@ -233,6 +251,7 @@ pub fn all() -> Map<String, Value> {
                 "open",
                 "level",
                 "status",
+                "status_change",
                 "current_version",
                 "versions",
             ],
@@ -321,10 +340,11 @@ pub fn all() -> Map<String, Value> {
     ];
     agreement.extend(agreement_terms.iter().cloned());
     agreement.push(("status", reference("AgreementStatus")));
+    agreement.push(("status_change", nullable_ref("StatusChange")));
     agreement.push(("created_at", time("When granted.")));
     let mut agreement_required = vec!["id", "authorizer"];
     agreement_required.extend(terms_required);
-    agreement_required.extend(["status", "created_at"]);
+    agreement_required.extend(["status", "status_change", "created_at"]);
     add(
         "Agreement",
         object(
@@ -507,6 +527,7 @@ pub fn all() -> Map<String, Value> {
                 ("valid_until", time("End of validity.")),
                 ("amends", nullable_string("The application it amends.")),
                 ("status", reference("ApplicationStatus")),
+                ("status_change", nullable_ref("StatusChange")),
                 ("reviews", array_of("Review")),
                 ("submitted_at", time("When submitted.")),
             ],
@@ -519,6 +540,7 @@ pub fn all() -> Map<String, Value> {
                 "valid_until",
                 "amends",
                 "status",
+                "status_change",
                 "reviews",
                 "submitted_at",
             ],

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::error::ApiError;
 use crate::domain::{Domain, DomainError};
-use crate::governance::{GovError, Governance};
+use crate::governance::{GovError, Governance, RefusalLimit};
 use crate::guard::budget::BudgetLedger;
 use crate::job::queue::{JobIsolation, JobQueue};
 
@@ -29,6 +29,9 @@ pub struct ServerConfig {
     /// Where jobs run (default in the server's process, for tests and embedding; `shuyu serve`
     /// runs each in a worker process of its own).
     pub isolation: JobIsolation,
+    /// How many refusals each identity gets audited per window (default 20 a minute); the
+    /// rest are counted in one `refused.suppressed` entry.
+    pub refusal_limit: RefusalLimit,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +41,7 @@ impl Default for ServerConfig {
             workers: DEFAULT_WORKERS,
             expire_every: std::time::Duration::from_secs(30),
             isolation: JobIsolation::InProcess,
+            refusal_limit: RefusalLimit::default(),
         }
     }
 }
@@ -78,7 +82,8 @@ impl AppState {
             domain.store.clone(),
             domain.audit.clone(),
             domain.data_dir(),
-        );
+        )
+        .with_refusal_limit(config.refusal_limit);
         let ledger = Arc::new(BudgetLedger::new(
             domain.store.clone(),
             domain.audit.clone(),

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use anyhow::{anyhow, Context};
 use clap::Args;
 use shuyu::api::{AppState, Server, ServerConfig, DEFAULT_LISTEN, DEFAULT_WORKERS};
+use shuyu::governance::RefusalLimit;
 use shuyu::job::queue::JobIsolation;
 use shuyu::job::worker::WorkerConfig;
 
@@ -46,6 +47,15 @@ pub(crate) struct ServeArgs {
     /// before SIGKILL.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     worker_grace_secs: u64,
+    /// Refusals audited per identity per window (`--refusal-window-secs`); the rest of a
+    /// window's refusals are counted in one `refused.suppressed` entry.
+    #[arg(long, default_value_t = RefusalLimit::default().per_window, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    refusal_audit_limit: u32,
+    /// The window of `--refusal-audit-limit`, in seconds.
+    #[arg(long, default_value_t = RefusalLimit::default().window.as_secs(), value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    refusal_window_secs: u64,
     /// The program run as the job worker (default: this executable). For tests.
     #[arg(long, hide = true, value_name = "PATH")]
     worker_program: Option<std::path::PathBuf>,
@@ -71,6 +81,10 @@ pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
         listen: args.listen,
         workers: args.workers,
         isolation: JobIsolation::Workers(worker),
+        refusal_limit: RefusalLimit {
+            per_window: args.refusal_audit_limit,
+            window: std::time::Duration::from_secs(args.refusal_window_secs),
+        },
         ..ServerConfig::default()
     };
     // Opening the domain blocks (keys, migrations) and starts the job workers: before the

@@ -2,17 +2,22 @@
 //! scope for a term, and may terminate it. An agreement past its term is expired, whether or not
 //! `expire_due` has recorded it yet.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::access::{self, not_found, require, require_any};
+use super::access::{self, not_found, require, require_any, StoredIdentity, SYSTEM};
 use super::model::{
-    Agreement, AgreementMode, AgreementStatus, Caller, NewAgreement, Page, PageRequest, Role,
+    Agreement, AgreementMode, AgreementStatus, ApplicationStatus, Caller, IdentityStatus,
+    NewAgreement, Page, PageRequest, Role, StatusChange,
 };
 use super::page::PageSpec;
 use super::{GovError, Governance};
 use crate::store::codec::{enum_text, ts};
 use crate::store::governance::agreements as db;
+use crate::store::governance::applications::set_status_and_reason;
+use crate::store::governance::Stamp;
 use crate::store::Connection;
 
 /// The stored agreement row lives with its statements; its rules (`status_at`, `refusal`, ...)
@@ -31,10 +36,49 @@ impl StoredAgreement {
         }
     }
 
-    /// The agreement as shown at `now`.
-    pub fn view(&self, now: DateTime<Utc>) -> Agreement {
+    /// The agreement as shown at `now`, its operator being `operator`: suspended while the
+    /// operator is suspended (terminated while it is terminated), expired past its term, and
+    /// the change shown being the one that made it so.
+    pub fn view(&self, now: DateTime<Utc>, operator: &StoredIdentity) -> Agreement {
+        let stored = self.status_at(now);
+        let (status, status_change) = match (stored, operator.identity.status) {
+            (AgreementStatus::Active, IdentityStatus::Suspended | IdentityStatus::Terminated) => {
+                let status = match operator.identity.status {
+                    IdentityStatus::Suspended => AgreementStatus::Suspended,
+                    _ => AgreementStatus::Terminated,
+                };
+                let change = operator
+                    .identity
+                    .status_change
+                    .clone()
+                    .map(|c| StatusChange {
+                        reason: Some(format!(
+                            "operator '{}' {}: {}",
+                            operator.identity.id,
+                            enum_text(&operator.identity.status),
+                            c.reason.as_deref().unwrap_or("no reason recorded")
+                        )),
+                        ..c
+                    });
+                (status, change)
+            }
+            (AgreementStatus::Expired, _) if self.agreement.status == AgreementStatus::Active => {
+                // Not recorded yet: the clock says so.
+                let change = StatusChange {
+                    by: SYSTEM.to_string(),
+                    at: self.agreement.term_end,
+                    reason: Some(format!(
+                        "its term ended at {}",
+                        ts(&self.agreement.term_end)
+                    )),
+                };
+                (stored, Some(change))
+            }
+            _ => (stored, self.agreement.status_change.clone()),
+        };
         Agreement {
-            status: self.status_at(now),
+            status,
+            status_change,
             ..self.agreement.clone()
         }
     }
@@ -140,6 +184,7 @@ impl Governance {
                 security_requirements: new.security_requirements.trim().to_string(),
                 exit_conditions: new.exit_conditions.trim().to_string(),
                 status: AgreementStatus::Active,
+                status_change: None,
                 created_at: now,
             };
             db::insert_agreement(tx, &agreement)?;
@@ -161,7 +206,8 @@ impl Governance {
         })
     }
 
-    /// Terminates an agreement: its applications end, its jobs are refused.
+    /// Terminates an agreement: its applications that still hold their scenario are revoked at
+    /// once (each audited `gov.application.revoke`, naming the agreement), its jobs are refused.
     pub fn terminate_agreement(
         &self,
         caller: &Caller,
@@ -187,16 +233,44 @@ impl Governance {
                 }
                 AgreementStatus::Active | AgreementStatus::Suspended => {}
             }
-            db::set_agreement_status(tx, id, AgreementStatus::Terminated, reason)?;
+            let stamp = Stamp {
+                by: &caller.id,
+                at: now,
+            };
+            db::set_agreement_status(tx, id, AgreementStatus::Terminated, reason, stamp)?;
+            let ended = db::live_applications_of_agreement(tx, id)?;
             self.record(
                 tx,
                 &caller.id,
                 "gov.agreement.terminate",
                 id,
                 None,
-                json!({ "operator": stored.agreement.operator, "reason": reason }),
+                json!({
+                    "operator": stored.agreement.operator,
+                    "reason": reason,
+                    "applications_revoked": ended,
+                }),
             )?;
-            Ok(agreement(tx, id)?.view(now))
+            let why = format!("agreement {id} was terminated: {reason}");
+            for application in &ended {
+                set_status_and_reason(
+                    tx,
+                    application,
+                    ApplicationStatus::Revoked,
+                    Some(&why),
+                    stamp,
+                )?;
+                self.record(
+                    tx,
+                    &caller.id,
+                    "gov.application.revoke",
+                    application,
+                    None,
+                    json!({ "reason": why, "agreement": id, "cause": "agreement_terminated" }),
+                )?;
+            }
+            let operator = access::identity(tx, &stored.agreement.operator)?;
+            Ok(agreement(tx, id)?.view(now, &operator))
         })
     }
 
@@ -227,14 +301,20 @@ impl Governance {
         } else {
             ""
         };
-        let found = self
-            .store
-            .read(|conn| db::list_agreements(conn, spec.after(), only, spec.fetch()))?;
-        let items = found
-            .iter()
-            .map(|stored| (stored.agreement.id.clone(), stored.view(now)))
-            .collect();
-        Ok(spec.finish(items))
+        self.store.read_with(|conn| {
+            let found = db::list_agreements(conn, spec.after(), only, spec.fetch())?;
+            let mut operators: HashMap<String, StoredIdentity> = HashMap::new();
+            let mut items = Vec::new();
+            for stored in &found {
+                let name = &stored.agreement.operator;
+                if !operators.contains_key(name) {
+                    operators.insert(name.clone(), access::identity(conn, name)?);
+                }
+                let operator = &operators[name];
+                items.push((stored.agreement.id.clone(), stored.view(now, operator)));
+            }
+            Ok(spec.finish(items))
+        })
     }
 
     /// One agreement.
@@ -244,11 +324,14 @@ impl Governance {
             &[Role::Bureau, Role::Reviewer, Role::Operator],
             "read agreements",
         )?;
-        let stored = self.store.read_with(|conn| agreement(conn, id))?;
-        if caller.role == Role::Operator && stored.agreement.operator != caller.id {
-            // Another operator's agreement looks exactly like a missing one.
-            return Err(not_found("agreement", id));
-        }
-        Ok(stored.view(Utc::now()))
+        self.store.read_with(|conn| {
+            let stored = agreement(conn, id)?;
+            if caller.role == Role::Operator && stored.agreement.operator != caller.id {
+                // Another operator's agreement looks exactly like a missing one.
+                return Err(not_found("agreement", id));
+            }
+            let operator = access::identity(conn, &stored.agreement.operator)?;
+            Ok(stored.view(Utc::now(), &operator))
+        })
     }
 }

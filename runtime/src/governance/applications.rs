@@ -14,7 +14,7 @@ use super::bindings;
 use super::calendar::{load_calendar, review_deadline};
 use super::model::{
     AgreementMode, Application, ApplicationStatus, Caller, NewApplication, Page, PageRequest,
-    ReviewKind, Role,
+    ReviewKind, Role, StatusChange,
 };
 use super::modules::uploaded_by;
 use super::page::PageSpec;
@@ -24,6 +24,7 @@ use crate::store::codec::{enum_text, next_id, ts};
 use crate::store::governance::applications as db;
 /// The stored application, re-exported where its rules (below) are.
 pub(crate) use crate::store::governance::applications::StoredApplication;
+use crate::store::governance::Stamp;
 use crate::store::Connection;
 
 /// The party of the bureau review until a bureau identity decides it.
@@ -56,6 +57,14 @@ impl StoredApplication {
     pub fn view(&self, now: DateTime<Utc>) -> Application {
         let mut application = self.application.clone();
         application.status = self.status_at(now);
+        if application.status != self.application.status {
+            // Expired by the clock, not recorded yet.
+            application.status_change = Some(StatusChange {
+                by: access::SYSTEM.to_string(),
+                at: self.application.valid_until,
+                reason: Some(format!("valid until {}", ts(&self.application.valid_until))),
+            });
+        }
         for review in &mut application.reviews {
             review.overdue = review.decision.is_none() && now > review.deadline;
         }
@@ -106,6 +115,14 @@ fn granted_datasets(grants: &[super::Grant]) -> Vec<String> {
         .filter(|g| seen.insert(g.dataset.clone()))
         .map(|g| g.dataset.clone())
         .collect()
+}
+
+/// Loads one application, `None` if unknown.
+pub(crate) fn find_application(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<StoredApplication>, GovError> {
+    Ok(db::find_application(conn, id)?)
 }
 
 /// Loads one application; unknown is [`GovError::NotFound`].
@@ -499,12 +516,11 @@ impl Governance {
                     enum_text(&status)
                 )));
             }
-            // A restored application carries no reason; suspension and revocation keep theirs.
-            let kept_reason = match action {
-                BureauAction::Restore => None,
-                _ => Some(reason),
+            let stamp = Stamp {
+                by: &caller.id,
+                at: now,
             };
-            db::set_status_and_reason(tx, id, target, kept_reason)?;
+            db::set_status_and_reason(tx, id, target, Some(reason), stamp)?;
             let jobs = match action {
                 BureauAction::Restore => Vec::new(),
                 _ => db::live_jobs_of_application(tx, id)?,

@@ -22,6 +22,7 @@ mod operators;
 mod page;
 mod quality;
 mod quotas;
+mod refusals;
 mod registry;
 mod reviews;
 pub mod scenario;
@@ -33,6 +34,7 @@ mod tests;
 pub use bindings::{bind_scenario, ScenarioBinding};
 pub use budgets::BudgetAccess;
 pub use quotas::MAX_MODULE_BYTES;
+pub use refusals::{Refusal, RefusalLimit, REFUSED, REFUSED_SUPPRESSED, RULES as GATE_RULES};
 pub use scenario::{
     ApprovedScenario, Grant, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
 };

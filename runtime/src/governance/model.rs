@@ -49,6 +49,18 @@ pub enum IdentityStatus {
     Terminated,
 }
 
+/// Who last changed an object's status, when and why. `None` where the status is the one the
+/// object was created with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The identity that changed it (`system` for the end of a term, `admin` for `shuyu admin`).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, as given (or what the system recorded).
+    pub reason: Option<String>,
+}
+
 /// The authenticated caller of a governance action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -74,6 +86,9 @@ pub struct Identity {
     pub department: Option<String>,
     /// Status.
     pub status: IdentityStatus,
+    /// Who last changed the status, when and why.
+    #[serde(default)]
+    pub status_change: Option<StatusChange>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -146,6 +161,9 @@ pub struct DatasetRecord {
     pub level: u8,
     /// Status.
     pub status: DatasetStatus,
+    /// Who last changed the status, when and why.
+    #[serde(default)]
+    pub status_change: Option<StatusChange>,
     /// The newest active version, which jobs use.
     pub current_version: Option<u32>,
     /// Every version, oldest first.
@@ -231,8 +249,12 @@ pub struct Agreement {
     pub security_requirements: String,
     /// Exit conditions.
     pub exit_conditions: String,
-    /// State (expired is computed at read time from `term_end` and also recorded).
+    /// State (expired is computed at read time from `term_end` and also recorded; suspended
+    /// while its operator is suspended).
     pub status: AgreementStatus,
+    /// Who changed the state shown, when and why (for `suspended`, the operator's suspension).
+    #[serde(default)]
+    pub status_change: Option<StatusChange>,
     /// When it was granted.
     pub created_at: DateTime<Utc>,
 }
@@ -335,6 +357,9 @@ pub struct Application {
     pub amends: Option<String>,
     /// State.
     pub status: ApplicationStatus,
+    /// Who last changed the state, when and why.
+    #[serde(default)]
+    pub status_change: Option<StatusChange>,
     /// Required reviews: the bureau's, then one per involved provider.
     pub reviews: Vec<Review>,
     /// When submitted.

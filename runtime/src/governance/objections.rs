@@ -14,6 +14,7 @@ use super::registry::{dataset as load_dataset, open_objection, refresh_current};
 use super::{GovError, Governance};
 use crate::store::codec::{enum_text, next_id, ts};
 use crate::store::governance::objections as db;
+use crate::store::governance::Stamp;
 use crate::store::Connection;
 
 /// Loads one objection; unknown is [`GovError::NotFound`].
@@ -53,6 +54,11 @@ impl Governance {
                 tx,
                 dataset,
                 DatasetStatus::Suspended,
+                &format!("objection {id}: {reason}"),
+                Stamp {
+                    by: &caller.id,
+                    at: now,
+                },
             )?;
             let jobs = db::live_jobs_using(tx, dataset)?;
             self.record(
@@ -131,9 +137,17 @@ impl Governance {
                 _ if open_objection(tx, name)?.is_some() => DatasetStatus::Suspended,
                 _ => DatasetStatus::Active,
             };
-            crate::store::governance::registry::set_dataset_status(tx, name, status)?;
+            let stamp = Stamp {
+                by: &caller.id,
+                at: now,
+            };
+            let why = format!(
+                "objection {id} resolved ({}): {note}",
+                enum_text(&resolution)
+            );
+            crate::store::governance::registry::set_dataset_status(tx, name, status, &why, stamp)?;
             // With no active version left the dataset is withdrawn whatever was decided.
-            refresh_current(tx, name)?;
+            refresh_current(tx, name, stamp)?;
             let after = load_dataset(tx, name)?;
             self.record(
                 tx,

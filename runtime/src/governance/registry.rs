@@ -21,6 +21,7 @@ use super::{GovError, Governance};
 use crate::catalog::{Catalog, CatalogError, Dataset, MANIFEST_FILE};
 use crate::store::codec::enum_text;
 use crate::store::governance::registry::{self as db, NewVersion};
+use crate::store::governance::Stamp;
 use crate::store::Connection;
 
 /// The stored dataset row lives with its statements; its rules (`dataset_refusal`) live here.
@@ -65,11 +66,21 @@ pub(crate) fn dataset_refusal(
 
 /// Sets a dataset's current version to its newest active one; with none left it is withdrawn.
 /// Returns the new current version.
-pub(crate) fn refresh_current(conn: &Connection, name: &str) -> Result<Option<u32>, GovError> {
+pub(crate) fn refresh_current(
+    conn: &Connection,
+    name: &str,
+    stamp: Stamp<'_>,
+) -> Result<Option<u32>, GovError> {
     let current = db::newest_active_version(conn, name)?;
     db::set_current_version(conn, name, current)?;
     if current.is_none() {
-        db::set_dataset_status(conn, name, DatasetStatus::Withdrawn)?;
+        db::set_dataset_status(
+            conn,
+            name,
+            DatasetStatus::Withdrawn,
+            "no active version is left",
+            stamp,
+        )?;
     }
     Ok(current.and_then(|v| u32::try_from(v).ok()))
 }
@@ -191,7 +202,16 @@ impl Governance {
                     // Publishing again after every version was withdrawn registers it anew; a
                     // dataset withdrawn after an objection is only published again by decision
                     // of its provider, which this is.
-                    db::set_dataset_status(tx, name, DatasetStatus::Active)?;
+                    db::set_dataset_status(
+                        tx,
+                        name,
+                        DatasetStatus::Active,
+                        "published again by its provider",
+                        Stamp {
+                            by: &caller.id,
+                            at: now,
+                        },
+                    )?;
                 }
                 Some(_) => {}
             }
@@ -207,7 +227,14 @@ impl Governance {
                 rows: checked.rows,
             };
             db::insert_version(tx, name, &new, &now)?;
-            refresh_current(tx, name)?;
+            refresh_current(
+                tx,
+                name,
+                Stamp {
+                    by: &caller.id,
+                    at: now,
+                },
+            )?;
             self.record(
                 tx,
                 &caller.id,
@@ -283,7 +310,11 @@ impl Governance {
                 )));
             }
             db::withdraw_version(tx, name, version, reason)?;
-            let current = refresh_current(tx, name)?;
+            let stamp = Stamp {
+                by: &caller.id,
+                at: Utc::now(),
+            };
+            let current = refresh_current(tx, name, stamp)?;
             self.record(
                 tx,
                 &caller.id,

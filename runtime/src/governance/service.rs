@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::refusals::{RefusalLimit, RefusalWindows};
 use crate::audit::{AuditError, AuditLog};
 use crate::store::{Store, StoreError};
 
@@ -47,6 +48,8 @@ pub struct Governance {
     pub(crate) registry_dir: PathBuf,
     /// `<data-dir>/modules`: uploaded modules by SHA-256.
     pub(crate) modules_dir: PathBuf,
+    /// Per-identity windows of audited refusals (shared by clones).
+    pub(crate) refusals: RefusalWindows,
 }
 
 impl Governance {
@@ -57,7 +60,14 @@ impl Governance {
             audit,
             registry_dir: data_dir.join("registry"),
             modules_dir: data_dir.join("modules"),
+            refusals: RefusalWindows::new(RefusalLimit::default()),
         }
+    }
+
+    /// This governance with `limit` on the refusals audited per identity.
+    pub fn with_refusal_limit(mut self, limit: RefusalLimit) -> Self {
+        self.refusals = RefusalWindows::new(limit);
+        self
     }
 }
 

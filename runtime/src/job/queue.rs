@@ -6,8 +6,9 @@
 //!         ─▶ worker process (`shuyu worker`, see `job::worker`) or, in process, run_job_in
 //!         ─▶ completed | failed | cancelled (+ releases)
 //!         ─▶ the worker process died: failed "worker_crashed" (+ audit job.end, exit status)
-//! stop:   queued  ─▶ recorded at once, never starts
+//! stop:   queued  ─▶ recorded `cancelled` at once ("<cause> before it started"), never starts
 //!         running ─▶ cancel token ─▶ the guest stops at its next ABI call or epoch tick
+//!                    ─▶ `cancelled` ("<cause> while it ran")
 //!                    (a worker process: stdin closed, then SIGTERM, then SIGKILL)
 //! ```
 //!
@@ -17,8 +18,8 @@
 //!
 //! The database is the queue's memory: every state change is a [`JobRecord`] update through
 //! [`Governance::record_job_state`]. Only what cannot be stored lives here (the pending order and
-//! the cancel tokens), so after a crash [`JobQueue::fail_interrupted`] marks what was left queued
-//! or running as failed.
+//! the cancel tokens), so after a crash [`JobQueue::fail_interrupted`] marks what was left running
+//! as failed and what was left queued, which never ran, as cancelled.
 //!
 //! Workers are plain threads, not async tasks: a job blocks its thread for its whole run, and the
 //! engine blocks on the domain's own runtime from inside guest calls.
@@ -41,10 +42,21 @@ use crate::governance::ScenarioFile;
 use crate::governance::{GovError, Governance};
 use crate::sandbox::{CancelToken, Fault};
 
-/// Detail recorded for jobs a crash left queued or running.
-pub const DETAIL_RESTARTED: &str = "server restarted";
-/// Detail recorded for jobs still queued or running when the server stops.
-pub const DETAIL_SHUT_DOWN: &str = "server shut down";
+/// Detail recorded for jobs a crash left running (`failed`: they ran and did not finish).
+pub const DETAIL_RESTARTED: &str = "server restarted while it ran";
+/// Detail recorded for jobs a crash left queued (`cancelled`: they never ran).
+pub const DETAIL_RESTARTED_QUEUED: &str = "server restarted before it started";
+/// The cause recorded for jobs still queued or running when the server stops.
+pub const CAUSE_SHUT_DOWN: &str = "server shut down";
+
+/// The detail of a job cancelled for `cause`: whether it ever ran is part of what happened.
+pub fn cancelled_detail(cause: &str, ran: bool) -> String {
+    if ran {
+        format!("{cause} while it ran")
+    } else {
+        format!("{cause} before it started")
+    }
+}
 
 /// Who the queue acts as when it lists jobs on its own behalf (crash recovery): all jobs are
 /// visible to the bureau role.
@@ -136,7 +148,10 @@ impl Inner {
         }
         for live in state.live.values_mut() {
             if live.stop.is_none() {
-                live.stop = Some((JobState::Failed, DETAIL_SHUT_DOWN.into()));
+                live.stop = Some((
+                    JobState::Cancelled,
+                    cancelled_detail(CAUSE_SHUT_DOWN, live.running),
+                ));
             }
             live.cancel.cancel();
         }
@@ -234,7 +249,9 @@ impl JobQueue {
     }
 
     /// Submits a job: the governance gate, a new id, the queued record, then a place in the queue.
-    /// `Err(Conflict)` carries the gate's reason. Blocking (database).
+    /// `Err(Conflict)` carries the gate's reason. Every refusal (the gate's, a quota, a server
+    /// shutting down) is audited (`refused.submitJob`) before it is returned; an internal error
+    /// is not a refusal. Blocking (database).
     pub fn submit(
         &self,
         caller: &Caller,
@@ -242,20 +259,29 @@ impl JobQueue {
         module_sha256: &str,
     ) -> Result<JobRecord, GovError> {
         let inner = self.inner();
-        if lock(&inner.state).closed {
-            return Err(GovError::Conflict("the server is shutting down".into()));
-        }
         let gov = &inner.governance;
-        let auth = gov.authorize_job(caller, application, module_sha256, Utc::now())?;
+        if lock(&inner.state).closed {
+            let refusal = GovError::Conflict("the server is shutting down".into());
+            gov.refuse_submission(caller, application, "server_shutting_down", &refusal, None)?;
+            return Err(refusal);
+        }
+        let auth = gov.authorize_submission(caller, application, module_sha256, Utc::now())?;
         let id = JobId::new();
-        let record = gov.record_job_queued(caller, id.as_str(), &auth, module_sha256)?;
+        let record = match gov.record_job_queued(caller, id.as_str(), &auth, module_sha256) {
+            Ok(record) => record,
+            Err(refusal @ GovError::Quota(_)) => {
+                gov.refuse_submission(caller, application, "quota", &refusal, None)?;
+                return Err(refusal);
+            }
+            Err(e) => return Err(e),
+        };
         let mut state = lock(&inner.state);
         if state.closed {
             drop(state);
             let _ = gov.record_job_state(
                 id.as_str(),
-                JobState::Failed,
-                Some(DETAIL_SHUT_DOWN.into()),
+                JobState::Cancelled,
+                Some(cancelled_detail(CAUSE_SHUT_DOWN, false)),
                 Vec::new(),
             );
             return Err(GovError::Conflict("the server is shutting down".into()));
@@ -279,11 +305,12 @@ impl JobQueue {
         Ok(record)
     }
 
-    /// Stops a queued or running job, recording `state` (normally `cancelled`) with `detail`.
-    /// A queued job is recorded at once and never starts; a running job's guest is stopped and
-    /// its worker records the end. Returns false when this queue is not holding the job (it has
-    /// ended, or it is unknown). Blocking (database).
-    pub fn stop(&self, job_id: &str, state: JobState, detail: &str) -> Result<bool, GovError> {
+    /// Cancels a queued or running job for `cause` ("cancelled by its operator", "operator
+    /// suspended"), recorded as `cancelled` with the cause and whether it had started
+    /// ([`cancelled_detail`]). A queued job is recorded at once and never starts; a running
+    /// job's guest is stopped and its worker records the end. Returns false when this queue is
+    /// not holding the job (it has ended, or it is unknown). Blocking (database).
+    pub fn stop(&self, job_id: &str, cause: &str) -> Result<bool, GovError> {
         let inner = self.inner();
         let mut queue = lock(&inner.state);
         let Some(live) = queue.live.get_mut(job_id) else {
@@ -291,7 +318,7 @@ impl JobQueue {
         };
         if live.running {
             if live.stop.is_none() {
-                live.stop = Some((state, detail.to_string()));
+                live.stop = Some((JobState::Cancelled, cancelled_detail(cause, true)));
             }
             live.cancel.cancel();
             return Ok(true);
@@ -300,18 +327,21 @@ impl JobQueue {
         queue.pending.retain(|p| p.id.as_str() != job_id);
         drop(queue);
         inner.ended.send_modify(|n| *n += 1);
-        inner
-            .governance
-            .record_job_state(job_id, state, Some(detail.to_string()), Vec::new())?;
+        inner.governance.record_job_state(
+            job_id,
+            JobState::Cancelled,
+            Some(cancelled_detail(cause, false)),
+            Vec::new(),
+        )?;
         Ok(true)
     }
 
-    /// Stops each of `job_ids` as [`JobState::Cancelled`] with `detail` (the ids a suspension,
-    /// revocation or objection returned). Failures are logged, not returned: the governance
-    /// action they follow is done, and the gate refuses those jobs anyway.
-    pub fn stop_all(&self, job_ids: &[String], detail: &str) {
+    /// Cancels each of `job_ids` for `cause` (the ids a suspension, revocation or objection
+    /// returned). Failures are logged, not returned: the governance action they follow is done,
+    /// and the gate refuses those jobs anyway.
+    pub fn stop_all(&self, job_ids: &[String], cause: &str) {
         for id in job_ids {
-            if let Err(e) = self.stop(id, JobState::Cancelled, detail) {
+            if let Err(e) = self.stop(id, cause) {
                 eprintln!("shuyu: cannot stop job {id}: {e}");
             }
         }
@@ -336,9 +366,10 @@ impl JobQueue {
         tokio::time::timeout(timeout, wait).await.is_ok() && !self.is_live(job_id)
     }
 
-    /// Records jobs that a previous server process left `queued` or `running` as `failed` with
-    /// the detail "server restarted"; returns how many. Call once at start, before serving.
-    /// Blocking (database).
+    /// Records jobs that a previous server process left `running` as `failed` ("server
+    /// restarted while it ran") and those it left `queued`, which never ran, as `cancelled`
+    /// ("server restarted before it started"); returns how many. Call once at start, before
+    /// serving. Blocking (database).
     pub fn fail_interrupted(governance: &Governance) -> Result<u32, GovError> {
         let system = Caller {
             id: SYSTEM_ID.into(),
@@ -356,26 +387,26 @@ impl JobQueue {
                     .items
                     .into_iter()
                     .filter(|job| matches!(job.state, JobState::Queued | JobState::Running))
-                    .map(|job| job.id),
+                    .map(|job| (job.id, job.state)),
             );
             match listed.next {
                 Some(next) if page.after.as_ref() != Some(&next) => page.after = Some(next),
                 _ => break,
             }
         }
-        for id in &interrupted {
-            governance.record_job_state(
-                id,
-                JobState::Failed,
-                Some(DETAIL_RESTARTED.into()),
-                Vec::new(),
-            )?;
+        for (id, state) in &interrupted {
+            let (state, detail) = match state {
+                JobState::Running => (JobState::Failed, DETAIL_RESTARTED),
+                _ => (JobState::Cancelled, DETAIL_RESTARTED_QUEUED),
+            };
+            governance.record_job_state(id, state, Some(detail.into()), Vec::new())?;
         }
         Ok(u32::try_from(interrupted.len()).unwrap_or(u32::MAX))
     }
 
-    /// Stops taking jobs, records queued ones as failed ("server shut down"), stops running ones
-    /// and waits for the workers to record their ends. Blocking: call from a blocking thread.
+    /// Stops taking jobs, records queued ones as cancelled ("server shut down before it
+    /// started"), stops running ones ("... while it ran") and waits for the workers to record
+    /// their ends. Blocking: call from a blocking thread.
     pub fn shutdown(&self) {
         let inner = self.inner();
         let mut stopped = Vec::new();
@@ -383,11 +414,11 @@ impl JobQueue {
         for id in &stopped {
             if let Err(e) = inner.governance.record_job_state(
                 id,
-                JobState::Failed,
-                Some(DETAIL_SHUT_DOWN.into()),
+                JobState::Cancelled,
+                Some(cancelled_detail(CAUSE_SHUT_DOWN, false)),
                 Vec::new(),
             ) {
-                eprintln!("shuyu: cannot record job {id} as failed: {e}");
+                eprintln!("shuyu: cannot record job {id} as cancelled: {e}");
             }
         }
         let handles = std::mem::take(&mut *lock(&inner.workers));
@@ -497,7 +528,11 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
     };
     // Stopped while the gate was checked: end it before anything is audited as started.
     if cancel.is_cancelled() {
-        return End::Record(JobState::Cancelled, Some("cancelled".into()), Vec::new());
+        return End::Record(
+            JobState::Cancelled,
+            Some(cancelled_detail("cancel requested", false)),
+            Vec::new(),
+        );
     }
     if let Err(e) = gov.record_job_state(&id, JobState::Running, None, Vec::new()) {
         // Most likely stopped between the two records; either way it must not run unrecorded.
@@ -612,7 +647,11 @@ fn worker_crashed(
     }
     if cancelled {
         // Stopped from outside: the worker loop records the stopper's state and detail.
-        return End::Record(JobState::Cancelled, Some("cancelled".into()), Vec::new());
+        return End::Record(
+            JobState::Cancelled,
+            Some(cancelled_detail("cancel requested", true)),
+            Vec::new(),
+        );
     }
     End::Record(
         JobState::Failed,
@@ -655,7 +694,10 @@ fn ended(report: &JobReport) -> End {
                 )),
             ),
         },
-        JobStatus::Failed(Fault::Cancelled) => (JobState::Cancelled, Some("cancelled".into())),
+        JobStatus::Failed(Fault::Cancelled) => (
+            JobState::Cancelled,
+            Some(cancelled_detail("cancel requested", true)),
+        ),
         JobStatus::GuestError(_) | JobStatus::Failed(_) => {
             (JobState::Failed, Some(view::status_code(report)))
         }

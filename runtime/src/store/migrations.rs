@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (4, DEBIT_ORDER),
     (5, SCENARIO_BINDINGS),
     (6, QUOTA_INDEXES),
+    (7, STATUS_CHANGES),
 ];
 
 /// Version 1: the audit log and its signed checkpoints.
@@ -503,3 +504,47 @@ mod tests {
         }
     }
 }
+
+/// Version 7: who changed a status, and when (`governance::model::StatusChange`), on identities,
+/// agreements, applications and datasets; datasets also get the reason of their status.
+///
+/// Existing rows take both from the newest audit entry that changed their status (the log names
+/// the actor and time of every change since version 2); rows never changed stay NULL, which
+/// reads as "unchanged since created". A dataset's reason is left NULL: its objection says why.
+const STATUS_CHANGES: &str = "
+ALTER TABLE identities ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE identities ADD COLUMN status_changed_at TEXT NULL;
+ALTER TABLE agreements ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE agreements ADD COLUMN status_changed_at TEXT NULL;
+ALTER TABLE applications ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE applications ADD COLUMN status_changed_at TEXT NULL;
+ALTER TABLE datasets ADD COLUMN status_reason TEXT NULL;
+ALTER TABLE datasets ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE datasets ADD COLUMN status_changed_at TEXT NULL;
+
+UPDATE identities SET
+    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = identities.id
+        AND e.action IN ('gov.operator.suspend', 'gov.operator.restore')
+        ORDER BY e.seq DESC LIMIT 1),
+    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = identities.id
+        AND e.action IN ('gov.operator.suspend', 'gov.operator.restore')
+        ORDER BY e.seq DESC LIMIT 1);
+UPDATE agreements SET
+    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = agreements.id
+        AND e.action IN ('gov.agreement.terminate', 'gov.agreement.expire')
+        ORDER BY e.seq DESC LIMIT 1),
+    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = agreements.id
+        AND e.action IN ('gov.agreement.terminate', 'gov.agreement.expire')
+        ORDER BY e.seq DESC LIMIT 1);
+UPDATE applications SET
+    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = applications.id
+        AND e.action IN ('gov.application.suspend', 'gov.application.restore',
+                         'gov.application.revoke', 'gov.application.expire',
+                         'gov.application.lapse', 'gov.review')
+        ORDER BY e.seq DESC LIMIT 1),
+    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = applications.id
+        AND e.action IN ('gov.application.suspend', 'gov.application.restore',
+                         'gov.application.revoke', 'gov.application.expire',
+                         'gov.application.lapse', 'gov.review')
+        ORDER BY e.seq DESC LIMIT 1);
+";

@@ -189,7 +189,7 @@ async fn suspend(
         id,
         body.reason,
         Governance::suspend_application,
-        "stopped: application suspended",
+        "application suspended",
     )
     .await
 }
@@ -206,7 +206,7 @@ async fn revoke(
         id,
         body.reason,
         Governance::revoke_application,
-        "stopped: application revoked",
+        "application revoked",
     )
     .await
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::on;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -12,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::api::pagination::PageParams;
+use crate::api::refusals::RefusalAudited;
 use crate::api::route_table::{Param, Route, PAGE_PARAMS};
 use crate::api::state::AppState;
 use crate::governance::model::{Caller, JobRecord, JobState, Page};
+use crate::job::queue::cancelled_detail;
 
 const ID: &[Param] = &[Param::string("id", "Job id.")];
 
@@ -67,15 +70,23 @@ async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<NewJob>,
-) -> Result<(StatusCode, Json<JobRecord>), ApiError> {
-    let record = state
+) -> Response {
+    let submitted = state
         .blocking(move |queue| {
             queue
                 .submit(&caller, &body.application, &body.module_sha256)
                 .map_err(ApiError::from)
         })
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(record)))
+        .await;
+    match submitted {
+        Ok(record) => (StatusCode::ACCEPTED, Json(record)).into_response(),
+        Err(error) => {
+            // The queue audited the refusal with the gate's rule.
+            let mut response = error.into_response();
+            response.extensions_mut().insert(RefusalAudited);
+            response
+        }
+    }
 }
 
 async fn list(
@@ -127,11 +138,12 @@ async fn cancel(
                     state_name(job.state)
                 )));
             }
-            let detail = "cancelled by its operator";
-            if !queue.stop(&id, JobState::Cancelled, detail)? {
+            let cause = "cancelled by its operator";
+            if !queue.stop(&id, cause)? {
                 // Queued or running in the database but not in this queue: left by an earlier
                 // process that did not record its end. Record it now.
-                gov.record_job_state(&id, JobState::Cancelled, Some(detail.into()), Vec::new())?;
+                let detail = cancelled_detail(cause, job.started_at.is_some());
+                gov.record_job_state(&id, JobState::Cancelled, Some(detail), Vec::new())?;
             }
             Ok(job.state == JobState::Running)
         })

@@ -14,7 +14,9 @@ use crate::api::route_table as table;
 use crate::api::route_table::{ParamType, RequestBody, ResponseBody, Verb};
 use crate::api::schemas;
 use crate::audit::VerifyReport;
-use crate::governance::model::{Identity, IdentityStatus, JobRecord, JobRelease, JobState, Role};
+use crate::governance::model::{
+    Identity, IdentityStatus, JobRecord, JobRelease, JobState, Role, StatusChange,
+};
 use crate::guard::budget::{
     Budget, BudgetScope, BudgetStatus, DatasetBudget, DebitSummary, ScenarioBudget,
 };
@@ -227,8 +229,17 @@ fn schemas_match_the_types_they_describe() {
         usci: None,
         department: None,
         status: IdentityStatus::Active,
+        status_change: Some(StatusChange {
+            by: "bureau".into(),
+            at: now,
+            reason: Some("r".into()),
+        }),
         created_at: now,
     };
+    assert_eq!(
+        properties("StatusChange"),
+        keys(identity.status_change.as_ref())
+    );
     assert_eq!(properties("JobRelease"), keys(&release));
     assert_eq!(properties("JobRecord"), keys(&job));
     assert_eq!(properties("Identity"), keys(&identity));
