@@ -174,6 +174,9 @@ fn print_one(globals: &Globals, raw: &serde_json::Value, a: &Agreement, done: &s
         println!("{done} agreement {}", a.id);
     }
     println!("agreement {} — {}", a.id, label(&a.status));
+    if let Some(line) = dates::changed_line(a.status_change.as_ref()) {
+        println!("  changed        {line}");
+    }
     println!("  operator       {}", a.operator);
     println!("  authorized by  {}", a.authorizer);
     println!("  mode           {}", label(&a.mode));

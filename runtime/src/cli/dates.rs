@@ -43,6 +43,19 @@ pub(crate) fn show(time: &DateTime<Utc>) -> String {
     time.format("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
+/// The `changed` line of an object whose status was changed: who, when, why.
+pub(crate) fn changed_line(
+    change: Option<&shuyu::governance::model::StatusChange>,
+) -> Option<String> {
+    let change = change?;
+    let mut line = format!("by {} at {}", change.by, show(&change.at));
+    if let Some(reason) = &change.reason {
+        line.push_str(": ");
+        line.push_str(reason);
+    }
+    Some(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

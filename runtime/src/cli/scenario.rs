@@ -200,6 +200,9 @@ pub(crate) fn print_application(a: &Application) {
         label(&a.status),
         meaning(a.status)
     );
+    if let Some(line) = dates::changed_line(a.status_change.as_ref()) {
+        println!("  changed      {line}");
+    }
     println!(
         "  scenario     {} — {}",
         a.scenario.scenario.id, a.scenario.scenario.title

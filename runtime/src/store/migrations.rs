@@ -394,6 +394,45 @@ mod tests {
     }
 
     #[test]
+    fn status_changes_of_a_version_6_database_come_from_the_log() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_MIGRATIONS).unwrap();
+        for (version, sql) in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, 't')",
+                rusqlite::params![version],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO identities VALUES ('op-1', 'operator', 'n', NULL, NULL, 'active', NULL, 't0');
+             INSERT INTO identities VALUES ('op-2', 'operator', 'n', NULL, NULL, 'active', NULL, 't0');
+             INSERT INTO audit_entries VALUES
+               (1, '2026-01-01T00:00:00.000Z', 'bureau', 'gov.operator.suspend', 'op-1', NULL, '{}', 'x', 'y'),
+               (2, '2026-01-02T00:00:00.000Z', 'boss', 'gov.operator.restore', 'op-1', NULL, '{}', 'y', 'z'),
+               (3, '2026-01-03T00:00:00.000Z', 'op-1', 'gov.module.upload', 'op-1', NULL, '{}', 'z', 'w');",
+        )
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let changed: Vec<(Option<String>, Option<String>)> = conn
+            .prepare("SELECT status_changed_by, status_changed_at FROM identities ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // The newest status change, not the newest entry; never changed stays unknown.
+        assert_eq!(
+            changed,
+            vec![
+                (Some("boss".into()), Some("2026-01-02T00:00:00.000Z".into())),
+                (None, None)
+            ]
+        );
+    }
+
+    #[test]
     fn debits_of_a_version_3_database_are_numbered_in_their_old_order() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();

@@ -5,7 +5,9 @@ mod applications;
 mod channels;
 mod gate;
 mod identities;
+mod refusals;
 mod registry;
+mod states;
 
 use std::path::PathBuf;
 use std::sync::Arc;
