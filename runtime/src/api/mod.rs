@@ -80,11 +80,11 @@ impl Server {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops gracefully: no new
-/// connections, requests in flight finished, queued jobs recorded as failed ("server shut
-/// down"), running jobs stopped, workers joined.
+/// connections, requests in flight finished, queued jobs recorded as cancelled ("server shut
+/// down before it started"), running jobs stopped, workers joined.
 ///
-/// Before serving, jobs a previous process left queued or running are recorded as failed
-/// ("server restarted"). While serving, agreements and applications past their term are expired
+/// Before serving, jobs a previous process left running are recorded as failed, those it left
+/// queued as cancelled (see [`JobQueue::fail_interrupted`]). While serving, agreements and applications past their term are expired
 /// every [`ServerConfig::expire_every`], and suppressed refusal counts are written once their
 /// window closes (the last ones when the server stops).
 pub async fn serve(

@@ -3,7 +3,7 @@
 //! Prints exactly one line to stdout, `listening on http://ADDR`, flushed, once the socket is
 //! bound (with `--listen 127.0.0.1:0` the line names the port picked). Everything else goes to
 //! stderr. SIGTERM or ctrl-c stops it gracefully: no new connections, requests in flight
-//! finished, queued jobs recorded as failed, running jobs stopped.
+//! finished, queued jobs recorded as cancelled, running jobs stopped.
 //!
 //! Each job runs in a worker process of its own (`shuyu worker`, hidden), under a memory and a
 //! CPU-time limit (`--worker-memory-mib`, `--worker-cpu-secs`; defaults derived from the
@@ -117,7 +117,7 @@ pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
             .run(shutdown_signal())
             .await
             .context("the server failed")?;
-        eprintln!("stopped: requests in flight finished, queued jobs recorded as failed");
+        eprintln!("stopped: requests in flight finished, queued jobs recorded as cancelled");
         Ok::<(), anyhow::Error>(())
     })?;
     Ok(())

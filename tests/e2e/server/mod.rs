@@ -7,6 +7,7 @@ mod channels;
 mod cli_workflow;
 mod crash;
 mod lifecycle;
+mod refusals;
 mod workers;
 
 use std::io::{BufRead, BufReader, Read, Write};
