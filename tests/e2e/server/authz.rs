@@ -46,7 +46,8 @@ impl Call {
 
 #[test]
 fn every_endpoint_refuses_every_wrong_role() {
-    let server = Server::start();
+    // No identity is refused more often than this in the test: every refusal gets its entry.
+    let server = Server::start_with(&["--refusal-audit-limit", "1000"]);
     for dataset in ["enterprise_registry", "tax_payments", "clinic_visits"] {
         server.publish_bundled(dataset);
     }
@@ -251,6 +252,7 @@ fn every_endpoint_refuses_every_wrong_role() {
     ];
 
     let mut refused = 0;
+    let mut forbidden = std::collections::BTreeMap::<String, usize>::new();
     for c in &calls {
         let body = if c.path == "/v1/modules" {
             module.clone()
@@ -285,9 +287,34 @@ fn every_endpoint_refuses_every_wrong_role() {
             let message = response.message();
             assert!(message.len() > 10, "a reason: {message}");
             refused += 1;
+            if expected == 403 {
+                *forbidden.entry(who.to_string()).or_default() += 1;
+            }
         }
     }
     assert!(refused > 60, "{refused} refusals checked");
+
+    // Every 403 is in the audit log with its caller, and so is the job submitted under another
+    // operator's application, which that operator was told does not exist.
+    let entries = server
+        .get("reviewer", "/v1/audit?action=refused&limit=500")
+        .json();
+    let entries = entries["items"].as_array().expect("items").clone();
+    let mut audited = std::collections::BTreeMap::<String, usize>::new();
+    for entry in &entries {
+        if entry["details"]["status"] == 403 {
+            *audited
+                .entry(entry["actor"].as_str().unwrap_or_default().to_string())
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(audited, forbidden, "one refused.* entry per 403");
+    assert!(
+        entries.iter().any(|e| e["actor"] == "op-2"
+            && e["action"] == "refused.submitJob"
+            && e["details"]["rule"] == "application_of_another_operator"),
+        "{entries:?}"
+    );
 
     // Refusals changed nothing: the operator is active, the application approved, the agreement
     // in force, the objection open.
