@@ -330,6 +330,50 @@ CREATE INDEX jobs_scenario_submitted ON jobs (scenario_id, submitted_at);
 CREATE INDEX modules_operator ON modules (operator, uploaded_at);
 ";
 
+/// Version 7: who changed a status, and when (`governance::model::StatusChange`), on identities,
+/// agreements, applications and datasets; datasets also get the reason of their status.
+///
+/// Existing rows take both from the newest audit entry that changed their status (the log names
+/// the actor and time of every change since version 2); rows never changed stay NULL, which
+/// reads as "unchanged since created". A dataset's reason is left NULL: its objection says why.
+const STATUS_CHANGES: &str = "
+ALTER TABLE identities ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE identities ADD COLUMN status_changed_at TEXT NULL;
+ALTER TABLE agreements ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE agreements ADD COLUMN status_changed_at TEXT NULL;
+ALTER TABLE applications ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE applications ADD COLUMN status_changed_at TEXT NULL;
+ALTER TABLE datasets ADD COLUMN status_reason TEXT NULL;
+ALTER TABLE datasets ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE datasets ADD COLUMN status_changed_at TEXT NULL;
+
+UPDATE identities SET
+    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = identities.id
+        AND e.action IN ('gov.operator.suspend', 'gov.operator.restore')
+        ORDER BY e.seq DESC LIMIT 1),
+    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = identities.id
+        AND e.action IN ('gov.operator.suspend', 'gov.operator.restore')
+        ORDER BY e.seq DESC LIMIT 1);
+UPDATE agreements SET
+    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = agreements.id
+        AND e.action IN ('gov.agreement.terminate', 'gov.agreement.expire')
+        ORDER BY e.seq DESC LIMIT 1),
+    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = agreements.id
+        AND e.action IN ('gov.agreement.terminate', 'gov.agreement.expire')
+        ORDER BY e.seq DESC LIMIT 1);
+UPDATE applications SET
+    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = applications.id
+        AND e.action IN ('gov.application.suspend', 'gov.application.restore',
+                         'gov.application.revoke', 'gov.application.expire',
+                         'gov.application.lapse', 'gov.review')
+        ORDER BY e.seq DESC LIMIT 1),
+    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = applications.id
+        AND e.action IN ('gov.application.suspend', 'gov.application.restore',
+                         'gov.application.revoke', 'gov.application.expire',
+                         'gov.application.lapse', 'gov.review')
+        ORDER BY e.seq DESC LIMIT 1);
+";
+
 /// The bookkeeping table; created outside the list because the list's progress lives in it.
 const SCHEMA_MIGRATIONS: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -543,47 +587,3 @@ mod tests {
         }
     }
 }
-
-/// Version 7: who changed a status, and when (`governance::model::StatusChange`), on identities,
-/// agreements, applications and datasets; datasets also get the reason of their status.
-///
-/// Existing rows take both from the newest audit entry that changed their status (the log names
-/// the actor and time of every change since version 2); rows never changed stay NULL, which
-/// reads as "unchanged since created". A dataset's reason is left NULL: its objection says why.
-const STATUS_CHANGES: &str = "
-ALTER TABLE identities ADD COLUMN status_changed_by TEXT NULL;
-ALTER TABLE identities ADD COLUMN status_changed_at TEXT NULL;
-ALTER TABLE agreements ADD COLUMN status_changed_by TEXT NULL;
-ALTER TABLE agreements ADD COLUMN status_changed_at TEXT NULL;
-ALTER TABLE applications ADD COLUMN status_changed_by TEXT NULL;
-ALTER TABLE applications ADD COLUMN status_changed_at TEXT NULL;
-ALTER TABLE datasets ADD COLUMN status_reason TEXT NULL;
-ALTER TABLE datasets ADD COLUMN status_changed_by TEXT NULL;
-ALTER TABLE datasets ADD COLUMN status_changed_at TEXT NULL;
-
-UPDATE identities SET
-    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = identities.id
-        AND e.action IN ('gov.operator.suspend', 'gov.operator.restore')
-        ORDER BY e.seq DESC LIMIT 1),
-    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = identities.id
-        AND e.action IN ('gov.operator.suspend', 'gov.operator.restore')
-        ORDER BY e.seq DESC LIMIT 1);
-UPDATE agreements SET
-    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = agreements.id
-        AND e.action IN ('gov.agreement.terminate', 'gov.agreement.expire')
-        ORDER BY e.seq DESC LIMIT 1),
-    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = agreements.id
-        AND e.action IN ('gov.agreement.terminate', 'gov.agreement.expire')
-        ORDER BY e.seq DESC LIMIT 1);
-UPDATE applications SET
-    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = applications.id
-        AND e.action IN ('gov.application.suspend', 'gov.application.restore',
-                         'gov.application.revoke', 'gov.application.expire',
-                         'gov.application.lapse', 'gov.review')
-        ORDER BY e.seq DESC LIMIT 1),
-    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = applications.id
-        AND e.action IN ('gov.application.suspend', 'gov.application.restore',
-                         'gov.application.revoke', 'gov.application.expire',
-                         'gov.application.lapse', 'gov.review')
-        ORDER BY e.seq DESC LIMIT 1);
-";
