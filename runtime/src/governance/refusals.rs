@@ -62,6 +62,10 @@ pub const RULES: &[(&str, &str)] = &[
         "the module is not the one the application pinned",
     ),
     ("quota", "a job quota is reached"),
+    (
+        "server_shutting_down",
+        "the server is stopping and takes no job",
+    ),
 ];
 
 /// How many refusal entries one identity may cause per window.
