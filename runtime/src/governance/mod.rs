@@ -11,6 +11,7 @@ mod applications;
 mod bindings;
 mod budgets;
 mod calendar;
+pub mod effective;
 mod expiry;
 mod gate;
 mod identities;
@@ -32,8 +33,9 @@ mod tests;
 
 pub use bindings::{bind_scenario, ScenarioBinding};
 pub use budgets::BudgetAccess;
+pub use effective::EffectiveContract;
 pub use quotas::MAX_MODULE_BYTES;
 pub use scenario::{
-    ApprovedScenario, Grant, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
+    ApprovedScenario, Grant, Looser, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
 };
 pub use service::{GovError, Governance};

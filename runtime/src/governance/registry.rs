@@ -325,6 +325,19 @@ impl Governance {
 
     /// The catalog of current active versions of the named datasets, for a job.
     pub fn job_catalog(&self, datasets: &[String]) -> Result<Catalog, GovError> {
+        self.catalog_of(datasets, true)
+    }
+
+    /// The catalog of the current versions of the named datasets, whether or not jobs may use
+    /// them now (a suspended dataset keeps its current version): what an application's
+    /// contract is composed with when it is shown.
+    pub(crate) fn registered_catalog(&self, datasets: &[String]) -> Result<Catalog, GovError> {
+        self.catalog_of(datasets, false)
+    }
+
+    /// The catalog of the current versions of `datasets`; with `for_job`, a dataset jobs may
+    /// not use is refused with the reason.
+    fn catalog_of(&self, datasets: &[String], for_job: bool) -> Result<Catalog, GovError> {
         let mut names: Vec<&String> = datasets.iter().collect();
         names.sort();
         names.dedup();
@@ -332,12 +345,17 @@ impl Governance {
             let mut versions = Vec::new();
             for name in &names {
                 let stored = dataset(conn, name)?;
-                if let Some(refusal) = dataset_refusal(conn, &stored)? {
-                    return Err(GovError::Conflict(refusal));
+                if for_job {
+                    if let Some(refusal) = dataset_refusal(conn, &stored)? {
+                        return Err(GovError::Conflict(refusal));
+                    }
                 }
-                if let Some(version) = stored.record.current_version {
-                    versions.push(((*name).clone(), version));
-                }
+                let Some(version) = stored.record.current_version else {
+                    return Err(GovError::Conflict(format!(
+                        "dataset '{name}' has no active version"
+                    )));
+                };
+                versions.push(((*name).clone(), version));
             }
             Ok::<_, GovError>(versions)
         })?;
