@@ -10,6 +10,7 @@ use super::model::{
     Agreement, AgreementMode, AgreementStatus, Caller, NewAgreement, Page, PageRequest, Role,
 };
 use super::page::PageSpec;
+use super::registry::find_dataset;
 use super::{GovError, Governance};
 use crate::store::codec::{enum_text, ts};
 use crate::store::governance::agreements as db;
@@ -21,6 +22,10 @@ pub(crate) use crate::store::governance::agreements::StoredAgreement;
 
 /// Highest dataset security level.
 const MAX_LEVEL: u8 = 4;
+
+/// Longest term an agreement may have, in days: three years (with a leap day). Authorization
+/// is granted for a bounded period and renewed by a new agreement, never open-ended.
+pub const MAX_TERM_DAYS: i64 = 1096;
 
 impl StoredAgreement {
     /// The status at `now`: an active agreement whose term has ended is expired.
@@ -75,6 +80,14 @@ fn check_new_agreement(new: &NewAgreement, now: DateTime<Utc>) -> Result<(), Gov
             ts(&new.term_start)
         )));
     }
+    if new.term_end - new.term_start > chrono::Duration::days(MAX_TERM_DAYS) {
+        return Err(GovError::Invalid(format!(
+            "the term from {} to {} is longer than the longest allowed, {MAX_TERM_DAYS} days \
+             (three years); grant a shorter term and renew it with a new agreement",
+            ts(&new.term_start),
+            ts(&new.term_end)
+        )));
+    }
     if new.term_end <= now {
         return Err(GovError::Invalid(format!(
             "the term would already have ended ({})",
@@ -107,6 +120,20 @@ fn check_new_agreement(new: &NewAgreement, now: DateTime<Utc>) -> Result<(), Gov
     Ok(())
 }
 
+/// Refuses a scope that names a dataset the registry does not know (any mode): an agreement
+/// must grant something that exists, and a misspelt name must not wait silently for a dataset
+/// of that name to be registered one day.
+fn check_scope_datasets(conn: &Connection, new: &NewAgreement) -> Result<(), GovError> {
+    for name in &new.scope.datasets {
+        if find_dataset(conn, name)?.is_none() {
+            return Err(GovError::Invalid(format!(
+                "scope.datasets: dataset '{name}' is not registered"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Governance {
     /// Grants an agreement.
     pub fn create_agreement(
@@ -118,6 +145,7 @@ impl Governance {
         let now = Utc::now();
         check_new_agreement(&new, now)?;
         self.store.write_with(|tx| {
+            check_scope_datasets(tx, &new)?;
             let operator = access::identity(tx, &new.operator)?;
             if operator.identity.role != Role::Operator {
                 return Err(GovError::Invalid(format!(

@@ -5,7 +5,10 @@
 
 use serde_json::{json, Value};
 
-use super::{agreement, apply, approve_all, district_scenario, shuyu, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, date_from_now,
+    district_scenario, shuyu, Server,
+};
 use crate::support;
 
 /// Runs a client command as `who`; returns (exit code, stdout, stdout and stderr).
@@ -84,10 +87,10 @@ fn a_looser_application_is_refused_and_an_accepted_one_shows_what_the_guard_enfo
     for dataset in ["enterprise_registry", "tax_payments"] {
         server.publish_bundled(dataset);
     }
-    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
     let module = support::module("district_stats");
     let sha = server.upload("op-1", &module);
-    let until = "2099-06-30T00:00:00Z";
+    let until = &application_end();
 
     // Looser than the manifests: k below min_k and a clamp wider than the provider's bound.
     let mut looser = district_scenario("op-1", &sha);
@@ -124,7 +127,7 @@ fn a_looser_application_is_refused_and_an_accepted_one_shows_what_the_guard_enfo
             "--scenario",
             path.to_str().expect("utf-8"),
             "--until",
-            "2099-06-30",
+            &date_from_now(365),
         ],
     );
     assert_eq!(code, 2, "{out}");
