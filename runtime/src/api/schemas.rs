@@ -585,6 +585,14 @@ pub fn all() -> Map<String, Value> {
                 ("note", nullable_string("The provider's note.")),
                 ("filed_at", time("When filed.")),
                 ("resolved_at", nullable_time("When resolved.")),
+                (
+                    "joined",
+                    json!({
+                        "type": "array",
+                        "items": reference("ObjectionJoin"),
+                        "description": "Objections filed while this one was open, joined to it and resolved with it.",
+                    }),
+                ),
             ],
             &[
                 "id",
@@ -596,7 +604,20 @@ pub fn all() -> Map<String, Value> {
                 "note",
                 "filed_at",
                 "resolved_at",
+                "joined",
             ],
+        ),
+    );
+    add(
+        "ObjectionJoin",
+        object(
+            "An objection joined to the one open against the same dataset.",
+            &[
+                ("filed_by", string("Who filed it.")),
+                ("reason", string("The harm claimed.")),
+                ("filed_at", time("When filed.")),
+            ],
+            &["filed_by", "reason", "filed_at"],
         ),
     );
     add(

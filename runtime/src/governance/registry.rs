@@ -16,6 +16,7 @@ use shuyu_datasets::manifest::DatasetManifest;
 use super::access::{self, require, who};
 use super::identities::random_hex;
 use super::model::{Caller, DatasetRecord, DatasetStatus, Page, PageRequest, Role};
+use super::objections::objected_data;
 use super::page::PageSpec;
 use super::{GovError, Governance};
 use crate::catalog::{Catalog, CatalogError, Dataset, MANIFEST_FILE};
@@ -172,6 +173,19 @@ impl Governance {
         let mut placed: Option<PathBuf> = None;
         let result = self.store.write_with(|tx| {
             self.check_publisher(tx, caller, name)?;
+            if let Some(stored) = find_dataset(tx, name)? {
+                let content = &checked.content_sha256;
+                if let Some((version, objection)) =
+                    objected_data(tx, name, &stored.record.versions, content)?
+                {
+                    return Err(GovError::Conflict(format!(
+                        "this data (SHA-256 {content}) is byte-identical to version {version} \
+                         of '{name}', which objection {objection} took out; publishing it again \
+                         is not a treatment and does not bring the dataset back: publish \
+                         treated data"
+                    )));
+                }
+            }
             // Numbered under the write lock: two publishers cannot take the same number.
             let version = next_version(tx, name)?;
             let target = self.version_dir(name, version);
@@ -190,7 +204,8 @@ impl Governance {
                 Some(stored) if stored.record.status == DatasetStatus::Withdrawn => {
                     // Publishing again after every version was withdrawn registers it anew; a
                     // dataset withdrawn after an objection is only published again by decision
-                    // of its provider, which this is.
+                    // of its provider, which this is, and with other data than the objected
+                    // data (refused above).
                     db::set_dataset_status(tx, name, DatasetStatus::Active)?;
                 }
                 Some(_) => {}

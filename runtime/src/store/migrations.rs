@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (4, DEBIT_ORDER),
     (5, SCENARIO_BINDINGS),
     (6, QUOTA_INDEXES),
+    (7, OBJECTION_JOINS),
 ];
 
 /// Version 1: the audit log and its signed checkpoints.
@@ -327,6 +328,20 @@ const QUOTA_INDEXES: &str = "
 CREATE INDEX jobs_operator_state ON jobs (operator, state);
 CREATE INDEX jobs_scenario_submitted ON jobs (scenario_id, submitted_at);
 CREATE INDEX modules_operator ON modules (operator, uploaded_at);
+";
+
+/// Version 7: claims joined to an open objection (`governance::objections`). A second objection
+/// against a dataset already suspended by one is not a second, independent objection: its
+/// objector and reason are kept with the open one, numbered from 0, and resolved with it.
+const OBJECTION_JOINS: &str = "
+CREATE TABLE objection_joins (
+    objection TEXT    NOT NULL REFERENCES objections (id),
+    position  INTEGER NOT NULL,
+    filed_by  TEXT    NOT NULL REFERENCES identities (id),
+    reason    TEXT    NOT NULL,
+    filed_at  TEXT    NOT NULL,
+    PRIMARY KEY (objection, position)
+);
 ";
 
 /// The bookkeeping table; created outside the list because the list's progress lives in it.
