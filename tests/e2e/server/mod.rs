@@ -8,6 +8,7 @@ mod cli_workflow;
 mod contract;
 mod crash;
 mod lifecycle;
+mod terms_and_objections;
 mod workers;
 
 use std::io::{BufRead, BufReader, Read, Write};
