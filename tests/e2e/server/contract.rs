@@ -165,7 +165,14 @@ fn a_looser_application_is_refused_and_an_accepted_one_shows_what_the_guard_enfo
     );
     assert_eq!(contract["datasets"][0]["columns"][0]["name"], "usci");
     assert_eq!(contract["datasets"][0]["columns"][0]["pseudonymized"], true);
-    assert_guard_enforced(&contract, &product_manifest(&server, &app, &sha));
+    let manifest = product_manifest(&server, &app, &sha);
+    assert_guard_enforced(&contract, &manifest);
+    let job = manifest["job_id"].as_str().expect("job id");
+    let start = server
+        .get("reviewer", &format!("/v1/audit?job={job}&action=job.start"))
+        .json();
+    assert_eq!(start["items"].as_array().map(Vec::len), Some(1), "{start}");
+    assert!(start["items"][0]["details"]["manifest_applies"].is_null());
     // Whoever may see the application may see its contract; another operator may not.
     for who in ["bureau", "reviewer", "prov-tax"] {
         assert_eq!(server.get(who, &path).status, 200, "{who}");
@@ -218,7 +225,17 @@ fn a_looser_application_is_refused_and_an_accepted_one_shows_what_the_guard_enfo
             ("enterprise_registry", "min_k"),
         ]
     );
-    assert_guard_enforced(&contract, &product_manifest(&server, &app, &sha));
+    let manifest = product_manifest(&server, &app, &sha);
+    assert_guard_enforced(&contract, &manifest);
+    // Not silently: the job's start entry names where the manifest applies.
+    let job = manifest["job_id"].as_str().expect("job id");
+    let start = server
+        .get("reviewer", &format!("/v1/audit?job={job}&action=job.start"))
+        .json();
+    assert_eq!(
+        start["items"][0]["details"]["manifest_applies"], contract["looser"],
+        "{start}"
+    );
     let (code, out, all) = client(&server, "op-1", &["scenario", "show", &app]);
     assert_eq!(code, 0, "{all}");
     assert!(
