@@ -14,6 +14,7 @@ use super::registry::find_dataset;
 use super::{GovError, Governance};
 use crate::store::codec::{enum_text, ts};
 use crate::store::governance::agreements as db;
+use crate::store::governance::identities as identities_db;
 use crate::store::Connection;
 
 /// The stored agreement row lives with its statements; its rules (`status_at`, `refusal`, ...)
@@ -120,14 +121,21 @@ fn check_new_agreement(new: &NewAgreement, now: DateTime<Utc>) -> Result<(), Gov
     Ok(())
 }
 
-/// Refuses a scope that names a dataset the registry does not know (any mode): an agreement
-/// must grant something that exists, and a misspelt name must not wait silently for a dataset
-/// of that name to be registered one day.
-fn check_scope_datasets(conn: &Connection, new: &NewAgreement) -> Result<(), GovError> {
+/// Refuses a scope that names a dataset the registry does not know, or a domain (department)
+/// that no provider identity belongs to (any mode): an agreement must grant something that
+/// exists, and a misspelt name must not wait silently for something of that name to appear.
+fn check_scope_names(conn: &Connection, new: &NewAgreement) -> Result<(), GovError> {
     for name in &new.scope.datasets {
         if find_dataset(conn, name)?.is_none() {
             return Err(GovError::Invalid(format!(
                 "scope.datasets: dataset '{name}' is not registered"
+            )));
+        }
+    }
+    for department in &new.scope.domains {
+        if identities_db::provider_of_department(conn, department)?.is_none() {
+            return Err(GovError::Invalid(format!(
+                "scope.domains: no provider identity belongs to department '{department}'"
             )));
         }
     }
@@ -145,7 +153,7 @@ impl Governance {
         let now = Utc::now();
         check_new_agreement(&new, now)?;
         self.store.write_with(|tx| {
-            check_scope_datasets(tx, &new)?;
+            check_scope_names(tx, &new)?;
             let operator = access::identity(tx, &new.operator)?;
             if operator.identity.role != Role::Operator {
                 return Err(GovError::Invalid(format!(

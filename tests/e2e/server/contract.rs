@@ -191,6 +191,11 @@ fn a_looser_application_is_refused_and_an_accepted_one_shows_what_the_guard_enfo
     ] {
         assert!(out.contains(line), "{line}\n{out}");
     }
+    let (code, out, all) = client(&server, "op-1", &["--json", "scenario", "show", &app]);
+    assert_eq!(code, 0, "{all}");
+    let shown: Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(shown["id"], app.as_str());
+    assert_eq!(shown["effective_contract"], contract);
 
     // The provider tightens its manifest after approval: the guard applies the new rules, and
     // the contract shows them, marking where the approved scenario is now looser.

@@ -348,6 +348,23 @@ fn agreements_are_checked_terminated_and_expire() {
     invalid(g.create_agreement(&w.bureau, to_provider));
 
     let (agreement, module, app) = w.approved();
+    let message = invalid(g.create_agreement(
+        &w.bureau,
+        new(
+            AgreementMode::Domain,
+            AgreementScope {
+                datasets: vec![],
+                domains: vec![MARKET.into(), "不存在的局".into()],
+                max_level: 4,
+            },
+            now,
+            now + Duration::days(1),
+        ),
+    ));
+    assert!(
+        message.contains("scope.domains: no provider identity belongs to department '不存在的局'"),
+        "{message}"
+    );
     // Exactly the longest term, over a registered dataset, is granted.
     let mut exact = longest;
     exact.term_end = now + Duration::days(MAX_TERM_DAYS);
