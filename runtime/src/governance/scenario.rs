@@ -100,6 +100,42 @@ fn loss(privacy: PrivacySpec) -> PrivacyBudget {
     }
 }
 
+/// Where `asked` (a release's, a vector's or the scenario's privacy loss) exceeds the
+/// budget a granted dataset's manifest declares for all scenarios together. The ledger
+/// enforces the dataset's budget whatever the scenario asks.
+fn looser_budget(place: &str, asked: Option<PrivacyBudget>, datasets: &[Dataset]) -> Vec<Looser> {
+    let Some(asked) = asked else {
+        return Vec::new();
+    };
+    let mut looser = Vec::new();
+    for dataset in datasets {
+        let Some(budget) = dataset.manifest.dataset.privacy_budget else {
+            continue;
+        };
+        let checks = [
+            (
+                "privacy_budget.epsilon",
+                "epsilon",
+                asked.epsilon,
+                budget.epsilon,
+            ),
+            ("privacy_budget.delta", "delta", asked.delta, budget.delta),
+        ];
+        for (rule, name, asked, allowed) in checks {
+            if asked > allowed {
+                looser.push(Looser {
+                    place: place.to_string(),
+                    source: dataset.name().to_string(),
+                    rule: rule.into(),
+                    asked: format!("{name} = {asked}"),
+                    allowed: format!("{name} <= {allowed}"),
+                });
+            }
+        }
+    }
+    looser
+}
+
 fn describe_looser(looser: &[Looser]) -> String {
     looser
         .iter()
@@ -318,7 +354,7 @@ impl ScenarioFile {
             .iter()
             .min_by_key(|d| std::cmp::Reverse(d.manifest.dataset.min_k));
         let datasets_k = strictest.map_or(0, |d| d.manifest.dataset.min_k);
-        let mut looser = self.looser_budget("privacy_budget", self.privacy_budget, &datasets);
+        let mut looser = looser_budget("privacy_budget", self.privacy_budget, &datasets);
         let mut names = BTreeSet::new();
         let mut releases = Vec::new();
         for contract in &self.releases {
@@ -459,7 +495,7 @@ impl ScenarioFile {
             }
             if let Some(privacy) = contract.privacy {
                 let place = format!("release '{}'", contract.name);
-                looser.extend(self.looser_budget(&place, Some(loss(privacy)), &datasets));
+                looser.extend(looser_budget(&place, Some(loss(privacy)), &datasets));
             }
             let effective_k = contract.k.max(datasets_k);
             releases.push(ResolvedRelease {
@@ -491,7 +527,7 @@ impl ScenarioFile {
                 )));
             }
             let place = format!("vector '{}'", vector.name);
-            looser.extend(self.looser_budget(&place, Some(loss(vector.privacy)), &datasets));
+            looser.extend(looser_budget(&place, Some(loss(vector.privacy)), &datasets));
             vectors.push(Arc::new(vector.clone()));
         }
         Ok(ApprovedScenario {
@@ -501,47 +537,6 @@ impl ScenarioFile {
             vectors,
             looser,
         })
-    }
-
-    /// Where `asked` (a release's, a vector's or the scenario's privacy loss) exceeds the
-    /// budget a granted dataset's manifest declares for all scenarios together. The ledger
-    /// enforces the dataset's budget whatever the scenario asks.
-    fn looser_budget(
-        &self,
-        place: &str,
-        asked: Option<PrivacyBudget>,
-        datasets: &[Dataset],
-    ) -> Vec<Looser> {
-        let Some(asked) = asked else {
-            return Vec::new();
-        };
-        let mut looser = Vec::new();
-        for dataset in datasets {
-            let Some(budget) = dataset.manifest.dataset.privacy_budget else {
-                continue;
-            };
-            let checks = [
-                (
-                    "privacy_budget.epsilon",
-                    "epsilon",
-                    asked.epsilon,
-                    budget.epsilon,
-                ),
-                ("privacy_budget.delta", "delta", asked.delta, budget.delta),
-            ];
-            for (rule, name, asked, allowed) in checks {
-                if asked > allowed {
-                    looser.push(Looser {
-                        place: place.to_string(),
-                        source: dataset.name().to_string(),
-                        rule: rule.into(),
-                        asked: format!("{name} = {asked}"),
-                        allowed: format!("{name} <= {allowed}"),
-                    });
-                }
-            }
-        }
-        looser
     }
 
     /// The first granted dataset (of `datasets`, in grant order) whose grant leaves out its
