@@ -569,6 +569,8 @@ pub fn all() -> Map<String, Value> {
         ),
     );
 
+    add_effective_contract(&mut add);
+
     add(
         "NewObjection",
         object(
@@ -605,6 +607,14 @@ pub fn all() -> Map<String, Value> {
                 ("note", nullable_string("The provider's note.")),
                 ("filed_at", time("When filed.")),
                 ("resolved_at", nullable_time("When resolved.")),
+                (
+                    "joined",
+                    json!({
+                        "type": "array",
+                        "items": reference("ObjectionJoin"),
+                        "description": "Objections filed while this one was open, joined to it and resolved with it.",
+                    }),
+                ),
             ],
             &[
                 "id",
@@ -616,7 +626,20 @@ pub fn all() -> Map<String, Value> {
                 "note",
                 "filed_at",
                 "resolved_at",
+                "joined",
             ],
+        ),
+    );
+    add(
+        "ObjectionJoin",
+        object(
+            "An objection joined to the one open against the same dataset.",
+            &[
+                ("filed_by", string("Who filed it.")),
+                ("reason", string("The harm claimed.")),
+                ("filed_at", time("When filed.")),
+            ],
+            &["filed_by", "reason", "filed_at"],
         ),
     );
     add(
@@ -939,4 +962,188 @@ pub fn all() -> Map<String, Value> {
         add(&format!("{item}Page"), page(item));
     }
     schemas
+}
+
+/// The schemas of `GET /v1/applications/{id}/contract` (`governance::effective`).
+fn add_effective_contract(add: &mut impl FnMut(&str, Value)) {
+    let pair = |description: &str| {
+        json!({
+            "type": "array", "items": { "type": "number" }, "minItems": 2, "maxItems": 2,
+            "description": description,
+        })
+    };
+    add(
+        "PrivacyBudget",
+        object(
+            "A total privacy budget (ε, δ) under basic composition.",
+            &[
+                ("epsilon", number("Total ε.")),
+                ("delta", number("Total δ (0: pure ε-DP only).")),
+            ],
+            &["epsilon"],
+        ),
+    );
+    add(
+        "Looser",
+        object(
+            "A place where the scenario asks for something looser than a manifest; the manifest applies there.",
+            &[
+                ("place", string("Where in the scenario (release, measure, vector, privacy_budget).")),
+                ("source", string("The manifest's column (dataset.column) or dataset.")),
+                ("rule", string("The manifest's rule: clamp, min_k, privacy_budget.epsilon, privacy_budget.delta.")),
+                ("asked", string("What the scenario asks for.")),
+                ("allowed", string("What the manifest allows.")),
+            ],
+            &["place", "source", "rule", "asked", "allowed"],
+        ),
+    );
+    add(
+        "EffectiveColumn",
+        object(
+            "A granted column and its provider's policy.",
+            &[
+                ("name", string("Column name.")),
+                (
+                    "class",
+                    enumeration(
+                        "Sensitivity class.",
+                        &["identifier", "quasi_identifier", "sensitive", "attribute"],
+                    ),
+                ),
+                (
+                    "pseudonymized",
+                    json!({ "type": "boolean", "description": "The module sees pseudonyms, not values." }),
+                ),
+                (
+                    "uses",
+                    json!({ "type": "array", "items": { "type": "string", "enum": ["join", "dimension", "measure"] }, "description": "Uses the provider allows." }),
+                ),
+                (
+                    "aggregations",
+                    json!({ "type": "array", "items": { "type": "string", "enum": ["count", "sum", "mean"] }, "description": "Aggregations the provider allows (empty: any)." }),
+                ),
+                (
+                    "clamp",
+                    json!({ "oneOf": [pair("The provider's bound [lo, hi]."), { "type": "null" }] }),
+                ),
+            ],
+            &[
+                "name",
+                "class",
+                "pseudonymized",
+                "uses",
+                "aggregations",
+                "clamp",
+            ],
+        ),
+    );
+    add(
+        "EffectiveDataset",
+        object(
+            "A granted dataset, the version composed with, and its provider's rules.",
+            &[
+                ("dataset", string("Dataset name.")),
+                (
+                    "content_sha256",
+                    string("SHA-256 of the data file of the current version."),
+                ),
+                (
+                    "min_k",
+                    integer("The provider's minimum distinct entities per released group."),
+                ),
+                (
+                    "entity_column",
+                    string("The column holding the dataset's subjects."),
+                ),
+                ("privacy_budget", reference("PrivacyBudget")),
+                (
+                    "privacy_budget_declared",
+                    json!({ "type": "boolean", "description": "Declared in the manifest (false: the runtime's default)." }),
+                ),
+                ("columns", array_of("EffectiveColumn")),
+            ],
+            &[
+                "dataset",
+                "content_sha256",
+                "min_k",
+                "entity_column",
+                "privacy_budget",
+                "privacy_budget_declared",
+                "columns",
+            ],
+        ),
+    );
+    add(
+        "EffectiveRelease",
+        object(
+            "A release as the guard enforces it: k and clamps composed with the manifests.",
+            &[
+                ("name", string("Release name.")),
+                (
+                    "k",
+                    json!({ "type": ["integer", "null"], "minimum": 2, "description": "The k applied (null under privacy)." }),
+                ),
+                ("max_rows_per_entity", integer("L: rows kept per entity.")),
+                ("max_groups", integer("More groups blocks the release.")),
+                (
+                    "dominance",
+                    json!({ "type": ["object", "null"], "description": "The (n, percent) dominance rule applied (null under privacy)." }),
+                ),
+                (
+                    "privacy",
+                    json!({ "type": ["object", "null"], "description": "ε and δ of the release." }),
+                ),
+                (
+                    "dimensions",
+                    json!({ "type": "array", "items": { "type": "object" }, "description": "Dimensions with sources and declared domains." }),
+                ),
+                (
+                    "measures",
+                    json!({ "type": "array", "items": { "type": "object" }, "description": "Measures with the clamps applied." }),
+                ),
+            ],
+            &[
+                "name",
+                "k",
+                "max_rows_per_entity",
+                "max_groups",
+                "dominance",
+                "privacy",
+                "dimensions",
+                "measures",
+            ],
+        ),
+    );
+    add(
+        "EffectiveContract",
+        object(
+            "A scenario composed with its datasets' current manifests: what the guard enforces.",
+            &[
+                ("scenario", string("Scenario id.")),
+                (
+                    "module_sha256",
+                    string("SHA-256 of the only module allowed to run."),
+                ),
+                ("datasets", array_of("EffectiveDataset")),
+                ("limits", reference("Limits")),
+                ("privacy_budget", nullable_ref("PrivacyBudget")),
+                ("releases", array_of("EffectiveRelease")),
+                (
+                    "vectors",
+                    json!({ "type": "array", "items": { "type": "object" }, "description": "Sample-and-aggregate releases ([[vector]])." }),
+                ),
+                ("looser", array_of("Looser")),
+            ],
+            &[
+                "scenario",
+                "module_sha256",
+                "datasets",
+                "limits",
+                "privacy_budget",
+                "releases",
+                "vectors",
+                "looser",
+            ],
+        ),
+    );
 }

@@ -13,11 +13,13 @@ use super::model::{
     NewAgreement, Page, PageRequest, Role, StatusChange,
 };
 use super::page::PageSpec;
+use super::registry::find_dataset;
 use super::{GovError, Governance};
 use crate::store::codec::{enum_text, ts};
 use crate::store::governance::agreements as db;
 use crate::store::governance::applications::set_status_and_reason;
 use crate::store::governance::Stamp;
+use crate::store::governance::identities as identities_db;
 use crate::store::Connection;
 
 /// The stored agreement row lives with its statements; its rules (`status_at`, `refusal`, ...)
@@ -26,6 +28,10 @@ pub(crate) use crate::store::governance::agreements::StoredAgreement;
 
 /// Highest dataset security level.
 const MAX_LEVEL: u8 = 4;
+
+/// Longest term an agreement may have, in days: three years (with a leap day). Authorization
+/// is granted for a bounded period and renewed by a new agreement, never open-ended.
+pub const MAX_TERM_DAYS: i64 = 1096;
 
 impl StoredAgreement {
     /// The status at `now`: an active agreement whose term has ended is expired.
@@ -119,6 +125,14 @@ fn check_new_agreement(new: &NewAgreement, now: DateTime<Utc>) -> Result<(), Gov
             ts(&new.term_start)
         )));
     }
+    if new.term_end - new.term_start > chrono::Duration::days(MAX_TERM_DAYS) {
+        return Err(GovError::Invalid(format!(
+            "the term from {} to {} is longer than the longest allowed, {MAX_TERM_DAYS} days \
+             (three years); grant a shorter term and renew it with a new agreement",
+            ts(&new.term_start),
+            ts(&new.term_end)
+        )));
+    }
     if new.term_end <= now {
         return Err(GovError::Invalid(format!(
             "the term would already have ended ({})",
@@ -151,6 +165,27 @@ fn check_new_agreement(new: &NewAgreement, now: DateTime<Utc>) -> Result<(), Gov
     Ok(())
 }
 
+/// Refuses a scope that names a dataset the registry does not know, or a domain (department)
+/// that no provider identity belongs to (any mode): an agreement must grant something that
+/// exists, and a misspelt name must not wait silently for something of that name to appear.
+fn check_scope_names(conn: &Connection, new: &NewAgreement) -> Result<(), GovError> {
+    for name in &new.scope.datasets {
+        if find_dataset(conn, name)?.is_none() {
+            return Err(GovError::Invalid(format!(
+                "scope.datasets: dataset '{name}' is not registered"
+            )));
+        }
+    }
+    for department in &new.scope.domains {
+        if identities_db::provider_of_department(conn, department)?.is_none() {
+            return Err(GovError::Invalid(format!(
+                "scope.domains: no provider identity belongs to department '{department}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Governance {
     /// Grants an agreement.
     pub fn create_agreement(
@@ -162,6 +197,7 @@ impl Governance {
         let now = Utc::now();
         check_new_agreement(&new, now)?;
         self.store.write_with(|tx| {
+            check_scope_names(tx, &new)?;
             let operator = access::identity(tx, &new.operator)?;
             if operator.identity.role != Role::Operator {
                 return Err(GovError::Invalid(format!(

@@ -12,6 +12,7 @@ use super::access::{self, not_found, require};
 use super::agreements::{agreement, StoredAgreement};
 use super::bindings;
 use super::calendar::{load_calendar, review_deadline};
+use super::effective::EffectiveContract;
 use super::model::{
     AgreementMode, Application, ApplicationStatus, Caller, NewApplication, Page, PageRequest,
     ReviewKind, Role, StatusChange,
@@ -19,7 +20,7 @@ use super::model::{
 use super::modules::uploaded_by;
 use super::page::PageSpec;
 use super::registry::{dataset_refusal, find_dataset};
-use super::{GovError, Governance};
+use super::{ApprovedScenario, GovError, Governance};
 use crate::store::codec::{enum_text, next_id, ts};
 use crate::store::governance::applications as db;
 /// The stored application, re-exported where its rules (below) are.
@@ -355,9 +356,12 @@ impl Governance {
             .store
             .read_with(|conn| check_submission(conn, caller, &new, now))?;
         let catalog = self.job_catalog(&submission.datasets)?;
+        // The composition a job runs under; here nothing of it may be looser than a manifest,
+        // so that what the reviewers approve is what the guard enforces.
         new.scenario
             .clone()
             .check(&catalog)
+            .and_then(ApprovedScenario::refuse_looser)
             .map_err(|e| GovError::Invalid(e.to_string()))?;
         self.store.write_with(|tx| {
             // Again under the write lock: the state may have changed since the snapshot.
@@ -436,6 +440,32 @@ impl Governance {
         let stored = self.store.read_with(|conn| application(conn, id))?;
         check_visible(caller, &stored)?;
         Ok(stored.view(Utc::now()))
+    }
+
+    /// The effective contract of one application: its scenario composed with the current
+    /// versions of its datasets' manifests, exactly as a job would run under it now, with every
+    /// place marked where the scenario is looser than a manifest. Visible to whoever may see
+    /// the application. A dataset with no active version, or a scenario that no longer fits a
+    /// manifest, is a conflict naming why (its jobs are refused for the same reason).
+    pub fn application_contract(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<EffectiveContract, GovError> {
+        let stored = self.store.read_with(|conn| application(conn, id))?;
+        check_visible(caller, &stored)?;
+        let catalog = self.registered_catalog(&stored.datasets())?;
+        let approved = stored
+            .application
+            .scenario
+            .clone()
+            .check(&catalog)
+            .map_err(|e| {
+                GovError::Conflict(format!(
+                    "application {id} no longer fits the current manifests of its datasets: {e}"
+                ))
+            })?;
+        Ok(EffectiveContract::of(&approved))
     }
 
     /// Suspends one application alone (bureau); returns its queued or running job ids.

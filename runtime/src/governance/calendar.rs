@@ -19,6 +19,49 @@ const CALENDAR_KEY: &str = "calendar";
 /// Most working days a review may be given: a year's worth is already far beyond any rule.
 const MAX_REVIEW_DAYS: u32 = 366;
 
+fn is_weekend(day: NaiveDate) -> bool {
+    matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// The weekday's English name, as errors show it.
+fn weekday_name(day: NaiveDate) -> &'static str {
+    match day.weekday() {
+        Weekday::Mon => "Monday",
+        Weekday::Tue => "Tuesday",
+        Weekday::Wed => "Wednesday",
+        Weekday::Thu => "Thursday",
+        Weekday::Fri => "Friday",
+        Weekday::Sat => "Saturday",
+        Weekday::Sun => "Sunday",
+    }
+}
+
+/// Refuses a make-up working day that is not on a weekend and a holiday that is not on a
+/// weekday: either would change nothing, so it is a date typed wrong (a make-up Saturday
+/// entered as the Friday before, say), and the calendar would silently differ from the
+/// official one.
+fn check_weekdays(calendar: &CalendarSettings) -> Result<(), GovError> {
+    if let Some(day) = calendar
+        .extra_working_days
+        .iter()
+        .find(|d| !is_weekend(**d))
+    {
+        return Err(GovError::Invalid(format!(
+            "make-up working day {day} is a {}; a make-up day (调休) is a Saturday or Sunday \
+             that is worked",
+            weekday_name(*day)
+        )));
+    }
+    if let Some(day) = calendar.holidays.iter().find(|d| is_weekend(**d)) {
+        return Err(GovError::Invalid(format!(
+            "holiday {day} is a {}; weekends are never working days, so list only holidays \
+             that fall on a weekday (Monday to Friday)",
+            weekday_name(*day)
+        )));
+    }
+    Ok(())
+}
+
 /// Whether `day` is a working day under `calendar`.
 pub(crate) fn is_working_day(calendar: &CalendarSettings, day: NaiveDate) -> bool {
     if calendar.extra_working_days.contains(&day) {
@@ -27,7 +70,7 @@ pub(crate) fn is_working_day(calendar: &CalendarSettings, day: NaiveDate) -> boo
     if calendar.holidays.contains(&day) {
         return false;
     }
-    !matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+    !is_weekend(day)
 }
 
 /// The review deadline of an application submitted on `submitted`: the end of the Nth working
@@ -77,6 +120,7 @@ impl Governance {
                 "{day} is listed both as a holiday and as a make-up working day"
             )));
         }
+        check_weekdays(&calendar)?;
         let mut calendar = calendar;
         calendar.holidays.sort();
         calendar.holidays.dedup();
@@ -148,5 +192,42 @@ mod tests {
         );
         assert!(is_working_day(&cal, date("2026-01-09")));
         assert!(!is_working_day(&cal, date("2026-01-11")));
+    }
+
+    #[test]
+    fn make_up_days_fall_on_weekends_and_holidays_on_weekdays() {
+        let calendar = |holidays: &[&str], extra: &[&str]| CalendarSettings {
+            review_working_days: 10,
+            holidays: holidays.iter().map(|d| date(d)).collect(),
+            extra_working_days: extra.iter().map(|d| date(d)).collect(),
+        };
+        // National Day 2026: Thu 1 to Wed 7 October; make-up days Sun 27 September, Sat 10 October.
+        let national_day = calendar(
+            &[
+                "2026-10-01",
+                "2026-10-02",
+                "2026-10-05",
+                "2026-10-06",
+                "2026-10-07",
+            ],
+            &["2026-09-27", "2026-10-10"],
+        );
+        check_weekdays(&national_day).expect("the official calendar");
+        let message = match check_weekdays(&calendar(&[], &["2026-10-09"])) {
+            Err(GovError::Invalid(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            message.starts_with("make-up working day 2026-10-09 is a Friday"),
+            "{message}"
+        );
+        let message = match check_weekdays(&calendar(&["2026-10-03"], &[])) {
+            Err(GovError::Invalid(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            message.starts_with("holiday 2026-10-03 is a Saturday"),
+            "{message}"
+        );
     }
 }

@@ -418,6 +418,21 @@ pub struct Objection {
     pub filed_at: DateTime<Utc>,
     /// When resolved.
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Later objections against the dataset while this one was open, joined to it in filing
+    /// order and resolved with it.
+    #[serde(default)]
+    pub joined: Vec<ObjectionJoin>,
+}
+
+/// An objection filed while another against the same dataset was open, kept with that one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectionJoin {
+    /// Who filed it.
+    pub filed_by: String,
+    /// Why (the harm claimed).
+    pub reason: String,
+    /// When filed.
+    pub filed_at: DateTime<Utc>,
 }
 
 /// A data-quality request from an operator to a dataset's provider.

@@ -16,6 +16,7 @@ use shuyu_datasets::manifest::DatasetManifest;
 use super::access::{self, require, who};
 use super::identities::random_hex;
 use super::model::{Caller, DatasetRecord, DatasetStatus, Page, PageRequest, Role};
+use super::objections::objected_data;
 use super::page::PageSpec;
 use super::{GovError, Governance};
 use crate::catalog::{Catalog, CatalogError, Dataset, MANIFEST_FILE};
@@ -183,6 +184,19 @@ impl Governance {
         let mut placed: Option<PathBuf> = None;
         let result = self.store.write_with(|tx| {
             self.check_publisher(tx, caller, name)?;
+            if let Some(stored) = find_dataset(tx, name)? {
+                let content = &checked.content_sha256;
+                if let Some((version, objection)) =
+                    objected_data(tx, name, &stored.record.versions, content)?
+                {
+                    return Err(GovError::Conflict(format!(
+                        "this data (SHA-256 {content}) is byte-identical to version {version} \
+                         of '{name}', which objection {objection} took out; publishing it again \
+                         is not a treatment and does not bring the dataset back: publish \
+                         treated data"
+                    )));
+                }
+            }
             // Numbered under the write lock: two publishers cannot take the same number.
             let version = next_version(tx, name)?;
             let target = self.version_dir(name, version);
@@ -201,7 +215,8 @@ impl Governance {
                 Some(stored) if stored.record.status == DatasetStatus::Withdrawn => {
                     // Publishing again after every version was withdrawn registers it anew; a
                     // dataset withdrawn after an objection is only published again by decision
-                    // of its provider, which this is.
+                    // of its provider, which this is, and with other data than the objected
+                    // data (refused above).
                     db::set_dataset_status(
                         tx,
                         name,
@@ -356,6 +371,19 @@ impl Governance {
 
     /// The catalog of current active versions of the named datasets, for a job.
     pub fn job_catalog(&self, datasets: &[String]) -> Result<Catalog, GovError> {
+        self.catalog_of(datasets, true)
+    }
+
+    /// The catalog of the current versions of the named datasets, whether or not jobs may use
+    /// them now (a suspended dataset keeps its current version): what an application's
+    /// contract is composed with when it is shown.
+    pub(crate) fn registered_catalog(&self, datasets: &[String]) -> Result<Catalog, GovError> {
+        self.catalog_of(datasets, false)
+    }
+
+    /// The catalog of the current versions of `datasets`; with `for_job`, a dataset jobs may
+    /// not use is refused with the reason.
+    fn catalog_of(&self, datasets: &[String], for_job: bool) -> Result<Catalog, GovError> {
         let mut names: Vec<&String> = datasets.iter().collect();
         names.sort();
         names.dedup();
@@ -363,12 +391,17 @@ impl Governance {
             let mut versions = Vec::new();
             for name in &names {
                 let stored = dataset(conn, name)?;
-                if let Some(refusal) = dataset_refusal(conn, &stored)? {
-                    return Err(GovError::Conflict(refusal));
+                if for_job {
+                    if let Some(refusal) = dataset_refusal(conn, &stored)? {
+                        return Err(GovError::Conflict(refusal));
+                    }
                 }
-                if let Some(version) = stored.record.current_version {
-                    versions.push(((*name).clone(), version));
-                }
+                let Some(version) = stored.record.current_version else {
+                    return Err(GovError::Conflict(format!(
+                        "dataset '{name}' has no active version"
+                    )));
+                };
+                versions.push(((*name).clone(), version));
             }
             Ok::<_, GovError>(versions)
         })?;

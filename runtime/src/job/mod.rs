@@ -256,16 +256,19 @@ pub fn run_job_in(
     };
     report.scenario_key_id = binding.key_id.clone();
 
-    audit(
-        "job.start",
-        json!({
-            "module_sha256": module_sha256,
-            "datasets": scenario.datasets.iter().map(|d| json!({
-                "name": d.name(), "content_sha256": d.content_sha256, "rows": d.rows,
-            })).collect::<Vec<_>>(),
-            "limits": scenario.file.limits,
-        }),
-    )?;
+    let mut start = json!({
+        "module_sha256": module_sha256,
+        "datasets": scenario.datasets.iter().map(|d| json!({
+            "name": d.name(), "content_sha256": d.content_sha256, "rows": d.rows,
+        })).collect::<Vec<_>>(),
+        "limits": scenario.file.limits,
+    });
+    // A manifest tightened since the scenario was approved: the guard applies the manifest, and
+    // the log says where, so that nothing is tightened silently.
+    if !scenario.looser.is_empty() {
+        start["manifest_applies"] = json!(scenario.looser);
+    }
+    audit("job.start", start)?;
 
     let module = match domain.sandbox.compile(&request.module) {
         Ok(module) => module,

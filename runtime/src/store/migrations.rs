@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (5, SCENARIO_BINDINGS),
     (6, QUOTA_INDEXES),
     (7, STATUS_CHANGES),
+    (8, OBJECTION_JOINS),
 ];
 
 /// Version 1: the audit log and its signed checkpoints.
@@ -372,6 +373,20 @@ UPDATE applications SET
                          'gov.application.revoke', 'gov.application.expire',
                          'gov.application.lapse', 'gov.review')
         ORDER BY e.seq DESC LIMIT 1);
+";
+
+/// Version 8: claims joined to an open objection (`governance::objections`). A second objection
+/// against a dataset already suspended by one is not a second, independent objection: its
+/// objector and reason are kept with the open one, numbered from 0, and resolved with it.
+const OBJECTION_JOINS: &str = "
+CREATE TABLE objection_joins (
+    objection TEXT    NOT NULL REFERENCES objections (id),
+    position  INTEGER NOT NULL,
+    filed_by  TEXT    NOT NULL REFERENCES identities (id),
+    reason    TEXT    NOT NULL,
+    filed_at  TEXT    NOT NULL,
+    PRIMARY KEY (objection, position)
+);
 ";
 
 /// The bookkeeping table; created outside the list because the list's progress lives in it.

@@ -4,7 +4,10 @@
 
 use serde_json::{json, Value};
 
-use super::{agreement, apply, approve_all, district_scenario, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, days_from_now,
+    district_scenario, Server,
+};
 use crate::support;
 
 const ALL: &[&str] = &[
@@ -51,7 +54,7 @@ fn every_endpoint_refuses_every_wrong_role() {
     for dataset in ["enterprise_registry", "tax_payments", "clinic_visits"] {
         server.publish_bundled(dataset);
     }
-    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
     let module = support::module("district_stats");
     let sha = server.upload("op-1", &module);
     let application = apply(
@@ -59,7 +62,7 @@ fn every_endpoint_refuses_every_wrong_role() {
         "op-1",
         &agreement_id,
         &district_scenario("op-1", &sha),
-        "2099-06-30T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(application.status, 201);
     let application = approve_all(&server, &application.json());
@@ -113,7 +116,7 @@ fn every_endpoint_refuses_every_wrong_role() {
             "/v1/agreements".into(),
             json!({
                 "operator": "op-2", "mode": "comprehensive", "scope": { "max_level": 3 },
-                "term_start": "2026-01-01T00:00:00Z", "term_end": "2099-01-01T00:00:00Z",
+                "term_start": days_from_now(-1), "term_end": agreement_end(),
                 "security_requirements": "x", "exit_conditions": "y",
             }),
             &["bureau"],
@@ -154,7 +157,7 @@ fn every_endpoint_refuses_every_wrong_role() {
             "/v1/applications".into(),
             json!({
                 "agreement": agreement_id, "scenario": district_scenario("op-1", &sha),
-                "valid_until": "2099-01-01T00:00:00Z",
+                "valid_until": application_end(),
             }),
             &["op-1", "op-2"],
         ),

@@ -4,7 +4,10 @@
 
 use serde_json::json;
 
-use super::{agreement, apply, district_scenario, shuyu, usci, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, days_from_now, district_scenario, shuyu,
+    usci, Server,
+};
 use crate::support;
 
 #[test]
@@ -121,7 +124,7 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         &json!({
             "operator": "op-1", "mode": "tiered",
             "scope": { "datasets": ["enterprise_registry"], "max_level": 3 },
-            "term_start": "2026-01-01T00:00:00Z", "term_end": "2099-01-01T00:00:00Z",
+            "term_start": days_from_now(-1), "term_end": agreement_end(),
             "security_requirements": "x", "exit_conditions": "y",
         }),
         201,
@@ -132,7 +135,7 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         "op-1",
         tiered["id"].as_str().expect("id"),
         &scenario,
-        "2098-01-01T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(out_of_scope.status, 422);
     assert!(
@@ -142,10 +145,10 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
     );
 
     // A column the dataset does not have.
-    let full = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let full = agreement(&server, "op-1", &agreement_end());
     let mut bad_column = scenario.clone();
     bad_column["grant"][1]["columns"] = json!(["usci", "amount", "bank_account"]);
-    let response = apply(&server, "op-1", &full, &bad_column, "2098-01-01T00:00:00Z");
+    let response = apply(&server, "op-1", &full, &bad_column, &application_end());
     assert_eq!(response.status, 422);
     assert!(
         response.message().contains("bank_account"),
@@ -159,13 +162,13 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         "op-2",
         &full,
         &district_scenario("op-2", &sha),
-        "2098-01-01T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(stolen.status, 404, "{}", stolen.message());
     assert_eq!(stolen.message(), format!("agreement '{full}'"));
 
     // One application per scenario.
-    let first = apply(&server, "op-1", &full, &scenario, "2098-01-01T00:00:00Z");
+    let first = apply(&server, "op-1", &full, &scenario, &application_end());
     assert_eq!(
         first.status,
         201,
@@ -173,7 +176,7 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         String::from_utf8_lossy(&first.body)
     );
     let first = first.json();
-    let duplicate = apply(&server, "op-1", &full, &scenario, "2098-01-01T00:00:00Z");
+    let duplicate = apply(&server, "op-1", &full, &scenario, &application_end());
     assert_eq!(duplicate.status, 409);
     assert!(
         duplicate

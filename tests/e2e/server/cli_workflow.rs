@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{shuyu, Server};
+use super::{date_from_now, shuyu, Server};
 use crate::support;
 
 /// Runs a client command as `who` with `--json`; returns (exit code, parsed stdout or Null, all
@@ -48,9 +48,9 @@ fn the_role_guides_workflow_runs_from_the_command_line() {
             "--max-level",
             "3",
             "--from",
-            "2026-01-01",
+            &date_from_now(-1),
             "--until",
-            "2099-12-31",
+            &date_from_now(730),
             "--security",
             "等保三级",
             "--exit",
@@ -78,7 +78,7 @@ fn the_role_guides_workflow_runs_from_the_command_line() {
             "--scenario",
             scenario_path.to_str().expect("utf-8"),
             "--until",
-            "2099-06-30",
+            &date_from_now(365),
             "--module",
             module,
         ],

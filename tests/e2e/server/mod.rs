@@ -5,9 +5,11 @@ mod authz;
 mod bad_input;
 mod channels;
 mod cli_workflow;
+mod contract;
 mod crash;
 mod lifecycle;
 mod refusals;
+mod terms_and_objections;
 mod workers;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -394,13 +396,37 @@ pub fn district_scenario(operator: &str, module_sha256: &str) -> Value {
     serde_json::to_value(&scenario).expect("scenario as JSON")
 }
 
-/// A comprehensive agreement for `operator` until `until` (RFC 3339).
+/// The time `days` from now (negative: before), RFC 3339 in UTC. Agreement terms are bounded
+/// (docs/bureau.md), so tests use times near the day they run.
+pub fn days_from_now(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The date `days` from now, `YYYY-MM-DD` in UTC, for the command line's date options.
+pub fn date_from_now(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// The end of the tests' agreements: two years ahead, within the longest term allowed.
+pub fn agreement_end() -> String {
+    days_from_now(730)
+}
+
+/// The end of validity of the tests' applications: one year ahead, within their agreements.
+pub fn application_end() -> String {
+    days_from_now(365)
+}
+
+/// A comprehensive agreement for `operator` from yesterday until `until` (RFC 3339).
 pub fn agreement(server: &Server, operator: &str, until: &str) -> String {
     let body = json!({
         "operator": operator,
         "mode": "comprehensive",
         "scope": { "max_level": 3 },
-        "term_start": "2026-01-01T00:00:00Z",
+        "term_start": days_from_now(-1),
         "term_end": until,
         "security_requirements": "等保三级；数据不出域",
         "exit_conditions": "期满或评估不合格终止",

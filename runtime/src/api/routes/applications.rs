@@ -15,7 +15,7 @@ use crate::api::pagination::PageParams;
 use crate::api::route_table::{Param, Route, PAGE_PARAMS};
 use crate::api::state::AppState;
 use crate::governance::model::{Application, Caller, NewApplication, Page, ReviewInput};
-use crate::governance::{GovError, Governance};
+use crate::governance::{EffectiveContract, GovError, Governance};
 
 const ID: &[Param] = &[Param::string("id", "Application id (`app-...`).")];
 
@@ -39,6 +39,19 @@ pub(super) fn routes() -> Vec<Route> {
             .path_params(ID)
             .returns(200, "Application")
             .errors(&[403, 404]),
+        Route::get(
+            "/v1/applications/{id}/contract",
+            "getApplicationContract",
+            |m| on(m, contract),
+        )
+        .doc(
+            "applications",
+            "The effective contract: the scenario composed with its datasets' current manifests, \
+             as the guard enforces it, with every place looser than a manifest marked",
+        )
+        .path_params(ID)
+        .returns(200, "EffectiveContract")
+        .errors(&[403, 404, 409]),
         Route::post("/v1/applications/{id}/reviews", "reviewApplication", |m| {
             on(m, review)
         })
@@ -122,6 +135,17 @@ async fn get(
 ) -> Result<Json<Application>, ApiError> {
     state
         .gov(move |gov| gov.get_application(&caller, &id))
+        .await
+        .map(Json)
+}
+
+async fn contract(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<EffectiveContract>, ApiError> {
+    state
+        .gov(move |gov| gov.application_contract(&caller, &id))
         .await
         .map(Json)
 }

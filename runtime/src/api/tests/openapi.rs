@@ -105,6 +105,7 @@ fn the_required_routes_are_there() {
         (Post, "/v1/applications"),
         (Get, "/v1/applications"),
         (Get, "/v1/applications/{id}"),
+        (Get, "/v1/applications/{id}/contract"),
         (Post, "/v1/applications/{id}/reviews"),
         (Post, "/v1/applications/{id}/suspend"),
         (Post, "/v1/applications/{id}/restore"),
@@ -307,4 +308,35 @@ async fn the_document_is_served_and_every_route_is_routed() {
         let expected = if route.auth { 401 } else { 200 };
         assert_eq!(answer.status.as_u16(), expected, "{path}: {}", answer.json);
     }
+}
+
+/// The effective contract's schemas list exactly the fields the type sends.
+#[test]
+fn the_effective_contract_schemas_match_the_type() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let catalog = crate::catalog::Catalog::load(&root.join("datasets")).expect("bundled catalog");
+    let path = root.join("guest-examples/district-stats/scenario.toml");
+    let mut scenario = crate::governance::ScenarioFile::load(&path).expect("scenario");
+    scenario.scenario.module_sha256 = "0".repeat(64);
+    let mut approved = scenario.check(&catalog).expect("valid");
+    approved.looser.push(crate::governance::Looser {
+        place: "p".into(),
+        source: "s".into(),
+        rule: "r".into(),
+        asked: "a".into(),
+        allowed: "b".into(),
+    });
+    let contract = crate::governance::EffectiveContract::of(&approved);
+    assert_eq!(properties("EffectiveContract"), keys(&contract));
+    assert_eq!(properties("EffectiveDataset"), keys(&contract.datasets[0]));
+    assert_eq!(
+        properties("EffectiveColumn"),
+        keys(&contract.datasets[0].columns[0])
+    );
+    assert_eq!(properties("EffectiveRelease"), keys(&contract.releases[0]));
+    assert_eq!(properties("Looser"), keys(&contract.looser[0]));
+    assert_eq!(
+        properties("PrivacyBudget"),
+        keys(contract.datasets[0].privacy_budget)
+    );
 }
