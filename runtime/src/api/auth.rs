@@ -8,6 +8,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use super::request_log::CallerSlot;
 use super::state::AppState;
 use crate::governance::model::{Caller, Role};
 
@@ -20,7 +21,11 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
-        state.gov(move |gov| gov.authenticate(&token)).await
+        let caller = state.gov(move |gov| gov.authenticate(&token)).await?;
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.set(&caller.id);
+        }
+        Ok(caller)
     }
 }
 

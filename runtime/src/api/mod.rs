@@ -31,6 +31,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;
+mod request_log;
 pub mod route_table;
 mod router;
 mod routes;

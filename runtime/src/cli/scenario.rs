@@ -24,7 +24,8 @@ pub(crate) enum ScenarioCommand {
         /// The scenario file (scenario.toml).
         #[arg(long, value_name = "FILE.toml")]
         scenario: PathBuf,
-        /// End of validity: YYYY-MM-DD (through 23:59:59.999 UTC) or RFC 3339.
+        /// End of validity: YYYY-MM-DD (through that day's end in the domain's time zone) or
+        /// RFC 3339.
         #[arg(long, value_name = "DATE")]
         until: String,
         /// The approved application of the same scenario this one amends.

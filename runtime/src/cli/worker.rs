@@ -5,13 +5,17 @@
 //! for people: it prints nothing else to stdout, and its exit status only tells the server
 //! whether it could report.
 
-use shuyu::job::worker::serve_one;
+use shuyu::job::worker::{serve_one, LOG_LEVEL_ENV};
 
-use super::{CliResult, Globals};
+use super::{logging, CliResult, Globals};
 
 pub(crate) fn run(globals: &Globals) -> CliResult {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    serve_one(&globals.data_dir, std::io::stdin(), &mut out)?;
+    // The server passes its level; a worker started by hand logs at the default one.
+    let level = std::env::var(LOG_LEVEL_ENV)
+        .ok()
+        .and_then(|text| logging::parse_level(&text).ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    logging::init(level);
+    serve_one(&globals.data_dir, std::io::stdin(), std::io::stdout())?;
     Ok(())
 }

@@ -32,11 +32,14 @@ use chrono::Utc;
 use super::view::{self, ReleaseView};
 use super::worker::{run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED};
 use super::{
-    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, ReleaseOutcome,
+    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, Progress,
+    ReleaseOutcome,
 };
 use crate::audit::{AuditFilter, NewEntry};
 use crate::domain::Domain;
-use crate::governance::model::{Caller, JobRecord, JobRelease, JobState, PageRequest, Role};
+use crate::governance::model::{
+    Caller, JobPhase, JobRecord, JobRelease, JobState, PageRequest, Role,
+};
 use crate::governance::ScenarioFile;
 use crate::governance::{GovError, Governance};
 use crate::sandbox::{CancelToken, Fault};
@@ -74,6 +77,8 @@ struct Pending {
 struct Live {
     cancel: CancelToken,
     running: bool,
+    /// Where it is; only ever moves forward.
+    phase: JobPhase,
     /// Set when the job was stopped from outside: the state and detail to record.
     stop: Option<(JobState, String)>,
 }
@@ -265,6 +270,7 @@ impl JobQueue {
             Live {
                 cancel: CancelToken::new(),
                 running: false,
+                phase: JobPhase::Queued,
                 stop: None,
             },
         );
@@ -276,7 +282,23 @@ impl JobQueue {
         });
         drop(state);
         inner.wake.notify_one();
+        tracing::info!(job = %record.id, operator = %record.operator, phase = "queued", "job");
         Ok(record)
+    }
+
+    /// The job's phase as this queue knows it (`None` when it is not queued or running here).
+    pub fn phase(&self, job_id: &str) -> Option<JobPhase> {
+        lock(&self.inner().state).live.get(job_id).map(|l| l.phase)
+    }
+
+    /// `job` with its phase as this queue knows it: the live phase while the job is queued or
+    /// running here, otherwise the one its stored state implies.
+    pub fn with_phase(&self, mut job: JobRecord) -> JobRecord {
+        job.phase = self
+            .phase(&job.id)
+            .filter(|_| matches!(job.state, JobState::Queued | JobState::Running))
+            .unwrap_or_else(|| JobPhase::of_state(job.state));
+        job
     }
 
     /// Stops a queued or running job, recording `state` (normally `cancelled`) with `detail`.
@@ -303,6 +325,13 @@ impl JobQueue {
         inner
             .governance
             .record_job_state(job_id, state, Some(detail.to_string()), Vec::new())?;
+        tracing::info!(
+            job = %job_id,
+            phase = "done",
+            state = state_name(state),
+            detail = %detail,
+            "job"
+        );
         Ok(true)
     }
 
@@ -405,8 +434,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Moves a live job to `phase` (never backwards) and logs the move.
+fn enter(inner: &Inner, job_id: &str, phase: JobPhase) {
+    let mut state = lock(&inner.state);
+    if let Some(live) = state.live.get_mut(job_id) {
+        if phase > live.phase {
+            live.phase = phase;
+            drop(state);
+            tracing::info!(job = %job_id, phase = phase_name(phase), "job");
+        }
+    }
+}
+
+/// A phase's name as on the wire.
+fn phase_name(phase: JobPhase) -> &'static str {
+    match phase {
+        JobPhase::Queued => "queued",
+        JobPhase::Planning => "planning",
+        JobPhase::Running => "running",
+        JobPhase::Releasing => "releasing",
+        JobPhase::Done => "done",
+    }
+}
+
 /// A worker thread: takes pending jobs until the queue closes.
-fn worker(inner: &Inner) {
+fn worker(inner: &Arc<Inner>) {
     loop {
         let next = {
             let mut state = lock(&inner.state);
@@ -418,6 +470,7 @@ fn worker(inner: &Inner) {
                     match state.live.get_mut(job.id.as_str()) {
                         Some(live) => {
                             live.running = true;
+                            live.phase = JobPhase::Planning;
                             break Some((job, live.cancel.clone()));
                         }
                         // Stopped while queued; already recorded.
@@ -432,6 +485,7 @@ fn worker(inner: &Inner) {
         };
         let Some((job, cancel)) = next else { return };
         let id = job.id.to_string();
+        tracing::info!(job = %id, phase = "planning", "job");
         let ended =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(inner, job, cancel)));
         let stop = lock(&inner.state).live.remove(&id).and_then(|l| l.stop);
@@ -450,11 +504,21 @@ fn worker(inner: &Inner) {
                 (JobState::Cancelled, Some(stop)) => (stop.0, Some(stop.1)),
                 (state, _) => (state, detail),
             };
-            if let Err(e) = inner
+            let shown = detail.clone().unwrap_or_default();
+            match inner
                 .governance
                 .record_job_state(&id, state, detail, releases)
             {
-                eprintln!("shuyu: cannot record the end of job {id}: {e}");
+                Ok(_) => tracing::info!(
+                    job = %id,
+                    phase = "done",
+                    state = state_name(state),
+                    detail = %shown,
+                    "job"
+                ),
+                Err(e) => {
+                    tracing::error!(job = %id, error = %e, "cannot record the end of the job")
+                }
             }
         }
         inner.ended.send_modify(|n| *n += 1);
@@ -469,8 +533,20 @@ enum End {
     Record(JobState, Option<String>, Vec<JobRelease>),
 }
 
+/// A state's name as on the wire.
+fn state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Completed => "completed",
+        JobState::Failed => "failed",
+        JobState::Refused => "refused",
+        JobState::Cancelled => "cancelled",
+    }
+}
+
 /// Runs one job from the second gate check to its end.
-fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
+fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
     let gov = &inner.governance;
     let id = job.id.to_string();
     let failed = |detail: &str| End::Record(JobState::Failed, Some(detail.to_string()), Vec::new());
@@ -531,13 +607,28 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
             )
         }
     };
+    let progress = {
+        let inner = Arc::downgrade(inner);
+        let id = id.clone();
+        Progress::new(move |phase| {
+            if let Some(inner) = inner.upgrade() {
+                enter(&inner, &id, phase);
+            }
+        })
+    };
     if let JobIsolation::Workers(config) = &inner.isolation {
         // The server read the module to check it is there and intact; the worker reads it
         // again from the module store (and checks its hash) rather than through the pipe.
         drop(module);
         let scenario = auth.scenario;
         let request = WorkerRequest::new(&job.id, scenario.clone(), &job.module_sha256, &catalog);
-        return match run_isolated(config, inner.domain.data_dir(), &request, &cancel) {
+        return match run_isolated(
+            config,
+            inner.domain.data_dir(),
+            &request,
+            &cancel,
+            &progress,
+        ) {
             Isolated::Ended(report) => ended(&report),
             Isolated::Scenario(message) => failed(&format!("scenario: {message}")),
             Isolated::Internal(message) => {
@@ -557,6 +648,7 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
         catalog,
         job_id: job.id,
         cancel,
+        progress,
     };
     match run_job_in(&inner.domain, request, environment) {
         Ok(report) => ended(&report),
