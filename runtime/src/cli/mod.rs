@@ -129,7 +129,7 @@ enum Command {
     Budget(budget::BudgetCommand),
     /// Runs one job for `shuyu serve` (internal: request on stdin, report on stdout).
     #[command(hide = true)]
-    Worker,
+    Worker(worker::WorkerArgs),
 }
 
 /// A failure with its exit code: policy refusals and server failures exit 1, bad input 2.
@@ -231,7 +231,7 @@ pub fn main() -> ExitCode {
         Command::Product(cmd) => product::run(&globals, cmd),
         Command::Audit(cmd) => audit::run(&globals, cmd),
         Command::Budget(cmd) => budget::run(&globals, cmd),
-        Command::Worker => worker::run(&globals),
+        Command::Worker(args) => worker::run(&globals, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

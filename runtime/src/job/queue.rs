@@ -30,7 +30,9 @@ use std::thread::JoinHandle;
 use chrono::Utc;
 
 use super::view::{self, ReleaseView};
-use super::worker::{run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED};
+use super::worker::{
+    precompile, run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED,
+};
 use super::{
     run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, Progress,
     ReleaseOutcome,
@@ -126,6 +128,43 @@ struct Inner {
     /// can wait for one job to end.
     ended: tokio::sync::watch::Sender<u64>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Modules to compile into the domain's cache ahead of their first job (worker processes
+    /// only); a full queue drops the request and the job compiles the module itself.
+    precompile: Option<std::sync::mpsc::SyncSender<String>>,
+    /// The module being compiled ahead, so that its job waits instead of compiling it twice.
+    compiling: Arc<Compiling>,
+}
+
+/// The module the precompile thread is compiling, if any.
+#[derive(Default)]
+struct Compiling {
+    module: Mutex<Option<String>>,
+    done: Condvar,
+}
+
+impl Compiling {
+    fn set(&self, module: Option<String>) {
+        *lock(&self.module) = module;
+        self.done.notify_all();
+    }
+
+    /// Waits (at most `limit`) until `module` is not being compiled ahead: its job then loads
+    /// it from the cache rather than compile it a second time at the same moment.
+    fn wait_for(&self, module: &str, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut current = lock(&self.module);
+        while current.as_deref() == Some(module) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            current = self
+                .done
+                .wait_timeout(current, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
 }
 
 impl Inner {
@@ -192,8 +231,19 @@ impl JobQueue {
         workers: usize,
         isolation: JobIsolation,
     ) -> std::io::Result<Self> {
+        let compiling = Arc::new(Compiling::default());
+        let precompile = match &isolation {
+            JobIsolation::Workers(config) => Some(start_precompiler(
+                config.clone(),
+                domain.data_dir(),
+                compiling.clone(),
+            )?),
+            JobIsolation::InProcess => None,
+        };
         let inner = Arc::new(Inner {
             domain: OwnedDomain(Some(domain)),
+            precompile,
+            compiling,
             isolation,
             governance,
             state: Mutex::new(QueueState::default()),
@@ -254,6 +304,8 @@ impl JobQueue {
         let auth = gov.authorize_job(caller, application, module_sha256, Utc::now())?;
         let id = JobId::new();
         let record = gov.record_job_queued(caller, id.as_str(), &auth, module_sha256)?;
+        // Before a worker can take it, so that the log has the transitions in order.
+        tracing::info!(job = %record.id, operator = %record.operator, phase = "queued", "job");
         let mut state = lock(&inner.state);
         if state.closed {
             drop(state);
@@ -282,8 +334,18 @@ impl JobQueue {
         });
         drop(state);
         inner.wake.notify_one();
-        tracing::info!(job = %record.id, operator = %record.operator, phase = "queued", "job");
         Ok(record)
+    }
+
+    /// Asks for module `sha256` (just uploaded) to be compiled into the domain's cache in a
+    /// worker process, in the background, so that its first job starts without compiling.
+    /// Nothing happens with in-process jobs, or when [`PRECOMPILE_BACKLOG`] modules wait already.
+    pub fn precompile(&self, sha256: &str) {
+        if let Some(queue) = &self.inner().precompile {
+            if queue.try_send(sha256.to_string()).is_err() {
+                tracing::info!(module = %sha256, "module left for its first job to compile");
+            }
+        }
     }
 
     /// The job's phase as this queue knows it (`None` when it is not queued or running here).
@@ -424,6 +486,33 @@ impl JobQueue {
             let _ = handle.join();
         }
     }
+}
+
+/// Modules that may wait to be compiled ahead of their first job; more are left to their jobs.
+pub const PRECOMPILE_BACKLOG: usize = 16;
+
+/// Starts the thread that compiles uploaded modules one at a time, each in a worker process
+/// (`job::worker::precompile`). It ends when the queue is dropped.
+fn start_precompiler(
+    config: WorkerConfig,
+    data_dir: &std::path::Path,
+    compiling: Arc<Compiling>,
+) -> std::io::Result<std::sync::mpsc::SyncSender<String>> {
+    let (send, receive) = std::sync::mpsc::sync_channel::<String>(PRECOMPILE_BACKLOG);
+    let data_dir = data_dir.to_path_buf();
+    std::thread::Builder::new()
+        .name("shuyu-precompile".into())
+        .spawn(move || {
+            for sha256 in receive {
+                compiling.set(Some(sha256.clone()));
+                let compiled = precompile(&config, &data_dir, &sha256);
+                compiling.set(None);
+                if let Err(e) = compiled {
+                    tracing::warn!(module = %sha256, error = %e, "module not compiled ahead");
+                }
+            }
+        })?;
+    Ok(send)
 }
 
 /// A poisoned lock only means another thread panicked while holding it; the queue's state is
@@ -617,6 +706,16 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
         })
     };
     if let JobIsolation::Workers(config) = &inner.isolation {
+        // A module compiled ahead right now is in the cache as soon as that ends; compiling it
+        // here too would only halve the speed of both. The wait is bounded by the compiling
+        // worker's CPU limit.
+        let limit = config
+            .cpu_secs
+            .unwrap_or(super::worker::WORKER_BASE_CPU_SECS);
+        inner.compiling.wait_for(
+            &job.module_sha256,
+            std::time::Duration::from_secs(limit + 10),
+        );
         // The server read the module to check it is there and intact; the worker reads it
         // again from the module store (and checks its hash) rather than through the pipe.
         drop(module);
@@ -772,5 +871,41 @@ fn job_release(outcome: &ReleaseOutcome) -> JobRelease {
         message: None,
         groups_released: report.as_ref().map_or(0, |r| r.groups_released),
         suppressed: report.and_then(|r| r.suppressed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_job_waits_for_its_module_compiled_ahead_and_only_for_it() {
+        let compiling = Arc::new(Compiling::default());
+        // Nothing compiling: no wait.
+        let started = Instant::now();
+        compiling.wait_for("a", Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        compiling.set(Some("a".into()));
+        // Another module: no wait.
+        let started = Instant::now();
+        compiling.wait_for("b", Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The same module: until it is done.
+        let finisher = compiling.clone();
+        let done = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            finisher.set(None);
+        });
+        let started = Instant::now();
+        compiling.wait_for("a", Duration::from_secs(30));
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        done.join().unwrap();
+        // A compile that never ends is waited for no longer than the limit.
+        compiling.set(Some("a".into()));
+        let started = Instant::now();
+        compiling.wait_for("a", Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -61,6 +61,9 @@ use crate::sandbox::{CancelToken, Fault};
 
 /// The environment variable that carries the server's log level to its workers.
 pub const LOG_LEVEL_ENV: &str = "SHUYU_LOG";
+/// The flag of `shuyu worker` that compiles an uploaded module into the domain's cache instead of
+/// running a job: `shuyu --data-dir D worker --compile SHA256`.
+pub const COMPILE_FLAG: &str = "--compile";
 /// The hidden subcommand that runs one job: `shuyu --data-dir D worker`.
 pub const WORKER_COMMAND: &str = "worker";
 /// The detail recorded for a job whose worker process died (signal, non-zero exit, unreadable
@@ -632,6 +635,72 @@ pub fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// Compiles uploaded module `sha256` into the domain's module cache (`cache/modules/`) in a
+/// worker process of its own, under the base limits of a job's worker (or those `shuyu serve`
+/// fixes): a module's first job then loads compiled code instead of spending seconds in the
+/// compiler before its first instruction. The compiler sees untrusted bytes, so it runs where a
+/// job would. Blocking. `Err` describes a worker that could not be started or did not succeed.
+pub fn precompile(config: &WorkerConfig, data_dir: &Path, sha256: &str) -> Result<(), String> {
+    let mut command = Command::new(&config.program);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg(WORKER_COMMAND)
+        .arg(COMPILE_FLAG)
+        .arg(sha256)
+        .env_remove("SHUYU_TOKEN")
+        .env_remove("SHUYU_SERVER")
+        .env(
+            LOG_LEVEL_ENV,
+            tracing::level_filters::LevelFilter::current().to_string(),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let memory_mib = config.memory_mib.unwrap_or(WORKER_BASE_MEMORY_MIB);
+    process::limit_child(
+        &mut command,
+        ChildLimits {
+            data_bytes: memory_mib.saturating_mul(1 << 20),
+            cpu_secs: config.cpu_secs.unwrap_or(WORKER_BASE_CPU_SECS).max(1),
+        },
+    );
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(describe(status)),
+        Err(e) => Err(format!(
+            "cannot start the worker {}: {e}",
+            config.program.display()
+        )),
+    }
+}
+
+/// The worker's side of [`precompile`] (`shuyu worker --compile SHA256`): compiles the module
+/// into the domain's cache. A module that is not valid WebAssembly or not ABI v1 is left for
+/// its job to refuse. Returns how long it took. Blocking.
+pub fn compile_one(data_dir: &Path, sha256: &str) -> Result<Duration, String> {
+    let started = Instant::now();
+    let domain =
+        Domain::open(data_dir).map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
+    let governance = Governance::new(domain.store.clone(), domain.audit.clone(), data_dir);
+    let module = governance
+        .module_bytes(sha256)
+        .map_err(|e| format!("module {sha256}: {e}"))?;
+    match domain.sandbox.compile(&module) {
+        Ok(_) => tracing::info!(
+            module = %sha256,
+            ms = started.elapsed().as_millis() as u64,
+            "module compiled into the domain's cache"
+        ),
+        Err(fault) => tracing::info!(
+            module = %sha256,
+            fault = %fault.code(),
+            "module not compiled; its jobs will be refused"
+        ),
+    }
+    Ok(started.elapsed())
+}
+
 /// Why `shuyu worker` could not even report.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -749,6 +818,28 @@ fn run_request(
 mod tests {
     use super::*;
     use crate::sandbox::LimitKind;
+
+    #[test]
+    fn phase_lines_reach_progress_once_each_in_order_and_the_rest_is_the_report() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let progress = Progress::new(move |phase| sink.lock().unwrap().push(phase));
+        let output = concat!(
+            "{\"phase\":\"running\"}\n",
+            "{\"phase\":\"running\"}\n",
+            "{\"phase\":\"done\"}\n",
+            "{\"phase\":\"queued\"}\n",
+            "{\"phase\":\"releasing\"}\n",
+            "{\"phase\":\"running\"}\n",
+            "{\"end\":\"internal\",\"message\":\"m\"}\n",
+        );
+        let rest = read_worker_output(output.as_bytes(), &progress).unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![JobPhase::Running, JobPhase::Releasing]
+        );
+        assert_eq!(rest, b"{\"end\":\"internal\",\"message\":\"m\"}\n");
+    }
 
     #[test]
     fn a_summary_carries_everything_the_server_records() {

@@ -1,5 +1,6 @@
-//! Progress and logs: `job wait` shows a job's phases, the API exposes them, and the server logs
-//! each request and each job transition without a byte of data.
+//! Progress and logs: `job wait` shows a job's phases, the API exposes them, an uploaded module
+//! is compiled ahead of its first job, and the server logs each request and each job
+//! transition without a byte of data.
 
 use std::collections::BTreeSet;
 
@@ -131,6 +132,26 @@ fn job_wait_shows_the_phases_and_the_log_has_requests_and_transitions_but_no_dat
 
     // A job that releases: every transition in the log, in order.
     let district_sha = server.upload("op-1", &support::module("district_stats"));
+    // The upload has the module compiled into the domain's cache in the background, so that
+    // its first job does not spend seconds compiling before its first query.
+    let compiled = format!("module compiled into the domain's cache module={district_sha}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !server.log_text().contains(&compiled) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not compiled ahead:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let cached = std::fs::read_dir(server.dir().join("cache").join("modules"))
+        .expect("the module cache")
+        .filter_map(Result::ok)
+        .any(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with(&district_sha) && name.ends_with(".cwasm")
+        });
+    assert!(cached, "compiled code in cache/modules/");
     let district = approved(
         &server,
         &agreement_id,
