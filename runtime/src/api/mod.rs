@@ -119,7 +119,7 @@ pub async fn serve(
     })
     .await;
     if let Err(e) = stopped {
-        eprintln!("shuyu: stopping the job queue failed: {e}");
+        tracing::error!(error = %e, "stopping the job queue failed");
     }
     served
 }
@@ -133,7 +133,7 @@ async fn expire_periodically(state: AppState) {
         ticks.tick().await;
         let result = state.gov(|gov| gov.expire_due(chrono::Utc::now())).await;
         if let Err(e) = result {
-            eprintln!("shuyu: expiring agreements and applications: {}", e.message);
+            tracing::error!(error = %e.message, "expiring agreements and applications");
         }
     }
 }

@@ -124,12 +124,12 @@ pub(crate) fn run(globals: &Globals, command: AgreementCommand) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<24} {:<16} {:<13} {:<10} {:<21} {:<21} scope",
+                "{:<24} {:<16} {:<13} {:<10} {:<25} {:<25} scope",
                 "id", "operator", "mode", "status", "from", "until"
             );
             for a in &listing.items {
                 println!(
-                    "{:<24} {:<16} {:<13} {:<10} {:<21} {:<21} {}",
+                    "{:<24} {:<16} {:<13} {:<10} {:<25} {:<25} {}",
                     a.id,
                     a.operator,
                     label(&a.mode),

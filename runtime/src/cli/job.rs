@@ -106,12 +106,12 @@ pub(crate) fn run(globals: &Globals, command: JobCommand) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<36} {:<10} {:<24} {:<16} {:<21} outcome",
+                "{:<36} {:<10} {:<24} {:<16} {:<25} outcome",
                 "id", "state", "scenario", "operator", "submitted"
             );
             for job in &listing.items {
                 println!(
-                    "{:<36} {:<10} {:<24} {:<16} {:<21} {}",
+                    "{:<36} {:<10} {:<24} {:<16} {:<25} {}",
                     job.id,
                     label(&job.state),
                     job.scenario_id,

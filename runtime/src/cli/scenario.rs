@@ -121,13 +121,13 @@ pub(crate) fn run(globals: &Globals, command: ScenarioCommand) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<24} {:<24} {:<16} {:<10} {:<21} reviews",
+                "{:<24} {:<24} {:<16} {:<10} {:<25} reviews",
                 "id", "scenario", "operator", "status", "valid until"
             );
             for a in &listing.items {
                 let decided = a.reviews.iter().filter(|r| r.decision.is_some()).count();
                 println!(
-                    "{:<24} {:<24} {:<16} {:<10} {:<21} {decided}/{} decided",
+                    "{:<24} {:<24} {:<16} {:<10} {:<25} {decided}/{} decided",
                     a.id,
                     a.scenario_id,
                     a.operator,

@@ -403,7 +403,7 @@ impl JobQueue {
     pub fn stop_all(&self, job_ids: &[String], detail: &str) {
         for id in job_ids {
             if let Err(e) = self.stop(id, JobState::Cancelled, detail) {
-                eprintln!("shuyu: cannot stop job {id}: {e}");
+                tracing::error!(job = %id, error = %e, "cannot stop the job");
             }
         }
     }
@@ -478,7 +478,7 @@ impl JobQueue {
                 Some(DETAIL_SHUT_DOWN.into()),
                 Vec::new(),
             ) {
-                eprintln!("shuyu: cannot record job {id} as failed: {e}");
+                tracing::error!(job = %id, error = %e, "cannot record the job as failed");
             }
         }
         let handles = std::mem::take(&mut *lock(&inner.workers));
@@ -649,7 +649,7 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
     ) {
         Ok(auth) => auth,
         Err(GovError::Internal(message)) => {
-            eprintln!("shuyu: job {id}: gate check failed: {message}");
+            tracing::error!(job = %id, error = %message, "gate check failed");
             return failed("internal");
         }
         Err(refusal) => {
@@ -666,13 +666,13 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
     }
     if let Err(e) = gov.record_job_state(&id, JobState::Running, None, Vec::new()) {
         // Most likely stopped between the two records; either way it must not run unrecorded.
-        eprintln!("shuyu: job {id}: cannot record it as running: {e}");
+        tracing::error!(job = %id, error = %e, "cannot record the job as running");
         return End::Recorded;
     }
     let module = match gov.module_bytes(&job.module_sha256) {
         Ok(module) => module,
         Err(e) => {
-            eprintln!("shuyu: job {id}: module {}: {e}", job.module_sha256);
+            tracing::error!(job = %id, module = %job.module_sha256, error = %e, "module unavailable");
             return failed("module_unavailable");
         }
     };
@@ -685,7 +685,7 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
     let catalog = match gov.job_catalog(&datasets) {
         Ok(catalog) => catalog,
         Err(GovError::Internal(message)) => {
-            eprintln!("shuyu: job {id}: job catalog: {message}");
+            tracing::error!(job = %id, error = %message, "job catalog");
             return failed("internal");
         }
         Err(refusal) => {
@@ -731,7 +731,7 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
             Isolated::Ended(report) => ended(&report),
             Isolated::Scenario(message) => failed(&format!("scenario: {message}")),
             Isolated::Internal(message) => {
-                eprintln!("shuyu: job {id}: {message}");
+                tracing::error!(job = %id, error = %message, "worker failed");
                 failed("internal")
             }
             Isolated::Crashed { exit, cancelled } => {
@@ -753,7 +753,7 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
         Ok(report) => ended(&report),
         Err(JobError::Scenario(e)) => failed(&format!("scenario: {e}")),
         Err(e) => {
-            eprintln!("shuyu: job {id}: {e}");
+            tracing::error!(job = %id, error = %e, "job failed to run");
             failed("internal")
         }
     }
@@ -770,7 +770,7 @@ fn worker_crashed(
     exit: &str,
     cancelled: bool,
 ) -> End {
-    eprintln!("shuyu: job {id}: the worker process died ({exit})");
+    tracing::error!(job = %id, exit = %exit, "the worker process died");
     let audit = &inner.domain.audit;
     let audited = audit
         .search(&AuditFilter {
@@ -799,7 +799,7 @@ fn worker_crashed(
         }),
     });
     if let Err(e) = appended.and_then(|_| audit.checkpoint()) {
-        eprintln!("shuyu: job {id}: cannot audit the worker's end: {e}");
+        tracing::error!(job = %id, error = %e, "cannot audit the worker's end");
     }
     if cancelled {
         // Stopped from outside: the worker loop records the stopper's state and detail.
