@@ -111,7 +111,7 @@ impl ApiError {
 
     /// 500. `detail` goes to stderr only; the client gets a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        eprintln!("shuyu: internal error: {detail}");
+        tracing::error!(error = %detail, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE)
     }
 

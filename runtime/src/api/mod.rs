@@ -32,6 +32,7 @@ pub mod extract;
 pub mod openapi;
 pub mod pagination;
 mod refusals;
+mod request_log;
 pub mod route_table;
 mod router;
 mod routes;
@@ -118,7 +119,7 @@ pub async fn serve(
         .gov(|gov| gov.flush_refusals(chrono::Utc::now(), true))
         .await
     {
-        eprintln!("shuyu: writing suppressed refusal counts: {}", e.message);
+        tracing::error!(error = %e.message, "writing suppressed refusal counts");
     }
     let queue = state.queue.clone();
     drop(state);
@@ -129,7 +130,7 @@ pub async fn serve(
     })
     .await;
     if let Err(e) = stopped {
-        eprintln!("shuyu: stopping the job queue failed: {e}");
+        tracing::error!(error = %e, "stopping the job queue failed");
     }
     served
 }
@@ -143,7 +144,7 @@ async fn expire_periodically(state: AppState) {
         ticks.tick().await;
         let result = state.gov(|gov| gov.expire_due(chrono::Utc::now())).await;
         if let Err(e) = result {
-            eprintln!("shuyu: expiring agreements and applications: {}", e.message);
+            tracing::error!(error = %e.message, "expiring agreements and applications");
         }
     }
 }
@@ -165,7 +166,7 @@ async fn flush_refusals_periodically(state: AppState) {
             .gov(|gov| gov.flush_refusals(chrono::Utc::now(), false))
             .await;
         if let Err(e) = result {
-            eprintln!("shuyu: writing suppressed refusal counts: {}", e.message);
+            tracing::error!(error = %e.message, "writing suppressed refusal counts");
         }
     }
 }

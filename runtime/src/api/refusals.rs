@@ -7,22 +7,15 @@
 //!
 //! [`Governance::record_refusal`]: crate::governance::Governance::record_refusal
 
-use std::sync::{Arc, OnceLock};
-
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::auth::CallerSlot;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::governance::model::Caller;
 use crate::governance::Refusal;
-
-/// Put into a request by the layer; the `Caller` extractor fills it, so the layer learns who
-/// was refused without authenticating twice.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CallerSlot(pub(crate) Arc<OnceLock<Caller>>);
 
 /// Marks an answer whose refusal its route has audited already.
 #[derive(Debug, Clone, Copy)]
@@ -65,8 +58,7 @@ pub(crate) async fn audit_refusals(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let slot = CallerSlot::default();
-    request.extensions_mut().insert(slot.clone());
+    let slot = CallerSlot::of(&mut request);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let response = next.run(request).await;
@@ -75,7 +67,7 @@ pub(crate) async fn audit_refusals(
     {
         return response;
     }
-    let (Some(caller), Some(error)) = (slot.0.get(), response.extensions().get::<ApiError>())
+    let (Some(caller), Some(error)) = (slot.get(), response.extensions().get::<ApiError>())
     else {
         return response;
     };
@@ -94,7 +86,7 @@ pub(crate) async fn audit_refusals(
         .gov(move |gov| gov.record_refusal(&refusal))
         .await
     {
-        eprintln!("shuyu: cannot audit a refusal: {}", e.message);
+        tracing::error!(error = %e.message, "cannot audit a refusal");
     }
     response
 }

@@ -10,10 +10,11 @@ use axum::{Extension, Router};
 
 use super::error::{ApiError, BodyLimit};
 use super::refusals::{audit_refusals, RefusalRoute};
+use super::request_log::log_request;
 use super::routes;
 use super::state::AppState;
 
-/// The router serving every route of the table with its body limit.
+/// The router serving every route of the table with its body limit, logging each request.
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for route in routes::all() {
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
 

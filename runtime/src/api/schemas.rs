@@ -726,6 +726,13 @@ pub fn all() -> Map<String, Value> {
         ),
     );
     add(
+        "JobPhase",
+        enumeration(
+            "Where a job is: queued, planning (gate, module compiled, datasets opened; nothing of the module ran), running, releasing (the module ended; its end is being recorded), done. Phases only: nothing a module can count or steer (docs/security.md).",
+            &["queued", "planning", "running", "releasing", "done"],
+        ),
+    );
+    add(
         "JobRelease",
         object(
             "One release of a job, as the operator sees it.",
@@ -772,6 +779,7 @@ pub fn all() -> Map<String, Value> {
                 ("operator", string("Operator identity id.")),
                 ("module_sha256", string("Module SHA-256.")),
                 ("state", reference("JobState")),
+                ("phase", reference("JobPhase")),
                 (
                     "detail",
                     nullable_string("Refusal reason, fault code or guest error code (never data)."),
@@ -799,6 +807,7 @@ pub fn all() -> Map<String, Value> {
                 "operator",
                 "module_sha256",
                 "state",
+                "phase",
                 "detail",
                 "releases",
                 "submitted_at",

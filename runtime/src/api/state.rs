@@ -10,6 +10,7 @@ use crate::domain::{Domain, DomainError};
 use crate::governance::{GovError, Governance, RefusalLimit};
 use crate::guard::budget::BudgetLedger;
 use crate::job::queue::{JobIsolation, JobQueue};
+use crate::time_zone::DomainZone;
 
 /// The address `shuyu serve` listens on by default.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -32,6 +33,9 @@ pub struct ServerConfig {
     /// How many refusals each identity gets audited per window (default 20 a minute); the
     /// rest are counted in one `refused.suppressed` entry.
     pub refusal_limit: RefusalLimit,
+    /// The domain's time zone: review deadlines end at the end of a local day (default
+    /// Asia/Shanghai; `shuyu --time-zone` or `SHUYU_TIME_ZONE`).
+    pub time_zone: DomainZone,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +46,7 @@ impl Default for ServerConfig {
             expire_every: std::time::Duration::from_secs(30),
             isolation: JobIsolation::InProcess,
             refusal_limit: RefusalLimit::default(),
+            time_zone: DomainZone::default(),
         }
     }
 }
@@ -83,7 +88,8 @@ impl AppState {
             domain.audit.clone(),
             domain.data_dir(),
         )
-        .with_refusal_limit(config.refusal_limit);
+        .with_refusal_limit(config.refusal_limit)
+        .with_time_zone(config.time_zone);
         let ledger = Arc::new(BudgetLedger::new(
             domain.store.clone(),
             domain.audit.clone(),

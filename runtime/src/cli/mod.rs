@@ -14,6 +14,7 @@ mod datasets;
 mod dates;
 mod demo;
 mod job;
+mod logging;
 mod module;
 mod objection;
 mod operator;
@@ -63,6 +64,16 @@ struct Cli {
     /// Print the server's JSON instead of a summary.
     #[arg(long, global = true)]
     json: bool,
+    /// The domain's time zone (a tz database name): where review deadlines end (`serve`), how
+    /// bare dates (`--until 2026-12-31`) are read and how times are shown.
+    #[arg(
+        long,
+        global = true,
+        env = "SHUYU_TIME_ZONE",
+        default_value = shuyu::time_zone::DEFAULT_TIME_ZONE,
+        value_name = "ZONE"
+    )]
+    time_zone: shuyu::time_zone::DomainZone,
     #[command(subcommand)]
     command: Command,
 }
@@ -118,7 +129,7 @@ enum Command {
     Budget(budget::BudgetCommand),
     /// Runs one job for `shuyu serve` (internal: request on stdin, report on stdout).
     #[command(hide = true)]
-    Worker,
+    Worker(worker::WorkerArgs),
 }
 
 /// A failure with its exit code: policy refusals and server failures exit 1, bad input 2.
@@ -151,6 +162,8 @@ pub(crate) struct Globals {
     token: Option<String>,
     /// `--json`.
     pub json: bool,
+    /// `--time-zone`.
+    pub zone: shuyu::time_zone::DomainZone,
 }
 
 impl Globals {
@@ -197,7 +210,9 @@ pub fn main() -> ExitCode {
         server: cli.server.filter(|s| !s.trim().is_empty()),
         token: cli.token,
         json: cli.json,
+        zone: cli.time_zone,
     };
+    dates::set_zone(globals.zone);
     let result = match cli.command {
         Command::Demo(args) => demo::run(&globals.data_dir, args),
         Command::Run(args) => run::run(&globals.data_dir, args),
@@ -216,7 +231,7 @@ pub fn main() -> ExitCode {
         Command::Product(cmd) => product::run(&globals, cmd),
         Command::Audit(cmd) => audit::run(&globals, cmd),
         Command::Budget(cmd) => budget::run(&globals, cmd),
-        Command::Worker => worker::run(&globals),
+        Command::Worker(args) => worker::run(&globals, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

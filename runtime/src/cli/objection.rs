@@ -89,12 +89,12 @@ pub(crate) fn run(globals: &Globals, command: ObjectionCommand) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<24} {:<22} {:<9} {:<24} {:<21} reason",
+                "{:<24} {:<22} {:<9} {:<24} {:<25} reason",
                 "id", "dataset", "status", "resolution", "filed"
             );
             for o in &listing.items {
                 println!(
-                    "{:<24} {:<22} {:<9} {:<24} {:<21} {}",
+                    "{:<24} {:<22} {:<9} {:<24} {:<25} {}",
                     o.id,
                     o.dataset,
                     label(&o.status),

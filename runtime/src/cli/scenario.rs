@@ -25,7 +25,8 @@ pub(crate) enum ScenarioCommand {
         /// The scenario file (scenario.toml).
         #[arg(long, value_name = "FILE.toml")]
         scenario: PathBuf,
-        /// End of validity: YYYY-MM-DD (through 23:59:59.999 UTC) or RFC 3339.
+        /// End of validity: YYYY-MM-DD (through that day's end in the domain's time zone) or
+        /// RFC 3339.
         #[arg(long, value_name = "DATE")]
         until: String,
         /// The approved application of the same scenario this one amends.
@@ -122,13 +123,13 @@ pub(crate) fn run(globals: &Globals, command: ScenarioCommand) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<24} {:<24} {:<16} {:<10} {:<21} reviews",
+                "{:<24} {:<24} {:<16} {:<10} {:<25} reviews",
                 "id", "scenario", "operator", "status", "valid until"
             );
             for a in &listing.items {
                 let decided = a.reviews.iter().filter(|r| r.decision.is_some()).count();
                 println!(
-                    "{:<24} {:<24} {:<16} {:<10} {:<21} {decided}/{} decided",
+                    "{:<24} {:<24} {:<16} {:<10} {:<25} {decided}/{} decided",
                     a.id,
                     a.scenario_id,
                     a.operator,

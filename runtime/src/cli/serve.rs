@@ -23,7 +23,7 @@ use shuyu::governance::RefusalLimit;
 use shuyu::job::queue::JobIsolation;
 use shuyu::job::worker::WorkerConfig;
 
-use super::{CliResult, Globals};
+use super::{logging, CliResult, Globals};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -56,6 +56,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = RefusalLimit::default().window.as_secs(), value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
     refusal_window_secs: u64,
+    /// Log level on stderr: off, error, warn, info (each request and job phase), debug, trace.
+    /// The job workers log at the same level.
+    #[arg(long, env = "SHUYU_LOG", default_value = logging::DEFAULT_LEVEL, value_name = "LEVEL")]
+    log_level: String,
     /// The program run as the job worker (default: this executable). For tests.
     #[arg(long, hide = true, value_name = "PATH")]
     worker_program: Option<std::path::PathBuf>,
@@ -65,6 +69,8 @@ pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
     if args.workers == 0 {
         return Err(anyhow!("--workers must be at least 1").into());
     }
+    let level = logging::parse_level(&args.log_level).context("--log-level")?;
+    logging::init(level);
     // Every job runs in a worker process of its own: whatever a job does to its process (an
     // abort, memory exhaustion), the server and the other jobs go on.
     let program = match args.worker_program {
@@ -85,6 +91,7 @@ pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
             per_window: args.refusal_audit_limit,
             window: std::time::Duration::from_secs(args.refusal_window_secs),
         },
+        time_zone: globals.zone,
         ..ServerConfig::default()
     };
     // Opening the domain blocks (keys, migrations) and starts the job workers: before the
@@ -109,9 +116,16 @@ pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
             .context("cannot write to stdout")?;
         drop(stdout);
         eprintln!(
-            "serving {} with {} job worker(s); stop with ctrl-c or SIGTERM",
+            "serving {} with {} job worker(s), time zone {}; stop with ctrl-c or SIGTERM",
             globals.data_dir.display(),
-            config.workers
+            config.workers,
+            config.time_zone
+        );
+        tracing::info!(
+            address = %addr,
+            workers = config.workers,
+            time_zone = %config.time_zone,
+            "listening"
         );
         server
             .run(shutdown_signal())

@@ -366,7 +366,7 @@ impl Governance {
         self.store.write_with(|tx| {
             // Again under the write lock: the state may have changed since the snapshot.
             let submission = check_submission(tx, caller, &new, now)?;
-            let deadline = review_deadline(&load_calendar(tx)?, now.date_naive());
+            let deadline = review_deadline(&load_calendar(tx)?, self.zone, now);
             let id = next_id(tx, "applications", "app")?;
             let info = &new.scenario.scenario;
             // The first application under an id binds it to the caller for ever (see

@@ -535,6 +535,38 @@ pub enum JobState {
     Cancelled,
 }
 
+/// Where a job is, as its operator may follow it: the same for every job, whatever its module
+/// does. Only the module's end moves a job on while it runs (`running` → `releasing`), and the
+/// job's end shows that moment anyway; there are no counts (docs/security.md, "Job phases").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobPhase {
+    /// Waiting for a worker.
+    Queued,
+    /// Taken by a worker: the governance gate again, the module compiled (or loaded from the
+    /// domain's cache), the granted datasets opened. Nothing of the module has run yet.
+    Planning,
+    /// The module runs: its queries, its releases (each checked by the guard as it is made).
+    Running,
+    /// The module has ended; its end and releases are being recorded and the audit log sealed.
+    Releasing,
+    /// Ended: `state` says how.
+    Done,
+}
+
+impl JobPhase {
+    /// The phase a stored state implies when no worker says more: ended states are done.
+    pub fn of_state(state: JobState) -> Self {
+        match state {
+            JobState::Queued => Self::Queued,
+            JobState::Running => Self::Running,
+            JobState::Completed | JobState::Failed | JobState::Refused | JobState::Cancelled => {
+                Self::Done
+            }
+        }
+    }
+}
+
 /// One released or blocked release of a job, as the operator sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRelease {
@@ -573,6 +605,8 @@ pub struct JobRecord {
     pub module_sha256: String,
     /// State.
     pub state: JobState,
+    /// Phase: finer than `state` while the job is queued or running, `done` once it ended.
+    pub phase: JobPhase,
     /// Refusal reason, fault code or guest error code (never data, never guest log lines).
     pub detail: Option<String>,
     /// Releases, once ended.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::refusals::{RefusalLimit, RefusalWindows};
 use crate::audit::{AuditError, AuditLog};
 use crate::store::{Store, StoreError};
+use crate::time_zone::DomainZone;
 
 /// Why a governance action was not done. Each maps to one HTTP status in `api/`.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,8 @@ pub struct Governance {
     pub(crate) modules_dir: PathBuf,
     /// Per-identity windows of audited refusals (shared by clones).
     pub(crate) refusals: RefusalWindows,
+    /// Where the domain's days begin and end (review deadlines).
+    pub(crate) zone: DomainZone,
 }
 
 impl Governance {
@@ -61,7 +64,20 @@ impl Governance {
             registry_dir: data_dir.join("registry"),
             modules_dir: data_dir.join("modules"),
             refusals: RefusalWindows::new(RefusalLimit::default()),
+            zone: DomainZone::default(),
         }
+    }
+
+    /// The same governance counting days in `zone` (default [`DomainZone::default`]).
+    #[must_use]
+    pub fn with_time_zone(mut self, zone: DomainZone) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    /// The zone in which the domain's days are counted.
+    pub fn time_zone(&self) -> DomainZone {
+        self.zone
     }
 
     /// This governance with `limit` on the refusals audited per identity.

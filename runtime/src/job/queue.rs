@@ -31,13 +31,18 @@ use std::thread::JoinHandle;
 use chrono::Utc;
 
 use super::view::{self, ReleaseView};
-use super::worker::{run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED};
+use super::worker::{
+    precompile, run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED,
+};
 use super::{
-    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, ReleaseOutcome,
+    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, Progress,
+    ReleaseOutcome,
 };
 use crate::audit::{AuditFilter, NewEntry};
 use crate::domain::Domain;
-use crate::governance::model::{Caller, JobRecord, JobRelease, JobState, PageRequest, Role};
+use crate::governance::model::{
+    Caller, JobPhase, JobRecord, JobRelease, JobState, PageRequest, Role,
+};
 use crate::governance::ScenarioFile;
 use crate::governance::{GovError, Governance};
 use crate::sandbox::{CancelToken, Fault};
@@ -86,6 +91,8 @@ struct Pending {
 struct Live {
     cancel: CancelToken,
     running: bool,
+    /// Where it is; only ever moves forward.
+    phase: JobPhase,
     /// Set when the job was stopped from outside: the state and detail to record.
     stop: Option<(JobState, String)>,
 }
@@ -133,6 +140,43 @@ struct Inner {
     /// can wait for one job to end.
     ended: tokio::sync::watch::Sender<u64>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Modules to compile into the domain's cache ahead of their first job (worker processes
+    /// only); a full queue drops the request and the job compiles the module itself.
+    precompile: Option<std::sync::mpsc::SyncSender<String>>,
+    /// The module being compiled ahead, so that its job waits instead of compiling it twice.
+    compiling: Arc<Compiling>,
+}
+
+/// The module the precompile thread is compiling, if any.
+#[derive(Default)]
+struct Compiling {
+    module: Mutex<Option<String>>,
+    done: Condvar,
+}
+
+impl Compiling {
+    fn set(&self, module: Option<String>) {
+        *lock(&self.module) = module;
+        self.done.notify_all();
+    }
+
+    /// Waits (at most `limit`) until `module` is not being compiled ahead: its job then loads
+    /// it from the cache rather than compile it a second time at the same moment.
+    fn wait_for(&self, module: &str, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut current = lock(&self.module);
+        while current.as_deref() == Some(module) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            current = self
+                .done
+                .wait_timeout(current, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
 }
 
 impl Inner {
@@ -202,8 +246,19 @@ impl JobQueue {
         workers: usize,
         isolation: JobIsolation,
     ) -> std::io::Result<Self> {
+        let compiling = Arc::new(Compiling::default());
+        let precompile = match &isolation {
+            JobIsolation::Workers(config) => Some(start_precompiler(
+                config.clone(),
+                domain.data_dir(),
+                compiling.clone(),
+            )?),
+            JobIsolation::InProcess => None,
+        };
         let inner = Arc::new(Inner {
             domain: OwnedDomain(Some(domain)),
+            precompile,
+            compiling,
             isolation,
             governance,
             state: Mutex::new(QueueState::default()),
@@ -275,6 +330,8 @@ impl JobQueue {
             }
             Err(e) => return Err(e),
         };
+        // Before a worker can take it, so that the log has the transitions in order.
+        tracing::info!(job = %record.id, operator = %record.operator, phase = "queued", "job");
         let mut state = lock(&inner.state);
         if state.closed {
             drop(state);
@@ -291,6 +348,7 @@ impl JobQueue {
             Live {
                 cancel: CancelToken::new(),
                 running: false,
+                phase: JobPhase::Queued,
                 stop: None,
             },
         );
@@ -303,6 +361,32 @@ impl JobQueue {
         drop(state);
         inner.wake.notify_one();
         Ok(record)
+    }
+
+    /// Asks for module `sha256` (just uploaded) to be compiled into the domain's cache in a
+    /// worker process, in the background, so that its first job starts without compiling.
+    /// Nothing happens with in-process jobs, or when [`PRECOMPILE_BACKLOG`] modules wait already.
+    pub fn precompile(&self, sha256: &str) {
+        if let Some(queue) = &self.inner().precompile {
+            if queue.try_send(sha256.to_string()).is_err() {
+                tracing::info!(module = %sha256, "module left for its first job to compile");
+            }
+        }
+    }
+
+    /// The job's phase as this queue knows it (`None` when it is not queued or running here).
+    pub fn phase(&self, job_id: &str) -> Option<JobPhase> {
+        lock(&self.inner().state).live.get(job_id).map(|l| l.phase)
+    }
+
+    /// `job` with its phase as this queue knows it: the live phase while the job is queued or
+    /// running here, otherwise the one its stored state implies.
+    pub fn with_phase(&self, mut job: JobRecord) -> JobRecord {
+        job.phase = self
+            .phase(&job.id)
+            .filter(|_| matches!(job.state, JobState::Queued | JobState::Running))
+            .unwrap_or_else(|| JobPhase::of_state(job.state));
+        job
     }
 
     /// Cancels a queued or running job for `cause` ("cancelled by its operator", "operator
@@ -327,12 +411,20 @@ impl JobQueue {
         queue.pending.retain(|p| p.id.as_str() != job_id);
         drop(queue);
         inner.ended.send_modify(|n| *n += 1);
+        let detail = cancelled_detail(cause, false);
         inner.governance.record_job_state(
             job_id,
             JobState::Cancelled,
-            Some(cancelled_detail(cause, false)),
+            Some(detail.clone()),
             Vec::new(),
         )?;
+        tracing::info!(
+            job = %job_id,
+            phase = "done",
+            state = state_name(JobState::Cancelled),
+            detail = %detail,
+            "job"
+        );
         Ok(true)
     }
 
@@ -342,7 +434,7 @@ impl JobQueue {
     pub fn stop_all(&self, job_ids: &[String], cause: &str) {
         for id in job_ids {
             if let Err(e) = self.stop(id, cause) {
-                eprintln!("shuyu: cannot stop job {id}: {e}");
+                tracing::error!(job = %id, error = %e, "cannot stop the job");
             }
         }
     }
@@ -418,7 +510,7 @@ impl JobQueue {
                 Some(cancelled_detail(CAUSE_SHUT_DOWN, false)),
                 Vec::new(),
             ) {
-                eprintln!("shuyu: cannot record job {id} as cancelled: {e}");
+                tracing::error!(job = %id, error = %e, "cannot record the job as cancelled");
             }
         }
         let handles = std::mem::take(&mut *lock(&inner.workers));
@@ -426,6 +518,33 @@ impl JobQueue {
             let _ = handle.join();
         }
     }
+}
+
+/// Modules that may wait to be compiled ahead of their first job; more are left to their jobs.
+pub const PRECOMPILE_BACKLOG: usize = 16;
+
+/// Starts the thread that compiles uploaded modules one at a time, each in a worker process
+/// (`job::worker::precompile`). It ends when the queue is dropped.
+fn start_precompiler(
+    config: WorkerConfig,
+    data_dir: &std::path::Path,
+    compiling: Arc<Compiling>,
+) -> std::io::Result<std::sync::mpsc::SyncSender<String>> {
+    let (send, receive) = std::sync::mpsc::sync_channel::<String>(PRECOMPILE_BACKLOG);
+    let data_dir = data_dir.to_path_buf();
+    std::thread::Builder::new()
+        .name("shuyu-precompile".into())
+        .spawn(move || {
+            for sha256 in receive {
+                compiling.set(Some(sha256.clone()));
+                let compiled = precompile(&config, &data_dir, &sha256);
+                compiling.set(None);
+                if let Err(e) = compiled {
+                    tracing::warn!(module = %sha256, error = %e, "module not compiled ahead");
+                }
+            }
+        })?;
+    Ok(send)
 }
 
 /// A poisoned lock only means another thread panicked while holding it; the queue's state is
@@ -436,8 +555,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Moves a live job to `phase` (never backwards) and logs the move.
+fn enter(inner: &Inner, job_id: &str, phase: JobPhase) {
+    let mut state = lock(&inner.state);
+    if let Some(live) = state.live.get_mut(job_id) {
+        if phase > live.phase {
+            live.phase = phase;
+            drop(state);
+            tracing::info!(job = %job_id, phase = phase_name(phase), "job");
+        }
+    }
+}
+
+/// A phase's name as on the wire.
+fn phase_name(phase: JobPhase) -> &'static str {
+    match phase {
+        JobPhase::Queued => "queued",
+        JobPhase::Planning => "planning",
+        JobPhase::Running => "running",
+        JobPhase::Releasing => "releasing",
+        JobPhase::Done => "done",
+    }
+}
+
 /// A worker thread: takes pending jobs until the queue closes.
-fn worker(inner: &Inner) {
+fn worker(inner: &Arc<Inner>) {
     loop {
         let next = {
             let mut state = lock(&inner.state);
@@ -449,6 +591,7 @@ fn worker(inner: &Inner) {
                     match state.live.get_mut(job.id.as_str()) {
                         Some(live) => {
                             live.running = true;
+                            live.phase = JobPhase::Planning;
                             break Some((job, live.cancel.clone()));
                         }
                         // Stopped while queued; already recorded.
@@ -463,6 +606,7 @@ fn worker(inner: &Inner) {
         };
         let Some((job, cancel)) = next else { return };
         let id = job.id.to_string();
+        tracing::info!(job = %id, phase = "planning", "job");
         let ended =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(inner, job, cancel)));
         let stop = lock(&inner.state).live.remove(&id).and_then(|l| l.stop);
@@ -481,11 +625,21 @@ fn worker(inner: &Inner) {
                 (JobState::Cancelled, Some(stop)) => (stop.0, Some(stop.1)),
                 (state, _) => (state, detail),
             };
-            if let Err(e) = inner
+            let shown = detail.clone().unwrap_or_default();
+            match inner
                 .governance
                 .record_job_state(&id, state, detail, releases)
             {
-                eprintln!("shuyu: cannot record the end of job {id}: {e}");
+                Ok(_) => tracing::info!(
+                    job = %id,
+                    phase = "done",
+                    state = state_name(state),
+                    detail = %shown,
+                    "job"
+                ),
+                Err(e) => {
+                    tracing::error!(job = %id, error = %e, "cannot record the end of the job")
+                }
             }
         }
         inner.ended.send_modify(|n| *n += 1);
@@ -500,8 +654,20 @@ enum End {
     Record(JobState, Option<String>, Vec<JobRelease>),
 }
 
+/// A state's name as on the wire.
+fn state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Completed => "completed",
+        JobState::Failed => "failed",
+        JobState::Refused => "refused",
+        JobState::Cancelled => "cancelled",
+    }
+}
+
 /// Runs one job from the second gate check to its end.
-fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
+fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
     let gov = &inner.governance;
     let id = job.id.to_string();
     let failed = |detail: &str| End::Record(JobState::Failed, Some(detail.to_string()), Vec::new());
@@ -515,7 +681,7 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
     ) {
         Ok(auth) => auth,
         Err(GovError::Internal(message)) => {
-            eprintln!("shuyu: job {id}: gate check failed: {message}");
+            tracing::error!(job = %id, error = %message, "gate check failed");
             return failed("internal");
         }
         Err(refusal) => {
@@ -536,13 +702,13 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
     }
     if let Err(e) = gov.record_job_state(&id, JobState::Running, None, Vec::new()) {
         // Most likely stopped between the two records; either way it must not run unrecorded.
-        eprintln!("shuyu: job {id}: cannot record it as running: {e}");
+        tracing::error!(job = %id, error = %e, "cannot record the job as running");
         return End::Recorded;
     }
     let module = match gov.module_bytes(&job.module_sha256) {
         Ok(module) => module,
         Err(e) => {
-            eprintln!("shuyu: job {id}: module {}: {e}", job.module_sha256);
+            tracing::error!(job = %id, module = %job.module_sha256, error = %e, "module unavailable");
             return failed("module_unavailable");
         }
     };
@@ -555,7 +721,7 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
     let catalog = match gov.job_catalog(&datasets) {
         Ok(catalog) => catalog,
         Err(GovError::Internal(message)) => {
-            eprintln!("shuyu: job {id}: job catalog: {message}");
+            tracing::error!(job = %id, error = %message, "job catalog");
             return failed("internal");
         }
         Err(refusal) => {
@@ -566,17 +732,42 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
             )
         }
     };
+    let progress = {
+        let inner = Arc::downgrade(inner);
+        let id = id.clone();
+        Progress::new(move |phase| {
+            if let Some(inner) = inner.upgrade() {
+                enter(&inner, &id, phase);
+            }
+        })
+    };
     if let JobIsolation::Workers(config) = &inner.isolation {
+        // A module compiled ahead right now is in the cache as soon as that ends; compiling it
+        // here too would only halve the speed of both. The wait is bounded by the compiling
+        // worker's CPU limit.
+        let limit = config
+            .cpu_secs
+            .unwrap_or(super::worker::WORKER_BASE_CPU_SECS);
+        inner.compiling.wait_for(
+            &job.module_sha256,
+            std::time::Duration::from_secs(limit + 10),
+        );
         // The server read the module to check it is there and intact; the worker reads it
         // again from the module store (and checks its hash) rather than through the pipe.
         drop(module);
         let scenario = auth.scenario;
         let request = WorkerRequest::new(&job.id, scenario.clone(), &job.module_sha256, &catalog);
-        return match run_isolated(config, inner.domain.data_dir(), &request, &cancel) {
+        return match run_isolated(
+            config,
+            inner.domain.data_dir(),
+            &request,
+            &cancel,
+            &progress,
+        ) {
             Isolated::Ended(report) => ended(&report),
             Isolated::Scenario(message) => failed(&format!("scenario: {message}")),
             Isolated::Internal(message) => {
-                eprintln!("shuyu: job {id}: {message}");
+                tracing::error!(job = %id, error = %message, "worker failed");
                 failed("internal")
             }
             Isolated::Crashed { exit, cancelled } => {
@@ -592,12 +783,13 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
         catalog,
         job_id: job.id,
         cancel,
+        progress,
     };
     match run_job_in(&inner.domain, request, environment) {
         Ok(report) => ended(&report),
         Err(JobError::Scenario(e)) => failed(&format!("scenario: {e}")),
         Err(e) => {
-            eprintln!("shuyu: job {id}: {e}");
+            tracing::error!(job = %id, error = %e, "job failed to run");
             failed("internal")
         }
     }
@@ -614,7 +806,7 @@ fn worker_crashed(
     exit: &str,
     cancelled: bool,
 ) -> End {
-    eprintln!("shuyu: job {id}: the worker process died ({exit})");
+    tracing::error!(job = %id, exit = %exit, "the worker process died");
     let audit = &inner.domain.audit;
     let audited = audit
         .search(&AuditFilter {
@@ -643,7 +835,7 @@ fn worker_crashed(
         }),
     });
     if let Err(e) = appended.and_then(|_| audit.checkpoint()) {
-        eprintln!("shuyu: job {id}: cannot audit the worker's end: {e}");
+        tracing::error!(job = %id, error = %e, "cannot audit the worker's end");
     }
     if cancelled {
         // Stopped from outside: the worker loop records the stopper's state and detail.
@@ -722,5 +914,41 @@ fn job_release(outcome: &ReleaseOutcome) -> JobRelease {
         message: None,
         groups_released: report.as_ref().map_or(0, |r| r.groups_released),
         suppressed: report.and_then(|r| r.suppressed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_job_waits_for_its_module_compiled_ahead_and_only_for_it() {
+        let compiling = Arc::new(Compiling::default());
+        // Nothing compiling: no wait.
+        let started = Instant::now();
+        compiling.wait_for("a", Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        compiling.set(Some("a".into()));
+        // Another module: no wait.
+        let started = Instant::now();
+        compiling.wait_for("b", Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The same module: until it is done.
+        let finisher = compiling.clone();
+        let done = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            finisher.set(None);
+        });
+        let started = Instant::now();
+        compiling.wait_for("a", Duration::from_secs(30));
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        done.join().unwrap();
+        // A compile that never ends is waited for no longer than the limit.
+        compiling.set(Some("a".into()));
+        let started = Instant::now();
+        compiling.wait_for("a", Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

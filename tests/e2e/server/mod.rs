@@ -8,8 +8,10 @@ mod cli_workflow;
 mod contract;
 mod crash;
 mod lifecycle;
+mod progress;
 mod refusals;
 mod terms_and_objections;
+mod time_zone;
 mod workers;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -78,6 +80,8 @@ pub struct Server {
     pub addr: String,
     pub data_dir: tempfile::TempDir,
     pub tokens: std::collections::BTreeMap<String, String>,
+    /// Where the server's stderr (its log) goes; inherited when `None`.
+    pub log: Option<std::path::PathBuf>,
 }
 
 impl Drop for Server {
@@ -167,22 +171,44 @@ impl Server {
             child: None,
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
             addr: String::new(),
+            log: None,
             data_dir,
             tokens,
         };
+        // The server's log (a line per request) would drown the test output: it goes to a file
+        // a test can read.
+        server.log = Some(server.dir().join("server.log"));
         server.spawn();
         server
     }
 
+    /// What the server has logged so far (its stderr, `server.log` in its data directory).
+    pub fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
+    }
+
     /// Starts (or restarts) the server process on the data directory.
     pub fn spawn(&mut self) {
+        let stderr = match &self.log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("open the server log"),
+            ),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_shuyu"))
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2"])
             .args(&self.serve_args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start shuyu serve");
         let stdout = child.stdout.take().expect("piped stdout");

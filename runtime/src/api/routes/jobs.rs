@@ -75,6 +75,7 @@ async fn submit(
         .blocking(move |queue| {
             queue
                 .submit(&caller, &body.application, &body.module_sha256)
+                .map(|job| queue.with_phase(job))
                 .map_err(ApiError::from)
         })
         .await;
@@ -96,7 +97,15 @@ async fn list(
 ) -> Result<Json<Page<JobRecord>>, ApiError> {
     let page = page.to_request()?;
     state
-        .gov(move |gov| gov.list_jobs(&caller, &page))
+        .blocking(move |queue| {
+            let mut listed = queue.governance().list_jobs(&caller, &page)?;
+            listed.items = listed
+                .items
+                .into_iter()
+                .map(|job| queue.with_phase(job))
+                .collect();
+            Ok(listed)
+        })
         .await
         .map(Json)
 }
@@ -107,7 +116,7 @@ async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JobRecord>, ApiError> {
     state
-        .gov(move |gov| gov.get_job(&caller, &id))
+        .blocking(move |queue| Ok(queue.with_phase(queue.governance().get_job(&caller, &id)?)))
         .await
         .map(Json)
 }
@@ -152,7 +161,7 @@ async fn cancel(
         state.queue().wait_ended(&job_id, CANCEL_WAIT).await;
     }
     state
-        .gov(move |gov| gov.get_job(&reader, &job_id))
+        .blocking(move |queue| Ok(queue.with_phase(queue.governance().get_job(&reader, &job_id)?)))
         .await
         .map(Json)
 }

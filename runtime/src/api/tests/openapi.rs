@@ -15,7 +15,7 @@ use crate::api::route_table::{ParamType, RequestBody, ResponseBody, Verb};
 use crate::api::schemas;
 use crate::audit::VerifyReport;
 use crate::governance::model::{
-    Identity, IdentityStatus, JobRecord, JobRelease, JobState, Role, StatusChange,
+    Identity, IdentityStatus, JobPhase, JobRecord, JobRelease, JobState, Role, StatusChange,
 };
 use crate::guard::budget::{
     Budget, BudgetScope, BudgetStatus, DatasetBudget, DebitSummary, ScenarioBudget,
@@ -217,6 +217,7 @@ fn schemas_match_the_types_they_describe() {
         operator: "o".into(),
         module_sha256: "m".into(),
         state: JobState::Queued,
+        phase: JobPhase::Queued,
         detail: None,
         releases: vec![release.clone()],
         submitted_at: now,
