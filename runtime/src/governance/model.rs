@@ -166,6 +166,7 @@ pub enum AgreementMode {
 
 /// What an agreement covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgreementScope {
     /// Datasets by name (mode `tiered`).
     #[serde(default)]
@@ -193,6 +194,7 @@ pub enum AgreementStatus {
 
 /// `POST /v1/agreements` (bureau).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewAgreement {
     /// Operator identity id.
     pub operator: String,
@@ -239,6 +241,7 @@ pub struct Agreement {
 
 /// `POST /v1/applications` (operator): one application per scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewApplication {
     /// The agreement it works under (must be the caller's and active).
     pub agreement: String,
@@ -343,6 +346,7 @@ pub struct Application {
 
 /// `POST /v1/applications/{id}/reviews`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewInput {
     /// Approve or reject.
     pub decision: Decision,
