@@ -6,6 +6,7 @@ mod bad_input;
 mod channels;
 mod cli_workflow;
 mod crash;
+mod docs;
 mod lifecycle;
 mod workers;
 
