@@ -977,9 +977,11 @@ pub fn all() -> Map<String, Value> {
                     json!({
                         "description": "[seq, hash] of the last entry; null for an empty log.",
                         "oneOf": [
+                            // Not `prefixItems`: schema tools that generate and check data
+                            // from OpenAPI documents (schemathesis) do not read it.
                             {
                                 "type": "array",
-                                "prefixItems": [{ "type": "integer" }, { "type": "string" }],
+                                "items": { "type": ["integer", "string"] },
                                 "minItems": 2,
                                 "maxItems": 2,
                             },
