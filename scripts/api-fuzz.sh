@@ -113,6 +113,7 @@ if [ -f "$module" ]; then
 fi
 
 status=0
+rm -rf "$target_dir/api-fuzz-report"
 for role in bureau provider operator reviewer; do
     echo "==> api fuzz as $role (${seconds}s, seed $seed) against $url"
     if ! "$venv/bin/schemathesis" run "$url/openapi.json" \
