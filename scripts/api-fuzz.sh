@@ -17,7 +17,7 @@ seconds="${1:-40}"
 seed="${SHUYU_API_FUZZ_SEED:-20261203}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 schemathesis_version="4.32.5"
-venv="$target_dir/api-fuzz-venv"
+venv="$(mkdir -p "$target_dir" && cd "$target_dir" && pwd)/api-fuzz-venv"
 shuyu="$target_dir/debug/shuyu"
 
 # The binary under test is this checkout's (a no-op after `cargo test` built it).
@@ -113,16 +113,20 @@ if [ -f "$module" ]; then
 fi
 
 status=0
-rm -rf "$target_dir/api-fuzz-report"
+reports="$(cd "$target_dir" && pwd)/api-fuzz-report"
+rm -rf "$reports"
 for role in bureau provider operator reviewer; do
     echo "==> api fuzz as $role (${seconds}s, seed $seed) against $url"
-    if ! "$venv/bin/schemathesis" run "$url/openapi.json" \
+    # From the scratch folder: the tool keeps a cache (.schemathesis/) where it runs. One
+    # worker: with two, Python 3.11's parser can fail inside the tool itself (hypothesis parses
+    # lambdas' sources from several threads: "AST constructor recursion depth mismatch").
+    if ! (cd "$work" && "$venv/bin/schemathesis" run "$url/openapi.json" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
         --phases examples,coverage,fuzzing \
         --header "Authorization: Bearer ${!role}" \
-        --max-time "$seconds" --workers 2 --seed "$seed" \
+        --max-time "$seconds" --workers 1 --seed "$seed" \
         --request-timeout 30 --max-failures 20 --no-color \
-        --report junit --report-dir "$target_dir/api-fuzz-report/$role"; then
+        --report junit --report-dir "$reports/$role"); then
         status=1
     fi
 done
@@ -132,6 +136,6 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
     status=1
 fi
 if [ "$status" != 0 ]; then
-    echo "api-fuzz: FAILED (reports in $target_dir/api-fuzz-report/)" >&2
+    echo "api-fuzz: FAILED (reports in $reports/)" >&2
 fi
 exit "$status"
