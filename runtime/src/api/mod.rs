@@ -47,7 +47,7 @@ use tokio::net::TcpListener;
 pub use auth::require_role;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use router::router;
-pub use routes::all as all_routes;
+pub use routes::{all as all_routes, DomainPublicKey};
 pub use state::{AppState, ServeError, ServerConfig, DEFAULT_LISTEN, DEFAULT_WORKERS};
 
 use crate::job::queue::JobQueue;

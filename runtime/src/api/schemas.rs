@@ -11,6 +11,12 @@ fn string(description: &str) -> Value {
     json!({ "type": "string", "description": description })
 }
 
+/// A text the server refuses empty or blank (a reason, a note, an answer): at least one
+/// character that is not whitespace.
+fn text(description: &str) -> Value {
+    json!({ "type": "string", "minLength": 1, "pattern": "\\S", "description": description })
+}
+
 fn nullable_string(description: &str) -> Value {
     json!({ "type": ["string", "null"], "description": description })
 }
@@ -66,6 +72,34 @@ fn object(description: &str, properties: &[(&str, Value)], required: &[&str]) ->
     })
 }
 
+/// An object a request sends: exactly `properties`, anything else refused (the server's types
+/// deny unknown fields).
+fn request_object(description: &str, properties: &[(&str, Value)], required: &[&str]) -> Value {
+    let mut schema = object(description, properties, required);
+    schema["additionalProperties"] = json!(false);
+    schema
+}
+
+/// The schemas of request bodies and of the objects inside them: all closed
+/// (`additionalProperties: false`), as the server refuses unknown fields.
+pub const REQUEST_OBJECTS: [&str; 15] = [
+    "PublishDataset",
+    "ReasonInput",
+    "NewAgreement",
+    "AgreementScope",
+    "NewApplication",
+    "ScenarioFile",
+    "ScenarioInfo",
+    "Grant",
+    "Limits",
+    "ReviewInput",
+    "NewObjection",
+    "ResolveObjection",
+    "NewQualityRequest",
+    "QualityAnswer",
+    "NewJob",
+];
+
 /// A page of `item`s.
 fn page(item: &str) -> Value {
     object(
@@ -115,7 +149,7 @@ pub fn all() -> Map<String, Value> {
                 ("status", integer("HTTP status.")),
                 (
                     "code",
-                    string("Stable code: bad_request, unauthenticated, forbidden, not_found, method_not_allowed, conflict, payload_too_large, unsupported_media_type, invalid, internal."),
+                    string("Stable code: bad_request, unauthenticated, forbidden, not_found, method_not_allowed, conflict, payload_too_large, uri_too_long, unsupported_media_type, invalid, quota_exceeded, unavailable, internal."),
                 ),
                 ("message", string("For people; never internals.")),
             ],
@@ -135,6 +169,24 @@ pub fn all() -> Map<String, Value> {
                 ("version", string("Server version.")),
             ],
             &["status", "version"],
+        ),
+    );
+    add(
+        "DomainPublicKey",
+        object(
+            "The domain's public key: what checks product manifests, audit checkpoints and kept heads.",
+            &[
+                ("algorithm", enumeration("Always ed25519.", &["ed25519"])),
+                (
+                    "public_key",
+                    json!({ "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The key, 64 lowercase hex characters (the content of keys/domain.pub)." }),
+                ),
+                (
+                    "key_id",
+                    json!({ "type": "string", "pattern": "^[0-9a-f]{16}$", "description": "The key id manifests name: the first 16 hex characters of the key's SHA-256." }),
+                ),
+            ],
+            &["algorithm", "public_key", "key_id"],
         ),
     );
     add(
@@ -259,7 +311,7 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "PublishDataset",
-        object(
+        request_object(
             "A new dataset version.",
             &[
                 ("manifest", string("The dataset.toml text.")),
@@ -273,9 +325,9 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "ReasonInput",
-        object(
+        request_object(
             "Why an action is taken (audited).",
-            &[("reason", string("Why."))],
+            &[("reason", text("Why."))],
             &["reason"],
         ),
     );
@@ -296,14 +348,14 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "AgreementScope",
-        object(
+        request_object(
             "What an agreement covers.",
             &[
                 ("datasets", strings("Datasets (mode tiered).")),
                 ("domains", strings("Provider departments (mode domain).")),
                 (
                     "max_level",
-                    integer("Highest dataset security level covered."),
+                    json!({ "type": "integer", "minimum": 0, "maximum": 255, "description": "Highest dataset security level covered." }),
                 ),
             ],
             &["max_level"],
@@ -317,9 +369,9 @@ pub fn all() -> Map<String, Value> {
         ("term_end", time("End of the term: access ends then.")),
         (
             "security_requirements",
-            string("Security requirements accepted."),
+            text("Security requirements accepted."),
         ),
-        ("exit_conditions", string("Exit conditions.")),
+        ("exit_conditions", text("Exit conditions.")),
     ];
     let terms_required = [
         "operator",
@@ -332,7 +384,7 @@ pub fn all() -> Map<String, Value> {
     ];
     add(
         "NewAgreement",
-        object("An agreement to grant.", &agreement_terms, &terms_required),
+        request_object("An agreement to grant.", &agreement_terms, &terms_required),
     );
     let mut agreement = vec![
         ("id", string("Id (agr-...).")),
@@ -378,7 +430,7 @@ pub fn all() -> Map<String, Value> {
 
     add(
         "ScenarioInfo",
-        object(
+        request_object(
             "Who, what for, which module.",
             &[
                 ("id", string("Stable id [a-z0-9_-]+.")),
@@ -395,7 +447,7 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "Grant",
-        object(
+        request_object(
             "One dataset and the columns granted.",
             &[
                 ("dataset", string("Dataset name.")),
@@ -409,7 +461,7 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "Limits",
-        object(
+        request_object(
             "Resource limits; every field has a default (docs/abi.md).",
             &[
                 ("fuel", integer("WebAssembly fuel.")),
@@ -420,9 +472,24 @@ pub fn all() -> Map<String, Value> {
                 ("max_releases", integer("Releases the guest may begin.")),
                 (
                     "query_timeout_secs",
-                    integer("Seconds one next_batch may take."),
+                    integer("Seconds one query may take in the engine."),
                 ),
                 ("max_log_lines", integer("Guest log lines kept.")),
+                ("host_memory_mib", integer("Host memory of one run in MiB.")),
+                ("entity_fuel", integer("Fuel of one entity run.")),
+                (
+                    "entity_memory_mib",
+                    integer("Linear memory of one entity run in MiB."),
+                ),
+                ("entity_max_rows", integer("Rows one entity may have.")),
+                (
+                    "max_entities",
+                    integer("Entities one per-entity release may run."),
+                ),
+                (
+                    "entity_release_secs",
+                    integer("Wall time of one per-entity release."),
+                ),
             ],
             &[],
         ),
@@ -435,21 +502,37 @@ pub fn all() -> Map<String, Value> {
         }),
     );
     add(
+        "VectorContract",
+        json!({
+            "type": "object",
+            "description": "One vector the module may release by sample-and-aggregate (see docs/abi.md, `release_vector`).",
+        }),
+    );
+    add(
+        "PrivacyBudget",
+        json!({
+            "type": "object",
+            "description": "The scenario's total privacy budget: `epsilon` and optional `delta` (see docs/privacy.md).",
+        }),
+    );
+    add(
         "ScenarioFile",
-        object(
+        request_object(
             "A scenario, as in scenario.toml.",
             &[
                 ("scenario", reference("ScenarioInfo")),
                 ("grant", array_of("Grant")),
                 ("limits", reference("Limits")),
                 ("release", array_of("ReleaseContract")),
+                ("vector", array_of("VectorContract")),
+                ("privacy_budget", reference("PrivacyBudget")),
             ],
             &["scenario", "grant"],
         ),
     );
     add(
         "NewApplication",
-        object(
+        request_object(
             "A scenario application (one per scenario).",
             &[
                 ("agreement", string("The caller's active agreement.")),
@@ -548,11 +631,11 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "ReviewInput",
-        object(
+        request_object(
             "A review.",
             &[
                 ("decision", reference("Decision")),
-                ("reason", string("Written reason (required).")),
+                ("reason", text("Written reason (required).")),
             ],
             &["decision", "reason"],
         ),
@@ -573,11 +656,11 @@ pub fn all() -> Map<String, Value> {
 
     add(
         "NewObjection",
-        object(
+        request_object(
             "An objection against a dataset.",
             &[
                 ("dataset", string("The dataset.")),
-                ("reason", string("The harm claimed.")),
+                ("reason", text("The harm claimed.")),
             ],
             &["dataset", "reason"],
         ),
@@ -644,22 +727,22 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "ResolveObjection",
-        object(
+        request_object(
             "A resolution.",
             &[
                 ("resolution", reference("Resolution")),
-                ("note", string("The provider's note.")),
+                ("note", text("The provider's note (required).")),
             ],
-            &["resolution"],
+            &["resolution", "note"],
         ),
     );
     add(
         "NewQualityRequest",
-        object(
+        request_object(
             "A data-quality request.",
             &[
                 ("dataset", string("The dataset.")),
-                ("description", string("The problem.")),
+                ("description", text("The problem.")),
             ],
             &["dataset", "description"],
         ),
@@ -690,16 +773,16 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "QualityAnswer",
-        object(
+        request_object(
             "A provider's answer.",
-            &[("answer", string("The answer."))],
+            &[("answer", text("The answer."))],
             &["answer"],
         ),
     );
 
     add(
         "NewJob",
-        object(
+        request_object(
             "A job to run.",
             &[
                 ("application", string("The approved application.")),
@@ -948,9 +1031,11 @@ pub fn all() -> Map<String, Value> {
                     json!({
                         "description": "[seq, hash] of the last entry; null for an empty log.",
                         "oneOf": [
+                            // Not `prefixItems`: schema tools that generate and check data
+                            // from OpenAPI documents (schemathesis) do not read it.
                             {
                                 "type": "array",
-                                "prefixItems": [{ "type": "integer" }, { "type": "string" }],
+                                "items": { "type": ["integer", "string"] },
                                 "minItems": 2,
                                 "maxItems": 2,
                             },

@@ -13,6 +13,7 @@ mod client;
 mod datasets;
 mod dates;
 mod demo;
+mod domain;
 mod job;
 mod logging;
 mod module;
@@ -91,6 +92,9 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Show who the token belongs to (server).
     Whoami,
+    /// The domain's public key (server or data directory).
+    #[command(subcommand)]
+    Domain(domain::DomainCommand),
     /// Generate, import, list and show datasets; register and withdraw them on a server.
     #[command(subcommand)]
     Datasets(datasets::DatasetsCommand),
@@ -167,6 +171,20 @@ pub(crate) struct Globals {
 }
 
 impl Globals {
+    /// `--server`, if given.
+    pub(crate) fn server(&self) -> Option<&str> {
+        self.server.as_deref()
+    }
+
+    /// `--token`, if given and not blank.
+    pub(crate) fn token(&self) -> Option<String> {
+        self.token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    }
+
     /// Whether `--server` was given (commands that work both ways pick the server then).
     pub(crate) fn remote(&self) -> bool {
         self.server.is_some()
@@ -219,6 +237,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&globals, args),
         Command::Admin(cmd) => admin::run(&globals, cmd),
         Command::Whoami => whoami::run(&globals),
+        Command::Domain(cmd) => domain::run(&globals, cmd),
         Command::Datasets(cmd) => datasets::run(&globals, cmd),
         Command::Agreement(cmd) => agreement::run(&globals, cmd),
         Command::Operator(cmd) => operator::run(&globals, cmd),

@@ -184,6 +184,7 @@ pub enum AgreementMode {
 
 /// What an agreement covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgreementScope {
     /// Datasets by name (mode `tiered`).
     #[serde(default)]
@@ -211,6 +212,7 @@ pub enum AgreementStatus {
 
 /// `POST /v1/agreements` (bureau).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewAgreement {
     /// Operator identity id.
     pub operator: String,
@@ -261,6 +263,7 @@ pub struct Agreement {
 
 /// `POST /v1/applications` (operator): one application per scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewApplication {
     /// The agreement it works under (must be the caller's and active).
     pub agreement: String,
@@ -368,6 +371,7 @@ pub struct Application {
 
 /// `POST /v1/applications/{id}/reviews`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewInput {
     /// Approve or reject.
     pub decision: Decision,

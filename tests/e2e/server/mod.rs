@@ -7,6 +7,7 @@ mod channels;
 mod cli_workflow;
 mod contract;
 mod crash;
+mod docs;
 mod lifecycle;
 mod progress;
 mod refusals;
