@@ -24,3 +24,4 @@ pub mod keys;
 pub mod product;
 pub mod sandbox;
 pub mod store;
+pub mod time_zone;

@@ -3,13 +3,41 @@
 //! The API only authenticates; what a caller may do is decided by governance (and, for the
 //! audit log, by [`require_role`]). A missing or unknown token is a 401 in the API's error shape.
 
-use axum::extract::FromRequestParts;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::state::AppState;
 use crate::governance::model::{Caller, Role};
+
+/// Where the `Caller` extractor leaves the authenticated caller for the layers around a route
+/// (the refusal audit, the request log), so that they learn who called without authenticating
+/// twice. The outermost layer puts it into the request; inner layers share that one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallerSlot(Arc<OnceLock<Caller>>);
+
+impl CallerSlot {
+    /// The request's slot, put into it if no outer layer did.
+    pub(crate) fn of(request: &mut Request) -> Self {
+        request
+            .extensions_mut()
+            .get_or_insert_default::<CallerSlot>()
+            .clone()
+    }
+
+    /// Records the authenticated caller (the first one wins).
+    fn set(&self, caller: &Caller) {
+        let _ = self.0.set(caller.clone());
+    }
+
+    /// The caller, once the extractor has run.
+    pub(crate) fn get(&self) -> Option<&Caller> {
+        self.0.get()
+    }
+}
 
 /// The longest token accepted: governance issues `sy_` + 64 hex characters; anything much longer
 /// is not worth hashing.
@@ -20,7 +48,11 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
-        state.gov(move |gov| gov.authenticate(&token)).await
+        let caller = state.gov(move |gov| gov.authenticate(&token)).await?;
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.set(&caller);
+        }
+        Ok(caller)
     }
 }
 

@@ -60,6 +60,7 @@ fn code_for(status: StatusCode) -> &'static str {
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::CONFLICT => "conflict",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid",
         StatusCode::TOO_MANY_REQUESTS => "quota_exceeded",
@@ -111,7 +112,7 @@ impl ApiError {
 
     /// 500. `detail` goes to stderr only; the client gets a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        eprintln!("shuyu: internal error: {detail}");
+        tracing::error!(error = %detail, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE)
     }
 
@@ -135,6 +136,8 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // For the layer that audits refusals (`api::refusals`); never sent.
+        response.extensions_mut().insert(self);
         response
     }
 }
@@ -172,6 +175,8 @@ impl BodyLimit {
 pub(crate) fn human_bytes(bytes: usize) -> String {
     if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB ({bytes} bytes)", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB ({bytes} bytes)", bytes >> 10)
     } else {
         format!("{bytes} bytes")
     }

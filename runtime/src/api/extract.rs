@@ -11,6 +11,10 @@ use serde::de::DeserializeOwned;
 use super::error::{bytes_rejection, json_rejection, ApiError, BodyLimit};
 
 /// A JSON request body (`Content-Type: application/json`), within the route's size limit.
+///
+/// The body must be a JSON object: serde would also read a struct from an array of its fields
+/// in order (`["approve", "ok"]` as a review), which no client means and the OpenAPI document
+/// does not allow.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -23,11 +27,41 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let limit = req.extensions().get::<BodyLimit>().copied();
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection, limit)),
+        if !is_json(
+            req.headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        ) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the request body must be JSON, sent with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| bytes_rejection(rejection, limit))?;
+        let value = axum::Json::<T>::from_bytes(&bytes)
+            .map_err(|rejection| json_rejection(rejection, limit))?;
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Ok(Self(value.0)),
+            _ => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the request body must be a JSON object ({\"field\": value, ...}), not an array",
+            )),
         }
     }
+}
+
+/// `application/json`, or another `application/...+json` type, parameters ignored.
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(essence) = content_type.and_then(|t| t.split(';').next()) else {
+        return false;
+    };
+    let essence = essence.trim().to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
 /// Content types a module upload may be sent with.

@@ -31,6 +31,8 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;
+mod refusals;
+mod request_log;
 pub mod route_table;
 mod router;
 mod routes;
@@ -45,7 +47,7 @@ use tokio::net::TcpListener;
 pub use auth::require_role;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use router::router;
-pub use routes::all as all_routes;
+pub use routes::{all as all_routes, DomainPublicKey};
 pub use state::{AppState, ServeError, ServerConfig, DEFAULT_LISTEN, DEFAULT_WORKERS};
 
 use crate::job::queue::JobQueue;
@@ -79,12 +81,13 @@ impl Server {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops gracefully: no new
-/// connections, requests in flight finished, queued jobs recorded as failed ("server shut
-/// down"), running jobs stopped, workers joined.
+/// connections, requests in flight finished, queued jobs recorded as cancelled ("server shut
+/// down before it started"), running jobs stopped, workers joined.
 ///
-/// Before serving, jobs a previous process left queued or running are recorded as failed
-/// ("server restarted"). While serving, agreements and applications past their term are expired
-/// every [`ServerConfig::expire_every`].
+/// Before serving, jobs a previous process left running are recorded as failed, those it left
+/// queued as cancelled (see [`JobQueue::fail_interrupted`]). While serving, agreements and applications past their term are expired
+/// every [`ServerConfig::expire_every`], and suppressed refusal counts are written once their
+/// window closes (the last ones when the server stops).
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
@@ -105,10 +108,19 @@ pub async fn serve(
         }
     }
     let expiry = tokio::spawn(expire_periodically(state.clone()));
+    let refusals = tokio::spawn(flush_refusals_periodically(state.clone()));
     let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     expiry.abort();
+    refusals.abort();
+    // The counts of refusals suppressed in windows still open are written before stopping.
+    if let Err(e) = state
+        .gov(|gov| gov.flush_refusals(chrono::Utc::now(), true))
+        .await
+    {
+        tracing::error!(error = %e.message, "writing suppressed refusal counts");
+    }
     let queue = state.queue.clone();
     drop(state);
     // Joining workers blocks; the queue (and with it the domain) is dropped there too.
@@ -118,7 +130,7 @@ pub async fn serve(
     })
     .await;
     if let Err(e) = stopped {
-        eprintln!("shuyu: stopping the job queue failed: {e}");
+        tracing::error!(error = %e, "stopping the job queue failed");
     }
     served
 }
@@ -132,7 +144,29 @@ async fn expire_periodically(state: AppState) {
         ticks.tick().await;
         let result = state.gov(|gov| gov.expire_due(chrono::Utc::now())).await;
         if let Err(e) = result {
-            eprintln!("shuyu: expiring agreements and applications: {}", e.message);
+            tracing::error!(error = %e.message, "expiring agreements and applications");
+        }
+    }
+}
+
+/// Writes the counts of refusals suppressed in windows that have closed, once per window
+/// length, so that a flood's count is in the log soon after the flood even if its identity
+/// never comes back.
+async fn flush_refusals_periodically(state: AppState) {
+    let every = state
+        .config
+        .refusal_limit
+        .window
+        .max(std::time::Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let result = state
+            .gov(|gov| gov.flush_refusals(chrono::Utc::now(), false))
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e.message, "writing suppressed refusal counts");
         }
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::human_bytes;
 use super::extract::WASM_CONTENT_TYPES;
+use super::pagination::MAX_LIMIT;
 use super::route_table::{ParamType, RequestBody, ResponseBody, Route};
 use super::{routes, schemas};
 
@@ -17,7 +18,7 @@ pub fn document() -> &'static Value {
 }
 
 /// What each error status means, for `components/responses`.
-const ERROR_RESPONSES: [(u16, &str); 11] = [
+const ERROR_RESPONSES: [(u16, &str); 12] = [
     (
         400,
         "The request cannot be read: malformed JSON, a bad path or query parameter",
@@ -37,6 +38,10 @@ const ERROR_RESPONSES: [(u16, &str); 11] = [
         "The action conflicts with the current state; the message gives the reason",
     ),
     (413, "The body is over the route's size limit"),
+    (
+        414,
+        "The request URI (path and query) is over 8 KiB (8192 bytes)",
+    ),
     (
         415,
         "The body's content type is not the one the route reads",
@@ -101,11 +106,22 @@ pub fn build(routes: &[Route]) -> Value {
     })
 }
 
-fn parameter(location: &str, param: &super::route_table::Param) -> Value {
-    let schema = match param.ty {
+/// The schema of a parameter: what the server accepts, exactly; anything else is a 400.
+pub fn parameter_schema(ty: ParamType) -> Value {
+    match ty {
         ParamType::String => json!({ "type": "string" }),
+        ParamType::NonEmptyString => json!({ "type": "string", "minLength": 1 }),
         ParamType::Integer => json!({ "type": "integer", "minimum": 0 }),
-    };
+        ParamType::PageLimit => json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT }),
+        ParamType::TimeOrDate => json!({
+            "type": "string",
+            "anyOf": [{ "format": "date-time" }, { "format": "date" }],
+        }),
+    }
+}
+
+fn parameter(location: &str, param: &super::route_table::Param) -> Value {
+    let schema = parameter_schema(param.ty);
     json!({
         "name": param.name,
         "in": location,
@@ -174,10 +190,19 @@ fn operation(route: &Route) -> Value {
             "description": route.summary,
             "content": { "application/json": { "schema": schemas::reference(schema) } },
         }),
-        ResponseBody::Binary => json!({
-            "description": "The file's bytes.",
-            "content": { "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } },
-        }),
+        ResponseBody::Files(types) => {
+            let content: Map<String, Value> = types
+                .iter()
+                .map(|t| {
+                    let essence = media_type_essence(t);
+                    (
+                        essence.to_string(),
+                        json!({ "schema": { "type": "string", "contentMediaType": essence } }),
+                    )
+                })
+                .collect();
+            json!({ "description": "The file's bytes, with the file's own content type.", "content": content })
+        }
     };
     let mut responses = Map::new();
     responses.insert(route.status.to_string(), success);
@@ -189,4 +214,13 @@ fn operation(route: &Route) -> Value {
     }
     op.insert("responses".into(), Value::Object(responses));
     Value::Object(op)
+}
+
+/// `text/csv; charset=utf-8` → `text/csv`: the document keys responses by media type.
+pub fn media_type_essence(content_type: &str) -> &str {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or(content_type)
+        .trim()
 }

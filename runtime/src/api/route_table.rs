@@ -36,13 +36,19 @@ impl Verb {
     }
 }
 
-/// The type of a path or query parameter.
+/// The type of a path or query parameter, as exactly as the server checks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamType {
     /// Text.
     String,
+    /// Text that must not be empty (an empty one is a 400).
+    NonEmptyString,
     /// A non-negative integer.
     Integer,
+    /// A page size: an integer from 1 to [`MAX_LIMIT`](super::pagination::MAX_LIMIT).
+    PageLimit,
+    /// A time: RFC 3339 (`2026-03-01T08:00:00Z`, `...+08:00`) or a date (`2026-03-01`).
+    TimeOrDate,
 }
 
 /// A path or query parameter.
@@ -66,6 +72,15 @@ impl Param {
         }
     }
 
+    /// A parameter of a given type.
+    pub const fn typed(name: &'static str, ty: ParamType, description: &'static str) -> Self {
+        Self {
+            name,
+            ty,
+            description,
+        }
+    }
+
     /// An integer parameter.
     pub const fn integer(name: &'static str, description: &'static str) -> Self {
         Self {
@@ -78,8 +93,16 @@ impl Param {
 
 /// `?limit=&after=` of list routes.
 pub const PAGE_PARAMS: &[Param] = &[
-    Param::integer("limit", "Page size, 1 to 500 (default 50)."),
-    Param::string("after", "Cursor: the `next` of the previous page."),
+    Param::typed(
+        "limit",
+        ParamType::PageLimit,
+        "Page size, 1 to 500 (default 50).",
+    ),
+    Param::typed(
+        "after",
+        ParamType::NonEmptyString,
+        "Cursor: the `next` of the previous page.",
+    ),
 ];
 
 /// What a route accepts as its body.
@@ -98,8 +121,8 @@ pub enum RequestBody {
 pub enum ResponseBody {
     /// JSON of the named schema.
     Json(&'static str),
-    /// Raw bytes (product files).
-    Binary,
+    /// Raw bytes (product files): the content types the route answers with, by file.
+    Files(&'static [&'static str]),
 }
 
 /// Builds a route's handler for the route's method.
@@ -133,7 +156,7 @@ pub struct Route {
     /// Body on success.
     pub response: ResponseBody,
     /// Error statuses particular to this route (403, 404, 409, 422). Those every route of its
-    /// kind can answer (400, 401, 413, 415, 422 for JSON bodies, 500) are added by
+    /// kind can answer (400, 401, 413, 414, 415, 422 for JSON bodies, 500) are added by
     /// [`Route::error_statuses`].
     pub errors: &'static [u16],
     /// The handler.
@@ -220,10 +243,10 @@ impl Route {
         self
     }
 
-    /// Success with raw bytes.
-    pub fn returns_binary(mut self) -> Self {
+    /// Success with raw bytes of one of `content_types`.
+    pub fn returns_files(mut self, content_types: &'static [&'static str]) -> Self {
         self.status = 200;
-        self.response = ResponseBody::Binary;
+        self.response = ResponseBody::Files(content_types);
         self
     }
 
@@ -247,6 +270,8 @@ impl Route {
             RequestBody::Json(_) => statuses.extend([400, 413, 415, 422]),
             RequestBody::Wasm => statuses.extend([413, 415]),
         }
+        // Any request line can be too long (see `router::MAX_URI_BYTES`).
+        statuses.push(414);
         statuses.push(500);
         statuses.sort_unstable();
         statuses.dedup();

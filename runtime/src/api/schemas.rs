@@ -11,6 +11,12 @@ fn string(description: &str) -> Value {
     json!({ "type": "string", "description": description })
 }
 
+/// A text the server refuses empty or blank (a reason, a note, an answer): at least one
+/// character that is not whitespace.
+fn text(description: &str) -> Value {
+    json!({ "type": "string", "minLength": 1, "pattern": "\\S", "description": description })
+}
+
 fn nullable_string(description: &str) -> Value {
     json!({ "type": ["string", "null"], "description": description })
 }
@@ -66,6 +72,34 @@ fn object(description: &str, properties: &[(&str, Value)], required: &[&str]) ->
     })
 }
 
+/// An object a request sends: exactly `properties`, anything else refused (the server's types
+/// deny unknown fields).
+fn request_object(description: &str, properties: &[(&str, Value)], required: &[&str]) -> Value {
+    let mut schema = object(description, properties, required);
+    schema["additionalProperties"] = json!(false);
+    schema
+}
+
+/// The schemas of request bodies and of the objects inside them: all closed
+/// (`additionalProperties: false`), as the server refuses unknown fields.
+pub const REQUEST_OBJECTS: [&str; 15] = [
+    "PublishDataset",
+    "ReasonInput",
+    "NewAgreement",
+    "AgreementScope",
+    "NewApplication",
+    "ScenarioFile",
+    "ScenarioInfo",
+    "Grant",
+    "Limits",
+    "ReviewInput",
+    "NewObjection",
+    "ResolveObjection",
+    "NewQualityRequest",
+    "QualityAnswer",
+    "NewJob",
+];
+
 /// A page of `item`s.
 fn page(item: &str) -> Value {
     object(
@@ -115,7 +149,7 @@ pub fn all() -> Map<String, Value> {
                 ("status", integer("HTTP status.")),
                 (
                     "code",
-                    string("Stable code: bad_request, unauthenticated, forbidden, not_found, method_not_allowed, conflict, payload_too_large, unsupported_media_type, invalid, internal."),
+                    string("Stable code: bad_request, unauthenticated, forbidden, not_found, method_not_allowed, conflict, payload_too_large, uri_too_long, unsupported_media_type, invalid, quota_exceeded, unavailable, internal."),
                 ),
                 ("message", string("For people; never internals.")),
             ],
@@ -138,6 +172,24 @@ pub fn all() -> Map<String, Value> {
         ),
     );
     add(
+        "DomainPublicKey",
+        object(
+            "The domain's public key: what checks product manifests, audit checkpoints and kept heads.",
+            &[
+                ("algorithm", enumeration("Always ed25519.", &["ed25519"])),
+                (
+                    "public_key",
+                    json!({ "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The key, 64 lowercase hex characters (the content of keys/domain.pub)." }),
+                ),
+                (
+                    "key_id",
+                    json!({ "type": "string", "pattern": "^[0-9a-f]{16}$", "description": "The key id manifests name: the first 16 hex characters of the key's SHA-256." }),
+                ),
+            ],
+            &["algorithm", "public_key", "key_id"],
+        ),
+    );
+    add(
         "Role",
         enumeration("A role.", &["bureau", "provider", "operator", "reviewer"]),
     );
@@ -146,6 +198,21 @@ pub fn all() -> Map<String, Value> {
         enumeration(
             "Whether an identity may act.",
             &["active", "suspended", "terminated"],
+        ),
+    );
+    add(
+        "StatusChange",
+        object(
+            "Who last changed a status, when and why.",
+            &[
+                (
+                    "by",
+                    string("The identity that changed it (`system`: the end of a term; `admin`: shuyu admin)."),
+                ),
+                ("at", time("When.")),
+                ("reason", nullable_string("Why.")),
+            ],
+            &["by", "at", "reason"],
         ),
     );
     add(
@@ -162,6 +229,7 @@ pub fn all() -> Map<String, Value> {
                 ),
                 ("department", nullable_string("Providers: department name.")),
                 ("status", reference("IdentityStatus")),
+                ("status_change", nullable_ref("StatusChange")),
                 ("created_at", time("When it was created.")),
             ],
             &[
@@ -171,6 +239,7 @@ pub fn all() -> Map<String, Value> {
                 "usci",
                 "department",
                 "status",
+                "status_change",
                 "created_at",
             ],
         ),
@@ -220,6 +289,7 @@ pub fn all() -> Map<String, Value> {
                 ),
                 ("level", integer("Security level.")),
                 ("status", reference("DatasetStatus")),
+                ("status_change", nullable_ref("StatusChange")),
                 (
                     "current_version",
                     json!({ "type": ["integer", "null"], "description": "The newest active version." }),
@@ -233,6 +303,7 @@ pub fn all() -> Map<String, Value> {
                 "open",
                 "level",
                 "status",
+                "status_change",
                 "current_version",
                 "versions",
             ],
@@ -240,7 +311,7 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "PublishDataset",
-        object(
+        request_object(
             "A new dataset version.",
             &[
                 ("manifest", string("The dataset.toml text.")),
@@ -254,9 +325,9 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "ReasonInput",
-        object(
+        request_object(
             "Why an action is taken (audited).",
-            &[("reason", string("Why."))],
+            &[("reason", text("Why."))],
             &["reason"],
         ),
     );
@@ -277,14 +348,14 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "AgreementScope",
-        object(
+        request_object(
             "What an agreement covers.",
             &[
                 ("datasets", strings("Datasets (mode tiered).")),
                 ("domains", strings("Provider departments (mode domain).")),
                 (
                     "max_level",
-                    integer("Highest dataset security level covered."),
+                    json!({ "type": "integer", "minimum": 0, "maximum": 255, "description": "Highest dataset security level covered." }),
                 ),
             ],
             &["max_level"],
@@ -298,9 +369,9 @@ pub fn all() -> Map<String, Value> {
         ("term_end", time("End of the term: access ends then.")),
         (
             "security_requirements",
-            string("Security requirements accepted."),
+            text("Security requirements accepted."),
         ),
-        ("exit_conditions", string("Exit conditions.")),
+        ("exit_conditions", text("Exit conditions.")),
     ];
     let terms_required = [
         "operator",
@@ -313,7 +384,7 @@ pub fn all() -> Map<String, Value> {
     ];
     add(
         "NewAgreement",
-        object("An agreement to grant.", &agreement_terms, &terms_required),
+        request_object("An agreement to grant.", &agreement_terms, &terms_required),
     );
     let mut agreement = vec![
         ("id", string("Id (agr-...).")),
@@ -321,10 +392,11 @@ pub fn all() -> Map<String, Value> {
     ];
     agreement.extend(agreement_terms.iter().cloned());
     agreement.push(("status", reference("AgreementStatus")));
+    agreement.push(("status_change", nullable_ref("StatusChange")));
     agreement.push(("created_at", time("When granted.")));
     let mut agreement_required = vec!["id", "authorizer"];
     agreement_required.extend(terms_required);
-    agreement_required.extend(["status", "created_at"]);
+    agreement_required.extend(["status", "status_change", "created_at"]);
     add(
         "Agreement",
         object(
@@ -358,7 +430,7 @@ pub fn all() -> Map<String, Value> {
 
     add(
         "ScenarioInfo",
-        object(
+        request_object(
             "Who, what for, which module.",
             &[
                 ("id", string("Stable id [a-z0-9_-]+.")),
@@ -375,7 +447,7 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "Grant",
-        object(
+        request_object(
             "One dataset and the columns granted.",
             &[
                 ("dataset", string("Dataset name.")),
@@ -389,7 +461,7 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "Limits",
-        object(
+        request_object(
             "Resource limits; every field has a default (docs/abi.md).",
             &[
                 ("fuel", integer("WebAssembly fuel.")),
@@ -400,9 +472,24 @@ pub fn all() -> Map<String, Value> {
                 ("max_releases", integer("Releases the guest may begin.")),
                 (
                     "query_timeout_secs",
-                    integer("Seconds one next_batch may take."),
+                    integer("Seconds one query may take in the engine."),
                 ),
                 ("max_log_lines", integer("Guest log lines kept.")),
+                ("host_memory_mib", integer("Host memory of one run in MiB.")),
+                ("entity_fuel", integer("Fuel of one entity run.")),
+                (
+                    "entity_memory_mib",
+                    integer("Linear memory of one entity run in MiB."),
+                ),
+                ("entity_max_rows", integer("Rows one entity may have.")),
+                (
+                    "max_entities",
+                    integer("Entities one per-entity release may run."),
+                ),
+                (
+                    "entity_release_secs",
+                    integer("Wall time of one per-entity release."),
+                ),
             ],
             &[],
         ),
@@ -415,21 +502,37 @@ pub fn all() -> Map<String, Value> {
         }),
     );
     add(
+        "VectorContract",
+        json!({
+            "type": "object",
+            "description": "One vector the module may release by sample-and-aggregate (see docs/abi.md, `release_vector`).",
+        }),
+    );
+    add(
+        "PrivacyBudget",
+        json!({
+            "type": "object",
+            "description": "The scenario's total privacy budget: `epsilon` and optional `delta` (see docs/privacy.md).",
+        }),
+    );
+    add(
         "ScenarioFile",
-        object(
+        request_object(
             "A scenario, as in scenario.toml.",
             &[
                 ("scenario", reference("ScenarioInfo")),
                 ("grant", array_of("Grant")),
                 ("limits", reference("Limits")),
                 ("release", array_of("ReleaseContract")),
+                ("vector", array_of("VectorContract")),
+                ("privacy_budget", reference("PrivacyBudget")),
             ],
             &["scenario", "grant"],
         ),
     );
     add(
         "NewApplication",
-        object(
+        request_object(
             "A scenario application (one per scenario).",
             &[
                 ("agreement", string("The caller's active agreement.")),
@@ -507,6 +610,7 @@ pub fn all() -> Map<String, Value> {
                 ("valid_until", time("End of validity.")),
                 ("amends", nullable_string("The application it amends.")),
                 ("status", reference("ApplicationStatus")),
+                ("status_change", nullable_ref("StatusChange")),
                 ("reviews", array_of("Review")),
                 ("submitted_at", time("When submitted.")),
             ],
@@ -519,6 +623,7 @@ pub fn all() -> Map<String, Value> {
                 "valid_until",
                 "amends",
                 "status",
+                "status_change",
                 "reviews",
                 "submitted_at",
             ],
@@ -526,11 +631,11 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "ReviewInput",
-        object(
+        request_object(
             "A review.",
             &[
                 ("decision", reference("Decision")),
-                ("reason", string("Written reason (required).")),
+                ("reason", text("Written reason (required).")),
             ],
             &["decision", "reason"],
         ),
@@ -547,13 +652,15 @@ pub fn all() -> Map<String, Value> {
         ),
     );
 
+    add_effective_contract(&mut add);
+
     add(
         "NewObjection",
-        object(
+        request_object(
             "An objection against a dataset.",
             &[
                 ("dataset", string("The dataset.")),
-                ("reason", string("The harm claimed.")),
+                ("reason", text("The harm claimed.")),
             ],
             &["dataset", "reason"],
         ),
@@ -583,6 +690,14 @@ pub fn all() -> Map<String, Value> {
                 ("note", nullable_string("The provider's note.")),
                 ("filed_at", time("When filed.")),
                 ("resolved_at", nullable_time("When resolved.")),
+                (
+                    "joined",
+                    json!({
+                        "type": "array",
+                        "items": reference("ObjectionJoin"),
+                        "description": "Objections filed while this one was open, joined to it and resolved with it.",
+                    }),
+                ),
             ],
             &[
                 "id",
@@ -594,27 +709,40 @@ pub fn all() -> Map<String, Value> {
                 "note",
                 "filed_at",
                 "resolved_at",
+                "joined",
             ],
+        ),
+    );
+    add(
+        "ObjectionJoin",
+        object(
+            "An objection joined to the one open against the same dataset.",
+            &[
+                ("filed_by", string("Who filed it.")),
+                ("reason", string("The harm claimed.")),
+                ("filed_at", time("When filed.")),
+            ],
+            &["filed_by", "reason", "filed_at"],
         ),
     );
     add(
         "ResolveObjection",
-        object(
+        request_object(
             "A resolution.",
             &[
                 ("resolution", reference("Resolution")),
-                ("note", string("The provider's note.")),
+                ("note", text("The provider's note (required).")),
             ],
-            &["resolution"],
+            &["resolution", "note"],
         ),
     );
     add(
         "NewQualityRequest",
-        object(
+        request_object(
             "A data-quality request.",
             &[
                 ("dataset", string("The dataset.")),
-                ("description", string("The problem.")),
+                ("description", text("The problem.")),
             ],
             &["dataset", "description"],
         ),
@@ -645,16 +773,16 @@ pub fn all() -> Map<String, Value> {
     );
     add(
         "QualityAnswer",
-        object(
+        request_object(
             "A provider's answer.",
-            &[("answer", string("The answer."))],
+            &[("answer", text("The answer."))],
             &["answer"],
         ),
     );
 
     add(
         "NewJob",
-        object(
+        request_object(
             "A job to run.",
             &[
                 ("application", string("The approved application.")),
@@ -678,6 +806,13 @@ pub fn all() -> Map<String, Value> {
                 "refused",
                 "cancelled",
             ],
+        ),
+    );
+    add(
+        "JobPhase",
+        enumeration(
+            "Where a job is: queued, planning (gate, module compiled, datasets opened; nothing of the module ran), running, releasing (the module ended; its end is being recorded), done. Phases only: nothing a module can count or steer (docs/security.md).",
+            &["queued", "planning", "running", "releasing", "done"],
         ),
     );
     add(
@@ -727,6 +862,7 @@ pub fn all() -> Map<String, Value> {
                 ("operator", string("Operator identity id.")),
                 ("module_sha256", string("Module SHA-256.")),
                 ("state", reference("JobState")),
+                ("phase", reference("JobPhase")),
                 (
                     "detail",
                     nullable_string("Refusal reason, fault code or guest error code (never data)."),
@@ -754,6 +890,7 @@ pub fn all() -> Map<String, Value> {
                 "operator",
                 "module_sha256",
                 "state",
+                "phase",
                 "detail",
                 "releases",
                 "submitted_at",
@@ -894,9 +1031,11 @@ pub fn all() -> Map<String, Value> {
                     json!({
                         "description": "[seq, hash] of the last entry; null for an empty log.",
                         "oneOf": [
+                            // Not `prefixItems`: schema tools that generate and check data
+                            // from OpenAPI documents (schemathesis) do not read it.
                             {
                                 "type": "array",
-                                "prefixItems": [{ "type": "integer" }, { "type": "string" }],
+                                "items": { "type": ["integer", "string"] },
                                 "minItems": 2,
                                 "maxItems": 2,
                             },
@@ -917,4 +1056,188 @@ pub fn all() -> Map<String, Value> {
         add(&format!("{item}Page"), page(item));
     }
     schemas
+}
+
+/// The schemas of `GET /v1/applications/{id}/contract` (`governance::effective`).
+fn add_effective_contract(add: &mut impl FnMut(&str, Value)) {
+    let pair = |description: &str| {
+        json!({
+            "type": "array", "items": { "type": "number" }, "minItems": 2, "maxItems": 2,
+            "description": description,
+        })
+    };
+    add(
+        "PrivacyBudget",
+        object(
+            "A total privacy budget (ε, δ) under basic composition.",
+            &[
+                ("epsilon", number("Total ε.")),
+                ("delta", number("Total δ (0: pure ε-DP only).")),
+            ],
+            &["epsilon"],
+        ),
+    );
+    add(
+        "Looser",
+        object(
+            "A place where the scenario asks for something looser than a manifest; the manifest applies there.",
+            &[
+                ("place", string("Where in the scenario (release, measure, vector, privacy_budget).")),
+                ("source", string("The manifest's column (dataset.column) or dataset.")),
+                ("rule", string("The manifest's rule: clamp, min_k, privacy_budget.epsilon, privacy_budget.delta.")),
+                ("asked", string("What the scenario asks for.")),
+                ("allowed", string("What the manifest allows.")),
+            ],
+            &["place", "source", "rule", "asked", "allowed"],
+        ),
+    );
+    add(
+        "EffectiveColumn",
+        object(
+            "A granted column and its provider's policy.",
+            &[
+                ("name", string("Column name.")),
+                (
+                    "class",
+                    enumeration(
+                        "Sensitivity class.",
+                        &["identifier", "quasi_identifier", "sensitive", "attribute"],
+                    ),
+                ),
+                (
+                    "pseudonymized",
+                    json!({ "type": "boolean", "description": "The module sees pseudonyms, not values." }),
+                ),
+                (
+                    "uses",
+                    json!({ "type": "array", "items": { "type": "string", "enum": ["join", "dimension", "measure"] }, "description": "Uses the provider allows." }),
+                ),
+                (
+                    "aggregations",
+                    json!({ "type": "array", "items": { "type": "string", "enum": ["count", "sum", "mean"] }, "description": "Aggregations the provider allows (empty: any)." }),
+                ),
+                (
+                    "clamp",
+                    json!({ "oneOf": [pair("The provider's bound [lo, hi]."), { "type": "null" }] }),
+                ),
+            ],
+            &[
+                "name",
+                "class",
+                "pseudonymized",
+                "uses",
+                "aggregations",
+                "clamp",
+            ],
+        ),
+    );
+    add(
+        "EffectiveDataset",
+        object(
+            "A granted dataset, the version composed with, and its provider's rules.",
+            &[
+                ("dataset", string("Dataset name.")),
+                (
+                    "content_sha256",
+                    string("SHA-256 of the data file of the current version."),
+                ),
+                (
+                    "min_k",
+                    integer("The provider's minimum distinct entities per released group."),
+                ),
+                (
+                    "entity_column",
+                    string("The column holding the dataset's subjects."),
+                ),
+                ("privacy_budget", reference("PrivacyBudget")),
+                (
+                    "privacy_budget_declared",
+                    json!({ "type": "boolean", "description": "Declared in the manifest (false: the runtime's default)." }),
+                ),
+                ("columns", array_of("EffectiveColumn")),
+            ],
+            &[
+                "dataset",
+                "content_sha256",
+                "min_k",
+                "entity_column",
+                "privacy_budget",
+                "privacy_budget_declared",
+                "columns",
+            ],
+        ),
+    );
+    add(
+        "EffectiveRelease",
+        object(
+            "A release as the guard enforces it: k and clamps composed with the manifests.",
+            &[
+                ("name", string("Release name.")),
+                (
+                    "k",
+                    json!({ "type": ["integer", "null"], "minimum": 2, "description": "The k applied (null under privacy)." }),
+                ),
+                ("max_rows_per_entity", integer("L: rows kept per entity.")),
+                ("max_groups", integer("More groups blocks the release.")),
+                (
+                    "dominance",
+                    json!({ "type": ["object", "null"], "description": "The (n, percent) dominance rule applied (null under privacy)." }),
+                ),
+                (
+                    "privacy",
+                    json!({ "type": ["object", "null"], "description": "ε and δ of the release." }),
+                ),
+                (
+                    "dimensions",
+                    json!({ "type": "array", "items": { "type": "object" }, "description": "Dimensions with sources and declared domains." }),
+                ),
+                (
+                    "measures",
+                    json!({ "type": "array", "items": { "type": "object" }, "description": "Measures with the clamps applied." }),
+                ),
+            ],
+            &[
+                "name",
+                "k",
+                "max_rows_per_entity",
+                "max_groups",
+                "dominance",
+                "privacy",
+                "dimensions",
+                "measures",
+            ],
+        ),
+    );
+    add(
+        "EffectiveContract",
+        object(
+            "A scenario composed with its datasets' current manifests: what the guard enforces.",
+            &[
+                ("scenario", string("Scenario id.")),
+                (
+                    "module_sha256",
+                    string("SHA-256 of the only module allowed to run."),
+                ),
+                ("datasets", array_of("EffectiveDataset")),
+                ("limits", reference("Limits")),
+                ("privacy_budget", nullable_ref("PrivacyBudget")),
+                ("releases", array_of("EffectiveRelease")),
+                (
+                    "vectors",
+                    json!({ "type": "array", "items": { "type": "object" }, "description": "Sample-and-aggregate releases ([[vector]])." }),
+                ),
+                ("looser", array_of("Looser")),
+            ],
+            &[
+                "scenario",
+                "module_sha256",
+                "datasets",
+                "limits",
+                "privacy_budget",
+                "releases",
+                "vectors",
+                "looser",
+            ],
+        ),
+    );
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use super::error::ApiError;
 use crate::domain::{Domain, DomainError};
-use crate::governance::{GovError, Governance};
+use crate::governance::{GovError, Governance, RefusalLimit};
 use crate::guard::budget::BudgetLedger;
 use crate::job::queue::{JobIsolation, JobQueue};
+use crate::time_zone::DomainZone;
 
 /// The address `shuyu serve` listens on by default.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -29,6 +30,12 @@ pub struct ServerConfig {
     /// Where jobs run (default in the server's process, for tests and embedding; `shuyu serve`
     /// runs each in a worker process of its own).
     pub isolation: JobIsolation,
+    /// How many refusals each identity gets audited per window (default 20 a minute); the
+    /// rest are counted in one `refused.suppressed` entry.
+    pub refusal_limit: RefusalLimit,
+    /// The domain's time zone: review deadlines end at the end of a local day (default
+    /// Asia/Shanghai; `shuyu --time-zone` or `SHUYU_TIME_ZONE`).
+    pub time_zone: DomainZone,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +45,8 @@ impl Default for ServerConfig {
             workers: DEFAULT_WORKERS,
             expire_every: std::time::Duration::from_secs(30),
             isolation: JobIsolation::InProcess,
+            refusal_limit: RefusalLimit::default(),
+            time_zone: DomainZone::default(),
         }
     }
 }
@@ -78,7 +87,9 @@ impl AppState {
             domain.store.clone(),
             domain.audit.clone(),
             domain.data_dir(),
-        );
+        )
+        .with_refusal_limit(config.refusal_limit)
+        .with_time_zone(config.time_zone);
         let ledger = Arc::new(BudgetLedger::new(
             domain.store.clone(),
             domain.audit.clone(),

@@ -52,10 +52,12 @@ pub(crate) struct CreateArgs {
     /// Highest dataset security level covered (1-4).
     #[arg(long)]
     max_level: u8,
-    /// Start of the term: YYYY-MM-DD (00:00 UTC) or RFC 3339.
+    /// Start of the term: YYYY-MM-DD (from that day's start in the domain's time zone) or
+    /// RFC 3339.
     #[arg(long, value_name = "DATE")]
     from: String,
-    /// End of the term: YYYY-MM-DD (through 23:59:59.999 UTC) or RFC 3339.
+    /// End of the term: YYYY-MM-DD (through that day's end in the domain's time zone,
+    /// 23:59:59.999+08:00 in Asia/Shanghai) or RFC 3339.
     #[arg(long, value_name = "DATE")]
     until: String,
     /// The security requirements the operator accepted.
@@ -122,12 +124,12 @@ pub(crate) fn run(globals: &Globals, command: AgreementCommand) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<24} {:<16} {:<13} {:<10} {:<21} {:<21} scope",
+                "{:<24} {:<16} {:<13} {:<10} {:<25} {:<25} scope",
                 "id", "operator", "mode", "status", "from", "until"
             );
             for a in &listing.items {
                 println!(
-                    "{:<24} {:<16} {:<13} {:<10} {:<21} {:<21} {}",
+                    "{:<24} {:<16} {:<13} {:<10} {:<25} {:<25} {}",
                     a.id,
                     a.operator,
                     label(&a.mode),
@@ -174,6 +176,9 @@ fn print_one(globals: &Globals, raw: &serde_json::Value, a: &Agreement, done: &s
         println!("{done} agreement {}", a.id);
     }
     println!("agreement {} — {}", a.id, label(&a.status));
+    if let Some(line) = dates::changed_line(a.status_change.as_ref()) {
+        println!("  changed        {line}");
+    }
     println!("  operator       {}", a.operator);
     println!("  authorized by  {}", a.authorizer);
     println!("  mode           {}", label(&a.mode));

@@ -7,6 +7,7 @@ use shuyu::audit::{AuditFilter, Entry};
 use shuyu::domain::Domain;
 
 use super::client::with_query;
+use super::dates;
 use super::{CliResult, Failure, Globals};
 
 #[derive(Debug, Subcommand)]
@@ -41,10 +42,12 @@ pub(crate) enum AuditCommand {
         /// Only entries by this actor (an identity id, `system` or `admin`).
         #[arg(long)]
         actor: Option<String>,
-        /// Only entries at or after this time (RFC 3339, or YYYY-MM-DD for midnight UTC).
+        /// Only entries at or after this time (RFC 3339, or YYYY-MM-DD for that day's start in
+        /// the domain's time zone).
         #[arg(long)]
         since: Option<String>,
-        /// Only entries before this time (RFC 3339, or YYYY-MM-DD for midnight UTC).
+        /// Only entries before this time (RFC 3339, or YYYY-MM-DD for that day's start in the
+        /// domain's time zone).
         #[arg(long)]
         until: Option<String>,
         /// Only entries after this seq: the head written down at the last review shows what
@@ -168,8 +171,8 @@ pub(crate) fn run(globals: &Globals, command: AuditCommand) -> CliResult {
                 action,
                 subject,
                 actor,
-                since,
-                until,
+                since: since.map(|t| dates::local_bound(&t)),
+                until: until.map(|t| dates::local_bound(&t)),
                 after,
                 // One more than asked, to learn whether a `next` cursor is due.
                 limit: limit.map(|l| l.saturating_add(1)),
@@ -278,8 +281,8 @@ fn remote(globals: &Globals, command: AuditCommand) -> CliResult {
                     ("action", action),
                     ("subject", subject),
                     ("actor", actor),
-                    ("since", since),
-                    ("until", until),
+                    ("since", since.map(|t| dates::local_bound(&t))),
+                    ("until", until.map(|t| dates::local_bound(&t))),
                 ],
             );
             let listing =

@@ -264,6 +264,9 @@ fn show_record(d: &DatasetRecord) {
             shuyu::governance::model::DatasetStatus::Withdrawn => " (no job may use it)",
         }
     );
+    if let Some(line) = dates::changed_line(d.status_change.as_ref()) {
+        println!("  changed         {line}");
+    }
     println!(
         "  current version {}",
         d.current_version

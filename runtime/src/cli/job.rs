@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use serde::de::DeserializeOwned;
-use shuyu::governance::model::{JobRecord, JobRelease, JobState};
+use shuyu::governance::model::{JobPhase, JobRecord, JobRelease, JobState};
 
 use super::client::{encode, Client};
 use super::dates;
@@ -106,12 +106,12 @@ pub(crate) fn run(globals: &Globals, command: JobCommand) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<36} {:<10} {:<24} {:<16} {:<21} outcome",
+                "{:<36} {:<10} {:<24} {:<16} {:<25} outcome",
                 "id", "state", "scenario", "operator", "submitted"
             );
             for job in &listing.items {
                 println!(
-                    "{:<36} {:<10} {:<24} {:<16} {:<21} {}",
+                    "{:<36} {:<10} {:<24} {:<16} {:<25} {}",
                     job.id,
                     label(&job.state),
                     job.scenario_id,
@@ -144,20 +144,17 @@ fn job_path(id: &str) -> String {
     format!("/v1/jobs/{}", encode(id))
 }
 
-/// Polls the job every 500 ms, printing each new state, until it ends; then prints the job and
-/// exits by its outcome.
+/// Polls the job every 500 ms, printing each new phase (queued, planning, running, releasing)
+/// and then its final state, until it ends; then prints the job and exits by its outcome.
 fn follow(globals: &Globals, client: &Client, mut job: JobRecord) -> CliResult {
     let mut raw = None;
-    let mut shown: Option<JobState> = None;
+    let mut shown: Option<String> = None;
     loop {
-        if shown != Some(job.state) && !globals.json {
-            println!(
-                "{}  {}",
-                dates::show(&chrono::Utc::now()),
-                label(&job.state)
-            );
+        let now = progress_label(&job);
+        if shown.as_ref() != Some(&now) && !globals.json {
+            println!("{}  {now}", dates::show(&chrono::Utc::now()));
         }
-        shown = Some(job.state);
+        shown = Some(now);
         if ended(job.state) {
             break;
         }
@@ -176,6 +173,15 @@ fn follow(globals: &Globals, client: &Client, mut job: JobRecord) -> CliResult {
         print_job(&job);
     }
     outcome(&job)
+}
+
+/// What `--wait` prints for a job: its phase while it runs, its state once it ended.
+fn progress_label(job: &JobRecord) -> String {
+    if ended(job.state) || job.phase == JobPhase::Done {
+        label(&job.state)
+    } else {
+        label(&job.phase)
+    }
 }
 
 /// Whether a state is final.
@@ -258,6 +264,9 @@ pub(crate) fn print_job(job: &JobRecord) {
         label(&job.state),
         meaning(job.state)
     );
+    if !ended(job.state) {
+        println!("  phase        {}", label(&job.phase));
+    }
     println!("  application  {}", job.application);
     println!("  scenario     {}", job.scenario_id);
     println!("  operator     {}", job.operator);

@@ -13,7 +13,9 @@ mod client;
 mod datasets;
 mod dates;
 mod demo;
+mod domain;
 mod job;
+mod logging;
 mod module;
 mod objection;
 mod operator;
@@ -63,6 +65,16 @@ struct Cli {
     /// Print the server's JSON instead of a summary.
     #[arg(long, global = true)]
     json: bool,
+    /// The domain's time zone (a tz database name): where review deadlines end (`serve`), how
+    /// bare dates (`--until 2026-12-31`) are read and how times are shown.
+    #[arg(
+        long,
+        global = true,
+        env = "SHUYU_TIME_ZONE",
+        default_value = shuyu::time_zone::DEFAULT_TIME_ZONE,
+        value_name = "ZONE"
+    )]
+    time_zone: shuyu::time_zone::DomainZone,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +92,9 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Show who the token belongs to (server).
     Whoami,
+    /// The domain's public key (server or data directory).
+    #[command(subcommand)]
+    Domain(domain::DomainCommand),
     /// Generate, import, list and show datasets; register and withdraw them on a server.
     #[command(subcommand)]
     Datasets(datasets::DatasetsCommand),
@@ -118,7 +133,7 @@ enum Command {
     Budget(budget::BudgetCommand),
     /// Runs one job for `shuyu serve` (internal: request on stdin, report on stdout).
     #[command(hide = true)]
-    Worker,
+    Worker(worker::WorkerArgs),
 }
 
 /// A failure with its exit code: policy refusals and server failures exit 1, bad input 2.
@@ -151,9 +166,25 @@ pub(crate) struct Globals {
     token: Option<String>,
     /// `--json`.
     pub json: bool,
+    /// `--time-zone`.
+    pub zone: shuyu::time_zone::DomainZone,
 }
 
 impl Globals {
+    /// `--server`, if given.
+    pub(crate) fn server(&self) -> Option<&str> {
+        self.server.as_deref()
+    }
+
+    /// `--token`, if given and not blank.
+    pub(crate) fn token(&self) -> Option<String> {
+        self.token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    }
+
     /// Whether `--server` was given (commands that work both ways pick the server then).
     pub(crate) fn remote(&self) -> bool {
         self.server.is_some()
@@ -197,13 +228,16 @@ pub fn main() -> ExitCode {
         server: cli.server.filter(|s| !s.trim().is_empty()),
         token: cli.token,
         json: cli.json,
+        zone: cli.time_zone,
     };
+    dates::set_zone(globals.zone);
     let result = match cli.command {
         Command::Demo(args) => demo::run(&globals.data_dir, args),
         Command::Run(args) => run::run(&globals.data_dir, args),
         Command::Serve(args) => serve::run(&globals, args),
         Command::Admin(cmd) => admin::run(&globals, cmd),
         Command::Whoami => whoami::run(&globals),
+        Command::Domain(cmd) => domain::run(&globals, cmd),
         Command::Datasets(cmd) => datasets::run(&globals, cmd),
         Command::Agreement(cmd) => agreement::run(&globals, cmd),
         Command::Operator(cmd) => operator::run(&globals, cmd),
@@ -216,7 +250,7 @@ pub fn main() -> ExitCode {
         Command::Product(cmd) => product::run(&globals, cmd),
         Command::Audit(cmd) => audit::run(&globals, cmd),
         Command::Budget(cmd) => budget::run(&globals, cmd),
-        Command::Worker => worker::run(&globals),
+        Command::Worker(args) => worker::run(&globals, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

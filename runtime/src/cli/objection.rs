@@ -63,11 +63,23 @@ pub(crate) fn run(globals: &Globals, command: ObjectionCommand) -> CliResult {
                 globals.print_json(&reply.raw);
                 return Ok(());
             }
-            println!(
-                "filed objection {} against '{}': the dataset is suspended, and its jobs \
-                 refused, until its provider resolves it",
-                reply.value.id, reply.value.dataset
-            );
+            let o = &reply.value;
+            // The server joins a claim to the objection already open against the dataset.
+            if o.joined.last().is_some_and(|j| j.reason == reason.trim()) {
+                println!(
+                    "joined objection {} against '{}' (open since {}): your claim is kept with \
+                     it and resolved with it; the dataset stays suspended",
+                    o.id,
+                    o.dataset,
+                    dates::show(&o.filed_at)
+                );
+            } else {
+                println!(
+                    "filed objection {} against '{}': the dataset is suspended, and its jobs \
+                     refused, until its provider resolves it",
+                    o.id, o.dataset
+                );
+            }
         }
         ObjectionCommand::List { limit } => {
             let client = globals.client("objection list")?;
@@ -77,12 +89,12 @@ pub(crate) fn run(globals: &Globals, command: ObjectionCommand) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<24} {:<22} {:<9} {:<24} {:<21} reason",
+                "{:<24} {:<22} {:<9} {:<24} {:<25} reason",
                 "id", "dataset", "status", "resolution", "filed"
             );
             for o in &listing.items {
                 println!(
-                    "{:<24} {:<22} {:<9} {:<24} {:<21} {}",
+                    "{:<24} {:<22} {:<9} {:<24} {:<25} {}",
                     o.id,
                     o.dataset,
                     label(&o.status),
@@ -90,6 +102,18 @@ pub(crate) fn run(globals: &Globals, command: ObjectionCommand) -> CliResult {
                     dates::show(&o.filed_at),
                     o.reason
                 );
+                for j in &o.joined {
+                    println!(
+                        "{:<24} {:<22} {:<9} {:<24} {:<21} {} (joined, by {})",
+                        "  + joined",
+                        "",
+                        "",
+                        "",
+                        dates::show(&j.filed_at),
+                        j.reason,
+                        j.filed_by
+                    );
+                }
             }
         }
         ObjectionCommand::Resolve {

@@ -10,6 +10,7 @@ use shuyu::product::{
 };
 
 use super::client::{encode, Client};
+use super::domain::domain_key;
 use super::{CliResult, Failure, Globals};
 
 #[derive(Debug, Subcommand)]
@@ -18,7 +19,8 @@ pub(crate) enum ProductCommand {
     Verify {
         /// The product folder.
         dir: PathBuf,
-        /// The domain's public key file (default: `<data-dir>/keys/domain.pub`).
+        /// The domain's public key file. Without it: the server's key with `--server`
+        /// (`GET /v1/domain/public-key`), else `<data-dir>/keys/domain.pub`.
         #[arg(long)]
         public_key: Option<PathBuf>,
     },
@@ -30,7 +32,8 @@ pub(crate) enum ProductCommand {
         /// The folder to write the package into (created; must be empty).
         #[arg(long)]
         out: PathBuf,
-        /// The domain's public key file (default: `<data-dir>/keys/domain.pub`).
+        /// The domain's public key file (default: the server's key,
+        /// `GET /v1/domain/public-key`).
         #[arg(long)]
         public_key: Option<PathBuf>,
     },
@@ -39,19 +42,15 @@ pub(crate) enum ProductCommand {
 pub(crate) fn run(globals: &Globals, command: ProductCommand) -> CliResult {
     match command {
         ProductCommand::Verify { dir, public_key } => {
-            let key = PublicKey::read_file(&key_path(globals, public_key))?;
+            let (key, _source) = domain_key(globals, public_key.as_deref())?;
             verify(&dir, &key)
         }
         ProductCommand::Download {
             id,
             out,
             public_key,
-        } => download(globals, &id, &out, key_path(globals, public_key)),
+        } => download(globals, &id, &out, public_key.as_deref()),
     }
-}
-
-fn key_path(globals: &Globals, public_key: Option<PathBuf>) -> PathBuf {
-    public_key.unwrap_or_else(|| globals.data_dir.join("keys").join("domain.pub"))
 }
 
 /// Fetches the manifest and its signature, then every data file the manifest lists; returns
@@ -104,7 +103,7 @@ fn verify(dir: &Path, key: &PublicKey) -> CliResult {
 
 /// Downloads the manifest and its signature, then every data file the manifest lists, then
 /// verifies the whole package.
-fn download(globals: &Globals, id: &str, out: &Path, key_path: PathBuf) -> CliResult {
+fn download(globals: &Globals, id: &str, out: &Path, key_file: Option<&Path>) -> CliResult {
     let client = globals.client("product download")?;
     if out.exists() {
         let mut entries =
@@ -134,9 +133,13 @@ fn download(globals: &Globals, id: &str, out: &Path, key_path: PathBuf) -> CliRe
         "downloaded product {id}: {files} files, {total} bytes into {}",
         out.display()
     );
-    let key = PublicKey::read_file(&key_path).map_err(|e| {
+    let (key, _source) = domain_key(globals, key_file).map_err(|e| {
+        let reason = match e {
+            Failure::Refused(m) | Failure::Failed(m) => m,
+            Failure::Error(e) => format!("{e:#}"),
+        };
         anyhow!(
-            "downloaded, but not verified: cannot read the domain's public key ({e}); get \
+            "downloaded, but not verified: cannot get the domain's public key ({reason}); get \
              keys/domain.pub from the domain, then run `shuyu product verify {} --public-key FILE`",
             out.display()
         )

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use shuyu::governance::effective::{EffectiveContract, EffectiveRelease};
 use shuyu::governance::model::{
     Application, ApplicationStatus, NewApplication, Review, ReviewKind,
 };
@@ -12,7 +13,7 @@ use shuyu::governance::ScenarioFile;
 use super::client::encode;
 use super::dates::{self, parse_time, DayEdge};
 use super::output::label;
-use super::{module, CliResult, Globals};
+use super::{module, CliResult, Failure, Globals};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ScenarioCommand {
@@ -24,7 +25,8 @@ pub(crate) enum ScenarioCommand {
         /// The scenario file (scenario.toml).
         #[arg(long, value_name = "FILE.toml")]
         scenario: PathBuf,
-        /// End of validity: YYYY-MM-DD (through 23:59:59.999 UTC) or RFC 3339.
+        /// End of validity: YYYY-MM-DD (through that day's end in the domain's time zone) or
+        /// RFC 3339.
         #[arg(long, value_name = "DATE")]
         until: String,
         /// The approved application of the same scenario this one amends.
@@ -41,7 +43,8 @@ pub(crate) enum ScenarioCommand {
         #[arg(long)]
         limit: Option<usize>,
     },
-    /// Show one application with its reviews.
+    /// Show one application with its reviews and its effective contract: the scenario composed
+    /// with its datasets' current manifests, as the guard enforces it.
     Show {
         /// Application id (`app-...`).
         id: String,
@@ -120,13 +123,13 @@ pub(crate) fn run(globals: &Globals, command: ScenarioCommand) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<24} {:<24} {:<16} {:<10} {:<21} reviews",
+                "{:<24} {:<24} {:<16} {:<10} {:<25} reviews",
                 "id", "scenario", "operator", "status", "valid until"
             );
             for a in &listing.items {
                 let decided = a.reviews.iter().filter(|r| r.decision.is_some()).count();
                 println!(
-                    "{:<24} {:<24} {:<16} {:<10} {:<21} {decided}/{} decided",
+                    "{:<24} {:<24} {:<16} {:<10} {:<25} {decided}/{} decided",
                     a.id,
                     a.scenario_id,
                     a.operator,
@@ -138,11 +141,31 @@ pub(crate) fn run(globals: &Globals, command: ScenarioCommand) -> CliResult {
         }
         ScenarioCommand::Show { id } => {
             let client = globals.client("scenario show")?;
-            let reply = client.get::<Application>(&format!("/v1/applications/{}", encode(&id)))?;
+            let path = format!("/v1/applications/{}", encode(&id));
+            let reply = client.get::<Application>(&path)?;
+            // A contract that cannot be composed now (no active version, a manifest it no longer
+            // fits) is shown as such: the application itself is still there to read.
+            let contract = match client.get::<EffectiveContract>(&format!("{path}/contract")) {
+                Ok(contract) => Ok(contract),
+                Err(Failure::Refused(message)) => Err(message),
+                Err(other) => return Err(other),
+            };
             if globals.json {
-                globals.print_json(&reply.raw);
+                let mut raw = reply.raw;
+                if let Some(object) = raw.as_object_mut() {
+                    let (key, value) = match contract {
+                        Ok(contract) => ("effective_contract", contract.raw),
+                        Err(message) => ("effective_contract_error", message.into()),
+                    };
+                    object.insert(key.into(), value);
+                }
+                globals.print_json(&raw);
             } else {
                 print_application(&reply.value);
+                match contract {
+                    Ok(contract) => print_contract(&contract.value),
+                    Err(message) => println!("  effective contract: unavailable: {message}"),
+                }
             }
         }
         ScenarioCommand::Suspend { id, reason } => action(globals, "suspend", &id, &reason)?,
@@ -200,6 +223,9 @@ pub(crate) fn print_application(a: &Application) {
         label(&a.status),
         meaning(a.status)
     );
+    if let Some(line) = dates::changed_line(a.status_change.as_ref()) {
+        println!("  changed      {line}");
+    }
     println!(
         "  scenario     {} — {}",
         a.scenario.scenario.id, a.scenario.scenario.title
@@ -234,6 +260,123 @@ pub(crate) fn print_application(a: &Application) {
     println!("  reviews:");
     for r in &a.reviews {
         println!("    {}", review_line(r));
+    }
+}
+
+/// Prints the effective contract: what the guard enforces for the application, every place
+/// looser than a manifest marked `LOOSER`.
+pub(crate) fn print_contract(c: &EffectiveContract) {
+    println!(
+        "  effective contract (as the guard enforces it, composed with the current manifests):"
+    );
+    for d in &c.datasets {
+        let budget = if d.privacy_budget_declared {
+            "declared"
+        } else {
+            "runtime default"
+        };
+        println!(
+            "    dataset {}  min_k {}  entity {}  privacy budget ε={} δ={} ({budget})  data {}",
+            d.dataset,
+            d.min_k,
+            d.entity_column,
+            d.privacy_budget.epsilon,
+            d.privacy_budget.delta,
+            &d.content_sha256[..16.min(d.content_sha256.len())]
+        );
+        for col in &d.columns {
+            let uses: Vec<&str> = col.uses.iter().map(|u| u.as_str()).collect();
+            let mut line = format!(
+                "      {:<20} {:<16} uses {}",
+                col.name,
+                col.class.as_str(),
+                uses.join(",")
+            );
+            if col.pseudonymized {
+                line.push_str("  pseudonymized");
+            }
+            if !col.aggregations.is_empty() {
+                let aggs: Vec<&str> = col.aggregations.iter().map(|a| a.as_str()).collect();
+                line.push_str(&format!("  aggregations {}", aggs.join(",")));
+            }
+            if let Some([lo, hi]) = col.clamp {
+                line.push_str(&format!("  clamp [{lo}, {hi}]"));
+            }
+            println!("{line}");
+        }
+    }
+    let l = &c.limits;
+    println!(
+        "    limits   fuel {}  memory {} MiB  queries {}  rows read {}  releases {}",
+        l.fuel, l.memory_mib, l.max_queries, l.max_rows_read, l.max_releases
+    );
+    if let Some(b) = &c.privacy_budget {
+        println!("    scenario privacy budget ε={} δ={}", b.epsilon, b.delta);
+    }
+    for r in &c.releases {
+        print_release(r);
+    }
+    for v in &c.vectors {
+        let delta = v
+            .privacy
+            .delta
+            .map(|d| format!(" δ={d}"))
+            .unwrap_or_default();
+        println!(
+            "    vector {}  partitions {}  privacy ε={}{delta}",
+            v.name, v.partitions, v.privacy.epsilon
+        );
+        for (coord, [lo, hi]) in v.coords.iter().zip(&v.bounds) {
+            println!("      {coord:<20} bounds [{lo}, {hi}]");
+        }
+    }
+    if c.looser.is_empty() {
+        println!("    nothing asked is looser than the manifests");
+    }
+    for looser in &c.looser {
+        println!("    LOOSER {looser} (the manifest applies)");
+    }
+}
+
+fn print_release(r: &EffectiveRelease) {
+    let threshold = match (r.k, r.dominance) {
+        (Some(k), Some(d)) => format!("k {k}  dominance ({}, {}%)", d.n, d.percent),
+        (Some(k), None) => format!("k {k}"),
+        _ => "no k threshold (privacy)".to_string(),
+    };
+    let privacy = match r.privacy {
+        Some(p) => match p.delta {
+            Some(delta) => format!("  privacy ε={} δ={delta}", p.epsilon),
+            None => format!("  privacy ε={}", p.epsilon),
+        },
+        None => String::new(),
+    };
+    println!(
+        "    release {}  {threshold}  L {}  max groups {}{privacy}",
+        r.name, r.max_rows_per_entity, r.max_groups
+    );
+    for d in &r.dimensions {
+        let domain = d
+            .values
+            .as_ref()
+            .map(|v| format!("  domain of {} values", v.len()))
+            .unwrap_or_default();
+        println!(
+            "      dimension {:<14} from {}{domain}",
+            d.name,
+            d.from.join(", ")
+        );
+    }
+    for m in &r.measures {
+        let aggs: Vec<&str> = m.aggregations.iter().map(|a| a.as_str()).collect();
+        println!(
+            "      measure   {:<14} from {}  clamp [{}, {}]  {}",
+            m.name,
+            m.from.join(", "),
+            m.clamp[0],
+            m.clamp[1],
+            aggs.join(",")
+        );
     }
 }
 

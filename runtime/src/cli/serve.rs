@@ -3,7 +3,7 @@
 //! Prints exactly one line to stdout, `listening on http://ADDR`, flushed, once the socket is
 //! bound (with `--listen 127.0.0.1:0` the line names the port picked). Everything else goes to
 //! stderr. SIGTERM or ctrl-c stops it gracefully: no new connections, requests in flight
-//! finished, queued jobs recorded as failed, running jobs stopped.
+//! finished, queued jobs recorded as cancelled, running jobs stopped.
 //!
 //! Each job runs in a worker process of its own (`shuyu worker`, hidden), under a memory and a
 //! CPU-time limit (`--worker-memory-mib`, `--worker-cpu-secs`; defaults derived from the
@@ -19,10 +19,11 @@ use std::net::SocketAddr;
 use anyhow::{anyhow, Context};
 use clap::Args;
 use shuyu::api::{AppState, Server, ServerConfig, DEFAULT_LISTEN, DEFAULT_WORKERS};
+use shuyu::governance::RefusalLimit;
 use shuyu::job::queue::JobIsolation;
 use shuyu::job::worker::WorkerConfig;
 
-use super::{CliResult, Globals};
+use super::{logging, CliResult, Globals};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -46,6 +47,19 @@ pub(crate) struct ServeArgs {
     /// before SIGKILL.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     worker_grace_secs: u64,
+    /// Refusals audited per identity per window (`--refusal-window-secs`); the rest of a
+    /// window's refusals are counted in one `refused.suppressed` entry.
+    #[arg(long, default_value_t = RefusalLimit::default().per_window, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    refusal_audit_limit: u32,
+    /// The window of `--refusal-audit-limit`, in seconds.
+    #[arg(long, default_value_t = RefusalLimit::default().window.as_secs(), value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    refusal_window_secs: u64,
+    /// Log level on stderr: off, error, warn, info (each request and job phase), debug, trace.
+    /// The job workers log at the same level.
+    #[arg(long, env = "SHUYU_LOG", default_value = logging::DEFAULT_LEVEL, value_name = "LEVEL")]
+    log_level: String,
     /// The program run as the job worker (default: this executable). For tests.
     #[arg(long, hide = true, value_name = "PATH")]
     worker_program: Option<std::path::PathBuf>,
@@ -55,6 +69,8 @@ pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
     if args.workers == 0 {
         return Err(anyhow!("--workers must be at least 1").into());
     }
+    let level = logging::parse_level(&args.log_level).context("--log-level")?;
+    logging::init(level);
     // Every job runs in a worker process of its own: whatever a job does to its process (an
     // abort, memory exhaustion), the server and the other jobs go on.
     let program = match args.worker_program {
@@ -71,6 +87,11 @@ pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
         listen: args.listen,
         workers: args.workers,
         isolation: JobIsolation::Workers(worker),
+        refusal_limit: RefusalLimit {
+            per_window: args.refusal_audit_limit,
+            window: std::time::Duration::from_secs(args.refusal_window_secs),
+        },
+        time_zone: globals.zone,
         ..ServerConfig::default()
     };
     // Opening the domain blocks (keys, migrations) and starts the job workers: before the
@@ -95,15 +116,22 @@ pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
             .context("cannot write to stdout")?;
         drop(stdout);
         eprintln!(
-            "serving {} with {} job worker(s); stop with ctrl-c or SIGTERM",
+            "serving {} with {} job worker(s), time zone {}; stop with ctrl-c or SIGTERM",
             globals.data_dir.display(),
-            config.workers
+            config.workers,
+            config.time_zone
+        );
+        tracing::info!(
+            address = %addr,
+            workers = config.workers,
+            time_zone = %config.time_zone,
+            "listening"
         );
         server
             .run(shutdown_signal())
             .await
             .context("the server failed")?;
-        eprintln!("stopped: requests in flight finished, queued jobs recorded as failed");
+        eprintln!("stopped: requests in flight finished, queued jobs recorded as cancelled");
         Ok::<(), anyhow::Error>(())
     })?;
     Ok(())

@@ -21,6 +21,9 @@ pub(crate) fn run(globals: &Globals) -> CliResult {
         println!("  department  {department}");
     }
     println!("  status      {}", label(&me.status));
+    if let Some(line) = super::dates::changed_line(me.status_change.as_ref()) {
+        println!("  changed     {line}");
+    }
     println!("  since       {}", dates::show(&me.created_at));
     Ok(())
 }

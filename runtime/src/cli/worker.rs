@@ -4,14 +4,35 @@
 //! reads one JSON line from its stdout (`shuyu::job::worker`). Closing stdin cancels the job. Not
 //! for people: it prints nothing else to stdout, and its exit status only tells the server
 //! whether it could report.
+//!
+//! `shuyu worker --compile SHA256` instead compiles an uploaded module into the domain's cache,
+//! so that the module's first job does not wait for the compiler.
 
-use shuyu::job::worker::serve_one;
+use anyhow::anyhow;
+use clap::Args;
+use shuyu::job::worker::{compile_one, serve_one, LOG_LEVEL_ENV};
 
-use super::{CliResult, Globals};
+use super::{logging, CliResult, Globals};
 
-pub(crate) fn run(globals: &Globals) -> CliResult {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    serve_one(&globals.data_dir, std::io::stdin(), &mut out)?;
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// Compile this uploaded module (SHA-256) into the domain's cache and exit, instead of
+    /// running a job.
+    #[arg(long, value_name = "SHA256")]
+    compile: Option<String>,
+}
+
+pub(crate) fn run(globals: &Globals, args: WorkerArgs) -> CliResult {
+    // The server passes its level; a worker started by hand logs at the default one.
+    let level = std::env::var(LOG_LEVEL_ENV)
+        .ok()
+        .and_then(|text| logging::parse_level(&text).ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    logging::init(level);
+    if let Some(sha256) = args.compile {
+        compile_one(&globals.data_dir, &sha256).map_err(|e| anyhow!(e))?;
+        return Ok(());
+    }
+    serve_one(&globals.data_dir, std::io::stdin(), std::io::stdout())?;
     Ok(())
 }

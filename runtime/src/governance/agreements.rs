@@ -2,17 +2,24 @@
 //! scope for a term, and may terminate it. An agreement past its term is expired, whether or not
 //! `expire_due` has recorded it yet.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::access::{self, not_found, require, require_any};
+use super::access::{self, not_found, require, require_any, StoredIdentity, SYSTEM};
 use super::model::{
-    Agreement, AgreementMode, AgreementStatus, Caller, NewAgreement, Page, PageRequest, Role,
+    Agreement, AgreementMode, AgreementStatus, ApplicationStatus, Caller, IdentityStatus,
+    NewAgreement, Page, PageRequest, Role, StatusChange,
 };
 use super::page::PageSpec;
+use super::registry::find_dataset;
 use super::{GovError, Governance};
 use crate::store::codec::{enum_text, ts};
 use crate::store::governance::agreements as db;
+use crate::store::governance::applications::set_status_and_reason;
+use crate::store::governance::Stamp;
+use crate::store::governance::identities as identities_db;
 use crate::store::Connection;
 
 /// The stored agreement row lives with its statements; its rules (`status_at`, `refusal`, ...)
@@ -21,6 +28,10 @@ pub(crate) use crate::store::governance::agreements::StoredAgreement;
 
 /// Highest dataset security level.
 const MAX_LEVEL: u8 = 4;
+
+/// Longest term an agreement may have, in days: three years (with a leap day). Authorization
+/// is granted for a bounded period and renewed by a new agreement, never open-ended.
+pub const MAX_TERM_DAYS: i64 = 1096;
 
 impl StoredAgreement {
     /// The status at `now`: an active agreement whose term has ended is expired.
@@ -31,10 +42,49 @@ impl StoredAgreement {
         }
     }
 
-    /// The agreement as shown at `now`.
-    pub fn view(&self, now: DateTime<Utc>) -> Agreement {
+    /// The agreement as shown at `now`, its operator being `operator`: suspended while the
+    /// operator is suspended (terminated while it is terminated), expired past its term, and
+    /// the change shown being the one that made it so.
+    pub fn view(&self, now: DateTime<Utc>, operator: &StoredIdentity) -> Agreement {
+        let stored = self.status_at(now);
+        let (status, status_change) = match (stored, operator.identity.status) {
+            (AgreementStatus::Active, IdentityStatus::Suspended | IdentityStatus::Terminated) => {
+                let status = match operator.identity.status {
+                    IdentityStatus::Suspended => AgreementStatus::Suspended,
+                    _ => AgreementStatus::Terminated,
+                };
+                let change = operator
+                    .identity
+                    .status_change
+                    .clone()
+                    .map(|c| StatusChange {
+                        reason: Some(format!(
+                            "operator '{}' {}: {}",
+                            operator.identity.id,
+                            enum_text(&operator.identity.status),
+                            c.reason.as_deref().unwrap_or("no reason recorded")
+                        )),
+                        ..c
+                    });
+                (status, change)
+            }
+            (AgreementStatus::Expired, _) if self.agreement.status == AgreementStatus::Active => {
+                // Not recorded yet: the clock says so.
+                let change = StatusChange {
+                    by: SYSTEM.to_string(),
+                    at: self.agreement.term_end,
+                    reason: Some(format!(
+                        "its term ended at {}",
+                        ts(&self.agreement.term_end)
+                    )),
+                };
+                (stored, Some(change))
+            }
+            _ => (stored, self.agreement.status_change.clone()),
+        };
         Agreement {
-            status: self.status_at(now),
+            status,
+            status_change,
             ..self.agreement.clone()
         }
     }
@@ -75,6 +125,14 @@ fn check_new_agreement(new: &NewAgreement, now: DateTime<Utc>) -> Result<(), Gov
             ts(&new.term_start)
         )));
     }
+    if new.term_end - new.term_start > chrono::Duration::days(MAX_TERM_DAYS) {
+        return Err(GovError::Invalid(format!(
+            "the term from {} to {} is longer than the longest allowed, {MAX_TERM_DAYS} days \
+             (three years); grant a shorter term and renew it with a new agreement",
+            ts(&new.term_start),
+            ts(&new.term_end)
+        )));
+    }
     if new.term_end <= now {
         return Err(GovError::Invalid(format!(
             "the term would already have ended ({})",
@@ -107,6 +165,27 @@ fn check_new_agreement(new: &NewAgreement, now: DateTime<Utc>) -> Result<(), Gov
     Ok(())
 }
 
+/// Refuses a scope that names a dataset the registry does not know, or a domain (department)
+/// that no provider identity belongs to (any mode): an agreement must grant something that
+/// exists, and a misspelt name must not wait silently for something of that name to appear.
+fn check_scope_names(conn: &Connection, new: &NewAgreement) -> Result<(), GovError> {
+    for name in &new.scope.datasets {
+        if find_dataset(conn, name)?.is_none() {
+            return Err(GovError::Invalid(format!(
+                "scope.datasets: dataset '{name}' is not registered"
+            )));
+        }
+    }
+    for department in &new.scope.domains {
+        if identities_db::provider_of_department(conn, department)?.is_none() {
+            return Err(GovError::Invalid(format!(
+                "scope.domains: no provider identity belongs to department '{department}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Governance {
     /// Grants an agreement.
     pub fn create_agreement(
@@ -118,6 +197,7 @@ impl Governance {
         let now = Utc::now();
         check_new_agreement(&new, now)?;
         self.store.write_with(|tx| {
+            check_scope_names(tx, &new)?;
             let operator = access::identity(tx, &new.operator)?;
             if operator.identity.role != Role::Operator {
                 return Err(GovError::Invalid(format!(
@@ -140,6 +220,7 @@ impl Governance {
                 security_requirements: new.security_requirements.trim().to_string(),
                 exit_conditions: new.exit_conditions.trim().to_string(),
                 status: AgreementStatus::Active,
+                status_change: None,
                 created_at: now,
             };
             db::insert_agreement(tx, &agreement)?;
@@ -161,7 +242,8 @@ impl Governance {
         })
     }
 
-    /// Terminates an agreement: its applications end, its jobs are refused.
+    /// Terminates an agreement: its applications that still hold their scenario are revoked at
+    /// once (each audited `gov.application.revoke`, naming the agreement), its jobs are refused.
     pub fn terminate_agreement(
         &self,
         caller: &Caller,
@@ -187,16 +269,44 @@ impl Governance {
                 }
                 AgreementStatus::Active | AgreementStatus::Suspended => {}
             }
-            db::set_agreement_status(tx, id, AgreementStatus::Terminated, reason)?;
+            let stamp = Stamp {
+                by: &caller.id,
+                at: now,
+            };
+            db::set_agreement_status(tx, id, AgreementStatus::Terminated, reason, stamp)?;
+            let ended = db::live_applications_of_agreement(tx, id)?;
             self.record(
                 tx,
                 &caller.id,
                 "gov.agreement.terminate",
                 id,
                 None,
-                json!({ "operator": stored.agreement.operator, "reason": reason }),
+                json!({
+                    "operator": stored.agreement.operator,
+                    "reason": reason,
+                    "applications_revoked": ended,
+                }),
             )?;
-            Ok(agreement(tx, id)?.view(now))
+            let why = format!("agreement {id} was terminated: {reason}");
+            for application in &ended {
+                set_status_and_reason(
+                    tx,
+                    application,
+                    ApplicationStatus::Revoked,
+                    Some(&why),
+                    stamp,
+                )?;
+                self.record(
+                    tx,
+                    &caller.id,
+                    "gov.application.revoke",
+                    application,
+                    None,
+                    json!({ "reason": why, "agreement": id, "cause": "agreement_terminated" }),
+                )?;
+            }
+            let operator = access::identity(tx, &stored.agreement.operator)?;
+            Ok(agreement(tx, id)?.view(now, &operator))
         })
     }
 
@@ -227,14 +337,20 @@ impl Governance {
         } else {
             ""
         };
-        let found = self
-            .store
-            .read(|conn| db::list_agreements(conn, spec.after(), only, spec.fetch()))?;
-        let items = found
-            .iter()
-            .map(|stored| (stored.agreement.id.clone(), stored.view(now)))
-            .collect();
-        Ok(spec.finish(items))
+        self.store.read_with(|conn| {
+            let found = db::list_agreements(conn, spec.after(), only, spec.fetch())?;
+            let mut operators: HashMap<String, StoredIdentity> = HashMap::new();
+            let mut items = Vec::new();
+            for stored in &found {
+                let name = &stored.agreement.operator;
+                if !operators.contains_key(name) {
+                    operators.insert(name.clone(), access::identity(conn, name)?);
+                }
+                let operator = &operators[name];
+                items.push((stored.agreement.id.clone(), stored.view(now, operator)));
+            }
+            Ok(spec.finish(items))
+        })
     }
 
     /// One agreement.
@@ -244,11 +360,14 @@ impl Governance {
             &[Role::Bureau, Role::Reviewer, Role::Operator],
             "read agreements",
         )?;
-        let stored = self.store.read_with(|conn| agreement(conn, id))?;
-        if caller.role == Role::Operator && stored.agreement.operator != caller.id {
-            // Another operator's agreement looks exactly like a missing one.
-            return Err(not_found("agreement", id));
-        }
-        Ok(stored.view(Utc::now()))
+        self.store.read_with(|conn| {
+            let stored = agreement(conn, id)?;
+            if caller.role == Role::Operator && stored.agreement.operator != caller.id {
+                // Another operator's agreement looks exactly like a missing one.
+                return Err(not_found("agreement", id));
+            }
+            let operator = access::identity(conn, &stored.agreement.operator)?;
+            Ok(stored.view(Utc::now(), &operator))
+        })
     }
 }

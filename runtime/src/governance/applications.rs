@@ -12,18 +12,20 @@ use super::access::{self, not_found, require};
 use super::agreements::{agreement, StoredAgreement};
 use super::bindings;
 use super::calendar::{load_calendar, review_deadline};
+use super::effective::EffectiveContract;
 use super::model::{
     AgreementMode, Application, ApplicationStatus, Caller, NewApplication, Page, PageRequest,
-    ReviewKind, Role,
+    ReviewKind, Role, StatusChange,
 };
 use super::modules::uploaded_by;
 use super::page::PageSpec;
 use super::registry::{dataset_refusal, find_dataset};
-use super::{GovError, Governance};
+use super::{ApprovedScenario, GovError, Governance};
 use crate::store::codec::{enum_text, next_id, ts};
 use crate::store::governance::applications as db;
 /// The stored application, re-exported where its rules (below) are.
 pub(crate) use crate::store::governance::applications::StoredApplication;
+use crate::store::governance::Stamp;
 use crate::store::Connection;
 
 /// The party of the bureau review until a bureau identity decides it.
@@ -56,6 +58,14 @@ impl StoredApplication {
     pub fn view(&self, now: DateTime<Utc>) -> Application {
         let mut application = self.application.clone();
         application.status = self.status_at(now);
+        if application.status != self.application.status {
+            // Expired by the clock, not recorded yet.
+            application.status_change = Some(StatusChange {
+                by: access::SYSTEM.to_string(),
+                at: self.application.valid_until,
+                reason: Some(format!("valid until {}", ts(&self.application.valid_until))),
+            });
+        }
         for review in &mut application.reviews {
             review.overdue = review.decision.is_none() && now > review.deadline;
         }
@@ -106,6 +116,14 @@ fn granted_datasets(grants: &[super::Grant]) -> Vec<String> {
         .filter(|g| seen.insert(g.dataset.clone()))
         .map(|g| g.dataset.clone())
         .collect()
+}
+
+/// Loads one application, `None` if unknown.
+pub(crate) fn find_application(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<StoredApplication>, GovError> {
+    Ok(db::find_application(conn, id)?)
 }
 
 /// Loads one application; unknown is [`GovError::NotFound`].
@@ -338,14 +356,17 @@ impl Governance {
             .store
             .read_with(|conn| check_submission(conn, caller, &new, now))?;
         let catalog = self.job_catalog(&submission.datasets)?;
+        // The composition a job runs under; here nothing of it may be looser than a manifest,
+        // so that what the reviewers approve is what the guard enforces.
         new.scenario
             .clone()
             .check(&catalog)
+            .and_then(ApprovedScenario::refuse_looser)
             .map_err(|e| GovError::Invalid(e.to_string()))?;
         self.store.write_with(|tx| {
             // Again under the write lock: the state may have changed since the snapshot.
             let submission = check_submission(tx, caller, &new, now)?;
-            let deadline = review_deadline(&load_calendar(tx)?, now.date_naive());
+            let deadline = review_deadline(&load_calendar(tx)?, self.zone, now);
             let id = next_id(tx, "applications", "app")?;
             let info = &new.scenario.scenario;
             // The first application under an id binds it to the caller for ever (see
@@ -419,6 +440,32 @@ impl Governance {
         let stored = self.store.read_with(|conn| application(conn, id))?;
         check_visible(caller, &stored)?;
         Ok(stored.view(Utc::now()))
+    }
+
+    /// The effective contract of one application: its scenario composed with the current
+    /// versions of its datasets' manifests, exactly as a job would run under it now, with every
+    /// place marked where the scenario is looser than a manifest. Visible to whoever may see
+    /// the application. A dataset with no active version, or a scenario that no longer fits a
+    /// manifest, is a conflict naming why (its jobs are refused for the same reason).
+    pub fn application_contract(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<EffectiveContract, GovError> {
+        let stored = self.store.read_with(|conn| application(conn, id))?;
+        check_visible(caller, &stored)?;
+        let catalog = self.registered_catalog(&stored.datasets())?;
+        let approved = stored
+            .application
+            .scenario
+            .clone()
+            .check(&catalog)
+            .map_err(|e| {
+                GovError::Conflict(format!(
+                    "application {id} no longer fits the current manifests of its datasets: {e}"
+                ))
+            })?;
+        Ok(EffectiveContract::of(&approved))
     }
 
     /// Suspends one application alone (bureau); returns its queued or running job ids.
@@ -499,12 +546,11 @@ impl Governance {
                     enum_text(&status)
                 )));
             }
-            // A restored application carries no reason; suspension and revocation keep theirs.
-            let kept_reason = match action {
-                BureauAction::Restore => None,
-                _ => Some(reason),
+            let stamp = Stamp {
+                by: &caller.id,
+                at: now,
             };
-            db::set_status_and_reason(tx, id, target, kept_reason)?;
+            db::set_status_and_reason(tx, id, target, Some(reason), stamp)?;
             let jobs = match action {
                 BureauAction::Restore => Vec::new(),
                 _ => db::live_jobs_of_application(tx, id)?,

@@ -9,18 +9,24 @@ use serde_json::json;
 use super::access::SYSTEM;
 use super::model::{AgreementStatus, ApplicationStatus};
 use super::{GovError, Governance};
-use crate::store::governance::agreements::set_agreement_status_keeping_reason;
-use crate::store::governance::applications::{set_status, set_status_and_reason};
+use crate::store::governance::agreements::set_agreement_status;
+use crate::store::governance::applications::set_status_and_reason;
 use crate::store::governance::expiry as db;
+use crate::store::governance::Stamp;
 
 impl Governance {
     /// Marks agreements and applications past their term as expired (auditing each); returns
     /// how many changed. Called periodically by the server and before each gate check.
     pub fn expire_due(&self, now: DateTime<Utc>) -> Result<u32, GovError> {
+        let stamp = Stamp {
+            by: SYSTEM,
+            at: now,
+        };
         self.store.write_with(|tx| {
             let mut changed = 0u32;
             for (id, term_end) in db::agreements_due(tx, now)? {
-                set_agreement_status_keeping_reason(tx, &id, AgreementStatus::Expired)?;
+                let why = format!("its term ended at {term_end}");
+                set_agreement_status(tx, &id, AgreementStatus::Expired, &why, stamp)?;
                 self.record(
                     tx,
                     SYSTEM,
@@ -32,7 +38,8 @@ impl Governance {
                 changed += 1;
             }
             for (id, valid_until) in db::applications_due(tx, now)? {
-                set_status(tx, &id, ApplicationStatus::Expired)?;
+                let why = format!("valid until {valid_until}");
+                set_status_and_reason(tx, &id, ApplicationStatus::Expired, Some(&why), stamp)?;
                 self.record(
                     tx,
                     SYSTEM,
@@ -46,7 +53,7 @@ impl Governance {
             for (id, deadline) in db::reviews_overdue(tx, now)? {
                 let reason =
                     format!("the review deadline passed at {deadline}; the application has lapsed");
-                set_status_and_reason(tx, &id, ApplicationStatus::Lapsed, Some(&reason))?;
+                set_status_and_reason(tx, &id, ApplicationStatus::Lapsed, Some(&reason), stamp)?;
                 self.record(
                     tx,
                     SYSTEM,

@@ -179,6 +179,7 @@ impl Governance {
                 usci: new.usci.clone(),
                 department: department.map(str::to_string),
                 status: IdentityStatus::Active,
+                status_change: None,
                 created_at: Utc::now(),
             };
             db::insert_identity(tx, &identity)?;

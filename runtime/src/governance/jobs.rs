@@ -356,6 +356,7 @@ fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
 #[cfg(test)]
 mod seen_tests {
     use super::*;
+    use crate::governance::model::JobPhase;
 
     #[test]
     fn operators_see_job_times_to_the_second() {
@@ -367,6 +368,7 @@ mod seen_tests {
             operator: "op".into(),
             module_sha256: "0".repeat(64),
             state: JobState::Completed,
+            phase: JobPhase::Done,
             detail: None,
             releases: Vec::new(),
             submitted_at: at(1_000_123),

@@ -11,6 +11,7 @@ mod applications;
 mod bindings;
 mod budgets;
 mod calendar;
+pub mod effective;
 mod expiry;
 mod gate;
 mod identities;
@@ -22,6 +23,7 @@ mod operators;
 mod page;
 mod quality;
 mod quotas;
+mod refusals;
 mod registry;
 mod reviews;
 pub mod scenario;
@@ -32,8 +34,10 @@ mod tests;
 
 pub use bindings::{bind_scenario, ScenarioBinding};
 pub use budgets::BudgetAccess;
+pub use effective::EffectiveContract;
 pub use quotas::MAX_MODULE_BYTES;
+pub use refusals::{Refusal, RefusalLimit, REFUSED, REFUSED_SUPPRESSED, RULES as GATE_RULES};
 pub use scenario::{
-    ApprovedScenario, Grant, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
+    ApprovedScenario, Grant, Looser, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
 };
 pub use service::{GovError, Governance};

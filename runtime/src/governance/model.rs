@@ -49,6 +49,18 @@ pub enum IdentityStatus {
     Terminated,
 }
 
+/// Who last changed an object's status, when and why. `None` where the status is the one the
+/// object was created with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The identity that changed it (`system` for the end of a term, `admin` for `shuyu admin`).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, as given (or what the system recorded).
+    pub reason: Option<String>,
+}
+
 /// The authenticated caller of a governance action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -74,6 +86,9 @@ pub struct Identity {
     pub department: Option<String>,
     /// Status.
     pub status: IdentityStatus,
+    /// Who last changed the status, when and why.
+    #[serde(default)]
+    pub status_change: Option<StatusChange>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -146,6 +161,9 @@ pub struct DatasetRecord {
     pub level: u8,
     /// Status.
     pub status: DatasetStatus,
+    /// Who last changed the status, when and why.
+    #[serde(default)]
+    pub status_change: Option<StatusChange>,
     /// The newest active version, which jobs use.
     pub current_version: Option<u32>,
     /// Every version, oldest first.
@@ -166,6 +184,7 @@ pub enum AgreementMode {
 
 /// What an agreement covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgreementScope {
     /// Datasets by name (mode `tiered`).
     #[serde(default)]
@@ -193,6 +212,7 @@ pub enum AgreementStatus {
 
 /// `POST /v1/agreements` (bureau).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewAgreement {
     /// Operator identity id.
     pub operator: String,
@@ -231,14 +251,19 @@ pub struct Agreement {
     pub security_requirements: String,
     /// Exit conditions.
     pub exit_conditions: String,
-    /// State (expired is computed at read time from `term_end` and also recorded).
+    /// State (expired is computed at read time from `term_end` and also recorded; suspended
+    /// while its operator is suspended).
     pub status: AgreementStatus,
+    /// Who changed the state shown, when and why (for `suspended`, the operator's suspension).
+    #[serde(default)]
+    pub status_change: Option<StatusChange>,
     /// When it was granted.
     pub created_at: DateTime<Utc>,
 }
 
 /// `POST /v1/applications` (operator): one application per scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewApplication {
     /// The agreement it works under (must be the caller's and active).
     pub agreement: String,
@@ -335,6 +360,9 @@ pub struct Application {
     pub amends: Option<String>,
     /// State.
     pub status: ApplicationStatus,
+    /// Who last changed the state, when and why.
+    #[serde(default)]
+    pub status_change: Option<StatusChange>,
     /// Required reviews: the bureau's, then one per involved provider.
     pub reviews: Vec<Review>,
     /// When submitted.
@@ -343,6 +371,7 @@ pub struct Application {
 
 /// `POST /v1/applications/{id}/reviews`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewInput {
     /// Approve or reject.
     pub decision: Decision,
@@ -393,6 +422,21 @@ pub struct Objection {
     pub filed_at: DateTime<Utc>,
     /// When resolved.
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Later objections against the dataset while this one was open, joined to it in filing
+    /// order and resolved with it.
+    #[serde(default)]
+    pub joined: Vec<ObjectionJoin>,
+}
+
+/// An objection filed while another against the same dataset was open, kept with that one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectionJoin {
+    /// Who filed it.
+    pub filed_by: String,
+    /// Why (the harm claimed).
+    pub reason: String,
+    /// When filed.
+    pub filed_at: DateTime<Utc>,
 }
 
 /// A data-quality request from an operator to a dataset's provider.
@@ -495,6 +539,38 @@ pub enum JobState {
     Cancelled,
 }
 
+/// Where a job is, as its operator may follow it: the same for every job, whatever its module
+/// does. Only the module's end moves a job on while it runs (`running` → `releasing`), and the
+/// job's end shows that moment anyway; there are no counts (docs/security.md, "Job phases").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobPhase {
+    /// Waiting for a worker.
+    Queued,
+    /// Taken by a worker: the governance gate again, the module compiled (or loaded from the
+    /// domain's cache), the granted datasets opened. Nothing of the module has run yet.
+    Planning,
+    /// The module runs: its queries, its releases (each checked by the guard as it is made).
+    Running,
+    /// The module has ended; its end and releases are being recorded and the audit log sealed.
+    Releasing,
+    /// Ended: `state` says how.
+    Done,
+}
+
+impl JobPhase {
+    /// The phase a stored state implies when no worker says more: ended states are done.
+    pub fn of_state(state: JobState) -> Self {
+        match state {
+            JobState::Queued => Self::Queued,
+            JobState::Running => Self::Running,
+            JobState::Completed | JobState::Failed | JobState::Refused | JobState::Cancelled => {
+                Self::Done
+            }
+        }
+    }
+}
+
 /// One released or blocked release of a job, as the operator sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRelease {
@@ -533,6 +609,8 @@ pub struct JobRecord {
     pub module_sha256: String,
     /// State.
     pub state: JobState,
+    /// Phase: finer than `state` while the job is queued or running, `done` once it ended.
+    pub phase: JobPhase,
     /// Refusal reason, fault code or guest error code (never data, never guest log lines).
     pub detail: Option<String>,
     /// Releases, once ended.

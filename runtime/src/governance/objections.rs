@@ -1,20 +1,55 @@
 //! Objections: anyone may object that a dataset harms their rights; the dataset is suspended at
 //! once, and every job using it refused, until its provider resolves the objection by
 //! withdrawing the dataset, restoring it, or restoring it after treatment (a new version).
+//!
+//! An objection against a dataset that an open objection already suspends is joined to that one
+//! (kept with it, resolved with it), not a second objection that would need a resolution of its
+//! own. A treatment is new data: a version whose data is byte-identical to the data objected to
+//! is not one, and such data never comes back by being published again (`objected_data`).
 
 use chrono::Utc;
 use serde_json::json;
 
 use super::access::{self, require, who};
 use super::model::{
-    Caller, DatasetStatus, Objection, ObjectionStatus, Page, PageRequest, Resolution, Role,
+    Caller, DatasetStatus, DatasetVersion, Objection, ObjectionStatus, Page, PageRequest,
+    Resolution, Role,
 };
 use super::page::PageSpec;
 use super::registry::{dataset as load_dataset, open_objection, refresh_current};
 use super::{GovError, Governance};
 use crate::store::codec::{enum_text, next_id, ts};
 use crate::store::governance::objections as db;
+use crate::store::governance::Stamp;
+use crate::store::governance::registry as registry_db;
 use crate::store::Connection;
+
+/// Whether `content_sha256` is data of `dataset` that an objection took out: a version withdrawn
+/// with the whole dataset (resolved `withdraw`: published by the resolution) or replaced by a
+/// treatment (`restore_after_treatment`: published by the filing). Returns that version and
+/// the objection. Publishing such data again would bring back what was objected to.
+pub(crate) fn objected_data(
+    conn: &Connection,
+    dataset: &str,
+    versions: &[DatasetVersion],
+    content_sha256: &str,
+) -> Result<Option<(u32, String)>, GovError> {
+    for objection in db::resolved_objections_of(conn, dataset)? {
+        let cutoff = match objection.resolution {
+            Some(Resolution::Withdraw) => objection.resolved_at,
+            Some(Resolution::RestoreAfterTreatment) => Some(objection.filed_at),
+            Some(Resolution::Restore) | None => None,
+        };
+        let Some(cutoff) = cutoff else { continue };
+        if let Some(v) = versions
+            .iter()
+            .find(|v| v.published_at <= cutoff && v.content_sha256 == content_sha256)
+        {
+            return Ok(Some((v.version, objection.id)));
+        }
+    }
+    Ok(None)
+}
 
 /// Loads one objection; unknown is [`GovError::NotFound`].
 fn objection(conn: &Connection, id: &str) -> Result<Objection, GovError> {
@@ -23,7 +58,8 @@ fn objection(conn: &Connection, id: &str) -> Result<Objection, GovError> {
 
 impl Governance {
     /// Files an objection (any role): the dataset is suspended at once. Returns it and the ids
-    /// of queued or running jobs using the dataset.
+    /// of queued or running jobs using the dataset. With an objection against the dataset open
+    /// already, the claim is joined to that one, which is returned.
     pub fn file_objection(
         &self,
         caller: &Caller,
@@ -39,6 +75,24 @@ impl Governance {
                     "dataset '{dataset}' is withdrawn; no job can use it"
                 )));
             }
+            if let Some(open) = open_objection(tx, dataset)? {
+                db::insert_join(tx, &open, &caller.id, reason, now)?;
+                let jobs = db::live_jobs_using(tx, dataset)?;
+                self.record(
+                    tx,
+                    &caller.id,
+                    "gov.objection.join",
+                    &open,
+                    None,
+                    json!({
+                        "dataset": dataset,
+                        "reason": reason,
+                        "dataset_status": enum_text(&stored.record.status),
+                        "jobs_to_stop": jobs,
+                    }),
+                )?;
+                return Ok((objection(tx, &open)?, jobs));
+            }
             let id = next_id(tx, "objections", "obj")?;
             db::insert_objection(
                 tx,
@@ -53,6 +107,11 @@ impl Governance {
                 tx,
                 dataset,
                 DatasetStatus::Suspended,
+                &format!("objection {id}: {reason}"),
+                Stamp {
+                    by: &caller.id,
+                    at: now,
+                },
             )?;
             let jobs = db::live_jobs_using(tx, dataset)?;
             self.record(
@@ -107,21 +166,49 @@ impl Governance {
                 }
                 Resolution::Restore => {}
                 Resolution::RestoreAfterTreatment => {
-                    let treated = stored
-                        .record
-                        .versions
+                    let versions = &stored.record.versions;
+                    // The data objected to: every version published before the objection.
+                    let objected: Vec<&DatasetVersion> = versions
                         .iter()
-                        .any(|v| v.active && v.published_at > found.filed_at);
-                    if !treated {
+                        .filter(|v| v.published_at <= found.filed_at)
+                        .collect();
+                    let same_as = |v: &DatasetVersion| {
+                        objected
+                            .iter()
+                            .find(|o| o.content_sha256 == v.content_sha256)
+                            .map(|o| o.version)
+                    };
+                    let later: Vec<&DatasetVersion> = versions
+                        .iter()
+                        .filter(|v| v.active && v.published_at > found.filed_at)
+                        .collect();
+                    if later.is_empty() {
                         return Err(GovError::Conflict(format!(
                             "publish the treated version first: no active version of '{name}' \
                              was published after objection {id} was filed at {}",
                             ts(&found.filed_at)
                         )));
                     }
-                    // The untreated versions must not come back if the treated one is withdrawn.
+                    if later.iter().all(|v| same_as(v).is_some()) {
+                        let v = later[later.len() - 1];
+                        return Err(GovError::Conflict(format!(
+                            "version {} of '{name}' has the same data (SHA-256 {}) as version \
+                             {}, which objection {id} is about: re-uploading the same data is \
+                             not a treatment; publish treated data, or resolve with restore if \
+                             the objection is unfounded",
+                            v.version,
+                            v.content_sha256,
+                            same_as(v).unwrap_or_default()
+                        )));
+                    }
+                    // The untreated versions must not come back if the treated one is withdrawn,
+                    // nor stay current as copies published after the objection.
                     let why = format!("replaced by a treated version after objection {id}");
                     db::withdraw_versions_published_by(tx, name, found.filed_at, &why)?;
+                    for copy in later.iter().filter(|v| same_as(v).is_some()) {
+                        let why = format!("the data objection {id} is about, not a treatment");
+                        registry_db::withdraw_version(tx, name, copy.version, &why)?;
+                    }
                 }
             }
             db::resolve_objection(tx, id, ObjectionStatus::Resolved, resolution, note, now)?;
@@ -131,9 +218,17 @@ impl Governance {
                 _ if open_objection(tx, name)?.is_some() => DatasetStatus::Suspended,
                 _ => DatasetStatus::Active,
             };
-            crate::store::governance::registry::set_dataset_status(tx, name, status)?;
+            let stamp = Stamp {
+                by: &caller.id,
+                at: now,
+            };
+            let why = format!(
+                "objection {id} resolved ({}): {note}",
+                enum_text(&resolution)
+            );
+            crate::store::governance::registry::set_dataset_status(tx, name, status, &why, stamp)?;
             // With no active version left the dataset is withdrawn whatever was decided.
-            refresh_current(tx, name)?;
+            refresh_current(tx, name, stamp)?;
             let after = load_dataset(tx, name)?;
             self.record(
                 tx,

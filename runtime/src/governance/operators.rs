@@ -1,6 +1,8 @@
 //! Suspending and restoring operators (failed evaluation, then rectification). A suspended
-//! operator's agreements keep their status; the governance gate refuses its jobs.
+//! operator's agreements show as suspended while it is (nothing about them is stored: restoring
+//! the operator shows them as they were); the governance gate refuses its jobs.
 
+use chrono::Utc;
 use serde_json::json;
 
 use super::access::{self, require, StoredIdentity};
@@ -8,6 +10,7 @@ use super::model::{Caller, Identity, IdentityStatus, Role};
 use super::{GovError, Governance};
 use crate::store::codec::enum_text;
 use crate::store::governance::operators as db;
+use crate::store::governance::Stamp;
 use crate::store::Connection;
 
 /// Ids of an operator's queued or running jobs.
@@ -50,7 +53,11 @@ impl Governance {
                         .unwrap_or_else(|| format!("operator '{operator}' is not active")),
                 ));
             }
-            db::set_identity_status(tx, operator, IdentityStatus::Suspended, Some(reason))?;
+            let stamp = Stamp {
+                by: &caller.id,
+                at: Utc::now(),
+            };
+            db::set_identity_status(tx, operator, IdentityStatus::Suspended, reason, stamp)?;
             let jobs = live_jobs_of_operator(tx, operator)?;
             self.record(
                 tx,
@@ -81,7 +88,11 @@ impl Governance {
                     enum_text(&stored.identity.status)
                 )));
             }
-            db::set_identity_status(tx, operator, IdentityStatus::Active, None)?;
+            let stamp = Stamp {
+                by: &caller.id,
+                at: Utc::now(),
+            };
+            db::set_identity_status(tx, operator, IdentityStatus::Active, reason, stamp)?;
             self.record(
                 tx,
                 &caller.id,

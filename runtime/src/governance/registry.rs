@@ -16,11 +16,13 @@ use shuyu_datasets::manifest::DatasetManifest;
 use super::access::{self, require, who};
 use super::identities::random_hex;
 use super::model::{Caller, DatasetRecord, DatasetStatus, Page, PageRequest, Role};
+use super::objections::objected_data;
 use super::page::PageSpec;
 use super::{GovError, Governance};
 use crate::catalog::{Catalog, CatalogError, Dataset, MANIFEST_FILE};
 use crate::store::codec::enum_text;
 use crate::store::governance::registry::{self as db, NewVersion};
+use crate::store::governance::Stamp;
 use crate::store::Connection;
 
 /// The stored dataset row lives with its statements; its rules (`dataset_refusal`) live here.
@@ -65,11 +67,21 @@ pub(crate) fn dataset_refusal(
 
 /// Sets a dataset's current version to its newest active one; with none left it is withdrawn.
 /// Returns the new current version.
-pub(crate) fn refresh_current(conn: &Connection, name: &str) -> Result<Option<u32>, GovError> {
+pub(crate) fn refresh_current(
+    conn: &Connection,
+    name: &str,
+    stamp: Stamp<'_>,
+) -> Result<Option<u32>, GovError> {
     let current = db::newest_active_version(conn, name)?;
     db::set_current_version(conn, name, current)?;
     if current.is_none() {
-        db::set_dataset_status(conn, name, DatasetStatus::Withdrawn)?;
+        db::set_dataset_status(
+            conn,
+            name,
+            DatasetStatus::Withdrawn,
+            "no active version is left",
+            stamp,
+        )?;
     }
     Ok(current.and_then(|v| u32::try_from(v).ok()))
 }
@@ -172,6 +184,19 @@ impl Governance {
         let mut placed: Option<PathBuf> = None;
         let result = self.store.write_with(|tx| {
             self.check_publisher(tx, caller, name)?;
+            if let Some(stored) = find_dataset(tx, name)? {
+                let content = &checked.content_sha256;
+                if let Some((version, objection)) =
+                    objected_data(tx, name, &stored.record.versions, content)?
+                {
+                    return Err(GovError::Conflict(format!(
+                        "this data (SHA-256 {content}) is byte-identical to version {version} \
+                         of '{name}', which objection {objection} took out; publishing it again \
+                         is not a treatment and does not bring the dataset back: publish \
+                         treated data"
+                    )));
+                }
+            }
             // Numbered under the write lock: two publishers cannot take the same number.
             let version = next_version(tx, name)?;
             let target = self.version_dir(name, version);
@@ -190,8 +215,18 @@ impl Governance {
                 Some(stored) if stored.record.status == DatasetStatus::Withdrawn => {
                     // Publishing again after every version was withdrawn registers it anew; a
                     // dataset withdrawn after an objection is only published again by decision
-                    // of its provider, which this is.
-                    db::set_dataset_status(tx, name, DatasetStatus::Active)?;
+                    // of its provider, which this is, and with other data than the objected
+                    // data (refused above).
+                    db::set_dataset_status(
+                        tx,
+                        name,
+                        DatasetStatus::Active,
+                        "published again by its provider",
+                        Stamp {
+                            by: &caller.id,
+                            at: now,
+                        },
+                    )?;
                 }
                 Some(_) => {}
             }
@@ -207,7 +242,14 @@ impl Governance {
                 rows: checked.rows,
             };
             db::insert_version(tx, name, &new, &now)?;
-            refresh_current(tx, name)?;
+            refresh_current(
+                tx,
+                name,
+                Stamp {
+                    by: &caller.id,
+                    at: now,
+                },
+            )?;
             self.record(
                 tx,
                 &caller.id,
@@ -283,7 +325,11 @@ impl Governance {
                 )));
             }
             db::withdraw_version(tx, name, version, reason)?;
-            let current = refresh_current(tx, name)?;
+            let stamp = Stamp {
+                by: &caller.id,
+                at: Utc::now(),
+            };
+            let current = refresh_current(tx, name, stamp)?;
             self.record(
                 tx,
                 &caller.id,
@@ -325,6 +371,19 @@ impl Governance {
 
     /// The catalog of current active versions of the named datasets, for a job.
     pub fn job_catalog(&self, datasets: &[String]) -> Result<Catalog, GovError> {
+        self.catalog_of(datasets, true)
+    }
+
+    /// The catalog of the current versions of the named datasets, whether or not jobs may use
+    /// them now (a suspended dataset keeps its current version): what an application's
+    /// contract is composed with when it is shown.
+    pub(crate) fn registered_catalog(&self, datasets: &[String]) -> Result<Catalog, GovError> {
+        self.catalog_of(datasets, false)
+    }
+
+    /// The catalog of the current versions of `datasets`; with `for_job`, a dataset jobs may
+    /// not use is refused with the reason.
+    fn catalog_of(&self, datasets: &[String], for_job: bool) -> Result<Catalog, GovError> {
         let mut names: Vec<&String> = datasets.iter().collect();
         names.sort();
         names.dedup();
@@ -332,12 +391,17 @@ impl Governance {
             let mut versions = Vec::new();
             for name in &names {
                 let stored = dataset(conn, name)?;
-                if let Some(refusal) = dataset_refusal(conn, &stored)? {
-                    return Err(GovError::Conflict(refusal));
+                if for_job {
+                    if let Some(refusal) = dataset_refusal(conn, &stored)? {
+                        return Err(GovError::Conflict(refusal));
+                    }
                 }
-                if let Some(version) = stored.record.current_version {
-                    versions.push(((*name).clone(), version));
-                }
+                let Some(version) = stored.record.current_version else {
+                    return Err(GovError::Conflict(format!(
+                        "dataset '{name}' has no active version"
+                    )));
+                };
+                versions.push(((*name).clone(), version));
             }
             Ok::<_, GovError>(versions)
         })?;

@@ -13,8 +13,9 @@ use super::model::{
 };
 use super::{GovError, Governance};
 use crate::store::codec::{enum_text, ts};
-use crate::store::governance::applications::{set_status, set_status_and_reason};
+use crate::store::governance::applications::set_status_and_reason;
 use crate::store::governance::reviews as db;
+use crate::store::governance::Stamp;
 
 /// What a review attempt came to: recorded, or the application lapsed (which is itself recorded
 /// and committed before the refusal is returned).
@@ -73,7 +74,11 @@ impl Governance {
                     "the review deadline passed at {}; the application has lapsed",
                     ts(&review.deadline)
                 );
-                set_status_and_reason(tx, id, ApplicationStatus::Lapsed, Some(&message))?;
+                let stamp = Stamp {
+                    by: &caller.id,
+                    at: now,
+                };
+                set_status_and_reason(tx, id, ApplicationStatus::Lapsed, Some(&message), stamp)?;
                 self.record(
                     tx,
                     &caller.id,
@@ -102,13 +107,23 @@ impl Governance {
             };
             let mut superseded = None;
             if let Some(new_status) = new_status {
-                set_status(tx, id, new_status)?;
+                let stamp = Stamp {
+                    by: &caller.id,
+                    at: now,
+                };
+                let why = match new_status {
+                    ApplicationStatus::Rejected => {
+                        format!("{} review rejected: {reason}", enum_text(&review.kind))
+                    }
+                    _ => "every required review approved".to_string(),
+                };
+                set_status_and_reason(tx, id, new_status, Some(&why), stamp)?;
                 if let (ApplicationStatus::Approved, Some(old)) =
                     (new_status, &stored.application.amends)
                 {
                     // The amended application stayed in force until now.
                     let why = format!("amendment {id} was approved");
-                    if db::supersede_in_force(tx, old, &why)? {
+                    if db::supersede_in_force(tx, old, &why, stamp)? {
                         superseded = Some(old.clone());
                     }
                 }

@@ -7,6 +7,13 @@
 //! restrictive rule of all of them applies (the largest k, the narrowest clamp). Every dimension
 //! and measure must name its source columns in `from`, all granted: a column without sources
 //! would escape every provider's policy, so the scenario is refused.
+//!
+//! Where the scenario asks for less than a manifest allows (a wider clamp, a smaller k, more
+//! privacy loss than a dataset's budget), the composition enforces the manifest and records the
+//! place as [`Looser`]. A submission refuses any such place ([`ApprovedScenario::refuse_looser`]),
+//! so people approve exactly what the guard enforces; a job still composes, because a manifest
+//! may have been tightened after approval, and the effective contract shown for the application
+//! (`super::effective`) marks the places.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,7 +25,7 @@ use shuyu_datasets::manifest::{ColumnSpec, ColumnUse, PrivacyBudget};
 use crate::catalog::{Catalog, Dataset};
 use crate::engine::entity_column_missing;
 use crate::guard::vector::VectorContract;
-use crate::guard::ReleaseContract;
+use crate::guard::{PrivacySpec, ReleaseContract};
 use crate::sandbox::Limits;
 
 /// Why a scenario cannot be used. Messages name the field at fault.
@@ -43,6 +50,98 @@ pub enum ScenarioError {
         /// What is wrong.
         message: String,
     },
+    /// The scenario asks for less protection than its providers' manifests give (refused at
+    /// submission).
+    #[error(
+        "scenario '{scenario}' is looser than its providers' manifests; ask for at most what \
+         they allow: {}",
+        describe_looser(.looser)
+    )]
+    Looser {
+        /// The scenario id.
+        scenario: String,
+        /// Every place where it is looser.
+        looser: Vec<Looser>,
+    },
+}
+
+/// One place where a scenario asks for something looser than a provider's manifest allows; the
+/// guard enforces the manifest there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Looser {
+    /// Where in the scenario: `release 'r' measure 'm'`, `vector 'v'`, `privacy_budget`.
+    pub place: String,
+    /// The manifest's column (`dataset.column`) or dataset whose rule it is.
+    pub source: String,
+    /// The manifest's rule: `clamp`, `min_k`, `privacy_budget.epsilon`, `privacy_budget.delta`.
+    pub rule: String,
+    /// What the scenario asks for.
+    pub asked: String,
+    /// What the manifest allows.
+    pub allowed: String,
+}
+
+impl std::fmt::Display for Looser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: rule {} of {}: asks {}, the manifest allows {}",
+            self.place, self.rule, self.source, self.asked, self.allowed
+        )
+    }
+}
+
+/// The privacy loss of one release, as an amount comparable to a budget.
+fn loss(privacy: PrivacySpec) -> PrivacyBudget {
+    PrivacyBudget {
+        epsilon: privacy.epsilon,
+        delta: privacy.delta.unwrap_or(0.0),
+    }
+}
+
+/// Where `asked` (a release's, a vector's or the scenario's privacy loss) exceeds the
+/// budget a granted dataset's manifest declares for all scenarios together. The ledger
+/// enforces the dataset's budget whatever the scenario asks.
+fn looser_budget(place: &str, asked: Option<PrivacyBudget>, datasets: &[Dataset]) -> Vec<Looser> {
+    let Some(asked) = asked else {
+        return Vec::new();
+    };
+    let mut looser = Vec::new();
+    for dataset in datasets {
+        let Some(budget) = dataset.manifest.dataset.privacy_budget else {
+            continue;
+        };
+        let checks = [
+            (
+                "privacy_budget.epsilon",
+                "epsilon",
+                asked.epsilon,
+                budget.epsilon,
+            ),
+            ("privacy_budget.delta", "delta", asked.delta, budget.delta),
+        ];
+        for (rule, name, asked, allowed) in checks {
+            if asked > allowed {
+                looser.push(Looser {
+                    place: place.to_string(),
+                    source: dataset.name().to_string(),
+                    rule: rule.into(),
+                    asked: format!("{name} = {asked}"),
+                    allowed: format!("{name} <= {allowed}"),
+                });
+            }
+        }
+    }
+    looser
+}
+
+fn describe_looser(looser: &[Looser]) -> String {
+    looser
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `[scenario]`: who, what for, and which module.
@@ -117,6 +216,8 @@ pub struct ApprovedScenario {
     pub releases: Vec<ResolvedRelease>,
     /// The vector contracts, validated.
     pub vectors: Vec<Arc<VectorContract>>,
+    /// Where the scenario is looser than a manifest (the manifest is what applies there).
+    pub looser: Vec<Looser>,
 }
 
 impl ApprovedScenario {
@@ -133,6 +234,18 @@ impl ApprovedScenario {
     /// The vector contract of that name.
     pub fn vector(&self, name: &str) -> Option<&Arc<VectorContract>> {
         self.vectors.iter().find(|v| v.name == name)
+    }
+
+    /// Refuses a scenario that asks for less than a manifest allows anywhere, naming every
+    /// place, column and rule: what is submitted for approval must be what the guard enforces.
+    pub fn refuse_looser(self) -> Result<Self, ScenarioError> {
+        if self.looser.is_empty() {
+            return Ok(self);
+        }
+        Err(ScenarioError::Looser {
+            scenario: self.file.scenario.id.clone(),
+            looser: self.looser,
+        })
     }
 }
 
@@ -235,11 +348,13 @@ impl ScenarioFile {
             datasets.push(dataset.clone());
         }
 
-        let datasets_k = datasets
+        // The first dataset (in grant order) whose min_k is the largest: its rule is the one a
+        // smaller k is looser than.
+        let strictest = datasets
             .iter()
-            .map(|d| d.manifest.dataset.min_k)
-            .max()
-            .unwrap_or(0);
+            .min_by_key(|d| std::cmp::Reverse(d.manifest.dataset.min_k));
+        let datasets_k = strictest.map_or(0, |d| d.manifest.dataset.min_k);
+        let mut looser = looser_budget("privacy_budget", self.privacy_budget, &datasets);
         let mut names = BTreeSet::new();
         let mut releases = Vec::new();
         for contract in &self.releases {
@@ -288,6 +403,7 @@ impl ScenarioFile {
                 }
             }
             for measure in &mut contract.measures {
+                let place = format!("release '{}' measure '{}'", contract.name, measure.name);
                 for source in &measure.from {
                     let spec = self.granted_column(source, &datasets).map_err(&invalid)?;
                     if !spec.uses.contains(&ColumnUse::Measure) {
@@ -314,6 +430,16 @@ impl ScenarioFile {
                         )));
                     }
                     if let Some([lo, hi]) = spec.clamp {
+                        let [asked_lo, asked_hi] = measure.clamp;
+                        if asked_lo < lo || asked_hi > hi {
+                            looser.push(Looser {
+                                place: place.clone(),
+                                source: source.clone(),
+                                rule: "clamp".into(),
+                                asked: format!("[{asked_lo}, {asked_hi}]"),
+                                allowed: format!("within [{lo}, {hi}]"),
+                            });
+                        }
                         measure.clamp = [measure.clamp[0].max(lo), measure.clamp[1].min(hi)];
                         if measure.clamp[0] > measure.clamp[1] {
                             return Err(invalid(format!(
@@ -355,6 +481,22 @@ impl ScenarioFile {
                     )));
                 }
             }
+            // Under privacy no k threshold applies, so a small k asks for nothing looser.
+            if let (None, Some(dataset)) = (contract.privacy, strictest) {
+                if contract.k < datasets_k {
+                    looser.push(Looser {
+                        place: format!("release '{}'", contract.name),
+                        source: dataset.name().to_string(),
+                        rule: "min_k".into(),
+                        asked: format!("k = {}", contract.k),
+                        allowed: format!("k >= {datasets_k}"),
+                    });
+                }
+            }
+            if let Some(privacy) = contract.privacy {
+                let place = format!("release '{}'", contract.name);
+                looser.extend(looser_budget(&place, Some(loss(privacy)), &datasets));
+            }
             let effective_k = contract.k.max(datasets_k);
             releases.push(ResolvedRelease {
                 contract: Arc::new(contract),
@@ -384,6 +526,8 @@ impl ScenarioFile {
                     entity_column_missing(dataset, entity)
                 )));
             }
+            let place = format!("vector '{}'", vector.name);
+            looser.extend(looser_budget(&place, Some(loss(vector.privacy)), &datasets));
             vectors.push(Arc::new(vector.clone()));
         }
         Ok(ApprovedScenario {
@@ -391,6 +535,7 @@ impl ScenarioFile {
             datasets,
             releases,
             vectors,
+            looser,
         })
     }
 
@@ -502,9 +647,88 @@ max_rows_per_entity = 1
             .and_then(|d| d.manifest.column("registered_capital").cloned())
             .and_then(|c| c.clamp)
             .expect("the provider bounds registered_capital");
-        // The contract's [0, 1e12] is narrowed to the provider's bound.
+        // The contract's [0, 1e12] is narrowed to the provider's bound, and the place is marked.
         assert_eq!(release.contract.measures[0].clamp[1], provider[1]);
         assert!(release.effective_k >= 5);
+        assert_eq!(approved.looser.len(), 1, "{:?}", approved.looser);
+        let looser = &approved.looser[0];
+        assert_eq!(looser.place, "release 'stats' measure 'capital'");
+        assert_eq!(looser.source, "enterprise_registry.registered_capital");
+        assert_eq!(looser.rule, "clamp");
+    }
+
+    /// What is submitted must be what the guard enforces: a looser clamp or k is refused with the
+    /// place, the column and the rule, every one of them in one message.
+    #[test]
+    fn a_looser_scenario_is_refused_naming_column_and_rule() {
+        let release = SOURCED.replace("k = 5", "k = 3");
+        let approved = scenario(&release).check(&catalog()).expect("composes");
+        let rules: Vec<(&str, &str)> = approved
+            .looser
+            .iter()
+            .map(|l| (l.source.as_str(), l.rule.as_str()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("enterprise_registry.registered_capital", "clamp"),
+                ("enterprise_registry", "min_k"),
+            ]
+        );
+        // The guard still gets the manifests' rules.
+        assert_eq!(approved.release("stats").map(|r| r.effective_k), Some(5));
+        let message = approved.refuse_looser().unwrap_err().to_string();
+        for part in [
+            "scenario 'from-test' is looser than its providers' manifests",
+            "release 'stats' measure 'capital': rule clamp of enterprise_registry.registered_capital: asks [0, 1000000000000], the manifest allows within [0, 1000000]",
+            "release 'stats': rule min_k of enterprise_registry: asks k = 3, the manifest allows k >= 5",
+        ] {
+            assert!(message.contains(part), "{part}\n{message}");
+        }
+        // Within the manifests, nothing is marked and nothing refused.
+        let within = SOURCED.replace("1e12", "1e5");
+        let approved = scenario(&within).check(&catalog()).expect("composes");
+        assert!(approved.looser.is_empty(), "{:?}", approved.looser);
+        approved.refuse_looser().expect("accepted");
+    }
+
+    /// Under privacy no k threshold applies, so a small k is not looser; more privacy loss than a
+    /// dataset's declared budget is.
+    #[test]
+    fn privacy_is_compared_with_the_datasets_declared_budgets() {
+        let private = SOURCED
+            .replace("1e12", "1e5")
+            .replace("k = 5", "k = 2")
+            .replace(
+                "max_rows_per_entity = 1\n",
+                "max_rows_per_entity = 1\nprivacy = { epsilon = 1.0, delta = 1e-6 }\n",
+            );
+        let text = format!("[privacy_budget]\nepsilon = 10.0\ndelta = 1e-5\n{private}");
+        let approved = scenario(&text).check(&catalog()).expect("composes");
+        assert!(approved.looser.is_empty(), "{:?}", approved.looser);
+
+        let mut datasets: Vec<Dataset> = catalog().datasets().cloned().collect();
+        for dataset in &mut datasets {
+            if dataset.name() == "tax_payments" {
+                dataset.manifest.dataset.privacy_budget = Some(PrivacyBudget {
+                    epsilon: 0.5,
+                    delta: 0.0,
+                });
+            }
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let strict = Catalog::from_datasets(&root, datasets).expect("catalog");
+        let approved = scenario(&text).check(&strict).expect("composes");
+        let found: Vec<String> = approved.looser.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "privacy_budget: rule privacy_budget.epsilon of tax_payments: asks epsilon = 10, the manifest allows epsilon <= 0.5",
+                "privacy_budget: rule privacy_budget.delta of tax_payments: asks delta = 0.00001, the manifest allows delta <= 0",
+                "release 'stats': rule privacy_budget.epsilon of tax_payments: asks epsilon = 1, the manifest allows epsilon <= 0.5",
+                "release 'stats': rule privacy_budget.delta of tax_payments: asks delta = 0.000001, the manifest allows delta <= 0",
+            ]
+        );
     }
 
     /// A release with privacy is made per entity: a grant without its entity column could be
@@ -587,7 +811,11 @@ max_rows_per_entity = 1
         ] {
             let mut scenario = ScenarioFile::load(&root.join(file)).expect("bundled scenario");
             scenario.scenario.module_sha256 = "0".repeat(64);
-            if let Err(e) = scenario.check(&catalog()) {
+            // Within the bundled manifests everywhere: a server accepts them as they are.
+            if let Err(e) = scenario
+                .check(&catalog())
+                .and_then(ApprovedScenario::refuse_looser)
+            {
                 panic!("{file}: {e}");
             }
         }

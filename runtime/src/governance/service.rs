@@ -8,8 +8,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::refusals::{RefusalLimit, RefusalWindows};
 use crate::audit::{AuditError, AuditLog};
 use crate::store::{Store, StoreError};
+use crate::time_zone::DomainZone;
 
 /// Why a governance action was not done. Each maps to one HTTP status in `api/`.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,10 @@ pub struct Governance {
     pub(crate) registry_dir: PathBuf,
     /// `<data-dir>/modules`: uploaded modules by SHA-256.
     pub(crate) modules_dir: PathBuf,
+    /// Per-identity windows of audited refusals (shared by clones).
+    pub(crate) refusals: RefusalWindows,
+    /// Where the domain's days begin and end (review deadlines).
+    pub(crate) zone: DomainZone,
 }
 
 impl Governance {
@@ -57,7 +63,27 @@ impl Governance {
             audit,
             registry_dir: data_dir.join("registry"),
             modules_dir: data_dir.join("modules"),
+            refusals: RefusalWindows::new(RefusalLimit::default()),
+            zone: DomainZone::default(),
         }
+    }
+
+    /// The same governance counting days in `zone` (default [`DomainZone::default`]).
+    #[must_use]
+    pub fn with_time_zone(mut self, zone: DomainZone) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    /// The zone in which the domain's days are counted.
+    pub fn time_zone(&self) -> DomainZone {
+        self.zone
+    }
+
+    /// This governance with `limit` on the refusals audited per identity.
+    pub fn with_refusal_limit(mut self, limit: RefusalLimit) -> Self {
+        self.refusals = RefusalWindows::new(limit);
+        self
     }
 }
 

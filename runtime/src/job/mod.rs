@@ -21,6 +21,7 @@ mod entities;
 mod host;
 mod privacy;
 mod process;
+pub mod progress;
 mod publish;
 pub mod queue;
 mod record;
@@ -38,11 +39,13 @@ use crate::audit::NewEntry;
 use crate::catalog::Catalog;
 use crate::domain::Domain;
 use crate::engine::{EngineSession, Pseudonymizer, SessionOptions};
+use crate::governance::model::JobPhase;
 use crate::governance::ScenarioFile;
 use crate::guard::{ReleaseReport, Rule};
 use crate::sandbox::{CancelToken, Fault};
 
 pub use privacy::budget_scopes;
+pub use progress::Progress;
 pub use record::JobId;
 
 /// Why a job could not be started at all (as opposed to refused or failed, which a
@@ -86,6 +89,8 @@ pub struct JobEnvironment {
     pub job_id: JobId,
     /// Stops the guest when set (the job ends with [`Fault::Cancelled`]).
     pub cancel: CancelToken,
+    /// Told when the module starts and when it ended.
+    pub progress: Progress,
 }
 
 /// How a job ended.
@@ -177,6 +182,7 @@ pub fn run_job(domain: &Domain, request: JobRequest) -> Result<JobReport, JobErr
         catalog: domain.catalog()?,
         job_id: JobId::new(),
         cancel: CancelToken::new(),
+        progress: Progress::default(),
     };
     run_job_in(domain, request, environment)
 }
@@ -192,6 +198,7 @@ pub fn run_job_in(
         catalog,
         job_id,
         cancel,
+        progress,
     } = environment;
     let scenario = Arc::new(request.scenario.check(&catalog)?);
     let started = chrono::Utc::now();
@@ -256,18 +263,28 @@ pub fn run_job_in(
     };
     report.scenario_key_id = binding.key_id.clone();
 
-    audit(
-        "job.start",
-        json!({
-            "module_sha256": module_sha256,
-            "datasets": scenario.datasets.iter().map(|d| json!({
-                "name": d.name(), "content_sha256": d.content_sha256, "rows": d.rows,
-            })).collect::<Vec<_>>(),
-            "limits": scenario.file.limits,
-        }),
-    )?;
+    let mut start = json!({
+        "module_sha256": module_sha256,
+        "datasets": scenario.datasets.iter().map(|d| json!({
+            "name": d.name(), "content_sha256": d.content_sha256, "rows": d.rows,
+        })).collect::<Vec<_>>(),
+        "limits": scenario.file.limits,
+    });
+    // A manifest tightened since the scenario was approved: the guard applies the manifest, and
+    // the log says where, so that nothing is tightened silently.
+    if !scenario.looser.is_empty() {
+        start["manifest_applies"] = json!(scenario.looser);
+    }
+    audit("job.start", start)?;
 
-    let module = match domain.sandbox.compile(&request.module) {
+    let compiling = std::time::Instant::now();
+    let compiled = domain.sandbox.compile(&request.module);
+    tracing::info!(
+        job = %job_id,
+        ms = compiling.elapsed().as_millis() as u64,
+        "module compiled or loaded from the domain's cache"
+    );
+    let module = match compiled {
         Ok(module) => module,
         Err(fault) => {
             if let Fault::InvalidModule(problem) = &fault {
@@ -285,11 +302,18 @@ pub fn run_job_in(
         .zip(scenario.file.grants.iter().cloned())
         .collect();
     let runtime = domain.runtime();
-    let session = match runtime.block_on(EngineSession::open(
+    let opening = std::time::Instant::now();
+    let opened = runtime.block_on(EngineSession::open(
         &grants,
         &pseudonymizer,
         &SessionOptions::default(),
-    )) {
+    ));
+    tracing::info!(
+        job = %job_id,
+        ms = opening.elapsed().as_millis() as u64,
+        "granted datasets opened"
+    );
+    let session = match opened {
         Ok(session) => session,
         Err(e) => {
             audit(
@@ -328,10 +352,12 @@ pub fn run_job_in(
         run_audit: None,
         scenario_key_id: binding.key_id.clone(),
     });
+    progress.enter(JobPhase::Running);
     let run =
         domain
             .sandbox
             .run_cancellable(&module, &scenario.file.limits, Box::new(host), &cancel);
+    progress.enter(JobPhase::Releasing);
     // Partition runs of `release_vector` burn fuel of their own; the job accounts for all of it.
     report.fuel_used = run
         .fuel_used

@@ -6,8 +6,9 @@
 //!         ─▶ worker process (`shuyu worker`, see `job::worker`) or, in process, run_job_in
 //!         ─▶ completed | failed | cancelled (+ releases)
 //!         ─▶ the worker process died: failed "worker_crashed" (+ audit job.end, exit status)
-//! stop:   queued  ─▶ recorded at once, never starts
+//! stop:   queued  ─▶ recorded `cancelled` at once ("<cause> before it started"), never starts
 //!         running ─▶ cancel token ─▶ the guest stops at its next ABI call or epoch tick
+//!                    ─▶ `cancelled` ("<cause> while it ran")
 //!                    (a worker process: stdin closed, then SIGTERM, then SIGKILL)
 //! ```
 //!
@@ -17,8 +18,8 @@
 //!
 //! The database is the queue's memory: every state change is a [`JobRecord`] update through
 //! [`Governance::record_job_state`]. Only what cannot be stored lives here (the pending order and
-//! the cancel tokens), so after a crash [`JobQueue::fail_interrupted`] marks what was left queued
-//! or running as failed.
+//! the cancel tokens), so after a crash [`JobQueue::fail_interrupted`] marks what was left running
+//! as failed and what was left queued, which never ran, as cancelled.
 //!
 //! Workers are plain threads, not async tasks: a job blocks its thread for its whole run, and the
 //! engine blocks on the domain's own runtime from inside guest calls.
@@ -30,21 +31,37 @@ use std::thread::JoinHandle;
 use chrono::Utc;
 
 use super::view::{self, ReleaseView};
-use super::worker::{run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED};
+use super::worker::{
+    precompile, run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED,
+};
 use super::{
-    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, ReleaseOutcome,
+    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, Progress,
+    ReleaseOutcome,
 };
 use crate::audit::{AuditFilter, NewEntry};
 use crate::domain::Domain;
-use crate::governance::model::{Caller, JobRecord, JobRelease, JobState, PageRequest, Role};
+use crate::governance::model::{
+    Caller, JobPhase, JobRecord, JobRelease, JobState, PageRequest, Role,
+};
 use crate::governance::ScenarioFile;
 use crate::governance::{GovError, Governance};
 use crate::sandbox::{CancelToken, Fault};
 
-/// Detail recorded for jobs a crash left queued or running.
-pub const DETAIL_RESTARTED: &str = "server restarted";
-/// Detail recorded for jobs still queued or running when the server stops.
-pub const DETAIL_SHUT_DOWN: &str = "server shut down";
+/// Detail recorded for jobs a crash left running (`failed`: they ran and did not finish).
+pub const DETAIL_RESTARTED: &str = "server restarted while it ran";
+/// Detail recorded for jobs a crash left queued (`cancelled`: they never ran).
+pub const DETAIL_RESTARTED_QUEUED: &str = "server restarted before it started";
+/// The cause recorded for jobs still queued or running when the server stops.
+pub const CAUSE_SHUT_DOWN: &str = "server shut down";
+
+/// The detail of a job cancelled for `cause`: whether it ever ran is part of what happened.
+pub fn cancelled_detail(cause: &str, ran: bool) -> String {
+    if ran {
+        format!("{cause} while it ran")
+    } else {
+        format!("{cause} before it started")
+    }
+}
 
 /// Who the queue acts as when it lists jobs on its own behalf (crash recovery): all jobs are
 /// visible to the bureau role.
@@ -74,6 +91,8 @@ struct Pending {
 struct Live {
     cancel: CancelToken,
     running: bool,
+    /// Where it is; only ever moves forward.
+    phase: JobPhase,
     /// Set when the job was stopped from outside: the state and detail to record.
     stop: Option<(JobState, String)>,
 }
@@ -121,6 +140,43 @@ struct Inner {
     /// can wait for one job to end.
     ended: tokio::sync::watch::Sender<u64>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Modules to compile into the domain's cache ahead of their first job (worker processes
+    /// only); a full queue drops the request and the job compiles the module itself.
+    precompile: Option<std::sync::mpsc::SyncSender<String>>,
+    /// The module being compiled ahead, so that its job waits instead of compiling it twice.
+    compiling: Arc<Compiling>,
+}
+
+/// The module the precompile thread is compiling, if any.
+#[derive(Default)]
+struct Compiling {
+    module: Mutex<Option<String>>,
+    done: Condvar,
+}
+
+impl Compiling {
+    fn set(&self, module: Option<String>) {
+        *lock(&self.module) = module;
+        self.done.notify_all();
+    }
+
+    /// Waits (at most `limit`) until `module` is not being compiled ahead: its job then loads
+    /// it from the cache rather than compile it a second time at the same moment.
+    fn wait_for(&self, module: &str, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut current = lock(&self.module);
+        while current.as_deref() == Some(module) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            current = self
+                .done
+                .wait_timeout(current, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
 }
 
 impl Inner {
@@ -136,7 +192,10 @@ impl Inner {
         }
         for live in state.live.values_mut() {
             if live.stop.is_none() {
-                live.stop = Some((JobState::Failed, DETAIL_SHUT_DOWN.into()));
+                live.stop = Some((
+                    JobState::Cancelled,
+                    cancelled_detail(CAUSE_SHUT_DOWN, live.running),
+                ));
             }
             live.cancel.cancel();
         }
@@ -187,8 +246,19 @@ impl JobQueue {
         workers: usize,
         isolation: JobIsolation,
     ) -> std::io::Result<Self> {
+        let compiling = Arc::new(Compiling::default());
+        let precompile = match &isolation {
+            JobIsolation::Workers(config) => Some(start_precompiler(
+                config.clone(),
+                domain.data_dir(),
+                compiling.clone(),
+            )?),
+            JobIsolation::InProcess => None,
+        };
         let inner = Arc::new(Inner {
             domain: OwnedDomain(Some(domain)),
+            precompile,
+            compiling,
             isolation,
             governance,
             state: Mutex::new(QueueState::default()),
@@ -234,7 +304,9 @@ impl JobQueue {
     }
 
     /// Submits a job: the governance gate, a new id, the queued record, then a place in the queue.
-    /// `Err(Conflict)` carries the gate's reason. Blocking (database).
+    /// `Err(Conflict)` carries the gate's reason. Every refusal (the gate's, a quota, a server
+    /// shutting down) is audited (`refused.submitJob`) before it is returned; an internal error
+    /// is not a refusal. Blocking (database).
     pub fn submit(
         &self,
         caller: &Caller,
@@ -242,20 +314,31 @@ impl JobQueue {
         module_sha256: &str,
     ) -> Result<JobRecord, GovError> {
         let inner = self.inner();
-        if lock(&inner.state).closed {
-            return Err(GovError::Conflict("the server is shutting down".into()));
-        }
         let gov = &inner.governance;
-        let auth = gov.authorize_job(caller, application, module_sha256, Utc::now())?;
+        if lock(&inner.state).closed {
+            let refusal = GovError::Conflict("the server is shutting down".into());
+            gov.refuse_submission(caller, application, "server_shutting_down", &refusal, None)?;
+            return Err(refusal);
+        }
+        let auth = gov.authorize_submission(caller, application, module_sha256, Utc::now())?;
         let id = JobId::new();
-        let record = gov.record_job_queued(caller, id.as_str(), &auth, module_sha256)?;
+        let record = match gov.record_job_queued(caller, id.as_str(), &auth, module_sha256) {
+            Ok(record) => record,
+            Err(refusal @ GovError::Quota(_)) => {
+                gov.refuse_submission(caller, application, "quota", &refusal, None)?;
+                return Err(refusal);
+            }
+            Err(e) => return Err(e),
+        };
+        // Before a worker can take it, so that the log has the transitions in order.
+        tracing::info!(job = %record.id, operator = %record.operator, phase = "queued", "job");
         let mut state = lock(&inner.state);
         if state.closed {
             drop(state);
             let _ = gov.record_job_state(
                 id.as_str(),
-                JobState::Failed,
-                Some(DETAIL_SHUT_DOWN.into()),
+                JobState::Cancelled,
+                Some(cancelled_detail(CAUSE_SHUT_DOWN, false)),
                 Vec::new(),
             );
             return Err(GovError::Conflict("the server is shutting down".into()));
@@ -265,6 +348,7 @@ impl JobQueue {
             Live {
                 cancel: CancelToken::new(),
                 running: false,
+                phase: JobPhase::Queued,
                 stop: None,
             },
         );
@@ -279,11 +363,38 @@ impl JobQueue {
         Ok(record)
     }
 
-    /// Stops a queued or running job, recording `state` (normally `cancelled`) with `detail`.
-    /// A queued job is recorded at once and never starts; a running job's guest is stopped and
-    /// its worker records the end. Returns false when this queue is not holding the job (it has
-    /// ended, or it is unknown). Blocking (database).
-    pub fn stop(&self, job_id: &str, state: JobState, detail: &str) -> Result<bool, GovError> {
+    /// Asks for module `sha256` (just uploaded) to be compiled into the domain's cache in a
+    /// worker process, in the background, so that its first job starts without compiling.
+    /// Nothing happens with in-process jobs, or when [`PRECOMPILE_BACKLOG`] modules wait already.
+    pub fn precompile(&self, sha256: &str) {
+        if let Some(queue) = &self.inner().precompile {
+            if queue.try_send(sha256.to_string()).is_err() {
+                tracing::info!(module = %sha256, "module left for its first job to compile");
+            }
+        }
+    }
+
+    /// The job's phase as this queue knows it (`None` when it is not queued or running here).
+    pub fn phase(&self, job_id: &str) -> Option<JobPhase> {
+        lock(&self.inner().state).live.get(job_id).map(|l| l.phase)
+    }
+
+    /// `job` with its phase as this queue knows it: the live phase while the job is queued or
+    /// running here, otherwise the one its stored state implies.
+    pub fn with_phase(&self, mut job: JobRecord) -> JobRecord {
+        job.phase = self
+            .phase(&job.id)
+            .filter(|_| matches!(job.state, JobState::Queued | JobState::Running))
+            .unwrap_or_else(|| JobPhase::of_state(job.state));
+        job
+    }
+
+    /// Cancels a queued or running job for `cause` ("cancelled by its operator", "operator
+    /// suspended"), recorded as `cancelled` with the cause and whether it had started
+    /// ([`cancelled_detail`]). A queued job is recorded at once and never starts; a running
+    /// job's guest is stopped and its worker records the end. Returns false when this queue is
+    /// not holding the job (it has ended, or it is unknown). Blocking (database).
+    pub fn stop(&self, job_id: &str, cause: &str) -> Result<bool, GovError> {
         let inner = self.inner();
         let mut queue = lock(&inner.state);
         let Some(live) = queue.live.get_mut(job_id) else {
@@ -291,7 +402,7 @@ impl JobQueue {
         };
         if live.running {
             if live.stop.is_none() {
-                live.stop = Some((state, detail.to_string()));
+                live.stop = Some((JobState::Cancelled, cancelled_detail(cause, true)));
             }
             live.cancel.cancel();
             return Ok(true);
@@ -300,19 +411,30 @@ impl JobQueue {
         queue.pending.retain(|p| p.id.as_str() != job_id);
         drop(queue);
         inner.ended.send_modify(|n| *n += 1);
-        inner
-            .governance
-            .record_job_state(job_id, state, Some(detail.to_string()), Vec::new())?;
+        let detail = cancelled_detail(cause, false);
+        inner.governance.record_job_state(
+            job_id,
+            JobState::Cancelled,
+            Some(detail.clone()),
+            Vec::new(),
+        )?;
+        tracing::info!(
+            job = %job_id,
+            phase = "done",
+            state = state_name(JobState::Cancelled),
+            detail = %detail,
+            "job"
+        );
         Ok(true)
     }
 
-    /// Stops each of `job_ids` as [`JobState::Cancelled`] with `detail` (the ids a suspension,
-    /// revocation or objection returned). Failures are logged, not returned: the governance
-    /// action they follow is done, and the gate refuses those jobs anyway.
-    pub fn stop_all(&self, job_ids: &[String], detail: &str) {
+    /// Cancels each of `job_ids` for `cause` (the ids a suspension, revocation or objection
+    /// returned). Failures are logged, not returned: the governance action they follow is done,
+    /// and the gate refuses those jobs anyway.
+    pub fn stop_all(&self, job_ids: &[String], cause: &str) {
         for id in job_ids {
-            if let Err(e) = self.stop(id, JobState::Cancelled, detail) {
-                eprintln!("shuyu: cannot stop job {id}: {e}");
+            if let Err(e) = self.stop(id, cause) {
+                tracing::error!(job = %id, error = %e, "cannot stop the job");
             }
         }
     }
@@ -336,9 +458,10 @@ impl JobQueue {
         tokio::time::timeout(timeout, wait).await.is_ok() && !self.is_live(job_id)
     }
 
-    /// Records jobs that a previous server process left `queued` or `running` as `failed` with
-    /// the detail "server restarted"; returns how many. Call once at start, before serving.
-    /// Blocking (database).
+    /// Records jobs that a previous server process left `running` as `failed` ("server
+    /// restarted while it ran") and those it left `queued`, which never ran, as `cancelled`
+    /// ("server restarted before it started"); returns how many. Call once at start, before
+    /// serving. Blocking (database).
     pub fn fail_interrupted(governance: &Governance) -> Result<u32, GovError> {
         let system = Caller {
             id: SYSTEM_ID.into(),
@@ -356,26 +479,26 @@ impl JobQueue {
                     .items
                     .into_iter()
                     .filter(|job| matches!(job.state, JobState::Queued | JobState::Running))
-                    .map(|job| job.id),
+                    .map(|job| (job.id, job.state)),
             );
             match listed.next {
                 Some(next) if page.after.as_ref() != Some(&next) => page.after = Some(next),
                 _ => break,
             }
         }
-        for id in &interrupted {
-            governance.record_job_state(
-                id,
-                JobState::Failed,
-                Some(DETAIL_RESTARTED.into()),
-                Vec::new(),
-            )?;
+        for (id, state) in &interrupted {
+            let (state, detail) = match state {
+                JobState::Running => (JobState::Failed, DETAIL_RESTARTED),
+                _ => (JobState::Cancelled, DETAIL_RESTARTED_QUEUED),
+            };
+            governance.record_job_state(id, state, Some(detail.into()), Vec::new())?;
         }
         Ok(u32::try_from(interrupted.len()).unwrap_or(u32::MAX))
     }
 
-    /// Stops taking jobs, records queued ones as failed ("server shut down"), stops running ones
-    /// and waits for the workers to record their ends. Blocking: call from a blocking thread.
+    /// Stops taking jobs, records queued ones as cancelled ("server shut down before it
+    /// started"), stops running ones ("... while it ran") and waits for the workers to record
+    /// their ends. Blocking: call from a blocking thread.
     pub fn shutdown(&self) {
         let inner = self.inner();
         let mut stopped = Vec::new();
@@ -383,11 +506,11 @@ impl JobQueue {
         for id in &stopped {
             if let Err(e) = inner.governance.record_job_state(
                 id,
-                JobState::Failed,
-                Some(DETAIL_SHUT_DOWN.into()),
+                JobState::Cancelled,
+                Some(cancelled_detail(CAUSE_SHUT_DOWN, false)),
                 Vec::new(),
             ) {
-                eprintln!("shuyu: cannot record job {id} as failed: {e}");
+                tracing::error!(job = %id, error = %e, "cannot record the job as cancelled");
             }
         }
         let handles = std::mem::take(&mut *lock(&inner.workers));
@@ -395,6 +518,33 @@ impl JobQueue {
             let _ = handle.join();
         }
     }
+}
+
+/// Modules that may wait to be compiled ahead of their first job; more are left to their jobs.
+pub const PRECOMPILE_BACKLOG: usize = 16;
+
+/// Starts the thread that compiles uploaded modules one at a time, each in a worker process
+/// (`job::worker::precompile`). It ends when the queue is dropped.
+fn start_precompiler(
+    config: WorkerConfig,
+    data_dir: &std::path::Path,
+    compiling: Arc<Compiling>,
+) -> std::io::Result<std::sync::mpsc::SyncSender<String>> {
+    let (send, receive) = std::sync::mpsc::sync_channel::<String>(PRECOMPILE_BACKLOG);
+    let data_dir = data_dir.to_path_buf();
+    std::thread::Builder::new()
+        .name("shuyu-precompile".into())
+        .spawn(move || {
+            for sha256 in receive {
+                compiling.set(Some(sha256.clone()));
+                let compiled = precompile(&config, &data_dir, &sha256);
+                compiling.set(None);
+                if let Err(e) = compiled {
+                    tracing::warn!(module = %sha256, error = %e, "module not compiled ahead");
+                }
+            }
+        })?;
+    Ok(send)
 }
 
 /// A poisoned lock only means another thread panicked while holding it; the queue's state is
@@ -405,8 +555,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Moves a live job to `phase` (never backwards) and logs the move.
+fn enter(inner: &Inner, job_id: &str, phase: JobPhase) {
+    let mut state = lock(&inner.state);
+    if let Some(live) = state.live.get_mut(job_id) {
+        if phase > live.phase {
+            live.phase = phase;
+            drop(state);
+            tracing::info!(job = %job_id, phase = phase_name(phase), "job");
+        }
+    }
+}
+
+/// A phase's name as on the wire.
+fn phase_name(phase: JobPhase) -> &'static str {
+    match phase {
+        JobPhase::Queued => "queued",
+        JobPhase::Planning => "planning",
+        JobPhase::Running => "running",
+        JobPhase::Releasing => "releasing",
+        JobPhase::Done => "done",
+    }
+}
+
 /// A worker thread: takes pending jobs until the queue closes.
-fn worker(inner: &Inner) {
+fn worker(inner: &Arc<Inner>) {
     loop {
         let next = {
             let mut state = lock(&inner.state);
@@ -418,6 +591,7 @@ fn worker(inner: &Inner) {
                     match state.live.get_mut(job.id.as_str()) {
                         Some(live) => {
                             live.running = true;
+                            live.phase = JobPhase::Planning;
                             break Some((job, live.cancel.clone()));
                         }
                         // Stopped while queued; already recorded.
@@ -432,6 +606,7 @@ fn worker(inner: &Inner) {
         };
         let Some((job, cancel)) = next else { return };
         let id = job.id.to_string();
+        tracing::info!(job = %id, phase = "planning", "job");
         let ended =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(inner, job, cancel)));
         let stop = lock(&inner.state).live.remove(&id).and_then(|l| l.stop);
@@ -450,11 +625,21 @@ fn worker(inner: &Inner) {
                 (JobState::Cancelled, Some(stop)) => (stop.0, Some(stop.1)),
                 (state, _) => (state, detail),
             };
-            if let Err(e) = inner
+            let shown = detail.clone().unwrap_or_default();
+            match inner
                 .governance
                 .record_job_state(&id, state, detail, releases)
             {
-                eprintln!("shuyu: cannot record the end of job {id}: {e}");
+                Ok(_) => tracing::info!(
+                    job = %id,
+                    phase = "done",
+                    state = state_name(state),
+                    detail = %shown,
+                    "job"
+                ),
+                Err(e) => {
+                    tracing::error!(job = %id, error = %e, "cannot record the end of the job")
+                }
             }
         }
         inner.ended.send_modify(|n| *n += 1);
@@ -469,8 +654,20 @@ enum End {
     Record(JobState, Option<String>, Vec<JobRelease>),
 }
 
+/// A state's name as on the wire.
+fn state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Completed => "completed",
+        JobState::Failed => "failed",
+        JobState::Refused => "refused",
+        JobState::Cancelled => "cancelled",
+    }
+}
+
 /// Runs one job from the second gate check to its end.
-fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
+fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
     let gov = &inner.governance;
     let id = job.id.to_string();
     let failed = |detail: &str| End::Record(JobState::Failed, Some(detail.to_string()), Vec::new());
@@ -484,7 +681,7 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
     ) {
         Ok(auth) => auth,
         Err(GovError::Internal(message)) => {
-            eprintln!("shuyu: job {id}: gate check failed: {message}");
+            tracing::error!(job = %id, error = %message, "gate check failed");
             return failed("internal");
         }
         Err(refusal) => {
@@ -497,17 +694,21 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
     };
     // Stopped while the gate was checked: end it before anything is audited as started.
     if cancel.is_cancelled() {
-        return End::Record(JobState::Cancelled, Some("cancelled".into()), Vec::new());
+        return End::Record(
+            JobState::Cancelled,
+            Some(cancelled_detail("cancel requested", false)),
+            Vec::new(),
+        );
     }
     if let Err(e) = gov.record_job_state(&id, JobState::Running, None, Vec::new()) {
         // Most likely stopped between the two records; either way it must not run unrecorded.
-        eprintln!("shuyu: job {id}: cannot record it as running: {e}");
+        tracing::error!(job = %id, error = %e, "cannot record the job as running");
         return End::Recorded;
     }
     let module = match gov.module_bytes(&job.module_sha256) {
         Ok(module) => module,
         Err(e) => {
-            eprintln!("shuyu: job {id}: module {}: {e}", job.module_sha256);
+            tracing::error!(job = %id, module = %job.module_sha256, error = %e, "module unavailable");
             return failed("module_unavailable");
         }
     };
@@ -520,7 +721,7 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
     let catalog = match gov.job_catalog(&datasets) {
         Ok(catalog) => catalog,
         Err(GovError::Internal(message)) => {
-            eprintln!("shuyu: job {id}: job catalog: {message}");
+            tracing::error!(job = %id, error = %message, "job catalog");
             return failed("internal");
         }
         Err(refusal) => {
@@ -531,17 +732,42 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
             )
         }
     };
+    let progress = {
+        let inner = Arc::downgrade(inner);
+        let id = id.clone();
+        Progress::new(move |phase| {
+            if let Some(inner) = inner.upgrade() {
+                enter(&inner, &id, phase);
+            }
+        })
+    };
     if let JobIsolation::Workers(config) = &inner.isolation {
+        // A module compiled ahead right now is in the cache as soon as that ends; compiling it
+        // here too would only halve the speed of both. The wait is bounded by the compiling
+        // worker's CPU limit.
+        let limit = config
+            .cpu_secs
+            .unwrap_or(super::worker::WORKER_BASE_CPU_SECS);
+        inner.compiling.wait_for(
+            &job.module_sha256,
+            std::time::Duration::from_secs(limit + 10),
+        );
         // The server read the module to check it is there and intact; the worker reads it
         // again from the module store (and checks its hash) rather than through the pipe.
         drop(module);
         let scenario = auth.scenario;
         let request = WorkerRequest::new(&job.id, scenario.clone(), &job.module_sha256, &catalog);
-        return match run_isolated(config, inner.domain.data_dir(), &request, &cancel) {
+        return match run_isolated(
+            config,
+            inner.domain.data_dir(),
+            &request,
+            &cancel,
+            &progress,
+        ) {
             Isolated::Ended(report) => ended(&report),
             Isolated::Scenario(message) => failed(&format!("scenario: {message}")),
             Isolated::Internal(message) => {
-                eprintln!("shuyu: job {id}: {message}");
+                tracing::error!(job = %id, error = %message, "worker failed");
                 failed("internal")
             }
             Isolated::Crashed { exit, cancelled } => {
@@ -557,12 +783,13 @@ fn run_one(inner: &Inner, job: Pending, cancel: CancelToken) -> End {
         catalog,
         job_id: job.id,
         cancel,
+        progress,
     };
     match run_job_in(&inner.domain, request, environment) {
         Ok(report) => ended(&report),
         Err(JobError::Scenario(e)) => failed(&format!("scenario: {e}")),
         Err(e) => {
-            eprintln!("shuyu: job {id}: {e}");
+            tracing::error!(job = %id, error = %e, "job failed to run");
             failed("internal")
         }
     }
@@ -579,7 +806,7 @@ fn worker_crashed(
     exit: &str,
     cancelled: bool,
 ) -> End {
-    eprintln!("shuyu: job {id}: the worker process died ({exit})");
+    tracing::error!(job = %id, exit = %exit, "the worker process died");
     let audit = &inner.domain.audit;
     let audited = audit
         .search(&AuditFilter {
@@ -608,11 +835,15 @@ fn worker_crashed(
         }),
     });
     if let Err(e) = appended.and_then(|_| audit.checkpoint()) {
-        eprintln!("shuyu: job {id}: cannot audit the worker's end: {e}");
+        tracing::error!(job = %id, error = %e, "cannot audit the worker's end");
     }
     if cancelled {
         // Stopped from outside: the worker loop records the stopper's state and detail.
-        return End::Record(JobState::Cancelled, Some("cancelled".into()), Vec::new());
+        return End::Record(
+            JobState::Cancelled,
+            Some(cancelled_detail("cancel requested", true)),
+            Vec::new(),
+        );
     }
     End::Record(
         JobState::Failed,
@@ -655,7 +886,10 @@ fn ended(report: &JobReport) -> End {
                 )),
             ),
         },
-        JobStatus::Failed(Fault::Cancelled) => (JobState::Cancelled, Some("cancelled".into())),
+        JobStatus::Failed(Fault::Cancelled) => (
+            JobState::Cancelled,
+            Some(cancelled_detail("cancel requested", true)),
+        ),
         JobStatus::GuestError(_) | JobStatus::Failed(_) => {
             (JobState::Failed, Some(view::status_code(report)))
         }
@@ -680,5 +914,41 @@ fn job_release(outcome: &ReleaseOutcome) -> JobRelease {
         message: None,
         groups_released: report.as_ref().map_or(0, |r| r.groups_released),
         suppressed: report.and_then(|r| r.suppressed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_job_waits_for_its_module_compiled_ahead_and_only_for_it() {
+        let compiling = Arc::new(Compiling::default());
+        // Nothing compiling: no wait.
+        let started = Instant::now();
+        compiling.wait_for("a", Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        compiling.set(Some("a".into()));
+        // Another module: no wait.
+        let started = Instant::now();
+        compiling.wait_for("b", Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The same module: until it is done.
+        let finisher = compiling.clone();
+        let done = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            finisher.set(None);
+        });
+        let started = Instant::now();
+        compiling.wait_for("a", Duration::from_secs(30));
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        done.join().unwrap();
+        // A compile that never ends is waited for no longer than the limit.
+        compiling.set(Some("a".into()));
+        let started = Instant::now();
+        compiling.wait_for("a", Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -47,16 +47,23 @@ use super::entities::MAX_GROUPED_BYTES;
 use super::process;
 pub use super::process::ChildLimits;
 use super::{
-    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, ReleaseOutcome,
+    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, Progress,
+    ReleaseOutcome,
 };
 use crate::catalog::{Catalog, Dataset};
 use crate::domain::Domain;
 use crate::engine::MAX_PARTITIONED_BYTES;
+use crate::governance::model::JobPhase;
 use crate::governance::{Governance, ScenarioFile};
 use crate::guard::{ReleaseReport, Rule};
 use crate::sandbox::{entity_workers, ENTITY_THREAD_STACK_BYTES};
 use crate::sandbox::{CancelToken, Fault};
 
+/// The environment variable that carries the server's log level to its workers.
+pub const LOG_LEVEL_ENV: &str = "SHUYU_LOG";
+/// The flag of `shuyu worker` that compiles an uploaded module into the domain's cache instead of
+/// running a job: `shuyu --data-dir D worker --compile SHA256`.
+pub const COMPILE_FLAG: &str = "--compile";
 /// The hidden subcommand that runs one job: `shuyu --data-dir D worker`.
 pub const WORKER_COMMAND: &str = "worker";
 /// The detail recorded for a job whose worker process died (signal, non-zero exit, unreadable
@@ -462,12 +469,14 @@ pub enum Isolated {
 }
 
 /// Runs `request` in a worker process under `config` and waits for its end, stopping it when
-/// `cancel` is set. Blocking: the queue's worker thread calls it.
+/// `cancel` is set and passing the phases the worker reports to `progress`. Blocking: the
+/// queue's worker thread calls it.
 pub fn run_isolated(
     config: &WorkerConfig,
     data_dir: &Path,
     request: &WorkerRequest,
     cancel: &CancelToken,
+    progress: &Progress,
 ) -> Isolated {
     let mut line = match serde_json::to_vec(request) {
         Ok(line) => line,
@@ -482,6 +491,11 @@ pub fn run_isolated(
         // The worker acts on the data directory only; it must not inherit a client's identity.
         .env_remove("SHUYU_TOKEN")
         .env_remove("SHUYU_SERVER")
+        // The worker logs at the server's level, to the server's stderr.
+        .env(
+            LOG_LEVEL_ENV,
+            tracing::level_filters::LevelFilter::current().to_string(),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         // Diagnostics go where the server's go (the domain's log), never to operators.
@@ -503,13 +517,8 @@ pub fn run_isolated(
         let _ = pipe.write_all(&line).and_then(|()| pipe.flush());
     }
     let reader = child.stdout.take().map(|stdout| {
-        std::thread::spawn(move || {
-            let mut out = Vec::new();
-            // Bounded, so a worker writing without end cannot exhaust the server's memory; read
-            // to the end, so it never blocks on a full pipe.
-            let read = stdout.take(MAX_REPORT_BYTES).read_to_end(&mut out);
-            read.map(|_| out)
-        })
+        let progress = progress.clone();
+        std::thread::spawn(move || read_worker_output(stdout, &progress))
     });
 
     let mut asked: Option<Instant> = None;
@@ -577,6 +586,40 @@ pub fn run_isolated(
     }
 }
 
+/// A phase line a worker writes before its report: `{"phase":"running"}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhaseLine {
+    phase: JobPhase,
+}
+
+/// Reads a worker's stdout to its end: phase lines go to `progress` (only `running` and
+/// `releasing`, each once and in order, whatever the worker writes), everything else is kept
+/// for the report. Bounded, so a worker writing without end cannot exhaust the server's
+/// memory; read to the end, so it never blocks on a full pipe.
+fn read_worker_output(stdout: impl Read, progress: &Progress) -> std::io::Result<Vec<u8>> {
+    let mut input = BufReader::new(stdout.take(MAX_REPORT_BYTES));
+    let mut out = Vec::new();
+    let mut reached = JobPhase::Planning;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(out);
+        }
+        match serde_json::from_slice::<PhaseLine>(&line) {
+            Ok(PhaseLine { phase })
+                if phase > reached && matches!(phase, JobPhase::Running | JobPhase::Releasing) =>
+            {
+                reached = phase;
+                progress.enter(phase);
+            }
+            Ok(_) => {}
+            Err(_) => out.extend_from_slice(&line),
+        }
+    }
+}
+
 /// An exit status for the audit log: `exit N` or `signal N`.
 pub fn describe(status: ExitStatus) -> String {
     #[cfg(unix)]
@@ -592,6 +635,72 @@ pub fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// Compiles uploaded module `sha256` into the domain's module cache (`cache/modules/`) in a
+/// worker process of its own, under the base limits of a job's worker (or those `shuyu serve`
+/// fixes): a module's first job then loads compiled code instead of spending seconds in the
+/// compiler before its first instruction. The compiler sees untrusted bytes, so it runs where a
+/// job would. Blocking. `Err` describes a worker that could not be started or did not succeed.
+pub fn precompile(config: &WorkerConfig, data_dir: &Path, sha256: &str) -> Result<(), String> {
+    let mut command = Command::new(&config.program);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg(WORKER_COMMAND)
+        .arg(COMPILE_FLAG)
+        .arg(sha256)
+        .env_remove("SHUYU_TOKEN")
+        .env_remove("SHUYU_SERVER")
+        .env(
+            LOG_LEVEL_ENV,
+            tracing::level_filters::LevelFilter::current().to_string(),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let memory_mib = config.memory_mib.unwrap_or(WORKER_BASE_MEMORY_MIB);
+    process::limit_child(
+        &mut command,
+        ChildLimits {
+            data_bytes: memory_mib.saturating_mul(1 << 20),
+            cpu_secs: config.cpu_secs.unwrap_or(WORKER_BASE_CPU_SECS).max(1),
+        },
+    );
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(describe(status)),
+        Err(e) => Err(format!(
+            "cannot start the worker {}: {e}",
+            config.program.display()
+        )),
+    }
+}
+
+/// The worker's side of [`precompile`] (`shuyu worker --compile SHA256`): compiles the module
+/// into the domain's cache. A module that is not valid WebAssembly or not ABI v1 is left for
+/// its job to refuse. Returns how long it took. Blocking.
+pub fn compile_one(data_dir: &Path, sha256: &str) -> Result<Duration, String> {
+    let started = Instant::now();
+    let domain =
+        Domain::open(data_dir).map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
+    let governance = Governance::new(domain.store.clone(), domain.audit.clone(), data_dir);
+    let module = governance
+        .module_bytes(sha256)
+        .map_err(|e| format!("module {sha256}: {e}"))?;
+    match domain.sandbox.compile(&module) {
+        Ok(_) => tracing::info!(
+            module = %sha256,
+            ms = started.elapsed().as_millis() as u64,
+            "module compiled into the domain's cache"
+        ),
+        Err(fault) => tracing::info!(
+            module = %sha256,
+            fault = %fault.code(),
+            "module not compiled; its jobs will be refused"
+        ),
+    }
+    Ok(started.elapsed())
+}
+
 /// Why `shuyu worker` could not even report.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -604,13 +713,15 @@ pub enum WorkerError {
 }
 
 /// The worker's side (`shuyu worker`): reads one [`WorkerRequest`] line from `input`, runs the
-/// job in `data_dir`, writes one [`WorkerEnd`] line to `output`. Anything `input` carries after
-/// the request, or its end, cancels the job. Blocking.
-pub fn serve_one<R, W>(data_dir: &Path, input: R, output: &mut W) -> Result<(), WorkerError>
+/// job in `data_dir`, writes a line per phase (`{"phase":"running"}`, `{"phase":"releasing"}`)
+/// and then one [`WorkerEnd`] line to `output`. Anything `input` carries after the request, or
+/// its end, cancels the job. Blocking.
+pub fn serve_one<R, W>(data_dir: &Path, input: R, output: W) -> Result<(), WorkerError>
 where
     R: Read + Send + 'static,
-    W: Write,
+    W: Write + Send + 'static,
 {
+    let output = Arc::new(std::sync::Mutex::new(output));
     let mut input = BufReader::new(input);
     let mut line = String::new();
     input.read_line(&mut line)?;
@@ -626,24 +737,48 @@ where
             let _ = input.read(&mut rest);
             watcher.cancel();
         })?;
-    let end = run_request(data_dir, request, cancel);
+    let phases = output.clone();
+    let progress = Progress::new(move |phase| {
+        // A lost phase line only makes the server show an earlier phase; the report matters.
+        if let (Ok(mut text), Ok(mut out)) =
+            (serde_json::to_vec(&PhaseLine { phase }), phases.lock())
+        {
+            text.push(b'\n');
+            let _ = out.write_all(&text).and_then(|()| out.flush());
+        }
+    });
+    let end = run_request(data_dir, request, cancel, progress);
     let mut text = serde_json::to_vec(&end)?;
     text.push(b'\n');
+    let mut output = output
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     output.write_all(&text)?;
     output.flush()?;
     Ok(())
 }
 
 /// Runs the job of `request` in this process.
-fn run_request(data_dir: &Path, request: WorkerRequest, cancel: CancelToken) -> WorkerEnd {
+fn run_request(
+    data_dir: &Path,
+    request: WorkerRequest,
+    cancel: CancelToken,
+    progress: Progress,
+) -> WorkerEnd {
     let internal = |message: String| WorkerEnd::Internal { message };
     let Some(job_id) = JobId::parse(&request.job_id) else {
         return internal(format!("'{}' is not a job id", request.job_id));
     };
+    let opening = Instant::now();
     let domain = match Domain::open(data_dir) {
         Ok(domain) => domain,
         Err(e) => return internal(format!("cannot open {}: {e}", data_dir.display())),
     };
+    tracing::info!(
+        job = %job_id,
+        ms = opening.elapsed().as_millis() as u64,
+        "worker opened the domain"
+    );
     let governance = Governance::new(domain.store.clone(), domain.audit.clone(), data_dir);
     let module = match governance.module_bytes(&request.module_sha256) {
         Ok(module) => module,
@@ -664,6 +799,7 @@ fn run_request(data_dir: &Path, request: WorkerRequest, cancel: CancelToken) -> 
         catalog,
         job_id: job_id.clone(),
         cancel,
+        progress,
     };
     let job = JobRequest {
         scenario: request.scenario,
@@ -682,6 +818,28 @@ fn run_request(data_dir: &Path, request: WorkerRequest, cancel: CancelToken) -> 
 mod tests {
     use super::*;
     use crate::sandbox::LimitKind;
+
+    #[test]
+    fn phase_lines_reach_progress_once_each_in_order_and_the_rest_is_the_report() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let progress = Progress::new(move |phase| sink.lock().unwrap().push(phase));
+        let output = concat!(
+            "{\"phase\":\"running\"}\n",
+            "{\"phase\":\"running\"}\n",
+            "{\"phase\":\"done\"}\n",
+            "{\"phase\":\"queued\"}\n",
+            "{\"phase\":\"releasing\"}\n",
+            "{\"phase\":\"running\"}\n",
+            "{\"end\":\"internal\",\"message\":\"m\"}\n",
+        );
+        let rest = read_worker_output(output.as_bytes(), &progress).unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![JobPhase::Running, JobPhase::Releasing]
+        );
+        assert_eq!(rest, b"{\"end\":\"internal\",\"message\":\"m\"}\n");
+    }
 
     #[test]
     fn a_summary_carries_everything_the_server_records() {
@@ -839,7 +997,13 @@ columns = ["a"]
             ("read req; kill -SEGV $$", "signal 11"),
         ] {
             let config = fake_worker(dir.path(), script);
-            match run_isolated(&config, dir.path(), &request(), &CancelToken::new()) {
+            match run_isolated(
+                &config,
+                dir.path(),
+                &request(),
+                &CancelToken::new(),
+                &Progress::default(),
+            ) {
                 Isolated::Crashed {
                     exit: seen,
                     cancelled: false,
@@ -857,7 +1021,13 @@ columns = ["a"]
         let polite = fake_worker(dir.path(), "read req; cat >/dev/null; exit 0");
         let cancel = CancelToken::new();
         cancel.cancel();
-        match run_isolated(&polite, dir.path(), &request(), &cancel) {
+        match run_isolated(
+            &polite,
+            dir.path(),
+            &request(),
+            &cancel,
+            &Progress::default(),
+        ) {
             Isolated::Crashed {
                 exit,
                 cancelled: true,
@@ -867,7 +1037,13 @@ columns = ["a"]
         // Ignores stdin and SIGTERM: killed once both grace periods are over.
         let stubborn = fake_worker(dir.path(), "trap '' TERM; while :; do sleep 1; done");
         let started = Instant::now();
-        match run_isolated(&stubborn, dir.path(), &request(), &cancel) {
+        match run_isolated(
+            &stubborn,
+            dir.path(),
+            &request(),
+            &cancel,
+            &Progress::default(),
+        ) {
             Isolated::Crashed {
                 exit,
                 cancelled: true,

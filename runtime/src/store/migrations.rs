@@ -24,6 +24,8 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (4, DEBIT_ORDER),
     (5, SCENARIO_BINDINGS),
     (6, QUOTA_INDEXES),
+    (7, STATUS_CHANGES),
+    (8, OBJECTION_JOINS),
 ];
 
 /// Version 1: the audit log and its signed checkpoints.
@@ -329,6 +331,64 @@ CREATE INDEX jobs_scenario_submitted ON jobs (scenario_id, submitted_at);
 CREATE INDEX modules_operator ON modules (operator, uploaded_at);
 ";
 
+/// Version 7: who changed a status, and when (`governance::model::StatusChange`), on identities,
+/// agreements, applications and datasets; datasets also get the reason of their status.
+///
+/// Existing rows take both from the newest audit entry that changed their status (the log names
+/// the actor and time of every change since version 2); rows never changed stay NULL, which
+/// reads as "unchanged since created". A dataset's reason is left NULL: its objection says why.
+const STATUS_CHANGES: &str = "
+ALTER TABLE identities ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE identities ADD COLUMN status_changed_at TEXT NULL;
+ALTER TABLE agreements ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE agreements ADD COLUMN status_changed_at TEXT NULL;
+ALTER TABLE applications ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE applications ADD COLUMN status_changed_at TEXT NULL;
+ALTER TABLE datasets ADD COLUMN status_reason TEXT NULL;
+ALTER TABLE datasets ADD COLUMN status_changed_by TEXT NULL;
+ALTER TABLE datasets ADD COLUMN status_changed_at TEXT NULL;
+
+UPDATE identities SET
+    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = identities.id
+        AND e.action IN ('gov.operator.suspend', 'gov.operator.restore')
+        ORDER BY e.seq DESC LIMIT 1),
+    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = identities.id
+        AND e.action IN ('gov.operator.suspend', 'gov.operator.restore')
+        ORDER BY e.seq DESC LIMIT 1);
+UPDATE agreements SET
+    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = agreements.id
+        AND e.action IN ('gov.agreement.terminate', 'gov.agreement.expire')
+        ORDER BY e.seq DESC LIMIT 1),
+    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = agreements.id
+        AND e.action IN ('gov.agreement.terminate', 'gov.agreement.expire')
+        ORDER BY e.seq DESC LIMIT 1);
+UPDATE applications SET
+    status_changed_by = (SELECT e.actor FROM audit_entries e WHERE e.subject = applications.id
+        AND e.action IN ('gov.application.suspend', 'gov.application.restore',
+                         'gov.application.revoke', 'gov.application.expire',
+                         'gov.application.lapse', 'gov.review')
+        ORDER BY e.seq DESC LIMIT 1),
+    status_changed_at = (SELECT e.time FROM audit_entries e WHERE e.subject = applications.id
+        AND e.action IN ('gov.application.suspend', 'gov.application.restore',
+                         'gov.application.revoke', 'gov.application.expire',
+                         'gov.application.lapse', 'gov.review')
+        ORDER BY e.seq DESC LIMIT 1);
+";
+
+/// Version 8: claims joined to an open objection (`governance::objections`). A second objection
+/// against a dataset already suspended by one is not a second, independent objection: its
+/// objector and reason are kept with the open one, numbered from 0, and resolved with it.
+const OBJECTION_JOINS: &str = "
+CREATE TABLE objection_joins (
+    objection TEXT    NOT NULL REFERENCES objections (id),
+    position  INTEGER NOT NULL,
+    filed_by  TEXT    NOT NULL REFERENCES identities (id),
+    reason    TEXT    NOT NULL,
+    filed_at  TEXT    NOT NULL,
+    PRIMARY KEY (objection, position)
+);
+";
+
 /// The bookkeeping table; created outside the list because the list's progress lives in it.
 const SCHEMA_MIGRATIONS: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -390,6 +450,45 @@ mod tests {
         for (i, (version, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*version as usize, i + 1);
         }
+    }
+
+    #[test]
+    fn status_changes_of_a_version_6_database_come_from_the_log() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_MIGRATIONS).unwrap();
+        for (version, sql) in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, 't')",
+                rusqlite::params![version],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO identities VALUES ('op-1', 'operator', 'n', NULL, NULL, 'active', NULL, 't0');
+             INSERT INTO identities VALUES ('op-2', 'operator', 'n', NULL, NULL, 'active', NULL, 't0');
+             INSERT INTO audit_entries VALUES
+               (1, '2026-01-01T00:00:00.000Z', 'bureau', 'gov.operator.suspend', 'op-1', NULL, '{}', 'x', 'y'),
+               (2, '2026-01-02T00:00:00.000Z', 'boss', 'gov.operator.restore', 'op-1', NULL, '{}', 'y', 'z'),
+               (3, '2026-01-03T00:00:00.000Z', 'op-1', 'gov.module.upload', 'op-1', NULL, '{}', 'z', 'w');",
+        )
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let changed: Vec<(Option<String>, Option<String>)> = conn
+            .prepare("SELECT status_changed_by, status_changed_at FROM identities ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // The newest status change, not the newest entry; never changed stays unknown.
+        assert_eq!(
+            changed,
+            vec![
+                (Some("boss".into()), Some("2026-01-02T00:00:00.000Z".into())),
+                (None, None)
+            ]
+        );
     }
 
     #[test]

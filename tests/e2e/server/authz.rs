@@ -4,7 +4,10 @@
 
 use serde_json::{json, Value};
 
-use super::{agreement, apply, approve_all, district_scenario, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, days_from_now,
+    district_scenario, Server,
+};
 use crate::support;
 
 const ALL: &[&str] = &[
@@ -46,11 +49,12 @@ impl Call {
 
 #[test]
 fn every_endpoint_refuses_every_wrong_role() {
-    let server = Server::start();
+    // No identity is refused more often than this in the test: every refusal gets its entry.
+    let server = Server::start_with(&["--refusal-audit-limit", "1000"]);
     for dataset in ["enterprise_registry", "tax_payments", "clinic_visits"] {
         server.publish_bundled(dataset);
     }
-    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
     let module = support::module("district_stats");
     let sha = server.upload("op-1", &module);
     let application = apply(
@@ -58,7 +62,7 @@ fn every_endpoint_refuses_every_wrong_role() {
         "op-1",
         &agreement_id,
         &district_scenario("op-1", &sha),
-        "2099-06-30T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(application.status, 201);
     let application = approve_all(&server, &application.json());
@@ -112,7 +116,7 @@ fn every_endpoint_refuses_every_wrong_role() {
             "/v1/agreements".into(),
             json!({
                 "operator": "op-2", "mode": "comprehensive", "scope": { "max_level": 3 },
-                "term_start": "2026-01-01T00:00:00Z", "term_end": "2099-01-01T00:00:00Z",
+                "term_start": days_from_now(-1), "term_end": agreement_end(),
                 "security_requirements": "x", "exit_conditions": "y",
             }),
             &["bureau"],
@@ -153,7 +157,7 @@ fn every_endpoint_refuses_every_wrong_role() {
             "/v1/applications".into(),
             json!({
                 "agreement": agreement_id, "scenario": district_scenario("op-1", &sha),
-                "valid_until": "2099-01-01T00:00:00Z",
+                "valid_until": application_end(),
             }),
             &["op-1", "op-2"],
         ),
@@ -251,6 +255,7 @@ fn every_endpoint_refuses_every_wrong_role() {
     ];
 
     let mut refused = 0;
+    let mut forbidden = std::collections::BTreeMap::<String, usize>::new();
     for c in &calls {
         let body = if c.path == "/v1/modules" {
             module.clone()
@@ -285,9 +290,34 @@ fn every_endpoint_refuses_every_wrong_role() {
             let message = response.message();
             assert!(message.len() > 10, "a reason: {message}");
             refused += 1;
+            if expected == 403 {
+                *forbidden.entry(who.to_string()).or_default() += 1;
+            }
         }
     }
     assert!(refused > 60, "{refused} refusals checked");
+
+    // Every 403 is in the audit log with its caller, and so is the job submitted under another
+    // operator's application, which that operator was told does not exist.
+    let entries = server
+        .get("reviewer", "/v1/audit?action=refused&limit=500")
+        .json();
+    let entries = entries["items"].as_array().expect("items").clone();
+    let mut audited = std::collections::BTreeMap::<String, usize>::new();
+    for entry in &entries {
+        if entry["details"]["status"] == 403 {
+            *audited
+                .entry(entry["actor"].as_str().unwrap_or_default().to_string())
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(audited, forbidden, "one refused.* entry per 403");
+    assert!(
+        entries.iter().any(|e| e["actor"] == "op-2"
+            && e["action"] == "refused.submitJob"
+            && e["details"]["rule"] == "application_of_another_operator"),
+        "{entries:?}"
+    );
 
     // Refusals changed nothing: the operator is active, the application approved, the agreement
     // in force, the objection open.

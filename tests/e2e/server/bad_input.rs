@@ -4,7 +4,10 @@
 
 use serde_json::json;
 
-use super::{agreement, apply, district_scenario, shuyu, usci, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, days_from_now, district_scenario, shuyu,
+    usci, Server,
+};
 use crate::support;
 
 #[test]
@@ -121,7 +124,7 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         &json!({
             "operator": "op-1", "mode": "tiered",
             "scope": { "datasets": ["enterprise_registry"], "max_level": 3 },
-            "term_start": "2026-01-01T00:00:00Z", "term_end": "2099-01-01T00:00:00Z",
+            "term_start": days_from_now(-1), "term_end": agreement_end(),
             "security_requirements": "x", "exit_conditions": "y",
         }),
         201,
@@ -132,7 +135,7 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         "op-1",
         tiered["id"].as_str().expect("id"),
         &scenario,
-        "2098-01-01T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(out_of_scope.status, 422);
     assert!(
@@ -142,10 +145,10 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
     );
 
     // A column the dataset does not have.
-    let full = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let full = agreement(&server, "op-1", &agreement_end());
     let mut bad_column = scenario.clone();
     bad_column["grant"][1]["columns"] = json!(["usci", "amount", "bank_account"]);
-    let response = apply(&server, "op-1", &full, &bad_column, "2098-01-01T00:00:00Z");
+    let response = apply(&server, "op-1", &full, &bad_column, &application_end());
     assert_eq!(response.status, 422);
     assert!(
         response.message().contains("bank_account"),
@@ -159,13 +162,13 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         "op-2",
         &full,
         &district_scenario("op-2", &sha),
-        "2098-01-01T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(stolen.status, 404, "{}", stolen.message());
     assert_eq!(stolen.message(), format!("agreement '{full}'"));
 
     // One application per scenario.
-    let first = apply(&server, "op-1", &full, &scenario, "2098-01-01T00:00:00Z");
+    let first = apply(&server, "op-1", &full, &scenario, &application_end());
     assert_eq!(
         first.status,
         201,
@@ -173,7 +176,7 @@ fn out_of_scope_duplicates_and_late_reviews_are_refused() {
         String::from_utf8_lossy(&first.body)
     );
     let first = first.json();
-    let duplicate = apply(&server, "op-1", &full, &scenario, "2098-01-01T00:00:00Z");
+    let duplicate = apply(&server, "op-1", &full, &scenario, &application_end());
     assert_eq!(duplicate.status, 409);
     assert!(
         duplicate
@@ -264,4 +267,159 @@ fn invalid_identities_are_refused_by_admin() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("maintainer"), "{err}");
+}
+
+#[test]
+fn unknown_fields_and_arrays_are_refused_on_every_governance_route() {
+    let server = Server::start();
+    let until = "2027-12-31T23:59:59Z";
+    // Each body valid but for one unknown field: 422 naming it, and nothing stored.
+    let mut body = json!({
+        "operator": "op-1",
+        "mode": "comprehensive",
+        "scope": { "max_level": 3 },
+        "term_start": "2026-01-01T00:00:00Z",
+        "term_end": until,
+        "security_requirements": "s",
+        "exit_conditions": "e",
+        "auto_renew": true,
+    });
+    let refused = server.post("bureau", "/v1/agreements", &body);
+    assert_eq!(
+        refused.status,
+        422,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert!(
+        refused.message().contains("auto_renew"),
+        "{}",
+        refused.message()
+    );
+    let listed = server.get("bureau", "/v1/agreements").json();
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+    body.as_object_mut().expect("object").remove("auto_renew");
+    let agreement = server.ok("bureau", "/v1/agreements", &body, 201)["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    server.publish_bundled("enterprise_registry");
+    server.publish_bundled("tax_payments");
+    let module = support::module("district_stats");
+    let sha = server.upload("op-1", &module);
+    let scenario = district_scenario("op-1", &sha);
+    let refused = server.post(
+        "op-1",
+        "/v1/applications",
+        &json!({ "agreement": agreement, "scenario": scenario, "valid_until": until, "priority": 1 }),
+    );
+    assert_eq!(
+        refused.status,
+        422,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert!(
+        refused.message().contains("priority"),
+        "{}",
+        refused.message()
+    );
+    let application = apply(&server, "op-1", &agreement, &scenario, until);
+    assert_eq!(
+        application.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&application.body)
+    );
+    let id = application.json()["id"].as_str().expect("id").to_string();
+    let reviews = format!("/v1/applications/{id}/reviews");
+
+    let refused = server.post(
+        "bureau",
+        &reviews,
+        &json!({ "decision": "approve", "reason": "ok", "conditions": "none" }),
+    );
+    assert_eq!(
+        refused.status,
+        422,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert!(
+        refused.message().contains("conditions"),
+        "{}",
+        refused.message()
+    );
+    // An array of the fields in order is not a review either.
+    let refused = server.post("bureau", &reviews, &json!(["approve", "looks fine"]));
+    assert_eq!(
+        refused.status,
+        422,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert!(
+        refused.message().contains("JSON object"),
+        "{}",
+        refused.message()
+    );
+    // Neither refusal reviewed anything: the bureau's review is still to be given.
+    let shown = server
+        .get("bureau", &format!("/v1/applications/{id}"))
+        .json();
+    assert_eq!(shown["status"], "pending", "{shown}");
+    assert!(
+        shown["reviews"]
+            .as_array()
+            .expect("reviews")
+            .iter()
+            .all(|r| r["decision"].is_null()),
+        "{shown}"
+    );
+    server.ok(
+        "bureau",
+        &reviews,
+        &json!({ "decision": "approve", "reason": "ok" }),
+        200,
+    );
+}
+
+#[test]
+fn an_overlong_uri_is_414_with_the_json_error_body() {
+    let server = Server::start();
+    let path = format!("/v1/agreements?after={}", "x".repeat(10_000));
+    let response = server.request("GET", &path, Some("bureau"), "application/json", b"");
+    assert_eq!(response.status, 414);
+    let body = response.json();
+    assert_eq!(body["error"]["code"], "uri_too_long", "{body}");
+    assert!(response.message().contains("8 KiB"), "{body}");
+}
+
+#[test]
+fn the_public_key_is_served_without_a_token() {
+    let server = Server::start();
+    let response = server.request(
+        "GET",
+        "/v1/domain/public-key",
+        None,
+        "application/json",
+        b"",
+    );
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let body = response.json();
+    let on_disk = std::fs::read_to_string(server.dir().join("keys").join("domain.pub"))
+        .expect("the domain's key file");
+    assert_eq!(body["public_key"].as_str(), Some(on_disk.trim()), "{body}");
+    assert_eq!(body["algorithm"], "ed25519");
+    assert_eq!(body["key_id"].as_str().map(str::len), Some(16), "{body}");
 }

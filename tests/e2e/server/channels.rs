@@ -5,7 +5,10 @@
 
 use serde_json::{json, Value};
 
-use super::{agreement, apply, approve_all, district_scenario, shuyu, Response, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, district_scenario, shuyu,
+    Response, Server,
+};
 use crate::support;
 
 /// Asserts that `real` (another operator's object) and `missing` (nothing) got the same
@@ -29,17 +32,11 @@ fn op1_with_a_product(server: &Server) -> (String, String, String, String, Strin
     for dataset in ["enterprise_registry", "tax_payments"] {
         server.publish_bundled(dataset);
     }
-    let agreement_id = agreement(server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(server, "op-1", &agreement_end());
     let module = support::module("district_stats");
     let sha = server.upload("op-1", &module);
     let scenario = district_scenario("op-1", &sha);
-    let submitted = apply(
-        server,
-        "op-1",
-        &agreement_id,
-        &scenario,
-        "2099-06-30T00:00:00Z",
-    );
+    let submitted = apply(server, "op-1", &agreement_id, &scenario, &application_end());
     assert_eq!(submitted.status, 201, "{}", submitted.message());
     let approved = approve_all(server, &submitted.json());
     let app = approved["id"].as_str().expect("id").to_string();
@@ -135,14 +132,14 @@ fn another_operators_objects_answer_like_missing_ones_and_its_scenario_id_stays_
         &json!({ "reason": "许可撤销" }),
         200,
     );
-    let agreement_2 = agreement(&server, "op-2", "2099-12-31T23:59:59Z");
+    let agreement_2 = agreement(&server, "op-2", &agreement_end());
     let scenario_2 = district_scenario("op-2", &sha_2);
     let taken = apply(
         &server,
         "op-2",
         &agreement_2,
         &scenario_2,
-        "2099-06-30T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(taken.status, 409, "{}", taken.message());
     assert!(

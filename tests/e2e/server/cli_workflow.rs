@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{shuyu, Server};
+use super::{date_from_now, shuyu, Server};
 use crate::support;
 
 /// Runs a client command as `who` with `--json`; returns (exit code, parsed stdout or Null, all
@@ -48,9 +48,9 @@ fn the_role_guides_workflow_runs_from_the_command_line() {
             "--max-level",
             "3",
             "--from",
-            "2026-01-01",
+            &date_from_now(-1),
             "--until",
-            "2099-12-31",
+            &date_from_now(730),
             "--security",
             "等保三级",
             "--exit",
@@ -78,7 +78,7 @@ fn the_role_guides_workflow_runs_from_the_command_line() {
             "--scenario",
             scenario_path.to_str().expect("utf-8"),
             "--until",
-            "2099-06-30",
+            &date_from_now(365),
             "--module",
             module,
         ],
@@ -139,6 +139,38 @@ fn the_role_guides_workflow_runs_from_the_command_line() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(download.join("manifest.sig").is_file());
+
+    // Anyone can check it with the domain's public key, which the server gives without a token.
+    let url = format!("http://{}", server.addr);
+    let elsewhere = tempfile::tempdir().expect("a data directory without keys");
+    let key_file = elsewhere.path().join("domain.pub");
+    let key_arg = key_file.to_str().expect("utf-8");
+    let (code, out, err) = shuyu(
+        elsewhere.path(),
+        &["--server", &url, "domain", "public-key", "--out", key_arg],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let served = std::fs::read_to_string(&key_file).expect("key written");
+    let on_disk = std::fs::read_to_string(server.dir().join("keys").join("domain.pub"))
+        .expect("the domain's key file");
+    assert_eq!(served.trim(), on_disk.trim());
+    assert_eq!(out.trim(), on_disk.trim(), "stdout is the key alone");
+    let package = download.to_str().expect("utf-8");
+    let (code, out, err) = shuyu(
+        elsewhere.path(),
+        &["product", "verify", package, "--public-key", key_arg],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("untouched"), "{out}");
+    // Without a key file: fetched from the server given; with neither, nothing to verify with.
+    let (code, out, err) = shuyu(
+        elsewhere.path(),
+        &["--server", &url, "product", "verify", package],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = shuyu(elsewhere.path(), &["product", "verify", package]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("domain.pub"), "{err}");
 
     // Another operator cannot download it (to it the product does not exist: 404, exit 2); a
     // suspended operator cannot run.

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{agreement, apply, approve_all, district_scenario, raw_request, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, district_scenario, raw_request,
+    Server,
+};
 use crate::support;
 
 #[test]
@@ -16,7 +19,7 @@ fn a_killed_server_restarts_consistent() {
     for dataset in ["enterprise_registry", "tax_payments"] {
         server.publish_bundled(dataset);
     }
-    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
     let module = support::module("district_stats");
     let sha = server.upload("op-1", &module);
     let application = apply(
@@ -24,7 +27,7 @@ fn a_killed_server_restarts_consistent() {
         "op-1",
         &agreement_id,
         &district_scenario("op-1", &sha),
-        "2099-06-30T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(application.status, 201);
     let app = approve_all(&server, &application.json())["id"]
@@ -123,12 +126,14 @@ fn a_killed_server_restarts_consistent() {
         assert!(listed.contains(id), "acknowledged {id} survived the crash");
     }
 
-    // The job that was in flight ended one way or the other, never stuck as running.
+    // The job that was in flight ended one way or the other, never stuck as running (failed if
+    // it ran, cancelled if it never started).
     let job = server.get("op-1", &format!("/v1/jobs/{job_id}")).json();
     let state = job["state"].as_str().unwrap_or_default();
     assert!(
         state == "completed"
-            || (state == "failed" && job["detail"].to_string().contains("restart")),
+            || ((state == "failed" || state == "cancelled")
+                && job["detail"].to_string().contains("restart")),
         "{job}"
     );
 

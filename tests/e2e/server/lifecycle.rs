@@ -4,7 +4,9 @@
 
 use serde_json::json;
 
-use super::{agreement, apply, approve_all, district_scenario, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, district_scenario, Server,
+};
 use crate::support;
 
 #[test]
@@ -25,7 +27,7 @@ fn the_whole_lifecycle_through_the_server() {
     );
 
     // The bureau grants an agreement; the operator uploads its module and applies.
-    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
     let module = support::module("district_stats");
     let sha = server.upload("op-1", &module);
     assert_eq!(sha, support::sha256(&module));
@@ -35,7 +37,7 @@ fn the_whole_lifecycle_through_the_server() {
         "op-1",
         &agreement_id,
         &scenario,
-        "2099-06-30T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(
         first.status,
@@ -80,7 +82,7 @@ fn the_whole_lifecycle_through_the_server() {
         "op-1",
         &agreement_id,
         &scenario,
-        "2099-06-30T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(
         second.status,

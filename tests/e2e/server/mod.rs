@@ -5,8 +5,14 @@ mod authz;
 mod bad_input;
 mod channels;
 mod cli_workflow;
+mod contract;
 mod crash;
+mod docs;
 mod lifecycle;
+mod progress;
+mod refusals;
+mod terms_and_objections;
+mod time_zone;
 mod workers;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -75,6 +81,8 @@ pub struct Server {
     pub addr: String,
     pub data_dir: tempfile::TempDir,
     pub tokens: std::collections::BTreeMap<String, String>,
+    /// Where the server's stderr (its log) goes; inherited when `None`.
+    pub log: Option<std::path::PathBuf>,
 }
 
 impl Drop for Server {
@@ -164,22 +172,44 @@ impl Server {
             child: None,
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
             addr: String::new(),
+            log: None,
             data_dir,
             tokens,
         };
+        // The server's log (a line per request) would drown the test output: it goes to a file
+        // a test can read.
+        server.log = Some(server.dir().join("server.log"));
         server.spawn();
         server
     }
 
+    /// What the server has logged so far (its stderr, `server.log` in its data directory).
+    pub fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
+    }
+
     /// Starts (or restarts) the server process on the data directory.
     pub fn spawn(&mut self) {
+        let stderr = match &self.log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("open the server log"),
+            ),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_shuyu"))
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2"])
             .args(&self.serve_args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start shuyu serve");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -393,13 +423,37 @@ pub fn district_scenario(operator: &str, module_sha256: &str) -> Value {
     serde_json::to_value(&scenario).expect("scenario as JSON")
 }
 
-/// A comprehensive agreement for `operator` until `until` (RFC 3339).
+/// The time `days` from now (negative: before), RFC 3339 in UTC. Agreement terms are bounded
+/// (docs/bureau.md), so tests use times near the day they run.
+pub fn days_from_now(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The date `days` from now, `YYYY-MM-DD` in UTC, for the command line's date options.
+pub fn date_from_now(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// The end of the tests' agreements: two years ahead, within the longest term allowed.
+pub fn agreement_end() -> String {
+    days_from_now(730)
+}
+
+/// The end of validity of the tests' applications: one year ahead, within their agreements.
+pub fn application_end() -> String {
+    days_from_now(365)
+}
+
+/// A comprehensive agreement for `operator` from yesterday until `until` (RFC 3339).
 pub fn agreement(server: &Server, operator: &str, until: &str) -> String {
     let body = json!({
         "operator": operator,
         "mode": "comprehensive",
         "scope": { "max_level": 3 },
-        "term_start": "2026-01-01T00:00:00Z",
+        "term_start": days_from_now(-1),
         "term_end": until,
         "security_requirements": "等保三级；数据不出域",
         "exit_conditions": "期满或评估不合格终止",

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{agreement, apply, approve_all, district_scenario, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, district_scenario, Server,
+};
 use crate::support;
 
 /// Datasets, an agreement, and approved applications for an endless module and district-stats.
@@ -18,15 +20,9 @@ fn set_up(server: &Server) -> Setup {
     for dataset in ["enterprise_registry", "tax_payments"] {
         server.publish_bundled(dataset);
     }
-    let agreement_id = agreement(server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(server, "op-1", &agreement_end());
     let approve = |scenario: &Value| {
-        let application = apply(
-            server,
-            "op-1",
-            &agreement_id,
-            scenario,
-            "2099-06-30T00:00:00Z",
-        );
+        let application = apply(server, "op-1", &agreement_id, scenario, &application_end());
         assert_eq!(
             application.status,
             201,
@@ -178,13 +174,13 @@ fn a_worker_over_its_memory_limit_fails_its_job_and_the_server_goes_on() {
     let sha = server.upload("op-1", &module);
     let mut scenario = district_scenario("op-1", &sha);
     scenario["scenario"]["id"] = json!("blow-up");
-    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
     let application = apply(
         &server,
         "op-1",
         &agreement_id,
         &scenario,
-        "2099-06-30T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(
         application.status,

@@ -95,7 +95,7 @@ async fn terminate(
             let agreement = gov.terminate_agreement(&caller, &id, &body.reason)?;
             // Access ends with the agreement: running jobs under it stop too, as on suspension.
             let live = gov.live_jobs_of_agreement(&id)?;
-            queue.stop_all(&live, "stopped: agreement terminated");
+            queue.stop_all(&live, "agreement terminated");
             Ok(agreement)
         })
         .await

@@ -15,7 +15,7 @@ use crate::api::pagination::PageParams;
 use crate::api::route_table::{Param, Route, PAGE_PARAMS};
 use crate::api::state::AppState;
 use crate::governance::model::{Application, Caller, NewApplication, Page, ReviewInput};
-use crate::governance::{GovError, Governance};
+use crate::governance::{EffectiveContract, GovError, Governance};
 
 const ID: &[Param] = &[Param::string("id", "Application id (`app-...`).")];
 
@@ -39,6 +39,19 @@ pub(super) fn routes() -> Vec<Route> {
             .path_params(ID)
             .returns(200, "Application")
             .errors(&[403, 404]),
+        Route::get(
+            "/v1/applications/{id}/contract",
+            "getApplicationContract",
+            |m| on(m, contract),
+        )
+        .doc(
+            "applications",
+            "The effective contract: the scenario composed with its datasets' current manifests, \
+             as the guard enforces it, with every place looser than a manifest marked",
+        )
+        .path_params(ID)
+        .returns(200, "EffectiveContract")
+        .errors(&[403, 404, 409]),
         Route::post("/v1/applications/{id}/reviews", "reviewApplication", |m| {
             on(m, review)
         })
@@ -126,6 +139,17 @@ async fn get(
         .map(Json)
 }
 
+async fn contract(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<EffectiveContract>, ApiError> {
+    state
+        .gov(move |gov| gov.application_contract(&caller, &id))
+        .await
+        .map(Json)
+}
+
 async fn review(
     State(state): State<AppState>,
     caller: Caller,
@@ -189,7 +213,7 @@ async fn suspend(
         id,
         body.reason,
         Governance::suspend_application,
-        "stopped: application suspended",
+        "application suspended",
     )
     .await
 }
@@ -206,7 +230,7 @@ async fn revoke(
         id,
         body.reason,
         Governance::revoke_application,
-        "stopped: application revoked",
+        "application revoked",
     )
     .await
 }

@@ -10,7 +10,7 @@ use crate::api::auth::require_role;
 use crate::api::error::ApiError;
 use crate::api::extract::ApiQuery;
 use crate::api::pagination::check_limit;
-use crate::api::route_table::{Param, Route};
+use crate::api::route_table::{Param, ParamType, Route};
 use crate::api::state::AppState;
 use crate::audit::{AuditError, AuditFilter, Entry, VerifyReport};
 use crate::governance::model::{Caller, Page, Role};
@@ -29,15 +29,21 @@ const SEARCH_PARAMS: &[Param] = &[
         "Only entries about this subject (usually a scenario id).",
     ),
     Param::string("actor", "Only entries by this actor."),
-    Param::string(
+    Param::typed(
         "since",
-        "Only entries at or after this time (RFC 3339 or YYYY-MM-DD).",
+        ParamType::TimeOrDate,
+        "Only entries at or after this time (RFC 3339, or YYYY-MM-DD: that day's 00:00 UTC).",
     ),
-    Param::string(
+    Param::typed(
         "until",
-        "Only entries before this time (RFC 3339 or YYYY-MM-DD).",
+        ParamType::TimeOrDate,
+        "Only entries before this time (RFC 3339, or YYYY-MM-DD: that day's 00:00 UTC).",
     ),
-    Param::integer("limit", "Page size, 1 to 500 (default 50)."),
+    Param::typed(
+        "limit",
+        ParamType::PageLimit,
+        "Page size, 1 to 500 (default 50).",
+    ),
     Param::integer(
         "after",
         "Cursor: only entries after this seq (the previous page's `next`).",

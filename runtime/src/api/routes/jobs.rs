@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::on;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -12,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::api::pagination::PageParams;
+use crate::api::refusals::RefusalAudited;
 use crate::api::route_table::{Param, Route, PAGE_PARAMS};
 use crate::api::state::AppState;
 use crate::governance::model::{Caller, JobRecord, JobState, Page};
+use crate::job::queue::cancelled_detail;
 
 const ID: &[Param] = &[Param::string("id", "Job id.")];
 
@@ -67,15 +70,24 @@ async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<NewJob>,
-) -> Result<(StatusCode, Json<JobRecord>), ApiError> {
-    let record = state
+) -> Response {
+    let submitted = state
         .blocking(move |queue| {
             queue
                 .submit(&caller, &body.application, &body.module_sha256)
+                .map(|job| queue.with_phase(job))
                 .map_err(ApiError::from)
         })
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(record)))
+        .await;
+    match submitted {
+        Ok(record) => (StatusCode::ACCEPTED, Json(record)).into_response(),
+        Err(error) => {
+            // The queue audited the refusal with the gate's rule.
+            let mut response = error.into_response();
+            response.extensions_mut().insert(RefusalAudited);
+            response
+        }
+    }
 }
 
 async fn list(
@@ -85,7 +97,15 @@ async fn list(
 ) -> Result<Json<Page<JobRecord>>, ApiError> {
     let page = page.to_request()?;
     state
-        .gov(move |gov| gov.list_jobs(&caller, &page))
+        .blocking(move |queue| {
+            let mut listed = queue.governance().list_jobs(&caller, &page)?;
+            listed.items = listed
+                .items
+                .into_iter()
+                .map(|job| queue.with_phase(job))
+                .collect();
+            Ok(listed)
+        })
         .await
         .map(Json)
 }
@@ -96,7 +116,7 @@ async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JobRecord>, ApiError> {
     state
-        .gov(move |gov| gov.get_job(&caller, &id))
+        .blocking(move |queue| Ok(queue.with_phase(queue.governance().get_job(&caller, &id)?)))
         .await
         .map(Json)
 }
@@ -127,11 +147,12 @@ async fn cancel(
                     state_name(job.state)
                 )));
             }
-            let detail = "cancelled by its operator";
-            if !queue.stop(&id, JobState::Cancelled, detail)? {
+            let cause = "cancelled by its operator";
+            if !queue.stop(&id, cause)? {
                 // Queued or running in the database but not in this queue: left by an earlier
                 // process that did not record its end. Record it now.
-                gov.record_job_state(&id, JobState::Cancelled, Some(detail.into()), Vec::new())?;
+                let detail = cancelled_detail(cause, job.started_at.is_some());
+                gov.record_job_state(&id, JobState::Cancelled, Some(detail), Vec::new())?;
             }
             Ok(job.state == JobState::Running)
         })
@@ -140,7 +161,7 @@ async fn cancel(
         state.queue().wait_ended(&job_id, CANCEL_WAIT).await;
     }
     state
-        .gov(move |gov| gov.get_job(&reader, &job_id))
+        .blocking(move |queue| Ok(queue.with_phase(queue.governance().get_job(&reader, &job_id)?)))
         .await
         .map(Json)
 }

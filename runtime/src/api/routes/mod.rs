@@ -6,6 +6,7 @@ mod applications;
 mod audit;
 mod budgets;
 mod datasets;
+mod domain;
 mod jobs;
 mod modules;
 mod objections;
@@ -18,10 +19,13 @@ use serde::{Deserialize, Serialize};
 
 use super::route_table::Route;
 
+pub use domain::DomainPublicKey;
+
 /// Every route of the API, in the order the OpenAPI document lists them.
 pub fn all() -> Vec<Route> {
     [
         system::routes(),
+        domain::routes(),
         datasets::routes(),
         agreements::routes(),
         operators::routes(),

@@ -43,5 +43,8 @@ async fn upload(
     let sha256 = state
         .gov(move |gov| gov.upload_module(&caller, &wasm))
         .await?;
+    // Compiled now, in the background and in a worker process, so that its first job does not
+    // spend seconds in the compiler (a module already compiled is only loaded from the cache).
+    state.queue().precompile(&sha256);
     Ok((StatusCode::CREATED, Json(ModuleUploaded { sha256 })))
 }

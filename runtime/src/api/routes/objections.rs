@@ -77,7 +77,7 @@ async fn file(
                 queue
                     .governance()
                     .file_objection(&caller, &body.dataset, &body.reason)?;
-            queue.stop_all(&jobs, "stopped: objection against a dataset it uses");
+            queue.stop_all(&jobs, "objection against a dataset it uses");
             Ok(objection)
         })
         .await?;

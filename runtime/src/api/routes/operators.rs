@@ -58,7 +58,7 @@ async fn suspend(
         .blocking(move |queue| {
             let gov = queue.governance();
             let stopped_jobs = gov.suspend_operator(&caller, &id, &body.reason)?;
-            queue.stop_all(&stopped_jobs, "stopped: operator suspended");
+            queue.stop_all(&stopped_jobs, "operator suspended");
             // Governance returns only the jobs; the identity is read back to show its status.
             let operator = gov
                 .admin_list_identities()?

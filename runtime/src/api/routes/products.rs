@@ -33,16 +33,24 @@ pub(super) fn routes() -> Vec<Route> {
         "Download one file of a product package (the operator whose job released it, while it, its agreement, its application and the datasets read are in good standing)",
     )
     .path_params(PARAMS)
-    .returns_binary()
+    .returns_files(&CONTENT_TYPES)
     .errors(&[403, 404])]
 }
 
 /// The files of a package that may be downloaded, with their content types.
 const FILES: [(&str, &str); 4] = [
-    (PARQUET_FILE, "application/vnd.apache.parquet"),
-    (CSV_FILE, "text/csv; charset=utf-8"),
-    (MANIFEST_FILE, "application/json"),
-    (SIGNATURE_FILE, "application/octet-stream"),
+    (PARQUET_FILE, CONTENT_TYPES[0]),
+    (CSV_FILE, CONTENT_TYPES[1]),
+    (MANIFEST_FILE, CONTENT_TYPES[2]),
+    (SIGNATURE_FILE, CONTENT_TYPES[3]),
+];
+
+/// The content types [`FILES`] are answered with, as the OpenAPI document lists them.
+const CONTENT_TYPES: [&str; 4] = [
+    "application/vnd.apache.parquet",
+    "text/csv; charset=utf-8",
+    "application/json",
+    "application/octet-stream",
 ];
 
 async fn download(

@@ -251,3 +251,99 @@ async fn product_files_outside_the_package_are_404() {
         assert_eq!(answer.status.as_u16(), 404, "{path}: {}", answer.json);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_are_422_on_every_governance_body() {
+    let api = TestApi::new(1);
+    let bureau = bureau(&api);
+    let agreement = json!({
+        "operator": "op-1", "mode": "comprehensive", "scope": { "max_level": 3 },
+        "term_start": "2026-01-01T00:00:00Z", "term_end": "2026-12-31T00:00:00Z",
+        "security_requirements": "s", "exit_conditions": "e", "colour": "red",
+    });
+    let message = api
+        .post("/v1/agreements", &bureau, agreement)
+        .await
+        .error(422, "invalid");
+    assert!(message.contains("colour"), "{message}");
+    let nested = json!({
+        "operator": "op-1", "mode": "comprehensive", "scope": { "max_level": 3, "extra_scope": [] },
+        "term_start": "2026-01-01T00:00:00Z", "term_end": "2026-12-31T00:00:00Z",
+        "security_requirements": "s", "exit_conditions": "e",
+    });
+    let message = api
+        .post("/v1/agreements", &bureau, nested)
+        .await
+        .error(422, "invalid");
+    assert!(message.contains("extra_scope"), "{message}");
+    let message = api
+        .post(
+            "/v1/applications/app-000001/reviews",
+            &bureau,
+            json!({ "decision": "approve", "reason": "ok", "urgent": true }),
+        )
+        .await
+        .error(422, "invalid");
+    assert!(message.contains("urgent"), "{message}");
+    let message = api
+        .post(
+            "/v1/applications",
+            &bureau,
+            json!({ "agreement": "agr-000001", "note": "x" }),
+        )
+        .await
+        .error(422, "invalid");
+    assert!(
+        message.contains("note") || message.contains("scenario"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_array_is_not_a_request_body() {
+    let api = TestApi::new(1);
+    let bureau = bureau(&api);
+    // serde reads a struct from an array of its fields in order; the API does not.
+    for (path, body) in [
+        (
+            "/v1/applications/app-000001/reviews",
+            json!(["approve", "looks fine"]),
+        ),
+        ("/v1/operators/op-1/suspend", json!(["a reason"])),
+    ] {
+        let message = api.post(path, &bureau, body).await.error(422, "invalid");
+        assert!(message.contains("JSON object"), "{path}: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlong_uri_is_414_in_the_error_shape() {
+    let api = TestApi::new(1);
+    let path = format!("/v1/datasets?after={}", "a".repeat(9000));
+    let message = api.get(&path, None).await.error(414, "uri_too_long");
+    assert!(message.contains("8 KiB"), "{message}");
+    // Just under the limit is read as usual (here: no token).
+    let path = format!("/v1/datasets?after={}", "a".repeat(8000));
+    api.get(&path, None).await.error(401, "unauthenticated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_key_needs_no_token_and_is_the_domains() {
+    let api = TestApi::new(1);
+    let answer = api.get("/v1/domain/public-key", None).await;
+    let body = answer.ok(200).clone();
+    let key = api.state.domain().keys.public_key();
+    assert_eq!(body["public_key"], key.to_hex());
+    assert_eq!(body["key_id"], key.key_id());
+    assert_eq!(body["algorithm"], "ed25519");
+    let described: std::collections::BTreeSet<String> = crate::api::schemas::all()
+        ["DomainPublicKey"]["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .cloned()
+        .collect();
+    let sent: std::collections::BTreeSet<String> =
+        body.as_object().expect("object").keys().cloned().collect();
+    assert_eq!(described, sent);
+}

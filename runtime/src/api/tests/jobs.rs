@@ -16,7 +16,7 @@ use wasm_encoder::{
 use super::{usci, TestApi, User, MARKET, TAX};
 use crate::governance::model::{JobState, PageRequest, Role};
 use crate::governance::ScenarioFile;
-use crate::job::queue::{JobQueue, DETAIL_RESTARTED};
+use crate::job::queue::{JobQueue, DETAIL_RESTARTED, DETAIL_RESTARTED_QUEUED};
 
 /// A module whose `shuyu_main` returns 0 at once (`spin: false`) or loops forever.
 pub(super) fn guest(spin: bool) -> Vec<u8> {
@@ -281,7 +281,10 @@ async fn jobs_run_and_running_jobs_can_be_cancelled() {
         "{}",
         cancelled.json
     );
-    assert_eq!(cancelled.json["detail"], "cancelled by its operator");
+    assert_eq!(
+        cancelled.json["detail"], "cancelled by its operator while it ran",
+        "the job had left the queue before it was cancelled"
+    );
     w.api
         .call(
             Method::POST,
@@ -336,7 +339,7 @@ async fn terminating_the_agreement_stops_its_running_job() {
     assert_eq!(answer.ok(200)["status"], "terminated");
     let job = w.wait_for(&running, ended).await;
     assert_eq!(job["state"], "cancelled", "{job}");
-    assert_eq!(job["detail"], "stopped: agreement terminated", "{job}");
+    assert_eq!(job["detail"], "agreement terminated while it ran", "{job}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,11 +376,16 @@ async fn suspending_the_operator_stops_its_jobs() {
         .filter_map(Value::as_str)
         .collect();
     assert!(stopped.contains(&running.as_str()) && stopped.contains(&queued.as_str()));
-    for id in [&running, &queued] {
+    // Both cancelled with the cause; the queued one never ran, and says so.
+    for (id, detail) in [
+        (&running, "operator suspended while it ran"),
+        (&queued, "operator suspended before it started"),
+    ] {
         let job = w.wait_for(id, ended).await;
         assert_eq!(job["state"], "cancelled", "{job}");
-        assert_eq!(job["detail"], "stopped: operator suspended", "{job}");
+        assert_eq!(job["detail"], detail, "{job}");
     }
+    assert!(w.job(&queued).await["started_at"].is_null());
     // Suspended: the gate refuses new jobs.
     let refused = w
         .api
@@ -391,7 +399,7 @@ async fn suspending_the_operator_stops_its_jobs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_a_crash_left_behind_are_failed_at_the_next_start() {
+async fn jobs_a_crash_left_behind_are_ended_truthfully_at_the_next_start() {
     let w = World::new(1).await;
     let spin = w.upload(guest(true)).await;
     let app = w.approved("district-spin", &spin).await;
@@ -419,8 +427,14 @@ async fn jobs_a_crash_left_behind_are_failed_at_the_next_start() {
     .unwrap();
     assert_eq!(all.0, 2);
     for job in all.1.items {
-        assert_eq!(job.state, JobState::Failed, "{job:?}");
-        assert_eq!(job.detail.as_deref(), Some(DETAIL_RESTARTED));
+        // The running one ran and did not finish; the queued one never ran.
+        let (state, detail) = if job.id == queued {
+            (JobState::Cancelled, DETAIL_RESTARTED_QUEUED)
+        } else {
+            (JobState::Failed, DETAIL_RESTARTED)
+        };
+        assert_eq!(job.state, state, "{job:?}");
+        assert_eq!(job.detail.as_deref(), Some(detail));
     }
     // The worker still running the first job notices nothing wrong but cannot overwrite the
     // final state; the queued one never starts.

@@ -14,7 +14,9 @@ use crate::api::route_table as table;
 use crate::api::route_table::{ParamType, RequestBody, ResponseBody, Verb};
 use crate::api::schemas;
 use crate::audit::VerifyReport;
-use crate::governance::model::{Identity, IdentityStatus, JobRecord, JobRelease, JobState, Role};
+use crate::governance::model::{
+    Identity, IdentityStatus, JobPhase, JobRecord, JobRelease, JobState, Role, StatusChange,
+};
 use crate::guard::budget::{
     Budget, BudgetScope, BudgetStatus, DatasetBudget, DebitSummary, ScenarioBudget,
 };
@@ -103,6 +105,7 @@ fn the_required_routes_are_there() {
         (Post, "/v1/applications"),
         (Get, "/v1/applications"),
         (Get, "/v1/applications/{id}"),
+        (Get, "/v1/applications/{id}/contract"),
         (Post, "/v1/applications/{id}/reviews"),
         (Post, "/v1/applications/{id}/suspend"),
         (Post, "/v1/applications/{id}/restore"),
@@ -214,6 +217,7 @@ fn schemas_match_the_types_they_describe() {
         operator: "o".into(),
         module_sha256: "m".into(),
         state: JobState::Queued,
+        phase: JobPhase::Queued,
         detail: None,
         releases: vec![release.clone()],
         submitted_at: now,
@@ -227,8 +231,17 @@ fn schemas_match_the_types_they_describe() {
         usci: None,
         department: None,
         status: IdentityStatus::Active,
+        status_change: Some(StatusChange {
+            by: "bureau".into(),
+            at: now,
+            reason: Some("r".into()),
+        }),
         created_at: now,
     };
+    assert_eq!(
+        properties("StatusChange"),
+        keys(identity.status_change.as_ref())
+    );
     assert_eq!(properties("JobRelease"), keys(&release));
     assert_eq!(properties("JobRecord"), keys(&job));
     assert_eq!(properties("Identity"), keys(&identity));
@@ -295,5 +308,234 @@ async fn the_document_is_served_and_every_route_is_routed() {
         // Public routes answer; the others ask for a token. None is unknown to the router.
         let expected = if route.auth { 401 } else { 200 };
         assert_eq!(answer.status.as_u16(), expected, "{path}: {}", answer.json);
+    }
+}
+
+/// The effective contract's schemas list exactly the fields the type sends.
+#[test]
+fn the_effective_contract_schemas_match_the_type() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let catalog = crate::catalog::Catalog::load(&root.join("datasets")).expect("bundled catalog");
+    let path = root.join("guest-examples/district-stats/scenario.toml");
+    let mut scenario = crate::governance::ScenarioFile::load(&path).expect("scenario");
+    scenario.scenario.module_sha256 = "0".repeat(64);
+    let mut approved = scenario.check(&catalog).expect("valid");
+    approved.looser.push(crate::governance::Looser {
+        place: "p".into(),
+        source: "s".into(),
+        rule: "r".into(),
+        asked: "a".into(),
+        allowed: "b".into(),
+    });
+    let contract = crate::governance::EffectiveContract::of(&approved);
+    assert_eq!(properties("EffectiveContract"), keys(&contract));
+    assert_eq!(properties("EffectiveDataset"), keys(&contract.datasets[0]));
+    assert_eq!(
+        properties("EffectiveColumn"),
+        keys(&contract.datasets[0].columns[0])
+    );
+    assert_eq!(properties("EffectiveRelease"), keys(&contract.releases[0]));
+    assert_eq!(properties("Looser"), keys(&contract.looser[0]));
+    assert_eq!(
+        properties("PrivacyBudget"),
+        keys(contract.datasets[0].privacy_budget)
+    );
+}
+
+/// Every schema reachable from `schema` through `$ref`s, `schema` included.
+fn reachable(doc: &Value, schema: &str, seen: &mut BTreeSet<String>) {
+    if !seen.insert(schema.to_string()) {
+        return;
+    }
+    let mut refs = Vec::new();
+    collect_refs(&doc["components"]["schemas"][schema], &mut refs);
+    for reference in refs {
+        if let Some(name) = reference.strip_prefix("#/components/schemas/") {
+            reachable(doc, name, seen);
+        }
+    }
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(value, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Parts of a scenario whose fields the document does not spell out (docs/abi.md and
+/// docs/privacy.md do); the server's types refuse unknown fields in them too.
+const DESCRIBED_ELSEWHERE: [&str; 3] = ["ReleaseContract", "VectorContract", "PrivacyBudget"];
+
+#[test]
+fn request_bodies_are_closed_objects() {
+    let doc = document();
+    let mut seen = BTreeSet::new();
+    for route in routes() {
+        if let RequestBody::Json(schema) = route.body {
+            reachable(doc, schema, &mut seen);
+        }
+    }
+    let mut closed = BTreeSet::new();
+    for name in &seen {
+        let schema = &doc["components"]["schemas"][name];
+        if schema["type"] != "object" || DESCRIBED_ELSEWHERE.contains(&name.as_str()) {
+            continue;
+        }
+        assert_eq!(
+            schema["additionalProperties"],
+            Value::Bool(false),
+            "request object {name} must declare additionalProperties: false"
+        );
+        closed.insert(name.clone());
+    }
+    let listed: BTreeSet<String> = schemas::REQUEST_OBJECTS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        closed, listed,
+        "REQUEST_OBJECTS lists exactly the closed request objects"
+    );
+}
+
+#[test]
+fn the_server_refuses_unknown_fields_of_every_closed_object() {
+    use crate::governance::model::{NewAgreement, NewApplication, ReviewInput};
+    let extra = |mut value: Value| {
+        value["surprise"] = Value::Bool(true);
+        value
+    };
+    let agreement = serde_json::json!({
+        "operator": "op-1", "mode": "comprehensive", "scope": { "max_level": 3 },
+        "term_start": "2026-01-01T00:00:00Z", "term_end": "2026-12-31T00:00:00Z",
+        "security_requirements": "s", "exit_conditions": "e",
+    });
+    assert!(serde_json::from_value::<NewAgreement>(agreement.clone()).is_ok());
+    let err = serde_json::from_value::<NewAgreement>(extra(agreement.clone())).unwrap_err();
+    assert!(err.to_string().contains("surprise"), "{err}");
+    let mut scoped = agreement;
+    scoped["scope"]["surprise"] = Value::Bool(true);
+    assert!(serde_json::from_value::<NewAgreement>(scoped).is_err());
+    let review = serde_json::json!({ "decision": "approve", "reason": "ok" });
+    assert!(serde_json::from_value::<ReviewInput>(review.clone()).is_ok());
+    assert!(serde_json::from_value::<ReviewInput>(extra(review)).is_err());
+    let application = serde_json::json!({
+        "agreement": "agr-000001",
+        "scenario": {
+            "scenario": { "id": "s", "title": "t", "operator": "op-1", "module_sha256": "00" },
+            "grant": [{ "dataset": "d", "columns": ["c"] }],
+        },
+        "valid_until": "2026-12-31T00:00:00Z",
+    });
+    assert!(serde_json::from_value::<NewApplication>(application.clone()).is_ok());
+    assert!(serde_json::from_value::<NewApplication>(extra(application)).is_err());
+}
+
+#[test]
+fn page_sizes_and_times_are_typed_as_the_server_checks_them() {
+    let doc = document();
+    let mut limits = 0;
+    for route in routes() {
+        let op = &doc["paths"][route.path][route.verb.as_str()];
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            let schema = &param["schema"];
+            match param["name"].as_str() {
+                Some("limit") => {
+                    limits += 1;
+                    assert_eq!(schema["minimum"], 1, "{}", route.operation);
+                    assert_eq!(
+                        schema["maximum"],
+                        crate::api::pagination::MAX_LIMIT,
+                        "{}",
+                        route.operation
+                    );
+                }
+                Some("since" | "until") => {
+                    assert_eq!(
+                        schema["anyOf"],
+                        serde_json::json!([{ "format": "date-time" }, { "format": "date" }])
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(limits >= 7, "every list route documents limit ({limits})");
+}
+
+#[test]
+fn required_texts_the_server_refuses_blank_say_so() {
+    let all = schemas::all();
+    for (schema, field) in [
+        ("ReasonInput", "reason"),
+        ("ReviewInput", "reason"),
+        ("NewObjection", "reason"),
+        ("ResolveObjection", "note"),
+        ("NewQualityRequest", "description"),
+        ("QualityAnswer", "answer"),
+        ("NewAgreement", "security_requirements"),
+        ("NewAgreement", "exit_conditions"),
+    ] {
+        let property = &all[schema]["properties"][field];
+        assert_eq!(property["minLength"], 1, "{schema}.{field}");
+        assert_eq!(property["pattern"], "\\S", "{schema}.{field}");
+        let required = all[schema]["required"].as_array().expect("required");
+        assert!(required.contains(&Value::from(field)), "{schema}.{field}");
+    }
+}
+
+#[test]
+fn every_route_documents_its_content_types_and_414() {
+    let doc = document();
+    for route in routes() {
+        let op = &doc["paths"][route.path][route.verb.as_str()];
+        let success = &op["responses"][route.status.to_string()]["content"];
+        let types: BTreeSet<&str> = success
+            .as_object()
+            .expect("content")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        match route.response {
+            ResponseBody::Json(_) => {
+                assert_eq!(
+                    types,
+                    BTreeSet::from(["application/json"]),
+                    "{}",
+                    route.operation
+                )
+            }
+            ResponseBody::Files(files) => {
+                let expected: BTreeSet<&str> = files
+                    .iter()
+                    .map(|t| crate::api::openapi::media_type_essence(t))
+                    .collect();
+                assert_eq!(types, expected, "{}", route.operation);
+            }
+        }
+        assert!(
+            op["responses"]["414"].is_object(),
+            "{} documents 414",
+            route.operation
+        );
+    }
+    let download =
+        &doc["paths"]["/v1/products/{id}/files/{file}"]["get"]["responses"]["200"]["content"];
+    for media_type in [
+        "application/vnd.apache.parquet",
+        "text/csv",
+        "application/json",
+        "application/octet-stream",
+    ] {
+        assert!(download[media_type].is_object(), "{media_type}: {download}");
     }
 }

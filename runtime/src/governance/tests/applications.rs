@@ -1,6 +1,7 @@
 //! Agreements, applications and dual review.
 
 use super::*;
+use crate::governance::agreements::MAX_TERM_DAYS;
 
 #[test]
 fn dual_review_rejects_then_a_new_application_is_approved() {
@@ -298,6 +299,45 @@ fn agreements_are_checked_terminated_and_expire() {
             now + Duration::days(1),
         ),
     ));
+    // The end before the start, and a term longer than the longest allowed.
+    let message = invalid(g.create_agreement(
+        &w.bureau,
+        new(
+            AgreementMode::Comprehensive,
+            scope(4),
+            now + Duration::days(2),
+            now + Duration::days(1),
+        ),
+    ));
+    assert!(message.contains("must be after term_start"), "{message}");
+    let longest = new(
+        AgreementMode::Comprehensive,
+        scope(4),
+        now,
+        now + Duration::days(MAX_TERM_DAYS) + Duration::seconds(1),
+    );
+    let message = invalid(g.create_agreement(&w.bureau, longest.clone()));
+    assert!(
+        message.contains("longer than the longest allowed, 1096 days"),
+        "{message}"
+    );
+    // A scope naming a dataset that is not registered, in any mode.
+    let unknown = AgreementScope {
+        datasets: vec!["enterprise_registy".into()],
+        domains: vec![],
+        max_level: 4,
+    };
+    for mode in [AgreementMode::Tiered, AgreementMode::Comprehensive] {
+        let message = invalid(g.create_agreement(
+            &w.bureau,
+            new(mode, unknown.clone(), now, now + Duration::days(1)),
+        ));
+        assert!(
+            message.contains("scope.datasets: dataset 'enterprise_registy' is not registered"),
+            "{message}"
+        );
+    }
+
     let mut to_provider = new(
         AgreementMode::Comprehensive,
         scope(4),
@@ -308,6 +348,30 @@ fn agreements_are_checked_terminated_and_expire() {
     invalid(g.create_agreement(&w.bureau, to_provider));
 
     let (agreement, module, app) = w.approved();
+    let message = invalid(g.create_agreement(
+        &w.bureau,
+        new(
+            AgreementMode::Domain,
+            AgreementScope {
+                datasets: vec![],
+                domains: vec![MARKET.into(), "不存在的局".into()],
+                max_level: 4,
+            },
+            now,
+            now + Duration::days(1),
+        ),
+    ));
+    assert!(
+        message.contains("scope.domains: no provider identity belongs to department '不存在的局'"),
+        "{message}"
+    );
+    // Exactly the longest term, over a registered dataset, is granted.
+    let mut exact = longest;
+    exact.term_end = now + Duration::days(MAX_TERM_DAYS);
+    exact.mode = AgreementMode::Tiered;
+    exact.scope.datasets = vec!["enterprise_registry".into()];
+    g.create_agreement(&w.bureau, exact)
+        .expect("the longest term");
     assert_eq!(
         g.get_agreement(&w.op, &agreement.id).unwrap().authorizer,
         "bureau-1"

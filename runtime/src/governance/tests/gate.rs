@@ -171,7 +171,7 @@ fn an_objection_suspends_the_dataset_until_resolved() {
         .gov()
         .file_objection(&w.op, "tax_payments", "amounts of one firm visible")
         .unwrap();
-    w.publish(&w.tax, "tax_payments").unwrap();
+    w.publish_treated(&w.tax, "tax_payments", 1).unwrap();
     w.gov()
         .resolve_objection(
             &w.tax,

@@ -146,6 +146,19 @@ fn the_calendar_round_trips() {
         review_working_days: 0,
         ..CalendarSettings::default()
     }));
+    // A make-up day on a weekday, a holiday on a weekend: refused, naming the date and its
+    // weekday, and the stored calendar is unchanged.
+    let message = invalid(fx.gov.admin_set_calendar(CalendarSettings {
+        extra_working_days: vec![day("2026-10-09")],
+        ..read.clone()
+    }));
+    assert!(message.contains("2026-10-09 is a Friday"), "{message}");
+    let message = invalid(fx.gov.admin_set_calendar(CalendarSettings {
+        holidays: vec![day("2026-10-04")],
+        ..read.clone()
+    }));
+    assert!(message.contains("2026-10-04 is a Sunday"), "{message}");
+    assert_eq!(fx.gov.calendar().unwrap(), read);
     fx.assert_audited("gov.calendar.set", None);
 }
 

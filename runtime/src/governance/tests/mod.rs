@@ -5,7 +5,10 @@ mod applications;
 mod channels;
 mod gate;
 mod identities;
+mod objections;
+mod refusals;
 mod registry;
+mod states;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,7 +129,43 @@ fn bundled_files(name: &str) -> (String, Vec<u8>) {
     )
 }
 
+/// The bundled dataset's data without its first `drop` rows: a treatment, as new bytes.
+fn treated_parquet(name: &str, drop: usize) -> Vec<u8> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+    let file = std::fs::File::open(bundled(name).join("data.parquet")).expect("parquet");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .expect("reader");
+    let schema = arrow::array::RecordBatchReader::schema(&reader);
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, schema, None).expect("writer");
+    let mut left = drop;
+    for batch in reader {
+        let batch = batch.expect("batch");
+        let skip = left.min(batch.num_rows());
+        left -= skip;
+        writer
+            .write(&batch.slice(skip, batch.num_rows() - skip))
+            .expect("write");
+    }
+    writer.close().expect("close");
+    out
+}
+
 impl World {
+    /// Publishes `name`'s bundled manifest with [`treated_parquet`] data as `by`.
+    fn publish_treated(
+        &self,
+        by: &Caller,
+        name: &str,
+        drop: usize,
+    ) -> Result<DatasetRecord, GovError> {
+        let (manifest, _) = bundled_files(name);
+        self.gov()
+            .publish_dataset(by, name, &manifest, &treated_parquet(name, drop))
+    }
+
     fn new() -> Self {
         let fx = Fixture::new();
         let bureau = fx.add("bureau-1", Role::Bureau, None, None);

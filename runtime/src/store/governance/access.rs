@@ -9,7 +9,8 @@ use crate::store::{Connection, StoreError};
 /// Columns of `identities`, in the order [`StoredIdentity::from_row`] expects; shared by every
 /// statement that reads whole identities, so that one decoder serves them all.
 pub(crate) const IDENTITY_COLUMNS: &str =
-    "id, role, name, usci, department, status, status_reason, created_at";
+    "id, role, name, usci, department, status, status_reason, created_at, status_changed_by, \
+     status_changed_at";
 
 /// An identity with the reason of its current status, which the public [`Identity`] leaves out
 /// but refusals quote.
@@ -36,6 +37,7 @@ impl StoredIdentity {
                 usci: row.get(3)?,
                 department: row.get(4)?,
                 status: parse_enum(&status)?,
+                status_change: super::status_change(row.get(8)?, row.get(9)?, row.get(6)?)?,
                 created_at: parse_ts(&created_at)?,
             },
             status_reason: row.get(6)?,

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{texts, LIVE_JOB_STATES};
+use super::{texts, Stamp, LIVE_JOB_STATES};
 use crate::governance::model::{Agreement, AgreementStatus};
 use crate::store::codec::{enum_text, from_json, next_id, parse_enum, parse_ts, to_json, ts};
 use crate::store::{Connection, StoreError, Transaction};
@@ -11,7 +11,8 @@ use crate::store::{Connection, StoreError, Transaction};
 /// Columns of `agreements`, in the order [`StoredAgreement::from_row`] expects; the insert
 /// names them too, so that reading and writing cannot drift apart.
 const AGREEMENT_COLUMNS: &str = "id, authorizer, operator, mode, scope, term_start, term_end, \
-     security_requirements, exit_conditions, status, status_reason, created_at";
+     security_requirements, exit_conditions, status, status_reason, created_at, \
+     status_changed_by, status_changed_at";
 
 /// An agreement as stored, with the reason of its status, which the public [`Agreement`]
 /// leaves out but refusals quote. Its status is the stored one: an expired term is only
@@ -45,6 +46,7 @@ impl StoredAgreement {
                 security_requirements: row.get(7)?,
                 exit_conditions: row.get(8)?,
                 status: parse_enum(&status)?,
+                status_change: super::status_change(row.get(12)?, row.get(13)?, row.get(10)?)?,
                 created_at: parse_ts(&created_at)?,
             },
             status_reason: row.get(10)?,
@@ -80,7 +82,7 @@ pub(crate) fn insert_agreement(
     tx.execute(
         &format!(
             "INSERT INTO agreements ({AGREEMENT_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, NULL, NULL)"
         ),
         params![
             agreement.id,
@@ -99,31 +101,35 @@ pub(crate) fn insert_agreement(
     Ok(())
 }
 
-/// Sets an agreement's status with the reason refusals will quote (a termination).
+/// Sets an agreement's status with the reason refusals will quote (a termination's, the end
+/// of its term) and who changed it when.
 pub(crate) fn set_agreement_status(
     tx: &Transaction<'_>,
     id: &str,
     status: AgreementStatus,
     reason: &str,
+    stamp: Stamp<'_>,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE agreements SET status = ?2, status_reason = ?3 WHERE id = ?1",
-        params![id, enum_text(&status), reason],
+        "UPDATE agreements SET status = ?2, status_reason = ?3, status_changed_by = ?4, \
+         status_changed_at = ?5 WHERE id = ?1",
+        params![id, enum_text(&status), reason, stamp.by, ts(&stamp.at)],
     )?;
     Ok(())
 }
 
-/// Sets an agreement's status and keeps its stored reason: the end of a term needs none.
-pub(crate) fn set_agreement_status_keeping_reason(
-    tx: &Transaction<'_>,
+/// Ids of an agreement's applications that still hold their scenario (pending, approved or
+/// suspended), in id order: the ones a termination ends.
+pub(crate) fn live_applications_of_agreement(
+    conn: &Connection,
     id: &str,
-    status: AgreementStatus,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE agreements SET status = ?2 WHERE id = ?1",
-        params![id, enum_text(&status)],
-    )?;
-    Ok(())
+) -> Result<Vec<String>, StoreError> {
+    texts(
+        conn,
+        "SELECT id FROM applications WHERE agreement = ?1 \
+         AND status IN ('pending', 'approved', 'suspended') ORDER BY id",
+        params![id],
+    )
 }
 
 /// Ids of the queued or running jobs working under an agreement (through its applications),

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{texts, LIVE_JOB_STATES};
+use super::{texts, Stamp, LIVE_JOB_STATES};
 use crate::governance::model::{
     Application, ApplicationStatus, NewApplication, Review, ReviewKind,
 };
@@ -16,7 +16,8 @@ use crate::store::{Connection, StoreError, Transaction};
 
 /// Columns of `applications`, in the order [`StoredApplication::from_row`] expects.
 const APPLICATION_COLUMNS: &str = "id, scenario_id, operator, agreement, scenario, module_sha256, \
-     valid_until, amends, status, status_reason, submitted_at";
+     valid_until, amends, status, status_reason, submitted_at, status_changed_by, \
+     status_changed_at";
 
 /// An application as stored, with the reason of its status. Its rules (the status at a given
 /// time, why jobs may not run) live with `crate::governance::applications`.
@@ -45,6 +46,7 @@ impl StoredApplication {
                 valid_until: parse_ts(&valid_until)?,
                 amends: row.get(7)?,
                 status: parse_enum(&status)?,
+                status_change: super::status_change(row.get(11)?, row.get(12)?, row.get(9)?)?,
                 reviews: Vec::new(),
                 submitted_at: parse_ts(&submitted_at)?,
             },
@@ -167,7 +169,7 @@ pub(crate) fn insert_application(
     tx.execute(
         &format!(
             "INSERT INTO applications ({APPLICATION_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, NULL, NULL)"
         ),
         params![
             id,
@@ -226,29 +228,18 @@ pub(crate) fn insert_review(
 }
 
 /// Sets an application's status and its reason together (`None` clears the reason), for the
-/// changes whose reason replaces the previous one.
+/// changes whose reason replaces the previous one, and who changed it when.
 pub(crate) fn set_status_and_reason(
     tx: &Transaction<'_>,
     id: &str,
     status: ApplicationStatus,
     reason: Option<&str>,
+    stamp: Stamp<'_>,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE applications SET status = ?2, status_reason = ?3 WHERE id = ?1",
-        params![id, enum_text(&status), reason],
-    )?;
-    Ok(())
-}
-
-/// Sets an application's status and keeps its stored reason, for the changes that carry none.
-pub(crate) fn set_status(
-    tx: &Transaction<'_>,
-    id: &str,
-    status: ApplicationStatus,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE applications SET status = ?2 WHERE id = ?1",
-        params![id, enum_text(&status)],
+        "UPDATE applications SET status = ?2, status_reason = ?3, status_changed_by = ?4, \
+         status_changed_at = ?5 WHERE id = ?1",
+        params![id, enum_text(&status), reason, stamp.by, ts(&stamp.at)],
     )?;
     Ok(())
 }

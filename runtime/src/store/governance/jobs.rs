@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
-use crate::governance::model::{Application, JobRecord, JobRelease, JobState};
+use crate::governance::model::{Application, JobPhase, JobRecord, JobRelease, JobState};
 use crate::store::codec::{enum_text, from_json, parse_enum, parse_opt_ts, parse_ts, to_json, ts};
 use crate::store::{Connection, StoreError, Transaction};
 
@@ -15,13 +15,15 @@ fn job_from_row(row: &Row<'_>) -> Result<JobRecord, StoreError> {
     let state: String = row.get(5)?;
     let releases: String = row.get(7)?;
     let submitted_at: String = row.get(8)?;
+    let state: JobState = parse_enum(&state)?;
     Ok(JobRecord {
         id: row.get(0)?,
         application: row.get(1)?,
         scenario_id: row.get(2)?,
         operator: row.get(3)?,
         module_sha256: row.get(4)?,
-        state: parse_enum(&state)?,
+        state,
+        phase: JobPhase::of_state(state),
         detail: row.get(6)?,
         releases: from_json(&releases)?,
         submitted_at: parse_ts(&submitted_at)?,

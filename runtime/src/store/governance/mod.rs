@@ -3,9 +3,12 @@
 //! or transaction, so a check and the write it guards share one snapshot; the rules (who may,
 //! when, with which message) stay in `crate::governance`.
 
+use chrono::{DateTime, Utc};
 use rusqlite::Params;
 
+use super::codec::parse_opt_ts;
 use super::{Connection, StoreError};
+use crate::governance::model::StatusChange;
 
 pub(crate) mod access;
 pub(crate) mod agreements;
@@ -22,6 +25,29 @@ pub(crate) mod quality;
 pub(crate) mod quotas;
 pub(crate) mod registry;
 pub(crate) mod reviews;
+
+/// Who changes a status and when; every status update stores it with the new status.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp<'a> {
+    /// The identity acting (`system`, `admin` included).
+    pub by: &'a str,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The stored `status_changed_by`, `status_changed_at` and reason columns as a
+/// [`StatusChange`]; `None` when the status was never changed (or changed before version 7
+/// without an audit entry to say by whom).
+pub(crate) fn status_change(
+    by: Option<String>,
+    at: Option<String>,
+    reason: Option<String>,
+) -> Result<Option<StatusChange>, StoreError> {
+    Ok(match (by, parse_opt_ts(at)?) {
+        (Some(by), Some(at)) => Some(StatusChange { by, at, reason }),
+        _ => None,
+    })
+}
 
 /// Job states that still need stopping, as an SQL list (a constant, never input).
 pub(crate) const LIVE_JOB_STATES: &str = "('queued', 'running')";

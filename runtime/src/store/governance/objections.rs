@@ -1,4 +1,4 @@
-//! Tables `objections` and `dataset_versions` (withdrawal), and `jobs` with
+//! Tables `objections`, `objection_joins` and `dataset_versions` (withdrawal), and `jobs` with
 //! `application_datasets` (read): the statements of `crate::governance::objections`. A dataset's
 //! status changes through `super::registry`.
 
@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{texts, LIVE_JOB_STATES};
-use crate::governance::model::{Objection, ObjectionStatus, Resolution};
+use crate::governance::model::{Objection, ObjectionJoin, ObjectionStatus, Resolution};
 use crate::store::codec::{enum_text, parse_enum, parse_opt_ts, parse_ts, ts};
 use crate::store::{Connection, StoreError, Transaction};
 
@@ -28,7 +28,75 @@ fn objection_from_row(row: &Row<'_>) -> Result<Objection, StoreError> {
         note: row.get(6)?,
         filed_at: parse_ts(&filed_at)?,
         resolved_at: parse_opt_ts(row.get(8)?)?,
+        joined: Vec::new(),
     })
+}
+
+/// The claims joined to `objection`, in filing order.
+fn joins_of(conn: &Connection, objection: &str) -> Result<Vec<ObjectionJoin>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT filed_by, reason, filed_at FROM objection_joins WHERE objection = ?1 \
+         ORDER BY position",
+    )?;
+    let rows = stmt.query_map(params![objection], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut joins = Vec::new();
+    for row in rows {
+        let (filed_by, reason, filed_at) = row?;
+        joins.push(ObjectionJoin {
+            filed_by,
+            reason,
+            filed_at: parse_ts(&filed_at)?,
+        });
+    }
+    Ok(joins)
+}
+
+/// `objection` with its joined claims filled in.
+fn with_joins(conn: &Connection, mut objection: Objection) -> Result<Objection, StoreError> {
+    objection.joined = joins_of(conn, &objection.id)?;
+    Ok(objection)
+}
+
+/// Joins a claim to the open objection `objection`, after the ones already joined.
+pub(crate) fn insert_join(
+    tx: &Transaction<'_>,
+    objection: &str,
+    filed_by: &str,
+    reason: &str,
+    filed_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO objection_joins (objection, position, filed_by, reason, filed_at) \
+         SELECT ?1, COUNT(*), ?2, ?3, ?4 FROM objection_joins WHERE objection = ?1",
+        params![objection, filed_by, reason, ts(&filed_at)],
+    )?;
+    Ok(())
+}
+
+/// The resolved objections against `dataset`, in id order.
+pub(crate) fn resolved_objections_of(
+    conn: &Connection,
+    dataset: &str,
+) -> Result<Vec<Objection>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {OBJECTION_COLUMNS} FROM objections WHERE dataset = ?1 AND status = ?2 \
+         ORDER BY id"
+    ))?;
+    let resolved = enum_text(&ObjectionStatus::Resolved);
+    let rows = stmt.query_map(params![dataset, resolved], |row| {
+        Ok(objection_from_row(row))
+    })?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(row??);
+    }
+    Ok(items)
 }
 
 /// Loads one objection, `None` if unknown (the caller words the refusal).
@@ -41,7 +109,7 @@ pub(crate) fn find_objection(conn: &Connection, id: &str) -> Result<Option<Objec
         )
         .optional()?
         .transpose()?;
-    Ok(found)
+    found.map(|o| with_joins(conn, o)).transpose()
 }
 
 /// Ids of queued or running jobs whose application grants `dataset`: the jobs an objection
@@ -151,5 +219,5 @@ pub(crate) fn objections_page(
     for row in rows {
         items.push(row??);
     }
-    Ok(items)
+    items.into_iter().map(|o| with_joins(conn, o)).collect()
 }

@@ -2,9 +2,9 @@
 
 use rusqlite::params;
 
-use super::{texts, LIVE_JOB_STATES};
+use super::{texts, Stamp, LIVE_JOB_STATES};
 use crate::governance::model::IdentityStatus;
-use crate::store::codec::enum_text;
+use crate::store::codec::{enum_text, ts};
 use crate::store::{Connection, StoreError, Transaction};
 
 /// Ids of an operator's queued or running jobs, in id order: the ones to stop when it loses
@@ -22,17 +22,19 @@ pub(crate) fn live_jobs_of_operator(
     )
 }
 
-/// Sets an identity's status and the reason refusals will quote: a suspension's, or `None` for
-/// a restoration, which leaves no reason to quote.
+/// Sets an identity's status with its reason (refusals quote a suspension's) and who changed
+/// it when.
 pub(crate) fn set_identity_status(
     tx: &Transaction<'_>,
     id: &str,
     status: IdentityStatus,
-    reason: Option<&str>,
+    reason: &str,
+    stamp: Stamp<'_>,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE identities SET status = ?2, status_reason = ?3 WHERE id = ?1",
-        params![id, enum_text(&status), reason],
+        "UPDATE identities SET status = ?2, status_reason = ?3, status_changed_by = ?4, \
+         status_changed_at = ?5 WHERE id = ?1",
+        params![id, enum_text(&status), reason, stamp.by, ts(&stamp.at)],
     )?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::texts;
+use super::{texts, Stamp};
 use crate::governance::model::{DatasetRecord, DatasetStatus, DatasetVersion};
 use crate::store::codec::{enum_text, parse_enum, parse_ts, ts};
 use crate::store::{Connection, StoreError, Transaction};
@@ -45,14 +45,32 @@ pub(crate) fn find_dataset(
     conn: &Connection,
     name: &str,
 ) -> Result<Option<StoredDataset>, StoreError> {
-    let head: Option<(String, String, Option<i64>)> = conn
+    type Head = (
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let head: Option<Head> = conn
         .query_row(
-            "SELECT provider, status, current_version FROM datasets WHERE name = ?1",
+            "SELECT provider, status, current_version, status_reason, status_changed_by, \
+             status_changed_at FROM datasets WHERE name = ?1",
             params![name],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((provider, status, current)) = head else {
+    let Some((provider, status, current, reason, changed_by, changed_at)) = head else {
         return Ok(None);
     };
     let mut stmt = conn.prepare(
@@ -103,6 +121,7 @@ pub(crate) fn find_dataset(
             open,
             level,
             status: parse_enum(&status)?,
+            status_change: super::status_change(changed_by, changed_at, reason)?,
             current_version,
             versions,
         },
@@ -160,15 +179,18 @@ pub(crate) fn set_current_version(
     Ok(())
 }
 
-/// Sets a dataset's status.
+/// Sets a dataset's status with why, and who changed it when.
 pub(crate) fn set_dataset_status(
     conn: &Connection,
     name: &str,
     status: DatasetStatus,
+    reason: &str,
+    stamp: Stamp<'_>,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE datasets SET status = ?2 WHERE name = ?1",
-        params![name, enum_text(&status)],
+        "UPDATE datasets SET status = ?2, status_reason = ?3, status_changed_by = ?4, \
+         status_changed_at = ?5 WHERE name = ?1",
+        params![name, enum_text(&status), reason, stamp.by, ts(&stamp.at)],
     )?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::applications::position_key;
+use super::Stamp;
 use crate::governance::model::{ApplicationStatus, Decision};
 use crate::store::codec::{enum_text, ts};
 use crate::store::{StoreError, Transaction};
@@ -42,11 +43,18 @@ pub(crate) fn supersede_in_force(
     tx: &Transaction<'_>,
     id: &str,
     reason: &str,
+    stamp: Stamp<'_>,
 ) -> Result<bool, StoreError> {
     let changed = tx.execute(
-        "UPDATE applications SET status = ?2, status_reason = ?3 \
-         WHERE id = ?1 AND status IN ('approved', 'suspended')",
-        params![id, enum_text(&ApplicationStatus::Superseded), reason],
+        "UPDATE applications SET status = ?2, status_reason = ?3, status_changed_by = ?4, \
+         status_changed_at = ?5 WHERE id = ?1 AND status IN ('approved', 'suspended')",
+        params![
+            id,
+            enum_text(&ApplicationStatus::Superseded),
+            reason,
+            stamp.by,
+            ts(&stamp.at)
+        ],
     )?;
     Ok(changed > 0)
 }
