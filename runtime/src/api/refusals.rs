@@ -67,8 +67,7 @@ pub(crate) async fn audit_refusals(
     {
         return response;
     }
-    let (Some(caller), Some(error)) = (slot.get(), response.extensions().get::<ApiError>())
-    else {
+    let (Some(caller), Some(error)) = (slot.get(), response.extensions().get::<ApiError>()) else {
         return response;
     };
     let refusal = Refusal {

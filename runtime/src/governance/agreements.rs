@@ -18,8 +18,8 @@ use super::{GovError, Governance};
 use crate::store::codec::{enum_text, ts};
 use crate::store::governance::agreements as db;
 use crate::store::governance::applications::set_status_and_reason;
-use crate::store::governance::Stamp;
 use crate::store::governance::identities as identities_db;
+use crate::store::governance::Stamp;
 use crate::store::Connection;
 
 /// The stored agreement row lives with its statements; its rules (`status_at`, `refusal`, ...)

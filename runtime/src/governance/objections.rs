@@ -20,8 +20,8 @@ use super::registry::{dataset as load_dataset, open_objection, refresh_current};
 use super::{GovError, Governance};
 use crate::store::codec::{enum_text, next_id, ts};
 use crate::store::governance::objections as db;
-use crate::store::governance::Stamp;
 use crate::store::governance::registry as registry_db;
+use crate::store::governance::Stamp;
 use crate::store::Connection;
 
 /// Whether `content_sha256` is data of `dataset` that an objection took out: a version withdrawn

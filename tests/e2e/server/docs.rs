@@ -237,7 +237,10 @@ fn session() -> (Server, tempfile::TempDir) {
         addr: String::new(),
         data_dir: tempfile::tempdir().expect("temp dir"),
         tokens: Default::default(),
+        log: None,
     };
+    // The server's log (a line per request) goes to a file in its data directory.
+    server.log = Some(server.data_dir.path().join("server.log"));
     server.spawn();
     let work = tempfile::tempdir().expect("scratch dir");
     let repo = support::repo();
