@@ -8,7 +8,9 @@ use arrow::array::{Array, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value};
 
-use super::{agreement, apply, approve_all, district_scenario, shuyu, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, district_scenario, shuyu, Server,
+};
 use crate::support;
 
 /// The phases and final states `job wait` may print, in the order a job passes them.
@@ -16,13 +18,7 @@ const ORDER: &[&str] = &["queued", "planning", "running", "releasing", "failed"]
 
 /// An approved application of `scenario`; returns its id.
 fn approved(server: &Server, agreement_id: &str, scenario: &Value) -> String {
-    let application = apply(
-        server,
-        "op-1",
-        agreement_id,
-        scenario,
-        "2099-06-30T00:00:00Z",
-    );
+    let application = apply(server, "op-1", agreement_id, scenario, &application_end());
     assert_eq!(
         application.status,
         201,
@@ -67,7 +63,7 @@ fn job_wait_shows_the_phases_and_the_log_has_requests_and_transitions_but_no_dat
     for dataset in ["enterprise_registry", "tax_payments"] {
         server.publish_bundled(dataset);
     }
-    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
     // A module that computes until its fuel runs out: long enough in `running` for any poll.
     let looping = support::module("infinite_loop");
     let looping_sha = server.upload("op-1", &looping);

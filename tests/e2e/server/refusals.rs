@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{agreement, apply, approve_all, district_scenario, shuyu, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, days_from_now,
+    district_scenario, shuyu, Server,
+};
 use crate::support;
 
 /// Runs `shuyu --server … --token …` as `who`; returns (exit code, stdout, all output).
@@ -67,7 +70,7 @@ fn apply_district(server: &Server, agreement_id: &str, sha: &str, amends: Option
         &json!({
             "agreement": agreement_id,
             "scenario": district_scenario("op-1", sha),
-            "valid_until": "2099-06-30T00:00:00Z",
+            "valid_until": application_end(),
             "amends": amends,
         }),
     );
@@ -86,7 +89,7 @@ fn every_kind_of_refusal_is_audited_and_states_agree() {
     for dataset in ["enterprise_registry", "tax_payments"] {
         server.publish_bundled(dataset);
     }
-    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
     let sha = server.upload("op-1", &support::module("district_stats"));
     let first = apply_district(&server, &agreement_id, &sha, None);
     let app1 = first["id"].as_str().expect("id").to_string();
@@ -109,7 +112,7 @@ fn every_kind_of_refusal_is_audited_and_states_agree() {
         "/v1/agreements",
         &json!({
             "operator": "op-2", "mode": "comprehensive", "scope": { "max_level": 3 },
-            "term_start": "2026-01-01T00:00:00Z", "term_end": "2099-01-01T00:00:00Z",
+            "term_start": days_from_now(-1), "term_end": agreement_end(),
             "security_requirements": "x", "exit_conditions": "y",
         }),
     );
@@ -152,7 +155,7 @@ fn every_kind_of_refusal_is_audited_and_states_agree() {
         "op-1",
         &agreement_id,
         &district_scenario("op-1", &sha),
-        "2099-06-30T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(retry.status, 409);
     for who in ["op-1", "reviewer"] {
@@ -294,7 +297,7 @@ fn a_flood_of_refusals_is_cut_to_the_limit_and_the_rest_counted() {
     let server = Server::start_with(&["--refusal-audit-limit", "5", "--refusal-window-secs", "2"]);
     let body = json!({
         "operator": "op-2", "mode": "comprehensive", "scope": { "max_level": 3 },
-        "term_start": "2026-01-01T00:00:00Z", "term_end": "2099-01-01T00:00:00Z",
+        "term_start": days_from_now(-1), "term_end": agreement_end(),
         "security_requirements": "x", "exit_conditions": "y",
     });
     for _ in 0..12 {
@@ -338,18 +341,12 @@ fn a_queued_job_stopped_before_it_ran_is_cancelled_not_failed() {
     for dataset in ["enterprise_registry", "tax_payments"] {
         server.publish_bundled(dataset);
     }
-    let agreement_id = agreement(&server, "op-1", "2099-12-31T23:59:59Z");
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
     let looping_sha = server.upload("op-1", &support::module("infinite_loop"));
     let mut endless = district_scenario("op-1", &looping_sha);
     endless["scenario"]["id"] = json!("endless");
     endless["limits"]["fuel"] = json!(1_000_000_000_000u64);
-    let application = apply(
-        &server,
-        "op-1",
-        &agreement_id,
-        &endless,
-        "2099-06-30T00:00:00Z",
-    );
+    let application = apply(&server, "op-1", &agreement_id, &endless, &application_end());
     assert_eq!(application.status, 201);
     let app = approve_all(&server, &application.json())["id"]
         .as_str()

@@ -5,7 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{apply, district_scenario, shuyu, Server};
+use super::{
+    agreement_end, application_end, apply, date_from_now, days_from_now, district_scenario, shuyu,
+    Server,
+};
 
 /// Runs a client command as `who` against `server` with `--time-zone zone`; returns the exit
 /// code and stdout followed by stderr.
@@ -30,8 +33,9 @@ fn utc(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// Creates an agreement with the command line's bare dates; returns its JSON.
-fn agreement_from_dates(server: &Server, zone: &str) -> Value {
+/// Creates an agreement from `from` to `until` with the command line's bare dates; returns its
+/// JSON.
+fn agreement_from_dates(server: &Server, zone: &str, from: &str, until: &str) -> Value {
     let (code, out) = client(
         server,
         zone,
@@ -47,9 +51,9 @@ fn agreement_from_dates(server: &Server, zone: &str) -> Value {
             "--max-level",
             "3",
             "--from",
-            "2026-01-01",
+            from,
             "--until",
-            "2099-12-17",
+            until,
             "--security",
             "等保三级",
             "--exit",
@@ -70,7 +74,7 @@ fn deadlines(server: &Server, agreement: &str) -> Vec<DateTime<Utc>> {
         "op-1",
         agreement,
         &district_scenario("op-1", &sha),
-        "2099-06-30T00:00:00Z",
+        &application_end(),
     );
     assert_eq!(
         application.status,
@@ -93,16 +97,24 @@ fn deadlines_terms_and_times_follow_the_domain_zone() {
     for dataset in ["enterprise_registry", "tax_payments"] {
         server.publish_bundled(dataset);
     }
-    let agreement = agreement_from_dates(&server, "Asia/Shanghai");
-    // "until 2099-12-17" is the end of the 17th in Jinan: 15:59:59.999Z; "from 2026-01-01" its
-    // first instant there, 16:00Z the day before.
+    // Bare dates near today (an agreement's term is at most three years).
+    let (from, until) = (date_from_now(-30), date_from_now(700));
+    let agreement = agreement_from_dates(&server, "Asia/Shanghai", &from, &until);
+    // "until D" is the end of D in Jinan: 15:59:59.999Z that day; "from D" its first instant
+    // there, 16:00Z the day before.
     assert_eq!(
         utc(agreement["term_end"].as_str().expect("term_end")),
-        utc("2099-12-17T23:59:59.999+08:00")
+        utc(&format!("{until}T23:59:59.999+08:00"))
     );
     assert_eq!(
         utc(agreement["term_start"].as_str().expect("term_start")),
-        utc("2025-12-31T16:00:00Z")
+        utc(&format!("{from}T00:00:00+08:00"))
+    );
+    assert_eq!(
+        utc(agreement["term_start"].as_str().expect("term_start"))
+            .format("%H:%M:%S")
+            .to_string(),
+        "16:00:00"
     );
     let id = agreement["id"].as_str().expect("agreement id").to_string();
     let due = deadlines(&server, &id);
@@ -125,7 +137,7 @@ fn deadlines_terms_and_times_follow_the_domain_zone() {
         &["agreement", "show", &id],
     );
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("2099-12-17 23:59:59+08:00"), "{out}");
+    assert!(out.contains(&format!("{until} 23:59:59+08:00")), "{out}");
     let (code, out) = client(&server, "Asia/Shanghai", "op-1", &["scenario", "list"]);
     assert_eq!(code, 0, "{out}");
     let (code, out) = client(
@@ -142,7 +154,7 @@ fn deadlines_terms_and_times_follow_the_domain_zone() {
     // Another zone on the client changes only how the same instants are shown.
     let (code, out) = client(&server, "UTC", "bureau", &["agreement", "show", &id]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("2099-12-17 15:59:59+00:00"), "{out}");
+    assert!(out.contains(&format!("{until} 15:59:59+00:00")), "{out}");
     let (code, out) = client(
         &server,
         "Mars/Olympus",
@@ -162,8 +174,8 @@ fn deadlines_terms_and_times_follow_the_domain_zone() {
         "operator": "op-1",
         "mode": "comprehensive",
         "scope": { "max_level": 3 },
-        "term_start": "2026-01-01T00:00:00Z",
-        "term_end": "2099-12-31T23:59:59Z",
+        "term_start": days_from_now(-1),
+        "term_end": agreement_end(),
         "security_requirements": "等保三级",
         "exit_conditions": "期满终止",
     });

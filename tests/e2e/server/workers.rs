@@ -64,7 +64,7 @@ fn submit(server: &Server, application: &str) -> String {
         .to_string()
 }
 
-/// The pids of `parent`'s children running `shuyu worker`.
+/// The pids of `parent`'s children running `shuyu worker` for a job.
 fn workers_of(parent: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc") {
@@ -85,7 +85,9 @@ fn workers_of(parent: u32) -> Vec<u32> {
             .and_then(|(_, rest)| rest.split_whitespace().nth(1))
             .and_then(|p| p.parse::<u32>().ok());
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let is_worker = cmdline.split(|b| *b == 0).any(|arg| arg == b"worker");
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        // A job's worker, not one compiling an uploaded module ahead of its first job.
+        let is_worker = args.contains(&&b"worker"[..]) && !args.contains(&&b"--compile"[..]);
         if ppid == Some(parent) && is_worker {
             found.push(pid);
         }
