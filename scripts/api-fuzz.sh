@@ -99,16 +99,20 @@ if [ -z "$url" ]; then
     exit 1
 fi
 
-# Some state to meet: the bundled datasets, an agreement, a module and an application.
+# Some state to meet: the bundled datasets, an agreement, a module and an application. Terms
+# around today: an agreement lasts at most three years.
+from="$(date -u -d '-1 day' +%F)"
+until_agreement="$(date -u -d '+2 years' +%F)"
+until_application="$(date -u -d '+1 year' +%F)"
 while read -r id t folder; do
     "$shuyu" --server "$url" --token "$t" datasets register "$folder" >/dev/null
 done <"$work/providers"
 "$shuyu" --server "$url" --token "$bureau" agreement create --operator op-acme --mode comprehensive \
-    --max-level 4 --from 2026-01-01 --until 2030-12-31 --security "fuzz" --exit "fuzz" >/dev/null
+    --max-level 4 --from "$from" --until "$until_agreement" --security "fuzz" --exit "fuzz" >/dev/null
 module="target/wasm-modules/district_stats.wasm"
 if [ -f "$module" ]; then
     "$shuyu" --server "$url" --token "$operator" scenario apply --agreement agr-000001 \
-        --scenario guest-examples/district-stats/scenario.toml --until 2030-06-30 \
+        --scenario guest-examples/district-stats/scenario.toml --until "$until_application" \
         --module "$module" >/dev/null
 fi
 

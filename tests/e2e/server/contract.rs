@@ -6,20 +6,10 @@
 use serde_json::{json, Value};
 
 use super::{
-    agreement, agreement_end, application_end, apply, approve_all, date_from_now,
-    district_scenario, shuyu, Server,
+    agreement, agreement_end, application_end, apply, approve_all, client, date_from_now,
+    district_scenario, Server,
 };
 use crate::support;
-
-/// Runs a client command as `who`; returns (exit code, stdout, stdout and stderr).
-fn client(server: &Server, who: &str, args: &[&str]) -> (i32, String, String) {
-    let url = format!("http://{}", server.addr);
-    let mut full = vec!["--server", &url, "--token", server.token(who)];
-    full.extend_from_slice(args);
-    let (code, out, err) = shuyu(server.dir(), &full);
-    let all = format!("{out}{err}");
-    (code, out, all)
-}
 
 /// Publishes a version of `enterprise_registry` whose manifest `edit` changed, as its provider.
 fn publish_registry_with(server: &Server, edit: impl FnOnce(String) -> String) -> Value {

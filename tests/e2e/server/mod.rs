@@ -464,6 +464,33 @@ pub fn agreement(server: &Server, operator: &str, until: &str) -> String {
         .to_string()
 }
 
+/// Runs the `shuyu` client against `server` as `who` (global options such as `--json` or
+/// `--time-zone` go first in `args`); returns (exit code, stdout, stdout then stderr).
+pub fn client(server: &Server, who: &str, args: &[&str]) -> (i32, String, String) {
+    let url = format!("http://{}", server.addr);
+    let mut full = vec!["--server", &url, "--token", server.token(who)];
+    full.extend_from_slice(args);
+    let (code, out, err) = shuyu(server.dir(), &full);
+    let all = format!("{out}{err}");
+    (code, out, all)
+}
+
+/// Applies for `scenario` as `operator` under `agreement` and has every reviewer approve it;
+/// returns the application's id.
+pub fn approved(server: &Server, operator: &str, agreement: &str, scenario: &Value) -> String {
+    let application = apply(server, operator, agreement, scenario, &application_end());
+    assert_eq!(
+        application.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&application.body)
+    );
+    approve_all(server, &application.json())["id"]
+        .as_str()
+        .expect("application id")
+        .to_string()
+}
+
 /// Submits an application; returns the response.
 pub fn apply(
     server: &Server,

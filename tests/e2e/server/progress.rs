@@ -6,30 +6,13 @@ use std::collections::BTreeSet;
 
 use arrow::array::{Array, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{
-    agreement, agreement_end, application_end, apply, approve_all, district_scenario, shuyu, Server,
-};
+use super::{agreement, agreement_end, approved, district_scenario, shuyu, Server};
 use crate::support;
 
 /// The phases and final states `job wait` may print, in the order a job passes them.
 const ORDER: &[&str] = &["queued", "planning", "running", "releasing", "failed"];
-
-/// An approved application of `scenario`; returns its id.
-fn approved(server: &Server, agreement_id: &str, scenario: &Value) -> String {
-    let application = apply(server, "op-1", agreement_id, scenario, &application_end());
-    assert_eq!(
-        application.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&application.body)
-    );
-    approve_all(server, &application.json())["id"]
-        .as_str()
-        .expect("application id")
-        .to_string()
-}
 
 /// Every value of a string column of a bundled dataset.
 fn bundled_strings(dataset: &str, column: &str) -> BTreeSet<String> {
@@ -70,7 +53,7 @@ fn job_wait_shows_the_phases_and_the_log_has_requests_and_transitions_but_no_dat
     let mut spinning = district_scenario("op-1", &looping_sha);
     spinning["scenario"]["id"] = json!("spinning");
     spinning["limits"]["fuel"] = json!(25_000_000_000u64);
-    let application = approved(&server, &agreement_id, &spinning);
+    let application = approved(&server, "op-1", &agreement_id, &spinning);
 
     let job = server.ok(
         "op-1",
@@ -150,6 +133,7 @@ fn job_wait_shows_the_phases_and_the_log_has_requests_and_transitions_but_no_dat
     assert!(cached, "compiled code in cache/modules/");
     let district = approved(
         &server,
+        "op-1",
         &agreement_id,
         &district_scenario("op-1", &district_sha),
     );

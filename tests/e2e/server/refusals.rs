@@ -9,19 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::{
-    agreement, agreement_end, application_end, apply, approve_all, days_from_now,
-    district_scenario, shuyu, Server,
+    agreement, agreement_end, application_end, apply, approve_all, client, days_from_now,
+    district_scenario, Server,
 };
 use crate::support;
-
-/// Runs `shuyu --server … --token …` as `who`; returns (exit code, stdout, all output).
-fn client(server: &Server, who: &str, args: &[&str]) -> (i32, String, String) {
-    let url = format!("http://{}", server.addr);
-    let mut full = vec!["--server", &url, "--token", server.token(who)];
-    full.extend_from_slice(args);
-    let (code, out, err) = shuyu(server.dir(), &full);
-    (code, out.clone(), format!("{out}{err}"))
-}
 
 /// The `refused.*` entries of `actor` through the reviewer's documented search, as JSON.
 fn refusals_of(server: &Server, actor: &str) -> Vec<Value> {

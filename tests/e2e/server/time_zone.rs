@@ -6,26 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{
-    agreement_end, application_end, apply, date_from_now, days_from_now, district_scenario, shuyu,
+    agreement_end, application_end, apply, client, date_from_now, days_from_now, district_scenario,
     Server,
 };
-
-/// Runs a client command as `who` against `server` with `--time-zone zone`; returns the exit
-/// code and stdout followed by stderr.
-fn client(server: &Server, zone: &str, who: &str, args: &[&str]) -> (i32, String) {
-    let url = format!("http://{}", server.addr);
-    let mut full = vec![
-        "--server",
-        &url,
-        "--token",
-        server.token(who),
-        "--time-zone",
-        zone,
-    ];
-    full.extend_from_slice(args);
-    let (code, out, err) = shuyu(server.dir(), &full);
-    (code, format!("{out}{err}"))
-}
 
 fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -33,10 +16,19 @@ fn utc(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Runs a client command as `who` against `server` with `--time-zone zone`; returns the exit
+/// code and stdout followed by stderr.
+fn client_in(server: &Server, zone: &str, who: &str, args: &[&str]) -> (i32, String) {
+    let mut full = vec!["--time-zone", zone];
+    full.extend_from_slice(args);
+    let (code, _, all) = client(server, who, &full);
+    (code, all)
+}
+
 /// Creates an agreement from `from` to `until` with the command line's bare dates; returns its
 /// JSON.
 fn agreement_from_dates(server: &Server, zone: &str, from: &str, until: &str) -> Value {
-    let (code, out) = client(
+    let (code, out) = client_in(
         server,
         zone,
         "bureau",
@@ -130,7 +122,7 @@ fn deadlines_terms_and_times_follow_the_domain_zone() {
     }
 
     // The command line shows the term and the deadlines in the zone, with the offset.
-    let (code, out) = client(
+    let (code, out) = client_in(
         &server,
         "Asia/Shanghai",
         "bureau",
@@ -138,9 +130,9 @@ fn deadlines_terms_and_times_follow_the_domain_zone() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("{until} 23:59:59+08:00")), "{out}");
-    let (code, out) = client(&server, "Asia/Shanghai", "op-1", &["scenario", "list"]);
+    let (code, out) = client_in(&server, "Asia/Shanghai", "op-1", &["scenario", "list"]);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = client(
+    let (code, out) = client_in(
         &server,
         "Asia/Shanghai",
         "op-1",
@@ -152,10 +144,10 @@ fn deadlines_terms_and_times_follow_the_domain_zone() {
         "due at the end of a local day: {out}"
     );
     // Another zone on the client changes only how the same instants are shown.
-    let (code, out) = client(&server, "UTC", "bureau", &["agreement", "show", &id]);
+    let (code, out) = client_in(&server, "UTC", "bureau", &["agreement", "show", &id]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("{until} 15:59:59+00:00")), "{out}");
-    let (code, out) = client(
+    let (code, out) = client_in(
         &server,
         "Mars/Olympus",
         "bureau",

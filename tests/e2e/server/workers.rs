@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{
-    agreement, agreement_end, application_end, apply, approve_all, district_scenario, Server,
-};
+use super::{agreement, agreement_end, approved, district_scenario, Server};
 use crate::support;
 
 /// Datasets, an agreement, and approved applications for an endless module and district-stats.
@@ -21,19 +19,7 @@ fn set_up(server: &Server) -> Setup {
         server.publish_bundled(dataset);
     }
     let agreement_id = agreement(server, "op-1", &agreement_end());
-    let approve = |scenario: &Value| {
-        let application = apply(server, "op-1", &agreement_id, scenario, &application_end());
-        assert_eq!(
-            application.status,
-            201,
-            "{}",
-            String::from_utf8_lossy(&application.body)
-        );
-        approve_all(server, &application.json())["id"]
-            .as_str()
-            .expect("application id")
-            .to_string()
-    };
+    let approve = |scenario: &Value| approved(server, "op-1", &agreement_id, scenario);
     let looping = support::module("infinite_loop");
     let looping_sha = server.upload("op-1", &looping);
     let mut endless = district_scenario("op-1", &looping_sha);
@@ -177,23 +163,7 @@ fn a_worker_over_its_memory_limit_fails_its_job_and_the_server_goes_on() {
     let mut scenario = district_scenario("op-1", &sha);
     scenario["scenario"]["id"] = json!("blow-up");
     let agreement_id = agreement(&server, "op-1", &agreement_end());
-    let application = apply(
-        &server,
-        "op-1",
-        &agreement_id,
-        &scenario,
-        &application_end(),
-    );
-    assert_eq!(
-        application.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&application.body)
-    );
-    let app = approve_all(&server, &application.json())["id"]
-        .as_str()
-        .expect("application id")
-        .to_string();
+    let app = approved(&server, "op-1", &agreement_id, &scenario);
     let job = submit(&server, &app);
     let ended = server.wait_job("op-1", &job);
     assert_eq!(ended["state"], "failed", "{ended}");
