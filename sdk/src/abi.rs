@@ -9,45 +9,39 @@
 //! Pointers and lengths are `*const u8`/`*mut u8` and `usize`, which is exactly the ABI's `i32`
 //! on wasm32 (a 32-bit target), so no casts can lose bits.
 
+use shuyu_abi::ErrorCode;
+
 /// Text that is not UTF-8, an empty SQL string, a wrong `dst_len`.
-pub const INVALID_ARGUMENT: i32 = -1;
+pub const INVALID_ARGUMENT: i32 = ErrorCode::InvalidArgument.code();
 /// The query failed to plan: syntax, a table or column not granted, DDL/DML/COPY, several
 /// statements. `last_error` names the problem.
-pub const QUERY_REJECTED: i32 = -2;
+pub const QUERY_REJECTED: i32 = ErrorCode::QueryRejected.code();
 /// The query failed while running. The message is generic (execution errors can quote data).
-pub const QUERY_FAILED: i32 = -3;
+pub const QUERY_FAILED: i32 = ErrorCode::QueryFailed.code();
 /// No open query or release has that handle.
-pub const UNKNOWN_HANDLE: i32 = -4;
+pub const UNKNOWN_HANDLE: i32 = ErrorCode::UnknownHandle.code();
 /// `read_batch` without a successful `next_batch` before it.
-pub const NO_STAGED_BATCH: i32 = -5;
+pub const NO_STAGED_BATCH: i32 = ErrorCode::NoStagedBatch.code();
 /// A contributions chunk that does not decode or whose schema is not the contract's; the release
 /// is then blocked at `release_finish`.
-pub const INVALID_CONTRIBUTIONS: i32 = -6;
+pub const INVALID_CONTRIBUTIONS: i32 = ErrorCode::InvalidContributions.code();
 /// `release_begin` with a name the contract does not have, or a second release of a name already
 /// released in this job.
-pub const UNKNOWN_RELEASE: i32 = -7;
+pub const UNKNOWN_RELEASE: i32 = ErrorCode::UnknownRelease.code();
 /// A function that does not belong to this kind of run: `release_vector` or `release_begin` in
 /// a partition or entity run, `vector_name` or `vector_emit` outside a partition run,
 /// `entity_release`, `entity_rows` or `contribute` outside an entity run, `query` in an entity
 /// run, and `release_begin` of a contract entry with privacy (it must be made per entity).
-pub const NOT_AVAILABLE: i32 = -8;
+pub const NOT_AVAILABLE: i32 = ErrorCode::NotAvailable.code();
 /// Not an ABI code: what the stub returns outside the sandbox, where no host exists.
 pub const NOT_IN_SANDBOX: i32 = -99;
 
 /// The ABI name of an error code, for messages; `None` for codes this SDK does not know.
 pub fn code_name(code: i32) -> Option<&'static str> {
-    Some(match code {
-        INVALID_ARGUMENT => "INVALID_ARGUMENT",
-        QUERY_REJECTED => "QUERY_REJECTED",
-        QUERY_FAILED => "QUERY_FAILED",
-        UNKNOWN_HANDLE => "UNKNOWN_HANDLE",
-        NO_STAGED_BATCH => "NO_STAGED_BATCH",
-        INVALID_CONTRIBUTIONS => "INVALID_CONTRIBUTIONS",
-        UNKNOWN_RELEASE => "UNKNOWN_RELEASE",
-        NOT_AVAILABLE => "NOT_AVAILABLE",
-        NOT_IN_SANDBOX => "NOT_IN_SANDBOX",
-        _ => return None,
-    })
+    match code {
+        NOT_IN_SANDBOX => Some("NOT_IN_SANDBOX"),
+        code => ErrorCode::from_code(code).map(ErrorCode::name),
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -446,6 +440,135 @@ mod tests {
             let full = last_error(buf.as_mut_ptr(), buf.len());
             assert!(full > 8, "the message is longer than the buffer");
             assert_eq!(&buf, b"the shuy");
+        }
+    }
+
+    /// The ABI type a Rust parameter or result of these functions has on wasm32.
+    trait Abi {
+        const TYPE: shuyu_abi::ValType;
+    }
+    impl Abi for i32 {
+        const TYPE: shuyu_abi::ValType = shuyu_abi::ValType::I32;
+    }
+    impl Abi for usize {
+        const TYPE: shuyu_abi::ValType = shuyu_abi::ValType::I32;
+    }
+    impl Abi for *const u8 {
+        const TYPE: shuyu_abi::ValType = shuyu_abi::ValType::I32;
+    }
+    impl Abi for *mut u8 {
+        const TYPE: shuyu_abi::ValType = shuyu_abi::ValType::I32;
+    }
+    impl Abi for i64 {
+        const TYPE: shuyu_abi::ValType = shuyu_abi::ValType::I64;
+    }
+
+    /// (params, result) of a function pointer in ABI types.
+    trait Signature {
+        fn abi() -> (Vec<shuyu_abi::ValType>, shuyu_abi::ValType);
+    }
+    impl<A: Abi, R: Abi> Signature for unsafe fn(A) -> R {
+        fn abi() -> (Vec<shuyu_abi::ValType>, shuyu_abi::ValType) {
+            (vec![A::TYPE], R::TYPE)
+        }
+    }
+    impl<A: Abi, B: Abi, R: Abi> Signature for unsafe fn(A, B) -> R {
+        fn abi() -> (Vec<shuyu_abi::ValType>, shuyu_abi::ValType) {
+            (vec![A::TYPE, B::TYPE], R::TYPE)
+        }
+    }
+    impl<A: Abi, B: Abi, C: Abi, R: Abi> Signature for unsafe fn(A, B, C) -> R {
+        fn abi() -> (Vec<shuyu_abi::ValType>, shuyu_abi::ValType) {
+            (vec![A::TYPE, B::TYPE, C::TYPE], R::TYPE)
+        }
+    }
+    fn abi_of<F: Signature>(_: F) -> (Vec<shuyu_abi::ValType>, shuyu_abi::ValType) {
+        F::abi()
+    }
+
+    #[test]
+    fn the_imports_are_the_abi_table() {
+        // The casts fail to compile when a declaration changes; the table is compared below.
+        type P = *const u8;
+        type M = *mut u8;
+        let declared: Vec<(&str, (Vec<shuyu_abi::ValType>, shuyu_abi::ValType))> = vec![
+            ("query", abi_of(query as unsafe fn(P, usize) -> i32)),
+            ("next_batch", abi_of(next_batch as unsafe fn(i32) -> i64)),
+            (
+                "read_batch",
+                abi_of(read_batch as unsafe fn(i32, M, usize) -> i32),
+            ),
+            ("close", abi_of(close as unsafe fn(i32) -> i32)),
+            (
+                "release_begin",
+                abi_of(release_begin as unsafe fn(P, usize) -> i32),
+            ),
+            (
+                "release_append",
+                abi_of(release_append as unsafe fn(i32, P, usize) -> i32),
+            ),
+            (
+                "release_finish",
+                abi_of(release_finish as unsafe fn(i32) -> i32),
+            ),
+            ("log", abi_of(log as unsafe fn(P, usize) -> i32)),
+            (
+                "last_error",
+                abi_of(last_error as unsafe fn(M, usize) -> i32),
+            ),
+            (
+                "release_vector",
+                abi_of(release_vector as unsafe fn(P, usize) -> i32),
+            ),
+            (
+                "vector_name",
+                abi_of(vector_name as unsafe fn(M, usize) -> i32),
+            ),
+            (
+                "vector_emit",
+                abi_of(vector_emit as unsafe fn(P, usize) -> i32),
+            ),
+            (
+                "release_entities",
+                abi_of(release_entities as unsafe fn(P, usize) -> i32),
+            ),
+            (
+                "entity_release",
+                abi_of(entity_release as unsafe fn(M, usize) -> i32),
+            ),
+            (
+                "entity_rows",
+                abi_of(entity_rows as unsafe fn(P, usize) -> i32),
+            ),
+            (
+                "contribute",
+                abi_of(contribute as unsafe fn(P, usize) -> i32),
+            ),
+        ];
+        let table: Vec<(&str, (Vec<shuyu_abi::ValType>, shuyu_abi::ValType))> =
+            shuyu_abi::FUNCTIONS
+                .iter()
+                .map(|f| {
+                    (
+                        f.name,
+                        (f.params.iter().map(|(_, t)| *t).collect(), f.result),
+                    )
+                })
+                .collect();
+        assert_eq!(declared, table);
+        // The import module of the wasm32 declarations is the table's.
+        let source = include_str!("abi.rs");
+        let attribute = format!("#[link(wasm_import_module = \"{}\")]", shuyu_abi::MODULE);
+        assert!(source.contains(&attribute), "{attribute}");
+        // And the entry points the SDK's macros export are the table's.
+        let lib = include_str!("lib.rs");
+        for export in [
+            shuyu_abi::MAIN_EXPORT,
+            shuyu_abi::PARTITION_EXPORT,
+            shuyu_abi::CONTRIBUTE_EXPORT,
+        ] {
+            let function = format!("pub extern \"C\" fn {export}() -> i32");
+            assert!(lib.contains(&function), "{function}");
         }
     }
 

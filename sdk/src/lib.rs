@@ -191,12 +191,14 @@ pub mod __private {
 
     /// The body of `shuyu_main`: see [`entry!`](crate::entry).
     pub fn run_main(run: impl FnOnce() -> Result<()>) -> i32 {
-        run_export("shuyu_main", run)
+        run_export(shuyu_abi::MAIN_EXPORT, run)
     }
 
     /// The body of `shuyu_contribute`: see [`contribute!`](crate::contribute).
     pub fn run_contribute(run: impl FnOnce(&Entity) -> Result<Contributions>) -> i32 {
-        run_export("shuyu_contribute", || run(&Entity::new())?.contribute())
+        run_export(shuyu_abi::CONTRIBUTE_EXPORT, || {
+            run(&Entity::new())?.contribute()
+        })
     }
 
     fn run_export(export: &str, run: impl FnOnce() -> Result<()>) -> i32 {

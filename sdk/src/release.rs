@@ -27,8 +27,8 @@ impl Outcome {
     /// `release_vector`, `release_entities`): `0` released, `1` blocked, or an error code.
     pub(crate) fn from_host(function: &str, rc: i32) -> Result<Outcome> {
         match rc {
-            0 => Ok(Outcome::Released),
-            1 => Ok(Outcome::Blocked),
+            shuyu_abi::RELEASED => Ok(Outcome::Released),
+            shuyu_abi::BLOCKED => Ok(Outcome::Blocked),
             rc if rc < 0 => Err(Error::from_host(rc)),
             other => Err(Error::Host {
                 code: abi::INVALID_ARGUMENT,

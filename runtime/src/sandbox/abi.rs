@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
 
+use shuyu_abi::limits::{MAX_CHUNK_BYTES, MAX_LOG_BYTES, MAX_NAME_BYTES, MAX_SQL_BYTES};
+
 use super::entity::{CONTRIBUTE_EXPORT, ENTITY_HOST_CALL_FUEL};
 use super::state::GuestState;
 use super::{
@@ -17,54 +19,58 @@ use super::{
     HOST_FUEL_PER_NANOSECOND, PARTITION_EXPORT,
 };
 
-/// Longest SQL text accepted.
-const MAX_SQL_BYTES: usize = 64 << 10;
-/// Longest release name accepted.
-const MAX_NAME_BYTES: usize = 256;
-/// Largest contributions chunk accepted in one `release_append`.
-const MAX_CHUNK_BYTES: usize = 16 << 20;
-/// Longest log line kept; longer lines are cut.
-const MAX_LOG_BYTES: usize = 4 << 10;
-/// Largest vector accepted by `vector_emit`: `guard::vector::MAX_COORDS` f64 values.
-const MAX_VECTOR_BYTES: usize = crate::guard::vector::MAX_COORDS * 8;
+/// Largest vector accepted by `vector_emit`: [`shuyu_abi::limits::MAX_VECTOR_COORDS`] f64 values.
+const MAX_VECTOR_BYTES: usize = shuyu_abi::limits::MAX_VECTOR_COORDS * 8;
 
-/// The functions of ABI v1 and their (params, results) as wasm value types, for the import check.
-const FUNCTIONS: [(&str, usize, &str); 16] = [
-    ("query", 2, "i32"),
-    ("next_batch", 1, "i64"),
-    ("read_batch", 3, "i32"),
-    ("close", 1, "i32"),
-    ("release_begin", 2, "i32"),
-    ("release_append", 3, "i32"),
-    ("release_finish", 1, "i32"),
-    ("log", 2, "i32"),
-    ("last_error", 2, "i32"),
-    ("release_vector", 2, "i32"),
-    ("vector_name", 2, "i32"),
-    ("vector_emit", 2, "i32"),
-    ("release_entities", 2, "i32"),
-    ("entity_release", 2, "i32"),
-    ("entity_rows", 2, "i32"),
-    ("contribute", 2, "i32"),
-];
+/// Whether a wasm value type is the ABI's.
+fn same_type(wasm: &wasmtime::ValType, abi: shuyu_abi::ValType) -> bool {
+    matches!(
+        (wasm, abi),
+        (wasmtime::ValType::I32, shuyu_abi::ValType::I32)
+            | (wasmtime::ValType::I64, shuyu_abi::ValType::I64)
+    )
+}
+
+/// `(i32, i32) -> i32`, for messages.
+fn signature(function: &shuyu_abi::Function) -> String {
+    let params: Vec<&str> = function.params.iter().map(|(_, t)| t.name()).collect();
+    format!("({}) -> {}", params.join(", "), function.result.name())
+}
 
 /// Checks a module's imports and exports against ABI v1, naming the first thing that does not fit.
 pub(super) fn check_module(module: &Module) -> Result<(), Fault> {
     for import in module.imports() {
-        let known = import.module() == ABI_MODULE
-            && FUNCTIONS.iter().any(|(name, _, _)| *name == import.name());
-        if !known {
+        let function = (import.module() == ABI_MODULE)
+            .then(|| shuyu_abi::function(import.name()))
+            .flatten();
+        let Some(function) = function else {
             return Err(Fault::InvalidModule(format!(
                 "the module imports `{}::{}`, which is not part of ABI v1 (no WASI, no other host functions)",
                 import.module(),
                 import.name()
             )));
-        }
-        if !matches!(import.ty(), ExternType::Func(_)) {
+        };
+        let ExternType::Func(ty) = import.ty() else {
             return Err(Fault::InvalidModule(format!(
                 "the module imports `{}::{}` as something other than a function",
                 import.module(),
                 import.name()
+            )));
+        };
+        let params: Vec<wasmtime::ValType> = ty.params().collect();
+        let results: Vec<wasmtime::ValType> = ty.results().collect();
+        let fits = params.len() == function.params.len()
+            && params
+                .iter()
+                .zip(function.params)
+                .all(|(wasm, (_, abi))| same_type(wasm, *abi))
+            && matches!(results.as_slice(), [result] if same_type(result, function.result));
+        if !fits {
+            return Err(Fault::InvalidModule(format!(
+                "the module imports `{}::{}` with another signature than ABI v1's {}",
+                import.module(),
+                import.name(),
+                signature(function)
             )));
         }
     }
@@ -175,7 +181,7 @@ fn finish<R: From<i32>>(
         Ok(value) => Ok(value),
         Err(CallError::Code(code, message)) => {
             caller.data_mut().last_error = message;
-            Ok(R::from(code as i32))
+            Ok(R::from(code.code()))
         }
         Err(CallError::Fault(fault)) => {
             let error = wasmtime::Error::msg(fault.to_string());
@@ -260,305 +266,483 @@ fn write(
         .map_err(|_| Fault::OutOfBounds(format!("{what}: unwritable guest memory")).into())
 }
 
-/// Registers every ABI v1 function in the linker.
+/// What an ABI function returns to wasm: `i32`, or `i64` for `next_batch`.
+trait AbiResult: wasmtime::WasmTy + From<i32> {
+    /// Its type in the ABI table.
+    const TYPE: shuyu_abi::ValType;
+}
+
+impl AbiResult for i32 {
+    const TYPE: shuyu_abi::ValType = shuyu_abi::ValType::I32;
+}
+
+impl AbiResult for i64 {
+    const TYPE: shuyu_abi::ValType = shuyu_abi::ValType::I64;
+}
+
+/// Defines ABI functions in a linker. A function is defined only under a name of the ABI table
+/// and with the table's signature (every parameter `i32`), and its body only ever runs inside
+/// [`host_call`]: cancellation, fuel and the mapping of errors hold for each by construction.
+struct Link<'l> {
+    linker: &'l mut Linker<GuestState>,
+}
+
+impl Link<'_> {
+    /// The table's entry for `name`, which must take `params` `i32`s and return `result`.
+    fn entry(
+        name: &str,
+        params: usize,
+        result: shuyu_abi::ValType,
+    ) -> wasmtime::Result<&'static shuyu_abi::Function> {
+        let Some(function) = shuyu_abi::function(name) else {
+            return Err(wasmtime::Error::msg(format!(
+                "the host defines `{name}`, which is not in the ABI table"
+            )));
+        };
+        let fits = function.params.len() == params
+            && function
+                .params
+                .iter()
+                .all(|(_, t)| *t == shuyu_abi::ValType::I32)
+            && function.result == result;
+        if !fits {
+            return Err(wasmtime::Error::msg(format!(
+                "the host defines `{name}` with another signature than the table's {}",
+                signature(function)
+            )));
+        }
+        Ok(function)
+    }
+
+    fn one<R: AbiResult>(
+        &mut self,
+        name: &str,
+        time: HostTime,
+        body: impl Fn(&mut Caller<'_, GuestState>, i32) -> Result<R, CallError> + Send + Sync + 'static,
+    ) -> wasmtime::Result<()> {
+        let function = Self::entry(name, 1, R::TYPE)?;
+        self.linker.func_wrap(
+            ABI_MODULE,
+            function.name,
+            move |mut c: Caller<'_, GuestState>, a: i32| host_call(&mut c, time, |c| body(c, a)),
+        )?;
+        Ok(())
+    }
+
+    fn two<R: AbiResult>(
+        &mut self,
+        name: &str,
+        time: HostTime,
+        body: impl Fn(&mut Caller<'_, GuestState>, i32, i32) -> Result<R, CallError>
+            + Send
+            + Sync
+            + 'static,
+    ) -> wasmtime::Result<()> {
+        let function = Self::entry(name, 2, R::TYPE)?;
+        self.linker.func_wrap(
+            ABI_MODULE,
+            function.name,
+            move |mut c: Caller<'_, GuestState>, a: i32, b: i32| {
+                host_call(&mut c, time, |c| body(c, a, b))
+            },
+        )?;
+        Ok(())
+    }
+
+    fn three<R: AbiResult>(
+        &mut self,
+        name: &str,
+        time: HostTime,
+        body: impl Fn(&mut Caller<'_, GuestState>, i32, i32, i32) -> Result<R, CallError>
+            + Send
+            + Sync
+            + 'static,
+    ) -> wasmtime::Result<()> {
+        let function = Self::entry(name, 3, R::TYPE)?;
+        self.linker.func_wrap(
+            ABI_MODULE,
+            function.name,
+            move |mut c: Caller<'_, GuestState>, a: i32, b: i32, d: i32| {
+                host_call(&mut c, time, |c| body(c, a, b, d))
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// Registers every ABI v1 function in the linker, each from its entry in
+/// [`shuyu_abi::FUNCTIONS`] and inside [`host_call`].
 pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        ABI_MODULE,
-        "query",
-        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                let sql = read_text(c, "query: sql", ptr, len, MAX_SQL_BYTES)?;
-                if sql.trim().is_empty() {
-                    return Err(CallError::code(
-                        ErrorCode::InvalidArgument,
-                        "query: empty SQL",
-                    ));
-                }
-                c.data_mut().count_query()?;
-                let handle = c.data_mut().host.query(&sql)?;
-                c.data_mut().open_queries.insert(handle);
-                Ok(handle)
-            })
-        },
-    )?;
+    let mut link = Link { linker };
+    link.two("query", HostTime::Charged, |c, ptr, len| {
+        let sql = read_text(c, "query: sql", ptr, len, MAX_SQL_BYTES)?;
+        if sql.trim().is_empty() {
+            return Err(CallError::code(
+                ErrorCode::InvalidArgument,
+                "query: empty SQL",
+            ));
+        }
+        c.data_mut().count_query()?;
+        let handle = c.data_mut().host.query(&sql)?;
+        c.data_mut().open_queries.insert(handle);
+        Ok(handle)
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "next_batch",
-        |mut c: Caller<'_, GuestState>, handle: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                let state = c.data_mut();
-                state.require_open(handle)?;
-                state.unstage(handle);
-                // After a failed `next_batch` the query is gone (docs/abi.md): forget the handle, or
-                // it would count against `max_open_queries` for the rest of the run.
-                let next = state.host.next_batch(handle);
-                if next.is_err() {
-                    state.open_queries.remove(&handle);
-                }
-                match next? {
-                    Some(batch) => {
-                        state.count_rows(batch.rows)?;
-                        let len = i64::try_from(batch.ipc.len()).unwrap_or(i64::MAX);
-                        state.stage(handle, batch.ipc)?;
-                        Ok(len)
-                    }
-                    None => {
-                        state.open_queries.remove(&handle);
-                        Ok(0)
-                    }
-                }
-            })
-        },
-    )?;
-
-    linker.func_wrap(
-        ABI_MODULE,
-        "read_batch",
-        |mut c: Caller<'_, GuestState>, handle: i32, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                let Some(batch) = c.data_mut().unstage(handle) else {
-                    return Err(CallError::code(
-                        ErrorCode::NoStagedBatch,
-                        format!("query {handle} has no staged batch"),
-                    ));
-                };
-                if len as u32 as usize != batch.len() {
-                    let message = format!(
-                        "read_batch: dst_len is {} but the staged batch has {} bytes",
-                        len as u32,
-                        batch.len()
-                    );
-                    // Put back as it was: it was counted before.
-                    c.data_mut().stage(handle, batch)?;
-                    return Err(CallError::code(ErrorCode::InvalidArgument, message));
-                }
-                write(c, "read_batch: dst", ptr, &batch)?;
-                Ok(0)
-            })
-        },
-    )?;
-
-    linker.func_wrap(
-        ABI_MODULE,
-        "close",
-        |mut c: Caller<'_, GuestState>, handle: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                let state = c.data_mut();
-                state.require_open(handle)?;
-                state.unstage(handle);
+    link.one("next_batch", HostTime::Charged, |c, handle| {
+        let state = c.data_mut();
+        state.require_open(handle)?;
+        state.unstage(handle);
+        // After a failed `next_batch` the query is gone (docs/abi.md): forget the handle, or
+        // it would count against `max_open_queries` for the rest of the run.
+        let next = state.host.next_batch(handle);
+        if next.is_err() {
+            state.open_queries.remove(&handle);
+        }
+        match next? {
+            Some(batch) => {
+                state.count_rows(batch.rows)?;
+                let len = i64::try_from(batch.ipc.len()).unwrap_or(i64::MAX);
+                state.stage(handle, batch.ipc)?;
+                Ok(len)
+            }
+            None => {
                 state.open_queries.remove(&handle);
-                state.host.close(handle)?;
                 Ok(0)
-            })
-        },
-    )?;
+            }
+        }
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "release_begin",
-        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                let name = read_text(c, "release_begin: name", ptr, len, MAX_NAME_BYTES)?;
-                c.data_mut().count_release()?;
-                c.data_mut().host.release_begin(&name)
-            })
-        },
-    )?;
+    link.three("read_batch", HostTime::Charged, |c, handle, ptr, len| {
+        let Some(batch) = c.data_mut().unstage(handle) else {
+            return Err(CallError::code(
+                ErrorCode::NoStagedBatch,
+                format!("query {handle} has no staged batch"),
+            ));
+        };
+        if len as u32 as usize != batch.len() {
+            let message = format!(
+                "read_batch: dst_len is {} but the staged batch has {} bytes",
+                len as u32,
+                batch.len()
+            );
+            // Put back as it was: it was counted before.
+            c.data_mut().stage(handle, batch)?;
+            return Err(CallError::code(ErrorCode::InvalidArgument, message));
+        }
+        write(c, "read_batch: dst", ptr, &batch)?;
+        Ok(0)
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
+    link.one("close", HostTime::Charged, |c, handle| {
+        let state = c.data_mut();
+        state.require_open(handle)?;
+        state.unstage(handle);
+        state.open_queries.remove(&handle);
+        state.host.close(handle)?;
+        Ok(0)
+    })?;
+
+    link.two("release_begin", HostTime::Charged, |c, ptr, len| {
+        let name = read_text(c, "release_begin: name", ptr, len, MAX_NAME_BYTES)?;
+        c.data_mut().count_release()?;
+        c.data_mut().host.release_begin(&name)
+    })?;
+
+    link.three(
         "release_append",
-        |mut c: Caller<'_, GuestState>, handle: i32, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                // The chunk's copy and its decoding are host memory too: counted before copying,
-                // after the bounds check (a wild pointer is `out_of_bounds` whatever its length)
-                // and up to the longest chunk `read` accepts.
-                range(c, "release_append: chunk", ptr, len)?;
-                c.data()
-                    .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
-                let chunk = read(c, "release_append: chunk", ptr, len, MAX_CHUNK_BYTES)?;
-                c.data_mut().host.release_append(handle, &chunk)?;
-                Ok(0)
-            })
+        HostTime::Charged,
+        |c, handle, ptr, len| {
+            // The chunk's copy and its decoding are host memory too: counted before copying,
+            // after the bounds check (a wild pointer is `out_of_bounds` whatever its length)
+            // and up to the longest chunk `read` accepts.
+            range(c, "release_append: chunk", ptr, len)?;
+            c.data()
+                .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
+            let chunk = read(c, "release_append: chunk", ptr, len, MAX_CHUNK_BYTES)?;
+            c.data_mut().host.release_append(handle, &chunk)?;
+            Ok(0)
         },
     )?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "release_finish",
-        |mut c: Caller<'_, GuestState>, handle: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                c.data_mut()
-                    .host
-                    .release_finish(handle)
-                    .map(ReleaseStatus::abi_code)
-            })
-        },
-    )?;
+    link.one("release_finish", HostTime::Charged, |c, handle| {
+        c.data_mut()
+            .host
+            .release_finish(handle)
+            .map(ReleaseStatus::abi_code)
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "log",
-        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                // Cut before copying: a guest must not make the host copy its whole memory per line.
-                let cut = (len as u32).min(MAX_LOG_BYTES as u32) as i32;
-                range(c, "log: line", ptr, len)?;
-                let bytes = read(c, "log: line", ptr, cut, MAX_LOG_BYTES)?;
-                if c.data_mut().take_log_slot() {
-                    let line = String::from_utf8_lossy(&bytes).into_owned();
-                    c.data_mut().host.log(&line);
-                }
-                Ok(0)
-            })
-        },
-    )?;
+    link.two("log", HostTime::Charged, |c, ptr, len| {
+        // Cut before copying: a guest must not make the host copy its whole memory per line.
+        let cut = (len as u32).min(MAX_LOG_BYTES as u32) as i32;
+        range(c, "log: line", ptr, len)?;
+        let bytes = read(c, "log: line", ptr, cut, MAX_LOG_BYTES)?;
+        if c.data_mut().take_log_slot() {
+            let line = String::from_utf8_lossy(&bytes).into_owned();
+            c.data_mut().host.log(&line);
+        }
+        Ok(0)
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "last_error",
-        |mut c: Caller<'_, GuestState>, ptr: i32, cap: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                let message = c.data_mut().last_error.clone().into_bytes();
-                let mut n = message.len().min(cap as u32 as usize);
-                // Never cut inside a UTF-8 sequence.
-                while n > 0 && n < message.len() && (message[n] & 0xC0) == 0x80 {
-                    n -= 1;
-                }
-                write(c, "last_error: dst", ptr, &message[..n])?;
-                Ok(i32::try_from(message.len()).unwrap_or(i32::MAX))
-            })
-        },
-    )?;
+    link.two("last_error", HostTime::Charged, |c, ptr, cap| {
+        let message = c.data_mut().last_error.clone().into_bytes();
+        let mut n = message.len().min(cap as u32 as usize);
+        // Never cut inside a UTF-8 sequence.
+        while n > 0 && n < message.len() && (message[n] & 0xC0) == 0x80 {
+            n -= 1;
+        }
+        write(c, "last_error: dst", ptr, &message[..n])?;
+        Ok(i32::try_from(message.len()).unwrap_or(i32::MAX))
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "release_vector",
-        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::PartitionRuns, |c| {
-                let name = read_text(c, "release_vector: name", ptr, len, MAX_NAME_BYTES)?;
-                // Only a main run holds a runner: a partition run cannot release, nor start
-                // partition runs of its own.
-                let Some(runner) = c.data().runner.clone() else {
-                    return Err(CallError::code(
-                        ErrorCode::NotAvailable,
-                        "release_vector is not available in a partition run",
-                    ));
-                };
-                c.data_mut().count_release()?;
-                c.data_mut()
-                    .host
-                    .release_vector(&name, &runner)
-                    .map(ReleaseStatus::abi_code)
-            })
-        },
-    )?;
+    link.two("release_vector", HostTime::PartitionRuns, |c, ptr, len| {
+        let name = read_text(c, "release_vector: name", ptr, len, MAX_NAME_BYTES)?;
+        // Only a main run holds a runner: a partition run cannot release, nor start
+        // partition runs of its own.
+        let Some(runner) = c.data().runner.clone() else {
+            return Err(CallError::code(
+                ErrorCode::NotAvailable,
+                "release_vector is not available in a partition run",
+            ));
+        };
+        c.data_mut().count_release()?;
+        c.data_mut()
+            .host
+            .release_vector(&name, &runner)
+            .map(ReleaseStatus::abi_code)
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "vector_name",
-        |mut c: Caller<'_, GuestState>, ptr: i32, cap: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                let name = c.data_mut().host.vector_name()?.into_bytes();
-                // Contract names are ASCII, so any cut is a whole-character cut.
-                let n = name.len().min(cap as u32 as usize);
-                write(c, "vector_name: dst", ptr, &name[..n])?;
-                Ok(i32::try_from(name.len()).unwrap_or(i32::MAX))
-            })
-        },
-    )?;
+    link.two("vector_name", HostTime::Charged, |c, ptr, cap| {
+        let name = c.data_mut().host.vector_name()?.into_bytes();
+        // Contract names are ASCII, so any cut is a whole-character cut.
+        let n = name.len().min(cap as u32 as usize);
+        write(c, "vector_name: dst", ptr, &name[..n])?;
+        Ok(i32::try_from(name.len()).unwrap_or(i32::MAX))
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "vector_emit",
-        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                if !(len as u32).is_multiple_of(8) {
-                    // Still bounds-check, so a wild pointer is a fault whatever the length.
-                    range(c, "vector_emit: values", ptr, len)?;
-                    return Err(CallError::code(
-                        ErrorCode::InvalidArgument,
-                        "vector_emit: the length must be a multiple of 8 (little-endian f64 values)",
-                    ));
-                }
-                let bytes = read(c, "vector_emit: values", ptr, len, MAX_VECTOR_BYTES)?;
-                let values = bytes
-                    .chunks_exact(8)
-                    .map(|chunk| {
-                        let mut word = [0u8; 8];
-                        word.copy_from_slice(chunk);
-                        f64::from_le_bytes(word)
-                    })
-                    .collect();
-                c.data_mut().host.vector_emit(values)?;
-                Ok(0)
+    link.two("vector_emit", HostTime::Charged, |c, ptr, len| {
+        if !(len as u32).is_multiple_of(8) {
+            // Still bounds-check, so a wild pointer is a fault whatever the length.
+            range(c, "vector_emit: values", ptr, len)?;
+            return Err(CallError::code(
+                ErrorCode::InvalidArgument,
+                "vector_emit: the length must be a multiple of 8 (little-endian f64 values)",
+            ));
+        }
+        let bytes = read(c, "vector_emit: values", ptr, len, MAX_VECTOR_BYTES)?;
+        let values = bytes
+            .chunks_exact(8)
+            .map(|chunk| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                f64::from_le_bytes(word)
             })
-        },
-    )?;
-    linker.func_wrap(
-        ABI_MODULE,
+            .collect();
+        c.data_mut().host.vector_emit(values)?;
+        Ok(0)
+    })?;
+    link.two(
         "release_entities",
-        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::PartitionRuns, |c| {
-                let name = read_text(c, "release_entities: name", ptr, len, MAX_NAME_BYTES)?;
-                // Only a main run holds a runner: partition and entity runs cannot release.
-                let Some(runner) = c.data().runner.clone() else {
-                    return Err(CallError::code(
-                        ErrorCode::NotAvailable,
-                        "release_entities is available only in the main run",
-                    ));
-                };
-                c.data_mut().count_release()?;
-                c.data_mut()
-                    .host
-                    .release_entities(&name, &runner)
-                    .map(ReleaseStatus::abi_code)
-            })
+        HostTime::PartitionRuns,
+        |c, ptr, len| {
+            let name = read_text(c, "release_entities: name", ptr, len, MAX_NAME_BYTES)?;
+            // Only a main run holds a runner: partition and entity runs cannot release.
+            let Some(runner) = c.data().runner.clone() else {
+                return Err(CallError::code(
+                    ErrorCode::NotAvailable,
+                    "release_entities is available only in the main run",
+                ));
+            };
+            c.data_mut().count_release()?;
+            c.data_mut()
+                .host
+                .release_entities(&name, &runner)
+                .map(ReleaseStatus::abi_code)
         },
     )?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "entity_release",
-        |mut c: Caller<'_, GuestState>, ptr: i32, cap: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                let name = c.data_mut().host.entity_release()?.into_bytes();
-                // Contract names are ASCII, so any cut is a whole-character cut.
-                let n = name.len().min(cap as u32 as usize);
-                write(c, "entity_release: dst", ptr, &name[..n])?;
-                Ok(i32::try_from(name.len()).unwrap_or(i32::MAX))
-            })
-        },
-    )?;
+    link.two("entity_release", HostTime::Charged, |c, ptr, cap| {
+        let name = c.data_mut().host.entity_release()?.into_bytes();
+        // Contract names are ASCII, so any cut is a whole-character cut.
+        let n = name.len().min(cap as u32 as usize);
+        write(c, "entity_release: dst", ptr, &name[..n])?;
+        Ok(i32::try_from(name.len()).unwrap_or(i32::MAX))
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "entity_rows",
-        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                let table = read_text(c, "entity_rows: table", ptr, len, MAX_NAME_BYTES)?;
-                c.data_mut().count_query()?;
-                let handle = c.data_mut().host.entity_rows(&table)?;
-                c.data_mut().open_queries.insert(handle);
-                Ok(handle)
-            })
-        },
-    )?;
+    link.two("entity_rows", HostTime::Charged, |c, ptr, len| {
+        let table = read_text(c, "entity_rows: table", ptr, len, MAX_NAME_BYTES)?;
+        c.data_mut().count_query()?;
+        let handle = c.data_mut().host.entity_rows(&table)?;
+        c.data_mut().open_queries.insert(handle);
+        Ok(handle)
+    })?;
 
-    linker.func_wrap(
-        ABI_MODULE,
-        "contribute",
-        |mut c: Caller<'_, GuestState>, ptr: i32, len: i32| {
-            host_call(&mut c, HostTime::Charged, |c| {
-                range(c, "contribute: chunk", ptr, len)?;
-                c.data()
-                    .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
-                let chunk = read(c, "contribute: chunk", ptr, len, MAX_CHUNK_BYTES)?;
-                c.data_mut().host.contribute(&chunk)?;
-                Ok(0)
-            })
-        },
-    )?;
+    link.two("contribute", HostTime::Charged, |c, ptr, len| {
+        range(c, "contribute: chunk", ptr, len)?;
+        c.data()
+            .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
+        let chunk = read(c, "contribute: chunk", ptr, len, MAX_CHUNK_BYTES)?;
+        c.data_mut().host.contribute(&chunk)?;
+        Ok(0)
+    })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::{Engine, Store};
+
+    use super::*;
+    use crate::sandbox::cancel::CancelToken;
+    use crate::sandbox::entity::NoHost;
+    use crate::sandbox::Limits;
+
+    /// `(name, "(a: i32, b: i32) -> i32")` of every function of the table.
+    fn table() -> Vec<(String, String)> {
+        shuyu_abi::FUNCTIONS
+            .iter()
+            .map(|f| {
+                let params: Vec<String> = f
+                    .params
+                    .iter()
+                    .map(|(name, t)| format!("{name}: {}", t.name()))
+                    .collect();
+                let signature = format!("({}) -> {}", params.join(", "), f.result.name());
+                (f.name.to_string(), signature)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_linker_defines_exactly_the_abi_table() {
+        let engine = Engine::default();
+        let mut linker = Linker::new(&engine);
+        define(&mut linker).expect("define");
+        let state = GuestState::new(
+            Box::new(NoHost),
+            Limits::default(),
+            CancelToken::new(),
+            None,
+        );
+        let mut store = Store::new(&engine, state);
+        let items: Vec<(String, String, Extern)> = linker
+            .iter(&mut store)
+            .map(|(module, name, item)| (module.to_string(), name.to_string(), item))
+            .collect();
+        let mut defined = Vec::new();
+        for (module, name, item) in items {
+            assert_eq!(module, ABI_MODULE, "{name}");
+            let ExternType::Func(ty) = item.ty(&store) else {
+                panic!("{name} is not a function");
+            };
+            let params: Vec<String> = ty.params().map(|t| t.to_string()).collect();
+            let results: Vec<String> = ty.results().map(|t| t.to_string()).collect();
+            defined.push((
+                name,
+                format!("({}) -> {}", params.join(", "), results.join(", ")),
+            ));
+        }
+        defined.sort();
+        let mut expected: Vec<(String, String)> = shuyu_abi::FUNCTIONS
+            .iter()
+            .map(|f| {
+                let params: Vec<&str> = f.params.iter().map(|(_, t)| t.name()).collect();
+                (
+                    f.name.to_string(),
+                    format!("({}) -> {}", params.join(", "), f.result.name()),
+                )
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(defined, expected);
+    }
+
+    #[test]
+    fn docs_abi_lists_exactly_the_table_and_the_error_codes() {
+        let doc = include_str!("../../../docs/abi.md");
+        let function_row = table_rows(doc, |cells| {
+            let name = cells.first()?.strip_prefix('`')?.strip_suffix('`')?;
+            let signature = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            signature
+                .starts_with('(')
+                .then(|| (name.to_string(), signature.to_string()))
+        });
+        assert_eq!(
+            function_row,
+            table(),
+            "docs/abi.md's function tables, in order"
+        );
+        let codes = table_rows(doc, |cells| {
+            let code: i32 = cells.first()?.parse().ok()?;
+            let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((code.to_string(), name.to_string()))
+        });
+        let expected: Vec<(String, String)> = shuyu_abi::ErrorCode::ALL
+            .iter()
+            .map(|c| (c.code().to_string(), c.name().to_string()))
+            .collect();
+        assert_eq!(codes, expected, "docs/abi.md's error codes");
+    }
+
+    /// What `pick` makes of each Markdown table row of `doc` (its cells, trimmed), in order.
+    fn table_rows<T>(doc: &str, pick: impl Fn(&[&str]) -> Option<T>) -> Vec<T> {
+        doc.lines()
+            .filter_map(|line| {
+                let inner = line.trim().strip_prefix('|')?.strip_suffix('|')?;
+                let cells: Vec<&str> = inner.split('|').map(str::trim).collect();
+                pick(&cells)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_import_with_another_signature_is_an_invalid_module() {
+        use wasm_encoder::{
+            CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
+            ImportSection, Instruction, MemorySection, MemoryType, Module as Encoded, TypeSection,
+            ValType,
+        };
+        // `next_batch` imported as (i32) -> i32; the ABI's is (i32) -> i64.
+        let mut types = TypeSection::new();
+        types.ty().function([ValType::I32], [ValType::I32]);
+        types.ty().function([], [ValType::I32]);
+        let mut imports = ImportSection::new();
+        imports.import(ABI_MODULE, "next_batch", EntityType::Function(0));
+        let mut functions = FunctionSection::new();
+        functions.function(1);
+        let mut memory = MemorySection::new();
+        memory.memory(MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        let mut exports = ExportSection::new();
+        exports.export("memory", ExportKind::Memory, 0);
+        exports.export(ENTRY_POINT, ExportKind::Func, 1);
+        let mut main = Function::new([]);
+        main.instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::End);
+        let mut code = CodeSection::new();
+        code.function(&main);
+        let mut encoded = Encoded::new();
+        encoded
+            .section(&types)
+            .section(&imports)
+            .section(&functions)
+            .section(&memory)
+            .section(&exports)
+            .section(&code);
+        let engine = Engine::default();
+        let module = Module::new(&engine, encoded.finish()).expect("module");
+        match check_module(&module) {
+            Err(Fault::InvalidModule(message)) => assert!(
+                message.contains(
+                    "`shuyu_v1::next_batch` with another signature than ABI v1's (i32) -> i64"
+                ),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -38,7 +38,7 @@ use super::{
 };
 
 /// The export entity runs start from: `() -> i32`, like `shuyu_main`.
-pub const CONTRIBUTE_EXPORT: &str = "shuyu_contribute";
+pub const CONTRIBUTE_EXPORT: &str = shuyu_abi::CONTRIBUTE_EXPORT;
 /// Fuel one host call of an entity run costs, whatever its duration.
 pub const ENTITY_HOST_CALL_FUEL: u64 = 10_000;
 /// Entity runs in flight at once in one process: the size of the instance pool.
@@ -170,7 +170,7 @@ impl std::fmt::Debug for EntityRunner {
 }
 
 /// A host that serves nothing: what the probe instantiation runs with.
-struct NoHost;
+pub(super) struct NoHost;
 
 impl Host for NoHost {
     fn query(&mut self, _sql: &str) -> Result<i32, super::CallError> {

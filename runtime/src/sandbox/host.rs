@@ -2,29 +2,8 @@
 
 use super::{Fault, PartitionRunner};
 
-/// Error codes a host function returns to the guest (see `docs/abi.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// Text that is not UTF-8, an empty or oversized argument, a wrong length.
-    InvalidArgument = -1,
-    /// The query failed to plan; the message names the problem.
-    QueryRejected = -2,
-    /// The query failed while running; the message is generic.
-    QueryFailed = -3,
-    /// No open query or release has that handle.
-    UnknownHandle = -4,
-    /// `read_batch` without a staged batch.
-    NoStagedBatch = -5,
-    /// Contributions that do not decode or do not match the contract.
-    InvalidContributions = -6,
-    /// A release name the contract does not have, or one already released.
-    UnknownRelease = -7,
-    /// A function that does not belong to this kind of run: `release_vector`, `release_entities`
-    /// and `release_begin` in a partition or entity run, `vector_name` and `vector_emit` outside
-    /// a partition run, `entity_release`, `entity_rows` and `contribute` outside an entity run,
-    /// `query` in an entity run, `release_begin` of a contract entry with privacy.
-    NotAvailable = -8,
-}
+/// Error codes a host function returns to the guest: ABI v1's, from its one definition.
+pub use shuyu_abi::ErrorCode;
 
 /// Why a host call did not succeed.
 #[derive(Debug)]
@@ -70,8 +49,8 @@ impl ReleaseStatus {
     /// The value `release_finish` and `release_vector` return to the guest (docs/abi.md).
     pub fn abi_code(self) -> i32 {
         match self {
-            ReleaseStatus::Released => 0,
-            ReleaseStatus::Blocked => 1,
+            ReleaseStatus::Released => shuyu_abi::RELEASED,
+            ReleaseStatus::Blocked => shuyu_abi::BLOCKED,
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::guard::PrivacySpec;
 /// Longest vector or coordinate name accepted (names become Arrow values and file names).
 const MAX_NAME_LEN: usize = 64;
 /// Most coordinates a vector may have.
-pub const MAX_COORDS: usize = 256;
+pub const MAX_COORDS: usize = shuyu_abi::limits::MAX_VECTOR_COORDS;
 /// Largest magnitude of a bound: keeps every quantized sum far inside `i64`.
 pub const MAX_BOUND: f64 = 1e12;
 /// Fewest partitions: with one, the "mean" is one partition's output and sample-and-aggregate
