@@ -151,7 +151,7 @@ impl From<GovError> for ApiError {
             GovError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
             GovError::Quota(m) => Self::new(StatusCode::TOO_MANY_REQUESTS, m),
             GovError::Invalid(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, m),
-            GovError::Internal(m) => Self::internal(m),
+            GovError::Internal { message, .. } => Self::internal(message),
         }
     }
 }
@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn internal_errors_hide_their_text() {
-        let api = ApiError::from(GovError::Internal("/secret/path: disk full".into()));
+        let api = ApiError::from(GovError::internal("/secret/path: disk full"));
         assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(api.code, "internal");
         assert!(!api.message.contains("secret"), "{}", api.message);

@@ -153,7 +153,7 @@ pub(crate) fn gov_failure(error: GovError) -> Failure {
         GovError::Forbidden(m) | GovError::Conflict(m) | GovError::Quota(m) => Failure::Refused(m),
         GovError::NotFound(m) => Failure::Error(anyhow!("not found: {m}")),
         GovError::Invalid(m) => Failure::Error(anyhow!("invalid: {m}")),
-        e @ (GovError::Unauthenticated(_) | GovError::Internal(_)) => {
+        e @ (GovError::Unauthenticated(_) | GovError::Internal { .. }) => {
             Failure::Failed(e.to_string())
         }
     }

@@ -39,7 +39,7 @@ pub(crate) fn random_hex(len: usize) -> Result<String, GovError> {
     let mut bytes = vec![0u8; len];
     SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| GovError::Internal("the system random generator failed".into()))?;
+        .map_err(|_| GovError::internal("the system random generator failed"))?;
     Ok(hex::encode(bytes))
 }
 

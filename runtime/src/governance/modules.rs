@@ -59,7 +59,7 @@ impl Governance {
         })?;
         let path = self.modules_dir.join(format!("{sha}.wasm"));
         if !path.is_file() {
-            let internal = |e: std::io::Error| GovError::Internal(format!("module store: {e}"));
+            let internal = |e: std::io::Error| GovError::internal_from("module store", e);
             fs::create_dir_all(&self.modules_dir).map_err(internal)?;
             let tmp = self
                 .modules_dir
@@ -102,11 +102,11 @@ impl Governance {
         }
         let path = self.modules_dir.join(format!("{sha256}.wasm"));
         let bytes = fs::read(&path).map_err(|e| {
-            GovError::Internal(format!("module {sha256} is registered but unreadable: {e}"))
+            GovError::internal_from(format!("module {sha256} is registered but unreadable"), e)
         })?;
         // A file altered on disk must not run under the hash that was reviewed.
         if hex::encode(digest(&SHA256, &bytes)) != sha256 {
-            return Err(GovError::Internal(format!(
+            return Err(GovError::internal(format!(
                 "module {sha256}: the stored file no longer has this hash"
             )));
         }

@@ -285,7 +285,7 @@ pub(crate) fn refusal_parts(error: &GovError) -> (u16, &str) {
         GovError::Conflict(m) => (409, m),
         GovError::Quota(m) => (429, m),
         GovError::Invalid(m) => (422, m),
-        GovError::Internal(m) => (500, m),
+        GovError::Internal { message, .. } => (500, message),
     }
 }
 

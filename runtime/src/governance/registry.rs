@@ -98,16 +98,14 @@ fn describe(error: CatalogError) -> GovError {
         CatalogError::Parquet { message, .. } => GovError::Invalid(format!(
             "the data is not a readable Parquet file: {message}"
         )),
-        CatalogError::Io { path, source } => {
-            GovError::Internal(format!("{}: {source}", path.display()))
-        }
+        CatalogError::Io { path, source } => GovError::internal_from(path.display(), source),
         other => GovError::Invalid(other.to_string()),
     }
 }
 
 /// An I/O failure as an internal error naming the path.
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> GovError + '_ {
-    move |e| GovError::Internal(format!("{}: {e}", path.display()))
+    move |e| GovError::internal_from(path.display(), e)
 }
 
 /// Writes the manifest and the data into a fresh folder.
@@ -411,9 +409,7 @@ impl Governance {
             // The files were validated when published; failing now means the registry folder
             // was altered or lost.
             let dataset = Dataset::load_as(&dir, &name).map_err(|e| {
-                GovError::Internal(format!(
-                    "registered dataset '{name}' version {version}: {e}"
-                ))
+                GovError::internal_from(format!("registered dataset '{name}' version {version}"), e)
             })?;
             loaded.push(dataset);
         }
@@ -425,7 +421,7 @@ impl Governance {
 /// The number the next version of `name` gets.
 fn next_version(conn: &Connection, name: &str) -> Result<u32, GovError> {
     let last = u32::try_from(db::last_version(conn, name)?)
-        .map_err(|_| GovError::Internal(format!("dataset '{name}': bad version number")))?;
+        .map_err(|_| GovError::internal(format!("dataset '{name}': bad version number")))?;
     last.checked_add(1)
-        .ok_or_else(|| GovError::Internal(format!("dataset '{name}': too many versions")))
+        .ok_or_else(|| GovError::internal(format!("dataset '{name}': too many versions")))
 }

@@ -35,9 +35,45 @@ pub enum GovError {
     /// The input is invalid (422): bad USCI, out-of-scope column, bad manifest, ...
     #[error("invalid: {0}")]
     Invalid(String),
-    /// The database or the file system failed (500).
-    #[error("internal: {0}")]
-    Internal(String),
+    /// The database, the audit log or the file system failed (500). `message` says what the
+    /// host was doing and includes the cause's text; `source` is the cause itself, for whoever
+    /// walks the error chain.
+    #[error("internal: {message}")]
+    Internal {
+        /// What failed, the cause's text included.
+        message: String,
+        /// The error that caused it, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+}
+
+impl GovError {
+    /// An internal failure with no underlying error (an invariant that does not hold).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An internal failure caused by `cause`, while doing `context` (empty: the cause says
+    /// it all).
+    pub fn internal_from(
+        context: impl std::fmt::Display,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let context = context.to_string();
+        let message = if context.is_empty() {
+            cause.to_string()
+        } else {
+            format!("{context}: {cause}")
+        };
+        Self::Internal {
+            message,
+            source: Some(Box::new(cause)),
+        }
+    }
 }
 
 /// The governance state of one domain.
@@ -90,12 +126,45 @@ impl Governance {
 // The database and the audit log failing are internal errors: the caller did nothing wrong.
 impl From<StoreError> for GovError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+        Self::internal_from("", e)
     }
 }
 
 impl From<AuditError> for GovError {
     fn from(e: AuditError) -> Self {
-        Self::Internal(format!("audit log: {e}"))
+        Self::internal_from("audit log", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn internal_errors_keep_their_cause() {
+        let store = StoreError::Io {
+            path: PathBuf::from("/data"),
+            source: std::io::Error::other("disk full"),
+        };
+        let error = GovError::from(store);
+        assert_eq!(
+            error.to_string(),
+            "internal: /data: cannot create folder: disk full"
+        );
+        let cause = error.source().expect("the store error");
+        let store = cause.downcast_ref::<StoreError>().expect("a StoreError");
+        // ... and the operating system's error under it.
+        let io = store.source().expect("the io error");
+        assert_eq!(io.to_string(), "disk full");
+
+        let error = GovError::internal_from("module store", std::io::Error::other("read-only"));
+        assert_eq!(error.to_string(), "internal: module store: read-only");
+        assert!(error
+            .source()
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .is_some());
+        assert!(GovError::internal("an invariant").source().is_none());
     }
 }

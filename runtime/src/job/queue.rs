@@ -680,7 +680,7 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
         Utc::now(),
     ) {
         Ok(auth) => auth,
-        Err(GovError::Internal(message)) => {
+        Err(GovError::Internal { message, .. }) => {
             tracing::error!(job = %id, error = %message, "gate check failed");
             return failed("internal");
         }
@@ -720,7 +720,7 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
         .collect();
     let catalog = match gov.job_catalog(&datasets) {
         Ok(catalog) => catalog,
-        Err(GovError::Internal(message)) => {
+        Err(GovError::Internal { message, .. }) => {
             tracing::error!(job = %id, error = %message, "job catalog");
             return failed("internal");
         }
@@ -861,7 +861,7 @@ fn refusal_reason(error: &GovError) -> String {
         | GovError::Conflict(m)
         | GovError::Quota(m)
         | GovError::Invalid(m)
-        | GovError::Internal(m) => m.clone(),
+        | GovError::Internal { message: m, .. } => m.clone(),
     }
 }
 
