@@ -22,6 +22,9 @@ pub mod integrity;
 pub mod job;
 pub mod keys;
 pub mod product;
-pub mod sandbox;
 pub mod store;
 pub mod time_zone;
+
+/// The sandbox (crate `shuyu-sandbox`): wasmtime running a guest under ABI v1 and its limits.
+/// A crate of its own, so that it cannot reach into the engine, the guard or the store.
+pub use shuyu_sandbox as sandbox;

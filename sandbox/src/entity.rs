@@ -374,7 +374,7 @@ impl Drop for SlotGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::Sandbox;
+    use crate::Sandbox;
     use wasm_encoder::{
         CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
         FunctionSection, GlobalSection, GlobalType, ImportSection, Instruction as I, MemArg,

@@ -1,6 +1,6 @@
 //! The sandbox: wasmtime running one guest module under ABI v1 and the scenario's limits.
 //!
-//! **Architecture invariant:** only this module touches guest memory, and it knows nothing about
+//! **Architecture invariant:** only this crate touches guest memory, and it knows nothing about
 //! data. Everything a host function does with data goes through the [`Host`] trait, which the job
 //! implements with the engine, the guard and the audit log.
 //!

@@ -592,9 +592,9 @@ mod tests {
     use wasmtime::{Engine, Store};
 
     use super::*;
-    use crate::sandbox::cancel::CancelToken;
-    use crate::sandbox::entity::NoHost;
-    use crate::sandbox::Limits;
+    use crate::cancel::CancelToken;
+    use crate::entity::NoHost;
+    use crate::Limits;
 
     /// `(name, "(a: i32, b: i32) -> i32")` of every function of the table.
     fn table() -> Vec<(String, String)> {
@@ -658,7 +658,7 @@ mod tests {
 
     #[test]
     fn docs_abi_lists_exactly_the_table_and_the_error_codes() {
-        let doc = include_str!("../../../docs/abi.md");
+        let doc = include_str!("../../docs/abi.md");
         let function_row = table_rows(doc, |cells| {
             let name = cells.first()?.strip_prefix('`')?.strip_suffix('`')?;
             let signature = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;

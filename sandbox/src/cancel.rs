@@ -66,7 +66,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::sandbox::{Batch, CallError, Fault, Host, Limits, ReleaseStatus, Sandbox};
+    use crate::{Batch, CallError, Fault, Host, Limits, ReleaseStatus, Sandbox};
 
     #[test]
     fn clones_share_the_flag() {
@@ -221,9 +221,6 @@ mod tests {
             ..Limits::default()
         };
         let outcome = sandbox.run(&spinning, &limits, Box::new(NoHost));
-        assert_eq!(
-            outcome.result,
-            Err(Fault::Limit(crate::sandbox::LimitKind::Fuel))
-        );
+        assert_eq!(outcome.result, Err(Fault::Limit(crate::LimitKind::Fuel)));
     }
 }
