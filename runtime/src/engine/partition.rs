@@ -36,9 +36,6 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::pseudonym::is_pseudonym_shaped;
 
-/// Most partitions a vector release may ask for (`guard::vector` validates against it).
-pub const MAX_PARTITIONS: u32 = 1024;
-
 /// Most bytes of host memory the partitioned copies of the granted tables may take in one vector
 /// release (1 GiB, the same as a session's DataFusion memory limit). The bound is on Arrow buffers
 /// as they are built, so a release over it stops before it holds much more.
@@ -220,7 +217,10 @@ impl PartitionRouter {
         max_rows: usize,
     ) -> Result<Self, SplitError> {
         let entity = schema.index_of(entity_column).map_err(|_| {
-            SplitError::EntityColumnMissing(super::entity_column_missing(table, entity_column))
+            SplitError::EntityColumnMissing(crate::guard::vector::entity_column_missing(
+                table,
+                entity_column,
+            ))
         })?;
         let m = partitions.max(1) as usize;
         Ok(Self {

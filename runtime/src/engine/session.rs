@@ -232,13 +232,6 @@ fn context(options: &SessionOptions) -> Result<SessionContext, EngineError> {
     Ok(ctx)
 }
 
-/// The refusal when a granted table cannot be partitioned by entity.
-pub fn entity_column_missing(dataset: &str, entity_column: &str) -> String {
-    format!(
-        "release_vector needs every granted table to carry its entity column; {dataset} does not grant {entity_column}"
-    )
-}
-
 /// DataFusion's error text without its category prefixes, which mean nothing to an operator.
 fn rejection_message(error: &datafusion::error::DataFusionError) -> String {
     let text = error.to_string();

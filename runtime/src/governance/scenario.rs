@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use shuyu_datasets::manifest::{ColumnSpec, ColumnUse, PrivacyBudget};
 
 use crate::catalog::{Catalog, Dataset};
-use crate::engine::entity_column_missing;
+use crate::guard::vector::entity_column_missing;
 use crate::guard::vector::VectorContract;
 use crate::guard::{PrivacySpec, ReleaseContract};
 use crate::sandbox::Limits;

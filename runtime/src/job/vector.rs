@@ -221,7 +221,7 @@ pub(super) fn release(
     {
         let message = format!(
             "release '{name}': {}",
-            crate::engine::entity_column_missing(dataset, entity)
+            crate::guard::vector::entity_column_missing(dataset, entity)
         );
         return blocked(ctx, name, Rule::ContractSchema, message);
     }

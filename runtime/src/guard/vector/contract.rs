@@ -17,7 +17,6 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::mean::VectorMechanism;
-use crate::engine::partition::MAX_PARTITIONS;
 use crate::guard::noise::{Mechanism, NoiseError};
 use crate::guard::PrivacySpec;
 
@@ -30,6 +29,17 @@ pub const MAX_BOUND: f64 = 1e12;
 /// Fewest partitions: with one, the "mean" is one partition's output and sample-and-aggregate
 /// gains nothing over a plain noisy release.
 pub const MIN_PARTITIONS: u32 = 2;
+/// Most partitions a vector release may ask for: each is a run of the module and a copy of its
+/// share of the granted rows.
+pub const MAX_PARTITIONS: u32 = 1024;
+
+/// The refusal when a granted table cannot be partitioned by entity (the scenario check, the
+/// job and the engine's split all say it the same way).
+pub fn entity_column_missing(dataset: &str, entity_column: &str) -> String {
+    format!(
+        "release_vector needs every granted table to carry its entity column; {dataset} does not grant {entity_column}"
+    )
+}
 
 fn default_partitions() -> u32 {
     16

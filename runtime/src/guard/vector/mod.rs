@@ -23,7 +23,10 @@
 mod contract;
 mod mean;
 
-pub use contract::{VectorContract, VectorContractError, MAX_BOUND, MAX_COORDS, MIN_PARTITIONS};
+pub use contract::{
+    entity_column_missing, VectorContract, VectorContractError, MAX_BOUND, MAX_COORDS,
+    MAX_PARTITIONS, MIN_PARTITIONS,
+};
 pub use mean::{
     noisy_mean, sum, table, NoNoise, NoisyCoordinate, SumNoise, VectorMechanism, VectorSums,
     OUTPUT_COLUMNS, RESOLUTION_STEPS,
