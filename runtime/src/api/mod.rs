@@ -31,6 +31,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;
+pub mod queue;
 mod refusals;
 mod request_log;
 pub mod route_table;
@@ -50,7 +51,7 @@ pub use router::router;
 pub use routes::{all as all_routes, DomainPublicKey};
 pub use state::{AppState, ServeError, ServerConfig, DEFAULT_LISTEN, DEFAULT_WORKERS};
 
-use crate::job::queue::JobQueue;
+use queue::JobQueue;
 
 /// A bound, not yet serving, server.
 #[derive(Debug)]

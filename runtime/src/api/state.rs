@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::error::ApiError;
+use super::queue::{JobIsolation, JobQueue};
 use crate::domain::{Domain, DomainError};
 use crate::governance::{GovError, Governance, RefusalLimit};
 use crate::guard::budget::BudgetLedger;
-use crate::job::queue::{JobIsolation, JobQueue};
 use crate::time_zone::DomainZone;
 
 /// The address `shuyu serve` listens on by default.

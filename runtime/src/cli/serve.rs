@@ -18,9 +18,9 @@ use std::net::SocketAddr;
 
 use anyhow::{anyhow, Context};
 use clap::Args;
+use shuyu::api::queue::JobIsolation;
 use shuyu::api::{AppState, Server, ServerConfig, DEFAULT_LISTEN, DEFAULT_WORKERS};
 use shuyu::governance::RefusalLimit;
-use shuyu::job::queue::JobIsolation;
 use shuyu::job::worker::WorkerConfig;
 
 use super::{logging, CliResult, Globals};

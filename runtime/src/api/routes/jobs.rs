@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::api::pagination::PageParams;
+use crate::api::queue::cancelled_detail;
 use crate::api::refusals::RefusalAudited;
 use crate::api::route_table::{Param, Route, PAGE_PARAMS};
 use crate::api::state::AppState;
 use crate::governance::model::{Caller, JobRecord, JobState, Page};
-use crate::job::queue::cancelled_detail;
 
 const ID: &[Param] = &[Param::string("id", "Job id.")];
 

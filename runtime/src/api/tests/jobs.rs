@@ -14,9 +14,9 @@ use wasm_encoder::{
 };
 
 use super::{usci, TestApi, User, MARKET, TAX};
+use crate::api::queue::{JobQueue, DETAIL_RESTARTED, DETAIL_RESTARTED_QUEUED};
 use crate::governance::model::{JobState, PageRequest, Role};
 use crate::governance::ScenarioFile;
-use crate::job::queue::{JobQueue, DETAIL_RESTARTED, DETAIL_RESTARTED_QUEUED};
 
 /// A module whose `shuyu_main` returns 0 at once (`spin: false`) or loops forever.
 pub(super) fn guest(spin: bool) -> Vec<u8> {

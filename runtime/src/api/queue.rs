@@ -30,14 +30,6 @@ use std::thread::JoinHandle;
 
 use chrono::Utc;
 
-use super::view::{self, ReleaseView};
-use super::worker::{
-    precompile, run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED,
-};
-use super::{
-    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, Progress,
-    ReleaseOutcome,
-};
 use crate::audit::{AuditFilter, NewEntry};
 use crate::domain::Domain;
 use crate::governance::model::{
@@ -45,6 +37,14 @@ use crate::governance::model::{
 };
 use crate::governance::ScenarioFile;
 use crate::governance::{GovError, Governance};
+use crate::job::view::{self, ReleaseView};
+use crate::job::worker::{
+    precompile, run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED,
+};
+use crate::job::{
+    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, Progress,
+    ReleaseOutcome,
+};
 use crate::sandbox::{CancelToken, Fault};
 
 /// Detail recorded for jobs a crash left running (`failed`: they ran and did not finish).
@@ -74,7 +74,7 @@ pub enum JobIsolation {
     /// overflow, an impossible allocation) then ends the server: for tests and embedding only.
     #[default]
     InProcess,
-    /// Each job in a worker process of its own (see [`super::worker`]); `shuyu serve` always
+    /// Each job in a worker process of its own (see [`crate::job::worker`]); `shuyu serve` always
     /// runs jobs this way.
     Workers(WorkerConfig),
 }
@@ -747,7 +747,7 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
         // worker's CPU limit.
         let limit = config
             .cpu_secs
-            .unwrap_or(super::worker::WORKER_BASE_CPU_SECS);
+            .unwrap_or(crate::job::worker::WORKER_BASE_CPU_SECS);
         inner.compiling.wait_for(
             &job.module_sha256,
             std::time::Duration::from_secs(limit + 10),
@@ -866,7 +866,7 @@ fn refusal_reason(error: &GovError) -> String {
 }
 
 /// The record of a job that ran: state, operator-visible detail and releases, all through
-/// [`view`](super::view) (fixed codes, never a guest's number or data).
+/// [`view`](crate::job::view) (fixed codes, never a guest's number or data).
 fn ended(report: &JobReport) -> End {
     let releases = report.releases.iter().map(job_release).collect();
     let (state, detail) = match &report.status {
