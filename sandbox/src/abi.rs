@@ -696,45 +696,12 @@ mod tests {
 
     #[test]
     fn an_import_with_another_signature_is_an_invalid_module() {
-        use wasm_encoder::{
-            CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
-            ImportSection, Instruction, MemorySection, MemoryType, Module as Encoded, TypeSection,
-            ValType,
-        };
+        use wasm_encoder::ValType;
         // `next_batch` imported as (i32) -> i32; the ABI's is (i32) -> i64.
-        let mut types = TypeSection::new();
-        types.ty().function([ValType::I32], [ValType::I32]);
-        types.ty().function([], [ValType::I32]);
-        let mut imports = ImportSection::new();
-        imports.import(ABI_MODULE, "next_batch", EntityType::Function(0));
-        let mut functions = FunctionSection::new();
-        functions.function(1);
-        let mut memory = MemorySection::new();
-        memory.memory(MemoryType {
-            minimum: 1,
-            maximum: None,
-            memory64: false,
-            shared: false,
-            page_size_log2: None,
-        });
-        let mut exports = ExportSection::new();
-        exports.export("memory", ExportKind::Memory, 0);
-        exports.export(ENTRY_POINT, ExportKind::Func, 1);
-        let mut main = Function::new([]);
-        main.instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::End);
-        let mut code = CodeSection::new();
-        code.function(&main);
-        let mut encoded = Encoded::new();
-        encoded
-            .section(&types)
-            .section(&imports)
-            .section(&functions)
-            .section(&memory)
-            .section(&exports)
-            .section(&code);
+        let wrong = ("next_batch", &[ValType::I32][..], &[ValType::I32][..]);
+        let bytes = crate::test_modules::main_module(Some(wrong), &[]);
         let engine = Engine::default();
-        let module = Module::new(&engine, encoded.finish()).expect("module");
+        let module = Module::new(&engine, bytes).expect("module");
         match check_module(&module) {
             Err(Fault::InvalidModule(message)) => assert!(
                 message.contains(

@@ -60,10 +60,7 @@ pub(super) fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use wasm_encoder::{
-        BlockType, CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
-        ImportSection, Instruction as I, MemorySection, MemoryType, Module, TypeSection, ValType,
-    };
+    use wasm_encoder::{BlockType, Instruction as I, ValType};
 
     use super::*;
     use crate::{Batch, CallError, Fault, Host, Limits, ReleaseStatus, Sandbox};
@@ -106,45 +103,12 @@ mod tests {
 
     /// A module whose `shuyu_main` runs `body` (optionally importing `log`) and returns 0.
     fn guest(import_log: bool, body: &[I<'static>]) -> Vec<u8> {
-        let mut types = TypeSection::new();
-        let mut imports = ImportSection::new();
-        if import_log {
-            types
-                .ty()
-                .function([ValType::I32, ValType::I32], [ValType::I32]);
-            imports.import("shuyu_v1", "log", EntityType::Function(0));
-        }
-        let main_type = u32::from(import_log);
-        types.ty().function([], [ValType::I32]);
-        let mut functions = FunctionSection::new();
-        functions.function(main_type);
-        let mut memory = MemorySection::new();
-        memory.memory(MemoryType {
-            minimum: 1,
-            maximum: None,
-            memory64: false,
-            shared: false,
-            page_size_log2: None,
-        });
-        let mut exports = ExportSection::new();
-        exports.export("memory", ExportKind::Memory, 0);
-        exports.export("shuyu_main", ExportKind::Func, main_type);
-        let mut main = Function::new([]);
-        for instruction in body {
-            main.instruction(instruction);
-        }
-        main.instruction(&I::I32Const(0)).instruction(&I::End);
-        let mut code = CodeSection::new();
-        code.function(&main);
-        let mut module = Module::new();
-        module
-            .section(&types)
-            .section(&imports)
-            .section(&functions)
-            .section(&memory)
-            .section(&exports)
-            .section(&code);
-        module.finish()
+        let log = (
+            "log",
+            &[ValType::I32, ValType::I32][..],
+            &[ValType::I32][..],
+        );
+        crate::test_modules::main_module(import_log.then_some(log), body)
     }
 
     const SPIN: [I<'static>; 3] = [I::Loop(BlockType::Empty), I::Br(0), I::End];

@@ -29,6 +29,8 @@ mod fault;
 mod host;
 pub mod limits;
 mod state;
+#[cfg(test)]
+mod test_modules;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
