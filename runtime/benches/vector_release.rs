@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use shuyu::audit::AuditFilter;
+use shuyu::budget::{BudgetLedger, BudgetScope};
 use shuyu::catalog::Catalog;
 use shuyu::domain::Domain;
 use shuyu::governance::ScenarioFile;
-use shuyu::guard::budget::{BudgetLedger, BudgetScope};
 use shuyu::job::{run_job, JobRequest, JobStatus, ReleaseOutcome};
 use shuyu_datasets::generate::{generate, GenerateOptions};
 

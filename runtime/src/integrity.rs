@@ -24,9 +24,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::audit::{AuditError, AuditFilter, Checkpoint, Entry, VerifyReport};
+use crate::budget::{ACTION_DEBIT, ACTION_REFUND};
 use crate::domain::Domain;
 use crate::governance::model::JobState;
-use crate::guard::budget::{ACTION_DEBIT, ACTION_REFUND};
 use crate::store::StoreError;
 
 /// What a successful domain verification covered.

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod budget;
 pub mod catalog;
 pub mod domain;
 pub mod engine;

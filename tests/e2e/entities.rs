@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use arrow::array::{Array, Float64Array, StringArray};
+use shuyu::budget::BudgetScope;
 use shuyu::governance::ScenarioFile;
-use shuyu::guard::budget::BudgetScope;
 use shuyu::guard::Rule;
 use shuyu::job::{JobReport, JobStatus, ReleaseOutcome};
 

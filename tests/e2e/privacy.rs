@@ -2,8 +2,8 @@
 //! calibrated noise and the privacy budget.
 
 use arrow::array::{Array, Float64Array};
+use shuyu::budget::{BudgetLedger, BudgetScope};
 use shuyu::governance::ScenarioFile;
-use shuyu::guard::budget::{BudgetLedger, BudgetScope};
 use shuyu::guard::{PrivacyInfo, Rule};
 use shuyu::job::{JobReport, JobStatus, ReleaseOutcome};
 

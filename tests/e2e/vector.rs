@@ -218,10 +218,9 @@ fn the_budget_blocks_a_release_beyond_it() {
 #[ignore = "prints the documentation's measurement"]
 fn credit_model_near_exact() {
     let t = TestDomain::new();
-    let ledger =
-        shuyu::guard::budget::BudgetLedger::new(t.domain.store.clone(), t.domain.audit.clone());
+    let ledger = shuyu::budget::BudgetLedger::new(t.domain.store.clone(), t.domain.audit.clone());
     for dataset in ["enterprise_registry", "tax_payments", "social_insurance"] {
-        let scope = shuyu::guard::budget::BudgetScope::Dataset(dataset.into());
+        let scope = shuyu::budget::BudgetScope::Dataset(dataset.into());
         ledger
             .set_budget("test", &scope, 1000.0, 0.0, "measurement")
             .unwrap();

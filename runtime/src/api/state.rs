@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use super::error::ApiError;
 use super::queue::{JobIsolation, JobQueue};
+use crate::budget::BudgetLedger;
 use crate::domain::{Domain, DomainError};
 use crate::governance::{GovError, Governance, RefusalLimit};
-use crate::guard::budget::BudgetLedger;
 use crate::time_zone::DomainZone;
 
 /// The address `shuyu serve` listens on by default.

@@ -3,11 +3,11 @@
 
 use anyhow::anyhow;
 use clap::Subcommand;
-use shuyu::domain::Domain;
-use shuyu::governance::Governance;
-use shuyu::guard::budget::{
+use shuyu::budget::{
     BudgetLedger, BudgetPreview, BudgetScope, BudgetStatus, Charge, ScenarioBudget,
 };
+use shuyu::domain::Domain;
+use shuyu::governance::Governance;
 
 use super::client::encode;
 use super::{CliResult, Failure, Globals};

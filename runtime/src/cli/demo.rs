@@ -245,8 +245,7 @@ fn private_example(
     let report = run_job(domain, JobRequest { scenario, module })?;
     output::print_report(&report);
     budget_hint(domain, &report);
-    let ledger =
-        shuyu::guard::budget::BudgetLedger::new(domain.store.clone(), domain.audit.clone());
+    let ledger = shuyu::budget::BudgetLedger::new(domain.store.clone(), domain.audit.clone());
     println!("privacy budget remaining (basic composition):");
     for scope in shuyu::job::budget_scopes(&approved, &report.scenario_key_id) {
         match ledger.budget(&scope) {

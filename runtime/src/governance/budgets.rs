@@ -1,7 +1,7 @@
 //! Who may read a scenario's privacy budget (docs/concepts.md, "Policies that compose": "operators can read what remains"),
 //! and which dataset budgets go with it.
 //!
-//! The ledger itself (`guard::budget`) knows scopes, not identities: this is where a caller is
+//! The ledger itself (`crate::budget`) knows scopes, not identities: this is where a caller is
 //! matched to a scenario through the scenario id's binding (`bindings`), whose key id is the
 //! scenario's ledger scope.
 
@@ -12,7 +12,7 @@ use super::applications::application;
 use super::bindings;
 use super::model::{ApplicationStatus, Caller, Role};
 use super::{GovError, Governance};
-use crate::guard::budget::ScenarioBudget;
+use crate::budget::ScenarioBudget;
 use crate::store::governance::budgets as db;
 
 /// What a budget read may show: the scenario's ledger scope and the datasets that go with it.

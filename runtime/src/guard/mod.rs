@@ -30,7 +30,7 @@
 
 mod aggregate;
 mod bound;
-pub mod budget;
+mod charge;
 mod clamp;
 mod contract;
 mod decision;
@@ -55,6 +55,7 @@ mod tests;
 mod tests_privacy;
 
 pub use aggregate::MAX_KEY_VALUE_BYTES;
+pub use charge::Charge;
 pub use contract::{
     Aggregation, ContractError, DimensionSpec, DominanceSpec, MeasureSpec, PrivacySpec,
     ReleaseContract, DEFAULT_DOMINANCE, ENTITIES_COLUMN, ENTITY_COLUMN, MAX_DOMINANCE_N,

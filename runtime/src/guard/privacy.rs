@@ -44,11 +44,11 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::{Aggregates, Group, MeasureTotal};
-use super::budget::Charge;
 use super::contract::{Aggregation, ContractError, ReleaseContract, ENTITIES_COLUMN};
 use super::decision::{Block, Decision, ReleasedTable, Rule};
 use super::noise::{Mechanism, MechanismInfo, MechanismKind, NoiseError, RandomSource};
 use super::report::ReleaseReport;
+use super::Charge;
 use super::{output, table};
 
 /// A measure's default resolution spans `max(|lo|, |hi|)` in at most this many units.
@@ -67,7 +67,7 @@ pub const DEFAULT_DATASET_BUDGET: Charge = Charge {
 
 /// Charges a release's privacy cost to the budget ledger, before any noise is drawn.
 ///
-/// The job implements it over [`super::budget::BudgetLedger`] (the scenario and every granted
+/// The job implements it over [`crate::budget::BudgetLedger`] (the scenario and every granted
 /// dataset at once); tests use a counter.
 pub trait BudgetGate {
     /// Charges `cost` for release `release`. `Err` holds the operator's message (spent, left and

@@ -923,3 +923,54 @@ fn honest_groups_release_under_the_default_threshold() {
     assert_eq!(floats(&out.table, "capital_sum"), [Some(245.0)]);
     assert_eq!(out.report.groups_suppressed, 0);
 }
+
+/// docs/ARCHITECTURE.md's invariant for the guard, checked on its sources until the guard is a
+/// crate of its own and the compiler checks it: it decides from contributions and a contract,
+/// and imports nothing that stores, audits, queries or runs.
+#[test]
+fn the_guard_imports_no_store_audit_engine_job_or_governance() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("guard sources") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/guard"),
+        &mut files,
+    );
+    assert!(files.len() > 10, "found the guard's sources");
+    let forbidden = [
+        "crate::store",
+        "crate::audit",
+        "crate::engine",
+        "crate::job",
+        "crate::governance",
+        "crate::budget",
+        "crate::api",
+        "crate::domain",
+    ];
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            // Comments may name the layers, and so does the list above.
+            if code.starts_with("//") || code.starts_with('"') {
+                continue;
+            }
+            for layer in forbidden {
+                assert!(
+                    !code.contains(layer),
+                    "{}:{}: the guard imports {layer}",
+                    file.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+}

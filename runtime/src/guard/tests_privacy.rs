@@ -8,9 +8,9 @@ use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
-use super::budget::Charge;
 use super::contract::tests::sample;
 use super::noise::{NoiseError, RandomSource};
+use super::Charge;
 use super::*;
 
 /// SplitMix64, seeded: reproducible draws for statistical checks (never for production).

@@ -13,9 +13,9 @@ use serde_json::json;
 
 use super::{JobId, ReleaseOutcome};
 use crate::audit::AuditLog;
+use crate::budget::BudgetLedger;
 use crate::engine::{ipc, EngineError, EngineSession, IdentifierUniverse, Pseudonymizer};
 use crate::governance::ApprovedScenario;
-use crate::guard::budget::BudgetLedger;
 use crate::guard::{Decision, IdentifierOracle, ReleaseBuilder};
 use crate::keys::DomainKeys;
 use crate::sandbox::cancel::EPOCH_TICK;

@@ -339,7 +339,7 @@ pub fn run_job_in(
         module_sha256: module_sha256.clone(),
         outcomes: outcomes.clone(),
         cancel: cancel.clone(),
-        ledger: Arc::new(crate::guard::budget::BudgetLedger::new(
+        ledger: Arc::new(crate::budget::BudgetLedger::new(
             domain.store.clone(),
             domain.audit.clone(),
         )),

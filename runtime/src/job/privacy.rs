@@ -1,5 +1,5 @@
 //! The budget side of a `release_table` with privacy: the [`BudgetGate`] the guard charges
-//! through, over the domain's [`BudgetLedger`](crate::guard::budget::BudgetLedger).
+//! through, over the domain's [`BudgetLedger`](crate::budget::BudgetLedger).
 //!
 //! A release is charged to its scenario and to every granted dataset at once (docs/concepts.md, "Policies that compose"), in
 //! one ledger transaction, before the guard draws any noise. A scope without a budget gets one on
@@ -8,7 +8,7 @@
 //! says otherwise: only the bureau changes a total, through governance, so editing a scenario
 //! file cannot raise what it may spend.
 
-use crate::guard::budget::{BudgetError, BudgetScope, Charge};
+use crate::budget::{BudgetError, BudgetScope, Charge};
 use crate::guard::{BudgetGate, DEFAULT_DATASET_BUDGET};
 
 use super::host::JobContext;

@@ -32,11 +32,11 @@ use serde_json::json;
 
 use super::host::{JobContext, JobHost};
 use super::ReleaseOutcome;
+use crate::budget::Charge;
 use crate::engine::{
     EngineSession, PartitionKey, PartitionedTables, SessionOptions, SplitError,
     MAX_PARTITIONED_BYTES,
 };
-use crate::guard::budget::Charge;
 use crate::guard::noise::{Mechanism, SecureRng};
 use crate::guard::vector::{self, SumNoise, VectorContract, VectorMechanism, RESOLUTION_STEPS};
 use crate::guard::{BudgetGate, ReleaseReport, Rule};

@@ -1,12 +1,12 @@
-//! Statements of `crate::guard::budget`, the privacy-budget ledger: `privacy_budgets`,
+//! Statements of `crate::budget`, the privacy-budget ledger: `privacy_budgets`,
 //! `privacy_debits` and `privacy_debit_scopes`. Every function runs on the caller's connection or
 //! transaction, so a check and the write it guards share one snapshot.
 
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{Connection, StoreError};
-use crate::guard::budget::units::{from_units, Units, DELTA_SCALE, EPSILON_SCALE};
-use crate::guard::budget::{Budget, BudgetScope, Charge, Debit};
+use crate::budget::units::{from_units, Units, DELTA_SCALE, EPSILON_SCALE};
+use crate::budget::{Budget, BudgetScope, Charge, Debit};
 
 /// A scope's stored totals and when they were set.
 pub(crate) struct StoredTotal {

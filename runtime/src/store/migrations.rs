@@ -224,7 +224,7 @@ CREATE TABLE job_products (
 );
 ";
 
-/// Version 3: the privacy budget ledger (see `guard::budget`).
+/// Version 3: the privacy budget ledger (see `crate::budget`).
 ///
 /// ε and δ are exact integers in fixed units (ε in 1e-9, δ in 1e-15), never floats, so that sums
 /// never drift and comparisons are exact. A scope is (`scope_kind`, `scope_id`) with kind

@@ -10,8 +10,8 @@ use crate::api::error::ApiError;
 use crate::api::extract::ApiPath;
 use crate::api::route_table::{Param, Route};
 use crate::api::state::AppState;
+use crate::budget::{BudgetError, ScenarioBudget};
 use crate::governance::model::Caller;
-use crate::guard::budget::{BudgetError, ScenarioBudget};
 
 const SCENARIO: &[Param] = &[Param::string("scenario_id", "Scenario id.")];
 

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::jobs::{guest, World};
 use super::usci;
+use crate::budget::{BudgetScope, Charge, ScenarioBudget};
 use crate::governance::model::Role;
-use crate::guard::budget::{BudgetScope, Charge, ScenarioBudget};
 
 const SCENARIO: &str = "district-budget";
 

@@ -14,11 +14,11 @@ use crate::api::route_table as table;
 use crate::api::route_table::{ParamType, RequestBody, ResponseBody, Verb};
 use crate::api::schemas;
 use crate::audit::VerifyReport;
+use crate::budget::{
+    Budget, BudgetScope, BudgetStatus, DatasetBudget, DebitSummary, ScenarioBudget,
+};
 use crate::governance::model::{
     Identity, IdentityStatus, JobPhase, JobRecord, JobRelease, JobState, Role, StatusChange,
-};
-use crate::guard::budget::{
-    Budget, BudgetScope, BudgetStatus, DatasetBudget, DebitSummary, ScenarioBudget,
 };
 
 fn routes() -> Vec<table::Route> {

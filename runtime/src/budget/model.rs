@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::guard::Charge;
+
 use super::units::{from_units, to_units, Round, DELTA_SCALE, EPSILON_SCALE};
 
 /// What a budget belongs to. Serialized as `{"kind":"scenario","id":"..."}`.
@@ -48,29 +50,6 @@ impl BudgetScope {
 impl fmt::Display for BudgetScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} '{}'", self.kind(), self.id())
-    }
-}
-
-/// An amount of privacy loss (ε, δ): what a release costs, or what a budget holds, has spent or
-/// has left. Under basic composition the ε and the δ of successive releases add up.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Charge {
-    /// ε.
-    pub epsilon: f64,
-    /// δ (0 for pure ε-differential privacy).
-    pub delta: f64,
-}
-
-impl Charge {
-    /// The amount (`epsilon`, `delta`).
-    pub fn new(epsilon: f64, delta: f64) -> Self {
-        Self { epsilon, delta }
-    }
-}
-
-impl fmt::Display for Charge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ε={} δ={}", self.epsilon, self.delta)
     }
 }
 
