@@ -52,7 +52,9 @@ impl ModuleCache {
             // SAFETY: the file was written by `store_on_disk` below from wasmtime's own output,
             // into the domain's owner-only data directory (see the module docs). A file that
             // fails to load is ignored and recompiled.
-            module = unsafe { Module::deserialize_file(engine, path) }.ok();
+            #[allow(unsafe_code)]
+            let loaded = unsafe { Module::deserialize_file(engine, path) };
+            module = loaded.ok();
         }
         let module = match module {
             Some(module) => module,

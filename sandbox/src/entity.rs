@@ -132,6 +132,7 @@ impl EntityEngine {
         // SAFETY: `bytes` were produced a moment ago by wasmtime from a module this process
         // compiled itself (`Sandbox::compile`); they never left memory. The two engines share
         // every setting that compiled code depends on (`base_config`), which wasmtime checks.
+        #[allow(unsafe_code)]
         let moved = unsafe { Module::deserialize(&self.engine, &bytes) }.map_err(|e| {
             Fault::Internal(format!("cannot load the module for entity runs: {e:#}"))
         })?;

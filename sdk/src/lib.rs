@@ -51,6 +51,10 @@
 //! [`abi::NOT_IN_SANDBOX`]; column access and everything else that does not talk to the host work
 //! normally there, so a module's pure logic can be unit-tested with `cargo test`.
 
+// The SDK is glue to the guest's imports, exports and allocator: `unsafe` is its trade, each
+// use with its SAFETY comment.
+#![allow(unsafe_code)]
+
 pub mod abi;
 #[cfg(all(target_arch = "wasm32", feature = "allocator"))]
 mod alloc;

@@ -11,6 +11,9 @@
 //! - [`terminate`] sends `SIGTERM` to a child that is still ours (the caller holds its `Child`
 //!   and has not reaped it, so the pid cannot have been reused).
 
+// The job module's only `unsafe`: system calls, each with its SAFETY comment.
+#![allow(unsafe_code)]
+
 use std::process::Command;
 
 /// Seconds between the soft CPU limit (`SIGXCPU`, which ends the process unless handled) and
