@@ -18,7 +18,6 @@ pub mod catalog;
 pub mod domain;
 pub mod engine;
 pub mod governance;
-pub mod guard;
 pub mod integrity;
 pub mod job;
 pub mod keys;
@@ -29,3 +28,7 @@ pub mod time_zone;
 /// The sandbox (crate `shuyu-sandbox`): wasmtime running a guest under ABI v1 and its limits.
 /// A crate of its own, so that it cannot reach into the engine, the guard or the store.
 pub use shuyu_sandbox as sandbox;
+
+/// The guard (crate `shuyu-guard`): what may leave the domain, decided from contributions and a
+/// contract. A crate of its own, so that it cannot import the store, the engine or the job.
+pub use shuyu_guard as guard;

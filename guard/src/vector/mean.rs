@@ -237,7 +237,7 @@ pub fn table(coordinates: &[NoisyCoordinate]) -> Result<RecordBatch, arrow::erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::PrivacySpec;
+    use crate::PrivacySpec;
 
     fn contract(m: u32, bounds: Vec<[f64; 2]>) -> VectorContract {
         VectorContract {

@@ -48,7 +48,7 @@ pub struct ReleaseReport {
 
 impl ReleaseReport {
     /// An empty report for a release under effective `k` and bound `L`.
-    pub(crate) fn new(k: u32, max_rows_per_entity: u32) -> Self {
+    pub fn new(k: u32, max_rows_per_entity: u32) -> Self {
         Self {
             k,
             max_rows_per_entity,

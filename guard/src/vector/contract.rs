@@ -17,8 +17,8 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::mean::VectorMechanism;
-use crate::guard::noise::{Mechanism, NoiseError};
-use crate::guard::PrivacySpec;
+use crate::noise::{Mechanism, NoiseError};
+use crate::PrivacySpec;
 
 /// Longest vector or coordinate name accepted (names become Arrow values and file names).
 const MAX_NAME_LEN: usize = 64;
@@ -283,7 +283,7 @@ mod accuracy {
                 privacy: PrivacySpec { epsilon, delta },
             };
             let mechanism = contract.mechanism().expect("valid");
-            let step = 8.0 / crate::guard::vector::RESOLUTION_STEPS as f64;
+            let step = 8.0 / crate::vector::RESOLUTION_STEPS as f64;
             let scale = step / f64::from(m);
             println!(
                 "| {d} | {m} | [-4, 4] | {epsilon} | {} | {} | {:.3} | {:.3} |",

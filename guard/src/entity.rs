@@ -286,7 +286,7 @@ impl EntityBatches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::contract::tests::sample;
+    use crate::contract::tests::sample;
     use arrow::ipc::writer::StreamWriter;
 
     /// A chunk of (district, capital, staff) rows, without an entity column.
