@@ -14,14 +14,11 @@
 pub mod api;
 pub mod audit;
 pub mod budget;
-pub mod catalog;
 pub mod domain;
 pub mod engine;
 pub mod governance;
 pub mod integrity;
 pub mod job;
-pub mod keys;
-pub mod product;
 pub mod store;
 pub mod time_zone;
 
@@ -32,3 +29,12 @@ pub use shuyu_sandbox as sandbox;
 /// The guard (crate `shuyu-guard`): what may leave the domain, decided from contributions and a
 /// contract. A crate of its own, so that it cannot import the store, the engine or the job.
 pub use shuyu_guard as guard;
+
+/// The domain's signing keys (crate `shuyu-keys`).
+pub use shuyu_keys as keys;
+
+/// Signed data products (crate `shuyu-product`): write a package, verify one offline.
+pub use shuyu_product as product;
+
+/// The catalog of datasets a job may read (crate `shuyu-catalog`).
+pub use shuyu_catalog as catalog;

@@ -18,7 +18,7 @@ use super::manifest::{
     check_product_id, FileRef, ProductManifest, SignerRef, FORMAT, SIGNATURE_ALGORITHM,
 };
 use super::ProductError;
-use crate::keys::DomainKeys;
+use shuyu_keys::DomainKeys;
 
 /// The Parquet data file.
 pub const PARQUET_FILE: &str = "data.parquet";

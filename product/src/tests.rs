@@ -11,7 +11,7 @@ use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
 use super::*;
-use crate::keys::DomainKeys;
+use shuyu_keys::DomainKeys;
 
 fn table() -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![

@@ -21,7 +21,7 @@ use super::files::{io_error, sha256_reader};
 use super::manifest::{is_plain_file_name, ProductManifest, FORMAT};
 use super::package::{MANIFEST_FILE, SIGNATURE_FILE};
 use super::ProductError;
-use crate::keys::PublicKey;
+use shuyu_keys::PublicKey;
 
 /// A package that verified.
 #[derive(Debug, Clone)]
