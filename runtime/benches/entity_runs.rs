@@ -14,6 +14,9 @@
 //!
 //! Results and the command that produced them go to `docs/benchmarks.md`.
 
+// A test or bench binary: a failed `expect` is a failed run, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

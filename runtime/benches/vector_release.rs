@@ -6,6 +6,9 @@
 //! `target/bench-data/` and reused. Results and the command that produced them go to
 //! `docs/benchmarks.md`.
 
+// A test or bench binary: a failed `expect` is a failed run, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

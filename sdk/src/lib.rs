@@ -54,6 +54,9 @@
 // The SDK is glue to the guest's imports, exports and allocator: `unsafe` is its trade, each
 // use with its SAFETY comment.
 #![allow(unsafe_code)]
+// Its unit tests (some behind `cfg(all(test, ...))`, which clippy does not read as tests) may
+// `expect`; the library itself may not.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod abi;
 #[cfg(all(target_arch = "wasm32", feature = "allocator"))]
