@@ -285,17 +285,7 @@ fn unknown_fields_and_arrays_are_refused_on_every_governance_route() {
         "auto_renew": true,
     });
     let refused = server.post("bureau", "/v1/agreements", &body);
-    assert_eq!(
-        refused.status,
-        422,
-        "{}",
-        String::from_utf8_lossy(&refused.body)
-    );
-    assert!(
-        refused.message().contains("auto_renew"),
-        "{}",
-        refused.message()
-    );
+    refused.assert_refused(422, "auto_renew");
     let listed = server.get("bureau", "/v1/agreements").json();
     assert_eq!(
         listed["items"].as_array().map(Vec::len),
@@ -318,17 +308,7 @@ fn unknown_fields_and_arrays_are_refused_on_every_governance_route() {
         "/v1/applications",
         &json!({ "agreement": agreement, "scenario": scenario, "valid_until": until, "priority": 1 }),
     );
-    assert_eq!(
-        refused.status,
-        422,
-        "{}",
-        String::from_utf8_lossy(&refused.body)
-    );
-    assert!(
-        refused.message().contains("priority"),
-        "{}",
-        refused.message()
-    );
+    refused.assert_refused(422, "priority");
     let application = apply(&server, "op-1", &agreement, &scenario, until);
     assert_eq!(
         application.status,
@@ -344,30 +324,10 @@ fn unknown_fields_and_arrays_are_refused_on_every_governance_route() {
         &reviews,
         &json!({ "decision": "approve", "reason": "ok", "conditions": "none" }),
     );
-    assert_eq!(
-        refused.status,
-        422,
-        "{}",
-        String::from_utf8_lossy(&refused.body)
-    );
-    assert!(
-        refused.message().contains("conditions"),
-        "{}",
-        refused.message()
-    );
+    refused.assert_refused(422, "conditions");
     // An array of the fields in order is not a review either.
     let refused = server.post("bureau", &reviews, &json!(["approve", "looks fine"]));
-    assert_eq!(
-        refused.status,
-        422,
-        "{}",
-        String::from_utf8_lossy(&refused.body)
-    );
-    assert!(
-        refused.message().contains("JSON object"),
-        "{}",
-        refused.message()
-    );
+    refused.assert_refused(422, "JSON object");
     // Neither refusal reviewed anything: the bureau's review is still to be given.
     let shown = server
         .get("bureau", &format!("/v1/applications/{id}"))

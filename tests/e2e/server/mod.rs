@@ -58,6 +58,18 @@ impl Response {
         })
     }
 
+    /// Asserts an error answer with `status` whose message names `what`.
+    pub fn assert_refused(&self, status: u16, what: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let message = self.message();
+        assert!(message.contains(what), "{message}");
+    }
+
     /// The error message of a JSON error body.
     pub fn message(&self) -> String {
         let body = self.json();
