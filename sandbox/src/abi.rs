@@ -644,13 +644,7 @@ mod tests {
         defined.sort();
         let mut expected: Vec<(String, String)> = shuyu_abi::FUNCTIONS
             .iter()
-            .map(|f| {
-                let params: Vec<&str> = f.params.iter().map(|(_, t)| t.name()).collect();
-                (
-                    f.name.to_string(),
-                    format!("({}) -> {}", params.join(", "), f.result.name()),
-                )
-            })
+            .map(|f| (f.name.to_string(), signature(f)))
             .collect();
         expected.sort();
         assert_eq!(defined, expected);
