@@ -1,6 +1,6 @@
 //! What a release comes to: a table that may leave, or a block naming the rule that stopped it.
 //!
-//! A block names exactly one [`Rule`] (the first one violated, in the guard's order) and carries a
+//! A block names exactly one [`Rule`] (the first one violated, in the guard's order of steps) and carries a
 //! message for the operator. Messages name the rule, columns and counts only, never a cell value or
 //! a pseudonym: the module controls the values and could otherwise leak them through the block.
 
@@ -106,11 +106,16 @@ pub struct ReleasedTable {
     /// `privacy`: a [`super::PrivacyInfo`] with each noisy column's mechanism and accuracy), for
     /// the product manifest.
     pub policy: serde_json::Value,
+    /// The guard's steps the release passed, in order (`steps.rs`), for the audit log.
+    pub steps: Vec<&'static str>,
 }
 
 /// A blocked release.
 #[derive(Debug, Clone)]
 pub struct Block {
+    /// The step that blocked (`steps.rs`; `contract` for a block before the guard's steps, a
+    /// problem of the scenario or the module).
+    pub step: &'static str,
     /// The first rule violated.
     pub rule: Rule,
     /// For the operator: names the rule, columns and counts; never a value.

@@ -45,6 +45,7 @@ mod release;
 mod report;
 mod scan;
 mod schema;
+mod steps;
 mod table;
 mod threshold;
 pub mod vector;
@@ -71,3 +72,4 @@ pub use privacy::{
 pub use release::{AppendError, ReleaseBuilder};
 pub use report::ReleaseReport;
 pub use scan::fold;
+pub use steps::{Step, PRIVATE_STEPS, THRESHOLD_STEPS};

@@ -516,6 +516,7 @@ pub(crate) fn release(
     let rule_text = plan.key_rule();
     let block = |rule: Rule, detail: String, report: &ReleaseReport| {
         Decision::Blocked(Block {
+            step: "privacy",
             rule,
             message: format!("release '{name}': {detail}"),
             report: report.withheld(&rule_text),
@@ -576,6 +577,7 @@ pub(crate) fn release(
         table,
         report: report.withheld(&rule_text),
         policy,
+        steps: Vec::new(),
     })
 }
 

@@ -28,16 +28,17 @@ use arrow::datatypes::Schema;
 use arrow::ipc::reader::StreamDecoder;
 use arrow::record_batch::RecordBatch;
 
-use super::aggregate::{GroupAccumulator, SizeFault, MAX_KEY_VALUE_BYTES};
+use super::aggregate::GroupAccumulator;
 use super::bound::{Admission, EntityLedger};
 use super::clamp::{clamp, Clamped};
 use super::contract::{ContractError, ReleaseContract};
-use super::decision::{Block, Decision, ReleasedTable, Rule};
+use super::decision::Decision;
 use super::noise::RandomSource;
-use super::privacy::{self, BudgetGate, PrivacyPlan};
+use super::privacy::{BudgetGate, PrivacyPlan};
 use super::report::ReleaseReport;
 use super::schema::{self, MeasureType};
-use super::{domain, ipc_check, output, scan, table, threshold, IdentifierOracle};
+use super::steps::{self, Pending, Step, PRIVATE_STEPS, THRESHOLD_STEPS};
+use super::{ipc_check, threshold, IdentifierOracle};
 
 /// Why a contribution chunk was refused. Every refusal also blocks the release (`contract.schema`).
 /// Messages name the contract's columns and positions, never anything the module sent.
@@ -71,11 +72,9 @@ pub enum AppendError {
 
 /// Collects one release's contributions and decides whether the aggregate may leave.
 ///
-/// Rules, in the order they are checked (the first violated one blocks the release):
-/// `contract.schema`, `entity.null`, `entity.unknown`, `size.groups`, `dimension.domain`,
-/// `scan.pseudonym` / `scan.identifier`, `threshold.all_suppressed` (k per measure and
-/// dominance, see `threshold.rs`), `contract.output`. With
-/// privacy, `privacy.budget` and `privacy.noise` take the place of the threshold.
+/// The per-row rules apply while chunks stream in; [`ReleaseBuilder::finish`] then runs the
+/// ordered, named steps of `steps.rs` ([`THRESHOLD_STEPS`], or [`PRIVATE_STEPS`] with privacy),
+/// and the first step that blocks names its rule.
 pub struct ReleaseBuilder {
     contract: Arc<ReleaseContract>,
     /// The calibrated noise, for a valid contract with privacy.
@@ -214,25 +213,46 @@ impl ReleaseBuilder {
         self.finish_inner(Some((budget, rng)))
     }
 
-    fn finish_inner(
+    fn finish_inner<'a>(
         self,
-        privacy: Option<(&mut dyn BudgetGate, &mut dyn RandomSource)>,
+        privacy: Option<(&'a mut dyn BudgetGate, &'a mut dyn RandomSource)>,
     ) -> Decision {
-        let private = self.contract.privacy.is_some();
-        let mut fallback = ReleaseReport::new(self.k, self.contract.max_rows_per_entity);
-        fallback.suppression_rule = self.report.suppression_rule.clone();
-        if private {
-            fallback = fallback.withheld("differential privacy");
-        }
-        let name = self.contract.name.clone();
-        match catch_unwind(AssertUnwindSafe(|| self.decide(privacy))) {
-            Ok(decision) => decision,
-            Err(_) => Decision::Blocked(Block {
-                rule: Rule::ContractOutput,
-                message: format!("release '{name}': the guard failed while deciding"),
-                report: fallback,
-            }),
-        }
+        let Self {
+            contract,
+            plan,
+            k,
+            oracle,
+            contract_fault,
+            poison,
+            ledger,
+            groups,
+            mut report,
+            ..
+        } = self;
+        // Known before any step runs, so every block's report has them.
+        report.entities = ledger.entities();
+        report.groups_total = groups.len() as u64;
+        let steps: &[Step] = if contract.privacy.is_some() {
+            &PRIVATE_STEPS
+        } else {
+            &THRESHOLD_STEPS
+        };
+        steps::run(
+            steps,
+            Pending {
+                contract,
+                plan,
+                k,
+                oracle,
+                contract_fault,
+                poison,
+                groups: Some(groups),
+                aggregates: None,
+                kept: None,
+                report,
+                privacy,
+            },
+        )
     }
 
     /// Runs `step` under the panic guard; any failure poisons the builder.
@@ -343,209 +363,6 @@ impl ReleaseBuilder {
             self.groups.add(group, entity, &values);
         }
         Ok(())
-    }
-
-    /// Applies the per-release rules in order.
-    fn decide(self, privacy: Option<(&mut dyn BudgetGate, &mut dyn RandomSource)>) -> Decision {
-        let Self {
-            contract,
-            plan,
-            k,
-            oracle,
-            contract_fault,
-            poison,
-            ledger,
-            groups,
-            mut report,
-            ..
-        } = self;
-        report.entities = ledger.entities();
-        report.groups_total = groups.len() as u64;
-        let name = contract.name.as_str();
-        let private = contract.privacy.is_some();
-        let block = |rule: Rule, detail: String, report: ReleaseReport| {
-            Decision::Blocked(Block {
-                rule,
-                message: format!("release '{name}': {detail}"),
-                // Under privacy exact counts would bypass the noise: the operator gets none.
-                report: if private {
-                    report.withheld("differential privacy")
-                } else {
-                    report
-                },
-            })
-        };
-        // Under privacy a block message states the rule but no count: the module chooses how
-        // many rows break a rule, so a count could carry a value past the noise.
-        let count = |n: u64| {
-            if private {
-                "some".to_owned()
-            } else {
-                n.to_string()
-            }
-        };
-
-        if let Some(fault) = contract_fault {
-            return block(
-                Rule::ContractSchema,
-                format!(
-                    "the contract is invalid: {}: {}",
-                    fault.field, fault.problem
-                ),
-                report,
-            );
-        }
-        if let Some(fault) = poison {
-            return block(
-                Rule::ContractSchema,
-                format!("a contribution chunk was refused: {fault}"),
-                report,
-            );
-        }
-        if report.rows_null_entity > 0 {
-            let n = report.rows_null_entity;
-            return block(
-                Rule::EntityNull,
-                format!("{} contribution rows have no entity", count(n)),
-                report,
-            );
-        }
-        if report.rows_unknown_entity > 0 {
-            let n = report.rows_unknown_entity;
-            return block(
-                Rule::EntityUnknown,
-                format!(
-                    "{} contribution rows name an entity that is not in the granted datasets",
-                    count(n)
-                ),
-                report,
-            );
-        }
-        match groups.fault() {
-            Some(SizeFault::TooManyGroups) => {
-                let detail = format!(
-                    "the contributions form more than max_groups={} groups",
-                    contract.max_groups
-                );
-                return block(Rule::SizeGroups, detail, report);
-            }
-            Some(SizeFault::ValueTooLong { dimension }) => {
-                let column = contract
-                    .dimensions
-                    .get(dimension)
-                    .map_or("?", |d| d.name.as_str());
-                let detail = format!(
-                    "a value of dimension '{column}' is longer than {MAX_KEY_VALUE_BYTES} bytes"
-                );
-                return block(Rule::SizeGroups, detail, report);
-            }
-            None => {}
-        }
-        let aggregates = groups.finish();
-        if let Err(violation) = domain::check(&contract, &aggregates) {
-            let detail = format!(
-                "{} groups have a value of dimension '{}' outside its declared domain",
-                count(violation.groups),
-                violation.dimension
-            );
-            return block(Rule::DimensionDomain, detail, report);
-        }
-
-        // Scan every candidate group, suppressed ones too: an identifier smuggled into a small
-        // group would never leave, but the attempt is blocked and recorded under its own rule
-        // instead of vanishing into the suppression count.
-        let candidates = match table::build(&contract, &aggregates.groups) {
-            Ok(table) => table,
-            Err(_) => {
-                return block(
-                    Rule::ContractOutput,
-                    "the candidate table could not be built".into(),
-                    report,
-                )
-            }
-        };
-        match scan::scan(&candidates, oracle.as_ref()) {
-            Err(scan::UnreadableColumn(column)) => {
-                let detail = format!("output column '{column}' has a type the scan cannot read");
-                return block(Rule::ContractOutput, detail, report);
-            }
-            Ok(Some(finding)) => {
-                let detail = format!(
-                    "{} candidate output cells contain {}, first in column '{}'",
-                    count(finding.cells),
-                    finding.what,
-                    finding.column
-                );
-                return block(finding.rule, detail, report);
-            }
-            Ok(None) => {}
-        }
-        drop(candidates);
-
-        if private {
-            // The scan has passed on exact values; from here on only noisy values are used.
-            return match (plan, privacy) {
-                (Some(plan), Some((budget, rng))) => {
-                    privacy::release(&contract, &plan, aggregates, report, budget, rng)
-                }
-                (None, _) => block(
-                    Rule::ContractSchema,
-                    "the contract's privacy cannot be calibrated".into(),
-                    report,
-                ),
-                (Some(_), None) => block(
-                    Rule::PrivacyBudget,
-                    "the release asks for privacy but no privacy budget is available".into(),
-                    report,
-                ),
-            };
-        }
-
-        let kept = threshold::apply(aggregates, k, &contract);
-        report.groups_suppressed = kept.groups_suppressed;
-        report.rows_suppressed = kept.rows_suppressed;
-        report.groups_released = kept.released.len() as u64;
-        if kept.released.is_empty() {
-            let detail = if report.groups_total == 0 {
-                "no contribution row was kept, so there is nothing to release".to_owned()
-            } else {
-                format!(
-                    "all {} groups were suppressed: {}",
-                    report.groups_total, report.suppression_rule
-                )
-            };
-            return block(Rule::ThresholdAllSuppressed, detail, report);
-        }
-
-        let table = match table::build(&contract, &kept.released) {
-            Ok(table) => table,
-            Err(_) => {
-                return block(
-                    Rule::ContractOutput,
-                    "the output table could not be built".into(),
-                    report,
-                )
-            }
-        };
-        if let Err(detail) = output::check(&contract, &table) {
-            return block(Rule::ContractOutput, detail, report);
-        }
-
-        let policy = serde_json::json!({
-            "contract": serde_json::to_value(contract.as_ref()).unwrap_or(serde_json::Value::Null),
-            "effective_k": k,
-            "suppression_rule": report.suppression_rule,
-            "bound_rule": format!(
-                "the first {} contribution rows of each entity, in stream order",
-                contract.max_rows_per_entity
-            ),
-            "missing_value_rule": "null, NaN and infinite measure values are left out of count, sum and mean",
-        });
-        Decision::Released(ReleasedTable {
-            table,
-            report,
-            policy,
-        })
     }
 }
 

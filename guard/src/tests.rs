@@ -923,3 +923,43 @@ fn honest_groups_release_under_the_default_threshold() {
     assert_eq!(floats(&out.table, "capital_sum"), [Some(245.0)]);
     assert_eq!(out.report.groups_suppressed, 0);
 }
+
+/// A block names the step that made it, and that step lists the block's rule; a released table
+/// lists every step of its mode, in order.
+#[test]
+fn blocks_name_their_step_and_releases_list_the_steps_passed() {
+    let step_of = |block: &Block| {
+        THRESHOLD_STEPS
+            .iter()
+            .find(|s| s.name == block.step)
+            .unwrap_or_else(|| panic!("{} is a step", block.step))
+    };
+
+    let small = rows(&[(1, "row-1", 1.0, 0), (2, "row-2", 1.0, 0)]);
+    let block = blocked(run(sample(), 2, &[small]));
+    assert_eq!(
+        (block.step, block.rule),
+        ("threshold", Rule::ThresholdAllSuppressed)
+    );
+    assert!(step_of(&block).rules.contains(&block.rule));
+
+    let stranger = "0123456789abcdef0123456789abcdef";
+    let unknown = batch(&[(Some(stranger), Some("a"), Some(1.0), Some(1))]);
+    let block = blocked(run(sample(), 2, &[unknown]));
+    assert_eq!((block.step, block.rule), ("entity", Rule::EntityUnknown));
+    assert!(step_of(&block).rules.contains(&block.rule));
+
+    let mut poisoned = builder(sample(), 2);
+    let _ = poisoned.append_ipc(b"not arrow");
+    let block = blocked(poisoned.finish());
+    assert_eq!((block.step, block.rule), ("contract", Rule::ContractSchema));
+
+    let chunk = rows(&[
+        (1, "上城区", 10.0, 1),
+        (2, "上城区", 20.0, 2),
+        (3, "上城区", 30.0, 3),
+    ]);
+    let out = released(run(sample(), 2, &[chunk]));
+    let all: Vec<_> = THRESHOLD_STEPS.iter().map(|s| s.name).collect();
+    assert_eq!(out.steps, all);
+}

@@ -154,43 +154,29 @@ impl JobHost {
     }
 
     fn publish(&mut self, name: &str, decision: Decision) -> Result<ReleaseStatus, CallError> {
-        match decision {
+        let outcome = match decision {
             Decision::Released(released) => {
-                let dir = self.ctx.publish(
+                let shown = serde_json::to_value(super::view::shown_report(&released.report))
+                    .unwrap_or_default();
+                let details = json!({ "kind": "table", "report": released.report,
+                                      "policy": released.policy, "steps": released.steps });
+                self.ctx.released(
                     name,
-                    &released.table,
-                    released.policy.clone(),
-                    serde_json::to_value(super::view::shown_report(&released.report))
-                        .unwrap_or_default(),
-                    json!({ "report": released.report, "policy": released.policy }),
-                )?;
-                self.push(ReleaseOutcome::Released {
-                    release: name.to_string(),
-                    product_dir: dir,
-                    table: released.table,
-                    report: released.report,
-                });
-                Ok(ReleaseStatus::Released)
+                    released.table,
+                    released.policy,
+                    shown,
+                    released.report,
+                    details,
+                )?
             }
-            Decision::Blocked(block) => {
-                self.audit(
-                    "release.blocked",
-                    json!({
-                        "release": name,
-                        "rule": block.rule.as_str(),
-                        "message": block.message,
-                        "report": block.report,
-                    }),
-                )?;
-                self.push(ReleaseOutcome::Blocked {
-                    release: name.to_string(),
-                    rule: block.rule,
-                    message: block.message,
-                    report: block.report,
-                });
-                Ok(ReleaseStatus::Blocked)
-            }
-        }
+            Decision::Blocked(block) => self.ctx.blocked(name, "table", block)?,
+        };
+        let status = match outcome {
+            ReleaseOutcome::Released { .. } => ReleaseStatus::Released,
+            ReleaseOutcome::Blocked { .. } => ReleaseStatus::Blocked,
+        };
+        self.push(outcome);
+        Ok(status)
     }
 
     /// Why the granted tables cannot be split by entity, if they cannot: every grant must carry
@@ -521,6 +507,7 @@ impl Host for JobHost {
 /// (never of the data).
 fn schema_block(name: &str, problem: &str) -> Decision {
     Decision::Blocked(crate::guard::Block {
+        step: "contract",
         rule: crate::guard::Rule::ContractSchema,
         message: format!("release '{name}': {problem}"),
         report: crate::guard::ReleaseReport::withheld_empty(),

@@ -1,8 +1,10 @@
 //! Publishing a release: the audit entry first, then the signed package that cites it.
 //!
-//! Table releases (`release_finish`) and vector releases (`release_vector`) both end here, so a
-//! product never becomes visible before the log records it, and every manifest carries the hash
-//! of its `release` entry (`audit verify` checks each product on disk against the log).
+//! Every release ends here, whatever made it: table releases (`release_finish`), per-entity
+//! releases (`release_entities`) and vector releases (`release_vector`). [`JobContext::released`]
+//! audits and then signs, so a product never becomes visible before the log records it and every
+//! manifest carries the hash of its `release` entry (`audit verify` checks each product on disk
+//! against the log); [`JobContext::blocked`] records a block with its step and rule.
 
 use std::path::PathBuf;
 
@@ -10,7 +12,9 @@ use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
 use super::host::JobContext;
+use super::ReleaseOutcome;
 use crate::audit::{Entry, NewEntry};
+use crate::guard::{Block, ReleaseReport};
 use crate::product::{self, DatasetRef, ProductManifest, ScenarioRef};
 use crate::sandbox::{CallError, Fault};
 
@@ -32,10 +36,56 @@ impl JobContext {
             .map_err(|e| Fault::Internal(format!("audit log write failed: {e}")).into())
     }
 
-    /// Audits release `name` (with `details`, to which the product id is added) and then writes
-    /// `table` as its signed product package, whose manifest cites that entry. Returns the
-    /// package's folder.
-    pub(super) fn publish(
+    /// Publishes release `name`: audits it (with `details`, to which the release, product id and
+    /// row count are added) and then writes `table` as its signed product package, whose
+    /// manifest carries `policy` and the operator's `shown` report and cites that entry.
+    /// `report` is the outcome's own accounting (withheld counts for vectors).
+    pub(super) fn released(
+        &self,
+        name: &str,
+        table: RecordBatch,
+        policy: serde_json::Value,
+        shown: serde_json::Value,
+        report: ReleaseReport,
+        details: serde_json::Value,
+    ) -> Result<ReleaseOutcome, CallError> {
+        let product_dir = self.publish(name, &table, policy, shown, details)?;
+        Ok(ReleaseOutcome::Released {
+            release: name.to_string(),
+            product_dir,
+            table,
+            report,
+        })
+    }
+
+    /// Records release `name` (a table release, or `kind` = `vector`) as blocked by `block`:
+    /// one `release.blocked` entry naming the guard's step and rule.
+    pub(super) fn blocked(
+        &self,
+        name: &str,
+        kind: &str,
+        block: Block,
+    ) -> Result<ReleaseOutcome, CallError> {
+        self.audit(
+            "release.blocked",
+            json!({
+                "release": name,
+                "kind": kind,
+                "step": block.step,
+                "rule": block.rule.as_str(),
+                "message": block.message,
+                "report": block.report,
+            }),
+        )?;
+        Ok(ReleaseOutcome::Blocked {
+            release: name.to_string(),
+            rule: block.rule,
+            message: block.message,
+            report: block.report,
+        })
+    }
+
+    fn publish(
         &self,
         name: &str,
         table: &RecordBatch,

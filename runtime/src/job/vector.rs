@@ -39,7 +39,7 @@ use crate::engine::{
 };
 use crate::guard::noise::{Mechanism, SecureRng};
 use crate::guard::vector::{self, SumNoise, VectorContract, VectorMechanism, RESOLUTION_STEPS};
-use crate::guard::{BudgetGate, ReleaseReport, Rule};
+use crate::guard::{Block, BudgetGate, ReleaseReport, Rule};
 use crate::sandbox::{CallError, ErrorCode, Fault, PartitionRunner};
 
 /// Audit entries (queries, log lines) one partition run may write.
@@ -169,24 +169,22 @@ pub(super) fn audit_suppressed(ctx: &JobContext, name: &str) -> Result<(), CallE
     )
 }
 
-/// Records and returns a blocked vector release.
+/// Records and returns a blocked vector release: `contract` for a problem of the scenario or
+/// the module, `privacy` for the charge and the noise (docs/privacy.md, "The guard's steps").
 fn blocked(
     ctx: &JobContext,
     name: &str,
+    step: &'static str,
     rule: Rule,
     message: String,
 ) -> Result<ReleaseOutcome, CallError> {
-    audit(
-        ctx,
-        "release.blocked",
-        json!({ "release": name, "kind": "vector", "rule": rule.as_str(), "message": message }),
-    )?;
-    Ok(ReleaseOutcome::Blocked {
-        release: name.to_string(),
+    let block = Block {
+        step,
         rule,
         message,
         report: ReleaseReport::withheld_empty(),
-    })
+    };
+    ctx.blocked(name, "vector", block)
 }
 
 /// Runs the whole vector release of `contract` and returns what the guard decided. `Err` ends
@@ -201,6 +199,7 @@ pub(super) fn release(
         return blocked(
             ctx,
             name,
+            "contract",
             Rule::ContractSchema,
             format!("release '{name}': the module does not export `shuyu_partition`, so it has no partition runs"),
         );
@@ -223,7 +222,7 @@ pub(super) fn release(
             "release '{name}': {}",
             crate::guard::vector::entity_column_missing(dataset, entity)
         );
-        return blocked(ctx, name, Rule::ContractSchema, message);
+        return blocked(ctx, name, "contract", Rule::ContractSchema, message);
     }
     let mechanism = match contract.mechanism() {
         Ok(mechanism) => mechanism,
@@ -231,6 +230,7 @@ pub(super) fn release(
             return blocked(
                 ctx,
                 name,
+                "privacy",
                 Rule::PrivacyNoise,
                 format!("release '{name}': the noise cannot be calibrated: {e}"),
             )
@@ -268,6 +268,7 @@ pub(super) fn release(
             return blocked(
                 ctx,
                 name,
+                "privacy",
                 Rule::PrivacyBudget,
                 format!("release '{name}': {e}"),
             )
@@ -285,6 +286,7 @@ pub(super) fn release(
             return blocked(
                 ctx,
                 name,
+                "privacy",
                 Rule::PrivacyNoise,
                 format!("release '{name}': the noise could not be drawn: {e}"),
             );
@@ -331,25 +333,22 @@ pub(super) fn release(
             "ci95_half_width": c.ci95_half_width,
         })).collect::<Vec<_>>(),
     });
-    let dir = ctx.publish(
+    let details = json!({
+        "kind": "vector",
+        "report": report,
+        "partitions_defaulted": sums.partitions_defaulted,
+        "values_clamped": sums.values_clamped,
+        "policy": policy,
+        "steps": ["contract", "privacy"],
+    });
+    ctx.released(
         name,
-        &table,
-        policy.clone(),
-        report.clone(),
-        json!({
-            "kind": "vector",
-            "report": report,
-            "partitions_defaulted": sums.partitions_defaulted,
-            "values_clamped": sums.values_clamped,
-            "policy": policy,
-        }),
-    )?;
-    Ok(ReleaseOutcome::Released {
-        release: name.to_string(),
-        product_dir: dir,
         table,
-        report: ReleaseReport::withheld_empty(),
-    })
+        policy,
+        report,
+        ReleaseReport::withheld_empty(),
+        details,
+    )
 }
 
 /// Reads every granted view once and routes its rows into the m partitions of `key`
