@@ -15,7 +15,6 @@ pub mod api;
 pub mod audit;
 pub mod budget;
 pub mod domain;
-pub mod engine;
 pub mod governance;
 pub mod integrity;
 pub mod job;
@@ -38,3 +37,7 @@ pub use shuyu_product as product;
 
 /// The catalog of datasets a job may read (crate `shuyu-catalog`).
 pub use shuyu_catalog as catalog;
+
+/// The job's DataFusion session, pseudonyms and SQL surface (crate `shuyu-engine`). A crate of
+/// its own, so that it cannot import governance, the store or the job.
+pub use shuyu_engine as engine;

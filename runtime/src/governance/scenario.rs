@@ -171,6 +171,12 @@ pub struct Grant {
     pub columns: Vec<String>,
 }
 
+impl crate::engine::GrantedColumns for Grant {
+    fn granted_columns(&self) -> &[String] {
+        &self.columns
+    }
+}
+
 /// A parsed `scenario.toml`, not yet checked against the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,8 +15,7 @@ use super::partition::{
     ByteBudget, PartitionKey, PartitionRouter, PartitionTable, PartitionedTables, SplitError,
 };
 use super::{bounded, surface, EngineError, Pseudonymizer};
-use crate::catalog::Dataset;
-use crate::governance::Grant;
+use shuyu_catalog::Dataset;
 
 /// Resource settings for a job's session.
 #[derive(Debug, Clone)]
@@ -48,10 +47,23 @@ pub struct EngineSession {
     internal: Vec<String>,
 }
 
+/// The columns of a dataset a scenario grants. The engine knows datasets and column names, not
+/// the scenario file that lists them (a `[[grant]]` is governance's type).
+pub trait GrantedColumns {
+    /// The granted column names, in the view's order.
+    fn granted_columns(&self) -> &[String];
+}
+
+impl GrantedColumns for Vec<String> {
+    fn granted_columns(&self) -> &[String] {
+        self
+    }
+}
+
 impl EngineSession {
     /// Builds the session: one view per granted dataset, exposing only the granted columns.
     pub async fn open(
-        grants: &[(Dataset, Grant)],
+        grants: &[(Dataset, impl GrantedColumns)],
         pseudonymizer: &Pseudonymizer,
         options: &SessionOptions,
     ) -> Result<Self, EngineError> {
@@ -69,8 +81,9 @@ impl EngineSession {
                 .read_parquet(path, ParquetReadOptions::default())
                 .await
                 .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?;
-            let mut columns = Vec::with_capacity(grant.columns.len());
-            for column in &grant.columns {
+            let granted = grant.granted_columns();
+            let mut columns = Vec::with_capacity(granted.len());
+            for column in granted {
                 let identifier = dataset.identifier_columns().any(|c| c == column);
                 columns.push(if identifier {
                     udf.call(vec![ident(column)]).alias(column)

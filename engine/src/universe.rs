@@ -12,8 +12,8 @@ use datafusion::prelude::{ident, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
 use super::{EngineError, Pseudonymizer};
-use crate::catalog::Dataset;
-use crate::guard::IdentifierOracle;
+use shuyu_catalog::Dataset;
+use shuyu_guard::IdentifierOracle;
 
 /// Pseudonyms of every identifier value in a set of datasets.
 pub struct IdentifierUniverse {
@@ -82,7 +82,7 @@ impl IdentifierUniverse {
                     for value in values.iter().flatten() {
                         let p = pseudonymizer.pseudonym_bytes(value);
                         identifiers.insert(p);
-                        let spelling = crate::guard::fold(value);
+                        let spelling = shuyu_guard::fold(value);
                         if spelling != value && !spelling.is_empty() {
                             folded.insert(pseudonymizer.pseudonym_bytes(&spelling));
                         }

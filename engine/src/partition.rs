@@ -217,7 +217,7 @@ impl PartitionRouter {
         max_rows: usize,
     ) -> Result<Self, SplitError> {
         let entity = schema.index_of(entity_column).map_err(|_| {
-            SplitError::EntityColumnMissing(crate::guard::vector::entity_column_missing(
+            SplitError::EntityColumnMissing(shuyu_guard::vector::entity_column_missing(
                 table,
                 entity_column,
             ))
@@ -454,7 +454,7 @@ impl PartitionedTables {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Pseudonymizer;
+    use crate::Pseudonymizer;
     use arrow::array::Int64Array;
     use arrow::datatypes::{Field, Schema};
     use std::sync::Arc;

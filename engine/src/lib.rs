@@ -21,7 +21,7 @@ pub mod universe;
 
 pub use partition::{PartitionKey, PartitionedTables, SplitError, MAX_PARTITIONED_BYTES};
 pub use pseudonym::Pseudonymizer;
-pub use session::{EngineSession, SessionOptions};
+pub use session::{EngineSession, GrantedColumns, SessionOptions};
 pub use universe::IdentifierUniverse;
 
 /// Why a query could not run.
