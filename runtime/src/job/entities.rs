@@ -399,12 +399,13 @@ struct Worker {
 
 /// Runs `release` per entity and returns the guard's decision. `Err` ends the main run: a
 /// cancelled job, a limit of the release (`entities`, `release_time`, `memory`), or a host
-/// failure.
+/// failure. `oracle` is asked for only once the runs are done, so that the caller can build the
+/// identifier universe while rows are grouped and run.
 pub(super) fn release(
     ctx: &JobContext,
     release: &ResolvedRelease,
     runner: &EntityRunner,
-    oracle: Arc<dyn IdentifierOracle>,
+    oracle: impl FnOnce() -> Result<Arc<dyn IdentifierOracle>, CallError>,
 ) -> Result<Decision, CallError> {
     let name = release.contract.name.clone();
     let limits = &ctx.scenario.file.limits;
@@ -479,7 +480,7 @@ pub(super) fn release(
     super::vector::audit_suppressed(ctx, &name)?;
     let workers_done = ran.map_err(CallError::from)?;
 
-    let mut builder = ReleaseBuilder::new(release.contract.clone(), release.effective_k, oracle);
+    let mut builder = ReleaseBuilder::new(release.contract.clone(), release.effective_k, oracle()?);
     let mut tally = Tally::default();
     for worker in workers_done {
         if let Some(failure) = worker.failure {

@@ -136,6 +136,31 @@ impl JobHost {
         )
     }
 
+    /// Starts building the identifier universe on the job's runtime. Dropping the result stops it.
+    fn spawn_universe(&self) -> UniverseBuild {
+        let datasets = self.ctx.scenario.datasets.clone();
+        let pseudonymizer = self.ctx.pseudonymizer.clone();
+        UniverseBuild(self.ctx.runtime.spawn(async move {
+            IdentifierUniverse::build(&datasets, &pseudonymizer).await
+        }))
+    }
+
+    /// Waits for a universe [`JobHost::spawn_universe`] started and keeps it for the job.
+    fn finish_universe(
+        &mut self,
+        mut building: UniverseBuild,
+    ) -> Result<Arc<IdentifierUniverse>, CallError> {
+        let built = self
+            .ctx
+            .runtime
+            .block_on(&mut building.0)
+            .map_err(|e| Fault::Internal(format!("the identifier universe's build failed: {e}")))?
+            .map_err(|e| Fault::Internal(format!("cannot build the identifier universe: {e}")))?;
+        let built = Arc::new(built);
+        self.universe = Some(built.clone());
+        Ok(built)
+    }
+
     fn universe(&mut self) -> Result<Arc<IdentifierUniverse>, CallError> {
         if let Some(universe) = &self.universe {
             return Ok(universe.clone());
@@ -462,8 +487,17 @@ impl Host for JobHost {
             }
             Err(fault) => return Err(fault.into()),
         };
-        let oracle: Arc<dyn IdentifierOracle> = self.universe()?;
-        let decision = super::entities::release(&self.ctx, &release, &entity_runner, oracle)?;
+        // The universe is the guard's, needed only after the runs: built beside the grouping and
+        // the runs (on a runtime worker, so its own hashing loop gets a core), not before them.
+        let building = self.universe.is_none().then(|| self.spawn_universe());
+        let ctx = self.ctx.clone();
+        let decision = super::entities::release(&ctx, &release, &entity_runner, || {
+            let universe = match building {
+                Some(building) => self.finish_universe(building)?,
+                None => self.universe()?,
+            };
+            Ok(universe as Arc<dyn IdentifierOracle>)
+        })?;
         self.publish(name, decision)
     }
 
@@ -500,6 +534,16 @@ impl Host for JobHost {
         for (_, (name, _)) in std::mem::take(&mut self.releases) {
             let _ = self.audit("release.abandoned", json!({ "release": name }));
         }
+    }
+}
+
+/// An identifier universe being built on the job's runtime; aborted if dropped unfinished (a
+/// release that ends early must not leave it scanning).
+struct UniverseBuild(tokio::task::JoinHandle<Result<IdentifierUniverse, EngineError>>);
+
+impl Drop for UniverseBuild {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
