@@ -19,7 +19,7 @@ use shuyu::catalog::Catalog;
 use shuyu::domain::Domain;
 use shuyu::governance::ScenarioFile;
 use shuyu::job::{run_job, JobRequest, JobStatus, ReleaseOutcome};
-use shuyu_datasets::generate::{generate, GenerateOptions};
+use shuyu_synth::{generate, GenerateOptions};
 
 /// Tax rows per unit of generator scale (measured from the generator; used to pick a scale).
 const TAX_ROWS_PER_SCALE: f64 = 126_000.0;

@@ -18,7 +18,7 @@ use shuyu::catalog::Catalog;
 use shuyu::domain::Domain;
 use shuyu::governance::ScenarioFile;
 use shuyu::job::{run_job, JobRequest, JobStatus, ReleaseOutcome};
-use shuyu_datasets::generate::{generate, GenerateOptions};
+use shuyu_synth::{generate, GenerateOptions};
 
 /// The datasets the credit model reads.
 const DATASETS: [&str; 3] = ["enterprise_registry", "tax_payments", "social_insurance"];

@@ -7,7 +7,7 @@ use shuyu::catalog::Catalog;
 use shuyu::domain::Domain;
 use shuyu::governance::ScenarioFile;
 use shuyu::job::{run_job, JobReport, JobRequest};
-use shuyu_datasets::generate::{generate, GenerateOptions};
+use shuyu_synth::{generate, GenerateOptions};
 
 /// The repository root.
 pub fn repo() -> PathBuf {

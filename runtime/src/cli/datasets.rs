@@ -9,8 +9,8 @@ use clap::{Args, Subcommand};
 use shuyu::catalog::{Catalog, Dataset};
 use shuyu::domain::Domain;
 use shuyu::governance::model::DatasetRecord;
-use shuyu_datasets::generate::{generate, GenerateOptions};
 use shuyu_datasets::manifest::DatasetManifest;
+use shuyu_synth::{generate, GenerateOptions};
 
 use super::client::{encode, read_file};
 use super::output::{label, short};

@@ -10,7 +10,7 @@ use shuyu::domain::Domain;
 use shuyu::governance::ScenarioFile;
 use shuyu::job::{run_job, JobRequest, ReleaseOutcome};
 use shuyu::product::verify_package;
-use shuyu_datasets::generate::{generate, GenerateOptions};
+use shuyu_synth::{generate, GenerateOptions};
 
 use super::{output, run::outcome, CliResult};
 

@@ -140,9 +140,11 @@ impl JobHost {
     fn spawn_universe(&self) -> UniverseBuild {
         let datasets = self.ctx.scenario.datasets.clone();
         let pseudonymizer = self.ctx.pseudonymizer.clone();
-        UniverseBuild(self.ctx.runtime.spawn(async move {
-            IdentifierUniverse::build(&datasets, &pseudonymizer).await
-        }))
+        UniverseBuild(
+            self.ctx
+                .runtime
+                .spawn(async move { IdentifierUniverse::build(&datasets, &pseudonymizer).await }),
+        )
     }
 
     /// Waits for a universe [`JobHost::spawn_universe`] started and keeps it for the job.

@@ -12,8 +12,8 @@ use super::dates::date32;
 use super::sink::{Columns, ParquetSink};
 use super::spec::{column, identifier, join_key, ColumnExt};
 use super::{seed, GenerateError, World};
-use crate::ids::ID_LEN;
-use crate::manifest::{
+use shuyu_datasets::ids::ID_LEN;
+use shuyu_datasets::manifest::{
     ColumnClass::*, ColumnType::*, DatasetInfo, DatasetManifest, IdentifierKind, OpenAttribute,
 };
 
@@ -37,7 +37,7 @@ pub(super) fn manifest(acquired: NaiveDate) -> DatasetManifest {
             entity_column: "usci".into(),
             min_k: 5,
             acquired,
-            data: crate::manifest::DEFAULT_DATA_FILE.into(),
+            data: shuyu_datasets::manifest::DEFAULT_DATA_FILE.into(),
             privacy_budget: None,
         },
         columns: vec![

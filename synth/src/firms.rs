@@ -11,7 +11,7 @@ use super::dist::{log_normal, normal, Weighted};
 use super::geo::{District, DISTRICTS};
 use super::sectors::{Sector, SECTORS};
 use super::seed;
-use crate::ids::{self, IdError, USCI_ALPHABET};
+use shuyu_datasets::ids::{self, IdError, USCI_ALPHABET};
 
 /// First founding year in the registry.
 const FIRST_YEAR: i32 = 1990;

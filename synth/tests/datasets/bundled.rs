@@ -8,14 +8,13 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use shuyu_datasets::{
-    looks_like_identifier, manifest_for, DatasetManifest, GenerateOptions, IdentifierKind,
-    DATASET_NAMES,
-};
+use shuyu_datasets::{looks_like_identifier, DatasetManifest, IdentifierKind};
+use shuyu_synth::{manifest_for, GenerateOptions, DATASET_NAMES};
 
 #[test]
 fn bundled_files_match_their_manifests() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The bundled files live beside the manifests' crate, in datasets/.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets");
     let acquired = GenerateOptions::default().acquired;
     for name in DATASET_NAMES {
         let folder = root.join(name);

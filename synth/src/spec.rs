@@ -1,6 +1,6 @@
 //! Shorthand for the column declarations of the bundled manifests.
 
-use crate::manifest::{
+use shuyu_datasets::manifest::{
     Aggregation, ColumnClass, ColumnSpec, ColumnType, ColumnUse, IdentifierKind,
 };
 

@@ -1,6 +1,6 @@
 //! Generates the bundled datasets.
 //!
-//! `cargo run -p shuyu-datasets --example generate -- <out_dir> [scale] [seed]`
+//! `cargo run -p shuyu-synth --example generate -- <out_dir> [scale] [seed]`
 //!
 //! At the defaults (scale 1, seed 20261101) this reproduces the files committed under
 //! `datasets/`. The runtime's `shuyu datasets generate` wraps the same function.
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use shuyu_datasets::{generate, GenerateOptions};
+use shuyu_synth::{generate, GenerateOptions};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -14,7 +14,7 @@ use super::dist::{log_normal, normal};
 use super::sink::{Columns, ParquetSink};
 use super::spec::{column, join_key, ColumnExt};
 use super::{seed, GenerateError, World};
-use crate::manifest::{
+use shuyu_datasets::manifest::{
     ColumnClass::*, ColumnType::*, DatasetInfo, DatasetManifest, IdentifierKind, OpenAttribute,
 };
 
@@ -39,7 +39,7 @@ pub(super) fn manifest(acquired: NaiveDate) -> DatasetManifest {
             entity_column: "usci".into(),
             min_k: 5,
             acquired,
-            data: crate::manifest::DEFAULT_DATA_FILE.into(),
+            data: shuyu_datasets::manifest::DEFAULT_DATA_FILE.into(),
             privacy_budget: None,
         },
         columns: vec![

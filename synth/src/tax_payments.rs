@@ -18,7 +18,7 @@ use super::dist::{cents, log_normal};
 use super::sink::{Columns, ParquetSink};
 use super::spec::{column, join_key, ColumnExt};
 use super::{seed, GenerateError, World};
-use crate::manifest::{
+use shuyu_datasets::manifest::{
     ColumnClass::*, ColumnType::*, DatasetInfo, DatasetManifest, IdentifierKind, OpenAttribute,
 };
 
@@ -57,7 +57,7 @@ pub(super) fn manifest(acquired: NaiveDate) -> DatasetManifest {
             entity_column: "usci".into(),
             min_k: 5,
             acquired,
-            data: crate::manifest::DEFAULT_DATA_FILE.into(),
+            data: shuyu_datasets::manifest::DEFAULT_DATA_FILE.into(),
             privacy_budget: None,
         },
         columns: vec![

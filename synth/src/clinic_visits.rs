@@ -17,7 +17,7 @@ use super::people::Person;
 use super::sink::{Columns, ParquetSink};
 use super::spec::{column, join_key, ColumnExt};
 use super::{seed, GenerateError, World};
-use crate::manifest::{
+use shuyu_datasets::manifest::{
     ColumnClass::*, ColumnType::*, DatasetInfo, DatasetManifest, IdentifierKind, OpenAttribute,
 };
 
@@ -70,7 +70,7 @@ pub(super) fn manifest(acquired: NaiveDate) -> DatasetManifest {
             entity_column: "citizen_id".into(),
             min_k: 10,
             acquired,
-            data: crate::manifest::DEFAULT_DATA_FILE.into(),
+            data: shuyu_datasets::manifest::DEFAULT_DATA_FILE.into(),
             privacy_budget: None,
         },
         columns: vec![

@@ -8,9 +8,8 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Date32Type, Float64Type, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use shuyu_datasets::{
-    citizen_id_is_valid, generate, usci_is_valid, DatasetManifest, GenerateOptions, DATASET_NAMES,
-};
+use shuyu_datasets::{citizen_id_is_valid, usci_is_valid, DatasetManifest};
+use shuyu_synth::{generate, GenerateOptions, DATASET_NAMES};
 
 fn options(scale: f64) -> GenerateOptions {
     GenerateOptions {

@@ -36,11 +36,11 @@ use std::path::{Path, PathBuf};
 use arrow::datatypes::Schema;
 use chrono::NaiveDate;
 
-use crate::ids::IdError;
-use crate::manifest::{DatasetManifest, ManifestError};
 use firms::FirmModel;
 use names::NameMaker;
 use people::People;
+use shuyu_datasets::ids::IdError;
+use shuyu_datasets::manifest::{DatasetManifest, ManifestError};
 
 /// The bundled datasets, in the order they are generated.
 pub const DATASET_NAMES: [&str; 5] = [

@@ -12,7 +12,7 @@ use super::dist::Weighted;
 use super::geo::{District, DISTRICTS};
 use super::seed;
 use super::GenerateError;
-use crate::ids;
+use shuyu_datasets::ids;
 
 /// Residents are born from this day (age 99 on the reference day) ...
 fn first_birth() -> NaiveDate {
