@@ -15,6 +15,7 @@ mod products;
 mod quality;
 mod system;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::route_table::Route;
@@ -41,10 +42,11 @@ pub fn all() -> Vec<Route> {
     .concat()
 }
 
-/// `{"reason": "..."}`: why a governance action is taken (audited).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a governance action is taken (audited): `{"reason": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonInput {
     /// Why.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub reason: String,
 }

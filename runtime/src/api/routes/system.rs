@@ -2,6 +2,7 @@
 
 use axum::routing::on;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::ApiError;
@@ -28,10 +29,11 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-/// `GET /v1/health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The server is up: `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
     /// Always `ok` when answered.
+    #[schemars(extend("enum" = ["ok"]))]
     pub status: String,
     /// The server's version.
     pub version: String,
