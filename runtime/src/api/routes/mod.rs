@@ -21,6 +21,15 @@ use serde::{Deserialize, Serialize};
 use super::route_table::Route;
 
 pub use domain::DomainPublicKey;
+// The bodies defined next to their handlers, for the document's schemas (`super::schemas`).
+pub(super) use applications::ApplicationAction;
+pub(super) use datasets::PublishDataset;
+pub(super) use jobs::NewJob;
+pub(super) use modules::ModuleUploaded;
+pub(super) use objections::{NewObjection, ResolveObjection};
+pub(super) use operators::OperatorSuspension;
+pub(super) use quality::{NewQualityRequest, QualityAnswer};
+pub(super) use system::{Health, OpenApiDocument};
 
 /// Every route of the API, in the order the OpenAPI document lists them.
 pub fn all() -> Vec<Route> {

@@ -29,6 +29,16 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
+/// An OpenAPI 3.1 document: `GET /openapi.json`.
+// The document built once, answered without a copy.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(extend("type" = "object"))]
+pub struct OpenApiDocument(
+    /// The document.
+    pub &'static serde_json::Value,
+);
+
 /// The server is up: `GET /v1/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
@@ -39,8 +49,8 @@ pub struct Health {
     pub version: String,
 }
 
-async fn openapi_document() -> Json<serde_json::Value> {
-    Json(openapi::document().clone())
+async fn openapi_document() -> Json<OpenApiDocument> {
+    Json(OpenApiDocument(openapi::document()))
 }
 
 async fn health() -> Json<Health> {
