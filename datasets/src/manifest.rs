@@ -74,12 +74,15 @@ pub struct DatasetInfo {
 /// A total privacy budget (ε, δ) under basic composition: a dataset's `privacy_budget` in its
 /// manifest, or a scenario's `[privacy_budget]`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PrivacyBudget {
     /// Total ε, finite and greater than 0.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0)))]
     pub epsilon: f64,
     /// Total δ, in [0, 1); 0 (the default) allows only pure ε-DP releases.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0)))]
     pub delta: f64,
 }
 
@@ -194,6 +197,7 @@ impl ColumnType {
 
 /// The sensitivity class of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnClass {
     /// Directly identifies a subject (citizen ID, credit code, name).
@@ -243,6 +247,7 @@ impl IdentifierKind {
 
 /// What operators may do with a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnUse {
     /// May join tables; never output.
@@ -266,6 +271,7 @@ impl ColumnUse {
 
 /// An aggregation a provider allows over a measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Aggregation {
     /// Number of contributions.

@@ -29,6 +29,7 @@ pub use shuyu_datasets::Aggregation;
 
 /// One `[[release]]` of a scenario: the shape of the table that may leave, and the rules applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseContract {
     /// Release name, `[a-z0-9_]+`; the module names it at `release_begin`.
@@ -66,6 +67,7 @@ pub struct ReleaseContract {
 /// With n = 2 the second-largest contributor, who knows its own value, cannot subtract it from
 /// the sum and learn the largest one to within `100 − percent` % of the total.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DominanceSpec {
     /// How many of the largest contributors are added up, at least 1. Default 2.
@@ -115,6 +117,7 @@ impl DominanceSpec {
 /// it, (ε, δ)-differentially private (discrete Gaussian noise, and partition selection when a
 /// dimension has no declared domain).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PrivacySpec {
     /// ε of the whole release, in (0, [`MAX_RELEASE_EPSILON`]].
@@ -131,6 +134,7 @@ pub const MAX_RELEASE_DELTA: f64 = 0.01;
 
 /// A group-by column of a release.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DimensionSpec {
     /// Column name, `[a-z0-9_]+`.
@@ -145,6 +149,7 @@ pub struct DimensionSpec {
 
 /// An aggregated column of a release.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MeasureSpec {
     /// Column name, `[a-z0-9_]+`; output columns are `<name>_<aggregation>`.

@@ -16,8 +16,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Limits for one job. Deserialized from `[limits]` in `scenario.toml`.
+/// Resource limits for one job, from `[limits]` in `scenario.toml`; every field has a default
+/// (docs/abi.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// WebAssembly fuel: roughly one unit per instruction. Default 20,000,000,000.

@@ -47,6 +47,7 @@ fn default_partitions() -> u32 {
 
 /// One `[[vector]]` of a scenario.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VectorContract {
     /// Release name, `[a-z0-9_]+`; the module names it at `release_vector`. Shares one namespace

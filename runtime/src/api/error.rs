@@ -13,6 +13,7 @@
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::GovError;
@@ -32,21 +33,24 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// The JSON body of an error response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every error answer: the JSON body of an error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Error")]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
-/// The `error` object of an [`ErrorBody`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What went wrong: the `error` object of an [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorDetail {
     /// HTTP status, repeated for clients that only see the body.
     pub status: u16,
-    /// Short, stable code.
+    /// Short, stable code: `bad_request`, `unauthenticated`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `payload_too_large`, `uri_too_long`,
+    /// `unsupported_media_type`, `invalid`, `quota_exceeded`, `unavailable`, `internal`.
     pub code: String,
-    /// What went wrong.
+    /// What went wrong, for people; never internals.
     pub message: String,
 }
 

@@ -1,6 +1,7 @@
 //! Audit entries: what callers hand in ([`NewEntry`]), what the log holds ([`Entry`]), and how
 //! a raw row as stored (decoded defensively by `store::audit`) becomes one.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::chain::HashInput;
@@ -21,8 +22,9 @@ pub struct NewEntry {
     pub details: serde_json::Value,
 }
 
-/// One entry of the log.
-#[derive(Debug, Clone, Serialize)]
+/// One entry of the hash-chained audit log.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(rename = "AuditEntry")]
 pub struct Entry {
     /// Position in the log, from 1, without gaps.
     pub seq: u64,
@@ -30,9 +32,9 @@ pub struct Entry {
     pub time: String,
     /// Who acted.
     pub actor: String,
-    /// What happened.
+    /// What happened (`job.start`, `query`, `release.blocked`, `guest.log`, ...).
     pub action: String,
-    /// What it happened to.
+    /// What it happened to, usually a scenario id.
     pub subject: String,
     /// The job, if any.
     pub job_id: Option<String>,

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::guard::Charge;
@@ -12,13 +13,38 @@ pub use crate::guard::Charge;
 use super::units::{from_units, to_units, Round, DELTA_SCALE, EPSILON_SCALE};
 
 /// What a budget belongs to. Serialized as `{"kind":"scenario","id":"..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(tag = "kind", content = "id", rename_all = "lowercase")]
+#[schemars(with = "ScopeSchema")]
 pub enum BudgetScope {
     /// A scenario, by id: bounds what all of its jobs together may learn.
     Scenario(String),
     /// A dataset, by name: bounds what all scenarios together may learn about its subjects.
     Dataset(String),
+}
+
+/// [`BudgetScope`] as it is sent, for its schema: one object with both fields. schemars would
+/// describe the adjacent tagging as a `oneOf` of one object per kind; this says the same as plain
+/// properties, which is how clients read a scope.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // described, never built
+struct ScopeSchema {
+    /// A scenario, or a dataset across all scenarios.
+    kind: ScopeKind,
+    /// The scenario id or dataset name.
+    id: String,
+}
+
+/// The `kind` of a [`BudgetScope`].
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(inline)]
+#[allow(dead_code)] // described, never built
+enum ScopeKind {
+    Scenario,
+    Dataset,
 }
 
 impl BudgetScope {

@@ -2,28 +2,36 @@
 //! can read what remains; reviewers see every debit in the audit log"): its total, spending and
 //! remainder, those of the datasets it is charged to, and its debits.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Budget, BudgetScope, Debit};
 use super::{valid_scope, BudgetError, BudgetLedger};
 use crate::store::budget as sql;
 
-/// One scope's budget with its remainder spelled out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One scope's privacy budget with its remainder spelled out. Under basic composition the ε and
+/// δ of successive releases add up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BudgetStatus {
     /// Whose budget.
     pub scope: BudgetScope,
     /// ε granted in total.
+    #[schemars(range(min = 0))]
     pub epsilon_total: f64,
     /// δ granted in total.
+    #[schemars(range(min = 0))]
     pub delta_total: f64,
     /// ε spent by debits not refunded.
+    #[schemars(range(min = 0))]
     pub epsilon_spent: f64,
     /// δ spent by debits not refunded.
+    #[schemars(range(min = 0))]
     pub delta_spent: f64,
     /// ε left to spend.
+    #[schemars(range(min = 0))]
     pub epsilon_remaining: f64,
     /// δ left to spend.
+    #[schemars(range(min = 0))]
     pub delta_remaining: f64,
     /// When the totals were last set (RFC 3339, UTC, milliseconds).
     pub updated_at: String,
@@ -46,7 +54,7 @@ impl From<&Budget> for BudgetStatus {
 }
 
 /// A dataset the scenario is charged to, with its budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetBudget {
     /// The dataset's name.
     pub dataset: String,
@@ -55,8 +63,8 @@ pub struct DatasetBudget {
     pub budget: Option<BudgetStatus>,
 }
 
-/// One debit as listed for a scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One charge of a private release, as listed for a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DebitSummary {
     /// `dbt-...`: the `debit` of its `privacy.debit` audit entry.
     pub id: String,
@@ -65,8 +73,10 @@ pub struct DebitSummary {
     /// The release's name.
     pub release: String,
     /// ε charged.
+    #[schemars(range(min = 0))]
     pub epsilon: f64,
     /// δ charged.
+    #[schemars(range(min = 0))]
     pub delta: f64,
     /// When (RFC 3339, UTC, milliseconds).
     pub time: String,
@@ -93,7 +103,7 @@ impl From<Debit> for DebitSummary {
 
 /// A scenario's privacy budget, the budgets of its datasets and its debits, read on one
 /// snapshot so that the remainders and the debits agree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScenarioBudget {
     /// The scenario id.
     pub scenario_id: String,

@@ -6,6 +6,7 @@
 //! clamps the guard applies, and every place where the scenario asked for something looser than
 //! a manifest is listed in `looser`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use shuyu_datasets::manifest::{ColumnClass, ColumnUse, PrivacyBudget};
 
@@ -16,8 +17,8 @@ use crate::guard::{
 };
 use crate::sandbox::Limits;
 
-/// A scenario as the guard enforces it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A scenario as the guard enforces it: composed with its datasets' current manifests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EffectiveContract {
     /// The scenario id.
@@ -41,7 +42,7 @@ pub struct EffectiveContract {
 }
 
 /// One granted dataset, the version composed with and the provider's rules.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EffectiveDataset {
     /// Dataset name.
@@ -62,7 +63,7 @@ pub struct EffectiveDataset {
 }
 
 /// One granted column and its provider's policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EffectiveColumn {
     /// Column name.
@@ -80,13 +81,14 @@ pub struct EffectiveColumn {
 }
 
 /// One `[[release]]` as the guard enforces it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EffectiveRelease {
     /// Release name.
     pub name: String,
     /// The k threshold applied: the largest of the contract's and every granted dataset's
     /// `min_k`; none under privacy, where noise replaces the threshold.
+    #[schemars(range(min = 2))]
     pub k: Option<u32>,
     /// L: contribution rows kept per entity.
     pub max_rows_per_entity: u32,

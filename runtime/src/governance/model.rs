@@ -6,13 +6,14 @@
 //! [`super::Governance`] stores and returns. Times are UTC, RFC 3339 on the wire.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ScenarioFile;
 
 /// What an identity may do. `admin` is not a role: it is whoever runs `shuyu admin` on the server
 /// machine with access to the data directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The big-data bureau (大数据主管部门).
@@ -38,7 +39,7 @@ impl Role {
 }
 
 /// Whether an identity may act. Only operators are ever suspended or terminated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityStatus {
     /// Normal.
@@ -51,7 +52,7 @@ pub enum IdentityStatus {
 
 /// Who last changed an object's status, when and why. `None` where the status is the one the
 /// object was created with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatusChange {
     /// The identity that changed it (`system` for the end of a term, `admin` for `shuyu admin`).
     pub by: String,
@@ -71,7 +72,7 @@ pub struct Caller {
 }
 
 /// A registered identity (never carries its token).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Identity {
     /// Stable id, `[a-z0-9_-]{1,64}`.
     pub id: String,
@@ -120,7 +121,7 @@ pub struct IssuedToken {
 }
 
 /// Whether a registered dataset may be used by jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DatasetStatus {
     /// Usable.
@@ -132,7 +133,7 @@ pub enum DatasetStatus {
 }
 
 /// One published version of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetVersion {
     /// 1, 2, 3, ... per dataset.
     pub version: u32,
@@ -147,7 +148,7 @@ pub struct DatasetVersion {
 }
 
 /// A dataset as registered by its provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DatasetRecord {
     /// Dataset name (also its SQL table name).
     pub name: String,
@@ -171,7 +172,7 @@ pub struct DatasetRecord {
 }
 
 /// How an agreement scopes an operator's access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgreementMode {
     /// All datasets up to `max_level`.
@@ -183,7 +184,7 @@ pub enum AgreementMode {
 }
 
 /// What an agreement covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgreementScope {
     /// Datasets by name (mode `tiered`).
@@ -197,7 +198,7 @@ pub struct AgreementScope {
 }
 
 /// An agreement's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgreementStatus {
     /// In force.
@@ -210,8 +211,8 @@ pub enum AgreementStatus {
     Expired,
 }
 
-/// `POST /v1/agreements` (bureau).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An agreement to grant: `POST /v1/agreements` (bureau).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgreement {
     /// Operator identity id.
@@ -225,13 +226,15 @@ pub struct NewAgreement {
     /// End of the term: access ends then.
     pub term_end: DateTime<Utc>,
     /// Security requirements the operator accepted.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub security_requirements: String,
     /// Exit conditions.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub exit_conditions: String,
 }
 
 /// An authorization agreement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Agreement {
     /// Id (`agr-...`).
     pub id: String,
@@ -245,11 +248,13 @@ pub struct Agreement {
     pub scope: AgreementScope,
     /// Start of the term.
     pub term_start: DateTime<Utc>,
-    /// End of the term.
+    /// End of the term: access ends then.
     pub term_end: DateTime<Utc>,
-    /// Security requirements.
+    /// Security requirements the operator accepted.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub security_requirements: String,
     /// Exit conditions.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub exit_conditions: String,
     /// State (expired is computed at read time from `term_end` and also recorded; suspended
     /// while its operator is suspended).
@@ -261,8 +266,8 @@ pub struct Agreement {
     pub created_at: DateTime<Utc>,
 }
 
-/// `POST /v1/applications` (operator): one application per scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A scenario application: `POST /v1/applications` (operator), one per scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApplication {
     /// The agreement it works under (must be the caller's and active).
@@ -280,7 +285,7 @@ pub struct NewApplication {
 }
 
 /// An application's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationStatus {
     /// Waiting for reviews.
@@ -302,7 +307,7 @@ pub enum ApplicationStatus {
 }
 
 /// Who reviews: the bureau's formal review or one involved provider's review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewKind {
     /// The bureau's formal review.
@@ -312,7 +317,7 @@ pub enum ReviewKind {
 }
 
 /// A review decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Approve.
@@ -322,7 +327,7 @@ pub enum Decision {
 }
 
 /// One required review of an application.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Review {
     /// Bureau or provider.
     pub kind: ReviewKind,
@@ -342,7 +347,7 @@ pub struct Review {
 }
 
 /// A scenario application with its reviews.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Application {
     /// Id (`app-...`).
     pub id: String,
@@ -369,18 +374,19 @@ pub struct Application {
     pub submitted_at: DateTime<Utc>,
 }
 
-/// `POST /v1/applications/{id}/reviews`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A review: `POST /v1/applications/{id}/reviews`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewInput {
     /// Approve or reject.
     pub decision: Decision,
     /// Written reason (required, non-empty).
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub reason: String,
 }
 
 /// How a provider resolves an objection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// The dataset is withdrawn.
@@ -392,7 +398,7 @@ pub enum Resolution {
 }
 
 /// An objection's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectionStatus {
     /// The dataset is suspended until the provider resolves it.
@@ -402,7 +408,7 @@ pub enum ObjectionStatus {
 }
 
 /// An objection against a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Objection {
     /// Id (`obj-...`).
     pub id: String,
@@ -429,7 +435,7 @@ pub struct Objection {
 }
 
 /// An objection filed while another against the same dataset was open, kept with that one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ObjectionJoin {
     /// Who filed it.
     pub filed_by: String,
@@ -440,7 +446,7 @@ pub struct ObjectionJoin {
 }
 
 /// A data-quality request from an operator to a dataset's provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QualityRequest {
     /// Id (`qr-...`).
     pub id: String,
@@ -522,7 +528,7 @@ pub struct JobAuthorization {
 }
 
 /// A server-side job's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for a worker.
@@ -542,7 +548,9 @@ pub enum JobState {
 /// Where a job is, as its operator may follow it: the same for every job, whatever its module
 /// does. Only the module's end moves a job on while it runs (`running` → `releasing`), and the
 /// job's end shows that moment anyway; there are no counts (docs/security.md, "Job phases").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum JobPhase {
     /// Waiting for a worker.
@@ -572,11 +580,12 @@ impl JobPhase {
 }
 
 /// One released or blocked release of a job, as the operator sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct JobRelease {
     /// Contract entry name.
     pub release: String,
     /// `released` or `blocked`.
+    #[schemars(extend("enum" = ["released", "blocked"]))]
     pub outcome: String,
     /// Product id when released.
     pub product: Option<String>,
@@ -595,7 +604,7 @@ pub struct JobRelease {
 }
 
 /// A job submitted through the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct JobRecord {
     /// Job id (the audit log's job id).
     pub id: String,
@@ -615,20 +624,22 @@ pub struct JobRecord {
     pub detail: Option<String>,
     /// Releases, once ended.
     pub releases: Vec<JobRelease>,
-    /// When submitted.
+    /// When submitted (to the whole second for operators).
     pub submitted_at: DateTime<Utc>,
-    /// When it started running.
+    /// When it started running (to the whole second for operators).
     pub started_at: Option<DateTime<Utc>>,
-    /// When it ended.
+    /// When it ended. Operators see whole seconds: how long a module runs is its own to choose,
+    /// so finer times would be a channel (docs/security.md).
     pub ended_at: Option<DateTime<Utc>>,
 }
 
-/// A page of results: `next` is the cursor for the following page, `None` on the last.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A page of results: pass `next` as `after` for the following page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "{T}Page")]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,
-    /// Pass as `after` to get the next page.
+    /// Cursor of the next page; null on the last.
     pub next: Option<String>,
 }
 

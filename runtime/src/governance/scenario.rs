@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use shuyu_datasets::manifest::{ColumnSpec, ColumnUse, PrivacyBudget};
 
@@ -67,7 +68,7 @@ pub enum ScenarioError {
 
 /// One place where a scenario asks for something looser than a provider's manifest allows; the
 /// guard enforces the manifest there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Looser {
     /// Where in the scenario: `release 'r' measure 'm'`, `vector 'v'`, `privacy_budget`.
@@ -145,7 +146,7 @@ fn describe_looser(looser: &[Looser]) -> String {
 }
 
 /// `[scenario]`: who, what for, and which module.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioInfo {
     /// Stable id: `[a-z0-9_-]+`. Pseudonym keys derive from it.
@@ -162,7 +163,7 @@ pub struct ScenarioInfo {
 }
 
 /// `[[grant]]`: one dataset and the columns of it the module may read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
     /// Dataset name in the catalog.
@@ -178,7 +179,7 @@ impl crate::engine::GrantedColumns for Grant {
 }
 
 /// A parsed `scenario.toml`, not yet checked against the catalog.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// Who, what for, which module.

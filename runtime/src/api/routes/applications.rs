@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::on;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ReasonInput;
@@ -97,7 +98,7 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// The answer to a suspension or revocation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ApplicationAction {
     /// The application after the action.
     pub application: Application,

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::on;
 use axum::Json;
 use base64::Engine as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ReasonInput;
@@ -64,13 +65,14 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-/// `POST /v1/datasets/{name}/versions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A new dataset version: `POST /v1/datasets/{name}/versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishDataset {
     /// The `dataset.toml` text.
     pub manifest: String,
     /// The Parquet file, base64 (standard alphabet, padded).
+    #[schemars(extend("contentEncoding" = "base64"))]
     pub parquet_base64: String,
 }
 

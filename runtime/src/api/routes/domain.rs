@@ -9,6 +9,7 @@
 use axum::extract::State;
 use axum::routing::on;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::route_table::Route;
@@ -26,14 +27,18 @@ pub(super) fn routes() -> Vec<Route> {
     .returns(200, "DomainPublicKey")]
 }
 
+/// The domain's public key, which checks product manifests, audit checkpoints and kept heads:
 /// `GET /v1/domain/public-key`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DomainPublicKey {
     /// Always `ed25519`.
+    #[schemars(extend("enum" = ["ed25519"]))]
     pub algorithm: String,
     /// The key, 64 lowercase hex characters: the content of `keys/domain.pub`.
+    #[schemars(regex(pattern = "^[0-9a-f]{64}$"))]
     pub public_key: String,
     /// The key id manifests and messages name: the first 16 hex characters of its SHA-256.
+    #[schemars(regex(pattern = "^[0-9a-f]{16}$"))]
     pub key_id: String,
 }
 

@@ -15,11 +15,21 @@ mod products;
 mod quality;
 mod system;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::route_table::Route;
 
 pub use domain::DomainPublicKey;
+// The bodies defined next to their handlers, for the document's schemas (`super::schemas`).
+pub(super) use applications::ApplicationAction;
+pub(super) use datasets::PublishDataset;
+pub(super) use jobs::NewJob;
+pub(super) use modules::ModuleUploaded;
+pub(super) use objections::{NewObjection, ResolveObjection};
+pub(super) use operators::OperatorSuspension;
+pub(super) use quality::{NewQualityRequest, QualityAnswer};
+pub(super) use system::{Health, OpenApiDocument};
 
 /// Every route of the API, in the order the OpenAPI document lists them.
 pub fn all() -> Vec<Route> {
@@ -41,10 +51,11 @@ pub fn all() -> Vec<Route> {
     .concat()
 }
 
-/// `{"reason": "..."}`: why a governance action is taken (audited).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a governance action is taken (audited): `{"reason": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonInput {
     /// Why.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub reason: String,
 }

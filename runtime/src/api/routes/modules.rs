@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::on;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::ApiError;
@@ -29,7 +30,7 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// The answer to an upload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ModuleUploaded {
     /// SHA-256 of the module (lowercase hex): what a scenario pins.
     pub sha256: String,

@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::on;
 use axum::Json;
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
@@ -45,25 +47,47 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-/// `POST /v1/objections`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An objection against a dataset: `POST /v1/objections`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewObjection {
     /// The dataset objected to.
     pub dataset: String,
     /// The harm claimed.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub reason: String,
 }
 
-/// `POST /v1/objections/{id}/resolve`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A resolution: `POST /v1/objections/{id}/resolve`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = note_required)]
 pub struct ResolveObjection {
     /// How it is resolved.
     pub resolution: Resolution,
-    /// The provider's note.
+    /// The provider's note (required).
     #[serde(default)]
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub note: String,
+}
+
+/// `note` is required: a resolution without one is refused. serde's default only lets governance
+/// refuse it in its own words, as it refuses a blank note, so the document must say it instead.
+fn note_required(schema: &mut Schema) {
+    if let Some(note) = schema
+        .get_mut("properties")
+        .and_then(|properties| properties.get_mut("note"))
+        .and_then(Value::as_object_mut)
+    {
+        note.remove("default");
+    }
+    let required = schema
+        .ensure_object()
+        .entry("required")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(required) = required {
+        required.push("note".into());
+    }
 }
 
 async fn file(

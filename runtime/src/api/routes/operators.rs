@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::routing::on;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ReasonInput;
@@ -40,7 +41,7 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// The answer to a suspension.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OperatorSuspension {
     /// The operator, now suspended.
     pub operator: Identity,

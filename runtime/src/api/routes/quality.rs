@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::on;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::ApiError;
@@ -53,21 +54,23 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-/// `POST /v1/quality-requests`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A data-quality request: `POST /v1/quality-requests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewQualityRequest {
     /// The dataset.
     pub dataset: String,
     /// The problem.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub description: String,
 }
 
-/// `POST /v1/quality-requests/{id}/answer`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A provider's answer: `POST /v1/quality-requests/{id}/answer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QualityAnswer {
     /// The provider's answer.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub answer: String,
 }
 

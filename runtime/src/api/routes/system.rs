@@ -2,6 +2,7 @@
 
 use axum::routing::on;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::ApiError;
@@ -28,17 +29,28 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-/// `GET /v1/health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An OpenAPI 3.1 document: `GET /openapi.json`.
+// The document built once, answered without a copy.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(extend("type" = "object"))]
+pub struct OpenApiDocument(
+    /// The document.
+    pub &'static serde_json::Value,
+);
+
+/// The server is up: `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
     /// Always `ok` when answered.
+    #[schemars(extend("enum" = ["ok"]))]
     pub status: String,
     /// The server's version.
     pub version: String,
 }
 
-async fn openapi_document() -> Json<serde_json::Value> {
-    Json(openapi::document().clone())
+async fn openapi_document() -> Json<OpenApiDocument> {
+    Json(OpenApiDocument(openapi::document()))
 }
 
 async fn health() -> Json<Health> {
