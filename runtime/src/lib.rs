@@ -11,14 +11,12 @@
 //! every step ─▶ audit log (hash chain, signed checkpoints)
 //! ```
 
-pub mod api;
 pub mod audit;
 pub mod budget;
 pub mod domain;
 pub mod governance;
 pub mod integrity;
 pub mod job;
-pub mod store;
 pub mod time_zone;
 
 /// The sandbox (crate `shuyu-sandbox`): wasmtime running a guest under ABI v1 and its limits.
@@ -41,3 +39,7 @@ pub use shuyu_catalog as catalog;
 /// The job's DataFusion session, pseudonyms and SQL surface (crate `shuyu-engine`). A crate of
 /// its own, so that it cannot import governance, the store or the job.
 pub use shuyu_engine as engine;
+
+/// The database (crate `shuyu-store`): one SQLite file, its migrations and every SQL statement.
+/// A crate of its own, so that it knows the vocabulary (`shuyu-model`) but not governance's rules.
+pub use shuyu_store as store;

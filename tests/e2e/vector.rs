@@ -213,7 +213,7 @@ fn the_budget_blocks_a_release_beyond_it() {
 }
 
 /// The credit model's coefficients almost without noise (ε = 100), for docs/privacy.md:
-/// `cargo test -p shuyu --test e2e credit_model_near_exact -- --ignored --nocapture`.
+/// `cargo test -p shuyu-cli --test e2e credit_model_near_exact -- --ignored --nocapture`.
 #[test]
 #[ignore = "prints the documentation's measurement"]
 fn credit_model_near_exact() {

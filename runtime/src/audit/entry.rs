@@ -48,9 +48,17 @@ pub struct Entry {
 
 pub(crate) use crate::store::audit::RawEntry;
 
-impl RawEntry {
+/// What the log makes of a stored row: the hash input and the parsed entry.
+pub(crate) trait RawEntryRules {
     /// The fields the hash covers, for an entry at `seq`.
-    pub fn hash_input(&self, seq: u64) -> HashInput<'_> {
+    fn hash_input(&self, seq: u64) -> HashInput<'_>;
+
+    /// Converts to an [`Entry`], parsing the details.
+    fn into_entry(self) -> Result<Entry, AuditError>;
+}
+
+impl RawEntryRules for RawEntry {
+    fn hash_input(&self, seq: u64) -> HashInput<'_> {
         HashInput {
             seq,
             time: &self.time,
@@ -63,8 +71,7 @@ impl RawEntry {
         }
     }
 
-    /// Converts to an [`Entry`], parsing the details.
-    pub fn into_entry(self) -> Result<Entry, AuditError> {
+    fn into_entry(self) -> Result<Entry, AuditError> {
         let seq = u64::try_from(self.seq).map_err(|_| AuditError::Unreadable {
             seq: 0,
             problem: format!("invalid seq {}", self.seq),

@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::entry::RawEntryRules;
 use super::{AuditError, Entry};
 use crate::store::audit::{self as rows, EntryQuery};
 use crate::store::codec::ts;

@@ -20,6 +20,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 
 use super::chain::{checkpoint_message, entry_hash, GENESIS_HASH};
+use super::entry::RawEntryRules;
 use super::AuditError;
 use crate::keys::PublicKey;
 use crate::store::audit::{CheckpointRows, LogScan, RawCheckpoint};

@@ -41,9 +41,10 @@
 //!   deleted.
 
 mod error;
-mod model;
-pub(crate) mod units;
 mod view;
+
+use shuyu_model::budget as model;
+pub(crate) use shuyu_model::units;
 
 #[cfg(test)]
 mod tests;

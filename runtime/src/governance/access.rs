@@ -15,9 +15,14 @@ pub(crate) const ADMIN: &str = "admin";
 /// The actor named for automatic changes (expiry, job runner).
 pub(crate) const SYSTEM: &str = "system";
 
-impl StoredIdentity {
+/// The rules of a stored identity (its row lives with its statements in the store).
+pub(crate) trait IdentityRules {
     /// Why this operator may not run jobs or file applications now, if it may not.
-    pub fn operator_refusal(&self) -> Option<String> {
+    fn operator_refusal(&self) -> Option<String>;
+}
+
+impl IdentityRules for StoredIdentity {
+    fn operator_refusal(&self) -> Option<String> {
         let word = match self.identity.status {
             IdentityStatus::Active => return None,
             IdentityStatus::Suspended => "suspended",

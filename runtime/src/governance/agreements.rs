@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::access::IdentityRules;
 use super::access::{self, not_found, require, require_any, StoredIdentity, SYSTEM};
 use super::model::{
     Agreement, AgreementMode, AgreementStatus, ApplicationStatus, Caller, IdentityStatus,
@@ -33,19 +34,29 @@ const MAX_LEVEL: u8 = 4;
 /// is granted for a bounded period and renewed by a new agreement, never open-ended.
 pub const MAX_TERM_DAYS: i64 = 1096;
 
-impl StoredAgreement {
+/// The rules of a stored agreement: its status over time and why work under it is refused.
+pub(crate) trait AgreementRules {
     /// The status at `now`: an active agreement whose term has ended is expired.
-    pub fn status_at(&self, now: DateTime<Utc>) -> AgreementStatus {
+    fn status_at(&self, now: DateTime<Utc>) -> AgreementStatus;
+
+    /// The agreement as shown at `now`, its operator being `operator`: suspended while the
+    /// operator is suspended (terminated while it is terminated), expired past its term, and
+    /// the change shown being the one that made it so.
+    fn view(&self, now: DateTime<Utc>, operator: &StoredIdentity) -> Agreement;
+
+    /// Why work under this agreement is refused at `now`, if it is.
+    fn refusal(&self, now: DateTime<Utc>) -> Option<String>;
+}
+
+impl AgreementRules for StoredAgreement {
+    fn status_at(&self, now: DateTime<Utc>) -> AgreementStatus {
         match self.agreement.status {
             AgreementStatus::Active if now >= self.agreement.term_end => AgreementStatus::Expired,
             status => status,
         }
     }
 
-    /// The agreement as shown at `now`, its operator being `operator`: suspended while the
-    /// operator is suspended (terminated while it is terminated), expired past its term, and
-    /// the change shown being the one that made it so.
-    pub fn view(&self, now: DateTime<Utc>, operator: &StoredIdentity) -> Agreement {
+    fn view(&self, now: DateTime<Utc>, operator: &StoredIdentity) -> Agreement {
         let stored = self.status_at(now);
         let (status, status_change) = match (stored, operator.identity.status) {
             (AgreementStatus::Active, IdentityStatus::Suspended | IdentityStatus::Terminated) => {
@@ -89,8 +100,7 @@ impl StoredAgreement {
         }
     }
 
-    /// Why work under this agreement is refused at `now`, if it is.
-    pub fn refusal(&self, now: DateTime<Utc>) -> Option<String> {
+    fn refusal(&self, now: DateTime<Utc>) -> Option<String> {
         let a = &self.agreement;
         match self.status_at(now) {
             AgreementStatus::Active if now < a.term_start => Some(format!(

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::access::IdentityRules;
 use super::access::{self, not_found, require};
+use super::agreements::AgreementRules;
 use super::agreements::{agreement, StoredAgreement};
 use super::bindings;
 use super::calendar::{load_calendar, review_deadline};
@@ -31,9 +33,26 @@ use crate::store::Connection;
 /// The party of the bureau review until a bureau identity decides it.
 pub(crate) const BUREAU_PARTY: &str = "bureau";
 
-impl StoredApplication {
+/// The rules of a stored application: its status over time, its view and why jobs under it are refused.
+pub(crate) trait ApplicationRules {
     /// The status at `now`: a live application past `valid_until` is expired.
-    pub fn status_at(&self, now: DateTime<Utc>) -> ApplicationStatus {
+    fn status_at(&self, now: DateTime<Utc>) -> ApplicationStatus;
+
+    /// Whether it still holds its scenario (pending, approved or suspended) at `now`.
+    fn is_live(&self, now: DateTime<Utc>) -> bool;
+
+    /// The application as shown at `now`: computed status, overdue reviews marked.
+    fn view(&self, now: DateTime<Utc>) -> Application;
+
+    /// Why jobs may not run under it at `now`, if they may not.
+    fn refusal(&self, now: DateTime<Utc>) -> Option<String>;
+
+    /// The granted dataset names, in grant order, without repeats.
+    fn datasets(&self) -> Vec<String>;
+}
+
+impl ApplicationRules for StoredApplication {
+    fn status_at(&self, now: DateTime<Utc>) -> ApplicationStatus {
         match self.application.status {
             ApplicationStatus::Pending
             | ApplicationStatus::Approved
@@ -46,16 +65,14 @@ impl StoredApplication {
         }
     }
 
-    /// Whether it still holds its scenario (pending, approved or suspended) at `now`.
-    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+    fn is_live(&self, now: DateTime<Utc>) -> bool {
         matches!(
             self.status_at(now),
             ApplicationStatus::Pending | ApplicationStatus::Approved | ApplicationStatus::Suspended
         )
     }
 
-    /// The application as shown at `now`: computed status, overdue reviews marked.
-    pub fn view(&self, now: DateTime<Utc>) -> Application {
+    fn view(&self, now: DateTime<Utc>) -> Application {
         let mut application = self.application.clone();
         application.status = self.status_at(now);
         if application.status != self.application.status {
@@ -72,8 +89,7 @@ impl StoredApplication {
         application
     }
 
-    /// Why jobs may not run under it at `now`, if they may not.
-    pub fn refusal(&self, now: DateTime<Utc>) -> Option<String> {
+    fn refusal(&self, now: DateTime<Utc>) -> Option<String> {
         let id = &self.application.id;
         let status = self.status_at(now);
         let detail = match status {
@@ -102,8 +118,7 @@ impl StoredApplication {
         })
     }
 
-    /// The granted dataset names, in grant order, without repeats.
-    pub fn datasets(&self) -> Vec<String> {
+    fn datasets(&self) -> Vec<String> {
         granted_datasets(&self.application.scenario.grants)
     }
 }

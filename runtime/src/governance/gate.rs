@@ -6,9 +6,12 @@
 use crate::store::Connection;
 use chrono::{DateTime, Utc};
 
+use super::access::IdentityRules;
 use super::access::{self, not_found, require};
 use super::agreements::agreement;
+use super::agreements::AgreementRules;
 use super::applications::find_application;
+use super::applications::ApplicationRules;
 use super::model::{ApplicationStatus, Caller, IdentityStatus, JobAuthorization, Role};
 use super::refusals::{refusal_parts, Refusal};
 use super::registry::{dataset_refusal, find_dataset};
@@ -172,7 +175,7 @@ impl Governance {
 
     /// Audits a refused job submission under `rule`: what the caller was answered, or
     /// `audited` where that answer hides the reason.
-    pub(crate) fn refuse_submission(
+    pub fn refuse_submission(
         &self,
         caller: &Caller,
         application: &str,

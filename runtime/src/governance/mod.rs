@@ -16,7 +16,6 @@ mod expiry;
 mod gate;
 mod identities;
 mod jobs;
-pub mod model;
 mod modules;
 mod objections;
 mod operators;
@@ -26,11 +25,15 @@ mod quotas;
 mod refusals;
 mod registry;
 mod reviews;
-pub mod scenario;
 mod service;
 
 #[cfg(test)]
 mod tests;
+
+/// The governance records (crate `shuyu-model`), under the name the store and the server use.
+pub use shuyu_model::records as model;
+/// The scenario file and its composition with the catalog (crate `shuyu-model`).
+pub use shuyu_model::scenario;
 
 pub use bindings::{bind_scenario, ScenarioBinding};
 pub use budgets::BudgetAccess;

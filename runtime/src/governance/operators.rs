@@ -5,6 +5,7 @@
 use chrono::Utc;
 use serde_json::json;
 
+use super::access::IdentityRules;
 use super::access::{self, require, StoredIdentity};
 use super::model::{Caller, Identity, IdentityStatus, Role};
 use super::{GovError, Governance};

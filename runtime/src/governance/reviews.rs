@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::access::{self, not_found, require_any};
 use super::applications::application;
+use super::applications::ApplicationRules;
 use super::model::{
     Application, ApplicationStatus, Caller, Decision, ReviewInput, ReviewKind, Role,
 };

@@ -13,7 +13,7 @@ use crate::audit::{AuditError, AuditLog};
 use crate::store::{Store, StoreError};
 use crate::time_zone::DomainZone;
 
-/// Why a governance action was not done. Each maps to one HTTP status in `api/`.
+/// Why a governance action was not done. Each maps to one HTTP status in the server (crate `shuyu-server`).
 #[derive(Debug, thiserror::Error)]
 pub enum GovError {
     /// No or unknown token (401).

@@ -14,7 +14,7 @@
 //! log lines or execution error text (those can quote data; they go to the audit log).
 //!
 //! `shuyu run` calls [`run_job`] on the local catalog; the server runs jobs through
-//! its queue (`api::queue::JobQueue`), which calls [`run_job_in`] with the governance catalog, the job id it
+//! its queue (`shuyu_server::queue::JobQueue`), which calls [`run_job_in`] with the governance catalog, the job id it
 //! recorded and a [`CancelToken`] that stops the guest.
 
 mod entities;
