@@ -25,7 +25,7 @@ use datafusion::logical_expr::{
 
 /// Most bytes of input one evaluation of a scalar function (or one operand of `||`) may take:
 /// all arguments of one batch together, a constant argument counted once per row.
-pub const MAX_CALL_BYTES: usize = 64 << 20;
+pub(crate) const MAX_CALL_BYTES: usize = 64 << 20;
 
 /// The name of the `||` operands' guard (never registered: a guest cannot call it).
 const GUARD_NAME: &str = "shuyu_size_guard";
@@ -33,7 +33,7 @@ const GUARD_NAME: &str = "shuyu_size_guard";
 /// Wraps every scalar function call of `plan` (subqueries and inlined views included) in a
 /// size-checking wrapper and guards the operands of every `||`. Names, types and
 /// nullability of every expression stay as they were, so the plan's schemas do not change.
-pub fn bound_plan(plan: LogicalPlan) -> DfResult<LogicalPlan> {
+pub(crate) fn bound_plan(plan: LogicalPlan) -> DfResult<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         node.map_expressions(|expr| expr.transform_up(bound_expr))
     })

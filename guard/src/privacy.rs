@@ -56,7 +56,7 @@ pub const DEFAULT_RESOLUTION_SPAN: f64 = 1e6;
 
 /// Largest number of resolution units `max(|lo|, |hi|)` may span (2^40): finer resolutions
 /// only add digits the noise drowns, and overflow exact arithmetic sooner.
-pub const MAX_UNITS_SPAN: f64 = 1_099_511_627_776.0;
+pub(crate) const MAX_UNITS_SPAN: f64 = 1_099_511_627_776.0;
 
 /// A dataset's privacy budget when its manifest sets none: ε = 10, δ = 10^-5 across every
 /// scenario, created in the ledger on the dataset's first charge.

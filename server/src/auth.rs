@@ -82,7 +82,7 @@ fn bearer_token(parts: &Parts) -> Result<String, ApiError> {
 
 /// Refuses callers whose role is not among `roles`, saying who may (for routes governance has
 /// no method for, such as the audit log).
-pub fn require_role(caller: &Caller, roles: &[Role], what: &str) -> Result<(), ApiError> {
+pub(crate) fn require_role(caller: &Caller, roles: &[Role], what: &str) -> Result<(), ApiError> {
     if roles.contains(&caller.role) {
         return Ok(());
     }

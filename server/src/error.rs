@@ -163,11 +163,11 @@ impl From<GovError> for ApiError {
 /// The size limit of the route a body was sent to, put into the request by the router so that
 /// a 413 can say what the limit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyLimit(pub usize);
+pub(crate) struct BodyLimit(pub usize);
 
 impl BodyLimit {
     /// The 413 answered for a body over this limit.
-    pub fn exceeded(self) -> ApiError {
+    pub(crate) fn exceeded(self) -> ApiError {
         ApiError::payload_too_large(format!(
             "the request body is larger than this route's limit of {}",
             human_bytes(self.0)

@@ -16,7 +16,7 @@ use super::error::{bytes_rejection, json_rejection, ApiError, BodyLimit};
 /// in order (`["approve", "ok"]` as a review), which no client means and the OpenAPI document
 /// does not allow.
 #[derive(Debug, Clone)]
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
@@ -65,12 +65,12 @@ fn is_json(content_type: Option<&str>) -> bool {
 }
 
 /// Content types a module upload may be sent with.
-pub const WASM_CONTENT_TYPES: [&str; 2] = ["application/wasm", "application/octet-stream"];
+pub(crate) const WASM_CONTENT_TYPES: [&str; 2] = ["application/wasm", "application/octet-stream"];
 
 /// A raw WebAssembly request body (`Content-Type: application/wasm` or
 /// `application/octet-stream`), within the route's size limit.
 #[derive(Debug, Clone)]
-pub struct WasmBody(pub Bytes);
+pub(crate) struct WasmBody(pub Bytes);
 
 impl<S> FromRequest<S> for WasmBody
 where
@@ -114,7 +114,7 @@ where
 
 /// Path parameters; a value that does not parse is a 400 naming it.
 #[derive(Debug, Clone)]
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiPath<T>
 where
@@ -133,7 +133,7 @@ where
 
 /// Query parameters; an unknown or malformed one is a 400 naming it.
 #[derive(Debug, Clone)]
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiQuery<T>
 where

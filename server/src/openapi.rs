@@ -12,7 +12,7 @@ use super::route_table::{ParamType, RequestBody, ResponseBody, Route};
 use super::{routes, schemas};
 
 /// The document for the API's routes, built once.
-pub fn document() -> &'static Value {
+pub(crate) fn document() -> &'static Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
     DOCUMENT.get_or_init(|| build(&routes::all()))
 }
@@ -59,7 +59,7 @@ fn error_response_name(status: u16) -> String {
 }
 
 /// Builds the document for `routes`.
-pub fn build(routes: &[Route]) -> Value {
+pub(crate) fn build(routes: &[Route]) -> Value {
     let mut paths = Map::new();
     for route in routes {
         let item = paths
@@ -107,7 +107,7 @@ pub fn build(routes: &[Route]) -> Value {
 }
 
 /// The schema of a parameter: what the server accepts, exactly; anything else is a 400.
-pub fn parameter_schema(ty: ParamType) -> Value {
+pub(crate) fn parameter_schema(ty: ParamType) -> Value {
     match ty {
         ParamType::String => json!({ "type": "string" }),
         ParamType::NonEmptyString => json!({ "type": "string", "minLength": 1 }),
@@ -217,7 +217,7 @@ fn operation(route: &Route) -> Value {
 }
 
 /// `text/csv; charset=utf-8` → `text/csv`: the document keys responses by media type.
-pub fn media_type_essence(content_type: &str) -> &str {
+pub(crate) fn media_type_essence(content_type: &str) -> &str {
     content_type
         .split(';')
         .next()

@@ -7,15 +7,15 @@ use super::error::ApiError;
 use shuyu::governance::model::PageRequest;
 
 /// The largest page a client may ask for.
-pub const MAX_LIMIT: u32 = 500;
+pub(crate) const MAX_LIMIT: u32 = 500;
 /// The page size when none is asked for.
-pub const DEFAULT_LIMIT: u32 = 50;
+pub(crate) const DEFAULT_LIMIT: u32 = 50;
 
 /// The pagination query parameters. Unknown parameters are refused, so a typo such as `?limt=`
 /// is a 400 rather than a silently ignored filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PageParams {
+pub(crate) struct PageParams {
     /// Page size, 1..=500 (default 50).
     pub limit: Option<u32>,
     /// The cursor: the previous page's `next`.
@@ -24,7 +24,7 @@ pub struct PageParams {
 
 impl PageParams {
     /// The governance page request, or a 400 naming the bad parameter.
-    pub fn to_request(&self) -> Result<PageRequest, ApiError> {
+    pub(crate) fn to_request(&self) -> Result<PageRequest, ApiError> {
         let limit = check_limit(self.limit)?;
         let after = match self.after.as_deref() {
             Some("") => return Err(ApiError::bad_request("`after` must not be empty")),
@@ -38,7 +38,7 @@ impl PageParams {
 }
 
 /// `limit` within 1..=500, defaulting to 50.
-pub fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+pub(crate) fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),

@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
 /// The longest request URI (path and query) the API reads. No route needs more than a few
 /// hundred bytes; the HTTP library itself cuts request lines at 64 KiB and answers those 414
 /// without a body, so this lower limit answers every realistic case in the API's error shape.
-pub const MAX_URI_BYTES: usize = 8 << 10;
+pub(crate) const MAX_URI_BYTES: usize = 8 << 10;
 
 /// 414 in the API's error shape for a URI over [`MAX_URI_BYTES`].
 async fn refuse_long_uri(request: Request, next: Next) -> Response {

@@ -108,24 +108,24 @@ pub(crate) const REQUEST_OBJECTS: [&str; 22] = [
 ];
 
 /// A reference to a named schema.
-pub fn reference(name: &str) -> Value {
+pub(crate) fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
 /// The schemas of the request bodies and of everything inside them, as serde reads them.
-pub fn read() -> Map<String, Value> {
+pub(crate) fn read() -> Map<String, Value> {
     describe(Contract::Deserialize, READ)
 }
 
 /// The schemas of the response bodies and of everything inside them, as serde writes them.
-pub fn written() -> Map<String, Value> {
+pub(crate) fn written() -> Map<String, Value> {
     describe(Contract::Serialize, WRITTEN)
 }
 
 /// Every named schema. A type the server both reads and writes (an agreement's scope, a scenario,
 /// its limits and contracts) is described as it is read: what the server writes of it always
 /// fits, since only fields with a default may be left out (`tests::openapi` checks it).
-pub fn all() -> Map<String, Value> {
+pub(crate) fn all() -> Map<String, Value> {
     let mut all = written();
     all.extend(read());
     all

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use super::StoreError;
 
 /// Every migration, in order: (version, SQL script).
-pub const MIGRATIONS: &[(u32, &str)] = &[
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
     (1, AUDIT_LOG),
     (2, GOVERNANCE),
     (3, PRIVACY_BUDGET),
@@ -397,7 +397,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )";
 
 /// The newest schema version this code knows.
-pub fn latest_version() -> u32 {
+pub(crate) fn latest_version() -> u32 {
     MIGRATIONS.last().map_or(0, |(v, _)| *v)
 }
 

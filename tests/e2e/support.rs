@@ -10,7 +10,7 @@ use shuyu::job::{run_job, JobReport, JobRequest};
 use shuyu_synth::{generate, GenerateOptions};
 
 /// The repository root.
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("runtime/ has a parent")
@@ -18,7 +18,7 @@ pub fn repo() -> PathBuf {
 }
 
 /// Datasets generated once per test run, small enough for fast tests but with small groups.
-pub fn datasets() -> &'static Path {
+pub(crate) fn datasets() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -33,13 +33,13 @@ pub fn datasets() -> &'static Path {
 }
 
 /// A fresh domain (own keys, database, catalog) in a temporary folder.
-pub struct TestDomain {
+pub(crate) struct TestDomain {
     pub domain: Domain,
     pub dir: tempfile::TempDir,
 }
 
 impl TestDomain {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let domain = Domain::open(dir.path()).expect("open domain");
         for entry in std::fs::read_dir(datasets()).expect("datasets dir") {
@@ -51,12 +51,12 @@ impl TestDomain {
         Self { domain, dir }
     }
 
-    pub fn data_dir(&self) -> &Path {
+    pub(crate) fn data_dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// Runs `module` under the example scenario `scenario`, pinned to the module's hash.
-    pub fn run(&self, scenario: ScenarioFile, module: &[u8]) -> JobReport {
+    pub(crate) fn run(&self, scenario: ScenarioFile, module: &[u8]) -> JobReport {
         run_job(
             &self.domain,
             JobRequest {
@@ -69,7 +69,7 @@ impl TestDomain {
 }
 
 /// A guest module built by scripts/build-guests.sh.
-pub fn module(name: &str) -> Vec<u8> {
+pub(crate) fn module(name: &str) -> Vec<u8> {
     let dir = std::env::var_os("SHUYU_WASM_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target").join("wasm-modules"));
@@ -82,12 +82,12 @@ pub fn module(name: &str) -> Vec<u8> {
     })
 }
 
-pub fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
 /// An example's scenario file with its module pinned.
-pub fn scenario(example: &str, module: &[u8]) -> ScenarioFile {
+pub(crate) fn scenario(example: &str, module: &[u8]) -> ScenarioFile {
     let path = repo()
         .join("guest-examples")
         .join(example)
@@ -99,12 +99,12 @@ pub fn scenario(example: &str, module: &[u8]) -> ScenarioFile {
 
 /// The scenario hostile guests run under: residents' income by district and age band, as
 /// `income-by-age` uses it.
-pub fn hostile_scenario(module: &[u8]) -> ScenarioFile {
+pub(crate) fn hostile_scenario(module: &[u8]) -> ScenarioFile {
     scenario("income-by-age", module)
 }
 
 /// The audit entries of one job with `action` (or one of its sub-actions), in order.
-pub fn entries(t: &TestDomain, job: &str, action: &str) -> Vec<shuyu::audit::Entry> {
+pub(crate) fn entries(t: &TestDomain, job: &str, action: &str) -> Vec<shuyu::audit::Entry> {
     let filter = shuyu::audit::AuditFilter {
         job_id: Some(job.to_string()),
         action: Some(action.into()),
@@ -114,7 +114,7 @@ pub fn entries(t: &TestDomain, job: &str, action: &str) -> Vec<shuyu::audit::Ent
 }
 
 /// Every audit action of a job, in order.
-pub fn actions(t: &TestDomain, job: &str) -> Vec<String> {
+pub(crate) fn actions(t: &TestDomain, job: &str) -> Vec<String> {
     let filter = shuyu::audit::AuditFilter {
         job_id: Some(job.to_string()),
         ..Default::default()
@@ -130,7 +130,7 @@ pub fn actions(t: &TestDomain, job: &str) -> Vec<String> {
 
 /// The ABI v1 signature of host function `name` as wasm types: (params, result). Raw modules
 /// built byte by byte import their functions with it.
-pub fn abi_signature(name: &str) -> (Vec<wasm_encoder::ValType>, wasm_encoder::ValType) {
+pub(crate) fn abi_signature(name: &str) -> (Vec<wasm_encoder::ValType>, wasm_encoder::ValType) {
     use wasm_encoder::ValType::{I32, I64};
     match name {
         "next_batch" => (vec![I32], I64),
@@ -147,7 +147,7 @@ pub fn abi_signature(name: &str) -> (Vec<wasm_encoder::ValType>, wasm_encoder::V
 /// A raw module (built here, byte by byte) that sends `sql` to `query`, then calls `next_batch`
 /// until it returns 0 or an error code. Its `shuyu_main` returns the first error code, or 0 when
 /// the query ran to its end.
-pub fn draining_module(sql: &str) -> Vec<u8> {
+pub(crate) fn draining_module(sql: &str) -> Vec<u8> {
     use wasm_encoder::{
         BlockType, CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection,
         Function, FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType,

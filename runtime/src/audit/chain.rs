@@ -31,11 +31,12 @@
 use ring::digest::{Context, SHA256};
 
 /// Domain-separation tag of entry hashes.
-pub const ENTRY_TAG: &str = "shuyu-audit/1";
+pub(crate) const ENTRY_TAG: &str = "shuyu-audit/1";
 /// Domain-separation tag of checkpoint signatures.
-pub const CHECKPOINT_TAG: &str = "shuyu-audit-checkpoint/1";
+pub(crate) const CHECKPOINT_TAG: &str = "shuyu-audit-checkpoint/1";
 /// The `prev_hash` of entry 1.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS_HASH: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The hashed fields of one entry, borrowed from wherever they live.
 #[derive(Debug, Clone, Copy)]

@@ -54,10 +54,8 @@ mod verify;
 
 use std::sync::Arc;
 
-pub use chain::{CHECKPOINT_TAG, ENTRY_TAG, GENESIS_HASH};
 pub use checkpoint::Checkpoint;
 pub use entry::{Entry, NewEntry};
-pub use render::DETAILS_WIDTH;
 pub use search::AuditFilter;
 pub use verify::VerifyReport;
 

@@ -17,7 +17,7 @@ use super::canonical::canonical_json;
 use super::Entry;
 
 /// Longest details text shown, in characters; the rest is cut and marked with `…`.
-pub const DETAILS_WIDTH: usize = 240;
+pub(crate) const DETAILS_WIDTH: usize = 240;
 
 impl Entry {
     /// One or two lines for a terminal (see the module docs for the format).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection};
 use serde_json::json;
 
-use super::chain::{entry_hash, HashInput};
+use super::chain::{entry_hash, HashInput, GENESIS_HASH};
 use super::*;
 use crate::keys::DomainKeys;
 use crate::store::DB_FILE;

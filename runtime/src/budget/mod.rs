@@ -66,13 +66,13 @@ use crate::store::budget::{self as sql, charge_of, NewDebit};
 use units::{to_units, Round, Units};
 
 /// Audit action of a charge.
-pub const ACTION_DEBIT: &str = "privacy.debit";
+pub(crate) const ACTION_DEBIT: &str = "privacy.debit";
 /// Audit action of a refund.
-pub const ACTION_REFUND: &str = "privacy.refund";
+pub(crate) const ACTION_REFUND: &str = "privacy.refund";
 /// Audit action of setting a scope's total.
-pub const ACTION_SET: &str = "privacy.budget.set";
+pub(crate) const ACTION_SET: &str = "privacy.budget.set";
 /// Prefix of debit ids.
-pub const DEBIT_PREFIX: &str = "dbt-";
+pub(crate) const DEBIT_PREFIX: &str = "dbt-";
 
 /// Who refunds: the runtime, on behalf of a blocked release (the operator did not ask for it).
 const REFUND_ACTOR: &str = "system";

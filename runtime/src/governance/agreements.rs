@@ -32,7 +32,7 @@ const MAX_LEVEL: u8 = 4;
 
 /// Longest term an agreement may have, in days: three years (with a leap day). Authorization
 /// is granted for a bounded period and renewed by a new agreement, never open-ended.
-pub const MAX_TERM_DAYS: i64 = 1096;
+pub(super) const MAX_TERM_DAYS: i64 = 1096;
 
 /// The rules of a stored agreement: its status over time and why work under it is refused.
 pub(crate) trait AgreementRules {

@@ -146,7 +146,7 @@ pub(crate) fn bind_in(
 ///
 /// [`GovError::Conflict`] when another operator holds the id ([`taken`]);
 /// [`GovError::Internal`] for the database or the audit log.
-pub fn bind_scenario(
+pub(crate) fn bind_scenario(
     store: &Store,
     audit: &AuditLog,
     scenario_id: &str,

@@ -35,11 +35,12 @@ pub use shuyu_model::records as model;
 /// The scenario file and its composition with the catalog (crate `shuyu-model`).
 pub use shuyu_model::scenario;
 
-pub use bindings::{bind_scenario, ScenarioBinding};
+pub(crate) use bindings::bind_scenario;
+pub use bindings::ScenarioBinding;
 pub use budgets::BudgetAccess;
 pub use effective::EffectiveContract;
 pub use quotas::MAX_MODULE_BYTES;
-pub use refusals::{Refusal, RefusalLimit, REFUSED, REFUSED_SUPPRESSED, RULES as GATE_RULES};
+pub use refusals::{Refusal, RefusalLimit};
 pub use scenario::{
     ApprovedScenario, Grant, Looser, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,
 };

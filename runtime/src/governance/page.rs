@@ -20,7 +20,7 @@ pub(crate) struct PageSpec {
 
 impl PageSpec {
     /// Checks the requested limit (1..=500, default 50).
-    pub fn new(page: &PageRequest) -> Result<Self, GovError> {
+    pub(super) fn new(page: &PageRequest) -> Result<Self, GovError> {
         let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(GovError::Invalid(format!(
@@ -34,17 +34,17 @@ impl PageSpec {
     }
 
     /// The cursor to compare keys with (the empty string sorts before every key).
-    pub fn after(&self) -> &str {
+    pub(super) fn after(&self) -> &str {
         self.after.as_deref().unwrap_or("")
     }
 
     /// The SQL `LIMIT`: one more than the page, to learn whether another page follows.
-    pub fn fetch(&self) -> i64 {
+    pub(super) fn fetch(&self) -> i64 {
         i64::from(self.limit) + 1
     }
 
     /// Cuts `keys` (fetched in key order, up to [`PageSpec::fetch`]) into a page.
-    pub fn finish<T>(&self, mut items: Vec<(String, T)>) -> Page<T> {
+    pub(super) fn finish<T>(&self, mut items: Vec<(String, T)>) -> Page<T> {
         let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
         let next = if items.len() > limit {
             items.truncate(limit);

@@ -26,12 +26,14 @@ use super::{GovError, Governance};
 use crate::store::codec::ts;
 
 /// The action prefix of every refusal entry.
-pub const REFUSED: &str = "refused";
+pub(crate) const REFUSED: &str = "refused";
 /// The action of the entry counting an identity's suppressed refusals.
-pub const REFUSED_SUPPRESSED: &str = "refused.suppressed";
+pub(crate) const REFUSED_SUPPRESSED: &str = "refused.suppressed";
 
-/// The stable rule names of the job gate's refusals (`details.rule` of `refused.submitJob`).
-pub const RULES: &[(&str, &str)] = &[
+/// The stable rule names of the job gate's refusals (`details.rule` of `refused.submitJob`),
+/// each explained in docs/reviewer.md (a test checks it).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const RULES: &[(&str, &str)] = &[
     ("role", "the caller's role may not do this"),
     ("application_unknown", "no such application"),
     (
@@ -306,6 +308,23 @@ fn suppressed_details(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reviewer's guide names every rule a job submission can be refused under, so a
+    /// reviewer reading `details.rule` finds it explained.
+    #[test]
+    fn the_reviewers_guide_names_every_gate_rule() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/reviewer.md");
+        let guide = std::fs::read_to_string(path).unwrap();
+        let missing: Vec<&str> = RULES
+            .iter()
+            .map(|(rule, _)| *rule)
+            .filter(|rule| !guide.contains(&format!("`{rule}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/reviewer.md does not name {missing:?}"
+        );
+    }
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()

@@ -31,7 +31,7 @@ pub struct ChildLimits {
 
 /// Makes the child spawned from `command` apply `limits` to itself before `exec`.
 #[cfg(unix)]
-pub fn limit_child(command: &mut Command, limits: ChildLimits) {
+pub(super) fn limit_child(command: &mut Command, limits: ChildLimits) {
     use std::os::unix::process::CommandExt;
     let data = libc::rlimit {
         rlim_cur: limits.data_bytes as libc::rlim_t,
@@ -61,12 +61,12 @@ pub fn limit_child(command: &mut Command, limits: ChildLimits) {
 /// Without `setrlimit` the worker runs without operating-system limits; the queue still
 /// isolates it in its own process.
 #[cfg(not(unix))]
-pub fn limit_child(_command: &mut Command, _limits: ChildLimits) {}
+pub(crate) fn limit_child(_command: &mut Command, _limits: ChildLimits) {}
 
 /// Asks the child `child` to stop with `SIGTERM`. The caller still owns the unreaped `Child`,
 /// so its pid names that process and no other.
 #[cfg(unix)]
-pub fn terminate(child: &std::process::Child) -> std::io::Result<()> {
+pub(super) fn terminate(child: &std::process::Child) -> std::io::Result<()> {
     let pid = libc::pid_t::try_from(child.id())
         .map_err(|_| std::io::Error::other("the child's pid does not fit pid_t"))?;
     // SAFETY: `kill` has no memory-safety preconditions; the pid is that of our own unreaped

@@ -34,7 +34,7 @@ pub fn status_code(report: &JobReport) -> String {
 
 /// A fault as the operator sees it: the limit's name, but not which trap; for a module refused
 /// before it ran, the reason (it names an import or export of the module itself).
-pub fn fault_class(fault: &Fault, module_problem: Option<&str>) -> String {
+pub(crate) fn fault_class(fault: &Fault, module_problem: Option<&str>) -> String {
     match (fault, module_problem) {
         (Fault::InvalidModule(_), Some(problem)) => format!("invalid_module: {problem}"),
         (Fault::Trap(_), _) => "trap".into(),
@@ -45,7 +45,7 @@ pub fn fault_class(fault: &Fault, module_problem: Option<&str>) -> String {
 /// Whether the operator may see the rule that blocked a release. A module that passes the
 /// entity, size, domain, scan or schema rules at will could otherwise spell a few bits of the
 /// data around the noise of a release with privacy.
-pub fn rule_visible(rule: Rule, private: bool) -> bool {
+pub(crate) fn rule_visible(rule: Rule, private: bool) -> bool {
     !private || rule == Rule::PrivacyBudget
 }
 

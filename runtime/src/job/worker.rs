@@ -63,19 +63,19 @@ use crate::sandbox::{CancelToken, Fault};
 pub const LOG_LEVEL_ENV: &str = "SHUYU_LOG";
 /// The flag of `shuyu worker` that compiles an uploaded module into the domain's cache instead of
 /// running a job: `shuyu --data-dir D worker --compile SHA256`.
-pub const COMPILE_FLAG: &str = "--compile";
+pub(crate) const COMPILE_FLAG: &str = "--compile";
 /// The hidden subcommand that runs one job: `shuyu --data-dir D worker`.
-pub const WORKER_COMMAND: &str = "worker";
+pub(crate) const WORKER_COMMAND: &str = "worker";
 /// The detail recorded for a job whose worker process died (signal, non-zero exit, unreadable
 /// report): a fault class, never the worker's output.
 pub const DETAIL_WORKER_CRASHED: &str = "worker_crashed";
 /// How long a cancelled worker gets to end on its own before `SIGTERM`, and again before
 /// `SIGKILL`.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// Memory a worker needs besides what the scenario's limits account for: the runtime, SQLite,
 /// wasmtime's compiler, two DataFusion sessions' memory pools of 1 GiB each (the main session and
 /// one partition session of `release_vector` at a time) and slack.
-pub const WORKER_BASE_MEMORY_MIB: u64 = 2560;
+pub(crate) const WORKER_BASE_MEMORY_MIB: u64 = 2560;
 /// Runs of a job alive at once: the main run and one partition run of `release_vector`; each
 /// holds its linear memory (`memory_mib`) and its host buffers (`host_memory_mib`).
 const RUNS_AT_ONCE: u64 = 2;
@@ -255,7 +255,7 @@ impl WorkerRequest {
 /// The one line a worker writes: how the job ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "end", rename_all = "snake_case")]
-pub enum WorkerEnd {
+pub(crate) enum WorkerEnd {
     /// The job ran (or was refused by the module pin) and audited its end.
     Report(ReportSummary),
     /// The scenario did not check against the catalog ([`JobError::Scenario`]).
@@ -273,7 +273,7 @@ pub enum WorkerEnd {
 /// A [`JobReport`] as it crosses the process boundary: everything but the released tables, which
 /// the product packages hold and the server never shows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReportSummary {
+pub(crate) struct ReportSummary {
     /// The scenario id.
     pub scenario_id: String,
     /// [`JobReport::scenario_key_id`].
@@ -300,7 +300,7 @@ pub struct ReportSummary {
 /// [`JobStatus`] on the wire.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
-pub enum StatusSummary {
+pub(crate) enum StatusSummary {
     /// [`JobStatus::Completed`].
     Completed,
     /// [`JobStatus::GuestError`].
@@ -323,7 +323,7 @@ pub enum StatusSummary {
 /// [`ReleaseOutcome`] on the wire, without the table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum ReleaseSummary {
+pub(crate) enum ReleaseSummary {
     /// Released as a product package.
     Released {
         /// Contract entry name.
@@ -348,7 +348,7 @@ pub enum ReleaseSummary {
 
 impl ReportSummary {
     /// The summary of `report`.
-    pub fn of(report: &JobReport) -> Self {
+    pub(crate) fn of(report: &JobReport) -> Self {
         Self {
             scenario_id: report.scenario_id.clone(),
             scenario_key_id: report.scenario_key_id.clone(),
@@ -400,7 +400,7 @@ impl ReportSummary {
 
     /// The report of job `job_id` this summarizes. Released tables are empty (zero columns):
     /// the server records ends and shows products from their packages, never from the report.
-    pub fn into_report(self, job_id: JobId) -> JobReport {
+    pub(crate) fn into_report(self, job_id: JobId) -> JobReport {
         JobReport {
             job_id,
             scenario_id: self.scenario_id,

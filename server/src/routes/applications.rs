@@ -99,7 +99,7 @@ pub(super) fn routes() -> Vec<Route> {
 
 /// The answer to a suspension or revocation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ApplicationAction {
+pub(crate) struct ApplicationAction {
     /// The application after the action.
     pub application: Application,
     /// Its jobs that were queued or running and have been stopped.

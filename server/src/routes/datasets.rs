@@ -18,7 +18,7 @@ use shuyu::governance::model::{Caller, DatasetRecord, Page};
 
 /// The body limit of `POST /v1/datasets/{name}/versions`: 256 MiB of JSON, so about 192 MiB
 /// of Parquet once base64-encoded.
-pub const PUBLISH_BODY_LIMIT: usize = 256 << 20;
+pub(super) const PUBLISH_BODY_LIMIT: usize = 256 << 20;
 
 const NAME: &[Param] = &[Param::string("name", "Dataset name.")];
 const NAME_VERSION: &[Param] = &[
@@ -68,7 +68,7 @@ pub(super) fn routes() -> Vec<Route> {
 /// A new dataset version: `POST /v1/datasets/{name}/versions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PublishDataset {
+pub(crate) struct PublishDataset {
     /// The `dataset.toml` text.
     pub manifest: String,
     /// The Parquet file, base64 (standard alphabet, padded).

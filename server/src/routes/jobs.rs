@@ -60,7 +60,7 @@ pub(super) fn routes() -> Vec<Route> {
 /// A job to run: `POST /v1/jobs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewJob {
+pub(crate) struct NewJob {
     /// The approved application to run under.
     pub application: String,
     /// SHA-256 of the uploaded module (pinned by the application).

@@ -54,7 +54,7 @@ pub fn all() -> Vec<Route> {
 /// Why a governance action is taken (audited): `{"reason": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReasonInput {
+pub(crate) struct ReasonInput {
     /// Why.
     #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub reason: String,

@@ -15,7 +15,7 @@ use shuyu::governance::model::Caller;
 
 /// The body limit of `POST /v1/modules`: 64 MiB, the most the `module_bytes` quota may allow
 /// (the quota itself, 16 MiB by default, is checked by governance).
-pub const MODULE_BODY_LIMIT: usize = shuyu::governance::MAX_MODULE_BYTES as usize;
+pub(super) const MODULE_BODY_LIMIT: usize = shuyu::governance::MAX_MODULE_BYTES as usize;
 
 pub(super) fn routes() -> Vec<Route> {
     vec![Route::post("/v1/modules", "uploadModule", |m| on(m, upload))
@@ -31,7 +31,7 @@ pub(super) fn routes() -> Vec<Route> {
 
 /// The answer to an upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ModuleUploaded {
+pub(crate) struct ModuleUploaded {
     /// SHA-256 of the module (lowercase hex): what a scenario pins.
     pub sha256: String,
 }

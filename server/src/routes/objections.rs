@@ -50,7 +50,7 @@ pub(super) fn routes() -> Vec<Route> {
 /// An objection against a dataset: `POST /v1/objections`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewObjection {
+pub(crate) struct NewObjection {
     /// The dataset objected to.
     pub dataset: String,
     /// The harm claimed.
@@ -62,7 +62,7 @@ pub struct NewObjection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = note_required)]
-pub struct ResolveObjection {
+pub(crate) struct ResolveObjection {
     /// How it is resolved.
     pub resolution: Resolution,
     /// The provider's note (required).

@@ -42,7 +42,7 @@ pub(super) fn routes() -> Vec<Route> {
 
 /// The answer to a suspension.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct OperatorSuspension {
+pub(crate) struct OperatorSuspension {
     /// The operator, now suspended.
     pub operator: Identity,
     /// Its jobs that were queued or running and have been stopped.

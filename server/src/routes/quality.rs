@@ -57,7 +57,7 @@ pub(super) fn routes() -> Vec<Route> {
 /// A data-quality request: `POST /v1/quality-requests`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewQualityRequest {
+pub(crate) struct NewQualityRequest {
     /// The dataset.
     pub dataset: String,
     /// The problem.
@@ -68,7 +68,7 @@ pub struct NewQualityRequest {
 /// A provider's answer: `POST /v1/quality-requests/{id}/answer`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct QualityAnswer {
+pub(crate) struct QualityAnswer {
     /// The provider's answer.
     #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub answer: String,

@@ -34,14 +34,14 @@ pub(super) fn routes() -> Vec<Route> {
 #[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 #[serde(transparent)]
 #[schemars(extend("type" = "object"))]
-pub struct OpenApiDocument(
+pub(crate) struct OpenApiDocument(
     /// The document.
     pub &'static serde_json::Value,
 );
 
 /// The server is up: `GET /v1/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Health {
+pub(crate) struct Health {
     /// Always `ok` when answered.
     #[schemars(extend("enum" = ["ok"]))]
     pub status: String,

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use crate::support;
 
 /// The departments of the bundled datasets, as their manifests name them.
-pub const PROVIDERS: &[(&str, &str, &[&str])] = &[
+pub(crate) const PROVIDERS: &[(&str, &str, &[&str])] = &[
     ("prov-market", "市场监督管理局", &["enterprise_registry"]),
     ("prov-tax", "税务局", &["tax_payments"]),
     ("prov-hrss", "人力资源和社会保障局", &["social_insurance"]),
@@ -35,20 +35,20 @@ pub const PROVIDERS: &[(&str, &str, &[&str])] = &[
 ];
 
 /// A valid unified social credit code for test operators.
-pub fn usci(body: &str) -> String {
+pub(crate) fn usci(body: &str) -> String {
     shuyu_datasets::ids::make_usci("330106", body).expect("valid usci parts")
 }
 
 /// One response.
 #[derive(Debug)]
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     pub body: Vec<u8>,
 }
 
 impl Response {
     /// The body as JSON (panics with the body text otherwise).
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "status {}: body is not JSON ({e}): {}",
@@ -59,7 +59,7 @@ impl Response {
     }
 
     /// Asserts an error answer with `status` whose message names `what`.
-    pub fn assert_refused(&self, status: u16, what: &str) {
+    pub(crate) fn assert_refused(&self, status: u16, what: &str) {
         assert_eq!(
             self.status,
             status,
@@ -71,7 +71,7 @@ impl Response {
     }
 
     /// The error message of a JSON error body.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         let body = self.json();
         assert_eq!(
             body["error"]["status"].as_u64(),
@@ -86,7 +86,7 @@ impl Response {
 }
 
 /// A running `shuyu serve` and the identities made for it.
-pub struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
     /// Options given to `shuyu serve` besides the address and worker count.
     pub serve_args: Vec<String>,
@@ -107,7 +107,7 @@ impl Drop for Server {
 }
 
 /// Runs the `shuyu` binary on a data directory and returns (exit code, stdout, stderr).
-pub fn shuyu(data_dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn shuyu(data_dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_shuyu"))
         .arg("--data-dir")
         .arg(data_dir)
@@ -124,12 +124,12 @@ pub fn shuyu(data_dir: &Path, args: &[&str]) -> (i32, String, String) {
 impl Server {
     /// A fresh data directory with bureau, reviewer, one provider per bundled department and two
     /// operators, made with `shuyu admin`; then the server started on a free port.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(&[])
     }
 
     /// [`Server::start`] with more `shuyu serve` options.
-    pub fn start_with(serve_args: &[&str]) -> Self {
+    pub(crate) fn start_with(serve_args: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut tokens = std::collections::BTreeMap::new();
         let mut add = |args: &[&str]| {
@@ -196,7 +196,7 @@ impl Server {
     }
 
     /// What the server has logged so far (its stderr, `server.log` in its data directory).
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         self.log
             .as_ref()
             .and_then(|path| std::fs::read_to_string(path).ok())
@@ -204,7 +204,7 @@ impl Server {
     }
 
     /// Starts (or restarts) the server process on the data directory.
-    pub fn spawn(&mut self) {
+    pub(crate) fn spawn(&mut self) {
         let stderr = match &self.log {
             Some(path) => Stdio::from(
                 std::fs::OpenOptions::new()
@@ -239,12 +239,12 @@ impl Server {
     }
 
     /// The server process's id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("the server runs").id()
     }
 
     /// Kills the server with SIGKILL (no chance to clean up).
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("kill -9");
             let _ = child.wait();
@@ -252,19 +252,19 @@ impl Server {
     }
 
     /// The data directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.data_dir.path()
     }
 
     /// The token of an identity.
-    pub fn token(&self, who: &str) -> &str {
+    pub(crate) fn token(&self, who: &str) -> &str {
         self.tokens
             .get(who)
             .unwrap_or_else(|| panic!("no identity {who}"))
     }
 
     /// One HTTP/1.1 request with `Connection: close`.
-    pub fn request(
+    pub(crate) fn request(
         &self,
         method: &str,
         path: &str,
@@ -284,18 +284,18 @@ impl Server {
     }
 
     /// GET as `who`.
-    pub fn get(&self, who: &str, path: &str) -> Response {
+    pub(crate) fn get(&self, who: &str, path: &str) -> Response {
         self.request("GET", path, Some(who), "application/json", b"")
     }
 
     /// POST JSON as `who`.
-    pub fn post(&self, who: &str, path: &str, body: &Value) -> Response {
+    pub(crate) fn post(&self, who: &str, path: &str, body: &Value) -> Response {
         let bytes = serde_json::to_vec(body).expect("json");
         self.request("POST", path, Some(who), "application/json", &bytes)
     }
 
     /// POST JSON as `who`, expecting `status`; returns the JSON body.
-    pub fn ok(&self, who: &str, path: &str, body: &Value, status: u16) -> Value {
+    pub(crate) fn ok(&self, who: &str, path: &str, body: &Value, status: u16) -> Value {
         let response = self.post(who, path, body);
         assert_eq!(
             response.status,
@@ -307,7 +307,7 @@ impl Server {
     }
 
     /// Publishes a bundled dataset as its provider.
-    pub fn publish_bundled(&self, dataset: &str) -> Value {
+    pub(crate) fn publish_bundled(&self, dataset: &str) -> Value {
         let provider = PROVIDERS
             .iter()
             .find(|(_, _, sets)| sets.contains(&dataset))
@@ -330,7 +330,7 @@ impl Server {
     }
 
     /// Uploads a module as `who`; returns its SHA-256.
-    pub fn upload(&self, who: &str, module: &[u8]) -> String {
+    pub(crate) fn upload(&self, who: &str, module: &[u8]) -> String {
         let response = self.request("POST", "/v1/modules", Some(who), "application/wasm", module);
         assert_eq!(
             response.status,
@@ -345,7 +345,7 @@ impl Server {
     }
 
     /// Polls a job until it leaves `queued`/`running`.
-    pub fn wait_job(&self, who: &str, id: &str) -> Value {
+    pub(crate) fn wait_job(&self, who: &str, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let job = self.get(who, &format!("/v1/jobs/{id}"));
@@ -362,7 +362,7 @@ impl Server {
 }
 
 /// One HTTP/1.1 request over a fresh connection.
-pub fn raw_request(
+pub(crate) fn raw_request(
     addr: &str,
     method: &str,
     path: &str,
@@ -427,7 +427,7 @@ fn parse_response(raw: &[u8]) -> Response {
 }
 
 /// The bundled district-stats scenario as `op-1`'s, pinned to `module_sha256`.
-pub fn district_scenario(operator: &str, module_sha256: &str) -> Value {
+pub(crate) fn district_scenario(operator: &str, module_sha256: &str) -> Value {
     let module = support::module("district_stats");
     let mut scenario = support::scenario("district-stats", &module);
     scenario.scenario.operator = operator.to_string();
@@ -437,30 +437,30 @@ pub fn district_scenario(operator: &str, module_sha256: &str) -> Value {
 
 /// The time `days` from now (negative: before), RFC 3339 in UTC. Agreement terms are bounded
 /// (docs/bureau.md), so tests use times near the day they run.
-pub fn days_from_now(days: i64) -> String {
+pub(crate) fn days_from_now(days: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(days))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The date `days` from now, `YYYY-MM-DD` in UTC, for the command line's date options.
-pub fn date_from_now(days: i64) -> String {
+pub(crate) fn date_from_now(days: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(days))
         .format("%Y-%m-%d")
         .to_string()
 }
 
 /// The end of the tests' agreements: two years ahead, within the longest term allowed.
-pub fn agreement_end() -> String {
+pub(crate) fn agreement_end() -> String {
     days_from_now(730)
 }
 
 /// The end of validity of the tests' applications: one year ahead, within their agreements.
-pub fn application_end() -> String {
+pub(crate) fn application_end() -> String {
     days_from_now(365)
 }
 
 /// A comprehensive agreement for `operator` from yesterday until `until` (RFC 3339).
-pub fn agreement(server: &Server, operator: &str, until: &str) -> String {
+pub(crate) fn agreement(server: &Server, operator: &str, until: &str) -> String {
     let body = json!({
         "operator": operator,
         "mode": "comprehensive",
@@ -478,7 +478,7 @@ pub fn agreement(server: &Server, operator: &str, until: &str) -> String {
 
 /// Runs the `shuyu` client against `server` as `who` (global options such as `--json` or
 /// `--time-zone` go first in `args`); returns (exit code, stdout, stdout then stderr).
-pub fn client(server: &Server, who: &str, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn client(server: &Server, who: &str, args: &[&str]) -> (i32, String, String) {
     let url = format!("http://{}", server.addr);
     let mut full = vec!["--server", &url, "--token", server.token(who)];
     full.extend_from_slice(args);
@@ -489,7 +489,12 @@ pub fn client(server: &Server, who: &str, args: &[&str]) -> (i32, String, String
 
 /// Applies for `scenario` as `operator` under `agreement` and has every reviewer approve it;
 /// returns the application's id.
-pub fn approved(server: &Server, operator: &str, agreement: &str, scenario: &Value) -> String {
+pub(crate) fn approved(
+    server: &Server,
+    operator: &str,
+    agreement: &str,
+    scenario: &Value,
+) -> String {
     let application = apply(server, operator, agreement, scenario, &application_end());
     assert_eq!(
         application.status,
@@ -504,7 +509,7 @@ pub fn approved(server: &Server, operator: &str, agreement: &str, scenario: &Val
 }
 
 /// Submits an application; returns the response.
-pub fn apply(
+pub(crate) fn apply(
     server: &Server,
     operator: &str,
     agreement: &str,
@@ -519,7 +524,7 @@ pub fn apply(
 }
 
 /// Every required review approves.
-pub fn approve_all(server: &Server, application: &Value) -> Value {
+pub(crate) fn approve_all(server: &Server, application: &Value) -> Value {
     let id = application["id"].as_str().expect("application id");
     let mut last = application.clone();
     for review in application["reviews"].as_array().expect("reviews") {
