@@ -136,7 +136,7 @@ pub enum SplitError {
 /// Bytes held by the partitioned copies of one release, against [`MAX_PARTITIONED_BYTES`] or a
 /// smaller bound.
 #[derive(Debug)]
-pub struct ByteBudget {
+pub(crate) struct ByteBudget {
     limit: usize,
     used: usize,
     peak: usize,
@@ -144,7 +144,7 @@ pub struct ByteBudget {
 
 impl ByteBudget {
     /// A budget of `limit` bytes.
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
             limit,
             used: 0,
@@ -153,7 +153,7 @@ impl ByteBudget {
     }
 
     /// The most bytes held at once so far.
-    pub fn peak(&self) -> usize {
+    pub(crate) fn peak(&self) -> usize {
         self.peak
     }
 
@@ -188,7 +188,7 @@ struct Part {
 /// each row's entity pseudonym: every row with an entity lands in exactly one partition, a row
 /// whose entity is null in none. Output batches hold at most `max_rows` rows (the ABI's batch
 /// bound) and are compact copies, so a partition's tables hold only that partition's rows.
-pub struct PartitionRouter {
+pub(crate) struct PartitionRouter {
     table: String,
     entity_column: String,
     entity: usize,
@@ -208,7 +208,7 @@ impl PartitionRouter {
     ///
     /// # Errors
     /// [`SplitError::EntityColumnMissing`] if the schema has no such column.
-    pub fn new(
+    pub(crate) fn new(
         table: &str,
         schema: SchemaRef,
         entity_column: &str,
@@ -243,7 +243,11 @@ impl PartitionRouter {
     /// # Errors
     /// [`SplitError::TooLarge`] past the budget, [`SplitError::NotPseudonymized`] for an entity
     /// value that is not a pseudonym, [`SplitError::Read`] if Arrow fails to copy.
-    pub fn push(&mut self, batch: &RecordBatch, budget: &mut ByteBudget) -> Result<(), SplitError> {
+    pub(crate) fn push(
+        &mut self,
+        batch: &RecordBatch,
+        budget: &mut ByteBudget,
+    ) -> Result<(), SplitError> {
         let entities = arrow::compute::cast(batch.column(self.entity), &DataType::Utf8)
             .map_err(|e| self.read_error(&e))?;
         let Some(entities) = entities.as_any().downcast_ref::<StringArray>() else {
@@ -295,7 +299,7 @@ impl PartitionRouter {
     ///
     /// # Errors
     /// As [`PartitionRouter::push`].
-    pub fn finish(mut self, budget: &mut ByteBudget) -> Result<RoutedTable, SplitError> {
+    pub(crate) fn finish(mut self, budget: &mut ByteBudget) -> Result<RoutedTable, SplitError> {
         for part in &mut self.parts {
             flush(part, &self.schema, budget, &self.table)?;
         }

@@ -30,16 +30,16 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 /// Most tokens (words, literals, operators; whitespace and comments not counted) in one query.
 /// Bounds the size of the parsed tree and so the work of planning it.
-pub const MAX_SQL_TOKENS: usize = 4096;
+pub(crate) const MAX_SQL_TOKENS: usize = 4096;
 
 /// Deepest nesting of expressions and subqueries in one query: `a + b + c` is 2 deep (the
 /// parser nests left-associative chains), `f(g(x))` 3, a subquery adds one.
-pub const MAX_NESTING: usize = 64;
+pub(crate) const MAX_NESTING: usize = 64;
 
 /// Scalar functions a guest may call. Each one's output is at most a small constant times the
 /// size of its inputs, it reads neither clock nor randomness nor anything outside its arguments,
 /// and its work per row is linear in its inputs.
-pub const ALLOWED_SCALAR: &[&str] = &[
+pub(crate) const ALLOWED_SCALAR: &[&str] = &[
     // conditionals and comparisons
     "nullif",
     "nvl",
@@ -184,7 +184,7 @@ pub const DENIED_SCALAR: &[&str] = &[
 
 /// Aggregate functions a guest may call: each keeps state bounded by the memory pool and returns
 /// one scalar per group.
-pub const ALLOWED_AGGREGATE: &[&str] = &[
+pub(crate) const ALLOWED_AGGREGATE: &[&str] = &[
     "any_value",
     "first_value",
     "last_value",
@@ -233,7 +233,7 @@ pub const DENIED_AGGREGATE: &[&str] = &[
 ];
 
 /// Window functions a guest may call (all of DataFusion's: each returns one value per row).
-pub const ALLOWED_WINDOW: &[&str] = &[
+pub(crate) const ALLOWED_WINDOW: &[&str] = &[
     "cume_dist",
     "row_number",
     "lead",
@@ -251,7 +251,7 @@ pub const ALLOWED_WINDOW: &[&str] = &[
 pub const DENIED_WINDOW: &[&str] = &[];
 
 /// Table functions a guest may call: none.
-pub const ALLOWED_TABLE: &[&str] = &[];
+pub(crate) const ALLOWED_TABLE: &[&str] = &[];
 
 /// Table functions DataFusion registers that a guest may not call, and why.
 pub const DENIED_TABLE: &[&str] = &[
@@ -262,7 +262,7 @@ pub const DENIED_TABLE: &[&str] = &[
 
 /// Removes from the session every function that is not on an allowlist, so that a forbidden
 /// function fails to plan by name ("Invalid function").
-pub fn restrict_registry(ctx: &SessionContext) {
+pub(crate) fn restrict_registry(ctx: &SessionContext) {
     let state = ctx.state();
     let scalar: BTreeSet<String> = state
         .scalar_functions()
@@ -308,7 +308,7 @@ pub fn restrict_registry(ctx: &SessionContext) {
 
 /// Refuses a query text with more than [`MAX_SQL_TOKENS`] tokens. Tokenizing is a flat loop,
 /// so this runs before anything that recurses over the query.
-pub fn check_size(sql: &str) -> Result<(), String> {
+pub(crate) fn check_size(sql: &str) -> Result<(), String> {
     let tokens = Tokenizer::new(&GenericDialect {}, sql)
         .tokenize()
         .map_err(|e| e.to_string())?;
@@ -326,7 +326,7 @@ pub fn check_size(sql: &str) -> Result<(), String> {
 
 /// Accepts one query statement whose expressions nest at most [`MAX_NESTING`] deep. `sql` is
 /// the statement's text, whose first word names a refused statement.
-pub fn check_statement(statement: &DfStatement, sql: &str) -> Result<(), String> {
+pub(crate) fn check_statement(statement: &DfStatement, sql: &str) -> Result<(), String> {
     let inner = match statement {
         DfStatement::Statement(inner) => inner.as_ref(),
         DfStatement::Explain(_) => return Err(explain_refused(&first_word(sql))),
@@ -428,7 +428,7 @@ impl Visitor for NestingDepth {
 /// Checks the unoptimized logical plan: only the node kinds of a read-only query, and only
 /// allowed functions (plus `internal`, the host's own functions inside the granted views, which
 /// a guest cannot name because they are not registered).
-pub fn check_plan(plan: &LogicalPlan, internal: &[&str]) -> Result<(), String> {
+pub(crate) fn check_plan(plan: &LogicalPlan, internal: &[&str]) -> Result<(), String> {
     let mut refusal: Option<String> = None;
     let walk = plan.apply_with_subqueries(|node| {
         if let Some(message) = refused_node(node) {

@@ -36,13 +36,13 @@ pub use domain::DomainKeys;
 pub use public::PublicKey;
 
 /// Name of the keys folder inside the data directory.
-pub const KEYS_DIR: &str = "keys";
+pub(crate) const KEYS_DIR: &str = "keys";
 /// Name of the private signing key file inside [`KEYS_DIR`].
-pub const SIGNING_KEY_FILE: &str = "domain.pk8";
+pub(crate) const SIGNING_KEY_FILE: &str = "domain.pk8";
 /// Name of the public key file inside [`KEYS_DIR`].
-pub const PUBLIC_KEY_FILE: &str = "domain.pub";
+pub(crate) const PUBLIC_KEY_FILE: &str = "domain.pub";
 /// Name of the pseudonym master key file inside [`KEYS_DIR`].
-pub const PSEUDONYM_KEY_FILE: &str = "pseudonym.key";
+pub(crate) const PSEUDONYM_KEY_FILE: &str = "pseudonym.key";
 
 /// Why keys could not be loaded, created or parsed.
 #[derive(Debug, thiserror::Error)]

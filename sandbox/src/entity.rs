@@ -40,12 +40,12 @@ use super::{
 /// The export entity runs start from: `() -> i32`, like `shuyu_main`.
 pub const CONTRIBUTE_EXPORT: &str = shuyu_abi::CONTRIBUTE_EXPORT;
 /// Fuel one host call of an entity run costs, whatever its duration.
-pub const ENTITY_HOST_CALL_FUEL: u64 = 10_000;
+pub(crate) const ENTITY_HOST_CALL_FUEL: u64 = 10_000;
 /// Entity runs in flight at once in one process: the size of the instance pool.
-pub const ENTITY_SLOTS: u32 = 16;
+pub(crate) const ENTITY_SLOTS: u32 = 16;
 /// Largest `entity_memory_mib` a scenario may set: every pool slot reserves this much address
 /// space (not memory).
-pub const MAX_ENTITY_MEMORY_MIB: u32 = 1024;
+pub(crate) const MAX_ENTITY_MEMORY_MIB: u32 = 1024;
 /// Worker threads a per-entity release runs on: one per core, at most [`ENTITY_SLOTS`].
 pub fn entity_workers() -> usize {
     std::thread::available_parallelism()

@@ -46,16 +46,16 @@ pub use limits::Limits;
 use state::GuestState;
 
 /// The import module of ABI v1 ([`shuyu_abi::MODULE`]).
-pub const ABI_MODULE: &str = shuyu_abi::MODULE;
+pub(crate) const ABI_MODULE: &str = shuyu_abi::MODULE;
 /// The export a module runs from ([`shuyu_abi::MAIN_EXPORT`]).
-pub const ENTRY_POINT: &str = shuyu_abi::MAIN_EXPORT;
+pub(crate) const ENTRY_POINT: &str = shuyu_abi::MAIN_EXPORT;
 /// The optional export a module's partition runs start from (`release_vector`, sample-and-
 /// aggregate): `() -> i32`, like [`ENTRY_POINT`].
-pub const PARTITION_EXPORT: &str = shuyu_abi::PARTITION_EXPORT;
+pub(crate) const PARTITION_EXPORT: &str = shuyu_abi::PARTITION_EXPORT;
 /// Fuel charged per nanosecond of wall time a guest spends in host functions (1 µs = 1,000
 /// fuel): about what the same time costs in guest instructions, so fuel stays the one CPU
 /// budget of a run, host work included.
-pub const HOST_FUEL_PER_NANOSECOND: u64 = 1;
+pub(crate) const HOST_FUEL_PER_NANOSECOND: u64 = 1;
 /// Stack of the thread a guest runs on: WebAssembly's own 512 KiB plus room for host calls
 /// (DataFusion planning recurses deeply on hostile SQL).
 const GUEST_THREAD_STACK: usize = 32 << 20;

@@ -87,7 +87,7 @@ const ENTITY_MAX_QUERIES: u32 = 64;
 const ENTITY_HOST_MEMORY_MIB: u32 = 16;
 
 /// The largest memory limit a scenario may ask for: 4 GiB is all a 32-bit guest can address.
-pub const MAX_MEMORY_MIB: u32 = 4096;
+pub(crate) const MAX_MEMORY_MIB: u32 = 4096;
 
 impl Limits {
     /// Checks that the limits are usable, naming the field that is not.

@@ -47,7 +47,7 @@ pub(crate) fn parse_enum<T: DeserializeOwned>(text: &str) -> Result<T, StoreErro
 
 /// A JSON column's text.
 pub fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Encode(e.to_string()))
+    serde_json::to_string(value).map_err(StoreError::Encode)
 }
 
 /// Parses a JSON column.

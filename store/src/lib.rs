@@ -106,7 +106,7 @@ pub enum StoreError {
     Corrupt(String),
     /// A value could not be encoded for storage.
     #[error("cannot encode a value for the database: {0}")]
-    Encode(String),
+    Encode(#[source] serde_json::Error),
 }
 
 /// The database: one connection, serialized, in WAL mode.

@@ -64,7 +64,7 @@ CREATE TABLE audit_checkpoints (
 ///
 /// Times are RFC 3339 UTC text with milliseconds, so text order is time order. Enums are stored
 /// as their lowercase wire names; JSON columns (`calendar` setting, `scope`, `scenario`,
-/// `releases`) hold serde JSON of the `governance::model` types. Only token hashes are stored.
+/// `releases`) hold serde JSON of the `shuyu_model::records` types. Only token hashes are stored.
 /// Rows are never deleted: ids numbered from row counts stay unique.
 const GOVERNANCE: &str = "
 CREATE TABLE settings (
@@ -331,7 +331,7 @@ CREATE INDEX jobs_scenario_submitted ON jobs (scenario_id, submitted_at);
 CREATE INDEX modules_operator ON modules (operator, uploaded_at);
 ";
 
-/// Version 7: who changed a status, and when (`governance::model::StatusChange`), on identities,
+/// Version 7: who changed a status, and when (`shuyu_model::records::StatusChange`), on identities,
 /// agreements, applications and datasets; datasets also get the reason of their status.
 ///
 /// Existing rows take both from the newest audit entry that changed their status (the log names
