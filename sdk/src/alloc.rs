@@ -18,7 +18,7 @@ use core::ptr;
 use dlmalloc::{Allocator, Dlmalloc};
 
 /// Size of the arena: what a run may allocate before its memory grows.
-pub const ARENA_BYTES: usize = 1 << 20;
+pub(crate) const ARENA_BYTES: usize = 1 << 20;
 
 const WASM_PAGE: usize = 64 * 1024;
 
@@ -88,7 +88,7 @@ unsafe impl Allocator for ArenaFirst {
 }
 
 /// The global allocator the SDK installs.
-pub struct SdkAllocator(UnsafeCell<Dlmalloc<ArenaFirst>>);
+pub(crate) struct SdkAllocator(UnsafeCell<Dlmalloc<ArenaFirst>>);
 
 // SAFETY: one thread (see `Arena`), and `GlobalAlloc` calls do not re-enter.
 unsafe impl Sync for SdkAllocator {}

@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::access::IdentityRules;
-use super::access::{self, not_found, require, require_any, StoredIdentity, SYSTEM};
+use super::access::{self, not_found, require, require_any, IdentityRules, StoredIdentity, SYSTEM};
 use super::model::{
     Agreement, AgreementMode, AgreementStatus, ApplicationStatus, Caller, IdentityStatus,
     NewAgreement, Page, PageRequest, Role, StatusChange,

@@ -8,10 +8,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::access::IdentityRules;
-use super::access::{self, not_found, require};
-use super::agreements::AgreementRules;
-use super::agreements::{agreement, StoredAgreement};
+use super::access::{self, not_found, require, IdentityRules};
+use super::agreements::{agreement, AgreementRules, StoredAgreement};
 use super::bindings;
 use super::calendar::{load_calendar, review_deadline};
 use super::effective::EffectiveContract;

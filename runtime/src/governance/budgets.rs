@@ -8,8 +8,7 @@
 use chrono::Utc;
 
 use super::access::who;
-use super::applications::application;
-use super::applications::ApplicationRules;
+use super::applications::{application, ApplicationRules};
 use super::bindings;
 use super::model::{ApplicationStatus, Caller, Role};
 use super::{GovError, Governance};

@@ -6,12 +6,9 @@
 use crate::store::Connection;
 use chrono::{DateTime, Utc};
 
-use super::access::IdentityRules;
-use super::access::{self, not_found, require};
-use super::agreements::agreement;
-use super::agreements::AgreementRules;
-use super::applications::find_application;
-use super::applications::ApplicationRules;
+use super::access::{self, not_found, require, IdentityRules};
+use super::agreements::{agreement, AgreementRules};
+use super::applications::{find_application, ApplicationRules};
 use super::model::{ApplicationStatus, Caller, IdentityStatus, JobAuthorization, Role};
 use super::refusals::{refusal_parts, Refusal};
 use super::registry::{dataset_refusal, find_dataset};

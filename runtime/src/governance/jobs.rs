@@ -6,12 +6,9 @@
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::json;
 
-use super::access::IdentityRules;
-use super::access::{self, not_found, require, require_any, SYSTEM};
-use super::agreements::agreement;
-use super::agreements::AgreementRules;
-use super::applications::application;
-use super::applications::ApplicationRules;
+use super::access::{self, not_found, require, require_any, IdentityRules, SYSTEM};
+use super::agreements::{agreement, AgreementRules};
+use super::applications::{application, ApplicationRules};
 use super::model::{
     ApplicationStatus, Caller, DatasetStatus, JobAuthorization, JobRecord, JobRelease, JobState,
     Page, PageRequest, Role,

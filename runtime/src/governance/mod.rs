@@ -30,7 +30,7 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-/// The governance records (crate `shuyu-model`), under the name the store and the server use.
+/// The governance records (crate `shuyu-model`), under the name governance and the server use.
 pub use shuyu_model::records as model;
 /// The scenario file and its composition with the catalog (crate `shuyu-model`).
 pub use shuyu_model::scenario;

@@ -8,8 +8,7 @@ use chrono::Utc;
 use ring::digest::{digest, SHA256};
 use serde_json::json;
 
-use super::access::IdentityRules;
-use super::access::{self, require};
+use super::access::{self, require, IdentityRules};
 use super::identities::random_hex;
 use super::model::{Caller, IdentityStatus, Role};
 use super::quotas::{check_module_count, check_module_size, load_quotas};

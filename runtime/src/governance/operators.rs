@@ -5,8 +5,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::access::IdentityRules;
-use super::access::{self, require, StoredIdentity};
+use super::access::{self, require, IdentityRules, StoredIdentity};
 use super::model::{Caller, Identity, IdentityStatus, Role};
 use super::{GovError, Governance};
 use crate::store::codec::enum_text;

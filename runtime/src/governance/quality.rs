@@ -4,8 +4,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::access::IdentityRules;
-use super::access::{self, require, require_any, who};
+use super::access::{self, require, require_any, who, IdentityRules};
 use super::model::{Caller, IdentityStatus, Page, PageRequest, QualityRequest, Role};
 use super::page::PageSpec;
 use super::registry::dataset as load_dataset;

@@ -7,8 +7,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::access::{self, not_found, require_any};
-use super::applications::application;
-use super::applications::ApplicationRules;
+use super::applications::{application, ApplicationRules};
 use super::model::{
     Application, ApplicationStatus, Caller, Decision, ReviewInput, ReviewKind, Role,
 };
