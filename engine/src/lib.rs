@@ -32,12 +32,91 @@ pub enum EngineError {
     #[error("query rejected: {0}")]
     Rejected(String),
     /// The query failed while running. The message can quote data: for the audit log only.
-    #[error("query failed: {0}")]
-    Failed(String),
+    #[error("query failed: {message}")]
+    Failed {
+        /// What failed, the cause's text included.
+        message: String,
+        /// The DataFusion or arrow error that caused it.
+        #[source]
+        source: Option<Cause>,
+    },
     /// A query ran out of its time.
     #[error("query timed out after {0} s")]
     Timeout(u64),
     /// The session could not be set up (a dataset file unreadable, a bad configuration).
-    #[error("engine setup failed: {0}")]
-    Setup(String),
+    #[error("engine setup failed: {message}")]
+    Setup {
+        /// What failed, the cause's text included.
+        message: String,
+        /// The error that caused it, when there is one.
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+/// The underlying error of an [`EngineError`], kept for whoever walks the chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl EngineError {
+    /// A query that failed while running, doing `context` (empty: the cause says it all).
+    pub(crate) fn failed(
+        context: impl std::fmt::Display,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let (message, source) = with_cause(context, cause);
+        Self::Failed { message, source }
+    }
+
+    /// A session that could not be set up because of `cause`, doing `context`.
+    pub(crate) fn setup(
+        context: impl std::fmt::Display,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let (message, source) = with_cause(context, cause);
+        Self::Setup { message, source }
+    }
+
+    /// A session that could not be set up, with no underlying error.
+    pub(crate) fn setup_message(message: String) -> Self {
+        Self::Setup {
+            message,
+            source: None,
+        }
+    }
+}
+
+/// The message "context: cause" (or the cause's alone) and the cause kept as a source.
+fn with_cause(
+    context: impl std::fmt::Display,
+    cause: impl std::error::Error + Send + Sync + 'static,
+) -> (String, Option<Cause>) {
+    let context = context.to_string();
+    let message = if context.is_empty() {
+        cause.to_string()
+    } else {
+        format!("{context}: {cause}")
+    };
+    (message, Some(Box::new(cause)))
+}
+
+#[cfg(test)]
+mod error_tests {
+    use std::error::Error as _;
+
+    use super::EngineError;
+
+    #[test]
+    fn an_engine_error_reads_as_before_and_keeps_its_cause() {
+        let failed = EngineError::failed("taxes", std::io::Error::other("disk gone"));
+        assert_eq!(failed.to_string(), "query failed: taxes: disk gone");
+        let source = failed.source().map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk gone"));
+
+        let setup = EngineError::setup("", std::io::Error::other("no memory pool"));
+        assert_eq!(setup.to_string(), "engine setup failed: no memory pool");
+        assert!(setup.source().is_some());
+
+        let plain = EngineError::setup_message("x: path is not UTF-8".into());
+        assert!(plain.source().is_none());
+    }
 }

@@ -72,7 +72,7 @@ impl EngineSession {
         let internal = vec![udf.name().to_string()];
         for (dataset, grant) in grants {
             let path = dataset.data_path.to_str().ok_or_else(|| {
-                EngineError::Setup(format!(
+                EngineError::setup_message(format!(
                     "{}: path is not UTF-8",
                     dataset.data_path.display()
                 ))
@@ -80,7 +80,7 @@ impl EngineSession {
             let scan = ctx
                 .read_parquet(path, ParquetReadOptions::default())
                 .await
-                .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?;
+                .map_err(|e| EngineError::setup(dataset.name(), e))?;
             let granted = grant.granted_columns();
             let mut columns = Vec::with_capacity(granted.len());
             for column in granted {
@@ -93,10 +93,10 @@ impl EngineSession {
             }
             let view = scan
                 .select(columns)
-                .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?
+                .map_err(|e| EngineError::setup(dataset.name(), e))?
                 .into_view();
             ctx.register_table(dataset.name(), view)
-                .map_err(|e| EngineError::Setup(format!("{}: {e}", dataset.name())))?;
+                .map_err(|e| EngineError::setup(dataset.name(), e))?;
         }
         Ok(Self { ctx, internal })
     }
@@ -113,9 +113,9 @@ impl EngineSession {
         let ctx = context(options)?;
         for table in tables {
             let provider = MemTable::try_new(table.schema, vec![table.batches])
-                .map_err(|e| EngineError::Setup(format!("{}: {e}", table.name)))?;
+                .map_err(|e| EngineError::setup(&table.name, e))?;
             ctx.register_table(table.name.as_str(), Arc::new(provider))
-                .map_err(|e| EngineError::Setup(format!("{}: {e}", table.name)))?;
+                .map_err(|e| EngineError::setup(&table.name, e))?;
         }
         Ok(Self {
             ctx,
@@ -198,11 +198,11 @@ impl EngineSession {
             .ctx
             .table(table)
             .await
-            .map_err(|e| EngineError::Failed(format!("{table}: {e}")))?;
+            .map_err(|e| EngineError::failed(table, e))?;
         frame
             .execute_stream()
             .await
-            .map_err(|e| EngineError::Failed(format!("{table}: {e}")))
+            .map_err(|e| EngineError::failed(table, e))
     }
 
     /// Plans and starts a query, returning its stream of batches. Dropping the stream cancels it
@@ -216,7 +216,7 @@ impl EngineSession {
         frame
             .execute_stream()
             .await
-            .map_err(|e| EngineError::Failed(e.to_string()))
+            .map_err(|e| EngineError::failed("", e))
     }
 }
 
@@ -239,7 +239,7 @@ fn context(options: &SessionOptions) -> Result<SessionContext, EngineError> {
             DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
         )
         .build_arc()
-        .map_err(|e| EngineError::Setup(e.to_string()))?;
+        .map_err(|e| EngineError::setup("", e))?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     surface::restrict_registry(&ctx);
     Ok(ctx)

@@ -47,7 +47,7 @@ impl IdentifierUniverse {
         let mut folded = HashSet::new();
         for dataset in datasets {
             let path = dataset.data_path.to_str().ok_or_else(|| {
-                EngineError::Setup(format!(
+                EngineError::setup_message(format!(
                     "{}: path is not UTF-8",
                     dataset.data_path.display()
                 ))
@@ -59,21 +59,21 @@ impl IdentifierUniverse {
                     .await
                     .and_then(|f| f.select(vec![ident(column)]))
                     .and_then(|f| f.distinct())
-                    .map_err(|e| EngineError::Setup(format!("{}.{column}: {e}", dataset.name())))?;
+                    .map_err(|e| EngineError::setup(format!("{}.{column}", dataset.name()), e))?;
                 let mut stream = frame
                     .execute_stream()
                     .await
-                    .map_err(|e| EngineError::Setup(format!("{}.{column}: {e}", dataset.name())))?;
+                    .map_err(|e| EngineError::setup(format!("{}.{column}", dataset.name()), e))?;
                 while let Some(batch) = stream.next().await {
                     let batch = batch.map_err(|e| {
-                        EngineError::Setup(format!("{}.{column}: {e}", dataset.name()))
+                        EngineError::setup(format!("{}.{column}", dataset.name()), e)
                     })?;
                     let Some(values) = batch.columns().first() else {
                         continue;
                     };
                     let values = arrow::compute::cast(values, &arrow::datatypes::DataType::Utf8)
                         .map_err(|e| {
-                            EngineError::Setup(format!("{}.{column}: {e}", dataset.name()))
+                            EngineError::setup(format!("{}.{column}", dataset.name()), e)
                         })?;
                     let Some(values) = values.as_any().downcast_ref::<arrow::array::StringArray>()
                     else {
