@@ -257,7 +257,7 @@ mod tests {
 }
 
 /// The accuracy table of docs/privacy.md ("Sample and aggregate"):
-/// `cargo test -p shuyu --lib accuracy_table -- --ignored --nocapture`.
+/// `cargo test -p shuyu-guard --lib accuracy_table -- --ignored --nocapture`.
 #[cfg(test)]
 mod accuracy {
     use super::*;
