@@ -10,7 +10,7 @@ use super::access::{self, not_found, require, IdentityRules};
 use super::agreements::{agreement, AgreementRules};
 use super::applications::{find_application, ApplicationRules};
 use super::model::{ApplicationStatus, Caller, IdentityStatus, JobAuthorization, Role};
-use super::refusals::{refusal_parts, Refusal};
+use super::refusals::{refusal_parts, Refusal, RULES};
 use super::registry::{dataset_refusal, find_dataset};
 use super::{GovError, Governance};
 
@@ -180,6 +180,10 @@ impl Governance {
         error: &GovError,
         audited: Option<String>,
     ) -> Result<(), GovError> {
+        debug_assert!(
+            RULES.iter().any(|(listed, _)| *listed == rule),
+            "gate rule '{rule}' is not in refusals::RULES"
+        );
         let (status, message) = refusal_parts(error);
         self.record_refusal(&Refusal {
             caller: caller.clone(),

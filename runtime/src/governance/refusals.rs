@@ -31,8 +31,9 @@ pub(crate) const REFUSED: &str = "refused";
 pub(crate) const REFUSED_SUPPRESSED: &str = "refused.suppressed";
 
 /// The stable rule names of the job gate's refusals (`details.rule` of `refused.submitJob`),
-/// each explained in docs/reviewer.md (a test checks it).
-#[cfg_attr(not(test), allow(dead_code))]
+/// each explained in docs/reviewer.md (a test checks it). A submission refused under a name not
+/// listed here fails a debug assertion (`Governance::refuse_submission`), so the tests that
+/// refuse submissions keep the list complete.
 pub(crate) const RULES: &[(&str, &str)] = &[
     ("role", "the caller's role may not do this"),
     ("application_unknown", "no such application"),
