@@ -19,6 +19,11 @@ pub const MAIN_EXPORT: &str = "shuyu_main";
 pub const PARTITION_EXPORT: &str = "shuyu_partition";
 /// The entry point of entity runs (per-entity releases): `() -> i32`.
 pub const CONTRIBUTE_EXPORT: &str = "shuyu_contribute";
+/// The entry point of answer runs (verification and data services): `() -> i32`.
+pub const ANSWER_EXPORT: &str = "shuyu_answer";
+/// In an answer run, the table name `entity_rows` serves the call's request parameters under:
+/// one row, the service's declared parameters as columns.
+pub const REQUEST_TABLE: &str = "request";
 
 /// A WebAssembly value type of the ABI. Pointers and lengths are `i32`, read as unsigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

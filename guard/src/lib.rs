@@ -45,6 +45,7 @@ mod release;
 mod report;
 mod scan;
 mod schema;
+pub mod service;
 mod steps;
 mod table;
 mod threshold;

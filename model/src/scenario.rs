@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use shuyu_datasets::manifest::{ColumnSpec, ColumnUse, PrivacyBudget};
 
 use shuyu_catalog::{Catalog, Dataset};
+use shuyu_guard::service::ServiceContract;
 use shuyu_guard::vector::entity_column_missing;
 use shuyu_guard::vector::VectorContract;
 use shuyu_guard::{PrivacySpec, ReleaseContract};
@@ -201,6 +202,10 @@ pub struct ScenarioFile {
     /// budget ledger on the first charge. Without it, releases with privacy are blocked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy_budget: Option<PrivacyBudget>,
+    /// Verification and data services (`[[service]]`): answers about one consenting subject.
+    /// Their names are a namespace of their own.
+    #[serde(rename = "service", default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceContract>,
 }
 
 /// A release contract composed with the providers' policies.
@@ -223,6 +228,8 @@ pub struct ApprovedScenario {
     pub releases: Vec<ResolvedRelease>,
     /// The vector contracts, validated.
     pub vectors: Vec<Arc<VectorContract>>,
+    /// The service contracts, validated against the granted datasets.
+    pub services: Vec<Arc<ServiceContract>>,
     /// Where the scenario is looser than a manifest (the manifest is what applies there).
     pub looser: Vec<Looser>,
 }
@@ -241,6 +248,11 @@ impl ApprovedScenario {
     /// The vector contract of that name.
     pub fn vector(&self, name: &str) -> Option<&Arc<VectorContract>> {
         self.vectors.iter().find(|v| v.name == name)
+    }
+
+    /// The service contract of that name.
+    pub fn service(&self, name: &str) -> Option<&Arc<ServiceContract>> {
+        self.services.iter().find(|s| s.name == name)
     }
 
     /// Refuses a scenario that asks for less than a manifest allows anywhere, naming every
@@ -537,11 +549,13 @@ impl ScenarioFile {
             looser.extend(looser_budget(&place, Some(loss(vector.privacy)), &datasets));
             vectors.push(Arc::new(vector.clone()));
         }
+        let services = self.check_services(&datasets).map_err(invalid)?;
         Ok(ApprovedScenario {
             file: self,
             datasets,
             releases,
             vectors,
+            services,
             looser,
         })
     }
@@ -560,6 +574,54 @@ impl ScenarioFile {
                 let entity = dataset.manifest.dataset.entity_column.as_str();
                 (!grant.columns.iter().any(|c| c == entity)).then(|| (dataset.name(), entity))
             })
+    }
+
+    /// Validates the `[[service]]` entries: each contract on its own, unique names, and every
+    /// granted table servable per subject (its entity column granted and of the service's
+    /// identifier kind), since an answer run reads the subject's rows of every granted table.
+    fn check_services(&self, datasets: &[Dataset]) -> Result<Vec<Arc<ServiceContract>>, String> {
+        let mut names = BTreeSet::new();
+        let mut services = Vec::with_capacity(self.services.len());
+        for service in &self.services {
+            service.validate().map_err(|e| e.to_string())?;
+            if !names.insert(service.name.as_str()) {
+                return Err(format!("service '{}' is declared twice", service.name));
+            }
+            if let Some((dataset, entity)) = self.ungranted_entity_column(datasets) {
+                return Err(format!(
+                    "service '{}': an answer run reads the subject's rows of every granted table, \
+                     so each must grant its entity column; {dataset} does not grant {entity}",
+                    service.name
+                ));
+            }
+            for dataset in datasets {
+                if dataset.name() == shuyu_guard::service::REQUEST_TABLE {
+                    return Err(format!(
+                        "service '{}': a granted dataset is named '{}', the name answer runs \
+                         read their request parameters under",
+                        service.name,
+                        dataset.name()
+                    ));
+                }
+                let entity = dataset.manifest.dataset.entity_column.as_str();
+                let kind = dataset
+                    .manifest
+                    .column(entity)
+                    .and_then(|c| c.identifier_kind);
+                if kind != Some(service.subject.identifier_kind()) {
+                    return Err(format!(
+                        "service '{}' is about one {} but {}'s entity column {entity} holds {}; \
+                         grant only datasets whose entities are the service's subjects",
+                        service.name,
+                        service.subject.as_str(),
+                        dataset.name(),
+                        kind.map_or("no identifier", |k| k.as_str())
+                    ));
+                }
+            }
+            services.push(Arc::new(service.clone()));
+        }
+        Ok(services)
     }
 
     /// Resolves `dataset.column` to a granted column's manifest entry.

@@ -15,7 +15,7 @@ use shuyu_abi::limits::{MAX_CHUNK_BYTES, MAX_LOG_BYTES, MAX_NAME_BYTES, MAX_SQL_
 use super::entity::{CONTRIBUTE_EXPORT, ENTITY_HOST_CALL_FUEL};
 use super::state::GuestState;
 use super::{
-    CallError, ErrorCode, Fault, LimitKind, ReleaseStatus, ABI_MODULE, ENTRY_POINT,
+    CallError, ErrorCode, Fault, LimitKind, ReleaseStatus, ABI_MODULE, ANSWER_EXPORT, ENTRY_POINT,
     HOST_FUEL_PER_NANOSECOND, PARTITION_EXPORT,
 };
 
@@ -74,20 +74,19 @@ pub(super) fn check_module(module: &Module) -> Result<(), Fault> {
             )));
         }
     }
-    match module.get_export(ENTRY_POINT) {
-        Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 1 => {}
-        Some(_) => {
-            return Err(Fault::InvalidModule(format!(
-                "`{ENTRY_POINT}` must be a function () -> i32"
-            )))
-        }
-        None => {
-            return Err(Fault::InvalidModule(format!(
-                "the module does not export `{ENTRY_POINT}`"
-            )))
-        }
+    // A job's module starts at `shuyu_main`; a service-only module has `shuyu_answer` alone.
+    if module.get_export(ENTRY_POINT).is_none() && module.get_export(ANSWER_EXPORT).is_none() {
+        return Err(Fault::InvalidModule(format!(
+            "the module does not export `{ENTRY_POINT}` (a job's entry) or `{ANSWER_EXPORT}` \
+             (a service's)"
+        )));
     }
-    for optional in [PARTITION_EXPORT, CONTRIBUTE_EXPORT] {
+    for optional in [
+        ENTRY_POINT,
+        PARTITION_EXPORT,
+        CONTRIBUTE_EXPORT,
+        ANSWER_EXPORT,
+    ] {
         match module.get_export(optional) {
             None => {}
             Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 1 => {}

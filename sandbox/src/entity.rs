@@ -119,10 +119,16 @@ impl EntityEngine {
         module: &GuestModule,
         limits: &Limits,
         cancel: &CancelToken,
+        export: &'static str,
     ) -> Result<EntityRunner, Fault> {
-        if module.module.get_export(CONTRIBUTE_EXPORT).is_none() {
+        if module.module.get_export(export).is_none() {
+            let runs = if export == CONTRIBUTE_EXPORT {
+                "entity runs"
+            } else {
+                "answer runs"
+            };
             return Err(Fault::InvalidModule(format!(
-                "the module does not export `{CONTRIBUTE_EXPORT}`, so it has no entity runs"
+                "the module does not export `{export}`, so it has no {runs}"
             )));
         }
         let bytes = module
@@ -146,13 +152,15 @@ impl EntityEngine {
             limits: limits.for_entity_run(),
             cancel: cancel.clone(),
             slots: self.slots.clone(),
+            export,
         };
         runner.probe()?;
         Ok(runner)
     }
 }
 
-/// Runs `shuyu_contribute` once per entity, each in a fresh instance (see the module docs).
+/// Runs an export (`shuyu_contribute` once per entity, or `shuyu_answer` once per service
+/// call), each run in a fresh instance (see the module docs).
 #[derive(Clone)]
 pub struct EntityRunner {
     engine: Engine,
@@ -160,6 +168,8 @@ pub struct EntityRunner {
     limits: Limits,
     cancel: CancelToken,
     slots: Arc<(Mutex<u32>, Condvar)>,
+    /// The export each run calls.
+    export: &'static str,
 }
 
 impl std::fmt::Debug for EntityRunner {
@@ -240,18 +250,19 @@ impl EntityRunner {
 
     /// Runs the export once in a fresh instance and store, with `host` serving its calls, on the
     /// calling thread (a worker thread of [`EntityRunner::run_each`]). Never panics.
-    fn run_one(&self, host: Box<dyn Host>) -> RunOutcome {
+    fn run_one(&self, host: Box<dyn Host>, deadline: Option<Instant>) -> RunOutcome {
         let started = Instant::now();
         let mut state = GuestState::new(host, self.limits.clone(), self.cancel.clone(), None);
         state.fixed_host_costs = true;
+        state.deadline = deadline;
         let mut store = match prepare_store(&self.engine, state, &self.limits) {
             Ok(store) => store,
             Err(fault) => return RunOutcome::failed(fault, started),
         };
         let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let instance = self.pre.instantiate(&mut store)?;
-            let contribute = instance.get_typed_func::<(), i32>(&mut store, CONTRIBUTE_EXPORT)?;
-            contribute.call(&mut store, ())
+            let export = instance.get_typed_func::<(), i32>(&mut store, self.export)?;
+            export.call(&mut store, ())
         }));
         finish_run(&mut store, call, &self.limits, started)
     }
@@ -296,7 +307,7 @@ impl EntityRunner {
                     return Ok(state);
                 }
                 let host = host_for(&mut state, i);
-                let outcome = self.run_one(host);
+                let outcome = self.run_one(host, None);
                 if let Err(fault @ (Fault::Cancelled | Fault::Internal(_))) = &outcome.result {
                     // The job is stopping or the host failed: no release can be complete.
                     let fault = fault.clone();
@@ -330,6 +341,21 @@ impl EntityRunner {
                 .collect()
         });
         results.into_iter().collect()
+    }
+
+    /// Runs the export once, on the calling thread, in a fresh instance with `host` serving its
+    /// calls; the run is interrupted (at an epoch tick) once `deadline` passes
+    /// ([`LimitKind::AnswerTime`]). Waits for a pool slot until `deadline`.
+    ///
+    /// # Errors
+    /// [`LimitKind::AnswerTime`] when no slot frees up before `deadline`, [`Fault::Cancelled`]
+    /// when the runner's token is set. What the run does is in the [`RunOutcome`].
+    pub fn run_single(&self, host: Box<dyn Host>, deadline: Instant) -> Result<RunOutcome, Fault> {
+        let _slot = self.take_slot(deadline).map_err(|fault| match fault {
+            Fault::Limit(LimitKind::ReleaseTime) => Fault::Limit(LimitKind::AnswerTime),
+            other => other,
+        })?;
+        Ok(self.run_one(host, Some(deadline)))
     }
 
     /// Waits for a free pool slot, looking at the cancel token and the deadline while it waits.

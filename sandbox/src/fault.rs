@@ -26,6 +26,8 @@ pub enum LimitKind {
     Entities,
     /// A per-entity release that ran longer than `entity_release_secs`.
     ReleaseTime,
+    /// An answer run that ran longer than its service's `timeout_ms`.
+    AnswerTime,
 }
 
 impl LimitKind {
@@ -41,6 +43,7 @@ impl LimitKind {
             Self::QueryTime => "query_time",
             Self::Entities => "entities",
             Self::ReleaseTime => "release_time",
+            Self::AnswerTime => "answer_time",
         }
     }
 }

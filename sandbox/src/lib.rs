@@ -52,6 +52,8 @@ pub(crate) const ENTRY_POINT: &str = shuyu_abi::MAIN_EXPORT;
 /// The optional export a module's partition runs start from (`release_vector`, sample-and-
 /// aggregate): `() -> i32`, like [`ENTRY_POINT`].
 pub(crate) const PARTITION_EXPORT: &str = shuyu_abi::PARTITION_EXPORT;
+/// The export answer runs start from (verification and data services): `() -> i32`.
+pub const ANSWER_EXPORT: &str = shuyu_abi::ANSWER_EXPORT;
 /// Fuel charged per nanosecond of wall time a guest spends in host functions (1 µs = 1,000
 /// fuel): about what the same time costs in guest instructions, so fuel stays the one CPU
 /// budget of a run, host work included.
@@ -60,7 +62,7 @@ pub(crate) const HOST_FUEL_PER_NANOSECOND: u64 = 1;
 /// (DataFusion planning recurses deeply on hostile SQL).
 const GUEST_THREAD_STACK: usize = 32 << 20;
 /// Name of the thread a guest runs on (panics there are caught and audited, not printed).
-pub(crate) const GUEST_THREAD_NAME: &str = "shuyu-guest";
+pub const GUEST_THREAD_NAME: &str = "shuyu-guest";
 
 /// A compiled, checked guest module.
 #[derive(Clone)]
@@ -190,6 +192,23 @@ impl Sandbox {
             .entity_runner()
     }
 
+    /// The runner of `module`'s answer runs (`shuyu_answer`, one per service call) under
+    /// `limits` narrowed to the entity limits: the same fresh-instance isolation as entity runs.
+    ///
+    /// # Errors
+    /// [`Fault::InvalidModule`] when the module has no `shuyu_answer` export or cannot be
+    /// instantiated within the entity limits; [`Fault::Internal`] when the pooling engine cannot
+    /// be built.
+    pub fn answer_runner(
+        &self,
+        module: &GuestModule,
+        limits: &Limits,
+        cancel: &CancelToken,
+    ) -> Result<EntityRunner, Fault> {
+        self.partition_runner(module, limits, cancel)
+            .pooled_runner(ANSWER_EXPORT)
+    }
+
     /// The runner a main run of `module` hands to its host, for its partition and entity runs.
     pub(crate) fn partition_runner(
         &self,
@@ -249,6 +268,11 @@ impl PartitionRunner {
     /// instantiated within the entity limits (data-independent: the caller blocks the release);
     /// [`Fault::Internal`] when the pooling engine cannot be built.
     pub fn entity_runner(&self) -> Result<EntityRunner, Fault> {
+        self.pooled_runner(CONTRIBUTE_EXPORT)
+    }
+
+    /// A runner of `export` on the pooling engine, one fresh instance per run.
+    fn pooled_runner(&self, export: &'static str) -> Result<EntityRunner, Fault> {
         let engine = self
             .entities
             .get_or_init(|| {
@@ -258,7 +282,7 @@ impl PartitionRunner {
             })
             .clone()
             .map_err(Fault::Internal)?;
-        engine.runner(&self.module, &self.limits, &self.cancel)
+        engine.runner(&self.module, &self.limits, &self.cancel, export)
     }
 
     /// Runs the partition export once, in a fresh instance, with `host` serving its calls.
@@ -335,6 +359,9 @@ fn prepare_store(
         if state.cancel.is_cancelled() {
             state.fault = Some(Fault::Cancelled);
             Ok(UpdateDeadline::Interrupt)
+        } else if state.deadline.is_some_and(|end| Instant::now() > end) {
+            state.fault = Some(Fault::Limit(LimitKind::AnswerTime));
+            Ok(UpdateDeadline::Interrupt)
         } else {
             Ok(UpdateDeadline::Continue(1))
         }
@@ -371,6 +398,11 @@ fn finish_run(
 }
 
 impl RunOutcome {
+    /// A run that ended with `fault` before it started (no fuel used, no time).
+    pub fn failed_with(fault: Fault) -> Self {
+        Self::failed(fault, Instant::now())
+    }
+
     pub(crate) fn failed(fault: Fault, started: Instant) -> Self {
         Self {
             result: Err(fault),

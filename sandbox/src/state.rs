@@ -85,6 +85,8 @@ pub(crate) struct GuestState {
     /// In an entity run: host calls cost a fixed amount of fuel instead of their wall time
     /// (see `entity`).
     pub(super) fixed_host_costs: bool,
+    /// In an answer run: the wall-clock end of the run, checked at every epoch tick.
+    pub(super) deadline: Option<std::time::Instant>,
 }
 
 impl GuestState {
@@ -115,6 +117,7 @@ impl GuestState {
             log_lines_dropped: 0,
             runner,
             fixed_host_costs: false,
+            deadline: None,
         }
     }
 
