@@ -30,8 +30,9 @@ pub const INVALID_CONTRIBUTIONS: i32 = ErrorCode::InvalidContributions.code();
 pub const UNKNOWN_RELEASE: i32 = ErrorCode::UnknownRelease.code();
 /// A function that does not belong to this kind of run: `release_vector` or `release_begin` in
 /// a partition or entity run, `vector_name` or `vector_emit` outside a partition run,
-/// `entity_release`, `entity_rows` or `contribute` outside an entity run, `query` in an entity
-/// run, and `release_begin` of a contract entry with privacy (it must be made per entity).
+/// `entity_release`, `entity_rows` or `contribute` outside an entity or answer run, `query` in
+/// an entity or answer run, and `release_begin` of a contract entry with privacy (it must be
+/// made per entity).
 pub const NOT_AVAILABLE: i32 = ErrorCode::NotAvailable.code();
 /// Not an ABI code: what the stub returns outside the sandbox, where no host exists.
 pub const NOT_IN_SANDBOX: i32 = -99;
@@ -566,6 +567,7 @@ mod tests {
             shuyu_abi::MAIN_EXPORT,
             shuyu_abi::PARTITION_EXPORT,
             shuyu_abi::CONTRIBUTE_EXPORT,
+            shuyu_abi::ANSWER_EXPORT,
         ] {
             let function = format!("pub extern \"C\" fn {export}() -> i32");
             assert!(lib.contains(&function), "{function}");

@@ -47,7 +47,8 @@ struct State {
     finish_answer: i32,
     logs: Vec<String>,
     last_error: String,
-    /// Per-entity runs: the release name `entity_release` answers (`None`: not an entity run).
+    /// Per-entity and answer runs: the release or service name `entity_release` answers (`None`:
+    /// neither kind of run).
     entity_release: Option<String>,
     /// This entity's batches of each granted table; a table not in here is not granted.
     entity_tables: HashMap<String, Vec<Vec<u8>>>,
@@ -78,6 +79,9 @@ struct FakeHost(Rc<RefCell<State>>);
 impl Host for FakeHost {
     fn query(&mut self, sql: &[u8]) -> i32 {
         let mut s = self.0.borrow_mut();
+        if s.entity_release.is_some() {
+            return s.fail(abi::NOT_AVAILABLE, "query in an entity or answer run");
+        }
         if let Some((code, message)) = s.reject_query.take() {
             return s.fail(code, &message);
         }
@@ -291,6 +295,13 @@ impl Fake {
     /// Makes this an entity run computing `release`: `entity_rows` and `contribute` work.
     pub(crate) fn enter_entity_run(&self, release: &str) {
         self.state.borrow_mut().entity_release = Some(release.to_string());
+    }
+
+    /// Makes this an answer run of `service` with `request` as the call's parameters: as the
+    /// host does, `entity_release` names the service and the table `request` holds the batch.
+    pub(crate) fn enter_answer_run(&self, service: &str, request: &RecordBatch) {
+        self.enter_entity_run(service);
+        self.grant_entity_rows(shuyu_abi::REQUEST_TABLE, vec![ipc_stream(request)]);
     }
 
     /// This entity's batches (each an IPC stream) of a granted table.

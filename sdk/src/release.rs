@@ -259,12 +259,19 @@ impl ContributionColumns {
             columns.push(Arc::new(builder.finish()));
         }
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        out.clear();
-        let mut writer = StreamWriter::try_new(&mut *out, schema)?;
-        writer.write(&batch)?;
-        writer.finish()?;
-        Ok(())
+        write_stream(&batch, out)
     }
+}
+
+/// Encodes `batch` as one uncompressed Arrow IPC stream (schema, the batch, end-of-stream) into
+/// `out`, replacing what it held: the form every chunk handed to the host takes (contributions,
+/// an answer).
+pub(crate) fn write_stream(batch: &RecordBatch, out: &mut Vec<u8>) -> Result<()> {
+    out.clear();
+    let mut writer = StreamWriter::try_new(&mut *out, &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    Ok(())
 }
 
 /// The contribution schema for these dimension and measure names: an `entity` column first when

@@ -1,7 +1,8 @@
 //! Checks every built guest module in `target/wasm-modules/` against the module shape of ABI v1
 //! (docs/abi.md): imports only the `shuyu_v1` functions, with their exact signatures, and exports a
 //! 32-bit unshared `memory` and `shuyu_main: () -> i32`, and the optional entries
-//! (`shuyu_partition`, `shuyu_contribute`) as `() -> i32` when it exports them.
+//! (`shuyu_partition`, `shuyu_contribute`, `shuyu_answer`) as `() -> i32` when it exports them. A
+//! service-only module (one that exports `shuyu_answer`) may leave out `shuyu_main`.
 //!
 //! The modules come from `scripts/build-guests.sh`; when none are built this test says so and
 //! passes, so host-only test runs do not need a wasm toolchain.
@@ -92,10 +93,13 @@ fn check_module(bytes: &[u8]) -> Result<Vec<String>, wasmparser::BinaryReaderErr
         },
         other => problems.push(format!("no exported memory: {other:?}")),
     }
+    // A service-only module is only ever called through its answer entry: it has no main run.
+    let service_only = exports.iter().any(|(name, ..)| name == "shuyu_answer");
     for (entry, required) in [
-        ("shuyu_main", true),
+        ("shuyu_main", !service_only),
         ("shuyu_partition", false),
         ("shuyu_contribute", false),
+        ("shuyu_answer", false),
     ] {
         match exports.iter().find(|(name, ..)| name == entry) {
             Some((_, ExternalKind::Func, index)) => {
@@ -173,4 +177,23 @@ fn checker_catches_foreign_imports_and_missing_exports() {
         problems.iter().any(|p| p.contains("shuyu_main")),
         "{problems:?}"
     );
+}
+
+#[test]
+fn checker_accepts_a_service_only_module() {
+    // (module (memory (export "memory") 1)
+    //         (func (export "shuyu_answer") (result i32) i32.const 0))
+    let service_module: &[u8] = &[
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+        0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, // type section: () -> i32
+        0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+        0x05, 0x03, 0x01, 0x00, 0x01, // memory section: one memory, min 1 page
+        0x07, 0x19, 0x02, // export section, two exports
+        0x06, b'm', b'e', b'm', b'o', b'r', b'y', 0x02, 0x00, // memory 0
+        0x0c, b's', b'h', b'u', b'y', b'u', b'_', b'a', b'n', b's', b'w', b'e', b'r', 0x00,
+        0x00, // function 0
+        0x0a, 0x06, 0x01, 0x04, 0x00, 0x41, 0x00, 0x0b, // code: i32.const 0, end
+    ];
+    let problems = check_module(service_module).expect("parses");
+    assert!(problems.is_empty(), "{problems:?}");
 }
