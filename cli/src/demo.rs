@@ -38,7 +38,7 @@ fn source_root() -> Option<PathBuf> {
 }
 
 /// Steps of the district-stats demo (other examples stop after the fifth).
-const STEPS: u32 = 8;
+const STEPS: u32 = 9;
 
 fn step(n: u32, text: &str) {
     eprintln!("[{n}/{STEPS}] {text}");
@@ -179,6 +179,7 @@ pub(crate) fn run(data_dir: &Path, args: DemoArgs) -> CliResult {
             let dir = root.join("guest-examples").join("district-stats");
             district_stats_dp(&domain, &dir, &module_path)?;
             health_by_age(&domain, root)?;
+            super::demo_service::run(&domain, root, |text| step(9, text))?;
         }
     }
     match shuyu::integrity::verify_domain(&domain, &[]) {

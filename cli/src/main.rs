@@ -15,6 +15,7 @@ mod client;
 mod datasets;
 mod dates;
 mod demo;
+mod demo_service;
 mod domain;
 mod job;
 mod logging;
@@ -28,6 +29,7 @@ mod review;
 mod run;
 mod scenario;
 mod serve;
+mod service;
 mod whoami;
 mod worker;
 
@@ -121,6 +123,12 @@ enum Command {
     /// Data-quality requests: file, list, answer (server).
     #[command(subcommand)]
     Quality(quality::QualityCommand),
+    /// Consents to services: grant, revoke, list (server).
+    #[command(subcommand)]
+    Consent(service::ConsentCommand),
+    /// Verification and data services: call, calls about a subject, usage (server).
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// Jobs on the server: submit, status, list, cancel, wait.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -248,6 +256,8 @@ fn run() -> ExitCode {
         Command::Review(cmd) => review::run(&globals, cmd),
         Command::Objection(cmd) => objection::run(&globals, cmd),
         Command::Quality(cmd) => quality::run(&globals, cmd),
+        Command::Consent(cmd) => service::run_consent(&globals, cmd),
+        Command::Service(cmd) => service::run_service(&globals, cmd),
         Command::Job(cmd) => job::run(&globals, cmd),
         Command::Product(cmd) => product::run(&globals, cmd),
         Command::Audit(cmd) => audit::run(&globals, cmd),

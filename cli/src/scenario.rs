@@ -330,6 +330,42 @@ pub(crate) fn print_contract(c: &EffectiveContract) {
             println!("      {coord:<20} bounds [{lo}, {hi}]");
         }
     }
+    for service in &c.services {
+        let s = &service.contract;
+        println!(
+            "    service {}  about one {}  answer ≤ {:.1} bits  reply at {} ms  {}/s  {}/day",
+            s.name,
+            s.subject.as_str(),
+            service.answer_bits,
+            s.timeout_ms,
+            s.rate_per_second,
+            s.daily_quota
+        );
+        for p in &s.params {
+            let domain = match (&p.values, p.min, p.max) {
+                (Some(values), _, _) => values.join(" | "),
+                (None, Some(lo), Some(hi)) => format!("[{lo}, {hi}]"),
+                _ => String::new(),
+            };
+            println!("      param  {:<18} {:?} {domain}", p.name, p.kind);
+        }
+        for f in &s.answer {
+            let domain = match (&f.values, &f.buckets) {
+                (Some(values), _) => values.join(" | "),
+                (None, Some(edges)) => format!(
+                    "buckets {}",
+                    edges
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                ),
+                _ => String::new(),
+            };
+            let null = if f.nullable { " | null" } else { "" };
+            println!("      answer {:<18} {domain}{null}", f.name);
+        }
+    }
     if c.looser.is_empty() {
         println!("    nothing asked is looser than the manifests");
     }

@@ -20,6 +20,7 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 use shuyu::governance::RefusalLimit;
 use shuyu::job::worker::WorkerConfig;
+use shuyu::services::ServiceLimits;
 use shuyu_server::queue::JobIsolation;
 use shuyu_server::{AppState, Server, ServerConfig, DEFAULT_LISTEN, DEFAULT_WORKERS};
 
@@ -56,6 +57,19 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = RefusalLimit::default().window.as_secs(), value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
     refusal_window_secs: u64,
+    /// Service calls per second one operator may make over all its services.
+    #[arg(long, default_value_t = ServiceLimits::default().operator_rate_per_second,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    operator_call_rate: u32,
+    /// Service calls per day (domain time zone) one operator may make over all its services.
+    #[arg(long, default_value_t = ServiceLimits::default().operator_daily_quota,
+          value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    operator_daily_calls: u64,
+    /// Memory one scenario's subject index may take (its granted rows, grouped by subject), in
+    /// MiB.
+    #[arg(long, default_value_t = ServiceLimits::default().index_memory_mib,
+          value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..))]
+    service_index_mib: u32,
     /// Log level on stderr: off, error, warn, info (each request and job phase), debug, trace.
     /// The job workers log at the same level.
     #[arg(long, env = "SHUYU_LOG", default_value = logging::DEFAULT_LEVEL, value_name = "LEVEL")]
@@ -92,6 +106,11 @@ pub(crate) fn run(globals: &Globals, args: ServeArgs) -> CliResult {
             window: std::time::Duration::from_secs(args.refusal_window_secs),
         },
         time_zone: globals.zone,
+        service_limits: ServiceLimits {
+            operator_rate_per_second: args.operator_call_rate,
+            operator_daily_quota: args.operator_daily_calls,
+            index_memory_mib: args.service_index_mib,
+        },
         ..ServerConfig::default()
     };
     // Opening the domain blocks (keys, migrations) and starts the job workers: before the

@@ -8,10 +8,12 @@
 //! - [`records`]: identities, datasets, agreements, applications, objections, quality requests
 //!   and server-side jobs (docs/concepts.md, "Roles and rules").
 //! - [`scenario`]: the scenario file and its composition with the catalog's column policies.
+//! - [`services`]: consents and the calls of verification and data services.
 //! - [`budget`] and [`units`]: privacy-budget scopes, charges and the exact fixed-point amounts
 //!   the ledger keeps.
 
 pub mod budget;
 pub mod records;
 pub mod scenario;
+pub mod services;
 pub mod units;

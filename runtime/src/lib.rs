@@ -15,8 +15,10 @@ pub mod audit;
 pub mod budget;
 pub mod domain;
 pub mod governance;
+mod grouping;
 pub mod integrity;
 pub mod job;
+pub mod services;
 pub mod time_zone;
 
 /// The sandbox (crate `shuyu-sandbox`): wasmtime running a guest under ABI v1 and its limits.

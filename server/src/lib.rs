@@ -135,7 +135,10 @@ pub async fn serve(
 }
 
 /// Calls [`Governance::expire_due`](shuyu::governance::Governance::expire_due) every
-/// `expire_every`, logging failures (the next round retries).
+/// `expire_every`, then prepares services not yet prepared ([`Services::warm`]), logging
+/// failures (the next round retries).
+///
+/// [`Services::warm`]: shuyu::services::Services::warm
 async fn expire_periodically(state: AppState) {
     let mut ticks = tokio::time::interval(state.config.expire_every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -145,6 +148,16 @@ async fn expire_periodically(state: AppState) {
         if let Err(e) = result {
             tracing::error!(error = %e.message, "expiring agreements and applications");
         }
+        // Services approved (or given new data) since the last round get their subject index
+        // now, not during their first call. Its own task: building can take a while.
+        let services = state.services.clone();
+        tokio::task::spawn_blocking(move || match services.warm() {
+            Ok(prepared) if !prepared.is_empty() => {
+                tracing::info!(services = ?prepared, "services prepared")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "preparing services"),
+        });
     }
 }
 

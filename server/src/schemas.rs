@@ -21,9 +21,9 @@ use serde_json::{json, Map, Value};
 
 use super::error::ErrorBody;
 use super::routes::{
-    ApplicationAction, DomainPublicKey, Health, ModuleUploaded, NewJob, NewObjection,
+    ApplicationAction, ConsentInput, DomainPublicKey, Health, ModuleUploaded, NewJob, NewObjection,
     NewQualityRequest, OpenApiDocument, OperatorSuspension, PublishDataset, QualityAnswer,
-    ReasonInput, ResolveObjection,
+    ReasonInput, ResolveObjection, SubjectQuery, UsageReport,
 };
 use shuyu::audit::{Entry, VerifyReport};
 use shuyu::budget::ScenarioBudget;
@@ -32,6 +32,7 @@ use shuyu::governance::model::{
     Objection, Page, QualityRequest, ReviewInput,
 };
 use shuyu::governance::EffectiveContract;
+use shuyu::services::{CallReply, CallRequest, Consent, ServiceCall};
 
 /// Adds a type's schema, and those of the types inside it, to a generator's definitions.
 type Describe = fn(&mut SchemaGenerator) -> Schema;
@@ -48,6 +49,9 @@ const READ: &[Describe] = &[
     SchemaGenerator::subschema_for::<NewQualityRequest>,
     SchemaGenerator::subschema_for::<QualityAnswer>,
     SchemaGenerator::subschema_for::<NewJob>,
+    SchemaGenerator::subschema_for::<ConsentInput>,
+    SchemaGenerator::subschema_for::<CallRequest>,
+    SchemaGenerator::subschema_for::<SubjectQuery>,
 ];
 
 /// The response bodies the route table names, and the error body every route may answer.
@@ -76,13 +80,19 @@ const WRITTEN: &[Describe] = &[
     SchemaGenerator::subschema_for::<ScenarioBudget>,
     SchemaGenerator::subschema_for::<Page<Entry>>,
     SchemaGenerator::subschema_for::<VerifyReport>,
+    SchemaGenerator::subschema_for::<Consent>,
+    SchemaGenerator::subschema_for::<Page<Consent>>,
+    SchemaGenerator::subschema_for::<CallReply>,
+    SchemaGenerator::subschema_for::<ServiceCall>,
+    SchemaGenerator::subschema_for::<Page<ServiceCall>>,
+    SchemaGenerator::subschema_for::<UsageReport>,
 ];
 
 /// The schemas of request bodies and of the objects inside them: all closed
 /// (`additionalProperties: false`), as the server refuses unknown fields. The test of the
 /// document checks that exactly these are closed.
 #[cfg(test)]
-pub(crate) const REQUEST_OBJECTS: [&str; 22] = [
+pub(crate) const REQUEST_OBJECTS: [&str; 28] = [
     "PublishDataset",
     "ReasonInput",
     "NewAgreement",
@@ -105,6 +115,12 @@ pub(crate) const REQUEST_OBJECTS: [&str; 22] = [
     "NewQualityRequest",
     "QualityAnswer",
     "NewJob",
+    "ServiceContract",
+    "ParamSpec",
+    "AnswerField",
+    "ConsentInput",
+    "CallRequest",
+    "SubjectQuery",
 ];
 
 /// A reference to a named schema.

@@ -10,6 +10,7 @@ use super::queue::{JobIsolation, JobQueue};
 use shuyu::budget::BudgetLedger;
 use shuyu::domain::{Domain, DomainError};
 use shuyu::governance::{GovError, Governance, RefusalLimit};
+use shuyu::services::{ServiceLimits, Services};
 use shuyu::time_zone::DomainZone;
 
 /// The address `shuyu serve` listens on by default.
@@ -36,6 +37,8 @@ pub struct ServerConfig {
     /// The domain's time zone: review deadlines end at the end of a local day (default
     /// Asia/Shanghai; `shuyu --time-zone` or `SHUYU_TIME_ZONE`).
     pub time_zone: DomainZone,
+    /// Per-operator limits of service calls (rate and daily quota).
+    pub service_limits: ServiceLimits,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +50,7 @@ impl Default for ServerConfig {
             isolation: JobIsolation::InProcess,
             refusal_limit: RefusalLimit::default(),
             time_zone: DomainZone::default(),
+            service_limits: ServiceLimits::default(),
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct AppState {
     /// Read-only here: jobs charge through their own ledger over the same store, and the store's
     /// transactions keep the two consistent.
     pub(crate) ledger: Arc<BudgetLedger>,
+    /// Verification and data services, answered in this process.
+    pub(crate) services: Services,
 }
 
 impl AppState {
@@ -94,12 +100,14 @@ impl AppState {
             domain.store.clone(),
             domain.audit.clone(),
         ));
+        let services = Services::new(&domain, governance.clone(), config.service_limits);
         let queue =
             JobQueue::start_with(domain, governance, config.workers, config.isolation.clone())?;
         Ok(Self {
             queue,
             config,
             ledger,
+            services,
         })
     }
 
@@ -116,6 +124,11 @@ impl AppState {
     /// The privacy budget ledger.
     pub fn ledger(&self) -> &BudgetLedger {
         &self.ledger
+    }
+
+    /// The verification and data services.
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// The job queue.

@@ -28,6 +28,7 @@ pub mod budget;
 pub mod codec;
 pub mod governance;
 mod migrations;
+pub mod services;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
     (6, QUOTA_INDEXES),
     (7, STATUS_CHANGES),
     (8, OBJECTION_JOINS),
+    (9, SERVICES),
 ];
 
 /// Version 1: the audit log and its signed checkpoints.
@@ -387,6 +388,50 @@ CREATE TABLE objection_joins (
     filed_at  TEXT    NOT NULL,
     PRIMARY KEY (objection, position)
 );
+";
+
+/// Version 9: verification and data services (`shuyu::services`). Consents and calls hold the
+/// subject's reference (a keyed hash), never its identifier. A call's `seq` is its id
+/// (`call-<seq>`): taking the next number from a counter would cost a scan per call. `day` is
+/// the call's local day in the domain's time zone, for daily quotas and usage reports.
+const SERVICES: &str = "
+CREATE TABLE consents (
+    id              TEXT NOT NULL PRIMARY KEY,
+    operator        TEXT NOT NULL REFERENCES identities (id),
+    service         TEXT NOT NULL,
+    subject_kind    TEXT NOT NULL,
+    subject_ref     TEXT NOT NULL,
+    purpose         TEXT NOT NULL,
+    evidence_sha256 TEXT NOT NULL,
+    valid_from      TEXT NOT NULL,
+    valid_until     TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    granted_by      TEXT NOT NULL,
+    granted_at      TEXT NOT NULL,
+    revoked_by      TEXT NULL,
+    revoked_at      TEXT NULL,
+    revoke_reason   TEXT NULL
+);
+CREATE INDEX consents_by_subject ON consents (subject_ref, id);
+CREATE INDEX consents_by_operator ON consents (operator, id);
+CREATE TABLE service_calls (
+    seq         INTEGER NOT NULL PRIMARY KEY,
+    at          TEXT    NOT NULL,
+    day         TEXT    NOT NULL,
+    operator    TEXT    NOT NULL REFERENCES identities (id),
+    service     TEXT    NOT NULL,
+    application TEXT    NOT NULL,
+    consent     TEXT    NOT NULL REFERENCES consents (id),
+    subject_ref TEXT    NOT NULL,
+    outcome     TEXT    NOT NULL,
+    answer      TEXT    NULL,
+    failure     TEXT    NULL,
+    latency_us  INTEGER NOT NULL
+);
+CREATE INDEX service_calls_by_subject ON service_calls (subject_ref, seq);
+CREATE INDEX service_calls_by_day ON service_calls (day, operator, service);
+CREATE INDEX service_calls_by_service ON service_calls (day, service);
+CREATE INDEX service_calls_by_consent ON service_calls (consent);
 ";
 
 /// The bookkeeping table; created outside the list because the list's progress lives in it.

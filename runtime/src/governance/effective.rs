@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use shuyu_datasets::manifest::{ColumnClass, ColumnUse, PrivacyBudget};
 
 use super::scenario::{ApprovedScenario, Looser};
+use crate::guard::service::ServiceContract;
 use crate::guard::vector::VectorContract;
 use crate::guard::{
     Aggregation, DimensionSpec, DominanceSpec, MeasureSpec, PrivacySpec, DEFAULT_DATASET_BUDGET,
@@ -35,10 +36,23 @@ pub struct EffectiveContract {
     pub releases: Vec<EffectiveRelease>,
     /// The sample-and-aggregate releases.
     pub vectors: Vec<VectorContract>,
+    /// The verification and data services, each with the most an answer can carry.
+    pub services: Vec<EffectiveService>,
     /// Every place where the scenario asks for something looser than a manifest; there the
     /// manifest applies. A submission with any is refused; an approved application shows some
     /// only when a provider tightened its manifest since.
     pub looser: Vec<Looser>,
+}
+
+/// One `[[service]]` as reviewers approve it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EffectiveService {
+    /// The contract as written (validated).
+    pub contract: ServiceContract,
+    /// Bits one answer can carry at most (the sum of log2 of each field's outcomes); the guard
+    /// refuses every answer outside the declared values and buckets.
+    pub answer_bits: f64,
 }
 
 /// One granted dataset, the version composed with and the provider's rules.
@@ -168,6 +182,14 @@ impl EffectiveContract {
             privacy_budget: file.privacy_budget,
             releases,
             vectors: approved.vectors.iter().map(|v| (**v).clone()).collect(),
+            services: approved
+                .services
+                .iter()
+                .map(|s| EffectiveService {
+                    answer_bits: (s.answer_bits() * 100.0).round() / 100.0,
+                    contract: (**s).clone(),
+                })
+                .collect(),
             looser: approved.looser.clone(),
         }
     }

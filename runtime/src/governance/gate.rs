@@ -12,7 +12,10 @@ use super::applications::{find_application, ApplicationRules};
 use super::model::{ApplicationStatus, Caller, IdentityStatus, JobAuthorization, Role};
 use super::refusals::{refusal_parts, Refusal, RULES};
 use super::registry::{dataset_refusal, find_dataset};
+use super::scenario::ScenarioFile;
 use super::{GovError, Governance};
+use shuyu_guard::service::ServiceContract;
+use shuyu_model::services::{Consent, ConsentStatus};
 
 /// A refusal by the gate: the rule that refused (`None` for an internal error, which is not a
 /// refusal), what the caller is answered, and, where that answer hides the truth (another
@@ -194,5 +197,237 @@ impl Governance {
             message: audited.unwrap_or_else(|| message.to_string()),
         })?;
         Ok(())
+    }
+}
+
+/// A service call the gate let through: what the answer run needs.
+#[derive(Debug, Clone)]
+pub struct ServiceAuthorization {
+    /// The approved application the call runs under.
+    pub application: String,
+    /// Its scenario.
+    pub scenario: ScenarioFile,
+    /// The service's contract as approved.
+    pub contract: ServiceContract,
+    /// The consent the call cites, valid now.
+    pub consent: Consent,
+}
+
+/// A refused service call: the rule (see `services::CALL_RULES`, and the job gate's) and the
+/// error answered.
+#[derive(Debug)]
+pub struct ServiceRefusal {
+    /// The stable rule name.
+    pub rule: &'static str,
+    /// What the caller is answered.
+    pub error: GovError,
+    /// What reviewers are told, where the answer hides it.
+    pub audited: Option<String>,
+}
+
+impl From<GovError> for ServiceRefusal {
+    fn from(error: GovError) -> Self {
+        Self {
+            rule: "internal",
+            error,
+            audited: None,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ServiceRefusal {
+    fn from(error: crate::store::StoreError) -> Self {
+        GovError::from(error).into()
+    }
+}
+
+/// Splits a service id `<scenario>.<service>`.
+pub(crate) fn split_service_id(id: &str) -> Result<(&str, &str), GovError> {
+    match id.split_once('.') {
+        Some((scenario, service)) if !scenario.is_empty() && !service.is_empty() => {
+            Ok((scenario, service))
+        }
+        _ => Err(GovError::Invalid(format!(
+            "'{id}' is not a service id; write <scenario>.<service>"
+        ))),
+    }
+}
+
+/// The caller's application of `scenario` a call runs under: the one approved and in term at
+/// `now`, else the newest one (whose refusal then says why no call may run).
+fn operator_application(
+    conn: &Connection,
+    caller: &Caller,
+    scenario: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, GovError> {
+    let mut newest = None;
+    for id in crate::store::governance::applications::application_ids_of_scenario(conn, scenario)? {
+        let Some(stored) = find_application(conn, &id)? else {
+            continue;
+        };
+        if stored.application.operator != caller.id {
+            continue;
+        }
+        if stored.status_at(now) == ApplicationStatus::Approved {
+            return Ok(Some(id));
+        }
+        newest = Some(id);
+    }
+    Ok(newest)
+}
+
+impl Governance {
+    /// Every application approved and in term at `now` whose scenario declares services, as
+    /// (application id, scenario): what a server prepares ahead of the first call.
+    pub fn service_applications(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, ScenarioFile)>, GovError> {
+        self.store.read_with(|conn| {
+            let mut found = Vec::new();
+            let mut after = String::new();
+            loop {
+                let ids = crate::store::governance::applications::application_ids_page(
+                    conn, &after, "", "", 500,
+                )?;
+                let Some(last) = ids.last().cloned() else {
+                    break;
+                };
+                for id in ids {
+                    let Some(stored) = find_application(conn, &id)? else {
+                        continue;
+                    };
+                    if stored.status_at(now) == ApplicationStatus::Approved
+                        && !stored.application.scenario.services.is_empty()
+                    {
+                        found.push((id, stored.application.scenario));
+                    }
+                }
+                after = last;
+            }
+            Ok(found)
+        })
+    }
+
+    /// The `[[service]]` contract `service_id` names among the caller's applications (any
+    /// live one: consents may be recorded before approval). Unknown, and another operator's,
+    /// are [`GovError::NotFound`].
+    pub(crate) fn service_of_operator(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        service_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ServiceContract, GovError> {
+        let (scenario, name) = split_service_id(service_id)?;
+        let missing = || GovError::NotFound(format!("service '{service_id}'"));
+        let application = operator_application(conn, caller, scenario, now)?.ok_or_else(missing)?;
+        let stored = find_application(conn, &application)?.ok_or_else(missing)?;
+        // A rejected, revoked or expired scenario has no service to consent to.
+        if !stored.is_live(now) {
+            return Err(GovError::Conflict(
+                format!(
+                    "service '{service_id}' is not in force: its application {application} is {:?}",
+                    stored.status_at(now)
+                )
+                .to_lowercase(),
+            ));
+        }
+        stored
+            .application
+            .scenario
+            .services
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .ok_or_else(missing)
+    }
+
+    /// The gate of one service call: the job gate's checks for the caller's application of the
+    /// service's scenario (operator active, agreement in force, application approved and in
+    /// term, datasets available), the service in its approved scenario, and a consent of this
+    /// operator for this service, in force at `now` (whether it is the subject's is checked by
+    /// the caller, which holds the identifier). Reads only; the caller audits a refusal
+    /// (`Services::answer`).
+    pub fn authorize_service_call(
+        &self,
+        caller: &Caller,
+        service_id: &str,
+        consent_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ServiceAuthorization, ServiceRefusal> {
+        let refuse = |rule: &'static str, error: GovError| ServiceRefusal {
+            rule,
+            error,
+            audited: None,
+        };
+        require(caller, Role::Operator, "call services").map_err(|e| refuse("role", e))?;
+        let (scenario, name) =
+            split_service_id(service_id).map_err(|e| refuse("service_unknown", e))?;
+        self.store.read_with(|conn| {
+            let missing = || GovError::NotFound(format!("service '{service_id}'"));
+            let Some(application) = operator_application(conn, caller, scenario, now)? else {
+                return Err(refuse("service_unknown", missing()));
+            };
+            let stored = find_application(conn, &application)?
+                .ok_or_else(|| refuse("service_unknown", missing()))?;
+            let pinned = stored.application.scenario.scenario.module_sha256.clone();
+            let authorized = check_gate(conn, caller, &application, &pinned, now).map_err(|g| {
+                ServiceRefusal {
+                    rule: g.rule.unwrap_or("internal"),
+                    error: g.error,
+                    audited: g.audited,
+                }
+            })?;
+            let Some(contract) = authorized
+                .scenario
+                .services
+                .iter()
+                .find(|s| s.name == name)
+                .cloned()
+            else {
+                return Err(refuse("service_unknown", missing()));
+            };
+            let Some(consent) = crate::store::services::find_consent(conn, consent_id)? else {
+                return Err(refuse(
+                    "consent_unknown",
+                    GovError::NotFound(format!("consent '{consent_id}'")),
+                ));
+            };
+            if consent.operator != caller.id {
+                return Err(ServiceRefusal {
+                    rule: "consent_unknown",
+                    error: GovError::NotFound(format!("consent '{consent_id}'")),
+                    audited: Some(format!(
+                        "consent {consent_id} belongs to operator '{}', not to '{}'",
+                        consent.operator, caller.id
+                    )),
+                });
+            }
+            if consent.service != service_id {
+                return Err(refuse(
+                    "consent_not_covering",
+                    GovError::Conflict(format!(
+                        "consent {consent_id} is for service {}, not {service_id}",
+                        consent.service
+                    )),
+                ));
+            }
+            if let Some(reason) = consent.refusal(now) {
+                let rule = if consent.status == ConsentStatus::Revoked {
+                    "consent_revoked"
+                } else {
+                    "consent_not_in_force"
+                };
+                return Err(refuse(rule, GovError::Conflict(reason)));
+            }
+            Ok(ServiceAuthorization {
+                application,
+                scenario: authorized.scenario,
+                contract,
+                consent,
+            })
+        })
     }
 }

@@ -11,6 +11,7 @@ mod applications;
 mod bindings;
 mod budgets;
 mod calendar;
+mod consents;
 pub mod effective;
 mod expiry;
 mod gate;
@@ -38,7 +39,9 @@ pub use shuyu_model::scenario;
 pub(crate) use bindings::bind_scenario;
 pub use bindings::ScenarioBinding;
 pub use budgets::BudgetAccess;
+pub use consents::NewConsent;
 pub use effective::EffectiveContract;
+pub use gate::{ServiceAuthorization, ServiceRefusal};
 pub use quotas::MAX_MODULE_BYTES;
 pub use refusals::{Refusal, RefusalLimit};
 pub use scenario::{

@@ -367,6 +367,17 @@ impl Governance {
             .read_with(|conn| dataset(conn, name).map(|d| d.record))
     }
 
+    /// The current version of each named dataset (`None`: no active version), read without
+    /// touching the files: what tells a service whether the rows it holds are still current.
+    pub fn current_versions(&self, datasets: &[String]) -> Result<Vec<Option<u32>>, GovError> {
+        self.store.read_with(|conn| {
+            datasets
+                .iter()
+                .map(|name| dataset(conn, name).map(|d| d.record.current_version))
+                .collect()
+        })
+    }
+
     /// The catalog of current active versions of the named datasets, for a job.
     pub fn job_catalog(&self, datasets: &[String]) -> Result<Catalog, GovError> {
         self.catalog_of(datasets, true)

@@ -43,7 +43,6 @@ use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use super::entities::MAX_GROUPED_BYTES;
 use super::process;
 pub use super::process::ChildLimits;
 use super::{
@@ -55,6 +54,7 @@ use crate::domain::Domain;
 use crate::engine::MAX_PARTITIONED_BYTES;
 use crate::governance::model::JobPhase;
 use crate::governance::{Governance, ScenarioFile};
+use crate::grouping::MAX_GROUPED_BYTES;
 use crate::guard::{ReleaseReport, Rule};
 use crate::sandbox::{entity_workers, ENTITY_THREAD_STACK_BYTES};
 use crate::sandbox::{CancelToken, Fault};

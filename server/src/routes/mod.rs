@@ -13,6 +13,7 @@ mod objections;
 mod operators;
 mod products;
 mod quality;
+mod services;
 mod system;
 
 use schemars::JsonSchema;
@@ -29,6 +30,7 @@ pub(super) use modules::ModuleUploaded;
 pub(super) use objections::{NewObjection, ResolveObjection};
 pub(super) use operators::OperatorSuspension;
 pub(super) use quality::{NewQualityRequest, QualityAnswer};
+pub(super) use services::{ConsentInput, SubjectQuery, UsageReport};
 pub(super) use system::{Health, OpenApiDocument};
 
 /// Every route of the API, in the order the OpenAPI document lists them.
@@ -43,6 +45,7 @@ pub fn all() -> Vec<Route> {
         applications::routes(),
         objections::routes(),
         quality::routes(),
+        services::routes(),
         jobs::routes(),
         budgets::routes(),
         products::routes(),

@@ -11,6 +11,7 @@ mod docs;
 mod lifecycle;
 mod progress;
 mod refusals;
+mod services;
 mod terms_and_objections;
 mod time_zone;
 mod workers;
