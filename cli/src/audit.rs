@@ -126,8 +126,9 @@ pub(crate) fn run(globals: &Globals, command: AuditCommand) -> CliResult {
                         report.log.head.as_ref(),
                     );
                     println!(
-                        "accounted for by the log: {} products, {} job records, {} privacy debits, {} kept heads",
-                        report.products, report.jobs, report.debits, report.kept_heads
+                        "accounted for by the log: {} products, {} job records, {} privacy debits, {} kept heads, {} service calls, {} consents",
+                        report.products, report.jobs, report.debits, report.kept_heads,
+                        report.service_calls, report.consents
                     );
                     if !report.products_unanchored.is_empty() {
                         println!(

@@ -12,6 +12,9 @@
 //!   which must be in the log;
 //! - every privacy debit was written with its `privacy.debit` entry (and a refund with its
 //!   `privacy.refund` entry), which must be in the log;
+//! - every service call was recorded with its `service.answer` entry, which must be in the log
+//!   with the same outcome and answer, and every consent with its `gov.consent.grant` entry (a
+//!   revoked one with its `gov.consent.revoke`);
 //! - every head a reviewer kept outside the domain (`shuyu audit head`) must still be in the log
 //!   with the same hash.
 //!
@@ -45,6 +48,10 @@ pub struct DomainReport {
     pub debits: u64,
     /// Heads kept outside the domain that the log still holds.
     pub kept_heads: u64,
+    /// Service calls whose `service.answer` entry the log holds, with the same answer.
+    pub service_calls: u64,
+    /// Consents whose grant (and revocation) the log holds.
+    pub consents: u64,
 }
 
 /// Why a domain does not verify.
@@ -154,7 +161,70 @@ pub fn verify_domain(domain: &Domain, kept: &[Checkpoint]) -> Result<DomainRepor
         }
         report.debits += 1;
     }
+    check_services(domain, &mut report)?;
     Ok(report)
+}
+
+/// Every service call has its `service.answer` entry with the same outcome and answer, and every
+/// consent its grant (and revocation) entry.
+fn check_services(domain: &Domain, report: &mut DomainReport) -> Result<(), IntegrityError> {
+    let truncated = "the log has no such entry (log truncated or rewritten)";
+    let answered: BTreeMap<String, serde_json::Value> = entries(domain, "service.answer")?
+        .into_iter()
+        .filter(|e| e.action == "service.answer")
+        .map(|e| (e.subject, e.details))
+        .collect();
+    let calls = domain
+        .store
+        .read_with(crate::store::services::call_outcomes)?;
+    for (id, outcome, answer) in calls {
+        let Some(details) = answered.get(&id) else {
+            return Err(unaccounted(
+                format!("service call {id}"),
+                format!("recorded, but its `service.answer` entry is missing: {truncated}"),
+            ));
+        };
+        let recorded: Option<serde_json::Value> = answer
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| unaccounted(format!("service call {id}"), format!("answer: {e}")))?;
+        let logged = Some(&details["answer"]).filter(|a| !a.is_null());
+        if details["outcome"] != outcome.as_str() || logged != recorded.as_ref() {
+            return Err(unaccounted(
+                format!("service call {id}"),
+                "its record and its `service.answer` entry disagree on what was answered",
+            ));
+        }
+        report.service_calls += 1;
+    }
+    let granted: BTreeSet<String> = entries(domain, "gov.consent.grant")?
+        .into_iter()
+        .map(|e| e.subject)
+        .collect();
+    let revoked: BTreeSet<String> = entries(domain, "gov.consent.revoke")?
+        .into_iter()
+        .map(|e| e.subject)
+        .collect();
+    let consents = domain
+        .store
+        .read_with(crate::store::services::consent_states)?;
+    for (id, was_revoked) in consents {
+        if !granted.contains(&id) {
+            return Err(unaccounted(
+                format!("consent {id}"),
+                format!("the `gov.consent.grant` entry is missing: {truncated}"),
+            ));
+        }
+        if was_revoked && !revoked.contains(&id) {
+            return Err(unaccounted(
+                format!("consent {id}"),
+                format!("recorded as revoked, but the `gov.consent.revoke` entry is missing: {truncated}"),
+            ));
+        }
+        report.consents += 1;
+    }
+    Ok(())
 }
 
 /// Every package in the products folder: it must verify, and the `release` entry its manifest

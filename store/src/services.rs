@@ -315,3 +315,24 @@ pub fn usage(
     }
     Ok(usage)
 }
+
+/// Every call as (id, outcome, answer text): what `audit verify` checks against the log.
+pub fn call_outcomes(
+    conn: &Connection,
+) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+    let mut statement =
+        conn.prepare("SELECT seq, outcome, answer FROM service_calls ORDER BY seq")?;
+    let rows = statement.query_map([], |row| {
+        Ok((call_id(row.get(0)?), row.get(1)?, row.get(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every consent as (id, whether revoked): what `audit verify` checks against the log.
+pub fn consent_states(conn: &Connection) -> Result<Vec<(String, bool)>, StoreError> {
+    let mut statement = conn.prepare("SELECT id, status FROM consents ORDER BY id")?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get(0)?, row.get::<_, String>(1)? == "revoked"))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

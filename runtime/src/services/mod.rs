@@ -5,19 +5,21 @@
 //! ```text
 //! call(service, subject id, consent, params)
 //!   ─▶ operator rate ─▶ gate (operator, agreement, application, datasets) + consent in force
-//!   ─▶ subject id well-formed and the consent's ─▶ service rate, daily quotas ─▶ params checked
+//!   ─▶ subject id well-formed and the consent's ─▶ params checked ─▶ service rate
 //!   ─▶ prepared service (subject index, module) ─▶ subject's rows found by one lookup
+//!   ─▶ quotas: operator and service per day, the consent's calls over its life
 //!   ─▶ answer run: fresh instance, only this subject's rows and the request row
-//!   ─▶ guard: the answer fits the contract ─▶ wait until the fixed reply time
-//!   ─▶ service_calls row + audit `service.answer` (one transaction) ─▶ reply
+//!   ─▶ guard: the answer fits the contract
+//!   ─▶ service_calls row + audit `service.answer` (one transaction) ─▶ reply at the fixed time
 //! refusals before the run ─▶ audit `refused.callService` with the rule (windowed per caller)
 //! ```
 //!
 //! **What the caller can observe, and why it is bounded by the contract.** The reply is the
 //! checked answer (declared values and buckets only) or a uniform "no answer". It is sent when
 //! the service's `timeout_ms` has passed since the run started, whatever the run did, so its
-//! timing carries nothing the module chose; a run still going at that moment is cut off and the
-//! call has no answer. Log lines, fuel and the reason a run failed go to the audit log, for
+//! timing carries nothing the module chose: the run must end a fifth of that time earlier (or it
+//! is cut off and the call has no answer), which leaves the check and the record inside the
+//! fixed time. Log lines, fuel and the reason a run failed go to the audit log, for
 //! reviewers, never to the caller.
 
 mod host;
@@ -81,6 +83,14 @@ pub const CALL_RULES: &[(&str, &str)] = &[
     (
         "daily_quota",
         "the operator's or service's calls for the day are used up",
+    ),
+    (
+        "consent_calls_used",
+        "the consent's calls (calls_per_consent) are used up",
+    ),
+    (
+        "service_busy",
+        "the scenario already has its most answer runs in flight",
     ),
     (
         "subject_unknown",
@@ -278,6 +288,16 @@ impl Services {
                 )),
             ));
         };
+        let Some(permit) = prepared.try_run() else {
+            return Err(refused(
+                "service_busy",
+                GovError::Quota(format!(
+                    "service {service_id}'s scenario has {} calls running, the most it may; \
+                     try again in a moment",
+                    prepared::MAX_RUNS_PER_SCENARIO
+                )),
+            ));
+        };
         // Quotas last: only a call that will run uses one.
         self.reserve_quotas(caller, service_id, &auth, now)?;
         Ok(Admitted {
@@ -286,6 +306,7 @@ impl Services {
             request_row,
             prepared,
             entity,
+            permit,
         })
     }
 
@@ -436,6 +457,7 @@ impl Services {
             request_row,
             prepared,
             entity,
+            permit,
         } = admitted;
         let _ = request;
         let timeout = Duration::from_millis(u64::from(auth.contract.timeout_ms));
@@ -453,7 +475,7 @@ impl Services {
             request_row,
             out.clone(),
         );
-        let outcome = run_until(&prepared, host, run_end);
+        let outcome = run_until(&prepared, host, run_end, permit);
         let yielded = std::mem::take(&mut *out.lock().unwrap_or_else(|p| p.into_inner()));
         let (answer, detail) = match &outcome {
             Some(run) => judge(&auth, run, &yielded),
@@ -540,6 +562,8 @@ struct Admitted {
     request_row: arrow::record_batch::RecordBatch,
     prepared: Arc<prepared::Prepared>,
     entity: usize,
+    /// Held until the run ends (the reply may wait longer; the run's place is free by then).
+    permit: prepared::RunPermit,
 }
 
 /// Runs the answer on a thread of its own and waits for it until `reply_at`; `None` when it is
@@ -548,6 +572,7 @@ fn run_until(
     prepared: &Arc<prepared::Prepared>,
     host: AnswerHost,
     reply_at: Instant,
+    permit: prepared::RunPermit,
 ) -> Option<RunOutcome> {
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
     let runner = prepared.runner.clone();
@@ -558,6 +583,9 @@ fn run_until(
             let outcome = runner
                 .run_single(Box::new(host), reply_at)
                 .unwrap_or_else(RunOutcome::failed_with);
+            // The scenario's place is free once the run has ended, even if it outlived its
+            // call (cut off at its next epoch tick).
+            drop(permit);
             let _ = sender.send(outcome);
         });
     if let Err(e) = spawned {

@@ -7,6 +7,7 @@
 //! subject's rows with one hash lookup and slices them without copying.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::engine::{EngineSession, Pseudonymizer, SessionOptions};
@@ -33,9 +34,36 @@ pub(crate) struct Prepared {
     /// The scenario's pseudonymizer: a subject's identifier maps to the pseudonym its rows
     /// carry.
     pub(crate) pseudonymizer: Pseudonymizer,
+    /// Answer runs of this scenario in flight (at most [`MAX_RUNS_PER_SCENARIO`]).
+    in_flight: Arc<AtomicU32>,
+}
+
+/// Answer runs one scenario may have in flight: the instance pool (16 slots) is shared by every
+/// service and every per-entity release of the process, so no one scenario (say, one whose
+/// module spins to its reply time) may hold more than a quarter of it. Honest runs take about a
+/// millisecond, so four in flight is far beyond what two cores serve anyway.
+pub(crate) const MAX_RUNS_PER_SCENARIO: u32 = 4;
+
+/// One answer run's place among its scenario's; given back when dropped.
+pub(crate) struct RunPermit(Arc<AtomicU32>);
+
+impl Drop for RunPermit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Prepared {
+    /// A place for one more answer run of this scenario, `None` when all are taken.
+    pub(crate) fn try_run(&self) -> Option<RunPermit> {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_RUNS_PER_SCENARIO).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| RunPermit(self.in_flight.clone()))
+    }
+
     /// The entity index of the subject whose identifier is `id`, if any granted table has rows
     /// of it.
     pub(crate) fn entity_of(&self, id: &str) -> Option<usize> {
@@ -148,6 +176,7 @@ impl Builder<'_> {
             tables,
             index,
             pseudonymizer,
+            in_flight: Arc::new(AtomicU32::new(0)),
         })
     }
 }

@@ -453,6 +453,24 @@ fn a_consented_call_is_answered_inside_its_contract_and_every_refusal_names_its_
         "{}",
         String::from_utf8_lossy(&verified.body)
     );
+
+    // `audit verify` holds the call records to the log: an answer edited in the database after
+    // the fact no longer matches its `service.answer` entry.
+    let (code, out, err) = super::shuyu(server.dir(), &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 service calls, 2 consents"), "{out}");
+    let db = rusqlite::Connection::open(server.dir().join("shuyu.db")).expect("database");
+    db.execute(
+        r#"UPDATE service_calls SET answer = '{"band":"Z"}' WHERE seq = 1"#,
+        [],
+    )
+    .expect("update");
+    let (code, out, err) = super::shuyu(server.dir(), &["audit", "verify"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("service call call-00000001"),
+        "{out}{err}"
+    );
 }
 
 /// The hostile module's modes, all declared so that only the module's behaviour differs.
@@ -468,7 +486,7 @@ fn hostile_scenario(sha: &str) -> Value {
             "purpose": "tests", "module_sha256": sha,
         },
         "grant": [{ "dataset": "tax_payments", "columns": ["usci", "month", "amount"] }],
-        "limits": { "entity_fuel": 20_000_000, "entity_memory_mib": 16 },
+        "limits": { "entity_fuel": 2_000_000_000_u64, "entity_memory_mib": 16 },
         "service": [{
             "name": "probe", "subject": "usci", "timeout_ms": TEST_TIMEOUT_MS,
             "rate_per_second": 1000, "daily_quota": 1000, "calls_per_consent": 1000,
@@ -674,4 +692,29 @@ fn hostile_service_modules_get_no_answer_past_the_contract_and_leave_the_server_
             "subject_unknown"
         ]
     );
+
+    // One scenario holds at most 4 of the server's 16 instance slots: of six spinning calls at
+    // once, those beyond the fourth are refused before they run.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    let spin = json!({ "mode": "spin" });
+                    call(&server, "op-1", "svc-hostile.probe", subject, &probe, spin).status
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().expect("call")).collect()
+    });
+    assert!(
+        statuses.iter().filter(|&&s| s == 200).count() <= 4,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(
+        refusal_rules(&server).last().map(String::as_str),
+        Some("service_busy")
+    );
+    // Once they have ended, the scenario answers again.
+    assert_eq!(ask("honest")["answer"], honest["answer"]);
 }
