@@ -109,7 +109,7 @@ pub(super) fn routes() -> Vec<Route> {
             )
             .query(USAGE_PARAMS)
             .returns(200, "UsageReport")
-            .errors(&[403]),
+            .errors(&[403, 422]),
         Route::post("/v1/subjects/calls", "subjectCalls", |m| {
             on(m, subject_calls)
         })

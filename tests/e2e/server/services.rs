@@ -312,6 +312,28 @@ fn a_consented_call_is_answered_inside_its_contract_and_every_refusal_names_its_
         json!({ "amount": 1 }),
     )
     .assert_refused(409, "revoked");
+    // A consent past its validity: refused as expired.
+    let carol = operating[2];
+    let brief = server.ok(
+        "op-1",
+        "/v1/consents",
+        &json!({
+            "service": service, "subject_kind": "usci", "subject": carol,
+            "purpose": "贷前预筛查", "evidence_sha256": "ab".repeat(32),
+            "valid_until": (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339(),
+        }),
+        201,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    call(
+        &server,
+        "op-1",
+        service,
+        carol,
+        brief["id"].as_str().expect("id"),
+        json!({ "amount": 1 }),
+    )
+    .assert_refused(409, "expired");
     assert_eq!(
         refusal_rules(&server),
         [
@@ -326,6 +348,7 @@ fn a_consented_call_is_answered_inside_its_contract_and_every_refusal_names_its_
             "role",
             "consent_not_in_force",
             "consent_revoked",
+            "consent_not_in_force",
         ]
     );
 
@@ -458,7 +481,7 @@ fn a_consented_call_is_answered_inside_its_contract_and_every_refusal_names_its_
     // the fact no longer matches its `service.answer` entry.
     let (code, out, err) = super::shuyu(server.dir(), &["audit", "verify"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("1 service calls, 2 consents"), "{out}");
+    assert!(out.contains("1 service calls, 3 consents"), "{out}");
     let db = rusqlite::Connection::open(server.dir().join("shuyu.db")).expect("database");
     db.execute(
         r#"UPDATE service_calls SET answer = '{"band":"Z"}' WHERE seq = 1"#,
