@@ -257,6 +257,8 @@ impl Client {
                 "{}",
                 String::from_utf8_lossy(&body)
             );
+        } else {
+            eprintln!("refused ({status}): {}", String::from_utf8_lossy(&body));
         }
         status
     }

@@ -8,9 +8,16 @@
 //!
 //! # Design
 //!
-//! - One connection behind a mutex. SQLite allows one writer at a time anyway; the mutex makes
-//!   writers inside this process queue instead of spinning on `SQLITE_BUSY`, and
+//! - One writing connection behind a mutex. SQLite allows one writer at a time anyway; the mutex
+//!   makes writers inside this process queue instead of spinning on `SQLITE_BUSY`, and
 //!   `busy_timeout` (5 s) covers other processes (a CLI reading the log of a running server).
+//! - Reads of a file database use connections of their own (a small pool): in WAL mode they read
+//!   while the writer writes, so a read never waits for another request's commit and its fsync.
+//!   An in-memory database (tests) has only the one connection.
+//! - The WAL is checkpointed by a background thread (every [`CHECKPOINT_EVERY`], PASSIVE: it
+//!   never waits for the writer nor blocks it) instead of by whichever commit crosses SQLite's
+//!   threshold, which would make that one request pay for copying the WAL back and syncing the
+//!   database file. SQLite's own threshold stays, raised, as a backstop.
 //! - WAL journal with `synchronous=FULL`: readers in other processes never block the writer, and
 //!   a committed transaction survives power loss, which the audit log's promise depends on.
 //! - `foreign_keys=ON`, because SQLite leaves them off by default.
@@ -110,10 +117,70 @@ pub enum StoreError {
     Encode(#[source] serde_json::Error),
 }
 
-/// The database: one connection, serialized, in WAL mode.
+/// How often the background thread checkpoints the WAL of a file database.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// WAL pages after which a commit checkpoints by itself (SQLite's default is 1,000): only if the
+/// background checkpoints cannot keep up.
+const AUTOCHECKPOINT_PAGES: u32 = 20_000;
+/// Reading connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+/// The database: one writing connection, serialized, in WAL mode, and reading connections.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Idle reading connections (file databases only).
+    readers: Mutex<Vec<Connection>>,
     path: Option<PathBuf>,
+    /// Stops the background checkpoints when the store is dropped.
+    _checkpoints: Option<Checkpointer>,
+}
+
+/// The background thread that checkpoints the WAL, and the flag that stops it.
+struct Checkpointer {
+    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing `path`'s WAL on a connection of its own. A failure to open it only
+    /// leaves checkpoints to SQLite's threshold.
+    fn start(path: &Path) -> Option<Self> {
+        let conn = Connection::open(path).ok()?;
+        conn.busy_timeout(BUSY_TIMEOUT).ok()?;
+        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("shuyu-checkpoint".into())
+            .spawn(move || {
+                let (stopped, wake) = &*flag;
+                let mut done = stopped.lock().unwrap_or_else(PoisonError::into_inner);
+                while !*done {
+                    // PASSIVE copies what it can without waiting for readers or the writer;
+                    // a busy database is tried again next round.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    done = wake
+                        .wait_timeout(done, CHECKPOINT_EVERY)
+                        .map(|(guard, _)| guard)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+            })
+            .ok()?;
+        Some(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -156,9 +223,22 @@ impl Store {
 
     fn finish_open(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
         migrations::apply(&mut conn)?;
+        let checkpoints = match &path {
+            Some(file) => {
+                conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)
+                    .map_err(|source| StoreError::Open {
+                        path: file.clone(),
+                        source,
+                    })?;
+                Checkpointer::start(file)
+            }
+            None => None,
+        };
         Ok(Self {
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             path,
+            _checkpoints: checkpoints,
         })
     }
 
@@ -205,7 +285,38 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.lock();
+        let Some(path) = &self.path else {
+            return Self::read_on(&mut self.lock(), f);
+        };
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open(path).map_err(|source| StoreError::Open {
+                    path: path.clone(),
+                    source,
+                })?;
+                configure(&conn, Some(path))?;
+                conn
+            }
+        };
+        let value = Self::read_on(&mut conn, f);
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        value
+    }
+
+    /// Runs `f` in a deferred transaction on `conn`, then rolls it back.
+    fn read_on<T, E: From<StoreError>>(
+        conn: &mut Connection,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(StoreError::from)?;
