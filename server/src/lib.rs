@@ -27,6 +27,7 @@
 //! [`Governance`]: shuyu::governance::Governance
 
 mod auth;
+mod console;
 mod error;
 mod extract;
 mod openapi;

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(route.path, method_router);
     }
     router
+        .merge(super::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(refuse_long_uri))

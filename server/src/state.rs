@@ -76,6 +76,8 @@ pub struct AppState {
     pub(crate) ledger: Arc<BudgetLedger>,
     /// Verification and data services, answered in this process.
     pub(crate) services: Services,
+    /// The console's signed-in sessions.
+    pub(crate) sessions: crate::console::Sessions,
 }
 
 impl AppState {
@@ -108,6 +110,7 @@ impl AppState {
             config,
             ledger,
             services,
+            sessions: crate::console::Sessions::default(),
         })
     }
 
