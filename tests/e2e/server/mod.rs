@@ -5,6 +5,7 @@ mod authz;
 mod bad_input;
 mod channels;
 mod cli_workflow;
+mod console;
 mod contract;
 mod crash;
 mod docs;

@@ -1,0 +1,338 @@
+//! The console in a real browser: Debian's Chromium, driven through ChromeDriver (WebDriver over
+//! HTTP), against the real server. Each role signs in and does its main task through the page;
+//! a forged cross-site form and a wrong role are refused. Screenshots of the main pages are kept
+//! in `target/console-screenshots/` to look at.
+//!
+//! Needs `/usr/bin/chromium` and `chromedriver` (`scripts/install-browser.sh`; `./run test`
+//! installs them).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{agreement, agreement_end, application_end, apply, district_scenario, Server};
+use crate::support;
+
+/// A ChromeDriver process and one browser session in it.
+struct Browser {
+    driver: Child,
+    addr: String,
+    session: String,
+}
+
+/// One WebDriver request; the answer is read up to its `Content-Length` (ChromeDriver keeps
+/// connections open).
+fn webdriver_request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to chromedriver");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = webdriver_request(
+            &self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            "",
+        );
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    fn start() -> Self {
+        let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file())
+            .expect(
+                "chromedriver is not installed: run scripts/install-browser.sh (./run test does)",
+            );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The flags keep Chromium from reaching for the network (this machine's is closed) and
+        // from needing a sandbox as root.
+        let profile = tempfile::tempdir().expect("profile").keep();
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,800",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        }}});
+        let mut browser = Self {
+            driver,
+            addr,
+            session: String::new(),
+        };
+        let created = browser.call("POST", "/session", &capabilities);
+        browser.session = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_string();
+        browser
+    }
+
+    fn call(&self, method: &str, path: &str, body: &Value) -> Value {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, text) = webdriver_request(&self.addr, method, path, &body);
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(status, 200, "{method} {path}: {value}");
+        value["value"].clone()
+    }
+
+    fn command(&self, method: &str, what: &str, body: Value) -> Value {
+        self.call(method, &format!("/session/{}{what}", self.session), &body)
+    }
+
+    fn open(&self, url: &str) {
+        self.command("POST", "/url", json!({ "url": url }));
+    }
+
+    fn source(&self) -> String {
+        self.command("GET", "/source", Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The page's source once it contains `text` (a click's navigation may still be loading).
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let source = self.source();
+            if source.contains(text) || Instant::now() > deadline {
+                return source;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn find(&self, css: &str) -> String {
+        let found = self.command(
+            "POST",
+            "/element",
+            json!({ "using": "css selector", "value": css }),
+        );
+        found["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css);
+        self.command(
+            "POST",
+            &format!("/element/{element}/value"),
+            json!({ "text": text }),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let element = self.find(css);
+        self.command("POST", &format!("/element/{element}/click"), json!({}));
+    }
+
+    /// Saves a screenshot as `target/console-screenshots/<name>.png`.
+    fn screenshot(&self, name: &str) {
+        use base64::Engine as _;
+        let png = self.command("GET", "/screenshot", Value::Null);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("png");
+        let dir = support::repo().join("target").join("console-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshots folder");
+        std::fs::write(dir.join(format!("{name}.png")), bytes).expect("screenshot");
+    }
+
+    fn sign_in(&self, base: &str, token: &str) {
+        self.open(&format!("{base}/console/sign-in"));
+        self.type_into("input[name=token]", token);
+        self.click("form button");
+        // Signed in once the page shows who is.
+        assert!(self.wait_for(r#"class="who""#).contains(r#"class="who""#));
+    }
+
+    fn sign_out(&self) {
+        self.click("header form button");
+        assert!(
+            self.wait_for("password").contains("password"),
+            "the sign-in page"
+        );
+    }
+}
+
+/// An application of op-1 waiting for its reviews; returns its id.
+fn pending_application(server: &Server) -> String {
+    for dataset in ["enterprise_registry", "tax_payments"] {
+        server.publish_bundled(dataset);
+    }
+    let agreement = agreement(server, "op-1", &agreement_end());
+    let sha = server.upload("op-1", &support::module("district_stats"));
+    let application = apply(
+        server,
+        "op-1",
+        &agreement,
+        &district_scenario("op-1", &sha),
+        &application_end(),
+    );
+    assert_eq!(application.status, 201);
+    application.json()["id"].as_str().expect("id").to_string()
+}
+
+#[test]
+fn each_role_does_its_main_task_in_a_real_browser() {
+    let server = Server::start();
+    let application = pending_application(&server);
+    let base = format!("http://{}", server.addr);
+    let browser = Browser::start();
+
+    // The bureau approves from its queue.
+    browser.sign_in(&base, server.token("bureau"));
+    browser.open(&format!("{base}/console/reviews"));
+    let queue = browser.source();
+    assert!(queue.contains(&application), "{queue}");
+    assert!(queue.contains("审查队列"), "Chinese by default");
+    browser.screenshot("bureau-review-queue");
+    browser.type_into("input[name=reason]", "场景合规");
+    browser.click("form[action$='/review'] button");
+    let done = browser.wait_for("已记录审查");
+    assert!(done.contains("已记录审查"), "{done}");
+    let record = server
+        .get("bureau", &format!("/v1/applications/{application}"))
+        .json();
+    let bureau_review = record["reviews"]
+        .as_array()
+        .expect("reviews")
+        .iter()
+        .find(|r| r["kind"] == "bureau")
+        .cloned()
+        .expect("bureau review");
+    assert_eq!(bureau_review["decision"], "approve", "{record}");
+    assert_eq!(bureau_review["reason"], "场景合规");
+
+    // A page on another site that posts a review form to the console gets nothing done: the
+    // session cookie is not sent cross-site, and there is no CSRF token to send.
+    let forged = format!(
+        "data:text/html,<form method=post action='{base}/console/applications/{application}/review'>\
+         <input name=decision value=reject><input name=reason value=forged></form>\
+         <script>document.forms[0].submit()</script>"
+    );
+    browser.open(&forged);
+    std::thread::sleep(Duration::from_millis(500));
+    let record = server
+        .get("bureau", &format!("/v1/applications/{application}"))
+        .json();
+    assert!(
+        !record.to_string().contains("forged"),
+        "a forged form was accepted: {record}"
+    );
+    browser.open(&format!("{base}/console/reviews?lang=en"));
+    assert!(
+        browser.source().contains("Review queue"),
+        "English on request"
+    );
+    browser.sign_out();
+    assert!(
+        browser.wait_for("Sign in").contains("Sign in"),
+        "signed out"
+    );
+
+    // The reviewer searches the log and verifies it; the review above is there.
+    browser.sign_in(&base, server.token("reviewer"));
+    browser.open(&format!("{base}/console/audit"));
+    browser.type_into("input[name=action]", "gov.review");
+    browser.click("form[method=get] button");
+    let found = browser.wait_for("gov.review");
+    assert!(
+        found.contains("gov.review") && found.contains("bureau"),
+        "{found}"
+    );
+    browser.screenshot("reviewer-audit-search");
+    browser.click("form[action='/console/audit/verify'] button");
+    let verified = browser.wait_for(r#"class="ok""#);
+    assert!(
+        verified.contains("The audit log verifies") || verified.contains("审计日志验证通过"),
+        "{verified}"
+    );
+    browser.screenshot("reviewer-audit-verified");
+    // A wrong role sees no foreign page.
+    browser.open(&format!("{base}/console/reviews"));
+    assert!(browser
+        .source()
+        .contains("only the bureau and providers review applications"));
+    browser.open(&format!("{base}/console/audit"));
+    browser.sign_out();
+
+    // The operator sees its jobs, and not the audit log.
+    browser.sign_in(&base, server.token("op-1"));
+    browser.open(&format!("{base}/console/jobs"));
+    let jobs = browser.source();
+    // English since the bureau chose it in this browser (the language is a cookie).
+    assert!(
+        jobs.contains("No jobs yet") || jobs.contains("还没有作业"),
+        "{jobs}"
+    );
+    browser.screenshot("operator-jobs");
+    browser.open(&format!("{base}/console/audit"));
+    assert!(browser
+        .source()
+        .contains("only reviewers and the bureau read the audit log"));
+}
