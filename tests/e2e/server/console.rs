@@ -276,7 +276,19 @@ fn each_role_does_its_main_task_in_a_real_browser() {
          <script>document.forms[0].submit()</script>"
     );
     browser.open(&forged);
-    std::thread::sleep(Duration::from_millis(500));
+    // The forged post reached the server (its request log shows it) and was sent to sign in.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = |log: &str| {
+        log.lines().any(|l| {
+            l.contains("method=POST")
+                && l.contains("route=/console/applications/{id}/review")
+                && (l.contains("status=303") || l.contains("status=403"))
+        })
+    };
+    while !refused(&server.log_text()) {
+        assert!(Instant::now() < deadline, "the forged form never reached the server");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let record = server
         .get("bureau", &format!("/v1/applications/{application}"))
         .json();
