@@ -211,7 +211,7 @@ impl Services {
     ) -> Result<CallReply, GovError> {
         let arrived = Instant::now();
         match self.admit(caller, service_id, request) {
-            Ok(admitted) => self.run_and_record(caller, service_id, request, admitted, arrived),
+            Ok(admitted) => self.run_and_record(caller, service_id, admitted, arrived),
             Err(refusal) => {
                 if refusal.rule != "internal" {
                     let (status, message) = match &refusal.error {
@@ -447,7 +447,6 @@ impl Services {
         &self,
         caller: &Caller,
         service_id: &str,
-        request: &CallRequest,
         admitted: Admitted,
         arrived: Instant,
     ) -> Result<CallReply, GovError> {
@@ -459,7 +458,6 @@ impl Services {
             entity,
             permit,
         } = admitted;
-        let _ = request;
         let timeout = Duration::from_millis(u64::from(auth.contract.timeout_ms));
         let started = Instant::now();
         let reply_at = started + timeout;

@@ -286,7 +286,10 @@ fn each_role_does_its_main_task_in_a_real_browser() {
         })
     };
     while !refused(&server.log_text()) {
-        assert!(Instant::now() < deadline, "the forged form never reached the server");
+        assert!(
+            Instant::now() < deadline,
+            "the forged form never reached the server"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let record = server
