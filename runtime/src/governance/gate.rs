@@ -326,13 +326,10 @@ impl Governance {
         let stored = find_application(conn, &application)?.ok_or_else(missing)?;
         // A rejected, revoked or expired scenario has no service to consent to.
         if !stored.is_live(now) {
-            return Err(GovError::Conflict(
-                format!(
-                    "service '{service_id}' is not in force: its application {application} is {:?}",
-                    stored.status_at(now)
-                )
-                .to_lowercase(),
-            ));
+            return Err(GovError::Conflict(format!(
+                "service '{service_id}' is not in force: its application {application} is {}",
+                crate::store::codec::enum_text(&stored.status_at(now))
+            )));
         }
         stored
             .application

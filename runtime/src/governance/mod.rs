@@ -43,6 +43,7 @@ pub use consents::NewConsent;
 pub use effective::EffectiveContract;
 pub use gate::{ServiceAuthorization, ServiceRefusal};
 pub use quotas::MAX_MODULE_BYTES;
+pub(crate) use refusals::refusal_parts;
 pub use refusals::{Refusal, RefusalLimit};
 pub use scenario::{
     ApprovedScenario, Grant, Looser, ResolvedRelease, ScenarioError, ScenarioFile, ScenarioInfo,

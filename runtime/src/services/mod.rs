@@ -36,7 +36,9 @@ use serde_json::json;
 
 use crate::domain::Domain;
 use crate::governance::model::Caller;
-use crate::governance::{GovError, Governance, Refusal, ServiceAuthorization, ServiceRefusal};
+use crate::governance::{
+    refusal_parts, GovError, Governance, Refusal, ServiceAuthorization, ServiceRefusal,
+};
 use crate::guard::service::{check_answer, check_params};
 use crate::keys::DomainKeys;
 use crate::sandbox::{Fault, LimitKind, RunOutcome, Sandbox};
@@ -214,22 +216,14 @@ impl Services {
             Ok(admitted) => self.run_and_record(caller, service_id, admitted, arrived),
             Err(refusal) => {
                 if refusal.rule != "internal" {
-                    let (status, message) = match &refusal.error {
-                        GovError::NotFound(m) => (404, m.clone()),
-                        GovError::Conflict(m) => (409, m.clone()),
-                        GovError::Quota(m) => (429, m.clone()),
-                        GovError::Invalid(m) => (422, m.clone()),
-                        GovError::Forbidden(m) => (403, m.clone()),
-                        GovError::Unauthenticated(m) => (401, m.clone()),
-                        GovError::Internal { message, .. } => (500, message.clone()),
-                    };
+                    let (status, message) = refusal_parts(&refusal.error);
                     self.inner.governance.record_refusal(&Refusal {
                         caller: caller.clone(),
                         operation: "callService".into(),
                         target: service_id.to_string(),
                         rule: refusal.rule.to_string(),
                         status,
-                        message: refusal.audited.unwrap_or(message),
+                        message: refusal.audited.unwrap_or_else(|| message.to_string()),
                     })?;
                 }
                 Err(refusal.error)
