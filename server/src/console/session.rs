@@ -141,6 +141,30 @@ mod tests {
     }
 
     #[test]
+    fn a_session_idle_longer_than_its_limit_has_ended() {
+        let sessions = Sessions::default();
+        let id = sessions
+            .start(Caller {
+                id: "bureau".into(),
+                role: Role::Bureau,
+            })
+            .expect("session");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{COOKIE}={id}")).expect("header"),
+        );
+        let long_ago = Instant::now()
+            .checked_sub(SESSION_IDLE + Duration::from_secs(1))
+            .expect("a past instant");
+        if let Some(session) = sessions.0.lock().expect("map").get_mut(&id) {
+            session.last_seen = long_ago;
+        }
+        assert!(sessions.of(&headers).is_none(), "expired");
+        assert!(sessions.0.lock().expect("map").is_empty(), "and forgotten");
+    }
+
+    #[test]
     fn the_cookie_is_http_only_strict_and_secure_behind_tls() {
         let plain = set_cookie("abc", &HeaderMap::new());
         assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict"));

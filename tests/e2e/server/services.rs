@@ -740,4 +740,31 @@ fn hostile_service_modules_get_no_answer_past_the_contract_and_leave_the_server_
     );
     // Once they have ended, the scenario answers again.
     assert_eq!(ask("honest")["answer"], honest["answer"]);
+
+    // A scenario whose pinned module has no `shuyu_answer` (a job's module) cannot answer: the
+    // call is refused before any run, naming the module.
+    let jobs_only = server.upload("op-1", &support::module("district_stats"));
+    let mut no_answer_export = hostile_scenario(&jobs_only);
+    no_answer_export["scenario"]["id"] = json!("svc-jobs-module");
+    approved(&server, "op-1", &agreement, &no_answer_export);
+    let theirs = consent(
+        &server,
+        "op-1",
+        "svc-jobs-module.probe",
+        subject,
+        &days_from_now(-1),
+    );
+    call(
+        &server,
+        "op-1",
+        "svc-jobs-module.probe",
+        subject,
+        theirs["id"].as_str().expect("id"),
+        json!({ "mode": "honest" }),
+    )
+    .assert_refused(409, "does not export `shuyu_answer`");
+    assert_eq!(
+        refusal_rules(&server).last().map(String::as_str),
+        Some("service_module_invalid")
+    );
 }
