@@ -6,6 +6,7 @@
 //! job never starts on a dataset whose description and data disagree.
 
 mod hash;
+pub mod mock;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -19,6 +19,7 @@ mod demo_service;
 mod domain;
 mod job;
 mod logging;
+mod mock;
 mod module;
 mod objection;
 mod operator;
@@ -129,6 +130,9 @@ enum Command {
     /// Verification and data services: call, calls about a subject, usage (server).
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Mock runs: any module against mock twins, without approval (server or this machine).
+    #[command(subcommand)]
+    Mock(mock::MockCommand),
     /// Jobs on the server: submit, status, list, cancel, wait.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -252,6 +256,7 @@ fn run() -> ExitCode {
         Command::Agreement(cmd) => agreement::run(&globals, cmd),
         Command::Operator(cmd) => operator::run(&globals, cmd),
         Command::Module(cmd) => module::run(&globals, cmd),
+        Command::Mock(cmd) => mock::run(&globals, cmd),
         Command::Scenario(cmd) => scenario::run(&globals, cmd),
         Command::Review(cmd) => review::run(&globals, cmd),
         Command::Objection(cmd) => objection::run(&globals, cmd),

@@ -9,10 +9,12 @@
 //!   and server-side jobs (docs/concepts.md, "Roles and rules").
 //! - [`scenario`]: the scenario file and its composition with the catalog's column policies.
 //! - [`services`]: consents and the calls of verification and data services.
+//! - [`mock_runs`]: operators' runs against mock twins.
 //! - [`budget`] and [`units`]: privacy-budget scopes, charges and the exact fixed-point amounts
 //!   the ledger keeps.
 
 pub mod budget;
+pub mod mock_runs;
 pub mod records;
 pub mod scenario;
 pub mod services;

@@ -18,6 +18,7 @@ pub mod governance;
 mod grouping;
 pub mod integrity;
 pub mod job;
+pub mod mock;
 pub mod services;
 pub mod time_zone;
 

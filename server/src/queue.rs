@@ -299,6 +299,11 @@ impl JobQueue {
         &self.inner().domain
     }
 
+    /// Where jobs run (mock runs run the same way).
+    pub fn isolation(&self) -> &JobIsolation {
+        &self.inner().isolation
+    }
+
     /// The governance the queue authorizes with.
     pub fn governance(&self) -> &Governance {
         &self.inner().governance
@@ -785,6 +790,7 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
         job_id: job.id,
         cancel,
         progress,
+        mock: false,
     };
     match run_job_in(&inner.domain, request, environment) {
         Ok(report) => ended(&report),

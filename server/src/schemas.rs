@@ -32,6 +32,7 @@ use shuyu::governance::model::{
     Objection, Page, QualityRequest, ReviewInput,
 };
 use shuyu::governance::EffectiveContract;
+use shuyu::mock::{MockRun, NewMockRun};
 use shuyu::services::{CallReply, CallRequest, Consent, ServiceCall};
 
 /// Adds a type's schema, and those of the types inside it, to a generator's definitions.
@@ -52,6 +53,7 @@ const READ: &[Describe] = &[
     SchemaGenerator::subschema_for::<ConsentInput>,
     SchemaGenerator::subschema_for::<CallRequest>,
     SchemaGenerator::subschema_for::<SubjectQuery>,
+    SchemaGenerator::subschema_for::<NewMockRun>,
 ];
 
 /// The response bodies the route table names, and the error body every route may answer.
@@ -86,13 +88,15 @@ const WRITTEN: &[Describe] = &[
     SchemaGenerator::subschema_for::<ServiceCall>,
     SchemaGenerator::subschema_for::<Page<ServiceCall>>,
     SchemaGenerator::subschema_for::<UsageReport>,
+    SchemaGenerator::subschema_for::<MockRun>,
+    SchemaGenerator::subschema_for::<Page<MockRun>>,
 ];
 
 /// The schemas of request bodies and of the objects inside them: all closed
 /// (`additionalProperties: false`), as the server refuses unknown fields. The test of the
 /// document checks that exactly these are closed.
 #[cfg(test)]
-pub(crate) const REQUEST_OBJECTS: [&str; 28] = [
+pub(crate) const REQUEST_OBJECTS: [&str; 29] = [
     "PublishDataset",
     "ReasonInput",
     "NewAgreement",
@@ -121,6 +125,7 @@ pub(crate) const REQUEST_OBJECTS: [&str; 28] = [
     "ConsentInput",
     "CallRequest",
     "SubjectQuery",
+    "NewMockRun",
 ];
 
 /// A reference to a named schema.

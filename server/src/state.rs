@@ -78,6 +78,8 @@ pub struct AppState {
     pub(crate) services: Services,
     /// The console's signed-in sessions.
     pub(crate) sessions: crate::console::Sessions,
+    /// Places for mock runs.
+    pub(crate) mock_slots: crate::routes::MockSlots,
 }
 
 impl AppState {
@@ -103,6 +105,12 @@ impl AppState {
             domain.audit.clone(),
         ));
         let services = Services::new(&domain, governance.clone(), config.service_limits);
+        // Runs a stopped server left "running" never ended; say so rather than leave them.
+        match governance.fail_interrupted_mock_runs() {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(runs = n, "mock runs left by a stopped server marked failed"),
+            Err(e) => tracing::error!(error = %e, "cannot mark interrupted mock runs"),
+        }
         let queue =
             JobQueue::start_with(domain, governance, config.workers, config.isolation.clone())?;
         Ok(Self {
@@ -111,6 +119,7 @@ impl AppState {
             ledger,
             services,
             sessions: crate::console::Sessions::default(),
+            mock_slots: crate::routes::MockSlots::default(),
         })
     }
 

@@ -35,6 +35,7 @@ pub mod budget;
 pub mod codec;
 pub mod governance;
 mod migrations;
+pub mod mock_runs;
 pub mod services;
 
 use std::path::{Path, PathBuf};

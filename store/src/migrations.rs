@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
     (7, STATUS_CHANGES),
     (8, OBJECTION_JOINS),
     (9, SERVICES),
+    (10, MOCK_RUNS),
 ];
 
 /// Version 1: the audit log and its signed checkpoints.
@@ -432,6 +433,24 @@ CREATE INDEX service_calls_by_subject ON service_calls (subject_ref, seq);
 CREATE INDEX service_calls_by_day ON service_calls (day, operator, service);
 CREATE INDEX service_calls_by_service ON service_calls (day, service);
 CREATE INDEX service_calls_by_consent ON service_calls (consent);
+";
+
+/// Version 10: operators' runs against mock twins (`shuyu::mock`). The report is JSON: a mock
+/// run's trail, which nothing queries by field.
+const MOCK_RUNS: &str = "
+CREATE TABLE mock_runs (
+    id            TEXT NOT NULL PRIMARY KEY,
+    operator      TEXT NOT NULL REFERENCES identities (id),
+    scenario_id   TEXT NOT NULL,
+    module_sha256 TEXT NOT NULL,
+    datasets      TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT NULL,
+    report        TEXT NULL
+);
+CREATE INDEX mock_runs_by_operator ON mock_runs (operator, id);
+CREATE INDEX mock_runs_by_status ON mock_runs (status);
 ";
 
 /// The bookkeeping table; created outside the list because the list's progress lives in it.

@@ -68,12 +68,17 @@ impl TestDomain {
     }
 }
 
-/// A guest module built by scripts/build-guests.sh.
-pub(crate) fn module(name: &str) -> Vec<u8> {
+/// Where scripts/build-guests.sh put a guest module.
+pub(crate) fn wasm_path(name: &str) -> PathBuf {
     let dir = std::env::var_os("SHUYU_WASM_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target").join("wasm-modules"));
-    let path = dir.join(format!("{name}.wasm"));
+    dir.join(format!("{name}.wasm"))
+}
+
+/// A guest module built by scripts/build-guests.sh.
+pub(crate) fn module(name: &str) -> Vec<u8> {
+    let path = wasm_path(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}; build the guest modules first: scripts/build-guests.sh (./run test does)",

@@ -19,6 +19,7 @@ use super::model::{Caller, DatasetRecord, DatasetStatus, Page, PageRequest, Role
 use super::objections::objected_data;
 use super::page::PageSpec;
 use super::{GovError, Governance};
+use crate::catalog::mock::{write_twin, MOCK_DIR};
 use crate::catalog::{Catalog, CatalogError, Dataset, MANIFEST_FILE};
 use crate::store::codec::enum_text;
 use crate::store::governance::registry::{self as db, NewVersion};
@@ -168,8 +169,15 @@ impl Governance {
 
         let dataset_dir = self.registry_dir.join(name);
         let staging = dataset_dir.join(format!("v{next}.tmp-{}", random_hex(8)?));
+        // The mock twin is drawn now, while the version is staged, so that every registered
+        // version has one (docs/operator.md, "Mock runs").
         let staged = write_version_files(&staging, &manifest, manifest_toml, parquet)
-            .and_then(|()| Dataset::load_as(&staging, name).map_err(describe));
+            .and_then(|()| Dataset::load_as(&staging, name).map_err(describe))
+            .and_then(|checked| {
+                write_twin(&checked, &staging.join(MOCK_DIR))
+                    .map_err(|e| GovError::internal_from(format!("mock twin of '{name}'"), e))?;
+                Ok(checked)
+            });
         let checked = match staged {
             Ok(checked) => checked,
             Err(e) => {

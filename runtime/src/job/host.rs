@@ -52,6 +52,10 @@ pub(super) struct JobContext {
     pub run_audit: Option<super::vector::RunAudit>,
     /// The scenario id's domain-assigned identity: its ledger scope (`governance::bindings`).
     pub scenario_key_id: String,
+    /// Rows of each query's result copied into its audit entry: 0 in every real job, whose
+    /// results never go to the log. Only a mock run over mock twins sets it
+    /// ([`super::JobEnvironment::mock`]), and its log is the operator's to read.
+    pub preview_rows: usize,
 }
 
 struct OpenQuery {
@@ -62,6 +66,8 @@ struct OpenQuery {
     /// What is left of the query's `query_timeout_secs`: planning and every `next_batch` call
     /// draw on it, so the limit is the query's total engine time, not one call's.
     remaining: Duration,
+    /// The first rows of the result, kept only in a mock run (`JobContext::preview_rows`).
+    preview: Vec<arrow::record_batch::RecordBatch>,
 }
 
 /// Serves one guest.
@@ -123,17 +129,20 @@ impl JobHost {
         status: &str,
         error: Option<String>,
     ) -> Result<(), CallError> {
-        self.audit(
-            "query",
-            json!({
-                "handle": handle,
-                "sql": query.sql,
-                "rows": query.rows,
-                "batches": query.batches,
-                "status": status,
-                "error": error,
-            }),
-        )
+        let mut details = json!({
+            "handle": handle,
+            "sql": query.sql,
+            "rows": query.rows,
+            "batches": query.batches,
+            "status": status,
+            "error": error,
+        });
+        if !query.preview.is_empty() {
+            if let Ok(text) = arrow::util::pretty::pretty_format_batches(&query.preview) {
+                details["preview"] = json!(text.to_string());
+            }
+        }
+        self.audit("query", details)
     }
 
     /// Starts building the identifier universe on the job's runtime. Dropping the result stops it.
@@ -275,6 +284,7 @@ impl Host for JobHost {
                 rows: 0,
                 batches: 0,
                 remaining: budget.saturating_sub(started.elapsed()),
+                preview: Vec::new(),
             },
         );
         Ok(handle)
@@ -347,6 +357,11 @@ impl Host for JobHost {
                     let encoded = ipc::normalize(&batch).and_then(|b| ipc::encode_stream(&b));
                     let ipc = encoded
                         .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
+                    let kept: usize = query.preview.iter().map(|b| b.num_rows()).sum();
+                    if kept < self.ctx.preview_rows {
+                        let take = (self.ctx.preview_rows - kept).min(batch.num_rows());
+                        query.preview.push(batch.slice(0, take));
+                    }
                     query.rows += batch.num_rows() as u64;
                     query.batches += 1;
                     return Ok(Some(Batch {

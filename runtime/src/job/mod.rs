@@ -90,7 +90,13 @@ pub struct JobEnvironment {
     pub cancel: CancelToken,
     /// Told when the module starts and when it ended.
     pub progress: Progress,
+    /// A mock run over mock twins (`crate::mock`): each query's audit entry carries the first
+    /// [`MOCK_PREVIEW_ROWS`] rows of its result. Never set for real data.
+    pub mock: bool,
 }
+
+/// Rows of a query's result a mock run's trail shows.
+pub const MOCK_PREVIEW_ROWS: usize = 20;
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +188,7 @@ pub fn run_job(domain: &Domain, request: JobRequest) -> Result<JobReport, JobErr
         job_id: JobId::new(),
         cancel: CancelToken::new(),
         progress: Progress::default(),
+        mock: false,
     };
     run_job_in(domain, request, environment)
 }
@@ -198,6 +205,7 @@ pub fn run_job_in(
         job_id,
         cancel,
         progress,
+        mock,
     } = environment;
     let scenario = Arc::new(request.scenario.check(&catalog)?);
     let started = chrono::Utc::now();
@@ -350,6 +358,7 @@ pub fn run_job_in(
         )),
         run_audit: None,
         scenario_key_id: binding.key_id.clone(),
+        preview_rows: if mock { MOCK_PREVIEW_ROWS } else { 0 },
     });
     progress.enter(JobPhase::Running);
     let run =

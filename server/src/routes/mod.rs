@@ -8,6 +8,7 @@ mod budgets;
 mod datasets;
 mod domain;
 mod jobs;
+mod mock_runs;
 mod modules;
 mod objections;
 mod operators;
@@ -26,6 +27,7 @@ pub use domain::DomainPublicKey;
 pub(super) use applications::ApplicationAction;
 pub(super) use datasets::PublishDataset;
 pub(super) use jobs::NewJob;
+pub(crate) use mock_runs::{start_run as start_mock_run, MockSlots};
 pub(super) use modules::ModuleUploaded;
 pub(super) use objections::{NewObjection, ResolveObjection};
 pub(super) use operators::OperatorSuspension;
@@ -47,6 +49,7 @@ pub fn all() -> Vec<Route> {
         quality::routes(),
         services::routes(),
         jobs::routes(),
+        mock_runs::routes(),
         budgets::routes(),
         products::routes(),
         audit::routes(),

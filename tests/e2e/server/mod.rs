@@ -10,6 +10,7 @@ mod contract;
 mod crash;
 mod docs;
 mod lifecycle;
+mod mock_runs;
 mod progress;
 mod refusals;
 mod services;
