@@ -11,8 +11,10 @@
 //! without JavaScript. Actions go through governance exactly as the API's, so they are audited
 //! the same way; a refusal is shown with governance's own message.
 
+mod operator;
 mod page;
 mod session;
+mod upload;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -28,7 +30,7 @@ pub(crate) use session::Sessions;
 use session::{set_cookie, Session};
 use shuyu::audit::{AuditFilter, Entry};
 use shuyu::governance::model::{
-    Application, ApplicationStatus, Decision, JobRecord, PageRequest, ReviewInput, ReviewKind, Role,
+    Application, ApplicationStatus, Decision, PageRequest, ReviewInput, ReviewKind, Role,
 };
 use shuyu::governance::GovError;
 
@@ -46,7 +48,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/applications/{id}/review", post(review))
         .route("/console/audit", get(audit))
         .route("/console/audit/verify", post(verify))
-        .route("/console/jobs", get(jobs))
+        .merge(operator::routes())
 }
 
 /// `?lang=` on any page: switches the language (a cookie) and shows the same page.
@@ -643,66 +645,6 @@ async fn verify(
         layout(
             lang,
             lang.t("验证审计日志", "Verify the audit log"),
-            Some((&session.caller.id, session.caller.role, &session.csrf)),
-            &body,
-        ),
-    )
-}
-
-async fn jobs(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<LangParam>,
-) -> Response {
-    let session = match session_or_sign_in(&state, &headers) {
-        Ok(session) => session,
-        Err(redirect) => return *redirect,
-    };
-    let lang = lang_of(&headers, q.lang.as_deref());
-    let caller = session.caller.clone();
-    let listed: Result<Vec<JobRecord>, String> = gov(&state, move |gov| {
-        gov.list_jobs(
-            &caller,
-            &PageRequest {
-                limit: Some(100),
-                after: None,
-            },
-        )
-        .map(|p| p.items)
-    })
-    .await;
-    let body = match listed {
-        Err(message) => format!(r#"<p class="bad">{}</p>"#, esc(&message)),
-        Ok(jobs) if jobs.is_empty() => {
-            format!("<p>{}</p>", lang.t("还没有作业。", "No jobs yet."))
-        }
-        Ok(jobs) => {
-            let rows: String = jobs
-                .iter()
-                .map(|j| {
-                    format!(
-                        "<tr><td><code>{}</code></td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
-                        esc(&j.id),
-                        esc(&j.scenario_id),
-                        j.state,
-                        esc(&j.submitted_at.format("%Y-%m-%d %H:%M").to_string())
-                    )
-                })
-                .collect();
-            format!(
-                "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>",
-                lang.t("作业", "Job"),
-                lang.t("场景", "Scenario"),
-                lang.t("状态", "State"),
-                lang.t("提交时间", "Submitted")
-            )
-        }
-    };
-    html(
-        q.lang.as_deref(),
-        layout(
-            lang,
-            lang.t("作业", "Jobs"),
             Some((&session.caller.id, session.caller.role, &session.csrf)),
             &body,
         ),

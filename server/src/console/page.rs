@@ -78,7 +78,9 @@ header .who{margin-left:auto;opacity:.85}main{max-width:1200px;margin:0 auto;pad
 table{border-collapse:collapse;width:100%;font-size:.92rem}th,td{border-bottom:1px solid #d5dbe1;padding:.4rem;text-align:left;vertical-align:top}\
 .overdue{color:#a40000;font-weight:600}.ok{color:#11662b}.bad{color:#a40000}form.inline{display:inline}\
 input,select,button{font:inherit;padding:.25rem .4rem}code{font-size:.85rem;word-break:break-all}\
-.note{background:#eef3f8;padding:.6rem;border-radius:4px}";
+.note{background:#eef3f8;padding:.6rem;border-radius:4px}\
+.mock{background:#b35900;color:#fff;padding:.05rem .4rem;border-radius:3px;font-weight:700;font-size:.8rem}\
+pre{background:#f5f7f9;padding:.5rem;overflow:auto;font-size:.78rem}textarea{font-family:monospace;max-width:100%}";
 
 /// A whole page: `title`, the navigation of `role` (none when signed out) and `body`.
 pub(crate) fn layout(
@@ -97,7 +99,11 @@ pub(crate) fn layout(
                 ],
                 Role::Provider => vec![("/console/reviews", lang.t("我的审查", "My reviews"))],
                 Role::Reviewer => vec![("/console/audit", lang.t("审计日志", "Audit log"))],
-                Role::Operator => vec![("/console/jobs", lang.t("作业", "Jobs"))],
+                Role::Operator => vec![
+                    ("/console/jobs", lang.t("作业", "Jobs")),
+                    ("/console/mock-runs", lang.t("模拟运行", "Mock runs")),
+                    ("/console/budgets", lang.t("隐私预算", "Budgets")),
+                ],
             };
             let links: String = links
                 .iter()

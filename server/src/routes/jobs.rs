@@ -127,6 +127,16 @@ async fn cancel(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JobRecord>, ApiError> {
+    cancel_job(&state, caller, id).await.map(Json)
+}
+
+/// Cancels job `id` for `caller` (its operator) and answers with the job as it then is (the
+/// console's cancel button too).
+pub(crate) async fn cancel_job(
+    state: &AppState,
+    caller: Caller,
+    id: String,
+) -> Result<JobRecord, ApiError> {
     let (job_id, reader) = (id.clone(), caller.clone());
     let running = state
         .blocking(move |queue| {
@@ -164,7 +174,6 @@ async fn cancel(
     state
         .blocking(move |queue| Ok(queue.with_phase(queue.governance().get_job(&reader, &job_id)?)))
         .await
-        .map(Json)
 }
 
 /// A state's name as on the wire.

@@ -26,11 +26,13 @@ pub use domain::DomainPublicKey;
 // The bodies defined next to their handlers, for the document's schemas (`super::schemas`).
 pub(super) use applications::ApplicationAction;
 pub(super) use datasets::PublishDataset;
+pub(crate) use jobs::cancel_job;
 pub(super) use jobs::NewJob;
 pub(crate) use mock_runs::{start_run as start_mock_run, MockSlots};
 pub(super) use modules::ModuleUploaded;
 pub(super) use objections::{NewObjection, ResolveObjection};
 pub(super) use operators::OperatorSuspension;
+pub(crate) use products::product_file;
 pub(super) use quality::{NewQualityRequest, QualityAnswer};
 pub(super) use services::{ConsentInput, SubjectQuery, UsageReport};
 pub(super) use system::{Health, OpenApiDocument};

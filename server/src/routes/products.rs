@@ -58,6 +58,16 @@ async fn download(
     caller: Caller,
     ApiPath((id, file)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
+    product_file(&state, caller, id, file).await
+}
+
+/// One file of product `id` for `caller`, as a download (the console's product links too).
+pub(crate) async fn product_file(
+    state: &AppState,
+    caller: Caller,
+    id: String,
+    file: String,
+) -> Result<Response, ApiError> {
     // Anything but the four package files is "not there", whatever exists on disk.
     let Some((name, content_type)) = FILES.iter().copied().find(|(name, _)| *name == file) else {
         return Err(ApiError::not_found(format!(

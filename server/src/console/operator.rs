@@ -1,0 +1,829 @@
+//! The operator's pages: jobs (submit, follow, cancel, download products), budgets with their
+//! use over time, and mock runs (docs/operator.md, "The console").
+//!
+//! Every action is the API's own call (`JobQueue::submit`, `routes::cancel_job`,
+//! `routes::product_file`, `routes::start_mock_run`), so the same checks refuse and the same
+//! entries audit. A job page shows what the API shows an operator (states, codes, releases);
+//! only a mock run's page shows everything, because nothing real is in it.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::page::{csrf_field, esc, layout, Lang};
+use super::session::Session;
+use super::upload;
+use super::{forbidden, gov, html, lang_of, session_for_post, session_or_sign_in, LangParam};
+use crate::state::AppState;
+use shuyu::budget::{BudgetStatus, ScenarioBudget};
+use shuyu::governance::model::{
+    Application, ApplicationStatus, JobRecord, JobState, PageRequest, Role,
+};
+use shuyu::governance::MAX_MODULE_BYTES;
+use shuyu::mock::{MockReport, MockRun, MockRunStatus, NewMockRun, MOCK_MARK};
+
+/// Seconds between reloads of a page that shows work still going on.
+const REFRESH_SECS: &str = "2";
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/jobs", get(jobs).post(submit))
+        .route("/console/jobs/{id}/cancel", post(cancel))
+        .route("/console/products/{id}/{file}", get(product))
+        .route("/console/budgets", get(budgets))
+        .route(
+            "/console/mock-runs",
+            get(mock_runs)
+                .post(start_mock)
+                // A module is at most MAX_MODULE_BYTES; the form's other fields are small.
+                .layer(DefaultBodyLimit::max(
+                    usize::try_from(MAX_MODULE_BYTES).unwrap_or(usize::MAX) + (1 << 20),
+                )),
+        )
+        .route("/console/mock-runs/{id}", get(mock_run))
+}
+
+/// The page's frame for a signed-in operator.
+fn page(lang: Lang, session: &Session, title: &str, body: &str) -> String {
+    layout(
+        lang,
+        title,
+        Some((&session.caller.id, session.caller.role, &session.csrf)),
+        body,
+    )
+}
+
+/// The operator's session, or the page to answer instead.
+fn operator_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    lang: Lang,
+) -> Result<Session, Response> {
+    let session = session_or_sign_in(state, headers).map_err(|r| *r)?;
+    if session.caller.role != Role::Operator {
+        return Err(forbidden(
+            lang,
+            "only operators have jobs, budgets and mock runs",
+        ));
+    }
+    Ok(session)
+}
+
+/// Every application of the caller (one page of up to 500 is all an operator has).
+async fn my_applications(state: &AppState, session: &Session) -> Result<Vec<Application>, String> {
+    let caller = session.caller.clone();
+    gov(state, move |gov| {
+        gov.list_applications(
+            &caller,
+            &PageRequest {
+                limit: Some(500),
+                after: None,
+            },
+        )
+        .map(|p| p.items)
+    })
+    .await
+}
+
+fn status_name(status: ApplicationStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn state_name(state: JobState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+async fn jobs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangParam>,
+) -> Response {
+    let lang = lang_of(&headers, q.lang.as_deref());
+    let session = match operator_session(&state, &headers, lang) {
+        Ok(session) => session,
+        Err(answer) => return answer,
+    };
+    let caller = session.caller.clone();
+    let listed = state
+        .blocking(move |queue| {
+            let page = queue
+                .governance()
+                .list_jobs(
+                    &caller,
+                    &PageRequest {
+                        limit: Some(100),
+                        after: None,
+                    },
+                )
+                .map_err(crate::error::ApiError::from)?;
+            Ok(page
+                .items
+                .into_iter()
+                .map(|j| queue.with_phase(j))
+                .collect::<Vec<_>>())
+        })
+        .await
+        .map_err(|e| e.message);
+    let applications = my_applications(&state, &session).await.unwrap_or_default();
+    let approved: Vec<&Application> = applications
+        .iter()
+        .filter(|a| a.status == ApplicationStatus::Approved)
+        .collect();
+    let mut body = String::new();
+    if approved.is_empty() {
+        body.push_str(&format!(
+            "<p>{}</p>",
+            lang.t(
+                "还没有已批准的场景；先用模拟运行开发，再提交申请。",
+                "No approved scenario yet: develop with mock runs, then apply."
+            )
+        ));
+    } else {
+        let options: String = approved
+            .iter()
+            .map(|a| {
+                format!(
+                    r#"<option value="{}">{} — {}</option>"#,
+                    esc(&a.id),
+                    esc(&a.scenario.scenario.id),
+                    esc(&a.scenario.scenario.title)
+                )
+            })
+            .collect();
+        body.push_str(&format!(
+            r#"<form method="post" action="/console/jobs">{}<label>{} <select name="application">{options}</select></label>
+<button id="submit-job">{}</button> <small>{}</small></form>"#,
+            csrf_field(&session.csrf),
+            lang.t("已批准的场景", "Approved scenario"),
+            lang.t("提交作业", "Submit a job"),
+            lang.t("运行申请中固定的模块。", "Runs the module the application pins."),
+        ));
+    }
+    let mut active = false;
+    match listed {
+        Err(message) => body.push_str(&format!(r#"<p class="bad">{}</p>"#, esc(&message))),
+        Ok(jobs) if jobs.is_empty() => {
+            body.push_str(&format!(
+                "<p>{}</p>",
+                lang.t("还没有作业。", "No jobs yet.")
+            ));
+        }
+        Ok(jobs) => {
+            active = jobs
+                .iter()
+                .any(|j| matches!(j.state, JobState::Queued | JobState::Running));
+            body.push_str(&job_table(lang, &session, &jobs));
+        }
+    }
+    let mut response = html(
+        q.lang.as_deref(),
+        page(lang, &session, lang.t("作业", "Jobs"), &body),
+    );
+    if active {
+        response
+            .headers_mut()
+            .insert(header::REFRESH, HeaderValue::from_static(REFRESH_SECS));
+    }
+    response
+}
+
+fn job_table(lang: Lang, session: &Session, jobs: &[JobRecord]) -> String {
+    let rows: String = jobs
+        .iter()
+        .map(|j| {
+            let releases: Vec<String> = j
+                .releases
+                .iter()
+                .map(|r| match &r.product {
+                    Some(product) => format!(
+                        r#"{} ✓ <a class="product" href="/console/products/{p}/data.csv">CSV</a> · <a href="/console/products/{p}/data.parquet">Parquet</a> · <a href="/console/products/{p}/manifest.json">{}</a>"#,
+                        esc(&r.release),
+                        lang.t("清单", "manifest"),
+                        p = esc(product),
+                    ),
+                    None => format!(
+                        "{} ✗ <code>{}</code>",
+                        esc(&r.release),
+                        esc(r.rule.as_deref().unwrap_or_default())
+                    ),
+                })
+                .collect();
+            let cancel = if matches!(j.state, JobState::Queued | JobState::Running) {
+                format!(
+                    r#"<form class="inline" method="post" action="/console/jobs/{}/cancel">{}<button>{}</button></form>"#,
+                    esc(&j.id),
+                    csrf_field(&session.csrf),
+                    lang.t("取消", "Cancel")
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"state\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{cancel}</td></tr>",
+                esc(&j.id),
+                esc(&j.scenario_id),
+                esc(&state_name(j.state)),
+                esc(j.detail.as_deref().unwrap_or_default()),
+                releases.join("<br>"),
+                esc(&j.submitted_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+            )
+        })
+        .collect();
+    format!(
+        "<table id=\"jobs\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table>",
+        lang.t("作业", "Job"),
+        lang.t("场景", "Scenario"),
+        lang.t("状态", "State"),
+        lang.t("说明", "Detail"),
+        lang.t("发布与数据产品", "Releases and products"),
+        lang.t("提交时间", "Submitted"),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct SubmitForm {
+    #[serde(default)]
+    csrf: String,
+    application: String,
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SubmitForm>,
+) -> Response {
+    let session = match session_for_post(&state, &headers, &form.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = Lang::of(&headers);
+    let caller = session.caller.clone();
+    let application = form.application;
+    let submitted = state
+        .blocking(move |queue| {
+            let app = queue.governance().get_application(&caller, &application)?;
+            queue
+                .submit(&caller, &application, &app.scenario.scenario.module_sha256)
+                .map_err(crate::error::ApiError::from)
+        })
+        .await;
+    match submitted {
+        Ok(_) => Redirect::to("/console/jobs").into_response(),
+        Err(e) => html(
+            None,
+            page(
+                lang,
+                &session,
+                lang.t("提交作业", "Submit a job"),
+                &format!(
+                    r#"<p class="bad">{}</p><p><a href="/console/jobs">{}</a></p>"#,
+                    esc(&e.message),
+                    lang.t("返回作业", "Back to jobs")
+                ),
+            ),
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let session = match session_for_post(&state, &headers, &form.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = Lang::of(&headers);
+    match crate::routes::cancel_job(&state, session.caller.clone(), id).await {
+        Ok(_) => Redirect::to("/console/jobs").into_response(),
+        Err(e) => html(
+            None,
+            page(
+                lang,
+                &session,
+                lang.t("取消作业", "Cancel a job"),
+                &format!(r#"<p class="bad">{}</p>"#, esc(&e.message)),
+            ),
+        ),
+    }
+}
+
+async fn product(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let session = match session_or_sign_in(&state, &headers) {
+        Ok(session) => session,
+        Err(redirect) => return *redirect,
+    };
+    match crate::routes::product_file(&state, session.caller.clone(), id, file).await {
+        Ok(response) => response,
+        Err(e) => {
+            let lang = Lang::of(&headers);
+            let mut response = html(
+                None,
+                page(
+                    lang,
+                    &session,
+                    lang.t("数据产品", "Product"),
+                    &format!(r#"<p class="bad">{}</p>"#, esc(&e.message)),
+                ),
+            );
+            *response.status_mut() = e.status;
+            response
+        }
+    }
+}
+
+async fn budgets(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangParam>,
+) -> Response {
+    let lang = lang_of(&headers, q.lang.as_deref());
+    let session = match operator_session(&state, &headers, lang) {
+        Ok(session) => session,
+        Err(answer) => return answer,
+    };
+    let applications = my_applications(&state, &session).await.unwrap_or_default();
+    let mut scenarios: Vec<String> = applications
+        .iter()
+        .filter(|a| a.status == ApplicationStatus::Approved)
+        .map(|a| a.scenario.scenario.id.clone())
+        .collect();
+    scenarios.sort();
+    scenarios.dedup();
+    let caller = session.caller.clone();
+    let ledger = state.ledger.clone();
+    let found = state
+        .blocking(move |queue| {
+            let mut found = Vec::new();
+            for scenario in scenarios {
+                let access = queue
+                    .governance()
+                    .authorize_budget_read(&caller, &scenario)?;
+                let budget = ledger
+                    .scenario_budget(&scenario, &access.scope_id, &access.datasets)
+                    .map_err(crate::error::ApiError::internal)?;
+                found.push((scenario, budget));
+            }
+            Ok(found)
+        })
+        .await;
+    let body = match found {
+        Err(e) => format!(r#"<p class="bad">{}</p>"#, esc(&e.message)),
+        Ok(found) if found.is_empty() => format!(
+            "<p>{}</p>",
+            lang.t("没有已批准的场景。", "No approved scenario.")
+        ),
+        Ok(found) => found
+            .iter()
+            .map(|(scenario, budget)| budget_section(lang, scenario, budget.as_ref()))
+            .collect(),
+    };
+    html(
+        q.lang.as_deref(),
+        page(lang, &session, lang.t("隐私预算", "Privacy budgets"), &body),
+    )
+}
+
+fn budget_section(lang: Lang, scenario: &str, budget: Option<&ScenarioBudget>) -> String {
+    let Some(budget) = budget else {
+        return format!(
+            "<h2>{}</h2><p>{}</p>",
+            esc(scenario),
+            lang.t(
+                "尚无预算记录：首个带隐私保护的发布会创建它。",
+                "No budget yet: the first private release creates it."
+            )
+        );
+    };
+    let row = |name: &str, status: &BudgetStatus| {
+        format!(
+            "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
+            esc(name),
+            status.epsilon_total,
+            status.epsilon_spent,
+            status.epsilon_remaining,
+            bar(status.epsilon_spent, status.epsilon_total),
+        )
+    };
+    let mut rows = row(lang.t("场景", "scenario"), &budget.budget);
+    for dataset in &budget.datasets {
+        if let Some(status) = &dataset.budget {
+            rows.push_str(&row(&dataset.dataset, status));
+        }
+    }
+    format!(
+        "<h2>{}</h2><table><tr><th></th><th>ε {}</th><th>ε {}</th><th>ε {}</th><th></th></tr>{rows}</table><h3>{}</h3>{}",
+        esc(scenario),
+        lang.t("总额", "total"),
+        lang.t("已用", "spent"),
+        lang.t("剩余", "left"),
+        lang.t("预算使用随时间变化", "Budget use over time"),
+        use_chart(lang, budget),
+    )
+}
+
+/// A bar of `spent` out of `total`.
+fn bar(spent: f64, total: f64) -> String {
+    let share = if total > 0.0 {
+        (spent / total).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let width = (share * 200.0).round();
+    let color = if share > 0.9 { "#a40000" } else { "#123a5e" };
+    format!(
+        r##"<svg width="202" height="14" role="img" aria-label="{:.0}%"><rect x="0.5" y="0.5" width="201" height="13" fill="#fff" stroke="#99a"/><rect x="1" y="1" width="{width}" height="12" fill="{color}"/></svg>"##,
+        share * 100.0
+    )
+}
+
+/// The scenario's ε spent, summed over time, against its total: a step line over the debits.
+fn use_chart(lang: Lang, budget: &ScenarioBudget) -> String {
+    let debits: Vec<_> = budget.debits.iter().filter(|d| !d.refunded).collect();
+    if debits.is_empty() {
+        return format!("<p>{}</p>", lang.t("尚无支出。", "Nothing spent yet."));
+    }
+    let total = budget.budget.epsilon_total.max(f64::MIN_POSITIVE);
+    let (width, height, pad) = (600.0, 160.0, 30.0);
+    let x = |i: usize| pad + (width - 2.0 * pad) * (i as f64) / (debits.len() as f64);
+    let y = |eps: f64| height - pad - (height - 2.0 * pad) * (eps / total).clamp(0.0, 1.0);
+    let mut spent = 0.0;
+    let mut points = format!("{:.1},{:.1}", x(0), y(0.0));
+    for (i, debit) in debits.iter().enumerate() {
+        points.push_str(&format!(" {:.1},{:.1}", x(i + 1), y(spent)));
+        spent += debit.epsilon;
+        points.push_str(&format!(" {:.1},{:.1}", x(i + 1), y(spent)));
+    }
+    let first = debits
+        .first()
+        .map(|d| d.time.get(..10).unwrap_or_default())
+        .unwrap_or_default();
+    let last = debits
+        .last()
+        .map(|d| d.time.get(..10).unwrap_or_default())
+        .unwrap_or_default();
+    format!(
+        r##"<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{label}">
+<line x1="{pad}" y1="{top}" x2="{right}" y2="{top}" stroke="#a40000" stroke-dasharray="4 3"/>
+<text x="{pad}" y="{top_text}" font-size="11" fill="#a40000">ε {total:.2}</text>
+<line x1="{pad}" y1="{base}" x2="{right}" y2="{base}" stroke="#99a"/>
+<polyline points="{points}" fill="none" stroke="#123a5e" stroke-width="2"/>
+<text x="{pad}" y="{date_y}" font-size="11">{first}</text><text x="{right}" y="{date_y}" font-size="11" text-anchor="end">{last}</text>
+</svg>"##,
+        label = esc(lang.t("累计 ε 支出", "cumulative ε spent")),
+        top = y(total),
+        top_text = y(total) - 4.0,
+        right = width - pad,
+        base = height - pad,
+        date_y = height - pad + 16.0,
+        first = esc(first),
+        last = esc(last),
+    )
+}
+
+async fn mock_runs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangParam>,
+) -> Response {
+    let lang = lang_of(&headers, q.lang.as_deref());
+    let session = match operator_session(&state, &headers, lang) {
+        Ok(session) => session,
+        Err(answer) => return answer,
+    };
+    let applications = my_applications(&state, &session).await.unwrap_or_default();
+    let caller = session.caller.clone();
+    let runs = gov(&state, move |gov| {
+        gov.list_mock_runs(
+            &caller,
+            &PageRequest {
+                limit: Some(50),
+                after: None,
+            },
+        )
+        .map(|p| p.items)
+    })
+    .await;
+    let options: String = applications
+        .iter()
+        .map(|a| {
+            format!(
+                r#"<option value="{}">{} — {} ({})</option>"#,
+                esc(&a.id),
+                esc(&a.scenario.scenario.id),
+                esc(&a.scenario.scenario.title),
+                esc(&status_name(a.status))
+            )
+        })
+        .collect();
+    let mut body = format!(
+        r#"<p class="note">{intro}</p>
+<form method="post" action="/console/mock-runs" enctype="multipart/form-data">{csrf}
+<p><label>{module} <input type="file" name="module" accept=".wasm" required></label></p>
+<p><label>{app} <select name="application"><option value="">—</option>{options}</select></label></p>
+<p><label>{draft}<br><textarea name="scenario" rows="8" cols="90" placeholder="[scenario]&#10;id = ..."></textarea></label></p>
+<button id="start-mock">{start}</button></form>"#,
+        intro = lang.t(
+            "模拟运行：任何模块都可在数据集的模拟孪生（相同结构与值域，无真实记录）上运行，无需审批；您能看到一切——日志、查询结果、完整错误信息。结果标记为 MOCK，永远不会成为数据产品。",
+            "Mock runs: any module runs against the datasets' mock twins (same schema and value domains, no real rows) without approval, and you see everything: log lines, query results, full error messages. Results are marked MOCK and never become products."
+        ),
+        csrf = csrf_field(&session.csrf),
+        module = lang.t("模块 (.wasm)", "Module (.wasm)"),
+        app = lang.t("使用申请中的场景", "Use the scenario of an application"),
+        draft = lang.t("或粘贴场景草稿 (TOML)", "or paste a draft scenario (TOML)"),
+        start = lang.t("开始模拟运行", "Start a mock run"),
+    );
+    match runs {
+        Err(message) => body.push_str(&format!(r#"<p class="bad">{}</p>"#, esc(&message))),
+        Ok(runs) => {
+            let rows: String = runs
+                .iter()
+                .map(|r| {
+                    format!(
+                        r#"<tr><td><a href="/console/mock-runs/{id}"><code>{id}</code></a> <span class="mock">{MOCK_MARK}</span></td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>"#,
+                        esc(&r.scenario_id),
+                        esc(r.status.as_str()),
+                        esc(r.module_sha256.get(..16).unwrap_or_default()),
+                        esc(&r.started_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+                        id = esc(&r.id),
+                    )
+                })
+                .collect();
+            if !rows.is_empty() {
+                body.push_str(&format!(
+                    "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>",
+                    lang.t("模拟运行", "Mock run"),
+                    lang.t("场景", "Scenario"),
+                    lang.t("状态", "Status"),
+                    lang.t("模块", "Module"),
+                    lang.t("开始时间", "Started"),
+                ));
+            }
+        }
+    }
+    html(
+        q.lang.as_deref(),
+        page(lang, &session, lang.t("模拟运行", "Mock runs"), &body),
+    )
+}
+
+async fn start_mock(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let lang = Lang::of(&headers);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let fields = match upload::parse(content_type, &body) {
+        Ok(fields) => fields,
+        Err(problem) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("the form could not be read: {problem}"),
+            )
+                .into_response()
+        }
+    };
+    let session = match session_for_post(&state, &headers, &fields.text("csrf")) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let failed = |message: &str| {
+        html(
+            None,
+            page(
+                lang,
+                &session,
+                lang.t("模拟运行", "Mock run"),
+                &format!(
+                    r#"<p class="bad">{}</p><p><a href="/console/mock-runs">{}</a></p>"#,
+                    esc(message),
+                    lang.t("返回", "Back")
+                ),
+            ),
+        )
+    };
+    let Some(module) = fields.file("module").map(<[u8]>::to_vec) else {
+        return failed(lang.t("请选择一个模块文件。", "Choose a module file."));
+    };
+    let application = fields.text("application");
+    let scenario = fields.text("scenario");
+    let (scenario, application) = match (scenario.trim().is_empty(), application.is_empty()) {
+        (false, _) => (Some(scenario), None),
+        (true, false) => (None, Some(application)),
+        (true, true) => {
+            return failed(lang.t(
+                "请选择一个申请，或粘贴场景草稿。",
+                "Choose an application or paste a draft scenario.",
+            ))
+        }
+    };
+    let caller = session.caller.clone();
+    let uploaded = gov(&state, move |gov| gov.upload_module(&caller, &module)).await;
+    let sha = match uploaded {
+        Ok(sha) => sha,
+        Err(message) => return failed(&message),
+    };
+    let new = NewMockRun {
+        module_sha256: sha,
+        scenario,
+        application,
+    };
+    match crate::routes::start_mock_run(&state, session.caller.clone(), new).await {
+        Ok(run) => Redirect::to(&format!("/console/mock-runs/{}", run.id)).into_response(),
+        Err(e) => failed(&e.message),
+    }
+}
+
+async fn mock_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<LangParam>,
+) -> Response {
+    let lang = lang_of(&headers, q.lang.as_deref());
+    let session = match operator_session(&state, &headers, lang) {
+        Ok(session) => session,
+        Err(answer) => return answer,
+    };
+    let caller = session.caller.clone();
+    let found = gov(&state, move |gov| gov.get_mock_run(&caller, &id)).await;
+    let run = match found {
+        Ok(run) => run,
+        Err(message) => {
+            let mut response = html(
+                None,
+                page(
+                    lang,
+                    &session,
+                    lang.t("模拟运行", "Mock run"),
+                    &format!(r#"<p class="bad">{}</p>"#, esc(&message)),
+                ),
+            );
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            return response;
+        }
+    };
+    let mut response = html(
+        q.lang.as_deref(),
+        page(
+            lang,
+            &session,
+            &format!("{} {}", lang.t("模拟运行", "Mock run"), run.id),
+            &mock_body(lang, &run),
+        ),
+    );
+    if run.status == MockRunStatus::Running {
+        response
+            .headers_mut()
+            .insert(header::REFRESH, HeaderValue::from_static(REFRESH_SECS));
+    }
+    response
+}
+
+fn mock_body(lang: Lang, run: &MockRun) -> String {
+    let mut body = format!(
+        r#"<p><span class="mock">{MOCK_MARK}</span> {}</p><table>
+<tr><th>{}</th><td>{}</td></tr><tr><th>{}</th><td><code>{}</code></td></tr><tr><th>{}</th><td>{}</td></tr><tr><th>{}</th><td id="mock-status">{}</td></tr></table>"#,
+        lang.t(
+            "模拟孪生上的结果，不是数据产品。",
+            "Results on mock twins, not a product."
+        ),
+        lang.t("场景", "Scenario"),
+        esc(&run.scenario_id),
+        lang.t("模块", "Module"),
+        esc(&run.module_sha256),
+        lang.t("模拟孪生", "Mock twins of"),
+        esc(&run.datasets.join(", ")),
+        lang.t("状态", "Status"),
+        esc(run.status.as_str()),
+    );
+    if let Some(report) = &run.report {
+        body.push_str(&report_html(lang, report));
+    } else {
+        body.push_str(&format!("<p>{}</p>", lang.t("运行中……", "Running…")));
+    }
+    body
+}
+
+fn report_html(lang: Lang, report: &MockReport) -> String {
+    let mut out = format!(
+        r#"<h2>{}</h2><p id="mock-outcome"><code>{}</code> {}</p><p>{} {} · {} {} · {} {} · {} ms</p>"#,
+        lang.t("结果", "Outcome"),
+        esc(&report.outcome),
+        esc(&report.detail),
+        lang.t("燃料", "fuel"),
+        report.fuel_used,
+        lang.t("读取行数", "rows read"),
+        report.rows_read,
+        lang.t("查询", "queries"),
+        report.queries,
+        report.elapsed_ms,
+    );
+    if !report.module_matches_scenario {
+        out.push_str(&format!(
+            r#"<p class="bad">{}</p>"#,
+            lang.t(
+                "场景未固定此模块：提交申请前请把 module_sha256 设为此模块的哈希。",
+                "The scenario does not pin this module: set module_sha256 to its hash before you apply."
+            )
+        ));
+    }
+    for release in &report.releases {
+        if release.outcome == "released" {
+            let head: String = release
+                .columns
+                .iter()
+                .map(|c| format!("<th>{}</th>", esc(c)))
+                .collect();
+            let rows: String = release
+                .rows
+                .iter()
+                .map(|row| {
+                    let cells: String = row
+                        .iter()
+                        .map(|c| format!("<td>{}</td>", esc(c.as_deref().unwrap_or("∅"))))
+                        .collect();
+                    format!("<tr>{cells}</tr>")
+                })
+                .collect();
+            out.push_str(&format!(
+                r#"<h3>{} <code>{}</code> <span class="mock">{MOCK_MARK}</span> ({} {})</h3><table class="mock-release"><tr>{head}</tr>{rows}</table>"#,
+                lang.t("发布", "Release"),
+                esc(&release.release),
+                release.total_rows,
+                lang.t("行", "rows"),
+            ));
+        } else {
+            out.push_str(&format!(
+                r#"<h3>{} <code>{}</code>: {} <code>{}</code></h3><p>{}</p>"#,
+                lang.t("发布", "Release"),
+                esc(&release.release),
+                lang.t("被拦截", "blocked by"),
+                esc(release.rule.as_deref().unwrap_or_default()),
+                esc(release.message.as_deref().unwrap_or_default()),
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "<h2>{}</h2><ol class=\"trail\">",
+        lang.t("运行记录", "Trail")
+    ));
+    for event in &report.events {
+        let d = &event.details;
+        let item = match event.action.as_str() {
+            "query" => format!(
+                "<b>query</b> <code>{}</code> — {} ({} {}){}{}",
+                esc(d["sql"].as_str().unwrap_or_default()),
+                esc(d["status"].as_str().unwrap_or_default()),
+                d["rows"],
+                lang.t("行", "rows"),
+                d["error"]
+                    .as_str()
+                    .map(|e| format!(r#"<br><span class="bad">{}</span>"#, esc(e)))
+                    .unwrap_or_default(),
+                d["preview"]
+                    .as_str()
+                    .map(|p| format!("<pre>{}</pre>", esc(p)))
+                    .unwrap_or_default(),
+            ),
+            "guest.log" => format!("<b>log</b> {}", esc(d["line"].as_str().unwrap_or_default())),
+            action => format!(
+                "<b>{}</b> <code>{}</code>",
+                esc(action),
+                esc(&d.to_string())
+            ),
+        };
+        out.push_str(&format!("<li>{item}</li>"));
+    }
+    out.push_str("</ol>");
+    if report.events_omitted > 0 {
+        out.push_str(&format!(
+            "<p>{} {}</p>",
+            report.events_omitted,
+            lang.t("条记录因篇幅省略。", "entries left out for size.")
+        ));
+    }
+    out
+}
