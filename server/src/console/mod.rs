@@ -11,8 +11,12 @@
 //! without JavaScript. Actions go through governance exactly as the API's, so they are audited
 //! the same way; a refusal is shown with governance's own message.
 
+mod bureau;
+mod egress;
 mod page;
+mod provider;
 mod session;
+mod svg;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -47,6 +51,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/audit", get(audit))
         .route("/console/audit/verify", post(verify))
         .route("/console/jobs", get(jobs))
+        .merge(bureau::routes())
+        .merge(provider::routes())
+        .merge(egress::routes())
 }
 
 /// `?lang=` on any page: switches the language (a cookie) and shows the same page.
@@ -361,7 +368,8 @@ fn review_table(lang: Lang, session: &Session, applications: Vec<Application>) -
             )
         };
         rows.push_str(&format!(
-            "<tr><td><code>{}</code><br>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}<br>{}</td></tr>",
+            "<tr><td><a href=\"/console/applications/{}\"><code>{}</code></a><br>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}<br>{}</td></tr>",
+            esc(&app.id),
             esc(&app.id),
             esc(&scenario.scenario.title),
             esc(&app.operator),
