@@ -600,8 +600,8 @@ pub(super) fn scenario_diff(old: &ScenarioFile, new: &ScenarioFile) -> Vec<Chang
     ));
     changes.extend(value_diff(
         "privacy_budget",
-        &serde_json::to_value(&old.privacy_budget).unwrap_or_default(),
-        &serde_json::to_value(&new.privacy_budget).unwrap_or_default(),
+        &serde_json::to_value(old.privacy_budget).unwrap_or_default(),
+        &serde_json::to_value(new.privacy_budget).unwrap_or_default(),
     ));
     changes
 }
@@ -632,8 +632,9 @@ fn named_diff<T: Serialize>(
     changes
 }
 
-/// The fields of two JSON objects that differ, as `what.field: old → new` (whole values when
-/// they are not both objects).
+/// Where two JSON values differ, as `what.field: old → new`: objects field by field, lists of
+/// named items (measures, dimensions, answer fields) item by item, anything else whole. People
+/// read "measure[capital].clamp", not two copies of every measure.
 fn value_diff(what: &str, old: &Value, new: &Value) -> Vec<Change> {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
@@ -641,18 +642,42 @@ fn value_diff(what: &str, old: &Value, new: &Value) -> Vec<Change> {
             keys.sort();
             keys.dedup();
             keys.into_iter()
-                .filter_map(|k| {
-                    let (x, y) = (a.get(k), b.get(k));
-                    (x != y).then(|| {
-                        let show = |v: Option<&Value>| v.map_or("-".to_string(), Value::to_string);
-                        Change::Changed(format!("{what}.{k}"), show(x), show(y))
-                    })
+                .flat_map(|k| {
+                    let null = Value::Null;
+                    value_diff(
+                        &format!("{what}.{k}"),
+                        a.get(k).unwrap_or(&null),
+                        b.get(k).unwrap_or(&null),
+                    )
                 })
                 .collect()
+        }
+        (Value::Array(a), Value::Array(b)) if a != b && named(a) && named(b) => {
+            let name = |v: &Value| v["name"].as_str().unwrap_or_default().to_string();
+            let mut changes = Vec::new();
+            for item in b {
+                match a.iter().find(|o| name(o) == name(item)) {
+                    None => changes.push(Change::Added(format!("{what}[{}]", name(item)))),
+                    Some(before) => {
+                        changes.extend(value_diff(&format!("{what}[{}]", name(item)), before, item))
+                    }
+                }
+            }
+            for item in a {
+                if !b.iter().any(|n| name(n) == name(item)) {
+                    changes.push(Change::Removed(format!("{what}[{}]", name(item))));
+                }
+            }
+            changes
         }
         (a, b) if a != b => vec![Change::Changed(what.into(), a.to_string(), b.to_string())],
         _ => Vec::new(),
     }
+}
+
+/// Whether every item of a list is an object with a `name`.
+fn named(items: &[Value]) -> bool {
+    items.iter().all(|v| v["name"].is_string())
 }
 
 /// The diff as a list, each line marked added, removed or changed.
@@ -1064,4 +1089,414 @@ async fn quality(
         )
     };
     show(q.lang.as_deref(), lang, title, &session, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use chrono::{Duration, Utc};
+
+    use super::super::tests::{csrf, Console};
+    use super::{scenario_diff, Change};
+    use shuyu::audit::AuditFilter;
+    use shuyu::governance::model::{
+        Caller, Decision, IdentityStatus, NewApplication, NewIdentity, ReviewInput, Role,
+    };
+
+    fn caller(id: &str, role: Role) -> Caller {
+        Caller {
+            id: id.into(),
+            role,
+        }
+    }
+
+    fn status_of(console: &Console, id: &str) -> IdentityStatus {
+        console
+            .state
+            .queue()
+            .governance()
+            .admin_list_identities()
+            .expect("identities")
+            .into_iter()
+            .find(|i| i.id == id)
+            .expect("identity")
+            .status
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_application_page_shows_the_contract_to_its_reviewers_only() {
+        let (console, application) = Console::new();
+        let bureau = console.sign_in("bureau").await;
+        let queue = console.get("/console/reviews", Some(&bureau)).await;
+        assert!(
+            queue
+                .text
+                .contains(&format!(r#"href="/console/applications/{application}""#)),
+            "the queue links the page: {}",
+            queue.text
+        );
+        let path = format!("/console/applications/{application}?lang=en");
+        let page = console.get(&path, Some(&bureau)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        for expected in [
+            "op-1",
+            "Enterprise count, mean registered capital",
+            "district_stats",
+            // The classes come from the manifests of the registered versions.
+            "<code>amount</code></td><td>sensitive",
+            "<code>usci</code></td><td>identifier",
+            "max contributions per entity",
+            "[0, 100000]",
+            "Days left per pending review",
+            r#"name="decision" value="approve""#,
+        ] {
+            assert!(page.text.contains(expected), "{expected}: {}", page.text);
+        }
+        assert!(!page.text.contains("Changes against"), "not an amendment");
+        let market = console.sign_in("p-market").await;
+        let theirs = console.get(&path, Some(&market)).await;
+        assert_eq!(theirs.status, StatusCode::OK);
+        assert!(theirs.text.contains("district_stats"));
+
+        // A provider that does not review it is told what governance says: not found.
+        console
+            .state
+            .queue()
+            .governance()
+            .admin_add_identity(NewIdentity {
+                id: "p-other".into(),
+                role: Role::Provider,
+                name: "p-other".into(),
+                usci: None,
+                department: Some("统计局".into()),
+            })
+            .expect("identity");
+        for (who, status) in [
+            ("p-other", StatusCode::NOT_FOUND),
+            ("op-1", StatusCode::FORBIDDEN),
+            ("rev", StatusCode::FORBIDDEN),
+        ] {
+            let cookie = console.sign_in(who).await;
+            let page = console.get(&path, Some(&cookie)).await;
+            assert_eq!(page.status, status, "{who}: {}", page.text);
+            assert!(
+                !page.text.contains("district_stats") && !page.text.contains("registered_capital"),
+                "{who} sees nothing of it: {}",
+                page.text
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_amendments_page_names_what_it_changes() {
+        let (console, application) = Console::new();
+        let gov = console.state.queue().governance().clone();
+        for (id, role) in [
+            ("bureau", Role::Bureau),
+            ("p-market", Role::Provider),
+            ("p-tax", Role::Provider),
+        ] {
+            gov.review_application(
+                &caller(id, role),
+                &application,
+                ReviewInput {
+                    decision: Decision::Approve,
+                    reason: "ok".into(),
+                },
+            )
+            .expect("review");
+        }
+        let op = caller("op-1", Role::Operator);
+        let approved = gov.get_application(&op, &application).expect("app");
+        let mut scenario = approved.scenario.clone();
+        scenario.releases[0].k = 7;
+        scenario.releases[0].measures[0].clamp = [0.0, 50_000.0];
+        let amendment = gov
+            .submit_application(
+                &op,
+                NewApplication {
+                    agreement: approved.agreement.clone(),
+                    scenario,
+                    valid_until: Utc::now() + Duration::days(90),
+                    amends: Some(application.clone()),
+                },
+            )
+            .expect("amendment");
+        let bureau = console.sign_in("bureau").await;
+        let page = console
+            .get(
+                &format!("/console/applications/{}?lang=en", amendment.id),
+                Some(&bureau),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(page.text.contains("Changes against"), "{}", page.text);
+        assert!(
+            page.text
+                .contains("release district_stats.k: <del>5</del> → <ins>7</ins>"),
+            "{}",
+            page.text
+        );
+        assert!(
+            page.text.contains(
+                "release district_stats.measure[capital].clamp: <del>[0.0,100000.0]</del> → <ins>[0.0,50000.0]</ins>"
+            ),
+            "{}",
+            page.text
+        );
+        assert!(
+            !page.text.contains("module_sha256: <del>"),
+            "the module did not change"
+        );
+    }
+
+    #[test]
+    fn the_diff_marks_what_is_added_removed_and_changed() {
+        let path = super::super::tests::repo("guest-examples/district-stats/scenario.toml");
+        let old = shuyu::governance::ScenarioFile::load(&path).expect("toml");
+        assert!(scenario_diff(&old, &old).is_empty());
+        let mut new = old.clone();
+        new.grants[1].columns.retain(|c| c != "amount");
+        new.grants[0].columns.push("founded".into());
+        let mut extra = new.releases[0].clone();
+        extra.name = "by_district".into();
+        new.releases.push(extra);
+        new.limits.fuel += 1;
+        new.scenario.module_sha256 = "abc".into();
+        let changes = scenario_diff(&old, &new);
+        for expected in [
+            Change::Removed("column tax_payments.amount".into()),
+            Change::Added("column enterprise_registry.founded".into()),
+            Change::Added("release by_district".into()),
+            Change::Changed(
+                "module_sha256".into(),
+                old.scenario.module_sha256.clone(),
+                "abc".into(),
+            ),
+        ] {
+            assert!(changes.contains(&expected), "{expected:?} in {changes:?}");
+        }
+        assert!(
+            changes
+                .iter()
+                .any(|c| matches!(c, Change::Changed(what, _, _) if what == "limits.fuel")),
+            "{changes:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_bureau_suspends_and_restores_an_operator_through_governance() {
+        let (console, _) = Console::new();
+        let bureau = console.sign_in("bureau").await;
+        let page = console
+            .get("/console/operators?lang=en", Some(&bureau))
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.text.contains("<code>op-1</code>"), "{}", page.text);
+        assert!(
+            !page.text.contains("<code>p-market</code>"),
+            "operators only"
+        );
+        let token = csrf(&page);
+        let suspend = "/console/operators/op-1/suspend";
+
+        // Forged, reasonless and wrong-role suspensions change nothing.
+        let forged = console
+            .post(suspend, Some(&bureau), "reason=evaluation+failed", None)
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let reasonless = console
+            .post(
+                suspend,
+                Some(&bureau),
+                &format!("csrf={token}&reason=+"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            reasonless.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            reasonless.text
+        );
+        assert!(
+            reasonless
+                .text
+                .contains("a reason for the suspension is required"),
+            "governance's message: {}",
+            reasonless.text
+        );
+        let market = console.sign_in("p-market").await;
+        let theirs = console.get("/console/quality", Some(&market)).await;
+        let refused = console
+            .post(
+                suspend,
+                Some(&market),
+                &format!("csrf={}&reason=x", csrf(&theirs)),
+                None,
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+        assert_eq!(status_of(&console, "op-1"), IdentityStatus::Active);
+
+        let done = console
+            .post(
+                suspend,
+                Some(&bureau),
+                &format!("csrf={token}&reason=evaluation+failed"),
+                Some("http://console.test"),
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+        assert_eq!(status_of(&console, "op-1"), IdentityStatus::Suspended);
+        let audited = console
+            .state
+            .domain()
+            .audit
+            .search(&AuditFilter {
+                action: Some("gov.operator.suspend".into()),
+                ..Default::default()
+            })
+            .expect("search");
+        assert_eq!(audited.len(), 1);
+        assert_eq!(audited[0].actor, "bureau");
+        assert_eq!(audited[0].subject, "op-1");
+        assert_eq!(audited[0].details["reason"], "evaluation failed");
+
+        let page = console
+            .get("/console/operators?lang=en", Some(&bureau))
+            .await;
+        assert!(page.text.contains("/console/operators/op-1/restore"));
+        let again = console
+            .post(
+                suspend,
+                Some(&bureau),
+                &format!("csrf={token}&reason=again"),
+                None,
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+        let restored = console
+            .post(
+                "/console/operators/op-1/restore",
+                Some(&bureau),
+                &format!("csrf={token}&reason=rectified"),
+                None,
+            )
+            .await;
+        assert_eq!(restored.status, StatusCode::OK, "{}", restored.text);
+        assert_eq!(status_of(&console, "op-1"), IdentityStatus::Active);
+
+        let operator = console.sign_in("op-1").await;
+        let page = console.get("/console/operators", Some(&operator)).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert!(!page.text.contains("p-market"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lists_show_each_role_what_governance_lets_it_see() {
+        let (console, _) = Console::new();
+        let gov = console.state.queue().governance().clone();
+        let op = caller("op-1", Role::Operator);
+        let tax_request = gov
+            .file_quality_request(&op, "tax_payments", "amounts look doubled")
+            .expect("quality");
+        gov.file_quality_request(&op, "enterprise_registry", "districts missing")
+            .expect("quality");
+        gov.file_objection(&op, "enterprise_registry", "my company is listed twice")
+            .expect("objection");
+
+        let bureau = console.sign_in("bureau").await;
+        let agreements = console.get("/console/agreements", Some(&bureau)).await;
+        assert_eq!(agreements.status, StatusCode::OK);
+        assert!(agreements.text.contains("op-1") && agreements.text.contains("agr-"));
+        let objections = console.get("/console/objections", Some(&bureau)).await;
+        assert!(
+            objections.text.contains("listed twice"),
+            "{}",
+            objections.text
+        );
+        let quality = console.get("/console/quality", Some(&bureau)).await;
+        assert!(quality.text.contains("doubled") && quality.text.contains("districts missing"));
+        assert!(
+            !quality.text.contains("/answer"),
+            "the bureau does not answer"
+        );
+
+        let tax = console.sign_in("p-tax").await;
+        assert_eq!(
+            console.get("/console/agreements", Some(&tax)).await.status,
+            StatusCode::FORBIDDEN,
+            "governance keeps agreements from providers"
+        );
+        let objections = console.get("/console/objections", Some(&tax)).await;
+        assert_eq!(objections.status, StatusCode::OK);
+        assert!(
+            !objections.text.contains("listed twice"),
+            "another provider's dataset"
+        );
+        let quality = console.get("/console/quality", Some(&tax)).await;
+        assert!(quality.text.contains("doubled"), "{}", quality.text);
+        assert!(
+            !quality.text.contains("districts missing"),
+            "not its dataset"
+        );
+        let answer = format!("/console/quality/{}/answer", tax_request.id);
+        assert!(quality.text.contains(&answer));
+
+        // Another provider cannot answer it; without the token nobody can.
+        let market = console.sign_in("p-market").await;
+        let theirs = console.get("/console/quality", Some(&market)).await;
+        let refused = console
+            .post(
+                &answer,
+                Some(&market),
+                &format!("csrf={}&answer=fine", csrf(&theirs)),
+                None,
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+        let forged = console
+            .post(&answer, Some(&tax), "answer=fixed", None)
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let done = console
+            .post(
+                &answer,
+                Some(&tax),
+                &format!("csrf={}&answer=fixed+in+v2", csrf(&quality)),
+                None,
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+        let listed = gov
+            .list_quality_requests(&op, &Default::default())
+            .expect("list");
+        let answered = listed
+            .items
+            .iter()
+            .find(|r| r.id == tax_request.id)
+            .expect("request");
+        assert_eq!(answered.answer.as_deref(), Some("fixed in v2"));
+        let audited = console
+            .state
+            .domain()
+            .audit
+            .search(&AuditFilter {
+                action: Some("gov.quality.answer".into()),
+                ..Default::default()
+            })
+            .expect("search");
+        assert_eq!(audited.len(), 1);
+        assert_eq!(audited[0].actor, "p-tax");
+
+        let operator = console.sign_in("op-1").await;
+        assert_eq!(
+            console
+                .get("/console/objections", Some(&operator))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+    }
 }

@@ -438,3 +438,142 @@ fn egress_table(lang: Lang, rows: &[Entry]) -> String {
         lang.t("出域内容", "What left"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use serde_json::json;
+
+    use super::super::tests::Console;
+    use shuyu::audit::NewEntry;
+    use shuyu::budget::{BudgetScope, Charge};
+
+    /// Appends one entry as a job of scenario `district-stats` would.
+    fn log(console: &Console, action: &str, job: &str, details: serde_json::Value) {
+        console
+            .state
+            .domain()
+            .audit
+            .append(NewEntry {
+                actor: "op-1".into(),
+                action: action.into(),
+                subject: "district-stats".into(),
+                job_id: Some(job.into()),
+                details,
+            })
+            .expect("append");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reviewers_see_releases_blocks_and_the_ledger() {
+        let (console, _) = Console::new();
+        log(
+            &console,
+            "release",
+            "job-1",
+            json!({ "kind": "table", "release": "district_stats", "product_id": "job-1-district_stats",
+                    "rows": 12, "report": { "groups_released": 12, "groups_suppressed": 3 } }),
+        );
+        log(
+            &console,
+            "release.blocked",
+            "job-2",
+            json!({ "kind": "table", "release": "district_stats", "step": "k", "rule": "k_threshold",
+                    "message": "every group has fewer than k=5 entities" }),
+        );
+        log(
+            &console,
+            "release.entities",
+            "job-2",
+            json!({ "release": "x" }),
+        );
+        let ledger = console.state.ledger();
+        let scopes = [
+            BudgetScope::Scenario("key-1".into()),
+            BudgetScope::Dataset("tax_payments".into()),
+        ];
+        for scope in &scopes {
+            ledger
+                .set_budget("bureau", scope, 2.0, 0.0, "initial")
+                .expect("budget");
+        }
+        ledger
+            .charge(
+                "op-1",
+                "job-3",
+                "private_stats",
+                &scopes,
+                Charge {
+                    epsilon: 0.5,
+                    delta: 0.0,
+                },
+            )
+            .expect("charge");
+
+        let reviewer = console.sign_in("rev").await;
+        let page = console
+            .get("/console/egress?lang=en", Some(&reviewer))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        for expected in [
+            "job-1-district_stats",
+            "groups released 12 · suppressed 3",
+            "<code>k_threshold</code>",
+            "fewer than k=5",
+            "Privacy ledger",
+            "dataset tax_payments (0.5 / 2)",
+            "scenario key-1 (0.5 / 2)",
+        ] {
+            assert!(page.text.contains(expected), "{expected}: {}", page.text);
+        }
+        assert!(!page.text.contains("release.entities") && !page.text.contains(">x<"));
+        // Today's bar holds the one release.
+        assert!(page.text.contains(": 1</title></rect>"), "{}", page.text);
+        assert!(!page.text.contains("Next page"), "one page");
+
+        let bureau = console.sign_in("bureau").await;
+        assert_eq!(
+            console.get("/console/egress", Some(&bureau)).await.status,
+            StatusCode::OK
+        );
+        for who in ["op-1", "p-tax"] {
+            let cookie = console.sign_in(who).await;
+            let page = console.get("/console/egress", Some(&cookie)).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{who}");
+            assert!(!page.text.contains("job-1-district_stats"));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_egress_list_pages_by_cursor() {
+        let (console, _) = Console::new();
+        for n in 0..60 {
+            log(
+                &console,
+                "release",
+                &format!("job-{n}"),
+                json!({ "kind": "table", "release": "r", "product_id": format!("product-{n:02}-end") }),
+            );
+        }
+        let reviewer = console.sign_in("rev").await;
+        let first = console
+            .get("/console/egress?lang=en", Some(&reviewer))
+            .await;
+        assert!(first.text.contains("product-00-end") && first.text.contains("product-49-end"));
+        assert!(!first.text.contains("product-50-end"));
+        let at = first
+            .text
+            .find("/console/egress?after=")
+            .expect("next link")
+            + 22;
+        let cursor: String = first.text[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let second = console
+            .get(&format!("/console/egress?after={cursor}"), Some(&reviewer))
+            .await;
+        assert!(second.text.contains("product-50-end") && second.text.contains("product-59-end"));
+        assert!(!second.text.contains("product-49-end"));
+    }
+}

@@ -167,3 +167,38 @@ async fn answer(
         Err((status, message)) => refused(lang, title, &session, status, &message),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::super::tests::Console;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_provider_sees_its_own_datasets_and_their_versions() {
+        let (console, _) = Console::new();
+        let tax = console.sign_in("p-tax").await;
+        let page = console.get("/console/datasets?lang=en", Some(&tax)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(
+            page.text.contains("<code>tax_payments</code>"),
+            "{}",
+            page.text
+        );
+        assert!(page.text.contains("1 (current)"), "{}", page.text);
+        assert!(
+            !page.text.contains("enterprise_registry"),
+            "another provider's dataset: {}",
+            page.text
+        );
+        let bureau = console.sign_in("bureau").await;
+        let all = console.get("/console/datasets", Some(&bureau)).await;
+        assert!(all.text.contains("tax_payments") && all.text.contains("enterprise_registry"));
+        for who in ["op-1", "rev"] {
+            let cookie = console.sign_in(who).await;
+            let page = console.get("/console/datasets", Some(&cookie)).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{who}");
+            assert!(!page.text.contains("tax_payments"));
+        }
+    }
+}
