@@ -28,6 +28,7 @@ use super::page::{csrf_field, esc, layout, Lang};
 use super::session::Session;
 use super::svg;
 use super::{html, lang_of, session_for_post, session_or_sign_in, LangParam};
+use crate::error::ApiError;
 use crate::state::AppState;
 use shuyu::governance::effective::EffectiveContract;
 use shuyu::governance::model::{
@@ -174,14 +175,15 @@ async fn application_page(
         let application = gov.get_application(&caller, &id)?;
         // A contract that no longer composes is shown as governance's reason, not as a failed
         // page: the reviewers must still see the application.
-        let contract = gov.application_contract(&caller, &id).map_err(|e| match e {
-            GovError::Conflict(message) => message,
-            other => other.to_string(),
+        let contract = gov
+            .application_contract(&caller, &id)
+            .map_err(|e| ApiError::from(e).message);
+        // A provider brought in by the amendment may not see the application it amends: the
+        // page then says so instead of showing a diff that would reveal it.
+        let amended = application.amends.as_ref().map(|old| {
+            gov.get_application(&caller, old)
+                .map_err(|e| ApiError::from(e).message)
         });
-        let amended = match &application.amends {
-            Some(old) => Some(gov.get_application(&caller, old)?),
-            None => None,
-        };
         Ok((application, contract, amended))
     })
     .await;
@@ -205,7 +207,7 @@ fn application_body(
     session: &Session,
     app: &Application,
     contract: &Result<EffectiveContract, String>,
-    amended: Option<&Application>,
+    amended: Option<&Result<Application, String>>,
 ) -> String {
     let info = &app.scenario.scenario;
     let mut out = format!(
@@ -240,7 +242,22 @@ fn application_body(
         esc(&info.module_sha256),
     );
     out.push_str(&reviews_section(lang, session, app));
-    if let Some(old) = amended {
+    if let (Some(Err(message)), Some(old)) = (amended, &app.amends) {
+        out.push_str(&format!(
+            r#"<h2>{} <code>{}</code></h2><p class="bad">{} {}</p>"#,
+            lang.t(
+                "相对于所修改的申请的变化",
+                "Changes against the amended application"
+            ),
+            esc(old),
+            lang.t(
+                "所修改的申请对您不可见，无法比较：",
+                "The amended application is not visible to you, so no diff is shown:"
+            ),
+            esc(message)
+        ));
+    }
+    if let Some(Ok(old)) = amended {
         out.push_str(&format!(
             "<h2>{} <a href=\"/console/applications/{}\">{}</a></h2>",
             lang.t(
@@ -369,7 +386,7 @@ fn contract_section(lang: Lang, c: &EffectiveContract) -> String {
 <table><tr><th>{}</th><th>{}</th><th></th><th>{}</th><th>{}</th><th>{}</th></tr>{columns}</table>"#,
             esc(&d.dataset),
             lang.t("版本数据", "Version data"),
-            esc(&d.content_sha256[..16.min(d.content_sha256.len())]),
+            esc(d.content_sha256.get(..16).unwrap_or(&d.content_sha256)),
             d.min_k,
             lang.t("主体列", "entity column"),
             esc(&d.entity_column),
@@ -1247,6 +1264,86 @@ mod tests {
         assert!(
             !page.text.contains("module_sha256: <del>"),
             "the module did not change"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_provider_brought_in_by_an_amendment_does_not_see_the_amended_one() {
+        let (console, application) = Console::new();
+        let gov = console.state.queue().governance().clone();
+        let social = gov
+            .admin_add_identity(NewIdentity {
+                id: "p-social".into(),
+                role: Role::Provider,
+                name: "p-social".into(),
+                usci: None,
+                department: Some("人力资源和社会保障局".into()),
+            })
+            .map(|_| caller("p-social", Role::Provider))
+            .expect("identity");
+        let dir = super::super::tests::repo("datasets").join("social_insurance");
+        let manifest = std::fs::read_to_string(dir.join("dataset.toml")).expect("manifest");
+        let parquet = std::fs::read(dir.join("data.parquet")).expect("parquet");
+        gov.publish_dataset(&social, "social_insurance", &manifest, &parquet)
+            .expect("publish");
+        for (id, role) in [
+            ("bureau", Role::Bureau),
+            ("p-market", Role::Provider),
+            ("p-tax", Role::Provider),
+        ] {
+            gov.review_application(
+                &caller(id, role),
+                &application,
+                ReviewInput {
+                    decision: Decision::Approve,
+                    reason: "ok".into(),
+                },
+            )
+            .expect("review");
+        }
+        let op = caller("op-1", Role::Operator);
+        let approved = gov.get_application(&op, &application).expect("app");
+        let mut scenario = approved.scenario.clone();
+        scenario.grants.push(shuyu::governance::Grant {
+            dataset: "social_insurance".into(),
+            columns: vec!["usci".into(), "month".into()],
+        });
+        let amendment = gov
+            .submit_application(
+                &op,
+                NewApplication {
+                    agreement: approved.agreement.clone(),
+                    scenario,
+                    valid_until: Utc::now() + Duration::days(90),
+                    amends: Some(application.clone()),
+                },
+            )
+            .expect("amendment");
+        let path = format!("/console/applications/{}?lang=en", amendment.id);
+        let bureau = console.sign_in("bureau").await;
+        let page = console.get(&path, Some(&bureau)).await;
+        assert!(
+            page.text.contains("grant social_insurance: usci, month"),
+            "{}",
+            page.text
+        );
+        let cookie = console.sign_in("p-social").await;
+        let page = console.get(&path, Some(&cookie)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(page.text.contains("social_insurance"));
+        assert!(
+            !page.text.contains("grant social_insurance: usci, month")
+                && !page
+                    .text
+                    .contains(&format!(r#"href="/console/applications/{application}""#)),
+            "no diff against what it may not see: {}",
+            page.text
+        );
+        assert!(
+            page.text
+                .contains("not visible to you, so no diff is shown: application &#39;"),
+            "governance's word: {}",
+            page.text
         );
     }
 
