@@ -40,6 +40,9 @@ const BATCH: usize = 500;
 /// Searches one page may run: a page of a log that is mostly job progress ends early with a
 /// link on, instead of reading the whole log in one request.
 const MAX_BATCHES: usize = 20;
+/// Searches the charts may run each (50,000 entries): past that the charts say they stop
+/// there, so one page view never reads an unbounded share of the log.
+const MAX_CHART_BATCHES: usize = 100;
 /// Days shown in the releases-per-day chart.
 const DAYS: i64 = 30;
 /// The actions that are something leaving, or refused to leave, the domain.
@@ -67,6 +70,8 @@ struct Egress {
     next: Option<u64>,
     ledger: Vec<Series>,
     per_day: Vec<(String, f64)>,
+    /// The charts stopped at [`MAX_CHART_BATCHES`] before the end of the log.
+    cut: bool,
 }
 
 async fn egress(
@@ -123,6 +128,15 @@ async fn egress(
         lang.t("每日发布数（近 30 天）", "Releases per day (last 30 days)"),
         svg::bars(lang.t("每日发布数", "Releases per day"), &egress.per_day)
     ));
+    if egress.cut {
+        body.push_str(&format!(
+            r#"<p class="note">{}</p>"#,
+            lang.t(
+                "图表只读取了审计日志的前五万条相关记录；完整数据请用审计日志搜索或 shuyu audit。",
+                "The charts read the first 50,000 matching entries of the log only; search the audit log or use shuyu audit for the rest."
+            )
+        ));
+    }
     body.push_str(&format!(
         "<h2>{}</h2>{}",
         lang.t(
@@ -175,49 +189,45 @@ fn read_egress(queue: &JobQueue, caller: &Caller, after: Option<u64>) -> Result<
         }
         next = cursor;
     }
-    // The ledger: every debit and refund, oldest first.
-    let mut privacy = Vec::new();
-    let mut seen = None;
-    loop {
-        let batch = search(AuditFilter {
-            action: Some("privacy".into()),
-            after: seen,
-            limit: Some(BATCH),
-            ..Default::default()
-        })?;
-        let done = batch.len() < BATCH;
-        seen = batch.last().map(|e| e.seq).or(seen);
-        privacy.extend(batch);
-        if done {
-            break;
+    // Every entry of one action (and its sub-actions) since a day, oldest first, and whether
+    // the reading stopped short.
+    let every = |action: &str, since: Option<String>| {
+        let mut found = Vec::new();
+        let mut seen = None;
+        for _ in 0..MAX_CHART_BATCHES {
+            let batch = search(AuditFilter {
+                action: Some(action.into()),
+                since: since.clone(),
+                after: seen,
+                limit: Some(BATCH),
+                ..Default::default()
+            })?;
+            let done = batch.len() < BATCH;
+            seen = batch.last().map(|e| e.seq).or(seen);
+            found.extend(batch);
+            if done {
+                return Ok::<_, ApiError>((found, false));
+            }
         }
-    }
+        Ok((found, true))
+    };
+    // The ledger: every debit and refund.
+    let (privacy, ledger_cut) = every("privacy", None)?;
     let names = scenario_names(queue, caller)?;
     let ledger = ledger_series(&privacy, &names);
     // Releases per day: only `release` itself is something that left.
     let since = (Utc::now() - Duration::days(DAYS - 1)).date_naive();
-    let mut released = Vec::new();
-    let mut seen = None;
-    loop {
-        let batch = search(AuditFilter {
-            action: Some("release".into()),
-            since: Some(since.format("%Y-%m-%d").to_string()),
-            after: seen,
-            limit: Some(BATCH),
-            ..Default::default()
-        })?;
-        let done = batch.len() < BATCH;
-        seen = batch.last().map(|e| e.seq).or(seen);
-        released.extend(batch.into_iter().filter(|e| e.action == "release"));
-        if done {
-            break;
-        }
-    }
+    let (released, released_cut) = every("release", Some(since.format("%Y-%m-%d").to_string()))?;
+    let released: Vec<Entry> = released
+        .into_iter()
+        .filter(|e| e.action == "release")
+        .collect();
     Ok(Egress {
         rows,
         next,
         ledger,
         per_day: per_day(&released, since),
+        cut: ledger_cut || released_cut,
     })
 }
 
@@ -487,6 +497,19 @@ mod tests {
             "job-2",
             json!({ "release": "x" }),
         );
+        console
+            .state
+            .domain()
+            .audit
+            .append(NewEntry {
+                actor: "op-1".into(),
+                action: "service.answer".into(),
+                subject: "call-000001".into(),
+                job_id: None,
+                details: json!({ "service": "verify-tax", "outcome": "answered",
+                                 "answer": { "paid": true } }),
+            })
+            .expect("append");
         let ledger = console.state.ledger();
         let scopes = [
             BudgetScope::Scenario("key-1".into()),
@@ -519,6 +542,7 @@ mod tests {
             "job-1-district_stats",
             "groups released 12 · suppressed 3",
             "<code>k_threshold</code>",
+            "service <code>verify-tax</code> · answered · answer <code>{&quot;paid&quot;:true}</code>",
             "fewer than k=5",
             "Privacy ledger",
             "dataset tax_payments (0.5 / 2)",
