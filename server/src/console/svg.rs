@@ -181,7 +181,8 @@ pub(super) fn days_left(title: &str, items: &[(String, i64)]) -> String {
         .max(1) as f64;
     let zero = LEFT + (WIDTH - LEFT - RIGHT) * 0.25;
     let unit_left = (zero - LEFT) / most;
-    let unit_right = (WIDTH - RIGHT - zero) / most;
+    // Room is kept right of the longest bar for its number.
+    let unit_right = (WIDTH - RIGHT - 40.0 - zero) / most;
     let mut out = open(height, title);
     out.push_str(&format!(
         r##"<line x1="{zero}" y1="4" x2="{zero}" y2="{}" stroke="#888"/>"##,
