@@ -11,9 +11,13 @@
 //! without JavaScript. Actions go through governance exactly as the API's, so they are audited
 //! the same way; a refusal is shown with governance's own message.
 
+mod bureau;
+mod egress;
 mod operator;
 mod page;
+mod provider;
 mod session;
+mod svg;
 mod upload;
 
 use axum::extract::{Form, Path, Query, State};
@@ -49,6 +53,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/audit", get(audit))
         .route("/console/audit/verify", post(verify))
         .merge(operator::routes())
+        .merge(bureau::routes())
+        .merge(provider::routes())
+        .merge(egress::routes())
 }
 
 /// `?lang=` on any page: switches the language (a cookie) and shows the same page.
@@ -363,7 +370,8 @@ fn review_table(lang: Lang, session: &Session, applications: Vec<Application>) -
             )
         };
         rows.push_str(&format!(
-            "<tr><td><code>{}</code><br>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}<br>{}</td></tr>",
+            "<tr><td><a href=\"/console/applications/{}\"><code>{}</code></a><br>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}<br>{}</td></tr>",
+            esc(&app.id),
             esc(&app.id),
             esc(&scenario.scenario.title),
             esc(&app.operator),

@@ -95,10 +95,24 @@ pub(crate) fn layout(
             let links: Vec<(&str, &str)> = match role {
                 Role::Bureau => vec![
                     ("/console/reviews", lang.t("审查队列", "Review queue")),
+                    ("/console/operators", lang.t("运营方", "Operators")),
+                    ("/console/agreements", lang.t("授权协议", "Agreements")),
+                    ("/console/objections", lang.t("异议", "Objections")),
+                    ("/console/quality", lang.t("数据质量", "Quality")),
+                    ("/console/datasets", lang.t("数据集", "Datasets")),
+                    ("/console/egress", lang.t("出域记录", "Egress")),
                     ("/console/audit", lang.t("审计日志", "Audit log")),
                 ],
-                Role::Provider => vec![("/console/reviews", lang.t("我的审查", "My reviews"))],
-                Role::Reviewer => vec![("/console/audit", lang.t("审计日志", "Audit log"))],
+                Role::Provider => vec![
+                    ("/console/reviews", lang.t("我的审查", "My reviews")),
+                    ("/console/datasets", lang.t("我的数据集", "My datasets")),
+                    ("/console/objections", lang.t("异议", "Objections")),
+                    ("/console/quality", lang.t("数据质量", "Quality")),
+                ],
+                Role::Reviewer => vec![
+                    ("/console/egress", lang.t("出域记录", "Egress")),
+                    ("/console/audit", lang.t("审计日志", "Audit log")),
+                ],
                 Role::Operator => vec![
                     ("/console/jobs", lang.t("作业", "Jobs")),
                     ("/console/mock-runs", lang.t("模拟运行", "Mock runs")),

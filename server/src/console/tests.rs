@@ -14,18 +14,18 @@ use shuyu::governance::model::{
 };
 use shuyu::governance::ScenarioFile;
 
-struct Console {
-    state: AppState,
+pub(super) struct Console {
+    pub(super) state: AppState,
     _dir: tempfile::TempDir,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    text: String,
+pub(super) struct Page {
+    pub(super) status: StatusCode,
+    pub(super) headers: axum::http::HeaderMap,
+    pub(super) text: String,
 }
 
-fn repo(path: &str) -> std::path::PathBuf {
+pub(super) fn repo(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(path)
@@ -34,7 +34,7 @@ fn repo(path: &str) -> std::path::PathBuf {
 impl Console {
     /// A domain with the bureau, two providers, an operator, a reviewer, and an application of
     /// the operator's waiting for its three reviews. Returns the console and the application id.
-    fn new() -> (Self, String) {
+    pub(super) fn new() -> (Self, String) {
         let dir = tempfile::tempdir().expect("tempdir");
         let domain = Domain::open(dir.path()).expect("domain");
         let state = AppState::new(domain, ServerConfig::default()).expect("state");
@@ -109,7 +109,7 @@ impl Console {
         (console, application.id)
     }
 
-    fn token(&self, id: &str) -> String {
+    pub(super) fn token(&self, id: &str) -> String {
         self.state
             .queue()
             .governance()
@@ -118,7 +118,7 @@ impl Console {
             .token
     }
 
-    async fn send(&self, request: Request<Body>) -> Page {
+    pub(super) async fn send(&self, request: Request<Body>) -> Page {
         let response = router(self.state.clone())
             .oneshot(request)
             .await
@@ -135,7 +135,7 @@ impl Console {
         }
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Page {
+    pub(super) async fn get(&self, path: &str, cookie: Option<&str>) -> Page {
         let mut request = Request::builder().method(Method::GET).uri(path);
         if let Some(cookie) = cookie {
             request = request.header(header::COOKIE, cookie);
@@ -144,7 +144,7 @@ impl Console {
             .await
     }
 
-    async fn post(
+    pub(super) async fn post(
         &self,
         path: &str,
         cookie: Option<&str>,
@@ -167,7 +167,7 @@ impl Console {
     }
 
     /// Signs `id` in; returns its session cookie (`name=value`).
-    async fn sign_in(&self, id: &str) -> String {
+    pub(super) async fn sign_in(&self, id: &str) -> String {
         let page = self
             .post(
                 "/console/sign-in",
@@ -187,7 +187,7 @@ impl Console {
 }
 
 /// The CSRF token in a page's forms.
-fn csrf(page: &Page) -> String {
+pub(super) fn csrf(page: &Page) -> String {
     let at = page.text.find(r#"name="csrf" value=""#).expect("a form") + 19;
     page.text[at..at + 64].to_string()
 }
