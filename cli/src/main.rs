@@ -106,7 +106,7 @@ enum Command {
     /// Authorization agreements: create, list, show, terminate (server).
     #[command(subcommand)]
     Agreement(agreement::AgreementCommand),
-    /// Suspend or restore an operator (server, bureau).
+    /// Suspend, restore or terminate an operator (server, bureau).
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
     /// Upload analysis modules (server, operator).

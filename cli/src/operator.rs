@@ -1,4 +1,5 @@
-//! `shuyu operator`: suspend an operator after a failed evaluation, restore it once rectified.
+//! `shuyu operator`: suspend an operator after a failed evaluation, restore it once rectified,
+//! terminate it when its licence is withdrawn.
 
 use clap::Subcommand;
 
@@ -9,6 +10,14 @@ use super::{CliResult, Globals};
 pub(crate) enum OperatorCommand {
     /// Suspend an operator (bureau): every job of it is refused, queued and running ones stop.
     Suspend {
+        /// Operator identity id.
+        id: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Terminate an operator for good (bureau): its jobs refused and stopped, no restoration.
+    Terminate {
         /// Operator identity id.
         id: String,
         /// Why (kept in the audit log).
@@ -29,6 +38,7 @@ pub(crate) fn run(globals: &Globals, command: OperatorCommand) -> CliResult {
     let (verb, id, reason) = match command {
         OperatorCommand::Suspend { id, reason } => ("suspend", id, reason),
         OperatorCommand::Restore { id, reason } => ("restore", id, reason),
+        OperatorCommand::Terminate { id, reason } => ("terminate", id, reason),
     };
     let client = globals.client(&format!("operator {verb}"))?;
     let reply = client.post::<_, serde_json::Value>(
@@ -40,8 +50,12 @@ pub(crate) fn run(globals: &Globals, command: OperatorCommand) -> CliResult {
         return Ok(());
     }
     match verb {
-        "suspend" => {
-            println!("suspended operator '{id}': every job of it is refused until restored");
+        "suspend" | "terminate" => {
+            if verb == "suspend" {
+                println!("suspended operator '{id}': every job of it is refused until restored");
+            } else {
+                println!("terminated operator '{id}': every job of it is refused, for good");
+            }
             let stopped = super::job::stopped_jobs(&reply.raw);
             if !stopped.is_empty() {
                 println!("stopped jobs: {}", stopped.join(", "));

@@ -71,6 +71,47 @@ impl Governance {
         })
     }
 
+    /// Terminates an operator for good (its licence withdrawn): every job refused from now on,
+    /// its agreements end with it, and no restoration brings it back. Returns the ids of its
+    /// queued or running jobs, which the caller (the job queue) must stop. A terminated operator
+    /// still signs in, to read its jobs and their history.
+    pub fn terminate_operator(
+        &self,
+        caller: &Caller,
+        operator: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, GovError> {
+        require(caller, Role::Bureau, "terminate operators")?;
+        let reason = access::required(reason, "a reason for the termination")?;
+        self.store.write_with(|tx| {
+            let stored = load_operator(tx, operator)?;
+            if stored.identity.status == IdentityStatus::Terminated {
+                return Err(GovError::Conflict(format!(
+                    "operator '{operator}' is terminated already"
+                )));
+            }
+            let stamp = Stamp {
+                by: &caller.id,
+                at: Utc::now(),
+            };
+            db::set_identity_status(tx, operator, IdentityStatus::Terminated, reason, stamp)?;
+            let jobs = live_jobs_of_operator(tx, operator)?;
+            self.record(
+                tx,
+                &caller.id,
+                "gov.operator.terminate",
+                operator,
+                None,
+                json!({
+                    "reason": reason,
+                    "was": enum_text(&stored.identity.status),
+                    "jobs_to_stop": jobs,
+                }),
+            )?;
+            Ok(jobs)
+        })
+    }
+
     /// Restores a suspended operator.
     pub fn restore_operator(
         &self,

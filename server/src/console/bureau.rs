@@ -8,6 +8,7 @@
 //! GET  /console/operators                  bureau
 //! POST /console/operators/{id}/suspend     ─▶ suspend_operator (+ the job queue stops its jobs)
 //! POST /console/operators/{id}/restore     ─▶ restore_operator
+//! POST /console/operators/{id}/terminate   ─▶ terminate_operator (+ the job queue stops its jobs)
 //! GET  /console/agreements                 ─▶ list_agreements (governance says who)
 //! GET  /console/objections                 ─▶ list_objections (providers: their datasets')
 //! GET  /console/quality                    ─▶ list_quality_requests (governance filters)
@@ -43,6 +44,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/operators", get(operators))
         .route("/console/operators/{id}/suspend", post(suspend_operator))
         .route("/console/operators/{id}/restore", post(restore_operator))
+        .route(
+            "/console/operators/{id}/terminate",
+            post(terminate_operator),
+        )
         .route("/console/agreements", get(agreements))
         .route("/console/objections", get(objections))
         .route("/console/quality", get(quality))
@@ -765,21 +770,28 @@ fn operator_table(lang: Lang, session: &Session, operators: &[Identity]) -> Stri
     let rows: String = operators
         .iter()
         .map(|o| {
-            let action = match o.status {
-                IdentityStatus::Active => Some(("suspend", lang.t("暂停", "Suspend"))),
-                IdentityStatus::Suspended => Some(("restore", lang.t("恢复", "Restore"))),
-                IdentityStatus::Terminated => None,
+            let actions: Vec<(&str, &str)> = match o.status {
+                IdentityStatus::Active => vec![
+                    ("suspend", lang.t("暂停", "Suspend")),
+                    ("terminate", lang.t("终止", "Terminate")),
+                ],
+                IdentityStatus::Suspended => vec![
+                    ("restore", lang.t("恢复", "Restore")),
+                    ("terminate", lang.t("终止", "Terminate")),
+                ],
+                IdentityStatus::Terminated => Vec::new(),
             };
-            let form = action
+            let form: String = actions
+                .iter()
                 .map(|(verb, label)| {
                     format!(
-                        r#"<form class="inline" method="post" action="/console/operators/{}/{verb}">{}<input name="reason" required placeholder="{}"> <button>{label}</button></form>"#,
+                        r#"<form class="inline" method="post" action="/console/operators/{}/{verb}">{}<input name="reason" required placeholder="{}"> <button>{label}</button></form> "#,
                         esc(&o.id),
                         csrf_field(&session.csrf),
                         lang.t("理由", "reason"),
                     )
                 })
-                .unwrap_or_default();
+                .collect();
             format!(
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{form}</td></tr>",
                 esc(&o.id),
@@ -808,8 +820,8 @@ fn operator_table(lang: Lang, session: &Session, operators: &[Identity]) -> Stri
         lang.t("状态", "Status"),
         lang.t("最近变更", "Last change"),
         lang.t(
-            "暂停会立即停止该运营方排队和运行中的作业。终止运营方不在控制台中提供：治理层没有该操作。",
-            "A suspension stops the operator's queued and running jobs at once. Terminating an operator is not offered: governance has no such action."
+            "暂停或终止都会立即停止该运营方排队和运行中的作业；暂停可恢复，终止不可恢复。",
+            "A suspension or a termination stops the operator's queued and running jobs at once; a suspension can be restored, a termination cannot."
         ),
     )
 }
@@ -828,43 +840,71 @@ async fn suspend_operator(
     Path(id): Path<String>,
     Form(form): Form<ReasonForm>,
 ) -> Response {
+    stop_operator(state, headers, id, form, false).await
+}
+
+async fn terminate_operator(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ReasonForm>,
+) -> Response {
+    stop_operator(state, headers, id, form, true).await
+}
+
+/// Suspends or terminates through the API's own call, which stops the operator's live jobs.
+async fn stop_operator(
+    state: AppState,
+    headers: HeaderMap,
+    id: String,
+    form: ReasonForm,
+    terminate: bool,
+) -> Response {
     let session = match session_for_post(&state, &headers, &form.csrf) {
         Ok(session) => session,
         Err(refusal) => return *refusal,
     };
     let lang = Lang::of(&headers);
-    let caller = session.caller.clone();
-    let operator = id.clone();
-    // As the API does: governance suspends and names the live jobs, the queue stops them.
-    let done = state
-        .blocking(move |queue| {
-            let stopped = queue
-                .governance()
-                .suspend_operator(&caller, &operator, &form.reason)?;
-            queue.stop_all(&stopped, "operator suspended");
-            Ok(stopped)
-        })
-        .await;
-    let title = lang.t("暂停运营方", "Suspend an operator");
+    let done = crate::routes::stop_operator(
+        state.clone(),
+        session.caller.clone(),
+        id.clone(),
+        form.reason,
+        terminate,
+    )
+    .await;
+    let (title, verb) = if terminate {
+        (
+            lang.t("终止运营方", "Terminate an operator"),
+            lang.t("已终止", "Terminated"),
+        )
+    } else {
+        (
+            lang.t("暂停运营方", "Suspend an operator"),
+            lang.t("已暂停", "Suspended"),
+        )
+    };
     match done {
-        Ok(stopped) => show(
-            None,
-            lang,
-            title,
-            &session,
-            &format!(
-                r#"<p class="ok">{} <code>{}</code>. {} {}</p><p><a href="/console/operators">{}</a></p>"#,
-                lang.t("已暂停", "Suspended"),
-                esc(&id),
-                lang.t("已停止的作业：", "Jobs stopped:"),
-                if stopped.is_empty() {
-                    "-".into()
-                } else {
-                    esc(&stopped.join(", "))
-                },
-                lang.t("返回运营方列表", "Back to the operators")
-            ),
-        ),
+        Ok(answer) => {
+            let stopped = &answer.0.stopped_jobs;
+            show(
+                None,
+                lang,
+                title,
+                &session,
+                &format!(
+                    r#"<p class="ok">{verb} <code>{}</code>. {} {}</p><p><a href="/console/operators">{}</a></p>"#,
+                    esc(&id),
+                    lang.t("已停止的作业：", "Jobs stopped:"),
+                    if stopped.is_empty() {
+                        "-".into()
+                    } else {
+                        esc(&stopped.join(", "))
+                    },
+                    lang.t("返回运营方列表", "Back to the operators")
+                ),
+            )
+        }
         Err(e) => refused(lang, title, &session, e.status, &e.message),
     }
 }
@@ -1488,6 +1528,67 @@ mod tests {
         let page = console.get("/console/operators", Some(&operator)).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN);
         assert!(!page.text.contains("p-market"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_terminated_operator_stays_terminated_and_its_jobs_are_refused() {
+        let (console, application) = Console::new();
+        let bureau = console.sign_in("bureau").await;
+        let page = console
+            .get("/console/operators?lang=en", Some(&bureau))
+            .await;
+        assert!(page.text.contains("/console/operators/op-1/terminate"));
+        let token = csrf(&page);
+        let done = console
+            .post(
+                "/console/operators/op-1/terminate",
+                Some(&bureau),
+                &format!("csrf={token}&reason=licence+withdrawn"),
+                None,
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+        assert_eq!(status_of(&console, "op-1"), IdentityStatus::Terminated);
+        let audited = console
+            .state
+            .domain()
+            .audit
+            .search(&AuditFilter {
+                action: Some("gov.operator.terminate".into()),
+                ..Default::default()
+            })
+            .expect("search");
+        assert_eq!(audited.len(), 1);
+        assert_eq!(audited[0].details["was"], "active");
+        // No way back, and no button offering one.
+        let restored = console
+            .post(
+                "/console/operators/op-1/restore",
+                Some(&bureau),
+                &format!("csrf={token}&reason=sorry"),
+                None,
+            )
+            .await;
+        assert_eq!(restored.status, StatusCode::CONFLICT, "{}", restored.text);
+        assert_eq!(status_of(&console, "op-1"), IdentityStatus::Terminated);
+        let page = console
+            .get("/console/operators?lang=en", Some(&bureau))
+            .await;
+        assert!(!page.text.contains("/console/operators/op-1/restore"));
+        assert!(!page.text.contains("/console/operators/op-1/terminate"));
+        // The gate refuses its jobs.
+        let caller = shuyu::governance::model::Caller {
+            id: "op-1".into(),
+            role: Role::Operator,
+        };
+        let refused = console
+            .state
+            .queue()
+            .submit(&caller, &application, &"0".repeat(64));
+        let message = refused
+            .expect_err("a terminated operator's job")
+            .to_string();
+        assert!(message.contains("terminated"), "{message}");
     }
 
     #[tokio::test(flavor = "multi_thread")]

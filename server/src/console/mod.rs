@@ -19,6 +19,7 @@ mod provider;
 mod session;
 mod svg;
 mod upload;
+mod verify;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -56,6 +57,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(bureau::routes())
         .merge(provider::routes())
         .merge(egress::routes())
+        .merge(verify::routes())
 }
 
 /// `?lang=` on any page: switches the language (a cookie) and shows the same page.

@@ -111,6 +111,10 @@ pub(crate) fn layout(
                 ],
                 Role::Reviewer => vec![
                     ("/console/egress", lang.t("出域记录", "Egress")),
+                    (
+                        "/console/verify-product",
+                        lang.t("验证产品", "Verify a product"),
+                    ),
                     ("/console/audit", lang.t("审计日志", "Audit log")),
                 ],
                 Role::Operator => vec![

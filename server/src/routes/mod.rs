@@ -31,6 +31,7 @@ pub(super) use jobs::NewJob;
 pub(crate) use mock_runs::{start_run as start_mock_run, MockSlots};
 pub(super) use modules::ModuleUploaded;
 pub(super) use objections::{NewObjection, ResolveObjection};
+pub(crate) use operators::stop_operator;
 pub(super) use operators::OperatorSuspension;
 pub(crate) use products::product_file;
 pub(super) use quality::{NewQualityRequest, QualityAnswer};

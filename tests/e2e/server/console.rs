@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{agreement, agreement_end, application_end, apply, district_scenario, Server};
+use super::{
+    agreement, agreement_end, application_end, apply, approve_all, district_scenario, Server,
+};
 use crate::support;
 
 /// A ChromeDriver process and one browser session in it.
@@ -210,6 +212,20 @@ impl Browser {
         assert!(self.wait_for(r#"class="who""#).contains(r#"class="who""#));
     }
 
+    /// The value of the browser's cookie `name` for the current page's site.
+    fn cookie(&self, name: &str) -> String {
+        let cookie = self.command("GET", &format!("/cookie/{name}"), Value::Null);
+        cookie["value"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no cookie {name}: {cookie}"))
+            .to_string()
+    }
+
+    /// Selects the option whose value is `value` in the `<select>` found by `css`.
+    fn select(&self, css: &str, value: &str) {
+        self.click(&format!("{css} option[value='{value}']"));
+    }
+
     fn sign_out(&self) {
         self.click("header form button");
         assert!(
@@ -350,4 +366,163 @@ fn each_role_does_its_main_task_in_a_real_browser() {
     assert!(browser
         .source()
         .contains("only reviewers and the bureau read the audit log"));
+}
+
+/// `GET path` with the browser's session cookie, as a link the page shows would be fetched:
+/// (status, body).
+fn get_with_cookie(addr: &str, path: &str, session: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: shuyu_session={session}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("answer");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
+    let head = String::from_utf8_lossy(&answer[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    (status, answer[split + 4..].to_vec())
+}
+
+#[test]
+fn an_operator_mock_runs_submits_and_downloads_and_a_reviewer_verifies_the_product() {
+    let server = Server::start();
+    let application = pending_application(&server);
+    let record = server
+        .get("op-1", &format!("/v1/applications/{application}"))
+        .json();
+    approve_all(&server, &record);
+    let base = format!("http://{}", server.addr);
+    let browser = Browser::start();
+
+    // The bureau reads the application in human terms, and its operators.
+    browser.sign_in(&base, server.token("bureau"));
+    browser.open(&format!(
+        "{base}/console/applications/{application}?lang=en"
+    ));
+    let page = browser.source();
+    assert!(
+        page.contains("district_stats") && page.contains("sensitive"),
+        "{page}"
+    );
+    browser.screenshot("bureau-application");
+    browser.open(&format!("{base}/console/operators"));
+    assert!(browser.source().contains("op-1"));
+    browser.screenshot("bureau-operators");
+    browser.sign_out();
+
+    // The operator develops on mock twins: the unchanged module, the application's scenario.
+    browser.sign_in(&base, server.token("op-1"));
+    browser.open(&format!("{base}/console/mock-runs"));
+    let module = support::wasm_path("district_stats");
+    browser.type_into("input[name=module]", module.to_str().expect("utf8 path"));
+    browser.select("select[name=application]", &application);
+    browser.click("#start-mock");
+    let report = browser.wait_for("mock-outcome");
+    let report = if report.contains("completed") {
+        report
+    } else {
+        browser.wait_for("completed")
+    };
+    assert!(
+        report.contains("completed") && report.contains("MOCK"),
+        "{report}"
+    );
+    assert!(
+        report.contains("mock-release"),
+        "a released table: {report}"
+    );
+    browser.screenshot("operator-mock-run");
+
+    // Then the real job, from the jobs page; its product is downloaded with the page's link.
+    browser.open(&format!("{base}/console/jobs"));
+    browser.select("select[name=application]", &application);
+    browser.click("#submit-job");
+    let jobs = browser.wait_for("class=\"product\"");
+    assert!(jobs.contains("class=\"product\""), "{jobs}");
+    browser.screenshot("operator-jobs-product");
+    let job = server.get("op-1", "/v1/jobs").json();
+    let product = job["items"][0]["releases"][0]["product"]
+        .as_str()
+        .expect("a product")
+        .to_string();
+    let session = browser.cookie("shuyu_session");
+    let downloads = tempfile::tempdir().expect("downloads");
+    for file in ["manifest.json", "manifest.sig", "data.parquet", "data.csv"] {
+        let (status, body) = get_with_cookie(
+            &server.addr,
+            &format!("/console/products/{product}/{file}"),
+            &session,
+        );
+        assert_eq!(status, 200, "{file}: {}", String::from_utf8_lossy(&body));
+        std::fs::write(downloads.path().join(file), body).expect("save");
+    }
+    let csv = std::fs::read_to_string(downloads.path().join("data.csv")).expect("csv");
+    assert!(csv.contains("district"), "{csv}");
+    browser.open(&format!("{base}/console/budgets"));
+    browser.screenshot("operator-budgets");
+    browser.sign_out();
+
+    // The reviewer sees the release in the egress view and verifies the downloaded package.
+    browser.sign_in(&base, server.token("reviewer"));
+    browser.open(&format!("{base}/console/egress"));
+    assert!(browser.source().contains(&product));
+    browser.screenshot("reviewer-egress");
+    browser.open(&format!("{base}/console/verify-product"));
+    for (field, file) in [
+        ("manifest", "manifest.json"),
+        ("signature", "manifest.sig"),
+        ("parquet", "data.parquet"),
+        ("csv", "data.csv"),
+    ] {
+        let path = downloads.path().join(file);
+        browser.type_into(
+            &format!("input[name={field}]"),
+            path.to_str().expect("utf8 path"),
+        );
+    }
+    browser.click("#verify-product");
+    let verified = browser.wait_for("verify-result");
+    assert!(
+        verified.contains("signature and hashes verify") && verified.contains(&product),
+        "{verified}"
+    );
+    assert!(!verified.contains("not in this domain"), "{verified}");
+    browser.screenshot("reviewer-product-verified");
+    // A package altered after download does not verify.
+    std::fs::write(downloads.path().join("data.csv"), csv.replace('1', "2")).expect("tamper");
+    browser.open(&format!("{base}/console/verify-product"));
+    for (field, file) in [
+        ("manifest", "manifest.json"),
+        ("signature", "manifest.sig"),
+        ("parquet", "data.parquet"),
+        ("csv", "data.csv"),
+    ] {
+        let path = downloads.path().join(file);
+        browser.type_into(
+            &format!("input[name={field}]"),
+            path.to_str().expect("utf8 path"),
+        );
+    }
+    browser.click("#verify-product");
+    let refused = browser.wait_for("verify-result");
+    assert!(
+        refused.contains("data.csv") && refused.contains("✗"),
+        "{refused}"
+    );
 }
