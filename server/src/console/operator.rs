@@ -62,13 +62,13 @@ fn operator_session(
     state: &AppState,
     headers: &HeaderMap,
     lang: Lang,
-) -> Result<Session, Response> {
-    let session = session_or_sign_in(state, headers).map_err(|r| *r)?;
+) -> Result<Session, Box<Response>> {
+    let session = session_or_sign_in(state, headers)?;
     if session.caller.role != Role::Operator {
-        return Err(forbidden(
+        return Err(Box::new(forbidden(
             lang,
             "only operators have jobs, budgets and mock runs",
-        ));
+        )));
     }
     Ok(session)
 }
@@ -111,7 +111,7 @@ async fn jobs(
     let lang = lang_of(&headers, q.lang.as_deref());
     let session = match operator_session(&state, &headers, lang) {
         Ok(session) => session,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let caller = session.caller.clone();
     let listed = state
@@ -362,7 +362,7 @@ async fn budgets(
     let lang = lang_of(&headers, q.lang.as_deref());
     let session = match operator_session(&state, &headers, lang) {
         Ok(session) => session,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let applications = my_applications(&state, &session).await.unwrap_or_default();
     let mut scenarios: Vec<String> = applications
@@ -511,7 +511,7 @@ async fn mock_runs(
     let lang = lang_of(&headers, q.lang.as_deref());
     let session = match operator_session(&state, &headers, lang) {
         Ok(session) => session,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let applications = my_applications(&state, &session).await.unwrap_or_default();
     let caller = session.caller.clone();
@@ -665,7 +665,7 @@ async fn mock_run(
     let lang = lang_of(&headers, q.lang.as_deref());
     let session = match operator_session(&state, &headers, lang) {
         Ok(session) => session,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let caller = session.caller.clone();
     let found = gov(&state, move |gov| gov.get_mock_run(&caller, &id)).await;
@@ -826,4 +826,199 @@ fn report_html(lang: Lang, report: &MockReport) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{header, Method, Request, StatusCode};
+
+    use super::super::tests::{csrf, Console, Page};
+
+    /// A multipart form as a browser sends it.
+    fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+        let boundary = "----shuyuTestBoundary7";
+        let mut body = Vec::new();
+        for (name, file, data) in fields {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match file {
+                Some(file) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
+                         Content-Type: application/octet-stream\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
+            }
+            body.extend_from_slice(data);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        (format!("multipart/form-data; boundary={boundary}"), body)
+    }
+
+    async fn post_multipart(
+        console: &Console,
+        path: &str,
+        cookie: &str,
+        fields: &[(&str, Option<&str>, &[u8])],
+    ) -> Page {
+        let (content_type, body) = multipart(fields);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::HOST, "console.test")
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::COOKIE, cookie)
+            .body(Body::from(body))
+            .expect("request");
+        console.send(request).await
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_mock_run_from_the_form_shows_its_report_marked_mock_and_only_to_its_operator() {
+        let (console, application) = Console::new();
+        let operator = console.sign_in("op-1").await;
+        let page = console
+            .get("/console/mock-runs?lang=en", Some(&operator))
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.text.contains(&application),
+            "the application to choose"
+        );
+        let token = csrf(&page);
+        // A module without shuyu_main: the run ends at once, and its page says why in full.
+        let module: &[u8] = b"\0asm\x01\0\0\0";
+
+        // Without the CSRF token the form does nothing.
+        let forged = post_multipart(
+            &console,
+            "/console/mock-runs",
+            &operator,
+            &[
+                ("module", Some("m.wasm"), module),
+                ("application", None, application.as_bytes()),
+            ],
+        )
+        .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        // Neither an application nor a draft: refused with the form's own message.
+        let incomplete = post_multipart(
+            &console,
+            "/console/mock-runs",
+            &operator,
+            &[
+                ("csrf", None, token.as_bytes()),
+                ("module", Some("m.wasm"), module),
+            ],
+        )
+        .await;
+        assert!(incomplete.text.contains("场景草稿"), "{}", incomplete.text);
+
+        let started = post_multipart(
+            &console,
+            "/console/mock-runs",
+            &operator,
+            &[
+                ("csrf", None, token.as_bytes()),
+                ("module", Some("m.wasm"), module),
+                ("application", None, application.as_bytes()),
+            ],
+        )
+        .await;
+        assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.text);
+        let location = started.headers[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .to_string();
+        assert!(
+            location.starts_with("/console/mock-runs/mock-"),
+            "{location}"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let report = loop {
+            let page = console
+                .get(&format!("{location}?lang=en"), Some(&operator))
+                .await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            if !page.text.contains(r#"id="mock-status">running"#) {
+                assert!(!page.headers.contains_key(header::REFRESH));
+                break page;
+            }
+            assert!(
+                page.headers.contains_key(header::REFRESH),
+                "reloads while running"
+            );
+            assert!(std::time::Instant::now() < deadline, "still running");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert!(
+            report.text.contains(r#"class="mock">MOCK"#),
+            "{}",
+            report.text
+        );
+        assert!(report.text.contains("mock-outcome"), "{}", report.text);
+        assert!(
+            report.text.contains("shuyu_main"),
+            "the module problem in full: {}",
+            report.text
+        );
+        // No product, no job.
+        let jobs = console.get("/console/jobs?lang=en", Some(&operator)).await;
+        assert!(jobs.text.contains("No jobs yet"), "{}", jobs.text);
+
+        // Nobody else reads it.
+        let bureau = console.sign_in("bureau").await;
+        assert_eq!(
+            console.get(&location, Some(&bureau)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            console.get("/console/budgets", Some(&bureau)).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_jobs_page_offers_only_approved_scenarios_and_budgets_say_none_yet() {
+        let (console, application) = Console::new();
+        let operator = console.sign_in("op-1").await;
+        let jobs = console.get("/console/jobs?lang=en", Some(&operator)).await;
+        assert_eq!(jobs.status, StatusCode::OK);
+        assert!(
+            jobs.text.contains("No approved scenario yet"),
+            "{}",
+            jobs.text
+        );
+        assert!(!jobs.text.contains(&format!(r#"value="{application}""#)));
+        // A submission of the pending application through the form is the gate's refusal.
+        let token = csrf(&jobs);
+        let refused = console
+            .post(
+                "/console/jobs",
+                Some(&operator),
+                &format!("csrf={token}&application={application}"),
+                None,
+            )
+            .await;
+        assert!(refused.text.contains("class=\"bad\""), "{}", refused.text);
+        let budgets = console
+            .get("/console/budgets?lang=en", Some(&operator))
+            .await;
+        assert_eq!(budgets.status, StatusCode::OK);
+        assert!(
+            budgets.text.contains("No approved scenario"),
+            "{}",
+            budgets.text
+        );
+        // A product link to a product that is not the operator's is refused.
+        let other = console
+            .get("/console/products/nope-x/data.csv", Some(&operator))
+            .await;
+        assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.text);
+    }
 }

@@ -48,13 +48,13 @@ fn reviewer_session(
     state: &AppState,
     headers: &HeaderMap,
     lang: Lang,
-) -> Result<Session, Response> {
-    let session = session_or_sign_in(state, headers).map_err(|r| *r)?;
+) -> Result<Session, Box<Response>> {
+    let session = session_or_sign_in(state, headers)?;
     if !matches!(session.caller.role, Role::Reviewer | Role::Bureau) {
-        return Err(forbidden(
+        return Err(Box::new(forbidden(
             lang,
             "only reviewers and the bureau verify products here",
-        ));
+        )));
     }
     Ok(session)
 }
@@ -96,7 +96,7 @@ async fn form(
     let lang = lang_of(&headers, q.lang.as_deref());
     let session = match reviewer_session(&state, &headers, lang) {
         Ok(session) => session,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     html(
         q.lang.as_deref(),
