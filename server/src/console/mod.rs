@@ -429,10 +429,10 @@ async fn review(
     .await;
     let body = match done {
         Ok(application) => format!(
-            r#"<p class="ok">{} <code>{}</code>: {:?}</p><p><a href="/console/reviews">{}</a></p>"#,
+            r#"<p class="ok">{} <code>{}</code>: {}</p><p><a href="/console/reviews">{}</a></p>"#,
             lang.t("已记录审查：", "Review recorded:"),
             esc(&application.id),
-            application.status,
+            esc(&shuyu::store::codec::enum_text(&application.status)),
             lang.t("返回审查队列", "Back to the queue")
         ),
         Err(message) => format!(
