@@ -433,7 +433,15 @@ fn egress_table(lang: Lang, rows: &[Entry]) -> String {
                 e.seq,
                 esc(&e.time),
                 esc(&e.subject),
-                esc(e.job_id.as_deref().unwrap_or("")),
+                // The job's whole trail (queries, log lines, the release) in the log page.
+                e.job_id
+                    .as_deref()
+                    .map(|job| format!(
+                        r#"<a href="/console/audit?job={}">{}</a>"#,
+                        super::url_escape(job),
+                        esc(job)
+                    ))
+                    .unwrap_or_default(),
                 esc(&text(&d["release"])),
             )
         })

@@ -19,6 +19,7 @@ mod provider;
 mod session;
 mod svg;
 mod upload;
+mod usage;
 mod verify;
 
 use axum::extract::{Form, Path, Query, State};
@@ -58,6 +59,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(provider::routes())
         .merge(egress::routes())
         .merge(verify::routes())
+        .merge(usage::routes())
 }
 
 /// `?lang=` on any page: switches the language (a cookie) and shows the same page.
@@ -327,6 +329,12 @@ fn review_table(lang: Lang, session: &Session, applications: Vec<Application>) -
         );
     }
     let now = Utc::now();
+    // Where people look rather than read: days left per review, overdue ones in red.
+    let left: Vec<(String, i64)> = waiting
+        .iter()
+        .map(|(app, review)| (app.id.clone(), (review.deadline - now).num_days()))
+        .collect();
+    let chart = svg::days_left(lang.t("剩余天数", "Days left"), &left);
     let mut rows = String::new();
     for (app, review) in waiting {
         let scenario = &app.scenario;
@@ -386,7 +394,7 @@ fn review_table(lang: Lang, session: &Session, applications: Vec<Application>) -
         ));
     }
     format!(
-        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table>",
+        "{chart}<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table>",
         lang.t("申请", "Application"),
         lang.t("授权的数据与列", "Datasets and columns granted"),
         lang.t("发布与服务", "Releases and services"),

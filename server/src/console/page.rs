@@ -74,7 +74,7 @@ pub(crate) fn csrf_field(token: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:0;color:#1b1f24}\
 header{background:#123a5e;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}\
 header a,header button{color:#fff;text-decoration:none;background:none;border:0;font:inherit;cursor:pointer}\
-header .who{margin-left:auto;opacity:.85}main{max-width:1200px;margin:0 auto;padding:1rem}\
+header .who{margin-left:auto;opacity:.85}main{max-width:1200px;margin:0 auto;padding:1rem;overflow-x:auto}\
 table{border-collapse:collapse;width:100%;font-size:.92rem}th,td{border-bottom:1px solid #d5dbe1;padding:.4rem;text-align:left;vertical-align:top}\
 .overdue{color:#a40000;font-weight:600}.ok{color:#11662b}.bad{color:#a40000}form.inline{display:inline}\
 input,select,button{font:inherit;padding:.25rem .4rem}code{font-size:.85rem;word-break:break-all}\
@@ -101,6 +101,7 @@ pub(crate) fn layout(
                     ("/console/quality", lang.t("数据质量", "Quality")),
                     ("/console/datasets", lang.t("数据集", "Datasets")),
                     ("/console/egress", lang.t("出域记录", "Egress")),
+                    ("/console/usage", lang.t("服务用量", "Usage")),
                     ("/console/audit", lang.t("审计日志", "Audit log")),
                 ],
                 Role::Provider => vec![
