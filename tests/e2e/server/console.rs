@@ -226,6 +226,24 @@ impl Browser {
         self.click(&format!("{css} option[value='{value}']"));
     }
 
+    /// Runs `script` in the page and returns its value.
+    fn script(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+    }
+
+    /// Resizes the window (a tablet is 768×1024).
+    fn resize(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        );
+    }
+
     fn sign_out(&self) {
         self.click("header form button");
         assert!(
@@ -320,6 +338,14 @@ fn each_role_does_its_main_task_in_a_real_browser() {
         browser.source().contains("Review queue"),
         "English on request"
     );
+    // On a tablet the page fits its width (wide tables scroll inside it).
+    browser.resize(768, 1024);
+    browser.open(&format!("{base}/console/applications/{application}"));
+    let fits =
+        browser.script("return document.documentElement.scrollWidth <= window.innerWidth + 1;");
+    assert_eq!(fits, json!(true), "the page is wider than a tablet");
+    browser.screenshot("bureau-application-tablet");
+    browser.resize(1280, 800);
     browser.sign_out();
     assert!(
         browser.wait_for("Sign in").contains("Sign in"),
