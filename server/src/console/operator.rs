@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::page::{csrf_field, esc, layout, Lang};
 use super::session::Session;
-use super::upload;
 use super::{forbidden, gov, html, lang_of, session_for_post, session_or_sign_in, LangParam};
+use super::{svg, upload};
 use crate::state::AppState;
 use shuyu::budget::{BudgetStatus, ScenarioBudget};
 use shuyu::governance::model::{
@@ -459,47 +459,34 @@ fn bar(spent: f64, total: f64) -> String {
     )
 }
 
-/// The scenario's ε spent, summed over time, against its total: a step line over the debits.
+/// The scenario's ε spent, summed over time, against its total (the debits kept, refunds left
+/// out), drawn by the console's step chart.
 fn use_chart(lang: Lang, budget: &ScenarioBudget) -> String {
-    let debits: Vec<_> = budget.debits.iter().filter(|d| !d.refunded).collect();
-    if debits.is_empty() {
+    let mut spent = 0.0;
+    let mut points = Vec::new();
+    for debit in budget.debits.iter().filter(|d| !d.refunded) {
+        let Ok(at) = chrono::DateTime::parse_from_rfc3339(&debit.time) else {
+            continue;
+        };
+        spent += debit.epsilon;
+        points.push((at.timestamp(), spent));
+    }
+    if points.is_empty() {
         return format!("<p>{}</p>", lang.t("尚无支出。", "Nothing spent yet."));
     }
-    let total = budget.budget.epsilon_total.max(f64::MIN_POSITIVE);
-    let (width, height, pad) = (600.0, 160.0, 30.0);
-    let x = |i: usize| pad + (width - 2.0 * pad) * (i as f64) / (debits.len() as f64);
-    let y = |eps: f64| height - pad - (height - 2.0 * pad) * (eps / total).clamp(0.0, 1.0);
-    let mut spent = 0.0;
-    let mut points = format!("{:.1},{:.1}", x(0), y(0.0));
-    for (i, debit) in debits.iter().enumerate() {
-        points.push_str(&format!(" {:.1},{:.1}", x(i + 1), y(spent)));
-        spent += debit.epsilon;
-        points.push_str(&format!(" {:.1},{:.1}", x(i + 1), y(spent)));
-    }
-    let first = debits
-        .first()
-        .map(|d| d.time.get(..10).unwrap_or_default())
-        .unwrap_or_default();
-    let last = debits
-        .last()
-        .map(|d| d.time.get(..10).unwrap_or_default())
-        .unwrap_or_default();
-    format!(
-        r##"<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{label}">
-<line x1="{pad}" y1="{top}" x2="{right}" y2="{top}" stroke="#a40000" stroke-dasharray="4 3"/>
-<text x="{pad}" y="{top_text}" font-size="11" fill="#a40000">ε {total:.2}</text>
-<line x1="{pad}" y1="{base}" x2="{right}" y2="{base}" stroke="#99a"/>
-<polyline points="{points}" fill="none" stroke="#123a5e" stroke-width="2"/>
-<text x="{pad}" y="{date_y}" font-size="11">{first}</text><text x="{right}" y="{date_y}" font-size="11" text-anchor="end">{last}</text>
-</svg>"##,
-        label = esc(lang.t("累计 ε 支出", "cumulative ε spent")),
-        top = y(total),
-        top_text = y(total) - 4.0,
-        right = width - pad,
-        base = height - pad,
-        date_y = height - pad + 16.0,
-        first = esc(first),
-        last = esc(last),
+    let series = svg::Series {
+        name: budget.scenario_id.clone(),
+        points,
+        limit: Some(budget.budget.epsilon_total),
+    };
+    svg::lines(
+        lang.t("累计 ε 支出", "Cumulative ε spent"),
+        &[series],
+        |x| {
+            chrono::DateTime::from_timestamp(x, 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default()
+        },
     )
 }
 
@@ -981,6 +968,49 @@ mod tests {
             console.get("/console/budgets", Some(&bureau)).await.status,
             StatusCode::FORBIDDEN
         );
+    }
+
+    #[test]
+    fn the_use_chart_sums_kept_debits_and_leaves_refunds_out() {
+        use shuyu::budget::{BudgetStatus, DebitSummary, ScenarioBudget};
+        let debit = |id: &str, eps: f64, refunded: bool, time: &str| DebitSummary {
+            id: id.into(),
+            job_id: "j".into(),
+            release: "r".into(),
+            epsilon: eps,
+            delta: 0.0,
+            time: time.into(),
+            refunded,
+            refunded_at: None,
+        };
+        let mut budget = ScenarioBudget {
+            scenario_id: "s<1>".into(),
+            budget: BudgetStatus {
+                scope: shuyu::budget::BudgetScope::Scenario("s".into()),
+                epsilon_total: 2.0,
+                delta_total: 0.0,
+                epsilon_spent: 0.75,
+                delta_spent: 0.0,
+                epsilon_remaining: 1.25,
+                delta_remaining: 0.0,
+                updated_at: String::new(),
+            },
+            datasets: Vec::new(),
+            debits: vec![
+                debit("a", 0.5, false, "2026-12-01T08:00:00.000Z"),
+                debit("b", 0.5, true, "2026-12-02T08:00:00.000Z"),
+                debit("c", 0.25, false, "2026-12-03T08:00:00.000Z"),
+            ],
+        };
+        let chart = super::use_chart(super::Lang::En, &budget);
+        assert!(
+            chart.contains("<svg") && chart.contains("s&lt;1&gt;"),
+            "{chart}"
+        );
+        assert!(chart.contains("0.75"), "the sum of kept debits: {chart}");
+        assert!(!chart.contains(">1.25<"), "{chart}");
+        budget.debits.retain(|d| d.refunded);
+        assert!(super::use_chart(super::Lang::En, &budget).contains("Nothing spent yet"));
     }
 
     #[tokio::test(flavor = "multi_thread")]
