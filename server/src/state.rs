@@ -111,6 +111,14 @@ impl AppState {
             Ok(n) => tracing::warn!(runs = n, "mock runs left by a stopped server marked failed"),
             Err(e) => tracing::error!(error = %e, "cannot mark interrupted mock runs"),
         }
+        // Their directories hold twins' results only; nothing reads them after a restart.
+        if let Ok(listing) = std::fs::read_dir(domain.data_dir().join(shuyu::mock::MOCK_RUNS_DIR)) {
+            for entry in listing.flatten() {
+                if entry.file_name().to_string_lossy().starts_with("mock-") {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
         let queue =
             JobQueue::start_with(domain, governance, config.workers, config.isolation.clone())?;
         Ok(Self {

@@ -300,3 +300,57 @@ fn twins_are_made_at_publication_downloadable_and_hold_no_real_identifier() {
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(stdout.contains("outcome: completed"), "{stdout}");
 }
+
+#[test]
+fn a_mock_run_cut_off_by_a_server_stop_is_marked_failed_and_its_directory_removed() {
+    let mut server = start();
+    // A module that spins: it is still running when the server is killed.
+    let module = support::module("infinite_loop");
+    let sha = server.upload("op-1", &module);
+    let id = server.ok(
+        "op-1",
+        "/v1/mock-runs",
+        &json!({ "module_sha256": sha, "scenario": draft(&support::module("district_stats")) }),
+        202,
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let run_dir = server.dir().join("mock-runs").join(&id);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !run_dir.is_dir() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second run while the first goes on is refused: one at a time per operator.
+    server
+        .post(
+            "op-1",
+            "/v1/mock-runs",
+            &json!({ "module_sha256": sha, "scenario": draft(&module) }),
+        )
+        .assert_refused(409, "still running");
+    server.kill();
+    server.spawn();
+    let run = server.get("op-1", &format!("/v1/mock-runs/{id}")).json();
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert!(
+        run["report"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("server stopped")),
+        "{run:#}"
+    );
+    assert!(
+        !run_dir.exists(),
+        "the run's directory is removed at start-up"
+    );
+    // And the operator may run again.
+    let module = support::module("district_stats");
+    let sha = server.upload("op-1", &module);
+    server.ok(
+        "op-1",
+        "/v1/mock-runs",
+        &json!({ "module_sha256": sha, "scenario": draft(&module) }),
+        202,
+    );
+}
