@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, StringBuilder};
@@ -24,6 +25,8 @@ use ring::hmac;
 /// Length of a pseudonym in hex characters (128 bits).
 pub const PSEUDONYM_HEX_LEN: usize = 32;
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// Keyed pseudonymization for one scenario.
 #[derive(Clone)]
 pub struct Pseudonymizer {
@@ -31,6 +34,16 @@ pub struct Pseudonymizer {
     /// Identifies the key without revealing it, so UDF equality (which DataFusion needs for plan
     /// comparison) does not depend on key bytes.
     key_tag: [u8; 8],
+    /// Time the UDF spent and values it pseudonymized, summed over every thread and every clone
+    /// (the job's cost breakdown; docs/benchmarks.md).
+    spent: Arc<Spent>,
+}
+
+/// What the pseudonym UDF has cost so far.
+#[derive(Debug, Default)]
+struct Spent {
+    nanos: AtomicU64,
+    values: AtomicU64,
 }
 
 impl Pseudonymizer {
@@ -40,7 +53,20 @@ impl Pseudonymizer {
         let tag = hmac::sign(&key, b"shuyu/pseudonym/key-tag");
         let mut key_tag = [0u8; 8];
         key_tag.copy_from_slice(&tag.as_ref()[..8]);
-        Self { key, key_tag }
+        Self {
+            key,
+            key_tag,
+            spent: Arc::default(),
+        }
+    }
+
+    /// Time the pseudonym UDF has spent (summed over threads) and the values it pseudonymized,
+    /// in every query made with this pseudonymizer or a clone of it.
+    pub fn spent(&self) -> (std::time::Duration, u64) {
+        (
+            std::time::Duration::from_nanos(self.spent.nanos.load(Ordering::Relaxed)),
+            self.spent.values.load(Ordering::Relaxed),
+        )
     }
 
     /// The 16 raw bytes of a value's pseudonym.
@@ -115,14 +141,33 @@ impl ScalarUDFImpl for PseudonymUdf {
         let Some(strings) = input.as_any().downcast_ref::<arrow::array::StringArray>() else {
             return exec_err!("shuyu_pseudonym: argument is not a string column");
         };
+        let started = std::time::Instant::now();
         let mut out =
             StringBuilder::with_capacity(strings.len(), strings.len() * PSEUDONYM_HEX_LEN);
+        // Hex into a buffer on the stack: no allocation per value.
+        let mut hex = [0u8; PSEUDONYM_HEX_LEN];
         for value in strings.iter() {
             match value {
-                Some(v) => out.append_value(self.pseudonymizer.pseudonym(v)),
+                Some(v) => {
+                    let bytes = self.pseudonymizer.pseudonym_bytes(v);
+                    for (i, byte) in bytes.iter().enumerate() {
+                        hex[2 * i] = HEX_DIGITS[usize::from(byte >> 4)];
+                        hex[2 * i + 1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+                    }
+                    // Lowercase hex digits are ASCII, hence UTF-8.
+                    out.append_value(std::str::from_utf8(&hex).unwrap_or_default());
+                }
                 None => out.append_null(),
             }
         }
+        let spent = &self.pseudonymizer.spent;
+        spent.nanos.fetch_add(
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        spent
+            .values
+            .fetch_add(strings.len() as u64, Ordering::Relaxed);
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
     }
 }

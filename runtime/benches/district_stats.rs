@@ -17,8 +17,9 @@ use std::time::Instant;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use shuyu::catalog::Catalog;
 use shuyu::domain::Domain;
+use shuyu::engine::{EngineSession, Pseudonymizer, SessionOptions};
 use shuyu::governance::ScenarioFile;
-use shuyu::job::{run_job, JobRequest, JobStatus, ReleaseOutcome};
+use shuyu::job::{run_job, JobRequest, JobStatus, PhaseTimes, ReleaseOutcome};
 use shuyu_synth::{generate, GenerateOptions};
 
 /// Tax rows per unit of generator scale (measured from the generator; used to pick a scale).
@@ -60,6 +61,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("| tax rows | enterprises | guest job (s) | native SQL (s) | guest / native | DP job, per entity (s) | DP / guest job | entities / s | rows to guest | fuel | groups released / suppressed |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut breakdown: Vec<String> = Vec::new();
     for target_rows in parse_rows(&args) {
         let scale = (target_rows as f64 / TAX_ROWS_PER_SCALE).max(0.01);
         let data = work.join(format!("scale-{scale:.3}"));
@@ -95,6 +97,10 @@ fn main() -> anyhow::Result<()> {
             hex::encode(ring::digest::digest(&ring::digest::SHA256, &module));
         scenario.limits.memory_mib = 64;
         scenario.limits.fuel = u64::MAX / 2;
+        // The guest's own query, in a session like the one it gets (granted views, identifiers
+        // as pseudonyms), drained without a guest: the engine's share of the job.
+        let in_session = session_query(&domain, &catalog, &scenario)?;
+        reset_peak_rss();
         let started = Instant::now();
         let report = run_job(
             &domain,
@@ -104,6 +110,7 @@ fn main() -> anyhow::Result<()> {
             },
         )?;
         let guest = started.elapsed().as_secs_f64();
+        let guest_rss = peak_rss_mib();
         if report.status != JobStatus::Completed {
             anyhow::bail!("guest job did not complete: {:?}", report.status);
         }
@@ -114,9 +121,23 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("expected a release, got {other:?}"),
         };
 
+        reset_peak_rss();
         let started = Instant::now();
         let native_groups = domain.runtime().block_on(native(&catalog, k))?;
         let native = started.elapsed().as_secs_f64();
+        let native_rss = peak_rss_mib();
+        breakdown.push(format!(
+            "| {tax_rows} | native SQL, raw files | {native:.2} | – | – | – | – | – | – | – | – | – | – | – | {native_rss} |"
+        ));
+        breakdown.push(in_session);
+        breakdown.push(phase_row(
+            tax_rows,
+            "guest job",
+            guest,
+            report.elapsed.as_secs_f64(),
+            &report.timings,
+            guest_rss,
+        ));
         // The guard suppresses more than `HAVING COUNT(*) >= k` does (k contributors per
         // measure, dominance), never less, and never more groups than the data has.
         let (low, high) = (released as usize, (released + suppressed) as usize);
@@ -137,6 +158,7 @@ fn main() -> anyhow::Result<()> {
         let mut scenario = private.clone();
         scenario.scenario.module_sha256 =
             hex::encode(ring::digest::digest(&ring::digest::SHA256, &module));
+        reset_peak_rss();
         let started = Instant::now();
         let dp = run_job(
             &domain,
@@ -146,6 +168,14 @@ fn main() -> anyhow::Result<()> {
             },
         )?;
         let dp_seconds = started.elapsed().as_secs_f64();
+        breakdown.push(phase_row(
+            tax_rows,
+            "DP job, per entity",
+            dp_seconds,
+            dp.elapsed.as_secs_f64(),
+            &dp.timings,
+            peak_rss_mib(),
+        ));
         if !dp.succeeded() {
             anyhow::bail!("the DP job did not release: {:?}", dp.status);
         }
@@ -158,7 +188,101 @@ fn main() -> anyhow::Result<()> {
             report.fuel_used
         );
     }
+    println!();
+    println!("Where the time goes (host phases summed over the job's host calls, wall seconds; pseudonyms: millions of values and CPU seconds summed over threads, inside execution, universe and per-entity; guest = the run's time outside host calls; peak RSS of the process during that step):");
+    println!();
+    println!("| tax rows | step | wall (s) | guest run (s) | planning | execution | IPC encode | universe | guard | per-entity | product | audit | guest | pseudonyms (M / CPU s) | peak RSS (MiB) |");
+    println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for row in breakdown {
+        println!("{row}");
+    }
     Ok(())
+}
+
+/// One row of the breakdown for a job.
+fn phase_row(tax_rows: u64, step: &str, wall: f64, run: f64, t: &PhaseTimes, rss: u64) -> String {
+    let s = |d: std::time::Duration| format!("{:.2}", d.as_secs_f64());
+    let guest = (run - t.host().as_secs_f64()).max(0.0);
+    format!(
+        "| {tax_rows} | {step} | {wall:.2} | {run:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {guest:.2} | {:.1} / {} | {rss} |",
+        s(t.planning),
+        s(t.execution),
+        s(t.ipc_encode),
+        s(t.universe),
+        s(t.guard),
+        s(t.entities),
+        s(t.product),
+        s(t.audit),
+        t.pseudonyms as f64 / 1e6,
+        s(t.pseudonymize),
+    )
+}
+
+/// Runs the example's guest query in a session like the guest's and returns its row of the
+/// breakdown.
+fn session_query(
+    domain: &Domain,
+    catalog: &Catalog,
+    scenario: &ScenarioFile,
+) -> anyhow::Result<String> {
+    let approved = scenario.clone().check(catalog)?;
+    let grants: Vec<_> = approved
+        .datasets
+        .iter()
+        .cloned()
+        .zip(approved.file.grants.iter().cloned())
+        .collect();
+    let pseudonymizer = Pseudonymizer::new(&domain.keys.pseudonym_key("bench-session"));
+    let tax_rows = catalog.get("tax_payments").map(|d| d.rows).unwrap_or(0);
+    reset_peak_rss();
+    let started = Instant::now();
+    let rows = domain.runtime().block_on(async {
+        use futures::StreamExt;
+        let session =
+            EngineSession::open(&grants, &pseudonymizer, &SessionOptions::default()).await?;
+        let mut stream = session.execute(GUEST_SQL).await?;
+        let mut rows = 0usize;
+        while let Some(batch) = stream.next().await {
+            rows += batch?.num_rows();
+        }
+        anyhow::Ok(rows)
+    })?;
+    let wall = started.elapsed().as_secs_f64();
+    let (cpu, values) = pseudonymizer.spent();
+    anyhow::ensure!(rows > 0, "the guest's query returned nothing");
+    Ok(format!(
+        "| {tax_rows} | the guest's SQL in its session | {wall:.2} | – | – | {wall:.2} | – | – | – | – | – | – | – | {:.1} / {:.2} | {} |",
+        values as f64 / 1e6,
+        cpu.as_secs_f64(),
+        peak_rss_mib()
+    ))
+}
+
+/// The query `guest-examples/district-stats` makes (its `SQL`).
+const GUEST_SQL: &str = "SELECT r.usci AS entity, r.district, r.industry, \
+    r.registered_capital AS capital, COALESCE(t.total, 0.0) AS tax \
+    FROM enterprise_registry r \
+    LEFT JOIN (SELECT usci, SUM(amount) AS total FROM tax_payments GROUP BY usci) t \
+    ON r.usci = t.usci";
+
+/// Resets the process's peak resident set (Linux: `clear_refs` 5), so that the next reading
+/// is one step's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident set since the last reset, in MiB (0 where not readable).
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
 }
 
 /// The same statistics as one SQL query over the raw files (no pseudonyms, no guard, no product).

@@ -11,6 +11,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 use serde_json::json;
 
+use super::timings::Phase;
 use super::{JobId, ReleaseOutcome};
 use crate::audit::AuditLog;
 use crate::budget::BudgetLedger;
@@ -52,6 +53,8 @@ pub(super) struct JobContext {
     pub run_audit: Option<super::vector::RunAudit>,
     /// The scenario id's domain-assigned identity: its ledger scope (`governance::bindings`).
     pub scenario_key_id: String,
+    /// Host time per phase, shared by every run of the job.
+    pub timings: Arc<super::timings::Timings>,
     /// Rows of each query's result copied into its audit entry: 0 in every real job, whose
     /// results never go to the log. Only a mock run over mock twins sets it
     /// ([`super::JobEnvironment::mock`]), and its log is the operator's to read.
@@ -252,6 +255,7 @@ impl Host for JobHost {
             })
             .await
         });
+        self.ctx.timings.add(Phase::Planning, started.elapsed());
         let stream = match planned {
             Ok(Some(Ok(stream))) => stream,
             Ok(Some(Err(e))) => {
@@ -321,6 +325,7 @@ impl Host for JobHost {
                     .map_err(|_elapsed| ())
             };
             query.remaining = query.remaining.saturating_sub(started.elapsed());
+            self.ctx.timings.add(Phase::Execution, started.elapsed());
             match next {
                 Ok(None) => {
                     if let Some(query) = self.queries.remove(&handle) {
@@ -354,7 +359,9 @@ impl Host for JobHost {
                     if batch.num_rows() == 0 {
                         continue;
                     }
-                    let encoded = ipc::normalize(&batch).and_then(|b| ipc::encode_stream(&b));
+                    let encoded = self.ctx.timings.time(Phase::IpcEncode, || {
+                        ipc::normalize(&batch).and_then(|b| ipc::encode_stream(&b))
+                    });
                     let ipc = encoded
                         .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
                     let kept: usize = query.preview.iter().map(|b| b.num_rows()).sum();
@@ -412,7 +419,9 @@ impl Host for JobHost {
                 format!("release '{name}' was already made in this job"),
             ));
         }
-        let oracle: Arc<dyn IdentifierOracle> = self.universe()?;
+        let timings = self.ctx.timings.clone();
+        let oracle: Arc<dyn IdentifierOracle> =
+            timings.time(Phase::Universe, || self.universe())?;
         let builder = ReleaseBuilder::new(release.contract.clone(), release.effective_k, oracle);
         let handle = self.handle();
         self.releases.insert(handle, (name.to_string(), builder));
@@ -426,8 +435,9 @@ impl Host for JobHost {
                 format!("no open release has handle {handle}"),
             ));
         };
-        builder
-            .append_ipc(chunk)
+        self.ctx
+            .timings
+            .time(Phase::Guard, || builder.append_ipc(chunk))
             .map_err(|e| CallError::code(ErrorCode::InvalidContributions, e.to_string()))
     }
 
@@ -438,6 +448,7 @@ impl Host for JobHost {
                 format!("no open release has handle {handle}"),
             ));
         };
+        let deciding = Instant::now();
         let decision = if builder.is_private() {
             // The gate charges the scenario and every granted dataset before the guard draws
             // noise from the system CSPRNG, and refunds if the release is blocked afterwards.
@@ -447,6 +458,7 @@ impl Host for JobHost {
         } else {
             builder.finish()
         };
+        self.ctx.timings.add(Phase::Guard, deciding.elapsed());
         self.publish(&name, decision)
     }
 
@@ -506,6 +518,7 @@ impl Host for JobHost {
         };
         // The universe is the guard's, needed only after the runs: built beside the grouping and
         // the runs (on a runtime worker, so its own hashing loop gets a core), not before them.
+        let entities = Instant::now();
         let building = self.universe.is_none().then(|| self.spawn_universe());
         let ctx = self.ctx.clone();
         let decision = super::entities::release(&ctx, &release, &entity_runner, || {
@@ -514,8 +527,9 @@ impl Host for JobHost {
                 None => self.universe()?,
             };
             Ok(universe as Arc<dyn IdentifierOracle>)
-        })?;
-        self.publish(name, decision)
+        });
+        ctx.timings.add(Phase::Entities, entities.elapsed());
+        self.publish(name, decision?)
     }
 
     fn vector_name(&mut self) -> Result<String, CallError> {

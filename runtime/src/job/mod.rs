@@ -24,6 +24,7 @@ mod process;
 pub mod progress;
 mod publish;
 mod record;
+mod timings;
 mod vector;
 pub mod view;
 pub mod worker;
@@ -46,6 +47,7 @@ use crate::sandbox::{CancelToken, Fault};
 pub use privacy::budget_scopes;
 pub use progress::Progress;
 pub use record::JobId;
+pub use timings::PhaseTimes;
 
 /// Why a job could not be started at all (as opposed to refused or failed, which a
 /// [`JobReport`] describes).
@@ -167,6 +169,8 @@ pub struct JobReport {
     pub queries: u32,
     /// Wall time of the guest run.
     pub elapsed: Duration,
+    /// Host time per phase (for the domain: never shown to the operator).
+    pub timings: PhaseTimes,
 }
 
 impl JobReport {
@@ -232,6 +236,7 @@ pub fn run_job_in(
         rows_read: 0,
         queries: 0,
         elapsed: Duration::ZERO,
+        timings: PhaseTimes::default(),
     };
 
     if module_sha256 != scenario.file.scenario.module_sha256 {
@@ -333,6 +338,8 @@ pub fn run_job_in(
     };
 
     let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let timings = Arc::new(timings::Timings::default());
+    let pseudonyms = pseudonymizer.clone();
     let partition_fuel = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let host = host::JobHost::new(host::JobContext {
         runtime,
@@ -359,6 +366,7 @@ pub fn run_job_in(
         run_audit: None,
         scenario_key_id: binding.key_id.clone(),
         preview_rows: if mock { MOCK_PREVIEW_ROWS } else { 0 },
+        timings: timings.clone(),
     });
     progress.enter(JobPhase::Running);
     let run =
@@ -373,6 +381,7 @@ pub fn run_job_in(
     report.rows_read = run.rows_read;
     report.queries = run.queries;
     report.elapsed = run.elapsed;
+    report.timings = timings.snapshot(pseudonyms.spent());
     report.releases = outcomes
         .lock()
         .map(|mut o| std::mem::take(&mut *o))
@@ -419,6 +428,7 @@ fn end_job(
                 }),
             }).collect::<Vec<_>>(),
             "elapsed_ms": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+            "phases_ms": report.timings.as_millis(),
         }),
     )?;
     domain.audit.checkpoint()?;

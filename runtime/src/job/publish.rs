@@ -25,15 +25,17 @@ impl JobContext {
         action: &str,
         details: serde_json::Value,
     ) -> Result<Entry, CallError> {
-        self.audit
-            .append(NewEntry {
-                actor: self.scenario.file.scenario.operator.clone(),
-                action: action.to_string(),
-                subject: self.scenario.id().to_string(),
-                job_id: Some(self.job_id.to_string()),
-                details,
-            })
-            .map_err(|e| Fault::Internal(format!("audit log write failed: {e}")).into())
+        let started = std::time::Instant::now();
+        let appended = self.audit.append(NewEntry {
+            actor: self.scenario.file.scenario.operator.clone(),
+            action: action.to_string(),
+            subject: self.scenario.id().to_string(),
+            job_id: Some(self.job_id.to_string()),
+            details,
+        });
+        self.timings
+            .add(super::timings::Phase::Audit, started.elapsed());
+        appended.map_err(|e| Fault::Internal(format!("audit log write failed: {e}")).into())
     }
 
     /// Publishes release `name`: audits it (with `details`, to which the release, product id and
@@ -101,7 +103,11 @@ impl JobContext {
         }
         let entry = self.audit("release", details)?;
         let manifest = self.manifest(product_id.clone(), name, table, policy, report, entry.hash);
-        product::write_package(&self.products_dir, manifest, table, &self.keys).map_err(|e| {
+        let writing = std::time::Instant::now();
+        let written = product::write_package(&self.products_dir, manifest, table, &self.keys);
+        self.timings
+            .add(super::timings::Phase::Product, writing.elapsed());
+        written.map_err(|e| {
             // The log already says "release": say that no package followed.
             let _ = self.audit(
                 "release.failed",

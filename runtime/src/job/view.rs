@@ -180,6 +180,7 @@ mod tests {
             rows_read: 14_068,
             queries: 3,
             elapsed: Duration::from_millis(1_406),
+            timings: crate::job::PhaseTimes::default(),
         }
     }
 

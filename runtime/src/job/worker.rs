@@ -454,12 +454,16 @@ impl ReportSummary {
             rows_read: self.rows_read,
             queries: self.queries,
             elapsed: Duration::from_micros(self.elapsed_us),
+            // The worker's audit entry has them; the server does not need them.
+            timings: super::PhaseTimes::default(),
         }
     }
 }
 
 /// How a job run in a worker process ended, as the server sees it.
 #[derive(Debug)]
+// One per job, moved once: boxing the report would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Isolated {
     /// The worker reported the job's end (it audited `job.end` itself).
     Ended(JobReport),
@@ -901,6 +905,7 @@ mod tests {
             rows_read: 8,
             queries: 3,
             elapsed: Duration::from_millis(12),
+            timings: crate::job::PhaseTimes::default(),
         };
         let line = serde_json::to_string(&WorkerEnd::Report(ReportSummary::of(&original)))
             .expect("encode");
