@@ -115,17 +115,36 @@ pub fn twin_of(real: &Dataset) -> Result<Dataset, CatalogError> {
             return Ok(twin);
         }
     }
-    // A twin being written by another caller at the same moment lands in a folder of its own
-    // and is renamed into place, so no reader sees half a twin.
-    let staging = real.dir.join(format!(".{MOCK_DIR}-{}", std::process::id()));
-    write_twin(real, &staging)?;
-    if dir.exists() {
-        let _ = fs::remove_dir_all(&dir);
+    // A twin being written by another caller at the same moment (another process, or another
+    // thread of this one) lands in a folder of its own and is renamed into place, so no reader
+    // sees half a twin.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = real
+        .dir
+        .join(format!(".{MOCK_DIR}-{}-{n}", std::process::id()));
+    if let Err(e) = write_twin(real, &staging) {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
     }
-    fs::rename(&staging, &dir).map_err(|source| CatalogError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    if dir.join(MANIFEST_FILE).is_file() {
+        // Another caller placed the same twin first (same version, same seed: same bytes).
+        let _ = fs::remove_dir_all(&staging);
+    } else {
+        if dir.exists() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        if let Err(source) = fs::rename(&staging, &dir) {
+            let _ = fs::remove_dir_all(&staging);
+            // Lost a race to a caller that placed it between the check and the rename.
+            if !dir.join(MANIFEST_FILE).is_file() {
+                return Err(CatalogError::Io {
+                    path: dir.clone(),
+                    source,
+                });
+            }
+        }
+    }
     Dataset::load_as(&dir, real.name())
 }
 
@@ -447,7 +466,10 @@ mod tests {
             assert!(twin.rows >= MOCK_ENTITIES as u64, "{}", real.name());
             assert_ne!(twin.content_sha256, real.content_sha256);
             // No real identifier is in the twin.
-            let real_ids = column_texts(real, &real.manifest.dataset.entity_column);
+            let real_ids: HashSet<String> =
+                column_texts(real, &real.manifest.dataset.entity_column)
+                    .into_iter()
+                    .collect();
             let twin_ids = column_texts(&twin, &real.manifest.dataset.entity_column);
             assert!(twin_ids.iter().all(|id| !real_ids.contains(id)));
             assert_eq!(
@@ -540,6 +562,26 @@ mod tests {
         assert_eq!(twin.dir, real.dir.join(MOCK_DIR));
         let again = twin_of(&real).unwrap();
         assert_eq!(again.content_sha256, twin.content_sha256);
+    }
+
+    #[test]
+    fn twins_drawn_at_once_by_several_threads_agree() {
+        let catalog = Catalog::load(&bundled()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let real = Catalog::import(tmp.path(), &catalog.get("tax_payments").unwrap().dir).unwrap();
+        let hashes: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| twin_of(&real).unwrap().content_sha256))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
+        let leftovers: Vec<_> = fs::read_dir(&real.dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     fn read_all(dataset: &Dataset) -> RecordBatch {
