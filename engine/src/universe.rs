@@ -7,22 +7,52 @@
 //! keeps no second copy of the raw identifiers in memory.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use datafusion::prelude::{ident, ParquetReadOptions, SessionContext};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int8Type};
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::functions_aggregate::expr_fn::max;
+use datafusion::prelude::{cast, col, ident, lit, DataFrame, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
 use super::{EngineError, Pseudonymizer};
 use shuyu_catalog::Dataset;
 use shuyu_guard::IdentifierOracle;
 
+/// A set of pseudonyms. They are HMAC outputs under a key nobody outside the host knows, so
+/// their first eight bytes are already a uniform hash: no second hash per insert or lookup.
+type PseudonymSet = HashSet<[u8; 16], BuildHasherDefault<FirstBytes>>;
+
+/// The hasher of [`PseudonymSet`]: the first eight bytes of the key.
+#[derive(Default)]
+struct FirstBytes(u64);
+
+impl Hasher for FirstBytes {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut first = [0u8; 8];
+        let n = bytes.len().min(8);
+        first[..n].copy_from_slice(&bytes[..n]);
+        self.0 ^= u64::from_le_bytes(first);
+    }
+
+    // The array's length prefix says nothing.
+    fn write_usize(&mut self, _: usize) {}
+}
+
 /// Pseudonyms of every identifier value in a set of datasets.
 pub struct IdentifierUniverse {
     pseudonymizer: Pseudonymizer,
-    entities: HashSet<[u8; 16]>,
-    identifiers: HashSet<[u8; 16]>,
+    entities: PseudonymSet,
+    identifiers: PseudonymSet,
     /// Pseudonyms of the folded spellings (`guard::fold`) of identifier values whose folded
     /// spelling differs, for the guard's scan of `EMP 0042` against `EMP-0042`.
-    folded: HashSet<[u8; 16]>,
+    folded: PseudonymSet,
 }
 
 impl std::fmt::Debug for IdentifierUniverse {
@@ -34,17 +64,33 @@ impl std::fmt::Debug for IdentifierUniverse {
     }
 }
 
+/// What one partition of the distinct identifier values contributes: the pseudonyms of the
+/// values, of the entity values among them, and of their folded spellings.
+#[derive(Default)]
+struct PartPseudonyms {
+    values: Vec<[u8; 16]>,
+    entities: Vec<[u8; 16]>,
+    folded: Vec<[u8; 16]>,
+}
+
+/// Name of the value column in the universe's private query.
+const VALUE: &str = "v";
+/// Name of the "is an entity value" column (1 when any entity column holds the value).
+const ENTITY: &str = "e";
+
 impl IdentifierUniverse {
     /// Scans every identifier column of `datasets` (granted or not: an identifier the scenario
-    /// cannot read must still never appear in an output) in a private session.
+    /// cannot read must still never appear in an output) in a private session. All columns are
+    /// one query — the union of their values, distinct — so a value held by several columns
+    /// (an enterprise's code in the registry and in every tax row) is pseudonymized once, and
+    /// each of the query's output partitions is hashed in a task of its own, on every core of
+    /// the runtime. Dropping the future stops the tasks.
     pub async fn build(
         datasets: &[Dataset],
         pseudonymizer: &Pseudonymizer,
     ) -> Result<Self, EngineError> {
         let ctx = SessionContext::new();
-        let mut entities = HashSet::new();
-        let mut identifiers = HashSet::new();
-        let mut folded = HashSet::new();
+        let mut union: Option<DataFrame> = None;
         for dataset in datasets {
             let path = dataset.data_path.to_str().ok_or_else(|| {
                 EngineError::setup_message(format!(
@@ -54,57 +100,101 @@ impl IdentifierUniverse {
             })?;
             let entity_column = dataset.manifest.dataset.entity_column.as_str();
             for column in dataset.identifier_columns() {
+                let failed = |e| EngineError::setup(format!("{}.{column}", dataset.name()), e);
+                let entity = i8::from(column == entity_column);
                 let frame = ctx
                     .read_parquet(path, ParquetReadOptions::default())
                     .await
-                    .and_then(|f| f.select(vec![ident(column)]))
-                    .and_then(|f| f.distinct())
-                    .map_err(|e| EngineError::setup(format!("{}.{column}", dataset.name()), e))?;
-                let mut stream = frame
-                    .execute_stream()
-                    .await
-                    .map_err(|e| EngineError::setup(format!("{}.{column}", dataset.name()), e))?;
-                while let Some(batch) = stream.next().await {
-                    let batch = batch.map_err(|e| {
-                        EngineError::setup(format!("{}.{column}", dataset.name()), e)
-                    })?;
-                    let Some(values) = batch.columns().first() else {
-                        continue;
-                    };
-                    let values = arrow::compute::cast(values, &arrow::datatypes::DataType::Utf8)
-                        .map_err(|e| {
-                            EngineError::setup(format!("{}.{column}", dataset.name()), e)
-                        })?;
-                    let Some(values) = values.as_any().downcast_ref::<arrow::array::StringArray>()
-                    else {
-                        continue;
-                    };
-                    for value in values.iter().flatten() {
-                        let p = pseudonymizer.pseudonym_bytes(value);
-                        identifiers.insert(p);
-                        let spelling = shuyu_guard::fold(value);
-                        if spelling != value && !spelling.is_empty() {
-                            folded.insert(pseudonymizer.pseudonym_bytes(&spelling));
-                        }
-                        if column == entity_column {
-                            entities.insert(p);
-                        }
-                    }
-                }
+                    .and_then(|f| {
+                        f.select(vec![
+                            cast(ident(column), DataType::Utf8).alias(VALUE),
+                            lit(entity).alias(ENTITY),
+                        ])
+                    })
+                    .map_err(failed)?;
+                union = Some(match union {
+                    None => frame,
+                    Some(all) => all.union(frame).map_err(failed)?,
+                });
             }
         }
-        Ok(Self {
+        let mut universe = Self {
             pseudonymizer: pseudonymizer.clone(),
-            entities,
-            identifiers,
-            folded,
-        })
+            entities: PseudonymSet::default(),
+            identifiers: PseudonymSet::default(),
+            folded: PseudonymSet::default(),
+        };
+        let Some(union) = union else {
+            return Ok(universe);
+        };
+        let failed = |e| EngineError::setup("the identifier columns", e);
+        let distinct = union
+            .filter(col(VALUE).is_not_null())
+            .and_then(|f| f.aggregate(vec![col(VALUE)], vec![max(col(ENTITY)).alias(ENTITY)]))
+            .map_err(failed)?;
+        let streams = distinct
+            .execute_stream_partitioned()
+            .await
+            .map_err(failed)?;
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .map(|stream| SpawnedTask::spawn(part_pseudonyms(stream, pseudonymizer.clone())))
+            .collect();
+        for task in tasks {
+            let part = task.join().await.map_err(|e| {
+                EngineError::setup_message(format!("a universe scan failed: {e}"))
+            })??;
+            universe.identifiers.extend(part.values);
+            universe.entities.extend(part.entities);
+            universe.folded.extend(part.folded);
+        }
+        Ok(universe)
     }
 
     /// Number of distinct entities.
     pub fn entity_count(&self) -> usize {
         self.entities.len()
     }
+}
+
+/// Pseudonymizes one output partition of the distinct values.
+async fn part_pseudonyms(
+    mut stream: SendableRecordBatchStream,
+    pseudonymizer: Pseudonymizer,
+) -> Result<PartPseudonyms, EngineError> {
+    let failed = |e| EngineError::setup("the identifier columns", e);
+    let mut out = PartPseudonyms::default();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(failed)?;
+        let values = batch
+            .column_by_name(VALUE)
+            .map(|c| c.as_string_opt::<i32>());
+        let entity = batch
+            .column_by_name(ENTITY)
+            .and_then(|c| c.as_primitive_opt::<Int8Type>());
+        let (Some(Some(values)), Some(entity)) = (values, entity) else {
+            return Err(EngineError::setup_message(
+                "the identifier columns: unexpected result types".into(),
+            ));
+        };
+        out.values.reserve(values.len());
+        for row in 0..values.len() {
+            if values.is_null(row) {
+                continue;
+            }
+            let value = values.value(row);
+            let pseudonym = pseudonymizer.pseudonym_bytes(value);
+            out.values.push(pseudonym);
+            if entity.is_valid(row) && entity.value(row) != 0 {
+                out.entities.push(pseudonym);
+            }
+            let spelling = shuyu_guard::fold(value);
+            if spelling != value && !spelling.is_empty() {
+                out.folded.push(pseudonymizer.pseudonym_bytes(&spelling));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn decode(text: &str) -> Option<[u8; 16]> {

@@ -14,7 +14,9 @@
 //! this ledger.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
+use super::aggregate::MemberHasher;
 use super::oracle::{parse_pseudonym, IdentifierOracle};
 
 /// What becomes of one contribution row, judged by its entity.
@@ -34,7 +36,9 @@ pub(crate) enum Admission {
 #[derive(Debug)]
 pub(crate) struct EntityLedger {
     limit: u32,
-    rows: HashMap<[u8; 16], u32>,
+    /// Keyed by pseudonyms the oracle found real, which the module cannot shape: hashed without
+    /// SipHash, for the reason [`MemberHasher`] gives.
+    rows: HashMap<[u8; 16], u32, BuildHasherDefault<MemberHasher>>,
 }
 
 impl EntityLedger {
@@ -42,7 +46,7 @@ impl EntityLedger {
     pub(crate) fn new(limit: u32) -> Self {
         Self {
             limit,
-            rows: HashMap::new(),
+            rows: HashMap::default(),
         }
     }
 

@@ -240,6 +240,66 @@ fn main() -> anyhow::Result<()> {
     if let Some(path) = flag(&args, "--sdk-module") {
         sdk_module(&sandbox, &limits, &cancel, &rows, &path, entities)?;
     }
+    main_runs(&limits, &rows, &chunk, flag(&args, "--sdk-module"))?;
+    Ok(())
+}
+
+/// A job's main run from the domain's compiled-module cache: loading the compiled module in a
+/// fresh sandbox (what a job's worker process does), then `shuyu_main` run 1,000 times, each in
+/// a fresh instance (instantiate + call + teardown) with the job's limits.
+fn main_runs(
+    limits: &Limits,
+    rows: &Arc<Vec<u8>>,
+    chunk: &[u8],
+    sdk: Option<String>,
+) -> anyhow::Result<()> {
+    const RUNS: u32 = 1_000;
+    let cache = std::env::temp_dir().join(format!("shuyu-bench-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&cache)?;
+    println!();
+    println!("Main runs from the compiled-module cache:");
+    println!();
+    println!("| module | size (KiB) | compile, cold (ms) | load from the cache, fresh sandbox (ms) | instantiate + call + teardown (µs) |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mut modules = vec![("empty".to_string(), module(false, chunk))];
+    if let Some(path) = sdk {
+        modules.push(("sdk".to_string(), std::fs::read(path)?));
+    }
+    for (label, bytes) in modules {
+        let started = Instant::now();
+        Sandbox::new(Some(cache.clone()))?
+            .compile(&bytes)
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+        let cold = started.elapsed();
+        let sandbox = Sandbox::new(Some(cache.clone()))?;
+        let started = Instant::now();
+        let compiled = sandbox
+            .compile(&bytes)
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+        let load = started.elapsed();
+        let started = Instant::now();
+        for _ in 0..RUNS {
+            let outcome = sandbox.run(
+                &compiled,
+                limits,
+                Box::new(BenchHost {
+                    rows: rows.clone(),
+                    served: false,
+                    release: "nothing",
+                }),
+            );
+            std::hint::black_box(outcome.result.is_ok());
+        }
+        let run = started.elapsed();
+        println!(
+            "| {label} | {} | {:.1} | {:.2} | {:.1} |",
+            bytes.len() / 1024,
+            cold.as_secs_f64() * 1e3,
+            load.as_secs_f64() * 1e3,
+            run.as_secs_f64() * 1e6 / f64::from(RUNS),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&cache);
     Ok(())
 }
 

@@ -353,3 +353,63 @@ fn a_split_stops_when_cancelled_or_over_its_byte_bound() {
         "{error}"
     );
 }
+
+#[test]
+fn the_identifier_universe_knows_every_identifier_once_and_which_are_entities() {
+    use shuyu::engine::IdentifierUniverse;
+    use shuyu::guard::IdentifierOracle;
+
+    let t = TestDomain::new();
+    let catalog = t.domain.catalog().unwrap();
+    let datasets: Vec<_> = catalog.datasets().cloned().collect();
+    let p = Pseudonymizer::new(&[4; 32]);
+    let universe = t
+        .domain
+        .runtime()
+        .block_on(IdentifierUniverse::build(&datasets, &p))
+        .unwrap();
+
+    // The raw files, read directly: every entity column's distinct values, and a sample.
+    let (entities, usci, name, citizen) = t.domain.runtime().block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        for d in &datasets {
+            ctx.register_parquet(d.name(), d.data_path.to_str().unwrap(), Default::default())
+                .await
+                .unwrap();
+        }
+        let one = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+                arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap()
+            }
+        };
+        let entities = one(
+            "SELECT CAST(COUNT(DISTINCT v) AS VARCHAR) FROM (\
+             SELECT usci AS v FROM enterprise_registry UNION ALL SELECT usci FROM tax_payments \
+             UNION ALL SELECT usci FROM social_insurance UNION ALL SELECT citizen_id FROM residents \
+             UNION ALL SELECT citizen_id FROM clinic_visits)",
+        )
+        .await;
+        (
+            entities.parse::<usize>().unwrap(),
+            one("SELECT usci FROM enterprise_registry ORDER BY usci LIMIT 1").await,
+            one("SELECT name FROM enterprise_registry ORDER BY usci LIMIT 1").await,
+            one("SELECT citizen_id FROM residents ORDER BY citizen_id LIMIT 1").await,
+        )
+    });
+    assert_eq!(universe.entity_count(), entities);
+    assert!(universe.is_entity(&p.pseudonym(&usci)));
+    assert!(universe.is_entity(&p.pseudonym(&citizen)));
+    // An enterprise's name is an identifier, not an entity.
+    assert!(!universe.is_entity(&p.pseudonym(&name)));
+    assert!(universe.is_pseudonym(&p.pseudonym(&name)));
+    assert!(universe.is_raw_identifier(&usci));
+    assert!(universe.is_raw_identifier(&name));
+    assert!(universe.is_raw_identifier_folded(&shuyu::guard::fold(&usci)));
+    assert!(!universe.is_raw_identifier("91330000000000000X"));
+    assert!(!universe.is_entity(&p.pseudonym("91330000000000000X")));
+    // Under another key, the same values are not recognized as pseudonyms.
+    let other = Pseudonymizer::new(&[5; 32]);
+    assert!(!universe.is_entity(&other.pseudonym(&usci)));
+}

@@ -83,6 +83,9 @@ pub(super) struct JobHost {
     /// so a module cannot difference two releases of the same contract.
     released_names: BTreeSet<String>,
     universe: Option<Arc<IdentifierUniverse>>,
+    /// The universe's build, started with the job ([`JobHost::start_universe`]) so that it
+    /// overlaps the guest's queries and compute instead of waiting for its first release.
+    building: Option<UniverseBuild>,
     /// Set in a partition run of `release_vector`: which vector, and where its output goes.
     partition: Option<super::vector::PartitionSlot>,
 }
@@ -96,7 +99,17 @@ impl JobHost {
             releases: BTreeMap::new(),
             released_names: BTreeSet::new(),
             universe: None,
+            building: None,
             partition: None,
+        }
+    }
+
+    /// Starts building the identifier universe now, for a job whose scenario can release: the
+    /// guard needs it at the first release, and its scans and HMACs would otherwise wait until
+    /// then. A job that ends without releasing stops the build when its host drops.
+    pub(super) fn start_universe(&mut self) {
+        if self.universe.is_none() && self.building.is_none() {
+            self.building = Some(self.spawn_universe());
         }
     }
 
@@ -178,6 +191,9 @@ impl JobHost {
     fn universe(&mut self) -> Result<Arc<IdentifierUniverse>, CallError> {
         if let Some(universe) = &self.universe {
             return Ok(universe.clone());
+        }
+        if let Some(building) = self.building.take() {
+            return self.finish_universe(building);
         }
         let built = self
             .ctx
@@ -519,7 +535,10 @@ impl Host for JobHost {
         // The universe is the guard's, needed only after the runs: built beside the grouping and
         // the runs (on a runtime worker, so its own hashing loop gets a core), not before them.
         let entities = Instant::now();
-        let building = self.universe.is_none().then(|| self.spawn_universe());
+        let building = match self.building.take() {
+            Some(building) => Some(building),
+            None => self.universe.is_none().then(|| self.spawn_universe()),
+        };
         let ctx = self.ctx.clone();
         let decision = super::entities::release(&ctx, &release, &entity_runner, || {
             let universe = match building {

@@ -341,7 +341,7 @@ pub fn run_job_in(
     let timings = Arc::new(timings::Timings::default());
     let pseudonyms = pseudonymizer.clone();
     let partition_fuel = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let host = host::JobHost::new(host::JobContext {
+    let mut host = host::JobHost::new(host::JobContext {
         runtime,
         session,
         scenario: scenario.clone(),
@@ -368,6 +368,9 @@ pub fn run_job_in(
         preview_rows: if mock { MOCK_PREVIEW_ROWS } else { 0 },
         timings: timings.clone(),
     });
+    if !scenario.releases.is_empty() {
+        host.start_universe();
+    }
     progress.enter(JobPhase::Running);
     let run =
         domain
