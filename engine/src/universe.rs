@@ -14,7 +14,9 @@ use arrow::datatypes::{DataType, Int8Type};
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::functions_aggregate::expr_fn::max;
-use datafusion::prelude::{cast, col, ident, lit, DataFrame, ParquetReadOptions, SessionContext};
+use datafusion::prelude::{
+    cast, col, ident, lit, DataFrame, ParquetReadOptions, SessionConfig, SessionContext,
+};
 use futures::StreamExt;
 
 use super::{EngineError, Pseudonymizer};
@@ -89,7 +91,15 @@ impl IdentifierUniverse {
         datasets: &[Dataset],
         pseudonymizer: &Pseudonymizer,
     ) -> Result<Self, EngineError> {
-        let ctx = SessionContext::new();
+        // Plain Utf8 from the Parquet reader: the values are cast to it anyway, and a view
+        // type would be read and then copied into a second array.
+        let mut config = SessionConfig::new();
+        config
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = false;
+        let ctx = SessionContext::new_with_config(config);
         let mut union: Option<DataFrame> = None;
         for dataset in datasets {
             let path = dataset.data_path.to_str().ok_or_else(|| {

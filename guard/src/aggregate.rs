@@ -17,7 +17,6 @@
 //! results however they are split into chunks.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Longest dimension value (in UTF-8 bytes) a group key may hold. Public dimension values are short
@@ -182,7 +181,10 @@ impl GroupAccumulator {
             match value {
                 None => self.scratch.push('-'),
                 Some(v) => {
-                    let _ = write!(self.scratch, "+{}:{v}", v.len());
+                    self.scratch.push('+');
+                    push_decimal(&mut self.scratch, v.len());
+                    self.scratch.push(':');
+                    self.scratch.push_str(v);
                 }
             }
         }
@@ -297,9 +299,36 @@ impl GroupAccumulator {
     }
 }
 
+/// Appends `n` in decimal: the group key's length prefix, without the formatting machinery
+/// (once per dimension per contribution row).
+fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_prefixes_are_plain_digits() {
+        for n in [0usize, 7, 10, 99, 4096, usize::MAX] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+    }
 
     const E1: [u8; 16] = [1; 16];
     const E2: [u8; 16] = [2; 16];
