@@ -78,6 +78,14 @@ impl Pseudonymizer {
         out
     }
 
+    /// A key of its own for another use of this scenario's secret (the identifier universe's
+    /// cache files): `HMAC(scenario key, label)`, all 32 bytes. A guest could see at most its
+    /// first 16 bytes, as the pseudonym of an identifier value spelled exactly like `label`,
+    /// which leaves 128 unknown bits of the derived key.
+    pub(crate) fn derived_key(&self, label: &[u8]) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(&self.key, label).as_ref())
+    }
+
     /// The pseudonym of a value as the guest sees it (32 lowercase hex characters).
     pub fn pseudonym(&self, value: &str) -> String {
         hex::encode(self.pseudonym_bytes(value))

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::audit::AuditLog;
 use crate::catalog::{Catalog, CatalogError};
+use crate::engine::UniverseCache;
 use crate::keys::DomainKeys;
 use crate::sandbox::Sandbox;
 use crate::store::Store;
@@ -111,6 +112,15 @@ impl Domain {
     /// Where the catalog's datasets live.
     pub fn datasets_dir(&self) -> PathBuf {
         self.data_dir.join("datasets")
+    }
+
+    /// Where identifier universes are kept between jobs (`engine::UniverseCache`): under
+    /// `cache/universes`, at most [`UniverseCache::DEFAULT_MAX_BYTES`].
+    pub fn universe_cache(&self) -> UniverseCache {
+        UniverseCache::new(
+            self.data_dir.join("cache").join("universes"),
+            UniverseCache::DEFAULT_MAX_BYTES,
+        )
     }
 
     /// Where product packages are written.

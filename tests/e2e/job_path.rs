@@ -261,3 +261,71 @@ fn a_module_that_is_not_the_pinned_one_is_refused_before_anything_runs() {
         .verify(&t.domain.keys.public_key())
         .expect("audit log verifies");
 }
+
+#[test]
+fn a_scenarios_next_job_loads_the_universe_and_a_damaged_cache_file_is_rebuilt_and_reported() {
+    let t = TestDomain::new();
+    let module = support::module("district_stats");
+    let scenario = support::scenario("district-stats", &module);
+    let cached = |report: &shuyu::job::JobReport| {
+        let end = support::entries(&t, report.job_id.as_str(), "job.end");
+        end[0].details["universe_cached"].clone()
+    };
+    // The same groups and counts; sums may differ in their last bits (the engine's partial
+    // aggregates add up in whatever order its threads finish).
+    let same = |a: &shuyu::job::JobReport, b: &shuyu::job::JobReport| {
+        let (a, b) = (released(a).0, released(b).0);
+        assert_eq!(a.schema(), b.schema());
+        assert_eq!(a.num_rows(), b.num_rows());
+        for (x, y) in a.columns().iter().zip(b.columns()) {
+            match (
+                x.as_any().downcast_ref::<Float64Array>(),
+                y.as_any().downcast_ref::<Float64Array>(),
+            ) {
+                (Some(x), Some(y)) => {
+                    for (x, y) in x.iter().zip(y.iter()) {
+                        match (x, y) {
+                            (Some(x), Some(y)) => {
+                                assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{x} vs {y}")
+                            }
+                            (x, y) => assert_eq!(x, y),
+                        }
+                    }
+                }
+                _ => assert_eq!(x, y),
+            }
+        }
+    };
+
+    let first = t.run(scenario.clone(), &module);
+    assert_eq!(first.status, JobStatus::Completed, "{first:?}");
+    assert_eq!(cached(&first), false);
+    let second = t.run(scenario.clone(), &module);
+    assert_eq!(cached(&second), true);
+    same(&second, &first);
+
+    // One byte of the file changed: a pseudonym replaced, as a planted fake entity would be.
+    let dir = t.domain.data_dir().join("cache").join("universes");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "universe"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&files[0], &bytes).unwrap();
+
+    let third = t.run(scenario, &module);
+    assert_eq!(cached(&third), false);
+    same(&third, &first);
+    let rejected = support::entries(&t, third.job_id.as_str(), "universe.rejected");
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].details["reason"], "its seal does not hold");
+    // Rebuilt and stored again, sound.
+    assert_ne!(std::fs::read(&files[0]).unwrap(), bytes);
+    t.domain
+        .audit
+        .verify(&t.domain.keys.public_key())
+        .expect("audit log verifies");
+}

@@ -4,7 +4,12 @@
 //! The guard uses it to refuse fake entities (which would defeat k) and to scan outputs for
 //! identifiers. It holds only 16-byte pseudonyms, never raw values: "is this string a raw
 //! identifier?" is answered by pseudonymizing the string and looking the result up, so the host
-//! keeps no second copy of the raw identifiers in memory.
+//! keeps no second copy of the raw identifiers in memory. A scenario's next job on the same
+//! dataset versions loads it from the domain's [`UniverseCache`] instead of building it again.
+
+mod cache;
+
+pub use cache::{CacheError, Lookup, UniverseCache};
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};

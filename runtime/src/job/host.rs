@@ -15,7 +15,10 @@ use super::timings::Phase;
 use super::{JobId, ReleaseOutcome};
 use crate::audit::AuditLog;
 use crate::budget::BudgetLedger;
-use crate::engine::{ipc, EngineError, EngineSession, IdentifierUniverse, Pseudonymizer};
+use crate::engine::universe::Lookup;
+use crate::engine::{
+    ipc, EngineError, EngineSession, IdentifierUniverse, Pseudonymizer, UniverseCache,
+};
 use crate::governance::ApprovedScenario;
 use crate::guard::{Decision, IdentifierOracle, ReleaseBuilder};
 use crate::keys::DomainKeys;
@@ -55,6 +58,8 @@ pub(super) struct JobContext {
     pub scenario_key_id: String,
     /// Host time per phase, shared by every run of the job.
     pub timings: Arc<super::timings::Timings>,
+    /// Where identifier universes are kept between jobs (`None`: built for every job).
+    pub universe_cache: Option<UniverseCache>,
     /// Rows of each query's result copied into its audit entry: 0 in every real job, whose
     /// results never go to the log. Only a mock run over mock twins sets it
     /// ([`super::JobEnvironment::mock`]), and its log is the operator's to read.
@@ -161,28 +166,39 @@ impl JobHost {
         self.audit("query", details)
     }
 
-    /// Starts building the identifier universe on the job's runtime. Dropping the result stops it.
+    /// Starts building the identifier universe on the job's runtime (or loading it from the
+    /// domain's cache). Dropping the result stops it.
     fn spawn_universe(&self) -> UniverseBuild {
         let datasets = self.ctx.scenario.datasets.clone();
         let pseudonymizer = self.ctx.pseudonymizer.clone();
-        UniverseBuild(
-            self.ctx
-                .runtime
-                .spawn(async move { IdentifierUniverse::build(&datasets, &pseudonymizer).await }),
-        )
+        let cache = self.ctx.universe_cache.clone();
+        UniverseBuild(self.ctx.runtime.spawn(load_or_build_universe(
+            datasets,
+            pseudonymizer,
+            cache,
+        )))
     }
 
-    /// Waits for a universe [`JobHost::spawn_universe`] started and keeps it for the job.
+    /// Waits for a universe [`JobHost::spawn_universe`] started and keeps it for the job. A
+    /// cached universe whose file did not hold is an event for the reviewers' log.
     fn finish_universe(
         &mut self,
         mut building: UniverseBuild,
     ) -> Result<Arc<IdentifierUniverse>, CallError> {
-        let built = self
+        let (built, origin) = self
             .ctx
             .runtime
             .block_on(&mut building.0)
             .map_err(|e| Fault::Internal(format!("the identifier universe's build failed: {e}")))?
             .map_err(|e| Fault::Internal(format!("cannot build the identifier universe: {e}")))?;
+        match origin {
+            UniverseOrigin::Cache => self.ctx.timings.set_universe_cached(),
+            UniverseOrigin::Built { rejected } => {
+                if let Some(reason) = rejected {
+                    self.audit("universe.rejected", json!({ "reason": reason }))?;
+                }
+            }
+        }
         let built = Arc::new(built);
         self.universe = Some(built.clone());
         Ok(built)
@@ -192,20 +208,11 @@ impl JobHost {
         if let Some(universe) = &self.universe {
             return Ok(universe.clone());
         }
-        if let Some(building) = self.building.take() {
-            return self.finish_universe(building);
-        }
-        let built = self
-            .ctx
-            .runtime
-            .block_on(IdentifierUniverse::build(
-                &self.ctx.scenario.datasets,
-                &self.ctx.pseudonymizer,
-            ))
-            .map_err(|e| Fault::Internal(format!("cannot build the identifier universe: {e}")))?;
-        let built = Arc::new(built);
-        self.universe = Some(built.clone());
-        Ok(built)
+        let building = match self.building.take() {
+            Some(building) => building,
+            None => self.spawn_universe(),
+        };
+        self.finish_universe(building)
     }
 
     fn publish(&mut self, name: &str, decision: Decision) -> Result<ReleaseStatus, CallError> {
@@ -589,7 +596,71 @@ impl Host for JobHost {
 
 /// An identifier universe being built on the job's runtime; aborted if dropped unfinished (a
 /// release that ends early must not leave it scanning).
-struct UniverseBuild(tokio::task::JoinHandle<Result<IdentifierUniverse, EngineError>>);
+struct UniverseBuild(
+    tokio::task::JoinHandle<Result<(IdentifierUniverse, UniverseOrigin), EngineError>>,
+);
+
+/// Where a job's universe came from.
+enum UniverseOrigin {
+    /// A cache file whose seal held.
+    Cache,
+    /// The raw files; `rejected` says why a cache file for it did not hold, if one was there.
+    Built { rejected: Option<&'static str> },
+}
+
+/// The universe of `datasets` from the domain's cache when a sound file holds it; otherwise
+/// built from the raw files and stored for the next job. The cache is an optimization: a file
+/// that cannot be read or written costs the build and a warning, never the job.
+async fn load_or_build_universe(
+    datasets: Vec<shuyu_catalog::Dataset>,
+    pseudonymizer: Pseudonymizer,
+    cache: Option<UniverseCache>,
+) -> Result<(IdentifierUniverse, UniverseOrigin), EngineError> {
+    let mut rejected = None;
+    if let Some(cache) = &cache {
+        let (cache, datasets, pseudonymizer) =
+            (cache.clone(), datasets.clone(), pseudonymizer.clone());
+        match tokio::task::spawn_blocking(move || cache.load(&datasets, &pseudonymizer)).await {
+            Ok(Ok(Lookup::Hit(universe))) => return Ok((*universe, UniverseOrigin::Cache)),
+            Ok(Ok(Lookup::Miss)) => {}
+            Ok(Ok(Lookup::Rejected(reason))) => {
+                tracing::warn!(
+                    reason,
+                    "a cached identifier universe did not hold; rebuilding"
+                );
+                rejected = Some(reason);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the identifier universe cache"),
+            Err(e) => tracing::warn!(error = %e, "the universe cache's read failed"),
+        }
+    }
+    let universe = IdentifierUniverse::build(&datasets, &pseudonymizer).await?;
+    let universe = match cache {
+        Some(cache) => {
+            let stored = tokio::task::spawn_blocking(move || {
+                let stored = cache.store(&datasets, &universe);
+                (universe, stored)
+            })
+            .await;
+            match stored {
+                Ok((universe, stored)) => {
+                    if let Err(e) = stored {
+                        tracing::warn!(error = %e, "cannot store the identifier universe");
+                    }
+                    universe
+                }
+                Err(e) => {
+                    return Err(EngineError::Setup {
+                        message: format!("storing the identifier universe failed: {e}"),
+                        source: Some(Box::new(e)),
+                    })
+                }
+            }
+        }
+        None => universe,
+    };
+    Ok((universe, UniverseOrigin::Built { rejected }))
+}
 
 impl Drop for UniverseBuild {
     fn drop(&mut self) {

@@ -367,6 +367,7 @@ pub fn run_job_in(
         scenario_key_id: binding.key_id.clone(),
         preview_rows: if mock { MOCK_PREVIEW_ROWS } else { 0 },
         timings: timings.clone(),
+        universe_cache: Some(domain.universe_cache()),
     });
     if !scenario.releases.is_empty() {
         host.start_universe();
@@ -432,6 +433,7 @@ fn end_job(
             }).collect::<Vec<_>>(),
             "elapsed_ms": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
             "phases_ms": report.timings.as_millis(),
+            "universe_cached": report.timings.universe_cached,
         }),
     )?;
     domain.audit.checkpoint()?;

@@ -3,7 +3,7 @@
 //! (docs/benchmarks.md) and the `job.end` entry reviewers read. Operators never see it: how long a
 //! phase took is the module's to steer (docs/security.md).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A phase of a job's host time.
@@ -32,6 +32,7 @@ pub(crate) enum Phase {
 #[derive(Debug, Default)]
 pub(crate) struct Timings {
     nanos: [AtomicU64; 8],
+    universe_cached: AtomicBool,
 }
 
 impl Timings {
@@ -64,6 +65,11 @@ impl Timings {
         out
     }
 
+    /// Records that the job's identifier universe came from the domain's cache.
+    pub(crate) fn set_universe_cached(&self) {
+        self.universe_cached.store(true, Ordering::Relaxed);
+    }
+
     fn get(&self, phase: Phase) -> Duration {
         Duration::from_nanos(self.nanos[Self::slot(phase)].load(Ordering::Relaxed))
     }
@@ -81,6 +87,7 @@ impl Timings {
             audit: self.get(Phase::Audit),
             pseudonymize: pseudonymize.0,
             pseudonyms: pseudonymize.1,
+            universe_cached: self.universe_cached.load(Ordering::Relaxed),
         }
     }
 }
@@ -110,6 +117,9 @@ pub struct PhaseTimes {
     pub pseudonymize: Duration,
     /// Values pseudonymized.
     pub pseudonyms: u64,
+    /// Whether the identifier universe was loaded from the domain's cache (built otherwise,
+    /// or never needed).
+    pub universe_cached: bool,
 }
 
 impl PhaseTimes {
