@@ -19,7 +19,7 @@ use shuyu::catalog::Catalog;
 use shuyu::domain::Domain;
 use shuyu::engine::{EngineSession, Pseudonymizer, SessionOptions};
 use shuyu::governance::ScenarioFile;
-use shuyu::job::{run_job, JobRequest, JobStatus, PhaseTimes, ReleaseOutcome};
+use shuyu::job::{run_job, JobReport, JobRequest, JobStatus, PhaseTimes, ReleaseOutcome};
 use shuyu_synth::{generate, GenerateOptions};
 
 /// Tax rows per unit of generator scale (measured from the generator; used to pick a scale).
@@ -100,33 +100,13 @@ fn main() -> anyhow::Result<()> {
         // The guest's own query, in a session like the one it gets (granted views, identifiers
         // as pseudonyms), drained without a guest: the engine's share of the job.
         let in_session = session_query(&domain, &catalog, &scenario)?;
-        reset_peak_rss();
-        let started = Instant::now();
-        let report = run_job(
-            &domain,
-            JobRequest {
-                scenario: scenario.clone(),
-                module: module.clone(),
-            },
-        )?;
-        let guest = started.elapsed().as_secs_f64();
-        let guest_rss = peak_rss_mib();
+        let (report, guest, guest_rss) = timed_job(&domain, scenario.clone(), &module)?;
         if report.status != JobStatus::Completed {
             anyhow::bail!("guest job did not complete: {:?}", report.status);
         }
         // The same job again: the scenario's next job on these versions loads the universe the
         // first one stored.
-        reset_peak_rss();
-        let started = Instant::now();
-        let again_report = run_job(
-            &domain,
-            JobRequest {
-                scenario,
-                module: module.clone(),
-            },
-        )?;
-        let again = started.elapsed().as_secs_f64();
-        let again_rss = peak_rss_mib();
+        let (again_report, again, again_rss) = timed_job(&domain, scenario, &module)?;
         if again_report.status != JobStatus::Completed || !again_report.timings.universe_cached {
             anyhow::bail!(
                 "the second job did not complete with a cached universe: {:?}",
@@ -186,23 +166,14 @@ fn main() -> anyhow::Result<()> {
         let mut scenario = private.clone();
         scenario.scenario.module_sha256 =
             hex::encode(ring::digest::digest(&ring::digest::SHA256, &module));
-        reset_peak_rss();
-        let started = Instant::now();
-        let dp = run_job(
-            &domain,
-            JobRequest {
-                scenario,
-                module: module.clone(),
-            },
-        )?;
-        let dp_seconds = started.elapsed().as_secs_f64();
+        let (dp, dp_seconds, dp_rss) = timed_job(&domain, scenario, &module)?;
         breakdown.push(phase_row(
             tax_rows,
             "DP job, per entity",
             dp_seconds,
             dp.elapsed.as_secs_f64(),
             &dp.timings,
-            peak_rss_mib(),
+            dp_rss,
         ));
         if !dp.succeeded() {
             anyhow::bail!("the DP job did not release: {:?}", dp.status);
@@ -226,6 +197,24 @@ fn main() -> anyhow::Result<()> {
         println!("{row}");
     }
     Ok(())
+}
+
+/// Runs a job; its report, wall seconds and the process's peak RSS (MiB) meanwhile.
+fn timed_job(
+    domain: &Domain,
+    scenario: ScenarioFile,
+    module: &[u8],
+) -> anyhow::Result<(JobReport, f64, u64)> {
+    reset_peak_rss();
+    let started = Instant::now();
+    let report = run_job(
+        domain,
+        JobRequest {
+            scenario,
+            module: module.to_vec(),
+        },
+    )?;
+    Ok((report, started.elapsed().as_secs_f64(), peak_rss_mib()))
 }
 
 /// One row of the breakdown for a job.

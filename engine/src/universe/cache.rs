@@ -300,6 +300,17 @@ mod tests {
         }
     }
 
+    /// An empty folder of this test's own (the crate's tests run in threads of one process).
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "shuyu-universe-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
     fn sample() -> (IdentifierUniverse, [u8; 32], hmac::Key) {
         let p = Pseudonymizer::new(&[3u8; 32]);
         let key = p.derived_key(KEY_LABEL);
@@ -355,12 +366,7 @@ mod tests {
 
     #[test]
     fn store_then_load_hits_and_a_damaged_file_is_removed_and_missed_next() {
-        let dir = std::env::temp_dir().join(format!(
-            "shuyu-universe-cache-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = scratch("cache");
         let cache = UniverseCache::new(dir.clone(), UniverseCache::DEFAULT_MAX_BYTES);
         let (u, _, _) = sample();
         assert!(matches!(
@@ -400,12 +406,7 @@ mod tests {
 
     #[test]
     fn eviction_removes_the_least_recently_used_but_never_the_newest() {
-        let dir = std::env::temp_dir().join(format!(
-            "shuyu-universe-evict-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = scratch("evict");
         let (u, _, _) = sample();
         let one = HEADER as u64 + 16 * 5 + TAG as u64;
         // Room for one file and a half.
