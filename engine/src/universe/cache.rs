@@ -74,7 +74,7 @@ pub enum Lookup {
 }
 
 impl UniverseCache {
-    /// Default room for cached universes: at 10M tax rows one is 52 MB.
+    /// Default room for cached universes: at 10M tax rows one is 53 MB.
     pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
 
     /// A cache in `dir` (created on first store) holding at most `max_bytes` of files.
