@@ -8,6 +8,10 @@
 //!   and pages count once wasmtime makes them accessible). Past the limit an allocation fails and
 //!   the process aborts; past the soft CPU limit the kernel sends `SIGXCPU`, past the hard one
 //!   `SIGKILL`.
+//!   On Linux the child also asks for `SIGKILL` when its parent dies (`PR_SET_PDEATHSIG`): a
+//!   server killed outright must not leave workers running on, spending CPU and writing into the
+//!   data directory the restarted server already owns. The signal follows the *thread* that
+//!   spawned the child; the spawning threads here wait for their child, so it outlives them.
 //! - [`terminate`] sends `SIGTERM` to a child that is still ours (the caller holds its `Child`
 //!   and has not reaped it, so the pid cannot have been reused).
 
@@ -41,12 +45,25 @@ pub(super) fn limit_child(command: &mut Command, limits: ChildLimits) {
         rlim_cur: limits.cpu_secs as libc::rlim_t,
         rlim_max: limits.cpu_secs.saturating_add(CPU_HARD_EXTRA_SECS) as libc::rlim_t,
     };
+    #[cfg(target_os = "linux")]
+    let parent = std::process::id();
     // SAFETY: the closure runs in the forked child before `exec`, where only async-signal-safe
-    // functions may be called. It calls `setrlimit` only (async-signal-safe per POSIX), on two
-    // `rlimit` values built before the fork and moved in by copy: no allocation, no lock, no
+    // functions may be called. It calls `setrlimit`, `prctl` and `getppid` only (system calls
+    // without locks or allocation), on values built before the fork and moved in by copy: no
     // access to state another thread of the parent could hold.
     unsafe {
         command.pre_exec(move || {
+            #[cfg(target_os = "linux")]
+            {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died between `fork` and `prctl`: then no signal comes.
+                // (An OS error, not a message: nothing may allocate here.)
+                if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+            }
             if libc::setrlimit(libc::RLIMIT_DATA, &data) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
