@@ -21,8 +21,9 @@
 //!
 //! Cancelling: the server closes the worker's stdin, which the worker turns into its own
 //! cancel token (so the job ends as `cancelled` and audits its end); after [`WorkerConfig::grace`]
-//! it sends `SIGTERM`, after another grace period `SIGKILL`. A server that dies closes the pipe
-//! too, so orphaned workers stop by themselves.
+//! it sends `SIGTERM`, after another grace period `SIGKILL`. A server that dies takes its workers
+//! with it (`PR_SET_PDEATHSIG`, `process.rs`); where there is no such signal, the pipe it closes
+//! makes them cancel themselves.
 //!
 //! Limits ([`WorkerConfig::limits_for`]): `RLIMIT_DATA` and `RLIMIT_CPU`, derived from the
 //! scenario's limits with headroom unless `shuyu serve` fixes them
