@@ -7,17 +7,21 @@
 //!
 //! Memory is bounded by the contract, not by the stream: at most `max_groups` groups, each key
 //! value at most [`MAX_KEY_VALUE_BYTES`] bytes; past either limit the accumulator stops growing and
-//! the release is blocked with `size.groups`. Distinct entities are counted through a map of
-//! (group, entity) pairs, which holds at most one pair per kept row and so at most `L × entities`;
-//! each pair keeps the entity's total per measure, from which `finish` derives the contributors
-//! per measure (non-null, non-zero) and the share of the largest ones that the threshold's
-//! decoy and dominance rules need.
+//! the release is blocked with `size.groups`. Distinct entities are counted through [`Members`],
+//! maps of (group, entity) pairs split into the entity shards of `shard.rs`, which hold at most
+//! one pair per kept row and so at most `L × entities`; each pair keeps the entity's total per
+//! measure, from which `finish` derives the contributors per measure (non-null, non-zero) and the
+//! share of the largest ones that the threshold's decoy and dominance rules need.
 //!
-//! Sums are added in stream order, so the same contributions in the same order give bit-identical
-//! results however they are split into chunks.
+//! A group's sums are added in stream order, an entity's totals in its own stream order, and the
+//! shards' figures in shard order, so the same contributions in the same order give bit-identical
+//! results however they are split into chunks and whether the shards ran on one thread or two.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+
+use super::shard::{per_shard, SHARDS};
 
 /// Longest dimension value (in UTF-8 bytes) a group key may hold. Public dimension values are short
 /// (district or industry names); a longer one is far more likely a smuggled payload, and without a
@@ -117,12 +121,10 @@ pub(crate) struct GroupAccumulator {
     max_groups: usize,
     measures: usize,
     index: HashMap<String, usize>,
-    /// Per (group, entity): where its per-measure totals start in `member_totals`.
-    members: HashMap<(usize, [u8; 16]), usize, BuildHasherDefault<MemberHasher>>,
-    /// `measures` slots per member: the entity's total of kept values of each measure in that
-    /// group (`None` while it has sent only nulls or non-finite values). One arena instead of a
-    /// vector per member: a release can have a member per entity, millions of them.
-    member_totals: Vec<Option<f64>>,
+    /// The (group, entity) pairs, per entity shard.
+    members: [Members; SHARDS],
+    /// Whether `finish` may summarize the shards on two threads.
+    second_thread: bool,
     /// `n` of the dominance rule: how many of the largest contributors `top_abs` adds up.
     top_n: usize,
     groups: Vec<Group>,
@@ -139,8 +141,8 @@ impl GroupAccumulator {
             max_groups,
             measures,
             index: HashMap::new(),
-            members: HashMap::default(),
-            member_totals: Vec::new(),
+            members: [Members::new(measures), Members::new(measures)],
+            second_thread: false,
             top_n: 0,
             groups: Vec::new(),
             scratch: String::new(),
@@ -152,6 +154,12 @@ impl GroupAccumulator {
     /// Also sums each measure in integer units of its resolution (`None`: not at all).
     pub(crate) fn with_resolutions(mut self, resolutions: Vec<Option<f64>>) -> Self {
         self.resolutions = resolutions;
+        self
+    }
+
+    /// Lets `finish` summarize the entity shards on two threads (the result is the same).
+    pub(crate) fn with_second_thread(mut self, allowed: bool) -> Self {
+        self.second_thread = allowed;
         self
     }
 
@@ -208,27 +216,23 @@ impl GroupAccumulator {
 
     /// Adds one kept row of `entity` to `group`; `values` are the clamped measure values, `None`
     /// for a value left out (null or not finite).
+    #[cfg(test)]
     pub(crate) fn add(&mut self, group: usize, entity: [u8; 16], values: &[Option<f64>]) {
-        let Some(totals) = self.groups.get_mut(group) else {
-            return;
-        };
-        let next = self.member_totals.len();
-        let start = *self.members.entry((group, entity)).or_insert_with(|| {
-            totals.entities += 1;
-            next
-        });
-        if start == next {
-            self.member_totals.resize(next + self.measures, None);
-        }
-        let member = self
-            .member_totals
-            .get_mut(start..start + self.measures)
-            .unwrap_or_default();
-        for (slot, value) in member.iter_mut().zip(values) {
-            if let Some(value) = value {
-                *slot = Some(slot.unwrap_or(0.0) + value);
+        if self.add_totals(group, values) {
+            let shard = super::shard::shard_of(&entity);
+            if let Some(members) = self.members.get_mut(shard) {
+                members.add(group, entity, values);
             }
         }
+    }
+
+    /// Adds one kept row to `group`'s row count and measure totals, in stream order (the sums
+    /// are bit-identical for the same rows in the same order); the row's entity goes to
+    /// [`Members::add`] of its shard. `false` for a group that does not exist.
+    pub(crate) fn add_totals(&mut self, group: usize, values: &[Option<f64>]) -> bool {
+        let Some(totals) = self.groups.get_mut(group) else {
+            return false;
+        };
         totals.rows += 1;
         for (position, (total, value)) in totals.measures.iter_mut().zip(values).enumerate() {
             if let Some(value) = value {
@@ -241,6 +245,12 @@ impl GroupAccumulator {
                 }
             }
         }
+        true
+    }
+
+    /// The (group, entity) pairs of each entity shard.
+    pub(crate) fn members_mut(&mut self) -> &mut [Members; SHARDS] {
+        &mut self.members
     }
 
     /// Why the table stopped growing, if it did.
@@ -255,47 +265,150 @@ impl GroupAccumulator {
 
     /// The groups, sorted by key: nulls first, then values by their UTF-8 bytes, dimension by
     /// dimension. Keys are distinct, so the order is total and the output deterministic.
-    pub(crate) fn finish(self) -> Aggregates {
+    pub(crate) fn finish(mut self) -> Aggregates {
+        let (groups, measures, top_n) = (self.groups.len(), self.measures, self.top_n);
+        let shards = per_shard(self.second_thread, &mut self.members, |_, members| {
+            members.summarize(groups, top_n)
+        });
         let mut groups = self.groups;
         // Per group and measure, every contributor's |total|, to find the largest n. The
         // members hold at most one entry per kept row, so this is bounded like them.
-        let mut magnitudes: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
-        for ((group, _), start) in self.members {
-            let Some(totals) = groups.get_mut(group) else {
+        let mut magnitudes: Vec<Vec<f64>> = Vec::new();
+        if top_n > 0 {
+            magnitudes.resize_with(groups.len() * measures, Vec::new);
+        }
+        for shard in shards {
+            for (group, totals) in groups.iter_mut().enumerate() {
+                totals.entities += shard.entities.get(group).copied().unwrap_or(0);
+                for (measure, total) in totals.measures.iter_mut().enumerate() {
+                    let at = group * measures + measure;
+                    let Some(part) = shard.measures.get(at) else {
+                        continue;
+                    };
+                    total.contributors += part.contributors;
+                    total.nonzero_contributors += part.nonzero_contributors;
+                    total.abs_total += part.abs_total;
+                    if let (Some(all), Some(more)) =
+                        (magnitudes.get_mut(at), shard.magnitudes.get(at))
+                    {
+                        all.extend_from_slice(more);
+                    }
+                }
+            }
+        }
+        for (at, mut values) in magnitudes.into_iter().enumerate() {
+            if values.is_empty() {
                 continue;
-            };
-            let member = self
-                .member_totals
-                .get(start..start + self.measures)
-                .unwrap_or_default();
-            for (measure, (total, &sum)) in totals.measures.iter_mut().zip(member).enumerate() {
+            }
+            values.sort_unstable_by(|a, b| b.total_cmp(a));
+            if let Some(total) = groups
+                .get_mut(at / measures)
+                .and_then(|g| g.measures.get_mut(at % measures))
+            {
+                total.top_abs = values.iter().take(top_n).sum();
+            }
+        }
+        groups.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Aggregates { groups }
+    }
+}
+
+/// One entity shard's (group, entity) pairs, each with the entity's totals per measure.
+#[derive(Debug)]
+pub(crate) struct Members {
+    measures: usize,
+    /// Per (group, entity): where its per-measure totals start in `totals`.
+    index: HashMap<(usize, [u8; 16]), usize, BuildHasherDefault<MemberHasher>>,
+    /// `measures` slots per member: the entity's total of kept values of each measure in that
+    /// group (`None` while it has sent only nulls or non-finite values). One arena instead of a
+    /// vector per member: a release can have a member per entity, millions of them.
+    totals: Vec<Option<f64>>,
+    /// Per group (by its index), this shard's distinct entities in it.
+    entities: Vec<u64>,
+}
+
+/// What one shard's members say of each group, for [`GroupAccumulator::finish`] to add up.
+struct ShardSummary {
+    /// Per group: distinct entities.
+    entities: Vec<u64>,
+    /// Per (group, measure), at `group × measures + measure`: contributors, non-zero
+    /// contributors and Σ|total| (the other fields stay 0).
+    measures: Vec<MeasureTotal>,
+    /// Per (group, measure), when the dominance rule needs them: each non-zero contributor's
+    /// |total|.
+    magnitudes: Vec<Vec<f64>>,
+}
+
+impl Members {
+    fn new(measures: usize) -> Self {
+        Self {
+            measures,
+            index: HashMap::default(),
+            totals: Vec::new(),
+            entities: Vec::new(),
+        }
+    }
+
+    /// Adds one kept row of `entity` in `group` to the entity's totals there.
+    pub(crate) fn add(&mut self, group: usize, entity: [u8; 16], values: &[Option<f64>]) {
+        let start = match self.index.entry((group, entity)) {
+            Entry::Occupied(slot) => *slot.get(),
+            Entry::Vacant(slot) => {
+                let start = self.totals.len();
+                slot.insert(start);
+                self.totals.resize(start + self.measures, None);
+                if self.entities.len() <= group {
+                    self.entities.resize(group + 1, 0);
+                }
+                if let Some(count) = self.entities.get_mut(group) {
+                    *count += 1;
+                }
+                start
+            }
+        };
+        let member = self
+            .totals
+            .get_mut(start..start + self.measures)
+            .unwrap_or_default();
+        for (slot, value) in member.iter_mut().zip(values) {
+            if let Some(value) = value {
+                *slot = Some(slot.unwrap_or(0.0) + value);
+            }
+        }
+    }
+
+    /// This shard's figures per group of the `groups` opened, measure by measure.
+    fn summarize(&self, groups: usize, top_n: usize) -> ShardSummary {
+        let measures = self.measures;
+        let mut out = ShardSummary {
+            entities: self.entities.clone(),
+            measures: vec![MeasureTotal::default(); groups * measures],
+            magnitudes: Vec::new(),
+        };
+        if top_n > 0 {
+            out.magnitudes.resize_with(groups * measures, Vec::new);
+        }
+        for (&(group, _), &start) in &self.index {
+            let member = self.totals.get(start..start + measures).unwrap_or_default();
+            for (measure, &sum) in member.iter().enumerate() {
                 let Some(sum) = sum else {
+                    continue;
+                };
+                let at = group * measures + measure;
+                let Some(total) = out.measures.get_mut(at) else {
                     continue;
                 };
                 total.contributors += 1;
                 if sum != 0.0 {
                     total.nonzero_contributors += 1;
                     total.abs_total += sum.abs();
-                    if self.top_n > 0 {
-                        magnitudes
-                            .entry((group, measure))
-                            .or_default()
-                            .push(sum.abs());
+                    if let Some(values) = out.magnitudes.get_mut(at) {
+                        values.push(sum.abs());
                     }
                 }
             }
         }
-        for ((group, measure), mut values) in magnitudes {
-            values.sort_unstable_by(|a, b| b.total_cmp(a));
-            if let Some(total) = groups
-                .get_mut(group)
-                .and_then(|g| g.measures.get_mut(measure))
-            {
-                total.top_abs = values.iter().take(self.top_n).sum();
-            }
-        }
-        groups.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        Aggregates { groups }
+        out
     }
 }
 

@@ -11,13 +11,14 @@
 //!
 //! Memory: one `u32` counter per distinct real entity, keyed by the pseudonym's 16 bytes. Unknown
 //! entities are only counted, never stored, so a module streaming made-up pseudonyms cannot grow
-//! this ledger.
+//! this ledger. A release keeps one ledger per entity shard (`shard.rs`): an entity's rows all
+//! reach the same ledger, in stream order.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use super::aggregate::MemberHasher;
-use super::oracle::{parse_pseudonym, IdentifierOracle};
+use super::oracle::IdentifierOracle;
 
 /// What becomes of one contribution row, judged by its entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,7 @@ impl EntityLedger {
     }
 
     /// Judges one row's entity and, if it is kept, counts it against the entity's bound.
+    #[cfg(test)]
     pub(crate) fn admit(
         &mut self,
         entity: Option<&str>,
@@ -60,9 +62,14 @@ impl EntityLedger {
             return Admission::Null;
         };
         // Anything that is not 32 lowercase hex characters cannot be a pseudonym: no oracle call.
-        let Some(key) = parse_pseudonym(entity) else {
+        let Some(key) = super::oracle::parse_pseudonym(entity) else {
             return Admission::Unknown;
         };
+        self.admit_key(key, oracle)
+    }
+
+    /// [`EntityLedger::admit`] for an entity already decoded from its 32 hex characters.
+    pub(crate) fn admit_key(&mut self, key: [u8; 16], oracle: &dyn IdentifierOracle) -> Admission {
         match self.rows.get_mut(&key) {
             // Already known to be real: the oracle is asked once per entity, not once per row.
             Some(count) if *count >= self.limit => Admission::Dropped,
@@ -70,7 +77,7 @@ impl EntityLedger {
                 *count += 1;
                 Admission::Kept(key)
             }
-            None if !oracle.is_entity(entity) => Admission::Unknown,
+            None if !oracle.is_entity_key(&key) => Admission::Unknown,
             // `L = 0` is refused by contract validation; keep nothing rather than one row anyway.
             None if self.limit == 0 => Admission::Dropped,
             None => {

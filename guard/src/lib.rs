@@ -46,6 +46,7 @@ mod report;
 mod scan;
 mod schema;
 pub mod service;
+mod shard;
 mod steps;
 mod table;
 mod threshold;

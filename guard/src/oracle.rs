@@ -15,6 +15,11 @@ pub const PSEUDONYM_HEX_LEN: usize = 32;
 pub trait IdentifierOracle: Send + Sync {
     /// Is this a pseudonym of an entity of the granted datasets (an "entity is real" check)?
     fn is_entity(&self, pseudonym: &str) -> bool;
+    /// [`IdentifierOracle::is_entity`] for a pseudonym already decoded to its 16 bytes (the guard
+    /// asks once per entity of a release, a million times for a large one).
+    fn is_entity_key(&self, key: &[u8; 16]) -> bool {
+        self.is_entity(&hex::encode(key))
+    }
     /// Is this string a pseudonym of any identifier value in the granted datasets?
     fn is_pseudonym(&self, text: &str) -> bool;
     /// Is this string a raw identifier value of the granted datasets?
@@ -137,6 +142,10 @@ impl IdentifierOracle for SetOracle {
         parse_pseudonym(pseudonym).is_some_and(|b| self.entities.contains(&b))
     }
 
+    fn is_entity_key(&self, key: &[u8; 16]) -> bool {
+        self.entities.contains(key)
+    }
+
     fn is_pseudonym(&self, text: &str) -> bool {
         parse_pseudonym(text).is_some_and(|b| self.pseudonyms.contains(&b))
     }
@@ -174,6 +183,9 @@ mod tests {
     fn set_oracle_answers() {
         let oracle = SetOracle::from_parts([P1], [P2], ["110101199003074514"]).expect("valid");
         assert!(oracle.is_entity(P1));
+        let key = parse_pseudonym(P1).expect("valid");
+        assert!(oracle.is_entity_key(&key));
+        assert!(!oracle.is_entity_key(&parse_pseudonym(P2).expect("valid")));
         assert!(oracle.is_pseudonym(P1), "an entity is also a pseudonym");
         assert!(!oracle.is_entity(P2));
         assert!(oracle.is_pseudonym(P2));

@@ -2,6 +2,7 @@
 //!
 //! Each hostile case plants a recognizable value and asserts the block message does not repeat it.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
@@ -962,4 +963,153 @@ fn blocks_name_their_step_and_releases_list_the_steps_passed() {
     let out = released(run(sample(), 2, &[chunk]));
     let all: Vec<_> = THRESHOLD_STEPS.iter().map(|s| s.name).collect();
     assert_eq!(out.steps, all);
+}
+
+/// Pseudonyms spread over both entity shards (the test entities `e(n)` all start with a zero
+/// byte, so they share one).
+fn spread(n: u32) -> String {
+    format!(
+        "{:032x}",
+        u128::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+    )
+}
+
+/// A workload row: entity number, district, capital, staff.
+type WorkRow = (usize, String, Option<f64>, Option<i64>);
+
+/// 20,000 rows of 3,000 entities (some sending more than L rows) in 40 districts, with null
+/// and clamped values, in stream order.
+fn shard_workload() -> (Vec<String>, Vec<WorkRow>) {
+    let entities: Vec<String> = (0..3_000).map(spread).collect();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut draw = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let rows = (0..20_000)
+        .map(|_| {
+            let entity = draw(3_000) as usize;
+            let district = format!("d{}", draw(40));
+            let capital = (draw(10) > 0).then(|| draw(12_000) as f64 / 100.0 + 0.001);
+            let staff = (draw(7) > 0).then(|| draw(15) as i64);
+            (entity, district, capital, staff)
+        })
+        .collect();
+    (entities, rows)
+}
+
+#[test]
+fn shards_on_two_threads_decide_as_small_chunks_on_one_and_as_a_plain_count() {
+    let (entities, workload) = shard_workload();
+    let oracle: Arc<dyn IdentifierOracle> = Arc::new(
+        SetOracle::from_parts(&entities, Vec::<&str>::new(), Vec::<String>::new()).expect("valid"),
+    );
+    let mut contract = sample();
+    contract.max_rows_per_entity = 2;
+    let rows: Vec<Row<'_>> = workload
+        .iter()
+        .map(|(entity, district, capital, staff)| {
+            (
+                Some(entities[*entity].as_str()),
+                Some(district.as_str()),
+                *capital,
+                *staff,
+            )
+        })
+        .collect();
+    let decide = |chunk: usize, second_thread: bool| {
+        let mut b = ReleaseBuilder::new(Arc::new(contract.clone()), 2, oracle.clone())
+            .with_second_thread(second_thread);
+        for part in rows.chunks(chunk) {
+            b.append_batch(&batch(part)).expect("chunk accepted");
+        }
+        released(b.finish())
+    };
+    // One chunk with a second thread: both shards at once. The same on one thread, and in
+    // chunks of 500 rows (below the size that starts a thread).
+    let whole = decide(rows.len(), true);
+    for (chunk, second_thread) in [(rows.len(), false), (500, true)] {
+        let other = decide(chunk, second_thread);
+        assert_eq!(whole.report, other.report);
+        assert_eq!(whole.table, other.table, "bit-identical tables");
+    }
+
+    // And what a plain count says: each entity's first L rows are kept.
+    let mut seen = HashMap::<usize, u32>::new();
+    let mut per_district = BTreeMap::<&str, (BTreeSet<usize>, f64)>::new();
+    for (entity, district, capital, _) in &workload {
+        let n = seen.entry(*entity).or_default();
+        *n += 1;
+        if *n > 2 {
+            continue;
+        }
+        let d = per_district.entry(district.as_str()).or_default();
+        d.0.insert(*entity);
+        d.1 += capital.unwrap_or(0.0).clamp(0.0, 100.0);
+    }
+    assert_eq!(whole.report.entities as usize, seen.len());
+    let kept: usize = seen.values().map(|n| (*n).min(2) as usize).sum();
+    assert_eq!(
+        whole.report.rows_dropped_by_bound as usize,
+        rows.len() - kept
+    );
+    let districts = strings(&whole.table, "district");
+    let counts = ints(&whole.table, "entities");
+    let sums = floats(&whole.table, "capital_sum");
+    assert_eq!(districts.len(), per_district.len());
+    for ((district, count), sum) in districts.iter().zip(counts).zip(sums) {
+        let (members, total) = &per_district[district.as_deref().expect("a district")];
+        assert_eq!(count as usize, members.len(), "{district:?}");
+        let sum = sum.expect("a sum");
+        assert!(
+            (sum - total).abs() < 1e-6 * total.max(1.0),
+            "{district:?}: {sum} against {total}"
+        );
+    }
+}
+
+#[test]
+fn shards_agree_on_blocks_too() {
+    let (entities, workload) = shard_workload();
+    // Half the entities unknown to the oracle, and some rows without an entity.
+    let oracle: Arc<dyn IdentifierOracle> = Arc::new(
+        SetOracle::from_parts(
+            entities.iter().step_by(2),
+            Vec::<&str>::new(),
+            Vec::<String>::new(),
+        )
+        .expect("valid"),
+    );
+    let rows: Vec<Row<'_>> = workload
+        .iter()
+        .enumerate()
+        .map(|(i, (entity, district, capital, staff))| {
+            let entity = (i % 97 != 0).then(|| entities[*entity].as_str());
+            (entity, Some(district.as_str()), *capital, *staff)
+        })
+        .collect();
+    let decide = |chunk: usize, second_thread: bool| {
+        let mut b = ReleaseBuilder::new(Arc::new(sample()), 2, oracle.clone())
+            .with_second_thread(second_thread);
+        for part in rows.chunks(chunk) {
+            b.append_batch(&batch(part)).expect("chunk accepted");
+        }
+        blocked(b.finish())
+    };
+    let whole = decide(rows.len(), true);
+    let small = decide(300, false);
+    assert_eq!((whole.rule, &whole.message), (small.rule, &small.message));
+    assert_eq!(whole.report, small.report);
+    assert_eq!(whole.rule, Rule::EntityNull);
+    assert_eq!(whole.report.rows_null_entity, 207);
+    assert!(whole.report.rows_unknown_entity > 0);
+    let known: BTreeSet<usize> = workload
+        .iter()
+        .enumerate()
+        .filter(|(i, (entity, ..))| i % 97 != 0 && entity % 2 == 0)
+        .map(|(_, (entity, ..))| *entity)
+        .collect();
+    assert_eq!(whole.report.entities as usize, known.len());
 }

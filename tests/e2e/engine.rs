@@ -401,6 +401,10 @@ fn the_identifier_universe_knows_every_identifier_once_and_which_are_entities() 
     assert_eq!(universe.entity_count(), entities);
     assert!(universe.is_entity(&p.pseudonym(&usci)));
     assert!(universe.is_entity(&p.pseudonym(&citizen)));
+    // The guard asks by the decoded bytes: the same answers.
+    let key = |text: &str| shuyu::guard::parse_pseudonym(&p.pseudonym(text)).expect("a pseudonym");
+    assert!(universe.is_entity_key(&key(&usci)));
+    assert!(!universe.is_entity_key(&key(&name)));
     // An enterprise's name is an identifier, not an entity.
     assert!(!universe.is_entity(&p.pseudonym(&name)));
     assert!(universe.is_pseudonym(&p.pseudonym(&name)));

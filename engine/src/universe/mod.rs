@@ -226,6 +226,10 @@ impl IdentifierOracle for IdentifierUniverse {
         decode(pseudonym).is_some_and(|p| self.entities.contains(&p))
     }
 
+    fn is_entity_key(&self, key: &[u8; 16]) -> bool {
+        self.entities.contains(key)
+    }
+
     fn is_pseudonym(&self, text: &str) -> bool {
         decode(&text.to_ascii_lowercase()).is_some_and(|p| self.identifiers.contains(&p))
     }

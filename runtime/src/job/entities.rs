@@ -304,7 +304,8 @@ pub(super) fn release(
     super::vector::audit_suppressed(ctx, &name)?;
     let workers_done = ran.map_err(CallError::from)?;
 
-    let mut builder = ReleaseBuilder::new(release.contract.clone(), release.effective_k, oracle()?);
+    let mut builder = ReleaseBuilder::new(release.contract.clone(), release.effective_k, oracle()?)
+        .with_second_thread(super::second_core());
     let mut tally = Tally::default();
     for worker in workers_done {
         if let Some(failure) = worker.failure {

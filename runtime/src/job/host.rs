@@ -445,7 +445,8 @@ impl Host for JobHost {
         let timings = self.ctx.timings.clone();
         let oracle: Arc<dyn IdentifierOracle> =
             timings.time(Phase::Universe, || self.universe())?;
-        let builder = ReleaseBuilder::new(release.contract.clone(), release.effective_k, oracle);
+        let builder = ReleaseBuilder::new(release.contract.clone(), release.effective_k, oracle)
+            .with_second_thread(super::second_core());
         let handle = self.handle();
         self.releases.insert(handle, (name.to_string(), builder));
         Ok(handle)
