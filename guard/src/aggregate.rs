@@ -331,12 +331,19 @@ pub(crate) struct Members {
 struct ShardSummary {
     /// Per group: distinct entities.
     entities: Vec<u64>,
-    /// Per (group, measure), at `group × measures + measure`: contributors, non-zero
-    /// contributors and Σ|total| (the other fields stay 0).
-    measures: Vec<MeasureTotal>,
+    /// Per (group, measure), at `group × measures + measure`.
+    measures: Vec<ContributorTotals>,
     /// Per (group, measure), when the dominance rule needs them: each non-zero contributor's
     /// |total|.
     magnitudes: Vec<Vec<f64>>,
+}
+
+/// One shard's contributors to one measure of one group (see [`MeasureTotal`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct ContributorTotals {
+    contributors: u64,
+    nonzero_contributors: u64,
+    abs_total: f64,
 }
 
 impl Members {
@@ -382,7 +389,7 @@ impl Members {
         let measures = self.measures;
         let mut out = ShardSummary {
             entities: self.entities.clone(),
-            measures: vec![MeasureTotal::default(); groups * measures],
+            measures: vec![ContributorTotals::default(); groups * measures],
             magnitudes: Vec::new(),
         };
         if top_n > 0 {
