@@ -141,7 +141,7 @@ impl GroupAccumulator {
             max_groups,
             measures,
             index: HashMap::new(),
-            members: [Members::new(measures), Members::new(measures)],
+            members: std::array::from_fn(|_| Members::new(measures)),
             second_thread: false,
             top_n: 0,
             groups: Vec::new(),

@@ -139,10 +139,7 @@ impl ReleaseBuilder {
             contract_fault,
             poison: None,
             measure_types: None,
-            ledgers: [
-                EntityLedger::new(contract.max_rows_per_entity),
-                EntityLedger::new(contract.max_rows_per_entity),
-            ],
+            ledgers: std::array::from_fn(|_| EntityLedger::new(contract.max_rows_per_entity)),
             second_thread: false,
             groups: GroupAccumulator::new(contract.max_groups, contract.measures.len())
                 .with_resolutions(resolutions)

@@ -184,11 +184,11 @@ impl JobReport {
     }
 }
 
-/// Whether this process has a second core for the guard's entity shards. The guard reads
-/// nothing of the machine itself (its decisions never depend on it), so the job says.
+/// Whether this process has a second core for the guard's entity shards (as for entity
+/// runs). The guard reads nothing of the machine itself (its decisions never depend on it), so
+/// the job says.
 fn second_core() -> bool {
-    static SECOND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SECOND.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+    crate::sandbox::entity_workers() > 1
 }
 
 /// Runs one job to its end. Refusals and guest failures are reported in the [`JobReport`] (and

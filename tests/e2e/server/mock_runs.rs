@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{client, Server};
+use super::{client, process_lives, signal, workers_of, Server};
 use crate::support;
 
 /// Polls a mock run until it leaves `running`.
@@ -332,9 +332,9 @@ fn a_mock_run_cut_off_by_a_server_stop_is_marked_failed_and_its_directory_remove
         .assert_refused(409, "still running");
     let deadline = Instant::now() + Duration::from_secs(30);
     let worker = loop {
-        match worker_pid(&run_dir) {
-            Some(pid) => break pid,
-            None => assert!(Instant::now() < deadline, "no worker runs the mock"),
+        match workers_of(server.pid()).as_slice() {
+            [pid] => break *pid,
+            _ => assert!(Instant::now() < deadline, "no worker runs the mock"),
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -374,41 +374,4 @@ fn a_mock_run_cut_off_by_a_server_stop_is_marked_failed_and_its_directory_remove
         &json!({ "module_sha256": sha, "scenario": draft(&module) }),
         202,
     );
-}
-
-/// The pid of a `shuyu worker` process working on `data_dir` (a mock run's directory), from
-/// `/proc`.
-fn worker_pid(data_dir: &std::path::Path) -> Option<u32> {
-    let dir = data_dir.to_str()?;
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let is_worker = args.contains(&b"worker".as_slice()) && args.contains(&dir.as_bytes());
-            is_worker.then_some(pid)
-        })
-}
-
-/// Sends `signal` (`-STOP`, `-KILL`) to `pid`.
-fn signal(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill {signal} {pid}: {status}");
-}
-
-/// Whether `pid` runs (a zombie nobody reaped yet has ended).
-fn process_lives(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // The state follows the command name's closing parenthesis.
-            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-            Some(state != 'Z' && state != 'X')
-        })
-        .unwrap_or(false)
 }

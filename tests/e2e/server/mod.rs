@@ -544,3 +544,55 @@ pub(crate) fn approve_all(server: &Server, application: &Value) -> Value {
     }
     last
 }
+
+/// The pids of `parent`'s children running `shuyu worker` for a job or a mock run.
+pub(crate) fn workers_of(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc") {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so split after its last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        // A job's worker, not one compiling an uploaded module ahead of its first job.
+        let is_worker = args.contains(&&b"worker"[..]) && !args.contains(&&b"--compile"[..]);
+        if ppid == Some(parent) && is_worker {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Sends `signal` (`-STOP`, `-KILL`) to `pid`.
+pub(crate) fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} {pid}: {status}");
+}
+
+/// Whether `pid` runs (a zombie nobody reaped yet has ended).
+pub(crate) fn process_lives(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The state follows the command name's closing parenthesis.
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
+}

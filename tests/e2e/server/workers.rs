@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{agreement, agreement_end, approved, district_scenario, Server};
+use super::{agreement, agreement_end, approved, district_scenario, signal, workers_of, Server};
 use crate::support;
 
 /// Datasets, an agreement, and approved applications for an endless module and district-stats.
@@ -50,37 +50,6 @@ fn submit(server: &Server, application: &str) -> String {
         .to_string()
 }
 
-/// The pids of `parent`'s children running `shuyu worker` for a job.
-fn workers_of(parent: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc") {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid ...`: comm may hold spaces, so split after its last ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        // A job's worker, not one compiling an uploaded module ahead of its first job.
-        let is_worker = args.contains(&&b"worker"[..]) && !args.contains(&&b"--compile"[..]);
-        if ppid == Some(parent) && is_worker {
-            found.push(pid);
-        }
-    }
-    found
-}
-
 fn audit_of(server: &Server, job: &str) -> Vec<Value> {
     server
         .get("reviewer", &format!("/v1/audit?job={job}&limit=500"))
@@ -118,11 +87,7 @@ fn a_worker_killed_mid_job_fails_only_that_job() {
     };
     // Let it reach the guest (job.start audited), then kill it with no chance to clean up.
     std::thread::sleep(Duration::from_millis(1500));
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    signal(pid, "-KILL");
 
     let ended = server.wait_job("op-1", &job);
     assert_eq!(ended["state"], "failed", "{ended}");
