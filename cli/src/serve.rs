@@ -35,8 +35,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = DEFAULT_WORKERS, value_name = "N")]
     workers: usize,
     /// Memory limit (RLIMIT_DATA) of each job's worker process, in MiB. Default: derived from
-    /// the scenario, 2,560 + 2 × (limits.memory_mib + limits.host_memory_mib) (3,200 MiB with
-    /// the defaults).
+    /// the scenario, 512 + 2 × (limits.memory_mib + limits.host_memory_mib +
+    /// limits.query_memory_mib) (3,200 MiB with the defaults).
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
     worker_memory_mib: Option<u64>,
     /// CPU-time limit (RLIMIT_CPU) of each job's worker process, in seconds. Default: derived

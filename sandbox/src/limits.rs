@@ -44,6 +44,11 @@ pub struct Limits {
     /// Default 256 (four times the default `memory_mib`). Each run of a job (the main run, one
     /// partition run at a time) has its own.
     pub host_memory_mib: u32,
+    /// Memory in MiB DataFusion may use for one session's queries: the hash tables of joins
+    /// and aggregates, sorts. Nothing spills to disk (raw rows stay in memory), so a query that
+    /// needs more fails. Default 1,024; at most 65,536. The main run and each partition run of
+    /// `release_vector` have a session of their own.
+    pub query_memory_mib: u32,
     /// Fuel of one entity run of a per-entity release (`release_entities`). Its host calls cost
     /// a fixed 10,000 each instead of their wall time. Default 100,000,000.
     pub entity_fuel: u64,
@@ -72,6 +77,7 @@ impl Default for Limits {
             query_timeout_secs: 300,
             max_log_lines: 1_000,
             host_memory_mib: 256,
+            query_memory_mib: 1_024,
             entity_fuel: 100_000_000,
             entity_memory_mib: 16,
             entity_max_rows: 100_000,
@@ -89,6 +95,11 @@ const ENTITY_HOST_MEMORY_MIB: u32 = 16;
 /// The largest memory limit a scenario may ask for: 4 GiB is all a 32-bit guest can address.
 pub(crate) const MAX_MEMORY_MIB: u32 = 4096;
 
+/// The largest query memory a scenario may ask for. A worker's memory limit grows with it, so
+/// the bureau's approval is what stands between a scenario and the host's memory; the bound only
+/// keeps the arithmetic of byte counts far from overflow.
+pub(crate) const MAX_QUERY_MEMORY_MIB: u32 = 65_536;
+
 impl Limits {
     /// Checks that the limits are usable, naming the field that is not.
     pub fn validate(&self) -> Result<(), String> {
@@ -105,6 +116,12 @@ impl Limits {
             return Err(format!(
                 "limits.host_memory_mib must be between 1 and {MAX_MEMORY_MIB}, not {}",
                 self.host_memory_mib
+            ));
+        }
+        if self.query_memory_mib == 0 || self.query_memory_mib > MAX_QUERY_MEMORY_MIB {
+            return Err(format!(
+                "limits.query_memory_mib must be between 1 and {MAX_QUERY_MEMORY_MIB}, not {}",
+                self.query_memory_mib
             ));
         }
         if self.max_open_queries == 0 {
@@ -156,6 +173,11 @@ impl Limits {
     pub fn memory_bytes(&self) -> usize {
         usize::try_from(u64::from(self.memory_mib) << 20).unwrap_or(usize::MAX)
     }
+
+    /// The query memory limit in bytes (`query_memory_mib`).
+    pub fn query_memory_bytes(&self) -> usize {
+        usize::try_from(u64::from(self.query_memory_mib) << 20).unwrap_or(usize::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -178,5 +200,21 @@ mod tests {
             ..Limits::default()
         };
         assert!(limits.validate().unwrap_err().contains("memory_mib"));
+    }
+
+    #[test]
+    fn query_memory_is_bounded_and_in_bytes() {
+        for bad in [0, MAX_QUERY_MEMORY_MIB + 1] {
+            let limits = Limits {
+                query_memory_mib: bad,
+                ..Limits::default()
+            };
+            let err = limits.validate().unwrap_err();
+            assert!(err.contains("limits.query_memory_mib"), "{err}");
+        }
+        let limits: Limits = toml::from_str("query_memory_mib = 4096").unwrap();
+        limits.validate().unwrap();
+        assert_eq!(limits.query_memory_bytes(), 4 << 30);
+        assert_eq!(Limits::default().query_memory_bytes(), 1 << 30);
     }
 }

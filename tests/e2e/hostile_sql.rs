@@ -219,3 +219,32 @@ fn strings_that_double_at_every_level_fail_instead_of_exhausting_memory() {
         assert_eq!(report.status, JobStatus::GuestError(-3), "{double}");
     }
 }
+
+/// `limits.query_memory_mib` is the session's memory pool and nothing spills to disk: sorting
+/// the ~100,000 pairs of residents of the same district and age (a few MiB) fails under 1 MiB
+/// (the query fails, the job does not crash) and completes under the default, so the approved
+/// limit, not the query, decided.
+#[test]
+fn a_query_over_its_approved_query_memory_fails_and_the_default_holds_it() {
+    let t = TestDomain::new();
+    let sql = "SELECT a.citizen_id, b.income FROM residents a JOIN residents b \
+               ON a.district = b.district AND a.age = b.age ORDER BY b.income";
+    let module = support::draining_module(sql);
+    let mut scenario = support::hostile_scenario(&module);
+    scenario.limits.fuel = 1_000_000_000;
+    scenario.limits.query_memory_mib = 1;
+    let report = t.run(scenario.clone(), &module);
+    assert_eq!(report.status, JobStatus::GuestError(-3), "{report:?}");
+    let query = support::entries(&t, &report.job_id.to_string(), "query");
+    let error = query
+        .iter()
+        .find(|e| e.action == "query")
+        .and_then(|e| e.details["error"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("Resources exhausted"), "{error}");
+
+    scenario.limits.query_memory_mib = shuyu::sandbox::Limits::default().query_memory_mib;
+    let report = t.run(scenario, &module);
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+}

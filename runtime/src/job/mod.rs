@@ -191,6 +191,15 @@ fn second_core() -> bool {
     crate::sandbox::entity_workers() > 1
 }
 
+/// The DataFusion session of one run of a job: the engine's defaults with the scenario's query
+/// memory, so the approved `[limits]` bound the hash tables of its joins and aggregates.
+fn session_options(limits: &crate::sandbox::Limits) -> SessionOptions {
+    SessionOptions {
+        memory_limit: limits.query_memory_bytes(),
+        ..SessionOptions::default()
+    }
+}
+
 /// Runs one job to its end. Refusals and guest failures are reported in the [`JobReport`] (and
 /// audited); `Err` means the job could not be judged at all (bad scenario, broken catalog).
 pub fn run_job(domain: &Domain, request: JobRequest) -> Result<JobReport, JobError> {
@@ -325,7 +334,7 @@ pub fn run_job_in(
     let opened = runtime.block_on(EngineSession::open(
         &grants,
         &pseudonymizer,
-        &SessionOptions::default(),
+        &session_options(&scenario.file.limits),
     ));
     tracing::info!(
         job = %job_id,

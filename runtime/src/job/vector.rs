@@ -34,8 +34,7 @@ use super::host::{JobContext, JobHost};
 use super::ReleaseOutcome;
 use crate::budget::Charge;
 use crate::engine::{
-    EngineSession, PartitionKey, PartitionedTables, SessionOptions, SplitError,
-    MAX_PARTITIONED_BYTES,
+    EngineSession, PartitionKey, PartitionedTables, SplitError, MAX_PARTITIONED_BYTES,
 };
 use crate::guard::noise::{Mechanism, SecureRng};
 use crate::guard::vector::{self, SumNoise, VectorContract, VectorMechanism, RESOLUTION_STEPS};
@@ -421,7 +420,8 @@ fn run_partition(
     if ctx.cancel.is_cancelled() {
         return Err(Fault::Cancelled.into());
     }
-    let session = EngineSession::open_partition(split.take(index), &SessionOptions::default())
+    let options = super::session_options(runner.limits());
+    let session = EngineSession::open_partition(split.take(index), &options)
         .map_err(|e| Fault::Internal(format!("cannot open partition session: {e}")))?;
     let out = Arc::new(std::sync::Mutex::new(None));
     let slot = PartitionSlot {

@@ -74,11 +74,14 @@ pub const DETAIL_WORKER_CRASHED: &str = "worker_crashed";
 /// `SIGKILL`.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// Memory a worker needs besides what the scenario's limits account for: the runtime, SQLite,
-/// wasmtime's compiler, two DataFusion sessions' memory pools of 1 GiB each (the main session and
-/// one partition session of `release_vector` at a time) and slack.
-pub(crate) const WORKER_BASE_MEMORY_MIB: u64 = 2560;
+/// wasmtime's compiler, the universe of identifiers and slack.
+pub(crate) const WORKER_BASE_MEMORY_MIB: u64 = 512;
+/// The memory limit of a worker that only compiles a module (`precompile`): Cranelift's own
+/// memory on a large module, with room to spare.
+const COMPILE_MEMORY_MIB: u64 = 2560;
 /// Runs of a job alive at once: the main run and one partition run of `release_vector`; each
-/// holds its linear memory (`memory_mib`) and its host buffers (`host_memory_mib`).
+/// holds its linear memory (`memory_mib`), its host buffers (`host_memory_mib`) and its
+/// DataFusion session's memory pool (`query_memory_mib`).
 const RUNS_AT_ONCE: u64 = 2;
 /// CPU seconds a worker gets besides its runs: start-up, compiling, writing products.
 pub const WORKER_BASE_CPU_SECS: u64 = 60;
@@ -155,8 +158,9 @@ impl WorkerConfig {
     }
 
     /// The limits of a worker running a job of `scenario`:
-    /// - memory: [`WORKER_BASE_MEMORY_MIB`] + 2 × (`memory_mib` + `host_memory_mib`): the main
-    ///   run and one partition run at a time (3,200 MiB with the defaults), plus
+    /// - memory: [`WORKER_BASE_MEMORY_MIB`] + 2 × (`memory_mib` + `host_memory_mib` +
+    ///   `query_memory_mib`): the main run and one partition run at a time (3,200 MiB with the
+    ///   defaults), plus
     ///   [`MAX_PARTITIONED_BYTES`] for a scenario with a vector release (its granted rows split
     ///   into partitions, held in memory while the partition runs go), plus, for a scenario with
     ///   a release with privacy (made per entity), [`MAX_GROUPED_BYTES`] for the grouped rows
@@ -169,7 +173,9 @@ impl WorkerConfig {
     pub fn limits_for(&self, scenario: &ScenarioFile) -> ChildLimits {
         let limits = &scenario.limits;
         let memory_mib = self.memory_mib.unwrap_or_else(|| {
-            let per_run = u64::from(limits.memory_mib) + u64::from(limits.host_memory_mib);
+            let per_run = u64::from(limits.memory_mib)
+                + u64::from(limits.host_memory_mib)
+                + u64::from(limits.query_memory_mib);
             let split = if scenario.vectors.is_empty() {
                 0
             } else {
@@ -672,7 +678,7 @@ pub fn precompile(config: &WorkerConfig, data_dir: &Path, sha256: &str) -> Resul
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    let memory_mib = config.memory_mib.unwrap_or(WORKER_BASE_MEMORY_MIB);
+    let memory_mib = config.memory_mib.unwrap_or(COMPILE_MEMORY_MIB);
     process::limit_child(
         &mut command,
         ChildLimits {
@@ -954,8 +960,20 @@ columns = ["a"]
         let config = WorkerConfig::program(PathBuf::from("shuyu"));
         let mut scenario: ScenarioFile = toml::from_str(SCENARIO).expect("scenario");
         let base = config.limits_for(&scenario);
-        assert_eq!(base.data_bytes, (2560 + 2 * (64 + 256)) << 20);
+        assert_eq!(base.data_bytes, (512 + 2 * (64 + 256 + 1024)) << 20);
+        assert_eq!(
+            base.data_bytes,
+            3200 << 20,
+            "the defaults' limit, as the docs say"
+        );
         assert_eq!(base.cpu_secs, 60 + 3 * (20 + 300));
+        // A scenario approved for larger joins gets room for both runs' memory pools.
+        let mut big_queries = scenario.clone();
+        big_queries.limits.query_memory_mib = 4096;
+        assert_eq!(
+            config.limits_for(&big_queries).data_bytes,
+            base.data_bytes + ((2 * (4096 - 1024)) << 20)
+        );
         scenario.limits.memory_mib = 128;
         assert!(config.limits_for(&scenario).data_bytes > base.data_bytes);
         // A vector release holds its split of the granted rows besides both runs.
