@@ -4,7 +4,8 @@
 //! made per entity: one fresh instance per enterprise.
 //!
 //! Run: `./run bench` (or `cargo bench -p shuyu --bench district_stats -- --rows 1000000,10000000`;
-//! `--threshold-only` skips the per-entity DP job).
+//! `--threshold-only` skips the per-entity DP job; `--query-memory-mib N` sets the jobs'
+//! `limits.query_memory_mib`, 4,096 by default).
 //! Datasets are generated once per size into `target/bench-data/` and reused.
 //! Results and the command that produced them go to `docs/benchmarks.md`.
 
@@ -21,6 +22,10 @@ use shuyu::engine::{EngineSession, Pseudonymizer, SessionOptions};
 use shuyu::governance::ScenarioFile;
 use shuyu::job::{run_job, JobReport, JobRequest, JobStatus, PhaseTimes, ReleaseOutcome};
 use shuyu_synth::{generate, GenerateOptions};
+
+/// DataFusion's memory pool of the jobs' sessions (`limits.query_memory_mib`) unless
+/// `--query-memory-mib` says otherwise.
+const QUERY_MEMORY_MIB: u32 = 4096;
 
 /// Tax rows per unit of generator scale (measured from the generator; used to pick a scale).
 const TAX_ROWS_PER_SCALE: f64 = 126_000.0;
@@ -48,8 +53,15 @@ fn parse_rows(args: &[String]) -> Vec<u64> {
     rows
 }
 
+/// The value after `flag`, if any.
+fn flag_value<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
+    let at = args.iter().position(|a| a == flag)?;
+    args.get(at + 1)?.parse().ok()
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let query_memory_mib = flag_value(&args, "--query-memory-mib").unwrap_or(QUERY_MEMORY_MIB);
     let root = repo();
     let module =
         std::fs::read(root.join("target/wasm-modules/district_stats.wasm")).map_err(|e| {
@@ -72,7 +84,9 @@ fn main() -> anyhow::Result<()> {
                 only: Some(vec!["enterprise_registry".into(), "tax_payments".into()]),
                 ..GenerateOptions::default()
             };
+            let started = Instant::now();
             generate(&data, &options, &mut |line| eprintln!("  {line}"))?;
+            eprintln!("  generated in {:.1} s", started.elapsed().as_secs_f64());
         }
         let domain_dir = work.join(format!("domain-{scale:.3}"));
         let _ = std::fs::remove_dir_all(&domain_dir);
@@ -95,7 +109,10 @@ fn main() -> anyhow::Result<()> {
         let mut scenario = template.clone();
         scenario.scenario.module_sha256 =
             hex::encode(ring::digest::digest(&ring::digest::SHA256, &module));
-        scenario.limits.memory_mib = 64;
+        // The guest's memory the 100M-row goal names, and a query memory that holds
+        // the join and the aggregate of 8M enterprises (the default 1 GiB holds about 2M).
+        scenario.limits.memory_mib = 256;
+        scenario.limits.query_memory_mib = query_memory_mib;
         scenario.limits.fuel = u64::MAX / 2;
         // The guest's own query, in a session like the one it gets (granted views, identifiers
         // as pseudonyms), drained without a guest: the engine's share of the job.
@@ -256,8 +273,11 @@ fn session_query(
     let started = Instant::now();
     let rows = domain.runtime().block_on(async {
         use futures::StreamExt;
-        let session =
-            EngineSession::open(&grants, &pseudonymizer, &SessionOptions::default()).await?;
+        let options = SessionOptions {
+            memory_limit: scenario.limits.query_memory_bytes(),
+            ..SessionOptions::default()
+        };
+        let session = EngineSession::open(&grants, &pseudonymizer, &options).await?;
         let mut stream = session.execute(GUEST_SQL).await?;
         let mut rows = 0usize;
         while let Some(batch) = stream.next().await {
