@@ -6,11 +6,13 @@
 //! whether it could report.
 //!
 //! `shuyu worker --compile SHA256` instead compiles an uploaded module into the domain's cache,
-//! so that the module's first job does not wait for the compiler.
+//! so that the module's first job does not wait for the compiler, and `shuyu worker
+//! --warm-universe APPLICATION` builds an approved application's identifier universe into the
+//! domain's cache, so that its first job loads it.
 
 use anyhow::anyhow;
 use clap::Args;
-use shuyu::job::worker::{compile_one, serve_one, LOG_LEVEL_ENV};
+use shuyu::job::worker::{compile_one, serve_one, warm_one, LOG_LEVEL_ENV};
 
 use super::{logging, CliResult, Globals};
 
@@ -18,8 +20,12 @@ use super::{logging, CliResult, Globals};
 pub(crate) struct WorkerArgs {
     /// Compile this uploaded module (SHA-256) into the domain's cache and exit, instead of
     /// running a job.
-    #[arg(long, value_name = "SHA256")]
+    #[arg(long, value_name = "SHA256", conflicts_with = "warm_universe")]
     compile: Option<String>,
+    /// Build the identifier universe of this approved application into the domain's cache and
+    /// exit, instead of running a job.
+    #[arg(long, value_name = "APPLICATION")]
+    warm_universe: Option<String>,
 }
 
 pub(crate) fn run(globals: &Globals, args: WorkerArgs) -> CliResult {
@@ -31,6 +37,10 @@ pub(crate) fn run(globals: &Globals, args: WorkerArgs) -> CliResult {
     logging::init(level);
     if let Some(sha256) = args.compile {
         compile_one(&globals.data_dir, &sha256).map_err(|e| anyhow!(e))?;
+        return Ok(());
+    }
+    if let Some(application) = args.warm_universe {
+        warm_one(&globals.data_dir, &application).map_err(|e| anyhow!(e))?;
         return Ok(());
     }
     serve_one(&globals.data_dir, std::io::stdin(), std::io::stdout())?;

@@ -39,7 +39,7 @@ use shuyu::governance::ScenarioFile;
 use shuyu::governance::{GovError, Governance};
 use shuyu::job::view::{self, ReleaseView};
 use shuyu::job::worker::{
-    precompile, run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED,
+    precompile, prewarm, run_isolated, Isolated, WorkerConfig, WorkerRequest, DETAIL_WORKER_CRASHED,
 };
 use shuyu::job::{
     run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, Progress,
@@ -141,9 +141,9 @@ struct Inner {
     /// can wait for one job to end.
     ended: tokio::sync::watch::Sender<u64>,
     workers: Mutex<Vec<JoinHandle<()>>>,
-    /// Modules to compile into the domain's cache ahead of their first job (worker processes
-    /// only); a full queue drops the request and the job compiles the module itself.
-    precompile: Option<std::sync::mpsc::SyncSender<String>>,
+    /// Work done ahead of a first job (worker processes only): modules to compile, universes to
+    /// build. A full queue drops the request and the job does the work itself.
+    precompile: Option<std::sync::mpsc::SyncSender<Ahead>>,
     /// The module being compiled ahead, so that its job waits instead of compiling it twice.
     compiling: Arc<Compiling>,
 }
@@ -252,6 +252,7 @@ impl JobQueue {
             JobIsolation::Workers(config) => Some(start_precompiler(
                 config.clone(),
                 domain.data_dir(),
+                governance.clone(),
                 compiling.clone(),
             )?),
             JobIsolation::InProcess => None,
@@ -374,9 +375,38 @@ impl JobQueue {
     /// Nothing happens with in-process jobs, or when [`PRECOMPILE_BACKLOG`] modules wait already.
     pub fn precompile(&self, sha256: &str) {
         if let Some(queue) = &self.inner().precompile {
-            if queue.try_send(sha256.to_string()).is_err() {
+            if queue.try_send(Ahead::Compile(sha256.to_string())).is_err() {
                 tracing::info!(module = %sha256, "module left for its first job to compile");
             }
+        }
+    }
+
+    /// Asks for the identifier universe of application `id` (just approved, or one of its
+    /// datasets just published) to be built into the domain's cache in a worker process, in the
+    /// background, so that its next job loads it instead of building it. Nothing happens with
+    /// in-process jobs, for an application that is not approved or cannot release, or when
+    /// [`PRECOMPILE_BACKLOG`] tasks wait already.
+    pub fn warm_universe(&self, id: &str) {
+        if let Some(queue) = &self.inner().precompile {
+            if queue.try_send(Ahead::Warm(id.to_string())).is_err() {
+                tracing::info!(application = %id, "universe left for the next job to build");
+            }
+        }
+    }
+
+    /// [`JobQueue::warm_universe`] for every approved application that grants `dataset` (a
+    /// version of it was just published).
+    pub fn warm_universes_of(&self, dataset: &str) {
+        if self.inner().precompile.is_none() {
+            return;
+        }
+        match self
+            .inner()
+            .governance
+            .approved_applications_granting(dataset)
+        {
+            Ok(ids) => ids.iter().for_each(|id| self.warm_universe(id)),
+            Err(e) => tracing::warn!(dataset, error = %e, "cannot list the applications to warm"),
         }
     }
 
@@ -526,31 +556,66 @@ impl JobQueue {
     }
 }
 
-/// Modules that may wait to be compiled ahead of their first job; more are left to their jobs.
+/// Tasks that may wait to be done ahead of their first job; more are left to their jobs.
 pub const PRECOMPILE_BACKLOG: usize = 16;
 
-/// Starts the thread that compiles uploaded modules one at a time, each in a worker process
-/// (`job::worker::precompile`). It ends when the queue is dropped.
+/// Work done ahead of a first job.
+enum Ahead {
+    /// Compile this uploaded module (SHA-256).
+    Compile(String),
+    /// Build this application's identifier universe.
+    Warm(String),
+}
+
+/// Starts the thread that does work ahead of first jobs one task at a time, each in a worker
+/// process (`job::worker::precompile`, `job::worker::prewarm`). It ends when the queue is
+/// dropped.
 fn start_precompiler(
     config: WorkerConfig,
     data_dir: &std::path::Path,
+    governance: Governance,
     compiling: Arc<Compiling>,
-) -> std::io::Result<std::sync::mpsc::SyncSender<String>> {
-    let (send, receive) = std::sync::mpsc::sync_channel::<String>(PRECOMPILE_BACKLOG);
+) -> std::io::Result<std::sync::mpsc::SyncSender<Ahead>> {
+    let (send, receive) = std::sync::mpsc::sync_channel::<Ahead>(PRECOMPILE_BACKLOG);
     let data_dir = data_dir.to_path_buf();
     std::thread::Builder::new()
         .name("shuyu-precompile".into())
         .spawn(move || {
-            for sha256 in receive {
-                compiling.set(Some(sha256.clone()));
-                let compiled = precompile(&config, &data_dir, &sha256);
-                compiling.set(None);
-                if let Err(e) = compiled {
-                    tracing::warn!(module = %sha256, error = %e, "module not compiled ahead");
+            for task in receive {
+                match task {
+                    Ahead::Compile(sha256) => {
+                        compiling.set(Some(sha256.clone()));
+                        let compiled = precompile(&config, &data_dir, &sha256);
+                        compiling.set(None);
+                        if let Err(e) = compiled {
+                            tracing::warn!(module = %sha256, error = %e, "module not compiled ahead");
+                        }
+                    }
+                    Ahead::Warm(id) => warm_ahead(&config, &data_dir, &governance, &id),
                 }
             }
         })?;
     Ok(send)
+}
+
+/// Builds application `id`'s universe ahead, under the limits of its scenario's jobs.
+fn warm_ahead(
+    config: &WorkerConfig,
+    data_dir: &std::path::Path,
+    governance: &Governance,
+    id: &str,
+) {
+    let scenario = match governance.universe_target(id) {
+        Ok(Some((scenario, _))) => scenario,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(application = %id, error = %e, "universe not built ahead");
+            return;
+        }
+    };
+    if let Err(e) = prewarm(config, data_dir, id, &scenario) {
+        tracing::warn!(application = %id, error = %e, "universe not built ahead");
+    }
 }
 
 /// A poisoned lock only means another thread panicked while holding it; the queue's state is

@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::queue::{JobIsolation, JobQueue};
 use shuyu::budget::BudgetLedger;
 use shuyu::domain::{Domain, DomainError};
+use shuyu::governance::model::{Application, ApplicationStatus};
 use shuyu::governance::{GovError, Governance, RefusalLimit};
 use shuyu::services::{ServiceLimits, Services};
 use shuyu::time_zone::DomainZone;
@@ -154,6 +155,15 @@ impl AppState {
     /// The job queue.
     pub fn queue(&self) -> &JobQueue {
         &self.queue
+    }
+
+    /// An application a review just approved gets its identifier universe built ahead of its
+    /// first job ([`JobQueue::warm_universe`]); the API's and the console's reviews both call
+    /// this.
+    pub(crate) fn warm_if_approved(&self, application: &Application) {
+        if application.status == ApplicationStatus::Approved {
+            self.queue.warm_universe(&application.id);
+        }
     }
 
     /// Runs a governance call on a blocking thread (every call touches the database) and maps

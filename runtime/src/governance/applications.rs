@@ -481,6 +481,43 @@ impl Governance {
         Ok(EffectiveContract::of(&approved))
     }
 
+    /// What the next job of application `id` would read, if it is approved now and can
+    /// release (so its jobs need an identifier universe): its scenario and the catalog of its
+    /// datasets' current versions. `None` for an application in any other state or one whose
+    /// datasets jobs may not use now. Internal: nothing here is shown to anyone.
+    pub fn universe_target(
+        &self,
+        id: &str,
+    ) -> Result<Option<(super::ScenarioFile, crate::catalog::Catalog)>, GovError> {
+        let stored = self.store.read_with(|conn| application(conn, id))?;
+        let scenario = &stored.application.scenario;
+        if stored.status_at(Utc::now()) != ApplicationStatus::Approved
+            || scenario.releases.is_empty()
+        {
+            return Ok(None);
+        }
+        match self.job_catalog(&stored.datasets()) {
+            Ok(catalog) => Ok(Some((scenario.clone(), catalog))),
+            Err(e @ GovError::Internal { .. }) => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Ids of the applications approved now that grant `dataset`: those whose next job reads a
+    /// version of it just published.
+    pub fn approved_applications_granting(&self, dataset: &str) -> Result<Vec<String>, GovError> {
+        let now = Utc::now();
+        self.store.read_with(|conn| {
+            let mut approved = Vec::new();
+            for id in db::application_ids_granting(conn, dataset)? {
+                if application(conn, &id)?.status_at(now) == ApplicationStatus::Approved {
+                    approved.push(id);
+                }
+            }
+            Ok(approved)
+        })
+    }
+
     /// Suspends one application alone (bureau); returns its queued or running job ids.
     pub fn suspend_application(
         &self,

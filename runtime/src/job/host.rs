@@ -602,7 +602,8 @@ struct UniverseBuild(
 );
 
 /// Where a job's universe came from.
-enum UniverseOrigin {
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum UniverseOrigin {
     /// A cache file whose seal held.
     Cache,
     /// The raw files; `rejected` says why a cache file for it did not hold, if one was there.
@@ -612,7 +613,7 @@ enum UniverseOrigin {
 /// The universe of `datasets` from the domain's cache when a sound file holds it; otherwise
 /// built from the raw files and stored for the next job. The cache is an optimization: a file
 /// that cannot be read or written costs the build and a warning, never the job.
-async fn load_or_build_universe(
+pub(super) async fn load_or_build_universe(
     datasets: Vec<shuyu_catalog::Dataset>,
     pseudonymizer: Pseudonymizer,
     cache: Option<UniverseCache>,

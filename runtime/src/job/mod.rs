@@ -27,6 +27,7 @@ mod record;
 mod timings;
 mod vector;
 pub mod view;
+mod warm;
 pub mod worker;
 
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,7 @@ pub use privacy::budget_scopes;
 pub use progress::Progress;
 pub use record::JobId;
 pub use timings::PhaseTimes;
+pub use warm::{warm_universe, Warmed};
 
 /// Why a job could not be started at all (as opposed to refused or failed, which a
 /// [`JobReport`] describes).

@@ -47,8 +47,8 @@ use serde::{Deserialize, Serialize};
 use super::process;
 pub use super::process::ChildLimits;
 use super::{
-    run_job_in, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus, Progress,
-    ReleaseOutcome,
+    run_job_in, warm_universe, JobEnvironment, JobError, JobId, JobReport, JobRequest, JobStatus,
+    Progress, ReleaseOutcome, Warmed,
 };
 use crate::catalog::{Catalog, Dataset};
 use crate::domain::Domain;
@@ -65,6 +65,9 @@ pub const LOG_LEVEL_ENV: &str = "SHUYU_LOG";
 /// The flag of `shuyu worker` that compiles an uploaded module into the domain's cache instead of
 /// running a job: `shuyu --data-dir D worker --compile SHA256`.
 pub(crate) const COMPILE_FLAG: &str = "--compile";
+/// The flag of `shuyu worker` that builds an approved application's identifier universe into
+/// the domain's cache instead of running a job: `shuyu --data-dir D worker --warm-universe APP`.
+pub(crate) const WARM_FLAG: &str = "--warm-universe";
 /// The hidden subcommand that runs one job: `shuyu --data-dir D worker`.
 pub(crate) const WORKER_COMMAND: &str = "worker";
 /// The detail recorded for a job whose worker process died (signal, non-zero exit, unreadable
@@ -662,13 +665,44 @@ pub fn describe(status: ExitStatus) -> String {
 /// compiler before its first instruction. The compiler sees untrusted bytes, so it runs where a
 /// job would. Blocking. `Err` describes a worker that could not be started or did not succeed.
 pub fn precompile(config: &WorkerConfig, data_dir: &Path, sha256: &str) -> Result<(), String> {
+    let limits = ChildLimits {
+        data_bytes: config
+            .memory_mib
+            .unwrap_or(COMPILE_MEMORY_MIB)
+            .saturating_mul(1 << 20),
+        cpu_secs: config.cpu_secs.unwrap_or(WORKER_BASE_CPU_SECS).max(1),
+    };
+    run_ahead(config, data_dir, [COMPILE_FLAG, sha256], limits)
+}
+
+/// Builds the identifier universe of approved application `application` (whose scenario is
+/// `scenario`) into the domain's universe cache in a worker process of its own, under the
+/// limits a job of that scenario would get: it reads and hashes what the job would, and a
+/// build that fails or runs out of memory costs only the warm-up (the job builds it then).
+/// Blocking. `Err` describes a worker that could not be started or did not succeed.
+pub fn prewarm(
+    config: &WorkerConfig,
+    data_dir: &Path,
+    application: &str,
+    scenario: &ScenarioFile,
+) -> Result<(), String> {
+    let limits = config.limits_for(scenario);
+    run_ahead(config, data_dir, [WARM_FLAG, application], limits)
+}
+
+/// Runs `shuyu worker FLAG VALUE` (work done ahead of a job) to its end under `limits`.
+fn run_ahead(
+    config: &WorkerConfig,
+    data_dir: &Path,
+    flag_and_value: [&str; 2],
+    limits: ChildLimits,
+) -> Result<(), String> {
     let mut command = Command::new(&config.program);
     command
         .arg("--data-dir")
         .arg(data_dir)
         .arg(WORKER_COMMAND)
-        .arg(COMPILE_FLAG)
-        .arg(sha256)
+        .args(flag_and_value)
         .env_remove("SHUYU_TOKEN")
         .env_remove("SHUYU_SERVER")
         .env(
@@ -678,14 +712,7 @@ pub fn precompile(config: &WorkerConfig, data_dir: &Path, sha256: &str) -> Resul
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    let memory_mib = config.memory_mib.unwrap_or(COMPILE_MEMORY_MIB);
-    process::limit_child(
-        &mut command,
-        ChildLimits {
-            data_bytes: memory_mib.saturating_mul(1 << 20),
-            cpu_secs: config.cpu_secs.unwrap_or(WORKER_BASE_CPU_SECS).max(1),
-        },
-    );
+    process::limit_child(&mut command, limits);
     match command.status() {
         Ok(status) if status.success() => Ok(()),
         Ok(status) => Err(describe(status)),
@@ -720,6 +747,34 @@ pub fn compile_one(data_dir: &Path, sha256: &str) -> Result<Duration, String> {
         ),
     }
     Ok(started.elapsed())
+}
+
+/// The worker's side of [`prewarm`] (`shuyu worker --warm-universe APPLICATION`): builds the
+/// universe the application's next job would use, if it is still approved and can release, and
+/// stores it in the domain's cache (`job::warm`). Blocking.
+pub fn warm_one(data_dir: &Path, application: &str) -> Result<Warmed, String> {
+    let domain =
+        Domain::open(data_dir).map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
+    let governance = Governance::new(domain.store.clone(), domain.audit.clone(), data_dir);
+    let target = governance
+        .universe_target(application)
+        .map_err(|e| format!("application {application}: {e}"))?;
+    let Some((scenario, catalog)) = target else {
+        return Ok(Warmed::NotNeeded);
+    };
+    let warmed = warm_universe(&domain, scenario, &catalog)
+        .map_err(|e| format!("application {application}: {e}"))?;
+    match &warmed {
+        Warmed::Built { entities, elapsed } => tracing::info!(
+            application,
+            entities,
+            ms = elapsed.as_millis() as u64,
+            "identifier universe built into the domain's cache"
+        ),
+        Warmed::Cached => tracing::info!(application, "identifier universe already cached"),
+        Warmed::NotNeeded => {}
+    }
+    Ok(warmed)
 }
 
 /// Why `shuyu worker` could not even report.

@@ -435,6 +435,9 @@ async fn review(
         gov.review_application(&caller, &app, ReviewInput { decision, reason })
     })
     .await;
+    if let Ok(application) = &done {
+        state.warm_if_approved(application);
+    }
     let body = match done {
         Ok(application) => format!(
             r#"<p class="ok">{} <code>{}</code>: {}</p><p><a href="/console/reviews">{}</a></p>"#,

@@ -157,10 +157,11 @@ async fn review(
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<ReviewInput>,
 ) -> Result<Json<Application>, ApiError> {
-    state
+    let application = state
         .gov(move |gov| gov.review_application(&caller, &id, input))
-        .await
-        .map(Json)
+        .await?;
+    state.warm_if_approved(&application);
+    Ok(Json(application))
 }
 
 async fn restore(

@@ -111,10 +111,13 @@ async fn publish(
             let parquet = base64::engine::general_purpose::STANDARD
                 .decode(body.parquet_base64.trim())
                 .map_err(|e| ApiError::bad_request(format!("parquet_base64 is not base64: {e}")))?;
-            queue
+            let record = queue
                 .governance()
                 .publish_dataset(&caller, &name, &body.manifest, &parquet)
-                .map_err(ApiError::from)
+                .map_err(ApiError::from)?;
+            // The approved applications' next jobs read this version: build their universes.
+            queue.warm_universes_of(&name);
+            Ok(record)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(record)))

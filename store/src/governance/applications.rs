@@ -129,6 +129,18 @@ pub fn application_ids_of_scenario(
     )
 }
 
+/// Ids of every application that grants `dataset`, in id order, whatever their status.
+pub fn application_ids_granting(
+    conn: &Connection,
+    dataset: &str,
+) -> Result<Vec<String>, StoreError> {
+    texts(
+        conn,
+        "SELECT application FROM application_datasets WHERE dataset = ?1 ORDER BY application",
+        params![dataset],
+    )
+}
+
 /// One page of application ids after `after`, up to `fetch`, in id order. An empty `operator`
 /// or `provider` does not filter; otherwise only that operator's applications, or those that
 /// provider reviews, are listed.

@@ -193,3 +193,100 @@ fn job_wait_shows_the_phases_and_the_log_has_requests_and_transitions_but_no_dat
     }
     assert!(!log.contains("parquet_base64"), "the log holds a body");
 }
+
+/// Publishes `dataset` from the generated test datasets (the bundled manifest, other rows): a
+/// new version of a dataset published from the bundled files.
+fn publish_generated(server: &Server, provider: &str, dataset: &str) {
+    use base64::Engine as _;
+    let folder = support::datasets().join(dataset);
+    let manifest = std::fs::read_to_string(folder.join("dataset.toml")).expect("manifest");
+    let parquet = std::fs::read(folder.join("data.parquet")).expect("parquet");
+    let body = json!({
+        "manifest": manifest,
+        "parquet_base64": base64::engine::general_purpose::STANDARD.encode(parquet),
+    });
+    server.ok(
+        provider,
+        &format!("/v1/datasets/{dataset}/versions"),
+        &body,
+        201,
+    );
+}
+
+/// Waits until the server's log says application `id`'s universe was built ahead `times`
+/// times.
+fn wait_for_warm_ups(server: &Server, id: &str, times: usize) {
+    let built = format!("identifier universe built into the domain's cache application=\"{id}\"");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while server.log_text().matches(&built).count() < times {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "universe not built ahead {times} time(s):\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Runs one district-stats job of `application` to its end; returns its `job.end` details.
+fn job_end(server: &Server, application: &str, module_sha: &str) -> serde_json::Value {
+    let job = server.ok(
+        "op-1",
+        "/v1/jobs",
+        &json!({ "application": application, "module_sha256": module_sha }),
+        202,
+    );
+    let id = job["id"].as_str().expect("job id").to_string();
+    let ended = server.wait_job("op-1", &id);
+    assert_eq!(ended["state"], "completed", "{ended}");
+    let entries = server
+        .get("reviewer", &format!("/v1/audit?job={id}&action=job.end"))
+        .json();
+    entries["items"][0]["details"].clone()
+}
+
+#[test]
+fn an_approved_applications_universe_is_built_ahead_of_its_first_job() {
+    let server = Server::start();
+    for dataset in ["enterprise_registry", "tax_payments"] {
+        server.publish_bundled(dataset);
+    }
+    let agreement_id = agreement(&server, "op-1", &agreement_end());
+    let sha = server.upload("op-1", &support::module("district_stats"));
+    let application = approved(
+        &server,
+        "op-1",
+        &agreement_id,
+        &district_scenario("op-1", &sha),
+    );
+    // Approval has a worker build the universe the application's jobs use.
+    wait_for_warm_ups(&server, &application, 1);
+    let end = job_end(&server, &application, &sha);
+    assert_eq!(
+        end["universe_cached"], true,
+        "the first job loads it: {end}"
+    );
+
+    // A new version of a granted dataset: the next job reads it, so its universe is built
+    // again before that job.
+    publish_generated(&server, "prov-tax", "tax_payments");
+    wait_for_warm_ups(&server, &application, 2);
+    let end = job_end(&server, &application, &sha);
+    assert_eq!(end["universe_cached"], true, "after publication: {end}");
+
+    // Reviewers see each build: the runtime's, for the scenario, with the versions it read.
+    let warmed = server
+        .get("reviewer", "/v1/audit?action=universe.warmed")
+        .json();
+    let entries = warmed["items"].as_array().expect("items");
+    assert_eq!(entries.len(), 2, "{warmed}");
+    for entry in entries {
+        assert_eq!(entry["actor"], "system", "{entry}");
+        assert_eq!(entry["subject"], "district-stats", "{entry}");
+        assert!(entry["details"]["entities"].as_u64() > Some(0), "{entry}");
+    }
+    assert_ne!(
+        entries[0]["details"]["datasets"], entries[1]["details"]["datasets"],
+        "the second build read the new version"
+    );
+}
