@@ -567,8 +567,10 @@ pub(crate) fn workers_of(parent: u32) -> Vec<u32> {
             .and_then(|p| p.parse::<u32>().ok());
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        // A job's worker, not one compiling an uploaded module ahead of its first job.
-        let is_worker = args.contains(&&b"worker"[..]) && !args.contains(&&b"--compile"[..]);
+        // A job's worker, not one compiling a module or building a universe ahead of a job.
+        let is_worker = args.contains(&&b"worker"[..])
+            && !args.contains(&&b"--compile"[..])
+            && !args.contains(&&b"--warm-universe"[..]);
         if ppid == Some(parent) && is_worker {
             found.push(pid);
         }
