@@ -307,8 +307,8 @@ pub(crate) fn print_contract(c: &EffectiveContract) {
     }
     let l = &c.limits;
     println!(
-        "    limits   fuel {}  memory {} MiB  queries {}  rows read {}  releases {}",
-        l.fuel, l.memory_mib, l.max_queries, l.max_rows_read, l.max_releases
+        "    limits   fuel {}  memory {} MiB  query memory {} MiB  queries {}  rows read {}  releases {}",
+        l.fuel, l.memory_mib, l.query_memory_mib, l.max_queries, l.max_rows_read, l.max_releases
     );
     if let Some(b) = &c.privacy_budget {
         println!("    scenario privacy budget ε={} δ={}", b.epsilon, b.delta);
