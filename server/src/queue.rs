@@ -146,6 +146,46 @@ struct Inner {
     precompile: Option<std::sync::mpsc::SyncSender<Ahead>>,
     /// The module being compiled ahead, so that its job waits instead of compiling it twice.
     compiling: Arc<Compiling>,
+    /// Applications whose universe waits to be built ahead or is being built, so that a job
+    /// submitted right after an approval or a publication waits for it instead of building it
+    /// at the same moment.
+    warming: Arc<Warming>,
+}
+
+/// Applications whose identifier universe is queued or being built ahead.
+#[derive(Default)]
+struct Warming {
+    applications: Mutex<std::collections::BTreeSet<String>>,
+    done: Condvar,
+}
+
+impl Warming {
+    fn add(&self, application: &str) {
+        lock(&self.applications).insert(application.to_string());
+    }
+
+    fn remove(&self, application: &str) {
+        lock(&self.applications).remove(application);
+        self.done.notify_all();
+    }
+
+    /// Waits (at most `limit`) until `application`'s universe is not queued or being built
+    /// ahead: its job then loads it from the cache.
+    fn wait_for(&self, application: &str, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut current = lock(&self.applications);
+        while current.contains(application) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            current = self
+                .done
+                .wait_timeout(current, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
 }
 
 /// The module the precompile thread is compiling, if any.
@@ -248,12 +288,14 @@ impl JobQueue {
         isolation: JobIsolation,
     ) -> std::io::Result<Self> {
         let compiling = Arc::new(Compiling::default());
+        let warming = Arc::new(Warming::default());
         let precompile = match &isolation {
             JobIsolation::Workers(config) => Some(start_precompiler(
                 config.clone(),
                 domain.data_dir(),
                 governance.clone(),
                 compiling.clone(),
+                warming.clone(),
             )?),
             JobIsolation::InProcess => None,
         };
@@ -261,6 +303,7 @@ impl JobQueue {
             domain: OwnedDomain(Some(domain)),
             precompile,
             compiling,
+            warming,
             isolation,
             governance,
             state: Mutex::new(QueueState::default()),
@@ -387,8 +430,13 @@ impl JobQueue {
     /// in-process jobs, for an application that is not approved or cannot release, or when
     /// [`PRECOMPILE_BACKLOG`] tasks wait already.
     pub fn warm_universe(&self, id: &str) {
-        if let Some(queue) = &self.inner().precompile {
+        let inner = self.inner();
+        if let Some(queue) = &inner.precompile {
+            // Marked before it is queued, so that a job submitted as soon as the approval or
+            // publication returns waits for it.
+            inner.warming.add(id);
             if queue.try_send(Ahead::Warm(id.to_string())).is_err() {
+                inner.warming.remove(id);
                 tracing::info!(application = %id, "universe left for the next job to build");
             }
         }
@@ -575,6 +623,7 @@ fn start_precompiler(
     data_dir: &std::path::Path,
     governance: Governance,
     compiling: Arc<Compiling>,
+    warming: Arc<Warming>,
 ) -> std::io::Result<std::sync::mpsc::SyncSender<Ahead>> {
     let (send, receive) = std::sync::mpsc::sync_channel::<Ahead>(PRECOMPILE_BACKLOG);
     let data_dir = data_dir.to_path_buf();
@@ -591,7 +640,10 @@ fn start_precompiler(
                             tracing::warn!(module = %sha256, error = %e, "module not compiled ahead");
                         }
                     }
-                    Ahead::Warm(id) => warm_ahead(&config, &data_dir, &governance, &id),
+                    Ahead::Warm(id) => {
+                        warm_ahead(&config, &data_dir, &governance, &id);
+                        warming.remove(&id);
+                    }
                 }
             }
         })?;
@@ -823,6 +875,13 @@ fn run_one(inner: &Arc<Inner>, job: Pending, cancel: CancelToken) -> End {
             &job.module_sha256,
             std::time::Duration::from_secs(limit + 10),
         );
+        // Likewise the application's universe, just queued or being built ahead (after an
+        // approval or a publication): bounded by that worker's CPU limit, the job's own.
+        let limit = config.limits_for(&auth.scenario).cpu_secs;
+        inner.warming.wait_for(
+            &job.application,
+            std::time::Duration::from_secs(limit.saturating_add(10)),
+        );
         // The server read the module to check it is there and intact; the worker reads it
         // again from the module store (and checks its hash) rather than through the pipe.
         drop(module);
@@ -1021,6 +1080,40 @@ mod tests {
         compiling.set(Some("a".into()));
         let started = Instant::now();
         compiling.wait_for("a", Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_job_waits_for_its_applications_universe_and_only_for_it() {
+        let warming = Arc::new(Warming::default());
+        let started = Instant::now();
+        warming.wait_for("app-1", Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(5), "nothing queued");
+
+        warming.add("app-1");
+        warming.add("app-2");
+        let started = Instant::now();
+        warming.wait_for("app-3", Duration::from_secs(30));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "another application"
+        );
+        // Another application's build ending does not end the wait; its own does.
+        let finisher = warming.clone();
+        let done = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            finisher.remove("app-2");
+            std::thread::sleep(Duration::from_millis(200));
+            finisher.remove("app-1");
+        });
+        let started = Instant::now();
+        warming.wait_for("app-1", Duration::from_secs(30));
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        done.join().unwrap();
+        // A build that never ends is waited for no longer than the limit.
+        warming.add("app-1");
+        let started = Instant::now();
+        warming.wait_for("app-1", Duration::from_millis(100));
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -259,20 +259,21 @@ fn an_approved_applications_universe_is_built_ahead_of_its_first_job() {
         &agreement_id,
         &district_scenario("op-1", &sha),
     );
-    // Approval has a worker build the universe the application's jobs use.
-    wait_for_warm_ups(&server, &application, 1);
+    // Approval has a worker build the universe the application's jobs use; a job submitted
+    // at once waits for it and loads it.
     let end = job_end(&server, &application, &sha);
     assert_eq!(
         end["universe_cached"], true,
         "the first job loads it: {end}"
     );
+    wait_for_warm_ups(&server, &application, 1);
 
     // A new version of a granted dataset: the next job reads it, so its universe is built
-    // again before that job.
+    // again, and the job submitted at once waits for it.
     publish_generated(&server, "prov-tax", "tax_payments");
-    wait_for_warm_ups(&server, &application, 2);
     let end = job_end(&server, &application, &sha);
     assert_eq!(end["universe_cached"], true, "after publication: {end}");
+    wait_for_warm_ups(&server, &application, 2);
 
     // Reviewers see each build: the runtime's, for the scenario, with the versions it read.
     let warmed = server
