@@ -172,19 +172,9 @@ impl Warming {
     /// Waits (at most `limit`) until `application`'s universe is not queued or being built
     /// ahead: its job then loads it from the cache.
     fn wait_for(&self, application: &str, limit: std::time::Duration) {
-        let deadline = std::time::Instant::now() + limit;
-        let mut current = lock(&self.applications);
-        while current.contains(application) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            current = self
-                .done
-                .wait_timeout(current, left)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
+        wait_while(&self.applications, &self.done, limit, |queued| {
+            queued.contains(application)
+        });
     }
 }
 
@@ -204,19 +194,30 @@ impl Compiling {
     /// Waits (at most `limit`) until `module` is not being compiled ahead: its job then loads
     /// it from the cache rather than compile it a second time at the same moment.
     fn wait_for(&self, module: &str, limit: std::time::Duration) {
-        let deadline = std::time::Instant::now() + limit;
-        let mut current = lock(&self.module);
-        while current.as_deref() == Some(module) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            current = self
-                .done
-                .wait_timeout(current, left)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|e| e.into_inner().0);
+        wait_while(&self.module, &self.done, limit, |current| {
+            current.as_deref() == Some(module)
+        });
+    }
+}
+
+/// Waits on `done` while `busy` holds for what `state` guards, for at most `limit`.
+fn wait_while<T>(
+    state: &Mutex<T>,
+    done: &Condvar,
+    limit: std::time::Duration,
+    busy: impl Fn(&T) -> bool,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    let mut current = lock(state);
+    while busy(&current) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
         }
+        current = done
+            .wait_timeout(current, left)
+            .map(|(guard, _)| guard)
+            .unwrap_or_else(|e| e.into_inner().0);
     }
 }
 

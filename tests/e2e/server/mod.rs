@@ -311,12 +311,17 @@ impl Server {
 
     /// Publishes a bundled dataset as its provider.
     pub(crate) fn publish_bundled(&self, dataset: &str) -> Value {
+        self.publish_folder(dataset, &support::repo().join("datasets").join(dataset))
+    }
+
+    /// Publishes a version of `dataset` from `folder` (its `dataset.toml` and `data.parquet`) as
+    /// its provider; returns the dataset record.
+    pub(crate) fn publish_folder(&self, dataset: &str, folder: &std::path::Path) -> Value {
         let provider = PROVIDERS
             .iter()
             .find(|(_, _, sets)| sets.contains(&dataset))
             .map(|(id, _, _)| *id)
             .expect("bundled dataset");
-        let folder = support::repo().join("datasets").join(dataset);
         let manifest = std::fs::read_to_string(folder.join("dataset.toml")).expect("manifest");
         let parquet = std::fs::read(folder.join("data.parquet")).expect("parquet");
         use base64::Engine as _;

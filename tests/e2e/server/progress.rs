@@ -194,25 +194,6 @@ fn job_wait_shows_the_phases_and_the_log_has_requests_and_transitions_but_no_dat
     assert!(!log.contains("parquet_base64"), "the log holds a body");
 }
 
-/// Publishes `dataset` from the generated test datasets (the bundled manifest, other rows): a
-/// new version of a dataset published from the bundled files.
-fn publish_generated(server: &Server, provider: &str, dataset: &str) {
-    use base64::Engine as _;
-    let folder = support::datasets().join(dataset);
-    let manifest = std::fs::read_to_string(folder.join("dataset.toml")).expect("manifest");
-    let parquet = std::fs::read(folder.join("data.parquet")).expect("parquet");
-    let body = json!({
-        "manifest": manifest,
-        "parquet_base64": base64::engine::general_purpose::STANDARD.encode(parquet),
-    });
-    server.ok(
-        provider,
-        &format!("/v1/datasets/{dataset}/versions"),
-        &body,
-        201,
-    );
-}
-
 /// Waits until the server's log says application `id`'s universe was built ahead `times`
 /// times.
 fn wait_for_warm_ups(server: &Server, id: &str, times: usize) {
@@ -270,7 +251,8 @@ fn an_approved_applications_universe_is_built_ahead_of_its_first_job() {
 
     // A new version of a granted dataset: the next job reads it, so its universe is built
     // again, and the job submitted at once waits for it.
-    publish_generated(&server, "prov-tax", "tax_payments");
+    // The generated test datasets: the bundled manifest, other rows.
+    server.publish_folder("tax_payments", &support::datasets().join("tax_payments"));
     let end = job_end(&server, &application, &sha);
     assert_eq!(end["universe_cached"], true, "after publication: {end}");
     wait_for_warm_ups(&server, &application, 2);
