@@ -723,14 +723,20 @@ fn run_ahead(
     }
 }
 
+/// The domain of a worker doing work ahead of a job, with its governance state.
+fn open_domain(data_dir: &Path) -> Result<(Domain, Governance), String> {
+    let domain =
+        Domain::open(data_dir).map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
+    let governance = Governance::new(domain.store.clone(), domain.audit.clone(), data_dir);
+    Ok((domain, governance))
+}
+
 /// The worker's side of [`precompile`] (`shuyu worker --compile SHA256`): compiles the module
 /// into the domain's cache. A module that is not valid WebAssembly or not ABI v1 is left for
 /// its job to refuse. Returns how long it took. Blocking.
 pub fn compile_one(data_dir: &Path, sha256: &str) -> Result<Duration, String> {
     let started = Instant::now();
-    let domain =
-        Domain::open(data_dir).map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
-    let governance = Governance::new(domain.store.clone(), domain.audit.clone(), data_dir);
+    let (domain, governance) = open_domain(data_dir)?;
     let module = governance
         .module_bytes(sha256)
         .map_err(|e| format!("module {sha256}: {e}"))?;
@@ -753,9 +759,7 @@ pub fn compile_one(data_dir: &Path, sha256: &str) -> Result<Duration, String> {
 /// universe the application's next job would use, if it is still approved and can release, and
 /// stores it in the domain's cache (`job::warm`). Blocking.
 pub fn warm_one(data_dir: &Path, application: &str) -> Result<Warmed, String> {
-    let domain =
-        Domain::open(data_dir).map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
-    let governance = Governance::new(domain.store.clone(), domain.audit.clone(), data_dir);
+    let (domain, governance) = open_domain(data_dir)?;
     let target = governance
         .universe_target(application)
         .map_err(|e| format!("application {application}: {e}"))?;
