@@ -8,6 +8,10 @@
 
 #![no_std]
 
+mod reader;
+pub mod rows;
+pub mod table;
+
 /// The import module every host function lives in.
 pub const MODULE: &str = "shuyu_v1";
 
@@ -70,7 +74,7 @@ const fn f(
 }
 
 /// Every function of ABI v1, in the order docs/abi.md lists them.
-pub const FUNCTIONS: [Function; 16] = [
+pub const FUNCTIONS: [Function; 18] = [
     f("query", &[("sql_ptr", I32), ("sql_len", I32)], I32),
     f("next_batch", &[("query", I32)], I64),
     f(
@@ -111,6 +115,16 @@ pub const FUNCTIONS: [Function; 16] = [
         I32,
     ),
     f("contribute", &[("ipc_ptr", I32), ("ipc_len", I32)], I32),
+    f(
+        "contribute_rows",
+        &[("rows_ptr", I32), ("rows_len", I32)],
+        I32,
+    ),
+    f(
+        "entity_table",
+        &[("table_ptr", I32), ("table_len", I32)],
+        I32,
+    ),
 ];
 
 /// The function of that name, if the ABI has one.
@@ -195,7 +209,8 @@ pub mod limits {
     pub const MAX_SQL_BYTES: usize = 64 << 10;
     /// Longest release, vector or table name accepted, in bytes.
     pub const MAX_NAME_BYTES: usize = 256;
-    /// Largest contributions chunk one `release_append` or `contribute` accepts, in bytes.
+    /// Largest contributions chunk one `release_append`, `contribute` or `contribute_rows`
+    /// accepts, in bytes.
     pub const MAX_CHUNK_BYTES: usize = 16 << 20;
     /// Longest log line kept, in bytes; longer lines are cut.
     pub const MAX_LOG_BYTES: usize = 4 << 10;

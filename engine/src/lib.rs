@@ -17,6 +17,7 @@ pub mod partition;
 pub mod pseudonym;
 mod session;
 pub mod surface;
+pub mod table;
 pub mod universe;
 
 pub use partition::{PartitionKey, PartitionedTables, SplitError, MAX_PARTITIONED_BYTES};

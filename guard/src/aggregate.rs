@@ -21,7 +21,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::shard::{per_shard, SHARDS};
+use super::shard::{per_shard, room_to_reserve, SHARDS};
 
 /// Longest dimension value (in UTF-8 bytes) a group key may hold. Public dimension values are short
 /// (district or industry names); a longer one is far more likely a smuggled payload, and without a
@@ -93,8 +93,10 @@ pub(crate) struct Aggregates {
 /// send. To make n members share a bucket of a table of at least n buckets it would need n
 /// entities among E whose hashes agree in about log2(n) bits: about E / n exist, so n stays
 /// below √E (a thousand for a million entities) and the extra probing below n² (10^6 steps).
+///
+/// Public only so that the district-stats bench measures its lookup floor with this very hash.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct MemberHasher(u64);
+pub struct MemberHasher(u64);
 
 impl Hasher for MemberHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -154,6 +156,15 @@ impl GroupAccumulator {
     /// Also sums each measure in integer units of its resolution (`None`: not at all).
     pub(crate) fn with_resolutions(mut self, resolutions: Vec<Option<f64>>) -> Self {
         self.resolutions = resolutions;
+        self
+    }
+
+    /// Sizes the entity shards' members for a share of `entities` once they hold many
+    /// (`shard::room_to_reserve`): a member per entity is the common case.
+    pub(crate) fn expecting(mut self, entities: Option<usize>) -> Self {
+        for members in &mut self.members {
+            members.expected = entities;
+        }
         self
     }
 
@@ -325,6 +336,8 @@ pub(crate) struct Members {
     totals: Vec<Option<f64>>,
     /// Per group (by its index), this shard's distinct entities in it.
     entities: Vec<u64>,
+    /// How many entities the release may have in all (see `shard::room_to_reserve`).
+    expected: Option<usize>,
 }
 
 /// What one shard's members say of each group, for [`GroupAccumulator::finish`] to add up.
@@ -353,11 +366,17 @@ impl Members {
             index: HashMap::default(),
             totals: Vec::new(),
             entities: Vec::new(),
+            expected: None,
         }
     }
 
     /// Adds one kept row of `entity` in `group` to the entity's totals there.
     pub(crate) fn add(&mut self, group: usize, entity: [u8; 16], values: &[Option<f64>]) {
+        let room = room_to_reserve(self.index.len(), self.expected);
+        if room > 0 {
+            self.index.reserve(room);
+            self.totals.reserve(room.saturating_mul(self.measures));
+        }
         let start = match self.index.entry((group, entity)) {
             Entry::Occupied(slot) => *slot.get(),
             Entry::Vacant(slot) => {

@@ -19,6 +19,7 @@ use std::hash::BuildHasherDefault;
 
 use super::aggregate::MemberHasher;
 use super::oracle::IdentifierOracle;
+use super::shard::room_to_reserve;
 
 /// What becomes of one contribution row, judged by its entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub(crate) struct EntityLedger {
     /// Keyed by pseudonyms the oracle found real, which the module cannot shape: hashed without
     /// SipHash, for the reason [`MemberHasher`] gives.
     rows: HashMap<[u8; 16], u32, BuildHasherDefault<MemberHasher>>,
+    /// How many entities the release may have in all (see `shard::room_to_reserve`).
+    entities: Option<usize>,
 }
 
 impl EntityLedger {
@@ -48,7 +51,14 @@ impl EntityLedger {
         Self {
             limit,
             rows: HashMap::default(),
+            entities: None,
         }
+    }
+
+    /// The same, sized for a share of `entities` once it holds many (`shard::room_to_reserve`).
+    pub(crate) fn expecting(mut self, entities: Option<usize>) -> Self {
+        self.entities = entities;
+        self
     }
 
     /// Judges one row's entity and, if it is kept, counts it against the entity's bound.
@@ -81,6 +91,8 @@ impl EntityLedger {
             // `L = 0` is refused by contract validation; keep nothing rather than one row anyway.
             None if self.limit == 0 => Admission::Dropped,
             None => {
+                self.rows
+                    .reserve(room_to_reserve(self.rows.len(), self.entities));
                 self.rows.insert(key, 1);
                 Admission::Kept(key)
             }

@@ -51,6 +51,8 @@ pub struct EntityChunkCheck {
     contract: Arc<ReleaseContract>,
     /// Per dimension, its declared domain (if any).
     domains: Vec<Option<HashSet<String>>>,
+    /// The contract's dimension and measure names, which a chunk of contribution rows names.
+    names: (Vec<String>, Vec<String>),
 }
 
 impl EntityChunkCheck {
@@ -61,7 +63,15 @@ impl EntityChunkCheck {
             .iter()
             .map(|d| d.values.as_ref().map(|v| v.iter().cloned().collect()))
             .collect();
-        Self { contract, domains }
+        let names = (
+            contract.dimensions.iter().map(|d| d.name.clone()).collect(),
+            contract.measures.iter().map(|m| m.name.clone()).collect(),
+        );
+        Self {
+            contract,
+            domains,
+            names,
+        }
     }
 
     /// The contract the chunks are checked against.
@@ -69,7 +79,8 @@ impl EntityChunkCheck {
         &self.contract
     }
 
-    /// Decodes one chunk and appends its rows to `rows`, up to `L` rows in all.
+    /// Decodes one chunk (Arrow IPC, `contribute`) and appends its rows to `rows`, up to `L`
+    /// rows in all.
     ///
     /// # Errors
     /// A message naming what does not fit (never a value from the chunk); `rows` is then
@@ -84,22 +95,57 @@ impl EntityChunkCheck {
         ipc_check::check(chunk).map_err(|r| r.to_string())?;
         let decoded = catch_unwind(AssertUnwindSafe(|| self.decode(chunk)))
             .unwrap_or_else(|_| Err("the chunk could not be decoded".to_string()))?;
+        self.keep(decoded, rows, drops);
+        Ok(())
+    }
+
+    /// [`EntityChunkCheck::append`] for a chunk of contribution rows (`contribute_rows`,
+    /// `shuyu_abi::rows`): the same rows and rules without Arrow around them.
+    ///
+    /// # Errors
+    /// As [`EntityChunkCheck::append`].
+    pub fn append_rows(
+        &self,
+        chunk: &[u8],
+        rows: &mut Vec<EntityRow>,
+        drops: &mut EntityDrops,
+    ) -> Result<(), String> {
+        let (dimensions, measures) = &self.names;
+        let decoded = shuyu_abi::rows::parse(chunk, dimensions, measures)
+            .and_then(|parsed| {
+                parsed
+                    .map(|row| {
+                        row.map(|row| EntityRow {
+                            key: row
+                                .dimensions
+                                .iter()
+                                .map(|d| d.map(str::to_string))
+                                .collect(),
+                            values: row.measures,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|e| e.to_string())?;
+        self.keep(decoded, rows, drops);
+        Ok(())
+    }
+
+    /// Appends a chunk's decoded rows inside the declared domains to `rows`, up to `L` in all,
+    /// and counts the others.
+    fn keep(&self, decoded: Vec<EntityRow>, rows: &mut Vec<EntityRow>, drops: &mut EntityDrops) {
         let room = (self.contract.max_rows_per_entity as usize).saturating_sub(rows.len());
-        let mut kept = Vec::new();
-        let mut local = EntityDrops::default();
+        let mut kept = 0;
         for row in decoded {
             if !self.inside_domains(&row) {
-                local.outside_domain += 1;
-            } else if kept.len() < room {
-                kept.push(row);
+                drops.outside_domain += 1;
+            } else if kept < room {
+                rows.push(row);
+                kept += 1;
             } else {
-                local.beyond_bound += 1;
+                drops.beyond_bound += 1;
             }
         }
-        rows.extend(kept);
-        drops.beyond_bound += local.beyond_bound;
-        drops.outside_domain += local.outside_domain;
-        Ok(())
     }
 
     fn inside_domains(&self, row: &EntityRow) -> bool {
@@ -402,6 +448,81 @@ mod tests {
         }
         assert!(rows.is_empty());
         assert_eq!(drops, EntityDrops::default());
+    }
+
+    /// The same (district, capital, staff) rows as contribution rows.
+    fn rows_chunk(rows: &[(Option<&str>, Option<f64>, Option<i64>)]) -> Vec<u8> {
+        let mut e =
+            shuyu_abi::rows::Encoder::new(&["district"], &["capital", "staff"]).expect("names fit");
+        for (district, capital, staff) in rows {
+            assert!(e.push(&[*district], &[*capital, staff.map(|s| s as f64)]));
+        }
+        e.bytes().to_vec()
+    }
+
+    #[test]
+    fn contribution_rows_are_kept_dropped_and_bounded_as_the_same_rows_in_ipc() {
+        let check = check(3, Some(&["a", "b"]));
+        let chunks = [
+            vec![
+                (Some("a"), Some(1.5), Some(3)),
+                (Some("zz"), Some(2.0), None),
+            ],
+            vec![
+                (None, None, Some(4)),
+                (Some("b"), None, None),
+                (Some("a"), Some(f64::INFINITY), Some(1)),
+                (Some("b"), Some(7.0), Some(2)),
+            ],
+        ];
+        let (mut ipc_rows, mut ipc_drops) = (Vec::new(), EntityDrops::default());
+        let (mut rows, mut drops) = (Vec::new(), EntityDrops::default());
+        for c in &chunks {
+            check
+                .append(&chunk(c), &mut ipc_rows, &mut ipc_drops)
+                .expect("ipc");
+            check
+                .append_rows(&rows_chunk(c), &mut rows, &mut drops)
+                .expect("rows");
+        }
+        assert_eq!(rows, ipc_rows);
+        assert_eq!(drops, ipc_drops);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            drops,
+            EntityDrops {
+                beyond_bound: 1,
+                outside_domain: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_chunk_of_rows_that_does_not_fit_is_refused_whole_and_names_no_value() {
+        let check = check(5, None);
+        let (mut rows, mut drops) = (Vec::new(), EntityDrops::default());
+        // An entity column first, as a main run's chunk would have it.
+        let mut e = shuyu_abi::rows::Encoder::new(&["entity", "district"], &["capital", "staff"])
+            .expect("names fit");
+        assert!(e.push(&[Some("SECRET-1406717"), Some("a")], &[Some(1.0), None]));
+        let message = check
+            .append_rows(e.bytes(), &mut rows, &mut drops)
+            .unwrap_err();
+        assert!(message.contains("dimensions"), "{message}");
+        assert!(!message.contains("1406717"), "{message}");
+        let valid = rows_chunk(&[(Some("a"), Some(1.0), Some(1)), (Some("b"), None, None)]);
+        let mut trailing = valid.clone();
+        trailing.extend_from_slice(b"1406717");
+        for bad in [&b""[..], &valid[..valid.len() - 1], &trailing, &chunk(&[])] {
+            let message = check.append_rows(bad, &mut rows, &mut drops).unwrap_err();
+            assert!(!message.contains("1406717"), "{message}");
+        }
+        assert!(rows.is_empty(), "a refused chunk keeps none of its rows");
+        assert_eq!(drops, EntityDrops::default());
+        check
+            .append_rows(&valid, &mut rows, &mut drops)
+            .expect("valid");
+        assert_eq!(rows.len(), 2);
     }
 
     #[test]

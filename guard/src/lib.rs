@@ -57,7 +57,7 @@ mod tests;
 #[cfg(test)]
 mod tests_privacy;
 
-pub use aggregate::MAX_KEY_VALUE_BYTES;
+pub use aggregate::{MemberHasher, MAX_KEY_VALUE_BYTES};
 pub use charge::Charge;
 pub use contract::{
     Aggregation, ContractError, DimensionSpec, DominanceSpec, MeasureSpec, PrivacySpec,

@@ -20,6 +20,12 @@ pub trait IdentifierOracle: Send + Sync {
     fn is_entity_key(&self, key: &[u8; 16]) -> bool {
         self.is_entity(&hex::encode(key))
     }
+    /// How many entities there are, when the oracle can say at once. The guard sizes its
+    /// per-entity tables from it once a release has many entities, instead of letting them grow
+    /// by doubling (each doubling moves every entry into fresh pages).
+    fn entity_count(&self) -> Option<usize> {
+        None
+    }
     /// Is this string a pseudonym of any identifier value in the granted datasets?
     fn is_pseudonym(&self, text: &str) -> bool;
     /// Is this string a raw identifier value of the granted datasets?
@@ -167,6 +173,10 @@ impl IdentifierOracle for SetOracle {
 
     fn is_entity_key(&self, key: &[u8; 16]) -> bool {
         self.entities.contains(key)
+    }
+
+    fn entity_count(&self) -> Option<usize> {
+        Some(self.entities.len())
     }
 
     fn is_pseudonym(&self, text: &str) -> bool {

@@ -130,6 +130,7 @@ impl ReleaseBuilder {
             Some(_) => 0,
             None => usize::try_from(contract.dominance.n).unwrap_or(usize::MAX),
         };
+        let entities = oracle.entity_count();
         let mut report = ReleaseReport::new(k, contract.max_rows_per_entity);
         report.suppression_rule = threshold::describe(k, &contract.dominance);
         Self {
@@ -139,11 +140,14 @@ impl ReleaseBuilder {
             contract_fault,
             poison: None,
             measure_types: None,
-            ledgers: std::array::from_fn(|_| EntityLedger::new(contract.max_rows_per_entity)),
+            ledgers: std::array::from_fn(|_| {
+                EntityLedger::new(contract.max_rows_per_entity).expecting(entities)
+            }),
             second_thread: false,
             groups: GroupAccumulator::new(contract.max_groups, contract.measures.len())
                 .with_resolutions(resolutions)
-                .with_top_n(top_n),
+                .with_top_n(top_n)
+                .expecting(entities),
             report,
             contract,
         }

@@ -21,6 +21,23 @@ pub(crate) const SHARDS: usize = 2;
 /// of microseconds, about what a thousand rows take.
 pub(crate) const PARALLEL_MIN_ROWS: usize = 2048;
 
+/// Entries a shard's per-entity table takes before it is sized for the whole release: growing
+/// by doubling is cheap while it is small, and a release that names few entities of a large city
+/// never holds room for all of them.
+pub(crate) const PRESIZE_AFTER: usize = 1 << 16;
+
+/// How many more entries a shard's per-entity table of `len` entries should make room for now:
+/// once it reaches [`PRESIZE_AFTER`], its share of the release's possible `entities` (an even
+/// split, pseudonyms being HMAC outputs, plus a little slack); otherwise none. Sizing once saves
+/// the doublings of a table of millions of entries, each of which moves every entry into fresh
+/// pages. It never holds more than the table could reach anyway: only real entities get entries.
+pub(crate) fn room_to_reserve(len: usize, entities: Option<usize>) -> usize {
+    match entities {
+        Some(n) if len == PRESIZE_AFTER => (n / SHARDS + n / 64).saturating_sub(len),
+        _ => 0,
+    }
+}
+
 /// The shard an entity's state lives in.
 pub(crate) fn shard_of(entity: &[u8; 16]) -> usize {
     usize::from(entity[0] & 1)
@@ -73,6 +90,24 @@ mod tests {
             })
         });
         assert!(caught.is_err());
+    }
+
+    #[test]
+    fn tables_are_sized_once_at_the_threshold_for_their_share() {
+        assert_eq!(room_to_reserve(PRESIZE_AFTER - 1, Some(1 << 22)), 0);
+        assert_eq!(room_to_reserve(PRESIZE_AFTER + 1, Some(1 << 22)), 0);
+        assert_eq!(
+            room_to_reserve(PRESIZE_AFTER, None),
+            0,
+            "no count, no sizing"
+        );
+        let share = (1 << 21) + (1 << 16) - PRESIZE_AFTER;
+        assert_eq!(room_to_reserve(PRESIZE_AFTER, Some(1 << 22)), share);
+        assert_eq!(
+            room_to_reserve(PRESIZE_AFTER, Some(1000)),
+            0,
+            "never less room than it has"
+        );
     }
 
     #[test]

@@ -1113,3 +1113,66 @@ fn shards_agree_on_blocks_too() {
         .collect();
     assert_eq!(whole.report.entities as usize, known.len());
 }
+
+/// An oracle that knows the same entities but not how many there are.
+struct Uncounted(SetOracle);
+
+impl IdentifierOracle for Uncounted {
+    fn is_entity(&self, pseudonym: &str) -> bool {
+        self.0.is_entity(pseudonym)
+    }
+    fn is_entity_key(&self, key: &[u8; 16]) -> bool {
+        self.0.is_entity_key(key)
+    }
+    fn is_pseudonym(&self, text: &str) -> bool {
+        self.0.is_pseudonym(text)
+    }
+    fn is_raw_identifier(&self, text: &str) -> bool {
+        self.0.is_raw_identifier(text)
+    }
+    fn is_raw_identifier_folded(&self, folded: &str) -> bool {
+        self.0.is_raw_identifier_folded(folded)
+    }
+}
+
+#[test]
+fn tables_sized_from_the_entity_count_decide_as_tables_grown_row_by_row() {
+    // Enough entities for both shards' tables to pass the size at which they are sized, a few
+    // of them sending more than L rows.
+    let n = 150_000u32;
+    let entities: Vec<String> = (0..n).map(spread).collect();
+    let set = || {
+        SetOracle::from_parts(&entities, Vec::<&str>::new(), Vec::<String>::new()).expect("valid")
+    };
+    let counted: Arc<dyn IdentifierOracle> = Arc::new(set());
+    let uncounted: Arc<dyn IdentifierOracle> = Arc::new(Uncounted(set()));
+    assert_eq!(counted.entity_count(), Some(n as usize));
+    assert_eq!(uncounted.entity_count(), None);
+    let rows: Vec<Row<'_>> = (0..n + 5_000)
+        .map(|i| {
+            let entity = entities[(i % n) as usize].as_str();
+            let district = ["a", "b", "c"][(i % 3) as usize];
+            (
+                Some(entity),
+                Some(district),
+                Some(f64::from(i % 90)),
+                Some(1),
+            )
+        })
+        .collect();
+    let mut contract = sample();
+    contract.max_rows_per_entity = 1;
+    let decide = |oracle: &Arc<dyn IdentifierOracle>| {
+        let mut b = ReleaseBuilder::new(Arc::new(contract.clone()), 2, oracle.clone());
+        for part in rows.chunks(8_192) {
+            b.append_batch(&batch(part)).expect("chunk accepted");
+        }
+        released(b.finish())
+    };
+    let sized = decide(&counted);
+    let grown = decide(&uncounted);
+    assert_eq!(sized.report, grown.report);
+    assert_eq!(sized.table, grown.table, "bit-identical tables");
+    assert_eq!(sized.report.entities, u64::from(n));
+    assert_eq!(sized.report.rows_dropped_by_bound, 5_000);
+}

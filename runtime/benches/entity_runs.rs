@@ -48,7 +48,14 @@ fn ipc(batch: &RecordBatch) -> Vec<u8> {
     bytes
 }
 
-fn rows_ipc() -> Vec<u8> {
+/// One entity's 12 rows of a table, staged both ways: as an Arrow IPC stream (`entity_rows`)
+/// and in the table encoding (`entity_table`).
+struct Staged {
+    ipc: Vec<u8>,
+    table: Vec<u8>,
+}
+
+fn rows_staged() -> Staged {
     let schema = Arc::new(Schema::new(vec![
         Field::new("usci", DataType::Utf8, false),
         Field::new("amount", DataType::Float64, true),
@@ -64,7 +71,10 @@ fn rows_ipc() -> Vec<u8> {
         ],
     )
     .expect("batch");
-    ipc(&batch)
+    Staged {
+        ipc: ipc(&batch),
+        table: shuyu::engine::table::encode(&batch).expect("encodable"),
+    }
 }
 
 fn chunk_ipc() -> Vec<u8> {
@@ -159,9 +169,10 @@ fn module(with_calls: bool, chunk: &[u8]) -> Vec<u8> {
     module.finish()
 }
 
-/// Serves one entity: one staged batch of fixed bytes, any contributions accepted.
+/// Serves one entity: one staged batch of fixed bytes (handle 1 as IPC, handle 2 in the table
+/// encoding), any contributions accepted.
 struct BenchHost {
-    rows: Arc<Vec<u8>>,
+    rows: Arc<Staged>,
     served: bool,
     release: &'static str,
 }
@@ -170,12 +181,17 @@ impl Host for BenchHost {
     fn query(&mut self, _sql: &str) -> Result<i32, CallError> {
         Err(CallError::code(ErrorCode::NotAvailable, "no SQL here"))
     }
-    fn next_batch(&mut self, _handle: i32) -> Result<Option<Batch>, CallError> {
+    fn next_batch(&mut self, handle: i32) -> Result<Option<Batch>, CallError> {
         if std::mem::replace(&mut self.served, true) {
             return Ok(None);
         }
+        let bytes = if handle == 2 {
+            &self.rows.table
+        } else {
+            &self.rows.ipc
+        };
         Ok(Some(Batch {
-            ipc: self.rows.as_ref().clone(),
+            ipc: bytes.clone(),
             rows: 12,
         }))
     }
@@ -195,11 +211,18 @@ impl Host for BenchHost {
     fn entity_rows(&mut self, _table: &str) -> Result<i32, CallError> {
         Ok(1)
     }
+    fn entity_table(&mut self, _table: &str) -> Result<i32, CallError> {
+        Ok(2)
+    }
     fn entity_release(&mut self) -> Result<String, CallError> {
         Ok(self.release.to_string())
     }
     fn contribute(&mut self, ipc: &[u8]) -> Result<(), CallError> {
         std::hint::black_box(ipc.len());
+        Ok(())
+    }
+    fn contribute_rows(&mut self, chunk: &[u8]) -> Result<(), CallError> {
+        std::hint::black_box(chunk.len());
         Ok(())
     }
 }
@@ -222,7 +245,7 @@ fn main() -> anyhow::Result<()> {
     let sandbox = Sandbox::new(None)?;
     let limits = Limits::default();
     let cancel = CancelToken::new();
-    let rows = Arc::new(rows_ipc());
+    let rows = Arc::new(rows_staged());
     let chunk = chunk_ipc();
     println!("| module | workers | entities | seconds | entities / s | µs per entity per worker | fuel per entity |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -249,7 +272,7 @@ fn main() -> anyhow::Result<()> {
 /// a fresh instance (instantiate + call + teardown) with the job's limits.
 fn main_runs(
     limits: &Limits,
-    rows: &Arc<Vec<u8>>,
+    rows: &Arc<Staged>,
     chunk: &[u8],
     sdk: Option<String>,
 ) -> anyhow::Result<()> {
@@ -317,7 +340,7 @@ fn measure(
     release: &'static str,
     workers: usize,
     entities: usize,
-    rows: &Arc<Vec<u8>>,
+    rows: &Arc<Staged>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let done = runner
@@ -358,7 +381,7 @@ fn sdk_module(
     sandbox: &Sandbox,
     limits: &Limits,
     cancel: &CancelToken,
-    rows: &Arc<Vec<u8>>,
+    rows: &Arc<Staged>,
     path: &str,
     entities: usize,
 ) -> anyhow::Result<()> {

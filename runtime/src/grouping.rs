@@ -26,6 +26,8 @@ pub(crate) struct EntityTable {
     rows: RecordBatch,
     /// Encodes slices of `rows` with the schema message made once.
     pub(crate) encoder: ipc::StreamEncoder,
+    /// Whether slices of `rows` can be staged in the table encoding (`entity_table`).
+    pub(crate) compact: bool,
     /// Entity `e`'s rows are `offsets[e]..offsets[e + 1]`.
     offsets: Vec<u32>,
 }
@@ -97,6 +99,9 @@ pub(crate) async fn group(
                     dataset.name()
                 )));
             };
+            // Tables are often stored by entity (a tax table repeats each code a dozen times
+            // in a row), so the previous row's owner saves most lookups.
+            let mut previous: Option<(&str, u32)> = None;
             for row in 0..entities.len() {
                 // A row without an entity belongs to no entity, hence to no run.
                 if entities.is_null(row) {
@@ -104,6 +109,12 @@ pub(crate) async fn group(
                     continue;
                 }
                 let key = entities.value(row);
+                if let Some((last, owner)) = previous {
+                    if last == key {
+                        owners.push(owner);
+                        continue;
+                    }
+                }
                 let owner = match index.get(key) {
                     Some(&owner) => owner,
                     None => {
@@ -117,6 +128,7 @@ pub(crate) async fn group(
                         owner
                     }
                 };
+                previous = Some((key, owner));
                 owners.push(owner);
             }
             batches.push(batch);
@@ -170,6 +182,7 @@ fn sort_by_owner(
             return Ok(EntityTable {
                 name,
                 encoder: ipc::StreamEncoder::new(&empty).map_err(|e| e.to_string())?,
+                compact: crate::engine::table::encodable(&empty),
                 rows: RecordBatch::new_empty(empty),
                 offsets,
             });
@@ -185,10 +198,12 @@ fn sort_by_owner(
     // Once for the table, not once per entity: every slice is then already in the ABI's types.
     let rows = ipc::normalize(&rows).map_err(|e| format!("{name}: {e}"))?;
     let encoder = ipc::StreamEncoder::new(&rows.schema()).map_err(|e| format!("{name}: {e}"))?;
+    let compact = crate::engine::table::encodable(&rows.schema());
     Ok(EntityTable {
         name,
         rows,
         encoder,
+        compact,
         offsets,
     })
 }

@@ -568,22 +568,57 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     })?;
 
     link.two("entity_rows", HostTime::Charged, |c, ptr, len| {
-        let table = read_text(c, "entity_rows: table", ptr, len, MAX_NAME_BYTES)?;
-        c.data_mut().count_query()?;
-        let handle = c.data_mut().host.entity_rows(&table)?;
-        c.data_mut().open_queries.insert(handle);
-        Ok(handle)
+        open_entity_query(c, "entity_rows: table", ptr, len, |h, t| h.entity_rows(t))
+    })?;
+
+    link.two("entity_table", HostTime::Charged, |c, ptr, len| {
+        open_entity_query(c, "entity_table: table", ptr, len, |h, t| h.entity_table(t))
     })?;
 
     link.two("contribute", HostTime::Charged, |c, ptr, len| {
-        range(c, "contribute: chunk", ptr, len)?;
-        c.data()
-            .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
-        let chunk = read(c, "contribute: chunk", ptr, len, MAX_CHUNK_BYTES)?;
-        c.data_mut().host.contribute(&chunk)?;
-        Ok(0)
+        hand_over(c, "contribute: chunk", ptr, len, |h, chunk| {
+            h.contribute(chunk)
+        })
+    })?;
+
+    link.two("contribute_rows", HostTime::Charged, |c, ptr, len| {
+        hand_over(c, "contribute_rows: chunk", ptr, len, |h, chunk| {
+            h.contribute_rows(chunk)
+        })
     })?;
     Ok(())
+}
+
+/// `entity_rows` and `entity_table`: one query over this entity's rows of a table, counted.
+fn open_entity_query(
+    c: &mut Caller<'_, GuestState>,
+    what: &str,
+    ptr: i32,
+    len: i32,
+    open: impl FnOnce(&mut dyn crate::Host, &str) -> Result<i32, CallError>,
+) -> Result<i32, CallError> {
+    let table = read_text(c, what, ptr, len, MAX_NAME_BYTES)?;
+    c.data_mut().count_query()?;
+    let handle = open(c.data_mut().host.as_mut(), &table)?;
+    c.data_mut().open_queries.insert(handle);
+    Ok(handle)
+}
+
+/// `contribute` and `contribute_rows`: one chunk of this entity's contributions, counted against
+/// the host memory it makes the host hold.
+fn hand_over(
+    c: &mut Caller<'_, GuestState>,
+    what: &str,
+    ptr: i32,
+    len: i32,
+    take: impl FnOnce(&mut dyn crate::Host, &[u8]) -> Result<(), CallError>,
+) -> Result<i32, CallError> {
+    range(c, what, ptr, len)?;
+    c.data()
+        .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
+    let chunk = read(c, what, ptr, len, MAX_CHUNK_BYTES)?;
+    take(c.data_mut().host.as_mut(), &chunk)?;
+    Ok(0)
 }
 
 #[cfg(test)]

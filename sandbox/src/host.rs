@@ -131,12 +131,30 @@ pub trait Host: Send {
             "entity_rows is available only in an entity run",
         ))
     }
+    /// In an entity run: opens this entity's rows of granted table `table`, staged in the
+    /// table encoding (`shuyu_abi::table`) instead of Arrow IPC.
+    fn entity_table(&mut self, table: &str) -> Result<i32, CallError> {
+        let _ = table;
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "entity_table is available only in an entity run",
+        ))
+    }
     /// In an entity run: one IPC chunk of this entity's contributions (no entity column).
     fn contribute(&mut self, ipc: &[u8]) -> Result<(), CallError> {
         let _ = ipc;
         Err(CallError::code(
             ErrorCode::NotAvailable,
             "contribute is available only in an entity run",
+        ))
+    }
+    /// In an entity run: one chunk of this entity's contributions as contribution rows
+    /// (`shuyu_abi::rows`).
+    fn contribute_rows(&mut self, chunk: &[u8]) -> Result<(), CallError> {
+        let _ = chunk;
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "contribute_rows is available only in an entity run",
         ))
     }
     /// Called once after the guest returned or faulted: flush what is still open.

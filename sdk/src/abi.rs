@@ -136,6 +136,19 @@ unsafe extern "C" {
     /// # Safety
     /// `ipc_ptr..ipc_ptr + ipc_len` must lie inside this module's memory.
     pub fn contribute(ipc_ptr: *const u8, ipc_len: usize) -> i32;
+    /// In an entity run: hands over contribution rows (`shuyu_abi::rows`: dimensions then
+    /// measures, no `entity` column); `0` or an error code.
+    ///
+    /// # Safety
+    /// `rows_ptr..rows_ptr + rows_len` must lie inside this module's memory.
+    pub fn contribute_rows(rows_ptr: *const u8, rows_len: usize) -> i32;
+    /// In an entity run: opens a query over this entity's rows of the granted table of that name,
+    /// staged in the table encoding (`shuyu_abi::table`); returns a query handle or an error
+    /// code (`NOT_AVAILABLE` when a column's type has no place in that encoding).
+    ///
+    /// # Safety
+    /// `table_ptr..table_ptr + table_len` must lie inside this module's memory.
+    pub fn entity_table(table_ptr: *const u8, table_len: usize) -> i32;
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -195,6 +208,12 @@ mod stub {
             NOT_IN_SANDBOX
         }
         fn contribute(&mut self, _ipc: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn contribute_rows(&mut self, _rows: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn entity_table(&mut self, _table: &[u8]) -> i32 {
             NOT_IN_SANDBOX
         }
         fn last_error(&self) -> String {
@@ -403,6 +422,26 @@ mod stub {
         with(|h| h.contribute(ipc))
     }
 
+    /// Stub of the `contribute_rows` import.
+    ///
+    /// # Safety
+    /// `rows_ptr..rows_ptr + rows_len` must be readable.
+    pub unsafe fn contribute_rows(rows_ptr: *const u8, rows_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let rows = unsafe { bytes(rows_ptr, rows_len) };
+        with(|h| h.contribute_rows(rows))
+    }
+
+    /// Stub of the `entity_table` import.
+    ///
+    /// # Safety
+    /// `table_ptr..table_ptr + table_len` must be readable.
+    pub unsafe fn entity_table(table_ptr: *const u8, table_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let table = unsafe { bytes(table_ptr, table_len) };
+        with(|h| h.entity_table(table))
+    }
+
     /// Stub of the `last_error` import: same contract as the host's (cut copy, full length).
     ///
     /// # Safety
@@ -432,6 +471,8 @@ mod tests {
             assert_eq!(release_entities(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
             assert_eq!(entity_rows(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
             assert_eq!(contribute(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
+            assert_eq!(contribute_rows(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
+            assert_eq!(entity_table(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
             let mut name = [0u8; 4];
             assert_eq!(
                 entity_release(name.as_mut_ptr(), name.len()),
@@ -544,6 +585,14 @@ mod tests {
             (
                 "contribute",
                 abi_of(contribute as unsafe fn(P, usize) -> i32),
+            ),
+            (
+                "contribute_rows",
+                abi_of(contribute_rows as unsafe fn(P, usize) -> i32),
+            ),
+            (
+                "entity_table",
+                abi_of(entity_table as unsafe fn(P, usize) -> i32),
             ),
         ];
         let table: Vec<(&str, (Vec<shuyu_abi::ValType>, shuyu_abi::ValType))> =

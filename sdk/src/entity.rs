@@ -58,7 +58,7 @@
 use crate::abi;
 use crate::error::{Error, Result};
 use crate::query::Rows;
-use crate::release::{contributions_schema, ContributionColumns, Outcome};
+use crate::release::{check_arity, check_names, schema_of, Outcome};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use std::cell::OnceCell;
@@ -121,8 +121,18 @@ impl Entity {
 
     /// Every batch of this entity's rows of the granted table `table` (none when it has no rows
     /// there). An entity's rows are few, so they are read at once; [`rows`] reads them lazily.
+    ///
+    /// They are asked for in the compact table encoding (`entity_table`, docs/abi.md "Entity
+    /// tables"), which costs a run a fraction of decoding Arrow IPC; a table with a column of a
+    /// type that encoding does not carry, or a host without it, is read as IPC instead. The
+    /// batches are the same either way.
     pub fn rows(&self, table: &str) -> Result<Vec<RecordBatch>> {
-        rows(table)?.collect()
+        // SAFETY: the pointer and length describe `table`, which lives across the call.
+        let handle = unsafe { abi::entity_table(table.as_ptr(), table.len()) };
+        if handle == abi::NOT_AVAILABLE {
+            return rows(table)?.collect();
+        }
+        Rows::from_table_handle(handle)?.collect()
     }
 }
 
@@ -133,11 +143,17 @@ impl Entity {
 /// Returned from the function given to [`contribute!`](crate::contribute), which hands the rows
 /// over; [`Contributions::contribute`] does the same by hand. The guard keeps the first `L`
 /// (`max_rows_per_entity`) rows of the entity and drops the rest.
+///
+/// The rows travel as contribution rows (docs/abi.md, "Contribution rows"), not as Arrow IPC:
+/// an entity run is short, and building and checking an IPC stream's schema and flatbuffers was
+/// most of what handing over one row cost.
 #[derive(Debug)]
 pub struct Contributions {
-    schema: SchemaRef,
-    columns: ContributionColumns,
-    rows: usize,
+    dimensions: Vec<String>,
+    measures: Vec<String>,
+    /// Built when first asked for: the rows do not need it.
+    schema: OnceCell<SchemaRef>,
+    rows: shuyu_abi::rows::Encoder,
 }
 
 impl Contributions {
@@ -146,20 +162,23 @@ impl Contributions {
     /// Fails with [`Error::Usage`] if the names cannot form a schema (empty, duplicated, or
     /// `entity`/`entities`, which the contract reserves).
     pub fn new(dimensions: &[&str], measures: &[&str]) -> Result<Contributions> {
+        check_names(dimensions, measures)?;
+        let rows = shuyu_abi::rows::Encoder::new(dimensions, measures).ok_or_else(|| {
+            Error::Usage("more than 65,535 columns, or a name longer than 65,535 bytes".into())
+        })?;
         Ok(Contributions {
-            schema: contributions_schema(dimensions, measures, false)?,
-            columns: ContributionColumns::new(dimensions.len(), measures.len()),
-            rows: 0,
+            dimensions: dimensions.iter().map(|d| d.to_string()).collect(),
+            measures: measures.iter().map(|m| m.to_string()).collect(),
+            schema: OnceCell::new(),
+            rows,
         })
     }
 
     /// Adds one row: `dimensions` and `measures` in the order given to [`Contributions::new`].
     pub fn push(&mut self, dimensions: &[&str], measures: &[f64]) -> Result<()> {
-        self.columns
-            .check_arity("the contributions", dimensions, measures)?;
-        self.columns.append(dimensions, measures);
-        self.rows += 1;
-        Ok(())
+        let dimensions: Vec<Option<&str>> = dimensions.iter().copied().map(Some).collect();
+        let measures: Vec<Option<f64>> = measures.iter().copied().map(Some).collect();
+        self.push_opt(&dimensions, &measures)
     }
 
     /// Adds one row with nulls where a value is `None`. A null measure is left out of count, sum
@@ -169,41 +188,50 @@ impl Contributions {
         dimensions: &[Option<&str>],
         measures: &[Option<f64>],
     ) -> Result<()> {
-        self.columns
-            .check_arity("the contributions", dimensions, measures)?;
-        self.columns.append_opt(dimensions, measures);
-        self.rows += 1;
+        check_arity(
+            "the contributions",
+            (self.dimensions.len(), self.measures.len()),
+            (dimensions.len(), measures.len()),
+        )?;
+        if !self.rows.push(dimensions, measures) {
+            return Err(Error::Usage(
+                "a dimension value is longer than 4 GiB, or there are 2^32 rows".into(),
+            ));
+        }
         Ok(())
     }
 
     /// Rows pushed so far.
     pub fn len(&self) -> usize {
-        self.rows
+        self.rows.rows() as usize
     }
 
     /// Whether no row was pushed.
     pub fn is_empty(&self) -> bool {
-        self.rows == 0
+        self.rows.rows() == 0
     }
 
-    /// The schema the rows are sent with.
+    /// The rows' schema as Arrow sees it (what the guard checks them against).
     pub fn schema(&self) -> &SchemaRef {
-        &self.schema
+        self.schema.get_or_init(|| {
+            let dimensions: Vec<&str> = self.dimensions.iter().map(String::as_str).collect();
+            let measures: Vec<&str> = self.measures.iter().map(String::as_str).collect();
+            schema_of(&dimensions, &measures, false)
+        })
     }
 
-    /// Entity run: hands the rows to the host as one Arrow IPC stream (schema, one batch,
-    /// end-of-stream). Without rows nothing is sent, and the entity contributes nothing.
+    /// Entity run: hands the rows to the host as one chunk of contribution rows. Without rows
+    /// nothing is sent, and the entity contributes nothing.
     ///
-    /// Fails with [`abi::INVALID_CONTRIBUTIONS`] when the schema is not the contract's (the run
+    /// Fails with [`abi::INVALID_CONTRIBUTIONS`] when the names are not the contract's (the run
     /// then contributes nothing at all), and with [`abi::NOT_AVAILABLE`] outside an entity run.
-    pub fn contribute(mut self) -> Result<()> {
-        if self.rows == 0 {
+    pub fn contribute(self) -> Result<()> {
+        if self.is_empty() {
             return Ok(());
         }
-        let mut ipc = Vec::new();
-        self.columns.encode(&self.schema, None, &mut ipc)?;
-        // SAFETY: the pointer and length describe `ipc`, which lives across the call.
-        let rc = unsafe { abi::contribute(ipc.as_ptr(), ipc.len()) };
+        let chunk = self.rows.bytes();
+        // SAFETY: the pointer and length describe `chunk`, which lives across the call.
+        let rc = unsafe { abi::contribute_rows(chunk.as_ptr(), chunk.len()) };
         if rc < 0 {
             return Err(Error::from_host(rc));
         }
@@ -214,9 +242,9 @@ impl Contributions {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::fake::{decode_chunk, ipc_stream, Fake};
+    use crate::fake::{decode_rows, ipc_stream, Fake};
     use crate::BatchExt;
-    use arrow_array::{Array, ArrayRef, Float64Array, StringArray};
+    use arrow_array::{ArrayRef, Float64Array, StringArray};
     use arrow_schema::DataType;
     use std::sync::Arc;
 
@@ -236,24 +264,17 @@ mod tests {
     }
 
     #[test]
-    fn contributions_decode_without_an_entity_column() {
+    fn contributions_go_as_rows_without_an_entity_column() {
         let fake = Fake::install();
         fake.enter_entity_run("district_stats");
-        let mut out =
-            Contributions::new(&["district", "industry"], &["capital", "tax"]).expect("names");
+        let (dims, measures) = (["district", "industry"], ["capital", "tax"]);
+        let mut out = Contributions::new(&dims, &measures).expect("names");
         out.push(&["西湖区", "制造业"], &[500.0, 12.5])
             .expect("pushed");
         out.push_opt(&[Some("滨江区"), None], &[None, Some(3.0)])
             .expect("pushed");
         assert_eq!(out.len(), 2);
-        out.contribute().expect("contributed");
-
-        let sent = fake.contributed();
-        assert_eq!(sent.len(), 1, "one IPC stream per contribute");
-        let batches = decode_chunk(&sent[0]);
-        assert_eq!(batches.len(), 1, "one batch in the stream");
-        let batch = &batches[0];
-        let fields: Vec<(String, DataType)> = batch
+        let fields: Vec<(String, DataType)> = out
             .schema()
             .fields()
             .iter()
@@ -268,12 +289,24 @@ mod tests {
                 ("tax".into(), DataType::Float64),
             ]
         );
-        assert_eq!(batch.utf8("district").expect("dim").value(1), "滨江区");
-        assert!(batch.utf8("industry").expect("dim").is_null(1));
-        let capital = batch.f64("capital").expect("measure");
-        assert_eq!(capital.value(0), 500.0);
-        assert!(capital.is_null(1));
-        assert_eq!(batch.f64("tax").expect("measure").value(1), 3.0);
+        out.contribute().expect("contributed");
+
+        assert!(fake.contributed().is_empty(), "no IPC stream");
+        let sent = fake.contributed_rows();
+        assert_eq!(sent.len(), 1, "one chunk per contribute");
+        assert_eq!(
+            decode_rows(&sent[0], &dims, &measures),
+            vec![
+                (
+                    vec![Some("西湖区".to_string()), Some("制造业".to_string())],
+                    vec![Some(500.0), Some(12.5)]
+                ),
+                (
+                    vec![Some("滨江区".to_string()), None],
+                    vec![None, Some(3.0)]
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -283,7 +316,7 @@ mod tests {
         let out = Contributions::new(&["d"], &["m"]).expect("names");
         assert!(out.is_empty());
         out.contribute().expect("nothing to send");
-        assert!(fake.contributed().is_empty());
+        assert!(fake.contributed_rows().is_empty());
     }
 
     #[test]
@@ -379,7 +412,7 @@ mod tests {
         out.push(&["x"], &[1.0]).expect("pushed");
         let err = out.contribute().expect_err("main run");
         assert_eq!(err.code(), crate::CODE_HOST_BASE + 8);
-        assert!(fake.contributed().is_empty());
+        assert!(fake.contributed_rows().is_empty());
     }
 
     #[test]

@@ -28,6 +28,25 @@ pub(crate) fn decode_chunk(chunk: &[u8]) -> Vec<RecordBatch> {
         .expect("chunk decodes")
 }
 
+/// A chunk of contribution rows as (dimensions, measures) per row, checked against these names.
+pub(crate) type DecodedRow = (Vec<Option<String>>, Vec<Option<f64>>);
+
+/// Decodes a chunk handed to `contribute_rows` the way the host does.
+pub(crate) fn decode_rows(chunk: &[u8], dimensions: &[&str], measures: &[&str]) -> Vec<DecodedRow> {
+    shuyu_abi::rows::parse(chunk, dimensions, measures)
+        .expect("the header is the contract's")
+        .map(|row| {
+            let row = row.expect("the row decodes");
+            let dims = row
+                .dimensions
+                .iter()
+                .map(|d| d.map(str::to_string))
+                .collect();
+            (dims, row.measures)
+        })
+        .collect()
+}
+
 #[derive(Default)]
 struct State {
     results: VecDeque<Vec<Vec<u8>>>,
@@ -54,6 +73,7 @@ struct State {
     entity_tables: HashMap<String, Vec<Vec<u8>>>,
     entity_rows_opened: Vec<String>,
     contributed: Vec<Vec<u8>>,
+    contributed_rows: Vec<Vec<u8>>,
     refuse_contribute: Option<(i32, String)>,
     released_entities: Vec<String>,
     entities_answer: i32,
@@ -130,6 +150,25 @@ impl Host for FakeHost {
             return s.fail(code, &message);
         }
         s.contributed.push(ipc.to_vec());
+        0
+    }
+
+    /// The fake stages IPC only: `Entity::rows` then falls back to `entity_rows`, as it does
+    /// for a table whose types the table encoding lacks.
+    fn entity_table(&mut self, _table: &[u8]) -> i32 {
+        let mut s = self.0.borrow_mut();
+        s.fail(abi::NOT_AVAILABLE, "the fake host stages Arrow IPC only")
+    }
+
+    fn contribute_rows(&mut self, rows: &[u8]) -> i32 {
+        let mut s = self.0.borrow_mut();
+        if s.entity_release.is_none() {
+            return s.fail(abi::NOT_AVAILABLE, "not an entity run");
+        }
+        if let Some((code, message)) = s.refuse_contribute.clone() {
+            return s.fail(code, &message);
+        }
+        s.contributed_rows.push(rows.to_vec());
         0
     }
 
@@ -327,6 +366,11 @@ impl Fake {
     /// The IPC streams handed to `contribute`, in order.
     pub(crate) fn contributed(&self) -> Vec<Vec<u8>> {
         self.state.borrow().contributed.clone()
+    }
+
+    /// The chunks handed to `contribute_rows`, in order.
+    pub(crate) fn contributed_rows(&self) -> Vec<Vec<u8>> {
+        self.state.borrow().contributed_rows.clone()
     }
 
     pub(crate) fn released_entities(&self) -> Vec<String> {

@@ -72,6 +72,7 @@ mod fake;
 mod query;
 mod release;
 pub mod service;
+mod table;
 pub mod vector;
 
 pub use arrow_array;
@@ -295,10 +296,10 @@ mod tests {
             Ok(out)
         });
         assert_eq!(rc, 0);
-        let sent = fake.contributed();
+        let sent = fake.contributed_rows();
         assert_eq!(sent.len(), 1);
-        let batch = &fake::decode_chunk(&sent[0])[0];
-        assert_eq!(batch.utf8("d").expect("dim").value(0), "r");
+        let rows = fake::decode_rows(&sent[0], &["d"], &["m"]);
+        assert_eq!(rows, vec![(vec![Some("r".to_string())], vec![Some(2.0)])]);
 
         let rc = __private::run_contribute(|_| Err(Error::guest(3, "no registry row")));
         assert_eq!(rc, 3);
@@ -306,7 +307,11 @@ mod tests {
             fake.logs(),
             vec!["shuyu_contribute failed: module error 3: no registry row"]
         );
-        assert_eq!(fake.contributed().len(), 1, "a failed run sends nothing");
+        assert_eq!(
+            fake.contributed_rows().len(),
+            1,
+            "a failed run sends nothing"
+        );
         let _ = std::panic::take_hook();
     }
 

@@ -43,6 +43,8 @@ pub struct Rows {
     /// The staged stream being decoded; the ABI puts one batch in each, but decoding whatever a
     /// stream holds costs nothing extra.
     current: Option<StreamReader<Cursor<Vec<u8>>>>,
+    /// Whether staged batches are in the table encoding (`entity_table`) rather than IPC.
+    table: bool,
     rows_read: u64,
 }
 
@@ -64,8 +66,17 @@ impl Rows {
             handle,
             open: true,
             current: None,
+            table: false,
             rows_read: 0,
         })
+    }
+
+    /// [`Rows::from_handle`] for a handle of `entity_table`, whose batches are staged in the
+    /// table encoding.
+    pub(crate) fn from_table_handle(handle: i32) -> Result<Rows> {
+        let mut rows = Rows::from_handle(handle)?;
+        rows.table = true;
+        Ok(rows)
     }
 
     /// Rows returned so far.
@@ -145,6 +156,11 @@ impl Rows {
             let rc = unsafe { abi::read_batch(self.handle, buf.as_mut_ptr(), buf.len()) };
             if rc != 0 {
                 return Err(Error::from_host(rc));
+            }
+            if self.table {
+                let batch = crate::table::decode(&buf)?;
+                self.rows_read += batch.num_rows() as u64;
+                return Ok(Some(batch));
             }
             let reader = StreamReader::try_new(Cursor::new(buf), None)?;
             // SAFETY: the host encodes every staged batch with Arrow's writer from arrays the

@@ -209,16 +209,11 @@ impl ContributionColumns {
         dimensions: &[D],
         measures: &[M],
     ) -> Result<()> {
-        if dimensions.len() != self.dimensions.len() || measures.len() != self.measures.len() {
-            return Err(Error::Usage(format!(
-                "{what} takes {} dimension(s) and {} measure(s), got {} and {}",
-                self.dimensions.len(),
-                self.measures.len(),
-                dimensions.len(),
-                measures.len()
-            )));
-        }
-        Ok(())
+        check_arity(
+            what,
+            (self.dimensions.len(), self.measures.len()),
+            (dimensions.len(), measures.len()),
+        )
     }
 
     /// Appends one row; [`ContributionColumns::check_arity`] must have accepted it.
@@ -228,16 +223,6 @@ impl ContributionColumns {
         }
         for (builder, value) in self.measures.iter_mut().zip(measures) {
             builder.append_value(*value);
-        }
-    }
-
-    /// Appends one row with nulls where a value is `None`; see [`ContributionColumns::append`].
-    pub(crate) fn append_opt(&mut self, dimensions: &[Option<&str>], measures: &[Option<f64>]) {
-        for (builder, value) in self.dimensions.iter_mut().zip(dimensions) {
-            builder.append_option(*value);
-        }
-        for (builder, value) in self.measures.iter_mut().zip(measures) {
-            builder.append_option(*value);
         }
     }
 
@@ -281,8 +266,30 @@ pub(crate) fn contributions_schema(
     measures: &[&str],
     with_entity: bool,
 ) -> Result<SchemaRef> {
-    // The contract reserves both names whatever the schema: `entity` is the contribution key,
-    // `entities` the released count.
+    check_names(dimensions, measures)?;
+    Ok(schema_of(dimensions, measures, with_entity))
+}
+
+/// Refuses a row of `found` (dimensions, measures) values where the schema has `expected`,
+/// naming `what` (the release or the contributions) in the message.
+pub(crate) fn check_arity(
+    what: &str,
+    expected: (usize, usize),
+    found: (usize, usize),
+) -> Result<()> {
+    if expected != found {
+        return Err(Error::Usage(format!(
+            "{what} takes {} dimension(s) and {} measure(s), got {} and {}",
+            expected.0, expected.1, found.0, found.1
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses names that cannot form a contribution schema: empty, used twice, or `entity` and
+/// `entities`, which the contract reserves whatever the schema (`entity` is the contribution
+/// key, `entities` the released count).
+pub(crate) fn check_names(dimensions: &[&str], measures: &[&str]) -> Result<()> {
     let mut names: Vec<&str> = vec!["entity", "entities"];
     for name in dimensions.iter().chain(measures) {
         if name.is_empty() {
@@ -296,6 +303,11 @@ pub(crate) fn contributions_schema(
         }
         names.push(name);
     }
+    Ok(())
+}
+
+/// [`contributions_schema`] for names [`check_names`] accepted.
+pub(crate) fn schema_of(dimensions: &[&str], measures: &[&str], with_entity: bool) -> SchemaRef {
     let mut fields = Vec::with_capacity(1 + dimensions.len() + measures.len());
     if with_entity {
         fields.push(Field::new("entity", DataType::Utf8, false));
@@ -310,7 +322,7 @@ pub(crate) fn contributions_schema(
             .iter()
             .map(|n| Field::new(*n, DataType::Float64, true)),
     );
-    Ok(Arc::new(Schema::new(fields)))
+    Arc::new(Schema::new(fields))
 }
 
 #[cfg(test)]

@@ -26,10 +26,10 @@ module_sha256 = "{}"
 
 [[grant]]
 dataset = "residents"
-columns = ["citizen_id", "income", "age"]
+columns = ["citizen_id", "income", "age", "employer_usci"]
 [[grant]]
 dataset = "clinic_visits"
-columns = ["citizen_id", "cost"]
+columns = ["citizen_id", "cost", "visit_date"]
 
 [limits]
 max_releases = 8
@@ -216,12 +216,15 @@ fn crediting_the_richest_income_to_everyone_fails_and_the_error_has_the_calibrat
     let mean = errors.iter().sum::<f64>() / n;
     let spread = (errors.iter().map(|z| (z - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
     // Standardized Laplace errors: mean 0 (the mean of 8 has standard deviation 0.35) and
-    // standard deviation 1 (8 draws: within [0.25, 2.5] but for about one run in a thousand).
+    // standard deviation 1. The sample standard deviation of 8 draws falls outside [0.1, 3.5]
+    // in about 3 runs in 100,000 (simulated; [0.25, 2.5] failed 4 in 1,000, and did once in
+    // CI). Noise ten times too small, or the attack's error of thousands of standard
+    // deviations, still fails.
     assert!(
         mean.abs() < 2.0,
         "errors {errors:?} (std dev {std_dev}, truth {truth})"
     );
-    assert!((0.25..2.5).contains(&spread), "errors {errors:?}");
+    assert!((0.1..3.5).contains(&spread), "errors {errors:?}");
 }
 
 /// The main run sees every row, so it may not make a release with privacy at all.
@@ -318,6 +321,50 @@ fn an_entity_run_reads_only_its_own_rows() {
     assert_eq!(
         counts.groups_suppressed, 0,
         "a 'foreign' group existed: {counts:?}"
+    );
+}
+
+/// Contribution rows made byte by byte, each one defect away from a valid chunk (stray bytes
+/// after the last row, a row count beyond the rows, a cut row, a key that is not UTF-8, a bad
+/// measure tag, a misnamed column), are refused whole: none of their `smuggled` rows reaches the
+/// release, every run saw all six refused, and the valid chunk after them counts.
+#[test]
+fn malformed_contribution_rows_are_refused_whole() {
+    let (t, report) = run_hostile(&threshold("raw_rows", "key", "n"), "");
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    assert_eq!(keys(&report, "raw_rows", "key"), vec!["valid".to_string()]);
+    let sums = table(&report, "raw_rows");
+    let refused = sums
+        .column_by_name("n_sum")
+        .and_then(|c| c.as_any().downcast_ref::<Float64Array>().cloned())
+        .expect("n_sum");
+    let Some(ReleaseOutcome::Released { report: counts, .. }) = report.releases.first() else {
+        panic!("{report:?}");
+    };
+    assert_eq!(refused.value(0), 6.0 * counts.entities as f64);
+    let entries = audit(&t, &report, "release.entities");
+    let details = &entries[0].details;
+    assert_eq!(
+        details["chunks_refused"].as_u64(),
+        Some(6 * counts.entities),
+        "{details}"
+    );
+}
+
+/// An entity's rows read in the compact table encoding (`entity_table`, what the SDK's
+/// `Entity::rows` asks for) are the very batches the Arrow IPC path gives, for every granted
+/// table and every entity (strings with nulls, integers, floats, dates).
+#[test]
+fn entity_tables_and_arrow_ipc_give_the_same_rows() {
+    let (_t, report) = run_hostile(&threshold("both_ways", "read", "n"), "");
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    assert_eq!(keys(&report, "both_ways", "read"), vec!["same".to_string()]);
+    let Some(ReleaseOutcome::Released { report: counts, .. }) = report.releases.first() else {
+        panic!("{report:?}");
+    };
+    assert_eq!(
+        counts.groups_suppressed, 0,
+        "another key existed: {counts:?}"
     );
 }
 

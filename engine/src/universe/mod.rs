@@ -230,6 +230,10 @@ impl IdentifierOracle for IdentifierUniverse {
         self.entities.contains(key)
     }
 
+    fn entity_count(&self) -> Option<usize> {
+        Some(self.entities.len())
+    }
+
     fn is_pseudonym(&self, text: &str) -> bool {
         decode(&text.to_ascii_lowercase()).is_some_and(|p| self.identifiers.contains(&p))
     }

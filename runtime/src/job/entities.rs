@@ -60,11 +60,65 @@ struct EntityHost {
     out: Arc<Mutex<EntityYield>>,
     audit: RunAudit,
     next_handle: i32,
-    /// Open `entity_rows` queries: the table whose rows are not yet handed out, if any.
-    open: BTreeMap<i32, Option<usize>>,
+    /// Open `entity_rows` and `entity_table` queries: the table whose rows are not yet handed
+    /// out, if any, and how they are staged.
+    open: BTreeMap<i32, (Option<usize>, Staging)>,
+}
+
+/// How an open query's rows are staged for the module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Staging {
+    /// An Arrow IPC stream (`entity_rows`).
+    Ipc,
+    /// The table encoding (`entity_table`).
+    Table,
 }
 
 impl EntityHost {
+    /// Adds a chunk of this entity's contributions, or counts it refused.
+    fn take(&mut self, call: &str, chunk: &[u8], append: Append) -> Result<(), CallError> {
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| Fault::Internal("an entity's contributions are poisoned".into()))?;
+        let EntityYield {
+            rows,
+            drops,
+            chunks_refused,
+        } = &mut *out;
+        append(&self.release.check, chunk, rows, drops).map_err(|message| {
+            *chunks_refused += 1;
+            CallError::code(
+                ErrorCode::InvalidContributions,
+                format!("{call}: {message}"),
+            )
+        })
+    }
+
+    /// Opens a query over this entity's rows of `table`, staged as `staging` says.
+    fn open_table(&mut self, call: &str, table: &str, staging: Staging) -> Result<i32, CallError> {
+        let tables = &self.release.tables;
+        let Some(t) = tables.tables.iter().position(|t| t.name == table) else {
+            return Err(CallError::code(
+                ErrorCode::QueryRejected,
+                format!("{call}: the scenario grants no table named '{table}'"),
+            ));
+        };
+        if staging == Staging::Table && !tables.tables[t].compact {
+            return Err(CallError::code(
+                ErrorCode::NotAvailable,
+                format!(
+                    "entity_table: '{table}' has a column of a type the table encoding does not \
+                     carry; read it with entity_rows"
+                ),
+            ));
+        }
+        let handle = self.next_handle;
+        self.next_handle = self.next_handle.saturating_add(1);
+        self.open.insert(handle, (Some(t), staging));
+        Ok(handle)
+    }
+
     fn not_here(what: &str) -> CallError {
         CallError::code(
             ErrorCode::NotAvailable,
@@ -89,17 +143,25 @@ impl Host for EntityHost {
             ));
         };
         let tables = &self.release.tables;
+        let staging = slot.1;
         let pending = slot
+            .0
             .take()
             .map(|t| (t, tables.slice(t, self.entity)))
             .filter(|(_, rows)| rows.num_rows() > 0);
         match pending {
             Some((table, rows)) => {
                 // The table was normalized to the ABI's types when it was grouped.
-                let ipc = tables.tables[table]
-                    .encoder
-                    .encode(&rows)
-                    .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
+                let ipc = match staging {
+                    Staging::Ipc => tables.tables[table]
+                        .encoder
+                        .encode(&rows)
+                        .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?,
+                    // `entity_table` opened it only if every column fits the encoding.
+                    Staging::Table => crate::engine::table::encode(&rows).ok_or_else(|| {
+                        Fault::Internal("cannot encode an entity's rows as a table".into())
+                    })?,
+                };
                 Ok(Some(Batch {
                     ipc,
                     rows: rows.num_rows() as u64,
@@ -150,41 +212,26 @@ impl Host for EntityHost {
     }
 
     fn entity_rows(&mut self, table: &str) -> Result<i32, CallError> {
-        let tables = &self.release.tables;
-        let Some(t) = tables.tables.iter().position(|t| t.name == table) else {
-            return Err(CallError::code(
-                ErrorCode::QueryRejected,
-                format!("entity_rows: the scenario grants no table named '{table}'"),
-            ));
-        };
-        let handle = self.next_handle;
-        self.next_handle = self.next_handle.saturating_add(1);
-        self.open.insert(handle, Some(t));
-        Ok(handle)
+        self.open_table("entity_rows", table, Staging::Ipc)
+    }
+
+    fn entity_table(&mut self, table: &str) -> Result<i32, CallError> {
+        self.open_table("entity_table", table, Staging::Table)
     }
 
     fn contribute(&mut self, chunk: &[u8]) -> Result<(), CallError> {
-        let mut out = self
-            .out
-            .lock()
-            .map_err(|_| Fault::Internal("an entity's contributions are poisoned".into()))?;
-        let EntityYield {
-            rows,
-            drops,
-            chunks_refused,
-        } = &mut *out;
-        self.release
-            .check
-            .append(chunk, rows, drops)
-            .map_err(|message| {
-                *chunks_refused += 1;
-                CallError::code(
-                    ErrorCode::InvalidContributions,
-                    format!("contribute: {message}"),
-                )
-            })
+        self.take("contribute", chunk, EntityChunkCheck::append)
+    }
+
+    fn contribute_rows(&mut self, chunk: &[u8]) -> Result<(), CallError> {
+        self.take("contribute_rows", chunk, EntityChunkCheck::append_rows)
     }
 }
+
+/// How a chunk's rows are checked and added: [`EntityChunkCheck::append`] (Arrow IPC) or
+/// [`EntityChunkCheck::append_rows`] (contribution rows).
+type Append =
+    fn(&EntityChunkCheck, &[u8], &mut Vec<EntityRow>, &mut EntityDrops) -> Result<(), String>;
 
 /// Counts over all entity runs of a release, for the audit log.
 #[derive(Default)]

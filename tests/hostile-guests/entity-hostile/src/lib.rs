@@ -18,6 +18,15 @@
 //! - `misfit` (privacy, dimension `band` declared as `["a"]`): rich residents send a key outside
 //!   the domain, the others a chunk of the wrong shape, to make the guard block the release (a
 //!   bit chosen by one entity's data). Neither may block it: those rows are only dropped.
+//! - `raw_rows` (threshold, dimension `key`, measure `n`): hands `contribute_rows` chunks made
+//!   byte by byte that are almost right: a valid row followed by stray bytes, a row count larger
+//!   than the rows sent, a row cut short, a key that is not UTF-8, a measure tag of 7, and the
+//!   names in the wrong case. Each has a row keyed `smuggled`; the host must refuse each chunk
+//!   whole, so only the last, valid chunk's key `valid` is released.
+//! - `both_ways` (threshold, dimension `read`): reads this entity's rows of every granted table in
+//!   the compact table encoding (`entity_table`, what `Entity::rows` uses) and as Arrow IPC
+//!   (`entity::rows`), and keys its row `same` only if the table encoding was served and both
+//!   gave identical batches.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -29,12 +38,14 @@ use shuyu_sdk::{log, query, BatchExt, Release, Result};
 shuyu_sdk::entry!(main_run);
 shuyu_sdk::contribute!(one_entity);
 
-const RELEASES: [&str; 5] = [
+const RELEASES: [&str; 7] = [
     "credit_richest",
     "key_richest",
     "state_seen",
     "foreign_rows",
     "misfit",
+    "raw_rows",
+    "both_ways",
 ];
 
 /// The largest income any run of this instance has seen (bits of an f64).
@@ -66,7 +77,11 @@ fn incomes(entity: &Entity) -> Result<Vec<f64>> {
     let mut out = Vec::new();
     for batch in entity.rows("residents")? {
         let income = batch.f64_lossy("income")?;
-        out.extend((0..batch.num_rows()).filter(|&i| income.is_valid(i)).map(|i| income.value(i)));
+        out.extend(
+            (0..batch.num_rows())
+                .filter(|&i| income.is_valid(i))
+                .map(|i| income.value(i)),
+        );
     }
     Ok(out)
 }
@@ -170,9 +185,85 @@ fn one_entity(entity: &Entity) -> Result<Contributions> {
             }
             Contributions::new(&["band"], &["income"])
         }
+        "both_ways" => {
+            let mut key = "same".to_string();
+            for table in ["residents", "clinic_visits"] {
+                // SAFETY: the pointer and length describe `table`, alive across the call.
+                let served = unsafe { shuyu_sdk::abi::entity_table(table.as_ptr(), table.len()) };
+                if served < 0 {
+                    key = format!("{table}: not served ({served})");
+                    break;
+                }
+                // SAFETY: `served` is a handle this run opened and no longer uses.
+                unsafe { shuyu_sdk::abi::close(served) };
+                let compact = entity.rows(table)?;
+                let ipc = entity::rows(table)?.collect::<Result<Vec<_>>>()?;
+                if compact != ipc {
+                    key = format!("{table}: differs");
+                    break;
+                }
+            }
+            let mut out = Contributions::new(&["read"], &["n"])?;
+            out.push(&[&key], &[1.0])?;
+            Ok(out)
+        }
+        "raw_rows" => {
+            let refused = raw_chunks()
+                .iter()
+                .filter(|chunk| {
+                    // SAFETY: the pointer and length describe `chunk`, alive across the call.
+                    unsafe { shuyu_sdk::abi::contribute_rows(chunk.as_ptr(), chunk.len()) < 0 }
+                })
+                .count();
+            let mut out = Contributions::new(&["key"], &["n"])?;
+            out.push(&["valid"], &[refused as f64])?;
+            Ok(out)
+        }
         other => {
             log!("entity-hostile: no contribution for {other}");
             Contributions::new(&[], &[])
         }
     }
+}
+
+/// A `contribute_rows` chunk for the contract (`key`; `n`): the header with these names and
+/// row count, then `body`.
+fn chunk(names: [&str; 2], rows: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = b"SYR1".to_vec();
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    for name in names {
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.extend_from_slice(&rows.to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// One row: a key of these bytes, a measure with this tag and the value 1.
+fn row(key: &[u8], tag: u8) -> Vec<u8> {
+    let mut out = (key.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(key);
+    out.push(tag);
+    out.extend_from_slice(&1.0f64.to_le_bytes());
+    out
+}
+
+/// Chunks that are each one defect away from a valid chunk with the row `smuggled`.
+fn raw_chunks() -> Vec<Vec<u8>> {
+    let names = ["key", "n"];
+    let good = row(b"smuggled", 1);
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"smuggled");
+    let mut two = good.clone();
+    two.extend_from_slice(&row(b"smuggled", 1));
+    vec![
+        chunk(names, 1, &trailing),
+        chunk(names, 3, &two),
+        chunk(names, 1, &good[..good.len() - 3]),
+        chunk(names, 1, &row(b"smuggled\xff", 1)),
+        chunk(names, 1, &row(b"smuggled", 7)),
+        chunk(["Key", "n"], 1, &good),
+    ]
 }
