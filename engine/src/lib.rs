@@ -22,7 +22,7 @@ pub mod universe;
 
 pub use partition::{PartitionKey, PartitionedTables, SplitError, MAX_PARTITIONED_BYTES};
 pub use pseudonym::Pseudonymizer;
-pub use session::{EngineSession, GrantedColumns, SessionOptions};
+pub use session::{EngineSession, EntityKeys, EntityScan, GrantedColumns, SessionOptions};
 pub use universe::{IdentifierUniverse, UniverseCache};
 
 /// Why a query could not run.

@@ -46,6 +46,17 @@ struct Spent {
     values: AtomicU64,
 }
 
+impl Spent {
+    /// Adds the time since `started` and `values` pseudonyms computed.
+    fn add(&self, started: std::time::Instant, values: u64) {
+        self.nanos.fetch_add(
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.values.fetch_add(values, Ordering::Relaxed);
+    }
+}
+
 impl Pseudonymizer {
     /// Builds the pseudonymizer from a per-scenario key (see `keys::DomainKeys::pseudonym_key`).
     pub fn new(scenario_key: &[u8; 32]) -> Self {
@@ -89,6 +100,14 @@ impl Pseudonymizer {
     /// The pseudonym of a value as the guest sees it (32 lowercase hex characters).
     pub fn pseudonym(&self, value: &str) -> String {
         hex::encode(self.pseudonym_bytes(value))
+    }
+
+    /// [`Pseudonymizer::pseudonym`], counted in [`Pseudonymizer::spent`] like the UDF's.
+    pub(crate) fn pseudonym_counted(&self, value: &str) -> String {
+        let started = std::time::Instant::now();
+        let pseudonym = self.pseudonym(value);
+        self.spent.add(started, 1);
+        pseudonym
     }
 
     /// A DataFusion scalar function mapping a string column to its pseudonyms (nulls stay null).
@@ -178,12 +197,7 @@ impl ScalarUDFImpl for PseudonymUdf {
                 None => out.append_null(),
             }
         }
-        let spent = &self.pseudonymizer.spent;
-        spent.nanos.fetch_add(
-            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        spent.values.fetch_add(computed, Ordering::Relaxed);
+        self.pseudonymizer.spent.add(started, computed);
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
     }
 }

@@ -1,13 +1,15 @@
 //! A job's DataFusion session over granted, pseudonymized views.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow::datatypes::DataType;
 use datafusion::datasource::MemTable;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{
-    ident, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
+    cast, ident, DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
 };
 use futures::StreamExt;
 
@@ -45,6 +47,36 @@ pub struct EngineSession {
     /// Names of the host's own functions inside the granted views (pseudonyms): allowed in a
     /// plan, though a guest cannot name them (they are not registered).
     internal: Vec<String>,
+    /// For each view whose entity column (always an identifier) is granted: the same rows and
+    /// columns with that column raw, for [`EngineSession::scan_by_entity`]. Never registered:
+    /// no SQL reaches them.
+    by_entity: Arc<HashMap<String, EntityFrame>>,
+}
+
+/// A view's rows with its entity column raw.
+#[derive(Clone)]
+struct EntityFrame {
+    frame: DataFrame,
+    pseudonymizer: Pseudonymizer,
+}
+
+/// Every row of a granted view for grouping by entity ([`EngineSession::scan_by_entity`]).
+pub struct EntityScan {
+    /// The rows: the view's columns, in its order, the entity column raw.
+    pub stream: SendableRecordBatchStream,
+    /// What turns a raw entity identifier into its key, the pseudonym the view shows.
+    pub keys: EntityKeys,
+}
+
+/// Turns a raw entity identifier into its key, the pseudonym the view shows.
+#[derive(Clone)]
+pub struct EntityKeys(Pseudonymizer);
+
+impl EntityKeys {
+    /// The pseudonym of `value` (counted in [`Pseudonymizer::spent`] like the view's).
+    pub fn key(&self, value: &str) -> String {
+        self.0.pseudonym_counted(value)
+    }
 }
 
 /// The columns of a dataset a scenario grants. The engine knows datasets and column names, not
@@ -70,6 +102,7 @@ impl EngineSession {
         let ctx = context(options)?;
         let udf = pseudonymizer.udf();
         let internal = vec![udf.name().to_string()];
+        let mut by_entity = HashMap::new();
         for (dataset, grant) in grants {
             let path = dataset.data_path.to_str().ok_or_else(|| {
                 EngineError::setup_message(format!(
@@ -82,14 +115,38 @@ impl EngineSession {
                 .await
                 .map_err(|e| EngineError::setup(dataset.name(), e))?;
             let granted = grant.granted_columns();
+            let entity = dataset.manifest.dataset.entity_column.as_str();
             let mut columns = Vec::with_capacity(granted.len());
+            let mut raw_entity = Vec::with_capacity(granted.len());
+            let mut entity_granted = false;
             for column in granted {
                 let identifier = dataset.identifier_columns().any(|c| c == column);
-                columns.push(if identifier {
+                let viewed = if identifier {
                     udf.call(vec![ident(column)]).alias(column)
                 } else {
                     ident(column)
+                };
+                raw_entity.push(if identifier && column == entity {
+                    entity_granted = true;
+                    // The UDF's own input: the value as a string.
+                    cast(ident(column), DataType::Utf8).alias(column)
+                } else {
+                    viewed.clone()
                 });
+                columns.push(viewed);
+            }
+            if entity_granted {
+                let frame = scan
+                    .clone()
+                    .select(raw_entity)
+                    .map_err(|e| EngineError::setup(dataset.name(), e))?;
+                by_entity.insert(
+                    dataset.name().to_string(),
+                    EntityFrame {
+                        frame,
+                        pseudonymizer: pseudonymizer.clone(),
+                    },
+                );
             }
             let view = scan
                 .select(columns)
@@ -98,7 +155,11 @@ impl EngineSession {
             ctx.register_table(dataset.name(), view)
                 .map_err(|e| EngineError::setup(dataset.name(), e))?;
         }
-        Ok(Self { ctx, internal })
+        Ok(Self {
+            ctx,
+            internal,
+            by_entity: Arc::new(by_entity),
+        })
     }
 
     /// Builds the session of one partition run of `release_vector`: each granted name is an
@@ -120,6 +181,7 @@ impl EngineSession {
         Ok(Self {
             ctx,
             internal: Vec::new(),
+            by_entity: Arc::default(),
         })
     }
 
@@ -191,18 +253,32 @@ impl EngineSession {
             .map_err(|e| EngineError::Rejected(rejection_message(&e)))
     }
 
-    /// Every row of the granted view `table`, for the host's own use (grouping rows by entity
-    /// for `release_entities`): no guest SQL is involved, so the surface checks do not apply.
-    pub async fn scan_view(&self, table: &str) -> Result<SendableRecordBatchStream, EngineError> {
-        let frame = self
-            .ctx
-            .table(table)
-            .await
-            .map_err(|e| EngineError::failed(table, e))?;
-        frame
+    /// Every row of the granted view `table` for grouping it by entity, for the host's own use
+    /// (`release_entities`, services): the view's rows and columns, except that the entity
+    /// column comes raw, so that the host pseudonymizes each entity once ([`EntityKeys::key`])
+    /// instead of every row (a table such as `tax_payments` has a dozen rows per entity). The
+    /// raw values stay on the host: what a run sees is the key, the pseudonym the view gives.
+    ///
+    /// # Errors
+    /// [`EngineError::Rejected`] when `table` is not a granted view whose entity column is
+    /// granted (a per-entity release needs every entity column; scenarios are checked for it);
+    /// [`EngineError::Failed`] when the scan cannot start.
+    pub async fn scan_by_entity(&self, table: &str) -> Result<EntityScan, EngineError> {
+        let Some(entity) = self.by_entity.get(table) else {
+            return Err(EngineError::Rejected(format!(
+                "{table}: no granted view with its entity column granted"
+            )));
+        };
+        let stream = entity
+            .frame
+            .clone()
             .execute_stream()
             .await
-            .map_err(|e| EngineError::failed(table, e))
+            .map_err(|e| EngineError::failed(table, e))?;
+        Ok(EntityScan {
+            stream,
+            keys: EntityKeys(entity.pseudonymizer.clone()),
+        })
     }
 
     /// Plans and starts a query, returning its stream of batches. Dropping the stream cancels it

@@ -4,15 +4,19 @@
 //!
 //! The views are read once, through the same session a job's queries use (granted columns,
 //! identifiers as pseudonyms), and each table's rows are ordered by owning entity, so that one
-//! entity's rows are a zero-copy slice.
+//! entity's rows are a slice. The entity column itself is not kept: every row of an entity
+//! holds the same pseudonym, so a slice gets it back from the entity's key, and the grouped
+//! copy does not carry a 32-byte string per row (most of its bytes in a table like
+//! `tax_payments`, whose other granted column is one number).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
+use arrow::datatypes::{Schema, SchemaRef};
 use futures::StreamExt;
 
-use crate::engine::{ipc, EngineSession};
+use crate::engine::{ipc, EngineSession, EntityKeys};
 use crate::governance::ApprovedScenario;
 use crate::sandbox::{Fault, LimitKind};
 
@@ -23,7 +27,14 @@ pub(crate) const MAX_GROUPED_BYTES: usize = 1 << 30;
 /// One granted view, its rows ordered by entity.
 pub(crate) struct EntityTable {
     pub(crate) name: String,
+    /// The view's rows ordered by entity, without the entity column.
     rows: RecordBatch,
+    /// What one entity's rows look like: the columns of `rows` with the entity column put
+    /// back at `entity_at`.
+    schema: SchemaRef,
+    /// Where the entity column goes back (`None` for a table with no rows, whose schema is
+    /// empty).
+    entity_at: Option<usize>,
     /// Encodes slices of `rows` with the schema message made once.
     pub(crate) encoder: ipc::StreamEncoder,
     /// Whether slices of `rows` can be staged in the table encoding (`entity_table`).
@@ -53,12 +64,83 @@ impl EntityTables {
             .sum()
     }
 
-    /// Entity `e`'s rows of table `t` (zero-copy).
-    pub(crate) fn slice(&self, table: usize, entity: usize) -> RecordBatch {
+    /// Entity `e`'s rows of table `t`: a zero-copy slice of every column but the entity's,
+    /// which is the entity's key repeated.
+    ///
+    /// # Errors
+    /// Only if the grouped table disagrees with its own schema (a bug; the message says so).
+    pub(crate) fn slice(&self, table: usize, entity: usize) -> Result<RecordBatch, String> {
         let t = &self.tables[table];
         let start = t.offsets[entity] as usize;
-        let end = t.offsets[entity + 1] as usize;
-        t.rows.slice(start, end - start)
+        let rows = t.offsets[entity + 1] as usize - start;
+        let kept = t.rows.slice(start, rows);
+        let Some(at) = t.entity_at else {
+            return Ok(kept);
+        };
+        let mut columns: Vec<ArrayRef> = kept.columns().to_vec();
+        let key: &str = &self.keys[entity];
+        columns.insert(
+            at,
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                key, rows,
+            ))),
+        );
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(t.schema.clone(), columns, &options)
+            .map_err(|e| format!("{}: an entity's rows do not fit the table: {e}", t.name))
+    }
+}
+
+/// Entities met so far, by raw identifier; an entity's index is the order the scan met it in.
+#[derive(Default)]
+struct Owners {
+    by_raw: HashMap<Box<str>, u32>,
+}
+
+impl Owners {
+    /// The entity of the raw identifier `value`, added if new; `None` past `u32::MAX - 1`
+    /// entities.
+    fn of(&mut self, value: &str) -> Option<u32> {
+        if let Some(&owner) = self.by_raw.get(value) {
+            return Some(owner);
+        }
+        let owner = u32::try_from(self.by_raw.len())
+            .ok()
+            .filter(|&o| o < u32::MAX)?;
+        self.by_raw.insert(Box::from(value), owner);
+        Some(owner)
+    }
+
+    /// Every entity's key, by index: the pseudonyms of the raw identifiers, made on `threads`
+    /// threads (one HMAC per entity, once all tables are read).
+    fn keys(self, keys: &EntityKeys, threads: usize) -> Result<Vec<Arc<str>>, String> {
+        let mut raw: Vec<&str> = vec![""; self.by_raw.len()];
+        for (value, &owner) in &self.by_raw {
+            if let Some(slot) = raw.get_mut(owner as usize) {
+                *slot = value;
+            }
+        }
+        let per_thread = raw.len().div_ceil(threads.max(1)).max(1);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = raw
+                .chunks(per_thread)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|value| Arc::from(keys.key(value)))
+                            .collect::<Vec<Arc<str>>>()
+                    })
+                })
+                .collect();
+            let mut all = Vec::with_capacity(raw.len());
+            for part in parts {
+                all.extend(
+                    part.join()
+                        .map_err(|_| "a thread making entity keys panicked".to_string())?,
+                );
+            }
+            Ok(all)
+        })
     }
 }
 
@@ -72,16 +154,30 @@ pub(crate) async fn group(
     session: &EngineSession,
     max_bytes: usize,
 ) -> Result<EntityTables, Result<String, Fault>> {
-    let mut index: HashMap<Arc<str>, u32> = HashMap::new();
-    let mut keys: Vec<Arc<str>> = Vec::new();
-    let mut raw: Vec<(String, Vec<RecordBatch>, Vec<u32>)> = Vec::new();
+    let mut owners_of = Owners::default();
+    let mut keys_of = None;
+    let mut raw: Vec<(String, Vec<RecordBatch>, Vec<u32>, usize)> = Vec::new();
     let mut bytes = 0usize;
     for dataset in &scenario.datasets {
         let entity_column = dataset.manifest.dataset.entity_column.as_str();
-        let mut stream = session
-            .scan_view(dataset.name())
+        let scan = session
+            .scan_by_entity(dataset.name())
             .await
             .map_err(|e| Ok(e.to_string()))?;
+        let not_granted = || {
+            Ok(format!(
+                "{}: the entity column {entity_column} is not a granted Utf8 column",
+                dataset.name()
+            ))
+        };
+        let entity_at = scan
+            .stream
+            .schema()
+            .index_of(entity_column)
+            .map_err(|_| not_granted())?;
+        let mut stream = scan.stream;
+        // One scenario, one key: every table's scan turns raw identifiers into the same keys.
+        keys_of.get_or_insert(scan.keys);
         let mut batches = Vec::new();
         let mut owners = Vec::new();
         while let Some(batch) = stream.next().await {
@@ -91,13 +187,11 @@ pub(crate) async fn group(
                 return Err(Err(Fault::Limit(LimitKind::Memory)));
             }
             let Some(entities) = batch
-                .column_by_name(entity_column)
+                .columns()
+                .get(entity_at)
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>())
             else {
-                return Err(Ok(format!(
-                    "{}: the entity column {entity_column} is not a granted Utf8 column",
-                    dataset.name()
-                )));
+                return Err(not_granted());
             };
             // Tables are often stored by entity (a tax table repeats each code a dozen times
             // in a row), so the previous row's owner saves most lookups.
@@ -108,49 +202,46 @@ pub(crate) async fn group(
                     owners.push(u32::MAX);
                     continue;
                 }
-                let key = entities.value(row);
+                let value = entities.value(row);
                 if let Some((last, owner)) = previous {
-                    if last == key {
+                    if last == value {
                         owners.push(owner);
                         continue;
                     }
                 }
-                let owner = match index.get(key) {
-                    Some(&owner) => owner,
-                    None => {
-                        let owner = u32::try_from(keys.len())
-                            .ok()
-                            .filter(|&o| o < u32::MAX)
-                            .ok_or(Err(Fault::Limit(LimitKind::Entities)))?;
-                        let key: Arc<str> = Arc::from(key);
-                        index.insert(key.clone(), owner);
-                        keys.push(key);
-                        owner
-                    }
-                };
-                previous = Some((key, owner));
+                let owner = owners_of
+                    .of(value)
+                    .ok_or(Err(Fault::Limit(LimitKind::Entities)))?;
+                previous = Some((value, owner));
                 owners.push(owner);
             }
             batches.push(batch);
         }
-        raw.push((dataset.name().to_string(), batches, owners));
+        raw.push((dataset.name().to_string(), batches, owners, entity_at));
     }
-    drop(index);
+    let keys = match keys_of {
+        Some(keys_of) => owners_of
+            .keys(&keys_of, crate::sandbox::entity_workers())
+            .map_err(Ok)?,
+        None => Vec::new(),
+    };
     let entities = keys.len();
     let mut tables = Vec::with_capacity(raw.len());
-    for (name, batches, owners) in raw {
-        tables.push(sort_by_owner(name, &batches, &owners, entities).map_err(Ok)?);
+    for (name, batches, owners, entity_at) in raw {
+        tables.push(sort_by_owner(name, &batches, &owners, entities, entity_at).map_err(Ok)?);
     }
     Ok(EntityTables { tables, keys })
 }
 
-/// Orders a table's rows by owning entity (a counting sort, stable within an entity) and
-/// records where each entity's rows start.
+/// Orders a table's rows by owning entity (a counting sort, stable within an entity), leaving
+/// out the entity column (column `entity_at` of every batch), and records where each entity's
+/// rows start.
 fn sort_by_owner(
     name: String,
     batches: &[RecordBatch],
     owners: &[u32],
     entities: usize,
+    entity_at: usize,
 ) -> Result<EntityTable, String> {
     let mut offsets = vec![0u32; entities + 1];
     for &owner in owners.iter().filter(|&&o| o != u32::MAX) {
@@ -175,33 +266,51 @@ fn sort_by_owner(
             *slot += 1;
         }
     }
-    let schema = match batches.first() {
-        Some(batch) => batch.schema(),
-        None => {
-            let empty = Arc::new(arrow::datatypes::Schema::empty());
-            return Ok(EntityTable {
-                name,
-                encoder: ipc::StreamEncoder::new(&empty).map_err(|e| e.to_string())?,
-                compact: crate::engine::table::encodable(&empty),
-                rows: RecordBatch::new_empty(empty),
-                offsets,
-            });
-        }
-    };
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    let rows = if order.is_empty() {
-        RecordBatch::new_empty(schema)
-    } else {
-        arrow::compute::interleave_record_batch(&refs, &order)
-            .map_err(|e| format!("{name}: cannot order rows by entity: {e}"))?
-    };
+    if batches.is_empty() {
+        let empty = Arc::new(Schema::empty());
+        return Ok(EntityTable {
+            name,
+            encoder: ipc::StreamEncoder::new(&empty).map_err(|e| e.to_string())?,
+            compact: crate::engine::table::encodable(&empty),
+            rows: RecordBatch::new_empty(empty.clone()),
+            schema: empty,
+            entity_at: None,
+            offsets,
+        });
+    }
     // Once for the table, not once per entity: every slice is then already in the ABI's types.
-    let rows = ipc::normalize(&rows).map_err(|e| format!("{name}: {e}"))?;
-    let encoder = ipc::StreamEncoder::new(&rows.schema()).map_err(|e| format!("{name}: {e}"))?;
-    let compact = crate::engine::table::encodable(&rows.schema());
+    let batches = batches
+        .iter()
+        .map(ipc::normalize)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{name}: {e}"))?;
+    let schema = batches[0].schema();
+    if entity_at >= schema.fields().len() {
+        return Err(format!("{name}: the entity column is not in the rows"));
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len() - 1);
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len() - 1);
+    for (c, field) in schema.fields().iter().enumerate() {
+        if c == entity_at {
+            continue;
+        }
+        let values: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+        columns.push(
+            arrow::compute::interleave(&values, &order)
+                .map_err(|e| format!("{name}: cannot order rows by entity: {e}"))?,
+        );
+        fields.push(field.clone());
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(order.len()));
+    let rows = RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let encoder = ipc::StreamEncoder::new(&schema).map_err(|e| format!("{name}: {e}"))?;
+    let compact = crate::engine::table::encodable(&schema);
     Ok(EntityTable {
         name,
         rows,
+        schema,
+        entity_at: Some(entity_at),
         encoder,
         compact,
         offsets,
@@ -211,13 +320,23 @@ fn sort_by_owner(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::Int64Array;
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::array::{Int32Array, Int64Array};
+    use arrow::datatypes::{DataType, Field};
 
-    fn batch(values: &[i64]) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))])
-            .expect("batch")
+    /// A batch of (v, e): `v` tells where a row came from, `e` is its entity column as scanned.
+    fn batch(values: &[i32], entities: &[&str]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Int32, false),
+            Field::new("e", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int32Array::from(values.to_vec())),
+                Arc::new(StringArray::from(entities.to_vec())),
+            ],
+        )
+        .expect("batch")
     }
 
     fn values(batch: &RecordBatch) -> Vec<i64> {
@@ -225,29 +344,48 @@ mod tests {
             .column(0)
             .as_any()
             .downcast_ref::<Int64Array>()
-            .expect("i64");
+            .expect("normalized to i64");
         column.values().to_vec()
+    }
+
+    fn entities(batch: &RecordBatch) -> Vec<&str> {
+        let column = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("utf8");
+        column.iter().map(|v| v.expect("no null")).collect()
     }
 
     #[test]
     fn rows_are_ordered_by_owner_across_batches_and_ownerless_rows_dropped() {
-        let batches = [batch(&[10, 11, 12]), batch(&[13, 14])];
-        // Row values tell where they came from; owners 0..3, u32::MAX for "no entity".
+        let batches = [
+            batch(&[10, 11, 12], &["c", "a", ""]),
+            batch(&[13, 14], &["c", "a"]),
+        ];
+        // Owners 0..3 (a, b, c), u32::MAX for "no entity".
         let owners = [2, 0, u32::MAX, 2, 0];
-        let table = sort_by_owner("t".into(), &batches, &owners, 3).expect("sorted");
+        let table = sort_by_owner("t".into(), &batches, &owners, 3, 1).expect("sorted");
         assert_eq!(table.offsets, vec![0, 2, 2, 4]);
-        assert_eq!(values(&table.rows), vec![11, 14, 10, 13]);
+        assert_eq!(table.rows.num_columns(), 1, "the entity column is not kept");
         let tables = EntityTables {
             tables: vec![table],
             keys: vec!["a".into(), "b".into(), "c".into()],
         };
-        assert_eq!(values(&tables.slice(0, 0)), vec![11, 14]);
+        let a = tables.slice(0, 0).expect("a");
+        assert_eq!(values(&a), vec![11, 14]);
         assert_eq!(
-            tables.slice(0, 1).num_rows(),
-            0,
-            "an entity without rows here"
+            entities(&a),
+            vec!["a", "a"],
+            "the key comes back in its place"
         );
-        assert_eq!(values(&tables.slice(0, 2)), vec![10, 13]);
+        assert_eq!(a.schema().field(1).name(), "e");
+        let b = tables.slice(0, 1).expect("b");
+        assert_eq!(b.num_rows(), 0, "an entity without rows here");
+        assert_eq!(b.num_columns(), 2);
+        let c = tables.slice(0, 2).expect("c");
+        assert_eq!(values(&c), vec![10, 13]);
+        assert_eq!(entities(&c), vec!["c", "c"]);
         assert_eq!(
             (tables.rows_of(0), tables.rows_of(1), tables.rows_of(2)),
             (2, 0, 2)
@@ -255,14 +393,46 @@ mod tests {
     }
 
     #[test]
+    fn a_table_of_the_entity_column_alone_keeps_its_row_counts() {
+        let schema = Arc::new(Schema::new(vec![Field::new("e", DataType::Utf8, false)]));
+        let only = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(StringArray::from(vec!["b", "a", "b"]))],
+        )
+        .expect("batch");
+        let table = sort_by_owner("t".into(), &[only], &[0, 1, 0], 2, 0).expect("sorted");
+        let tables = EntityTables {
+            tables: vec![table],
+            keys: vec!["b".into(), "a".into()],
+        };
+        let b = tables.slice(0, 0).expect("b");
+        assert_eq!(b.num_rows(), 2);
+        let column = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("utf8");
+        assert_eq!(
+            column.iter().collect::<Vec<_>>(),
+            vec![Some("b"), Some("b")]
+        );
+        assert_eq!(tables.slice(0, 1).expect("a").num_rows(), 1);
+    }
+
+    #[test]
     fn an_empty_table_gives_every_entity_no_rows() {
-        let table = sort_by_owner("t".into(), &[], &[], 2).expect("sorted");
+        let table = sort_by_owner("t".into(), &[], &[], 2, 0).expect("sorted");
         assert_eq!(table.offsets, vec![0, 0, 0]);
         assert_eq!(table.rows.num_rows(), 0);
-        let mismatched = sort_by_owner("t".into(), &[batch(&[1, 2])], &[0], 1);
+        let mismatched = sort_by_owner("t".into(), &[batch(&[1, 2], &["a", "a"])], &[0], 1, 1);
         assert!(
             mismatched.is_err(),
             "more rows than owners is a bug, not a panic"
+        );
+        let misplaced = sort_by_owner("t".into(), &[batch(&[1], &["a"])], &[0], 1, 2);
+        assert!(
+            misplaced.is_err(),
+            "an entity column past the last is a bug, not a panic"
         );
     }
 }

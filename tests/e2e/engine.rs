@@ -417,3 +417,93 @@ fn the_identifier_universe_knows_every_identifier_once_and_which_are_entities() 
     let other = Pseudonymizer::new(&[5; 32]);
     assert!(!universe.is_entity(&other.pseudonym(&usci)));
 }
+
+/// Every row of a stream as text, each cell rendered, column `entity_at` mapped through `key`.
+/// Sorted, since two partitions interleave in no fixed order.
+fn rendered_rows(
+    t: &TestDomain,
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    entity_at: usize,
+    key: &dyn Fn(&str) -> String,
+) -> Vec<Vec<Option<String>>> {
+    let mut rows = Vec::new();
+    t.domain.runtime().block_on(async {
+        while let Some(batch) = stream.next().await {
+            let batch = batch.unwrap();
+            let columns: Vec<_> = batch
+                .columns()
+                .iter()
+                .map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).unwrap())
+                .collect();
+            for row in 0..batch.num_rows() {
+                let mut cells = Vec::new();
+                for (i, column) in columns.iter().enumerate() {
+                    let text = column
+                        .as_any()
+                        .downcast_ref::<arrow::array::StringArray>()
+                        .unwrap();
+                    let cell = (!text.is_null(row)).then(|| text.value(row).to_string());
+                    cells.push(match cell {
+                        Some(value) if i == entity_at => Some(key(&value)),
+                        cell => cell,
+                    });
+                }
+                rows.push(cells);
+            }
+        }
+    });
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_scan_by_entity_gives_the_views_rows_with_each_entity_keyed_as_the_view_shows_it() {
+    let t = TestDomain::new();
+    // citizen_id is the entity column; employer_usci another identifier, which stays a pseudonym.
+    let columns: &[&str] = &["district", "citizen_id", "employer_usci", "income"];
+    let s = session(&t, &[("residents", columns)], 9);
+    let view = t
+        .domain
+        .runtime()
+        .block_on(s.execute("SELECT district, citizen_id, employer_usci, income FROM residents"))
+        .unwrap();
+    let expected = rendered_rows(&t, view, 1, &|v| v.to_string());
+    assert!(!expected.is_empty());
+    let scan = t
+        .domain
+        .runtime()
+        .block_on(s.scan_by_entity("residents"))
+        .unwrap();
+    assert_eq!(scan.stream.schema().field(1).name(), "citizen_id");
+    let raw = rendered_rows(&t, scan.stream, 1, &|v| v.to_string());
+    assert!(
+        raw.iter()
+            .all(|r| r[1].as_deref().is_some_and(|c| !is_pseudonym_shaped(c))),
+        "the entity column comes raw"
+    );
+    assert!(
+        raw.iter()
+            .all(|r| r[2].as_deref().is_none_or(is_pseudonym_shaped)),
+        "other identifiers stay pseudonyms"
+    );
+    let scan = t
+        .domain
+        .runtime()
+        .block_on(s.scan_by_entity("residents"))
+        .unwrap();
+    let keys = scan.keys;
+    let key = |raw: &str| keys.key(raw);
+    let keyed = rendered_rows(&t, scan.stream, 1, &key);
+    assert_eq!(
+        keyed, expected,
+        "keys are exactly the view's pseudonyms, row for row"
+    );
+
+    // Without its entity column granted, a view cannot be grouped by entity.
+    let s = session(&t, &[("residents", &["district", "income"])], 9);
+    match t.domain.runtime().block_on(s.scan_by_entity("residents")) {
+        Err(EngineError::Rejected(message)) => assert!(message.contains("entity column")),
+        Err(other) => panic!("expected a rejection, got {other}"),
+        Ok(_) => panic!("a view without its entity column was scanned by entity"),
+    }
+}

@@ -144,11 +144,11 @@ impl Host for EntityHost {
         };
         let tables = &self.release.tables;
         let staging = slot.1;
-        let pending = slot
-            .0
-            .take()
-            .map(|t| (t, tables.slice(t, self.entity)))
-            .filter(|(_, rows)| rows.num_rows() > 0);
+        let pending = match slot.0.take() {
+            Some(t) => Some((t, tables.slice(t, self.entity).map_err(Fault::Internal)?)),
+            None => None,
+        }
+        .filter(|(_, rows)| rows.num_rows() > 0);
         match pending {
             Some((table, rows)) => {
                 // The table was normalized to the ABI's types when it was grouped.

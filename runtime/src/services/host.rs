@@ -91,7 +91,11 @@ impl Host for AnswerHost {
         };
         let pending = match slot.take() {
             Some(Source::Table(t)) => {
-                let rows = self.prepared.tables.slice(t, self.entity);
+                let rows = self
+                    .prepared
+                    .tables
+                    .slice(t, self.entity)
+                    .map_err(Fault::Internal)?;
                 (rows.num_rows() > 0).then_some((rows, Some(t)))
             }
             Some(Source::Request) => Some((self.request.clone(), None)),
