@@ -4,7 +4,9 @@
 //! dataset is an unnamed Parquet scan wrapped in a view that selects the granted columns, with
 //! identifier columns replaced by pseudonyms ([`pseudonym`]); a partition run of `release_vector`
 //! gets in-memory tables holding its partition's rows of those same views, read once for all
-//! partitions ([`partition`]). A query must fit the guest's SQL
+//! partitions ([`partition`]). The host alone can scan a view with its entity column raw
+//! (`EngineSession::scan_by_entity`, for grouping rows by entity), from a frame that is never
+//! registered, so no query reaches it. A query must fit the guest's SQL
 //! surface ([`surface`]): bounded in size and nesting, one read-only query (no DDL, DML, COPY,
 //! statements, `EXPLAIN` or `DESCRIBE`), only allowlisted functions (no clock, no randomness, no
 //! function whose output an argument sizes), and every function call and `||` refuses inputs over

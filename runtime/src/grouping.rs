@@ -3,8 +3,9 @@
 //! runs").
 //!
 //! The views are read once, through the same session a job's queries use (granted columns,
-//! identifiers as pseudonyms), and each table's rows are ordered by owning entity, so that one
-//! entity's rows are a slice. The entity column itself is not kept: every row of an entity
+//! identifiers as pseudonyms, except the entity column, read raw so that each entity is
+//! pseudonymized once: `EngineSession::scan_by_entity`), and each table's rows are ordered by
+//! owning entity, so that one entity's rows are a slice. The entity column itself is not kept: every row of an entity
 //! holds the same pseudonym, so a slice gets it back from the entity's key, and the grouped
 //! copy does not carry a 32-byte string per row (most of its bytes in a table like
 //! `tax_payments`, whose other granted column is one number).
