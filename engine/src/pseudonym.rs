@@ -102,12 +102,16 @@ impl Pseudonymizer {
         hex::encode(self.pseudonym_bytes(value))
     }
 
-    /// [`Pseudonymizer::pseudonym`], counted in [`Pseudonymizer::spent`] like the UDF's.
-    pub(crate) fn pseudonym_counted(&self, value: &str) -> String {
+    /// [`Pseudonymizer::pseudonym`] of each value, counted in [`Pseudonymizer::spent`] like the
+    /// UDF's (timed once for all of them).
+    pub(crate) fn pseudonyms_counted(&self, values: &[&str]) -> Vec<Arc<str>> {
         let started = std::time::Instant::now();
-        let pseudonym = self.pseudonym(value);
-        self.spent.add(started, 1);
-        pseudonym
+        let pseudonyms = values
+            .iter()
+            .map(|v| Arc::from(self.pseudonym(v)))
+            .collect();
+        self.spent.add(started, values.len() as u64);
+        pseudonyms
     }
 
     /// A DataFusion scalar function mapping a string column to its pseudonyms (nulls stay null).

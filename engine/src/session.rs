@@ -73,9 +73,10 @@ pub struct EntityScan {
 pub struct EntityKeys(Pseudonymizer);
 
 impl EntityKeys {
-    /// The pseudonym of `value` (counted in [`Pseudonymizer::spent`] like the view's).
-    pub fn key(&self, value: &str) -> String {
-        self.0.pseudonym_counted(value)
+    /// The pseudonym of each raw identifier in `values`, in order (counted in
+    /// [`Pseudonymizer::spent`] like the view's).
+    pub fn keys(&self, values: &[&str]) -> Vec<Arc<str>> {
+        self.0.pseudonyms_counted(values)
     }
 }
 
@@ -255,7 +256,7 @@ impl EngineSession {
 
     /// Every row of the granted view `table` for grouping it by entity, for the host's own use
     /// (`release_entities`, services): the view's rows and columns, except that the entity
-    /// column comes raw, so that the host pseudonymizes each entity once ([`EntityKeys::key`])
+    /// column comes raw, so that the host pseudonymizes each entity once ([`EntityKeys::keys`])
     /// instead of every row (a table such as `tax_payments` has a dozen rows per entity). The
     /// raw values stay on the host: what a run sees is the key, the pseudonym the view gives.
     ///

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 
 use crate::engine::{ipc, EngineSession, EntityKeys};
@@ -125,13 +125,7 @@ impl Owners {
         std::thread::scope(|scope| {
             let parts: Vec<_> = raw
                 .chunks(per_thread)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|value| Arc::from(keys.key(value)))
-                            .collect::<Vec<Arc<str>>>()
-                    })
-                })
+                .map(|part| scope.spawn(move || keys.keys(part)))
                 .collect();
             let mut all = Vec::with_capacity(raw.len());
             for part in parts {
@@ -285,10 +279,26 @@ fn sort_by_owner(
         .map(ipc::normalize)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{name}: {e}"))?;
-    let schema = batches[0].schema();
-    if entity_at >= schema.fields().len() {
+    let scanned = batches[0].schema();
+    let Some(entity) = scanned.fields().get(entity_at) else {
         return Err(format!("{name}: the entity column is not in the rows"));
-    }
+    };
+    // As the view gives it: a pseudonym column is nullable, whatever the raw column was.
+    let entity = Arc::new(Field::new(entity.name(), DataType::Utf8, true));
+    let schema: SchemaRef = Arc::new(Schema::new(
+        scanned
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(c, f)| {
+                if c == entity_at {
+                    entity.clone()
+                } else {
+                    f.clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    ));
     let mut fields = Vec::with_capacity(schema.fields().len() - 1);
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len() - 1);
     for (c, field) in schema.fields().iter().enumerate() {
@@ -381,6 +391,10 @@ mod tests {
             "the key comes back in its place"
         );
         assert_eq!(a.schema().field(1).name(), "e");
+        assert!(
+            a.schema().field(1).is_nullable(),
+            "nullable, as the view's pseudonyms are"
+        );
         let b = tables.slice(0, 1).expect("b");
         assert_eq!(b.num_rows(), 0, "an entity without rows here");
         assert_eq!(b.num_columns(), 2);

@@ -492,7 +492,7 @@ fn a_scan_by_entity_gives_the_views_rows_with_each_entity_keyed_as_the_view_show
         .block_on(s.scan_by_entity("residents"))
         .unwrap();
     let keys = scan.keys;
-    let key = |raw: &str| keys.key(raw);
+    let key = |raw: &str| keys.keys(&[raw])[0].to_string();
     let keyed = rendered_rows(&t, scan.stream, 1, &key);
     assert_eq!(
         keyed, expected,
