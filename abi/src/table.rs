@@ -255,12 +255,23 @@ pub struct Writer {
 impl Writer {
     /// A table of `rows` rows with these columns (name, type, nullable). `None` when there are
     /// more than 65,535 columns or rows than `u32::MAX`, or a name is longer than 65,535 bytes.
-    pub fn new(rows: usize, columns: &[(&str, ColumnType, bool)]) -> Option<Writer> {
-        let mut bytes = Vec::new();
+    pub fn new<S: AsRef<str>>(rows: usize, columns: &[(S, ColumnType, bool)]) -> Option<Writer> {
+        Writer::with_capacity(rows, columns, 0)
+    }
+
+    /// [`Writer::new`] with room for `capacity` bytes, so that a writer told the table's size
+    /// allocates once.
+    pub fn with_capacity<S: AsRef<str>>(
+        rows: usize,
+        columns: &[(S, ColumnType, bool)],
+        capacity: usize,
+    ) -> Option<Writer> {
+        let mut bytes = Vec::with_capacity(capacity);
         bytes.extend_from_slice(&MAGIC);
         bytes.extend_from_slice(&u16::try_from(columns.len()).ok()?.to_le_bytes());
         bytes.extend_from_slice(&u32::try_from(rows).ok()?.to_le_bytes());
         for (name, ty, nullable) in columns {
+            let name = name.as_ref();
             bytes.push(ty.code());
             bytes.push(u8::from(*nullable));
             bytes.extend_from_slice(&u16::try_from(name.len()).ok()?.to_le_bytes());
@@ -293,6 +304,28 @@ impl Writer {
         for value in values {
             self.bytes.extend_from_slice(value);
         }
+    }
+
+    /// The next `Utf8` column's values as Arrow lays them out: `offsets` (one per row and one
+    /// more, never decreasing) into `bytes`. They need not start at 0: a slice of a larger
+    /// column is rebased. `None`, writing nothing, when an offset is negative, decreases or
+    /// points past `bytes`, or the strings exceed `u32::MAX` bytes.
+    pub fn utf8_spans(&mut self, offsets: &[i32], bytes: &[u8]) -> Option<()> {
+        let (&first, &last) = (offsets.first()?, offsets.last()?);
+        let first = usize::try_from(first).ok()?;
+        let strings = bytes.get(first..usize::try_from(last).ok()?)?;
+        u32::try_from(strings.len()).ok()?;
+        if offsets.windows(2).any(|pair| pair[1] < pair[0]) {
+            return None;
+        }
+        for &offset in offsets {
+            // In range: between `first` and `last`, checked above.
+            let rebased = offset as usize - first;
+            self.bytes
+                .extend_from_slice(&(rebased as u32).to_le_bytes());
+        }
+        self.bytes.extend_from_slice(strings);
+        Some(())
     }
 
     /// The next fixed-width column's values, each already in little-endian bytes.
@@ -412,6 +445,26 @@ mod tests {
                 bytes: &[]
             }
         );
+    }
+
+    #[test]
+    fn arrow_spans_are_rebased_and_bad_spans_write_nothing() {
+        let data = "xxab西湖".as_bytes();
+        let columns = [("usci", ColumnType::Utf8, false)];
+        let mut spans = Writer::with_capacity(2, &columns, 64).expect("fits");
+        spans.validity(None);
+        // Rows 1..3 of a column whose first value is "xx".
+        assert_eq!(spans.utf8_spans(&[2, 4, 10], data), Some(()));
+        let mut strings = Writer::new(2, &columns).expect("fits");
+        strings.validity(None);
+        strings.utf8([&b"ab"[..], "西湖".as_bytes()].into_iter());
+        assert_eq!(spans.finish(), strings.finish());
+        let mut bad = Writer::new(1, &columns).expect("fits");
+        let before = bad.bytes.len();
+        for offsets in [&[-1, 2][..], &[4, 2], &[0, 11], &[]] {
+            assert_eq!(bad.utf8_spans(offsets, data), None, "{offsets:?}");
+            assert_eq!(bad.bytes.len(), before, "{offsets:?} wrote bytes");
+        }
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! `Date32` and `Boolean`. A table with a column of another type (a binary or timestamp column,
 //! say) is not encoded; the module then reads it as Arrow IPC (`entity_rows`).
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
-use arrow::datatypes::{ArrowPrimitiveType, DataType, Date32Type, Float64Type, Int64Type};
+use std::ops::Range;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Date32Type, Float64Type, Int64Type, Schema};
 use shuyu_abi::table::{ColumnType, Writer};
 
 // The encoding is little-endian, and the values below are copied as they lie in memory.
@@ -25,63 +27,168 @@ fn column_type(t: &DataType) -> Option<ColumnType> {
     }
 }
 
-/// A fixed-width column's values as they lie in memory (a slice's own, not its parent's).
-fn little_endian<T: ArrowPrimitiveType>(column: &ArrayRef) -> Option<&[u8]> {
-    // A slice's `ScalarBuffer` holds only the slice's bytes.
-    Some(column.as_primitive_opt::<T>()?.values().inner().as_slice())
-}
-
 /// Whether every column of a batch with this schema can be encoded.
-pub fn encodable(schema: &arrow::datatypes::Schema) -> bool {
+pub fn encodable(schema: &Schema) -> bool {
     schema
         .fields()
         .iter()
         .all(|f| column_type(f.data_type()).is_some())
 }
 
+/// A table's column headers in the encoding (name, type, nullable), worked out once for every
+/// range of its rows that is encoded.
+#[derive(Debug, Clone)]
+pub struct Heads {
+    columns: Vec<(String, ColumnType, bool)>,
+    /// Bytes of the table's header: magic, counts and the columns' headers.
+    header_bytes: usize,
+}
+
+impl Heads {
+    /// The headers of a table with this schema, or `None` when a column's type has no place in
+    /// the encoding (see [`encodable`]).
+    pub fn of(schema: &Schema) -> Option<Heads> {
+        let columns: Vec<(String, ColumnType, bool)> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Some((
+                    f.name().clone(),
+                    column_type(f.data_type())?,
+                    f.is_nullable(),
+                ))
+            })
+            .collect::<Option<_>>()?;
+        let header_bytes = 10 + columns.iter().map(|(n, _, _)| 4 + n.len()).sum::<usize>();
+        Some(Heads {
+            columns,
+            header_bytes,
+        })
+    }
+}
+
 /// Encodes `batch` (a slice is fine: offsets are rebased), or `None` when a column's type has no
 /// place in the encoding (see [`encodable`]) or the batch is too large for it.
 pub fn encode(batch: &RecordBatch) -> Option<Vec<u8>> {
-    let schema = batch.schema();
-    let heads: Vec<(&str, ColumnType, bool)> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            Some((
-                f.name().as_str(),
-                column_type(f.data_type())?,
-                f.is_nullable(),
-            ))
-        })
-        .collect::<Option<_>>()?;
-    let rows = batch.num_rows();
-    let mut w = Writer::new(rows, &heads)?;
-    for (column, (_, ty, _)) in batch.columns().iter().zip(&heads) {
-        match column.nulls().filter(|n| n.null_count() > 0) {
-            Some(nulls) => w.validity(Some(&|i| nulls.is_valid(i))),
+    encode_rows(
+        &Heads::of(&batch.schema())?,
+        batch.columns(),
+        None,
+        0..batch.num_rows(),
+    )
+}
+
+/// Encodes rows `range` of a table with these `heads`, straight from its columns: no slice or
+/// array is built, and the bytes are allocated once.
+///
+/// `columns` hold one array per head, in order, except for the head at `keyed.0`, which is not
+/// among them and holds the string `keyed.1` in every row (an entity's rows of a table grouped
+/// by entity, whose entity column is not kept). `None` when the columns do not match the heads
+/// in number or type, the range is past their end, or the table is too large for the encoding.
+pub fn encode_rows(
+    heads: &Heads,
+    columns: &[ArrayRef],
+    keyed: Option<(usize, &str)>,
+    range: Range<usize>,
+) -> Option<Vec<u8>> {
+    let rows = range.len();
+    let expected = heads.columns.len() - usize::from(keyed.is_some());
+    if columns.len() != expected || keyed.is_some_and(|(at, _)| at >= heads.columns.len()) {
+        return None;
+    }
+    let bitmap = rows.div_ceil(8);
+    let mut arrays = columns.iter();
+    let mut sources = Vec::with_capacity(heads.columns.len());
+    let mut capacity = heads.header_bytes;
+    for (c, (_, ty, _)) in heads.columns.iter().enumerate() {
+        let source = match keyed {
+            Some((at, key)) if at == c => Source::Repeated(key),
+            _ => Source::Array(arrays.next()?),
+        };
+        capacity += 1 + bitmap;
+        capacity += match (&source, ty) {
+            (Source::Repeated(key), _) => 4 * (rows + 1) + key.len() * rows,
+            (Source::Array(array), ColumnType::Utf8) => {
+                let offsets = array.as_string_opt::<i32>()?.value_offsets();
+                let span = offsets.get(range.end)? - offsets.get(range.start)?;
+                4 * (rows + 1) + usize::try_from(span).ok()?
+            }
+            (Source::Array(_), ColumnType::Int64 | ColumnType::Float64) => 8 * rows,
+            (Source::Array(_), ColumnType::Date32) => 4 * rows,
+            (Source::Array(_), ColumnType::Boolean) => bitmap,
+        };
+        sources.push(source);
+    }
+    let mut w = Writer::with_capacity(rows, &heads.columns, capacity)?;
+    for (source, (_, ty, _)) in sources.iter().zip(&heads.columns) {
+        let array = match source {
+            Source::Repeated(key) => {
+                if *ty != ColumnType::Utf8 {
+                    return None;
+                }
+                w.validity(None);
+                w.utf8(std::iter::repeat_n(key.as_bytes(), rows));
+                continue;
+            }
+            Source::Array(array) => array,
+        };
+        if array.len() < range.end {
+            return None;
+        }
+        let start = range.start;
+        match array
+            .nulls()
+            .filter(|n| n.slice(start, rows).null_count() > 0)
+        {
+            Some(nulls) => w.validity(Some(&|i| nulls.is_valid(start + i))),
             None => w.validity(None),
         }
         match ty {
             ColumnType::Utf8 => {
-                let strings = column.as_string_opt::<i32>()?;
-                w.utf8((0..rows).map(|i| strings.value(i).as_bytes()));
+                let strings = array.as_string_opt::<i32>()?;
+                w.utf8_spans(
+                    strings.value_offsets().get(start..=range.end)?,
+                    strings.value_data(),
+                )?;
             }
-            ColumnType::Int64 => w.fixed(little_endian::<Int64Type>(column)?),
-            ColumnType::Float64 => w.fixed(little_endian::<Float64Type>(column)?),
-            ColumnType::Date32 => w.fixed(little_endian::<Date32Type>(column)?),
+            ColumnType::Int64 => w.fixed(little_endian::<Int64Type>(array, &range)?),
+            ColumnType::Float64 => w.fixed(little_endian::<Float64Type>(array, &range)?),
+            ColumnType::Date32 => w.fixed(little_endian::<Date32Type>(array, &range)?),
             ColumnType::Boolean => {
-                let values = column.as_any().downcast_ref::<BooleanArray>()?.values();
-                w.booleans(&|i| values.value(i));
+                let values = array.as_boolean_opt()?.values();
+                w.booleans(&|i| values.value(start + i));
             }
         }
     }
     Some(w.finish())
 }
 
+/// Where a column of [`encode_rows`] takes its values from.
+enum Source<'a> {
+    Array(&'a ArrayRef),
+    /// One string in every row.
+    Repeated(&'a str),
+}
+
+/// Rows `range` of a fixed-width column, as they lie in memory.
+fn little_endian<'a, T: ArrowPrimitiveType>(
+    column: &'a ArrayRef,
+    range: &Range<usize>,
+) -> Option<&'a [u8]> {
+    let width = std::mem::size_of::<T::Native>();
+    // A slice's `ScalarBuffer` holds only the slice's bytes, so row 0 is the slice's first.
+    column
+        .as_primitive_opt::<T>()?
+        .values()
+        .inner()
+        .as_slice()
+        .get(range.start * width..range.end * width)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{BinaryArray, Int64Array, StringArray};
+    use arrow::array::{BinaryArray, BooleanArray, Int64Array, StringArray};
     use shuyu_abi::table::{parse, Values};
     use std::sync::Arc;
 
@@ -128,6 +235,48 @@ mod tests {
         assert_eq!(table.columns[1].values, Values::Fixed(&n));
         assert_eq!(table.columns[2].validity, Some(&[0b011][..]));
         assert_eq!(table.columns[2].values, Values::Bits(&[0b010]));
+    }
+
+    #[test]
+    fn a_range_with_a_keyed_column_is_encoded_as_the_same_rows_with_the_key_in_place() {
+        let nums = Arc::new(Int64Array::from(vec![Some(9), Some(1), None, Some(3)])) as ArrayRef;
+        let names = Arc::new(StringArray::from(vec!["skip", "a", "西湖", ""])) as ArrayRef;
+        let keyed = RecordBatch::try_from_iter_with_nullable([
+            ("n", nums.clone(), true),
+            (
+                "entity",
+                Arc::new(StringArray::from(vec!["k"; 4])) as ArrayRef,
+                true,
+            ),
+            ("name", names.clone(), false),
+        ])
+        .expect("batch");
+        let heads = Heads::of(&keyed.schema()).expect("encodable");
+        let columns = [nums, names];
+        for range in [0..4, 1..4, 1..2, 3..3] {
+            assert_eq!(
+                encode_rows(&heads, &columns, Some((1, "k")), range.clone()),
+                encode(&keyed.slice(range.start, range.len())),
+                "{range:?}"
+            );
+        }
+        assert_eq!(encode_rows(&heads, &columns, Some((1, "k")), 2..5), None);
+        assert_eq!(
+            encode_rows(&heads, &columns, None, 0..1),
+            None,
+            "a column short"
+        );
+        assert_eq!(encode_rows(&heads, &columns, Some((3, "k")), 0..1), None);
+        assert_eq!(
+            encode_rows(
+                &heads,
+                &[columns[1].clone(), columns[0].clone()],
+                Some((1, "k")),
+                0..1
+            ),
+            None,
+            "columns of the wrong types"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 
-use crate::engine::{ipc, EngineSession, EntityKeys};
+use crate::engine::{ipc, table, EngineSession, EntityKeys};
 use crate::governance::ApprovedScenario;
 use crate::sandbox::{Fault, LimitKind};
 
@@ -38,8 +38,9 @@ pub(crate) struct EntityTable {
     entity_at: Option<usize>,
     /// Encodes slices of `rows` with the schema message made once.
     pub(crate) encoder: ipc::StreamEncoder,
-    /// Whether slices of `rows` can be staged in the table encoding (`entity_table`).
-    pub(crate) compact: bool,
+    /// The table encoding's headers for one entity's rows, when every column fits the
+    /// encoding (`entity_table`).
+    heads: Option<table::Heads>,
     /// Entity `e`'s rows are `offsets[e]..offsets[e + 1]`.
     offsets: Vec<u32>,
 }
@@ -49,6 +50,13 @@ pub(crate) struct EntityTables {
     pub(crate) tables: Vec<EntityTable>,
     /// Each entity's pseudonym, by entity index.
     pub(crate) keys: Vec<Arc<str>>,
+}
+
+impl EntityTable {
+    /// Whether an entity's rows can be staged in the table encoding (`entity_table`).
+    pub(crate) fn compact(&self) -> bool {
+        self.heads.is_some()
+    }
 }
 
 impl EntityTables {
@@ -63,6 +71,35 @@ impl EntityTables {
             .iter()
             .map(|t| u64::from(t.offsets[entity + 1] - t.offsets[entity]))
             .sum()
+    }
+
+    /// Rows entity `e` has in table `t`.
+    pub(crate) fn rows_in(&self, table: usize, entity: usize) -> usize {
+        let t = &self.tables[table];
+        (t.offsets[entity + 1] - t.offsets[entity]) as usize
+    }
+
+    /// Entity `e`'s rows of table `t` in the table encoding (`entity_table`), written from the
+    /// grouped columns with the entity's key in the entity column's place. `None` when the
+    /// table has a column the encoding does not carry.
+    ///
+    /// # Errors
+    /// Only if the grouped table disagrees with its own headers (a bug; the message says so).
+    pub(crate) fn encode_table(
+        &self,
+        table: usize,
+        entity: usize,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let t = &self.tables[table];
+        let Some(heads) = &t.heads else {
+            return Ok(None);
+        };
+        let start = t.offsets[entity] as usize;
+        let range = start..t.offsets[entity + 1] as usize;
+        let keyed = t.entity_at.map(|at| (at, &*self.keys[entity]));
+        table::encode_rows(heads, t.rows.columns(), keyed, range)
+            .map(Some)
+            .ok_or_else(|| format!("{}: an entity's rows do not fit the table encoding", t.name))
     }
 
     /// Entity `e`'s rows of table `t`: a zero-copy slice of every column but the entity's,
@@ -266,7 +303,7 @@ fn sort_by_owner(
         return Ok(EntityTable {
             name,
             encoder: ipc::StreamEncoder::new(&empty).map_err(|e| e.to_string())?,
-            compact: crate::engine::table::encodable(&empty),
+            heads: table::Heads::of(&empty),
             rows: RecordBatch::new_empty(empty.clone()),
             schema: empty,
             entity_at: None,
@@ -316,14 +353,14 @@ fn sort_by_owner(
     let rows = RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
         .map_err(|e| format!("{name}: {e}"))?;
     let encoder = ipc::StreamEncoder::new(&schema).map_err(|e| format!("{name}: {e}"))?;
-    let compact = crate::engine::table::encodable(&schema);
+    let heads = table::Heads::of(&schema);
     Ok(EntityTable {
         name,
         rows,
         schema,
         entity_at: Some(entity_at),
         encoder,
-        compact,
+        heads,
         offsets,
     })
 }
@@ -405,6 +442,16 @@ mod tests {
             (tables.rows_of(0), tables.rows_of(1), tables.rows_of(2)),
             (2, 0, 2)
         );
+        for entity in 0..3 {
+            let slice = tables.slice(0, entity).expect("slice");
+            assert_eq!(tables.rows_in(0, entity), slice.num_rows());
+            assert_eq!(
+                tables.encode_table(0, entity).expect("encodes"),
+                table::encode(&slice),
+                "entity {entity}: the table encoding written from the grouped columns is the \
+                 slice's"
+            );
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, ModuleExport,
     PoolingAllocationConfig,
 };
 
@@ -146,6 +146,11 @@ impl EntityEngine {
             .linker
             .instantiate_pre(&moved)
             .map_err(|e| Fault::InvalidModule(format!("{e:#}")))?;
+        let export_index = moved.get_export_index(export).ok_or_else(|| {
+            Fault::Internal(format!(
+                "`{export}` is lost from the module moved for entity runs"
+            ))
+        })?;
         let runner = EntityRunner {
             engine: self.engine.clone(),
             pre,
@@ -153,6 +158,7 @@ impl EntityEngine {
             cancel: cancel.clone(),
             slots: self.slots.clone(),
             export,
+            export_index,
         };
         runner.probe()?;
         Ok(runner)
@@ -170,6 +176,8 @@ pub struct EntityRunner {
     slots: Arc<(Mutex<u32>, Condvar)>,
     /// The export each run calls.
     export: &'static str,
+    /// Where that export is in the module: found once, not by name in every run.
+    export_index: ModuleExport,
 }
 
 impl std::fmt::Debug for EntityRunner {
@@ -261,8 +269,11 @@ impl EntityRunner {
         };
         let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let instance = self.pre.instantiate(&mut store)?;
-            let export = instance.get_typed_func::<(), i32>(&mut store, self.export)?;
-            export.call(&mut store, ())
+            let export = instance
+                .get_module_export(&mut store, &self.export_index)
+                .and_then(|export| export.into_func())
+                .ok_or_else(|| wasmtime::Error::msg(format!("no function `{}`", self.export)))?;
+            export.typed::<(), i32>(&store)?.call(&mut store, ())
         }));
         finish_run(&mut store, call, &self.limits, started)
     }

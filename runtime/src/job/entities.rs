@@ -104,7 +104,7 @@ impl EntityHost {
                 format!("{call}: the scenario grants no table named '{table}'"),
             ));
         };
-        if staging == Staging::Table && !tables.tables[t].compact {
+        if staging == Staging::Table && !tables.tables[t].compact() {
             return Err(CallError::code(
                 ErrorCode::NotAvailable,
                 format!(
@@ -144,34 +144,36 @@ impl Host for EntityHost {
         };
         let tables = &self.release.tables;
         let staging = slot.1;
-        let pending = match slot.0.take() {
-            Some(t) => Some((t, tables.slice(t, self.entity).map_err(Fault::Internal)?)),
-            None => None,
-        }
-        .filter(|(_, rows)| rows.num_rows() > 0);
-        match pending {
-            Some((table, rows)) => {
-                // The table was normalized to the ABI's types when it was grouped.
-                let ipc = match staging {
-                    Staging::Ipc => tables.tables[table]
-                        .encoder
-                        .encode(&rows)
-                        .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?,
-                    // `entity_table` opened it only if every column fits the encoding.
-                    Staging::Table => crate::engine::table::encode(&rows).ok_or_else(|| {
-                        Fault::Internal("cannot encode an entity's rows as a table".into())
-                    })?,
-                };
-                Ok(Some(Batch {
-                    ipc,
-                    rows: rows.num_rows() as u64,
-                }))
+        let pending = slot
+            .0
+            .take()
+            .map(|t| (t, tables.rows_in(t, self.entity)))
+            .filter(|&(_, rows)| rows > 0);
+        let Some((table, rows)) = pending else {
+            self.open.remove(&handle);
+            return Ok(None);
+        };
+        // The table was normalized to the ABI's types when it was grouped.
+        let ipc = match staging {
+            Staging::Ipc => {
+                let rows = tables.slice(table, self.entity).map_err(Fault::Internal)?;
+                tables.tables[table]
+                    .encoder
+                    .encode(&rows)
+                    .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?
             }
-            None => {
-                self.open.remove(&handle);
-                Ok(None)
-            }
-        }
+            // `entity_table` opened it only if every column fits the encoding.
+            Staging::Table => tables
+                .encode_table(table, self.entity)
+                .map_err(Fault::Internal)?
+                .ok_or_else(|| {
+                    Fault::Internal("cannot encode an entity's rows as a table".into())
+                })?,
+        };
+        Ok(Some(Batch {
+            ipc,
+            rows: rows as u64,
+        }))
     }
 
     fn close(&mut self, handle: i32) -> Result<(), CallError> {
