@@ -306,7 +306,8 @@ fn every_entity_run_starts_from_the_initial_state() {
 }
 
 /// Each run reads its entity's rows of every granted table and nothing else: no row of another
-/// entity, no ungranted table, no SQL.
+/// entity, no ungranted table, no SQL; and its entity column holds its pseudonym, never the raw
+/// identifier rows are grouped by.
 #[test]
 fn an_entity_run_reads_only_its_own_rows() {
     let (_t, report) = run_hostile(&threshold("foreign_rows", "rows", "rows_seen"), "");

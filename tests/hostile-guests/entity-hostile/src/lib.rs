@@ -14,7 +14,9 @@
 //! - `state_seen` (threshold): a static counter, a static buffer and a lazily filled cache; the
 //!   group key is what the run finds in them. Every run must see the initial state: one key, `1`.
 //! - `foreign_rows` (threshold): reads this entity's rows of every granted table, tries
-//!   ungranted tables and SQL, and uses as key whether any row belonged to another entity.
+//!   ungranted tables and SQL, and uses as key whether any row belonged to another entity, or
+//!   (key `raw`) whether its entity column held anything but a pseudonym (32 lowercase hex
+//!   characters), such as the raw identifier the host groups by.
 //! - `misfit` (privacy, dimension `band` declared as `["a"]`): rich residents send a key outside
 //!   the domain, the others a chunk of the wrong shape, to make the guard block the release (a
 //!   bit chosen by one entity's data). Neither may block it: those rows are only dropped.
@@ -141,6 +143,7 @@ fn one_entity(entity: &Entity) -> Result<Contributions> {
         "foreign_rows" => {
             let mut own: Option<String> = None;
             let mut foreign = 0u64;
+            let mut raw = 0u64;
             let mut rows = 0u64;
             for table in ["residents", "clinic_visits"] {
                 for batch in entity.rows(table)? {
@@ -148,6 +151,11 @@ fn one_entity(entity: &Entity) -> Result<Contributions> {
                     for i in 0..batch.num_rows() {
                         rows += 1;
                         let id = ids.value(i).to_string();
+                        let pseudonym = id.len() == 32
+                            && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                        if !pseudonym {
+                            raw += 1;
+                        }
                         match &own {
                             None => own = Some(id),
                             Some(o) if *o != id => foreign += 1,
@@ -165,7 +173,11 @@ fn one_entity(entity: &Entity) -> Result<Contributions> {
             if query("SELECT citizen_id FROM residents").is_ok() {
                 foreign += 1_000_000;
             }
-            let key = if foreign == 0 { "own" } else { "foreign" };
+            let key = match (foreign, raw) {
+                (0, 0) => "own",
+                (0, _) => "raw",
+                _ => "foreign",
+            };
             let mut out = Contributions::new(&["rows"], &["rows_seen"])?;
             out.push(&[key], &[rows as f64])?;
             Ok(out)
