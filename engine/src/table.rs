@@ -92,7 +92,10 @@ pub fn encode_rows(
     range: Range<usize>,
 ) -> Option<Vec<u8>> {
     let rows = range.len();
-    let expected = heads.columns.len() - usize::from(keyed.is_some());
+    let expected = heads
+        .columns
+        .len()
+        .checked_sub(usize::from(keyed.is_some()))?;
     if columns.len() != expected || keyed.is_some_and(|(at, _)| at >= heads.columns.len()) {
         return None;
     }
@@ -267,6 +270,8 @@ mod tests {
             "a column short"
         );
         assert_eq!(encode_rows(&heads, &columns, Some((3, "k")), 0..1), None);
+        let no_columns = Heads::of(&Schema::empty()).expect("encodable");
+        assert_eq!(encode_rows(&no_columns, &[], Some((0, "k")), 0..0), None);
         assert_eq!(
             encode_rows(
                 &heads,
