@@ -70,8 +70,8 @@ impl ColumnType {
         }
     }
 
-    /// Bytes per value of a fixed-width type.
-    const fn width(self) -> Option<usize> {
+    /// Bytes per value of a fixed-width type (`None` for `Utf8` and `Boolean`).
+    pub const fn width(self) -> Option<usize> {
         match self {
             ColumnType::Int64 | ColumnType::Float64 => Some(8),
             ColumnType::Date32 => Some(4),

@@ -27,14 +27,6 @@ fn column_type(t: &DataType) -> Option<ColumnType> {
     }
 }
 
-/// Whether every column of a batch with this schema can be encoded.
-pub fn encodable(schema: &Schema) -> bool {
-    schema
-        .fields()
-        .iter()
-        .all(|f| column_type(f.data_type()).is_some())
-}
-
 /// A table's column headers in the encoding (name, type, nullable), worked out once for every
 /// range of its rows that is encoded.
 #[derive(Debug, Clone)]
@@ -46,7 +38,7 @@ pub struct Heads {
 
 impl Heads {
     /// The headers of a table with this schema, or `None` when a column's type has no place in
-    /// the encoding (see [`encodable`]).
+    /// the encoding.
     pub fn of(schema: &Schema) -> Option<Heads> {
         let columns: Vec<(String, ColumnType, bool)> = schema
             .fields()
@@ -68,7 +60,7 @@ impl Heads {
 }
 
 /// Encodes `batch` (a slice is fine: offsets are rebased), or `None` when a column's type has no
-/// place in the encoding (see [`encodable`]) or the batch is too large for it.
+/// place in the encoding (see [`Heads::of`]) or the batch is too large for it.
 pub fn encode(batch: &RecordBatch) -> Option<Vec<u8>> {
     encode_rows(
         &Heads::of(&batch.schema())?,
@@ -100,31 +92,29 @@ pub fn encode_rows(
         return None;
     }
     let bitmap = rows.div_ceil(8);
-    let mut arrays = columns.iter();
-    let mut sources = Vec::with_capacity(heads.columns.len());
+    // Head `c`'s values: the key, or the array after leaving out the key's place.
+    let source = |c: usize| match keyed {
+        Some((at, key)) if at == c => Some(Source::Repeated(key)),
+        Some((at, _)) if c > at => columns.get(c - 1).map(Source::Array),
+        _ => columns.get(c).map(Source::Array),
+    };
     let mut capacity = heads.header_bytes;
     for (c, (_, ty, _)) in heads.columns.iter().enumerate() {
-        let source = match keyed {
-            Some((at, key)) if at == c => Source::Repeated(key),
-            _ => Source::Array(arrays.next()?),
-        };
         capacity += 1 + bitmap;
-        capacity += match (&source, ty) {
+        capacity += match (source(c)?, ty.width()) {
             (Source::Repeated(key), _) => 4 * (rows + 1) + key.len() * rows,
-            (Source::Array(array), ColumnType::Utf8) => {
+            (Source::Array(_), Some(width)) => width * rows,
+            (Source::Array(_), None) if *ty == ColumnType::Boolean => bitmap,
+            (Source::Array(array), None) => {
                 let offsets = array.as_string_opt::<i32>()?.value_offsets();
                 let span = offsets.get(range.end)? - offsets.get(range.start)?;
                 4 * (rows + 1) + usize::try_from(span).ok()?
             }
-            (Source::Array(_), ColumnType::Int64 | ColumnType::Float64) => 8 * rows,
-            (Source::Array(_), ColumnType::Date32) => 4 * rows,
-            (Source::Array(_), ColumnType::Boolean) => bitmap,
         };
-        sources.push(source);
     }
     let mut w = Writer::with_capacity(rows, &heads.columns, capacity)?;
-    for (source, (_, ty, _)) in sources.iter().zip(&heads.columns) {
-        let array = match source {
+    for (c, (_, ty, _)) in heads.columns.iter().enumerate() {
+        let array = match source(c)? {
             Source::Repeated(key) => {
                 if *ty != ColumnType::Utf8 {
                     return None;
@@ -291,7 +281,7 @@ mod tests {
             Arc::new(BinaryArray::from(vec![&b"x"[..]])) as ArrayRef,
         )])
         .expect("batch");
-        assert!(!encodable(&batch.schema()));
+        assert!(Heads::of(&batch.schema()).is_none());
         assert!(encode(&batch).is_none());
     }
 }

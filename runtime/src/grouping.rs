@@ -57,6 +57,11 @@ impl EntityTable {
     pub(crate) fn compact(&self) -> bool {
         self.heads.is_some()
     }
+
+    /// Where entity `e`'s rows are in `rows`.
+    fn range(&self, entity: usize) -> std::ops::Range<usize> {
+        self.offsets[entity] as usize..self.offsets[entity + 1] as usize
+    }
 }
 
 impl EntityTables {
@@ -69,14 +74,13 @@ impl EntityTables {
     pub(crate) fn rows_of(&self, entity: usize) -> u64 {
         self.tables
             .iter()
-            .map(|t| u64::from(t.offsets[entity + 1] - t.offsets[entity]))
+            .map(|t| t.range(entity).len() as u64)
             .sum()
     }
 
     /// Rows entity `e` has in table `t`.
     pub(crate) fn rows_in(&self, table: usize, entity: usize) -> usize {
-        let t = &self.tables[table];
-        (t.offsets[entity + 1] - t.offsets[entity]) as usize
+        self.tables[table].range(entity).len()
     }
 
     /// Entity `e`'s rows of table `t` in the table encoding (`entity_table`), written from the
@@ -94,10 +98,8 @@ impl EntityTables {
         let Some(heads) = &t.heads else {
             return Ok(None);
         };
-        let start = t.offsets[entity] as usize;
-        let range = start..t.offsets[entity + 1] as usize;
         let keyed = t.entity_at.map(|at| (at, &*self.keys[entity]));
-        table::encode_rows(heads, t.rows.columns(), keyed, range)
+        table::encode_rows(heads, t.rows.columns(), keyed, t.range(entity))
             .map(Some)
             .ok_or_else(|| format!("{}: an entity's rows do not fit the table encoding", t.name))
     }
@@ -109,9 +111,9 @@ impl EntityTables {
     /// Only if the grouped table disagrees with its own schema (a bug; the message says so).
     pub(crate) fn slice(&self, table: usize, entity: usize) -> Result<RecordBatch, String> {
         let t = &self.tables[table];
-        let start = t.offsets[entity] as usize;
-        let rows = t.offsets[entity + 1] as usize - start;
-        let kept = t.rows.slice(start, rows);
+        let range = t.range(entity);
+        let rows = range.len();
+        let kept = t.rows.slice(range.start, rows);
         let Some(at) = t.entity_at else {
             return Ok(kept);
         };
