@@ -71,6 +71,8 @@ struct State {
     entity_release: Option<String>,
     /// This entity's batches of each granted table; a table not in here is not granted.
     entity_tables: HashMap<String, Vec<Vec<u8>>>,
+    /// Tables `entity_table` stages, each batch in the table encoding.
+    staged_tables: HashMap<String, Vec<Vec<u8>>>,
     entity_rows_opened: Vec<String>,
     contributed: Vec<Vec<u8>>,
     contributed_rows: Vec<Vec<u8>>,
@@ -153,11 +155,22 @@ impl Host for FakeHost {
         0
     }
 
-    /// The fake stages IPC only: `Entity::rows` then falls back to `entity_rows`, as it does
-    /// for a table whose types the table encoding lacks.
-    fn entity_table(&mut self, _table: &[u8]) -> i32 {
+    /// Tables granted with `grant_entity_table` are staged in the table encoding; the others
+    /// are IPC only, so `Entity::rows` falls back to `entity_rows`, as it does for a table whose
+    /// types the table encoding lacks.
+    fn entity_table(&mut self, table: &[u8]) -> i32 {
         let mut s = self.0.borrow_mut();
-        s.fail(abi::NOT_AVAILABLE, "the fake host stages Arrow IPC only")
+        if s.entity_release.is_none() {
+            return s.fail(abi::NOT_AVAILABLE, "not an entity run");
+        }
+        let table = String::from_utf8_lossy(table).into_owned();
+        let Some(batches) = s.staged_tables.get(&table).cloned() else {
+            return s.fail(
+                abi::NOT_AVAILABLE,
+                "the fake host stages this table as IPC only",
+            );
+        };
+        s.open_query(batches)
     }
 
     fn contribute_rows(&mut self, rows: &[u8]) -> i32 {
@@ -348,6 +361,14 @@ impl Fake {
         self.state
             .borrow_mut()
             .entity_tables
+            .insert(table.to_string(), batches);
+    }
+
+    /// This entity's batches of a granted table for `entity_table`, each in the table encoding.
+    pub(crate) fn grant_entity_table(&self, table: &str, batches: Vec<Vec<u8>>) {
+        self.state
+            .borrow_mut()
+            .staged_tables
             .insert(table.to_string(), batches);
     }
 

@@ -74,6 +74,7 @@ mod release;
 pub mod service;
 mod table;
 pub mod vector;
+mod view;
 
 pub use arrow_array;
 pub use arrow_array::RecordBatch;

@@ -112,6 +112,45 @@ impl Rows {
         }
     }
 
+    /// The next batch's bytes as the host staged them, or `None` once the host has closed the
+    /// handle (the result's end).
+    pub(crate) fn next_staged(&mut self) -> Result<Option<Vec<u8>>> {
+        if !self.open {
+            return Ok(None);
+        }
+        // SAFETY: no pointers cross.
+        let size = unsafe { abi::next_batch(self.handle) };
+        if size == 0 {
+            // The host has closed the handle itself.
+            self.open = false;
+            return Ok(None);
+        }
+        if size < 0 {
+            return Err(Error::from_host(
+                i32::try_from(size).unwrap_or(abi::INVALID_ARGUMENT),
+            ));
+        }
+        let Ok(len) = usize::try_from(size) else {
+            return Err(Error::Usage(format!(
+                "staged batch of {size} bytes does not fit in this module's address space"
+            )));
+        };
+        let mut buf = Vec::new();
+        // Fallible so a batch beyond the memory limit is an error, not an abort.
+        if buf.try_reserve_exact(len).is_err() {
+            return Err(Error::Usage(format!(
+                "cannot allocate {len} bytes for a staged batch"
+            )));
+        }
+        buf.resize(len, 0);
+        // SAFETY: the pointer and length describe `buf`, which lives across the call.
+        let rc = unsafe { abi::read_batch(self.handle, buf.as_mut_ptr(), buf.len()) };
+        if rc != 0 {
+            return Err(Error::from_host(rc));
+        }
+        Ok(Some(buf))
+    }
+
     fn fetch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
             if let Some(reader) = &mut self.current {
@@ -124,39 +163,9 @@ impl Rows {
                     None => self.current = None,
                 }
             }
-            if !self.open {
+            let Some(buf) = self.next_staged()? else {
                 return Ok(None);
-            }
-            // SAFETY: no pointers cross.
-            let size = unsafe { abi::next_batch(self.handle) };
-            if size == 0 {
-                // The host has closed the handle itself.
-                self.open = false;
-                return Ok(None);
-            }
-            if size < 0 {
-                return Err(Error::from_host(
-                    i32::try_from(size).unwrap_or(abi::INVALID_ARGUMENT),
-                ));
-            }
-            let Ok(len) = usize::try_from(size) else {
-                return Err(Error::Usage(format!(
-                    "staged batch of {size} bytes does not fit in this module's address space"
-                )));
             };
-            let mut buf = Vec::new();
-            // Fallible so a batch beyond the memory limit is an error, not an abort.
-            if buf.try_reserve_exact(len).is_err() {
-                return Err(Error::Usage(format!(
-                    "cannot allocate {len} bytes for a staged batch"
-                )));
-            }
-            buf.resize(len, 0);
-            // SAFETY: the pointer and length describe `buf`, which lives across the call.
-            let rc = unsafe { abi::read_batch(self.handle, buf.as_mut_ptr(), buf.len()) };
-            if rc != 0 {
-                return Err(Error::from_host(rc));
-            }
             if self.table {
                 let batch = crate::table::decode(&buf)?;
                 self.rows_read += batch.num_rows() as u64;

@@ -83,28 +83,25 @@ fn threshold_release(mut release: Release) -> Result<()> {
 /// capital, contributes nothing, as the main run skips it.
 fn one_enterprise(entity: &Entity) -> Result<Contributions> {
     let mut out = Contributions::new(&DIMENSIONS, &MEASURES)?;
-    let registry = entity.rows("enterprise_registry")?;
-    let mut found = None;
-    for batch in &registry {
-        let district = batch.utf8("district")?;
-        let industry = batch.utf8("industry")?;
-        let capital = batch.f64_lossy("registered_capital")?;
-        // The registry has one row per enterprise; the first usable one is it.
-        found = (0..batch.num_rows())
-            .find(|&i| !district.is_null(i) && !industry.is_null(i) && !capital.is_null(i))
-            .map(|i| (district.value(i), industry.value(i), capital.value(i)));
-        if found.is_some() {
-            break;
-        }
-    }
+    // Read in place (`Entity::table`): an entity run reads a dozen rows, and building Arrow
+    // arrays for them would cost more than using them.
+    let registry = entity.table("enterprise_registry")?;
+    let district = registry.utf8("district")?;
+    let industry = registry.utf8("industry")?;
+    let capital = registry.f64_lossy("registered_capital")?;
+    // The registry has one row per enterprise; the first usable one is it.
+    let found = (0..registry.num_rows())
+        .find_map(|i| Some((district.get(i)?, industry.get(i)?, capital.get(i)?)));
     let Some((district, industry, capital)) = found else {
         return Ok(out);
     };
-    let mut tax = 0.0;
-    for batch in entity.rows("tax_payments")? {
-        // SQL's SUM leaves out null amounts; so does this.
-        tax += batch.f64_lossy("amount")?.iter().flatten().sum::<f64>();
-    }
+    // SQL's SUM leaves out null amounts; so does this.
+    let tax = entity
+        .table("tax_payments")?
+        .f64_lossy("amount")?
+        .iter()
+        .flatten()
+        .sum::<f64>();
     out.push(&[district, industry], &[capital, tax])?;
     Ok(out)
 }

@@ -7,9 +7,8 @@
 //! and `clinic_visits` rows. Whatever this code did, a resident's contribution could depend on
 //! nothing but that resident's data, which is what the noise is calibrated for.
 
-use shuyu_sdk::arrow_array::Array;
 use shuyu_sdk::entity::{self, Contributions, Entity};
-use shuyu_sdk::{log, BatchExt, Result};
+use shuyu_sdk::{log, Result};
 
 shuyu_sdk::entry!(run);
 shuyu_sdk::contribute!(one_resident);
@@ -61,25 +60,19 @@ impl Visits {
 /// whose age or income is missing, contributes nothing: a guess would bias the means.
 fn one_resident(entity: &Entity) -> Result<Contributions> {
     let mut out = Contributions::new(&["age_band"], &["income", "visits", "cost"])?;
-    let mut resident = None;
-    for batch in entity.rows("residents")? {
-        let age = batch.i64("age")?;
-        let income = batch.f64_lossy("income")?;
-        // One row per resident; the first usable one is it.
-        resident = (0..batch.num_rows())
-            .filter(|&i| !age.is_null(i) && !income.is_null(i))
-            .find_map(|i| Some((age_band(age.value(i))?, income.value(i))));
-        if resident.is_some() {
-            break;
-        }
-    }
+    // Read in place (`Entity::table`): a resident has one row and a few visits, fewer values
+    // than building Arrow arrays for them would touch.
+    let residents = entity.table("residents")?;
+    let (age, income) = (residents.i64("age")?, residents.f64_lossy("income")?);
+    // One row per resident; the first usable one is it.
+    let resident = (0..residents.num_rows())
+        .find_map(|i| Some((age_band(age.get(i)?)?, income.get(i)?)));
     let Some((band, income)) = resident else {
         return Ok(out);
     };
     let mut visits = Visits::default();
-    for batch in entity.rows("clinic_visits")? {
-        let cost = batch.f64_lossy("cost")?;
-        cost.iter().for_each(|c| visits.add(c));
+    for cost in entity.table("clinic_visits")?.f64_lossy("cost")?.iter() {
+        visits.add(cost);
     }
     out.push(&[band], &[income, visits.count, visits.cost])?;
     Ok(out)
