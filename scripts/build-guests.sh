@@ -62,6 +62,10 @@ for ws in "${workspaces[@]}"; do
     if [[ -f "$root/$ws/Cargo.lock" ]]; then
         args+=(--locked)
     fi
+    # The examples' link settings (a smaller stack) for every guest workspace, so that they share
+    # one build of their dependencies; named here because cargo looks for .cargo/config.toml
+    # from the directory it runs in, not the manifest's.
+    args+=(--config "$root/guest-examples/.cargo/config.toml")
     echo "build-guests: building $ws ($route toolchain)" >&2
     "${build[@]}" "${args[@]}" "${extra[@]}"
     # Every member is a cdylib named after its package (dashes become underscores).

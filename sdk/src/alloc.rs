@@ -8,7 +8,9 @@
 //! memory grew has to be made inaccessible again before the next instance (an `mprotect` that
 //! interrupts every other worker thread). With the arena a small run never grows its memory, so
 //! its slot is reset by rewriting only the pages it wrote. The arena is zero-initialized data, so
-//! it costs nothing in the module file, only [`ARENA_BYTES`] of initial memory.
+//! it costs nothing in the module file, only [`ARENA_BYTES`] of initial memory; but every reset
+//! walks the page table of the whole initial memory to find the pages a run wrote, so the arena
+//! is no larger than an entity run needs (256 KiB: a run of a dozen rows allocates a few KiB).
 //!
 //! Operators who bring their own `#[global_allocator]` turn the feature off.
 
@@ -18,7 +20,7 @@ use core::ptr;
 use dlmalloc::{Allocator, Dlmalloc};
 
 /// Size of the arena: what a run may allocate before its memory grows.
-pub(crate) const ARENA_BYTES: usize = 1 << 20;
+pub(crate) const ARENA_BYTES: usize = 256 << 10;
 
 const WASM_PAGE: usize = 64 * 1024;
 
