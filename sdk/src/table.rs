@@ -82,13 +82,14 @@ fn array(column: &Column<'_>, rows: usize) -> Result<(DataType, ArrayRef)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow_array::{Array, Date32Array, Float64Array, Int64Array};
     use shuyu_abi::table::Writer;
 
-    #[test]
-    fn a_staged_table_becomes_the_batch_it_was_made_from() {
+    /// Three rows of every type the encoding carries, with nulls in the nullable columns: the
+    /// SDK's tests read it as a batch (here) and in place (`view.rs`).
+    pub(crate) fn staged_sample() -> Vec<u8> {
         let mut w = Writer::new(
             3,
             &[
@@ -96,7 +97,7 @@ mod tests {
                 ("amount", ColumnType::Float64, true),
                 ("n", ColumnType::Int64, false),
                 ("day", ColumnType::Date32, false),
-                ("ok", ColumnType::Boolean, false),
+                ("ok", ColumnType::Boolean, true),
             ],
         )
         .expect("fits");
@@ -110,14 +111,19 @@ mod tests {
             .collect();
         w.fixed(&amounts);
         w.validity(None);
-        let ints: Vec<u8> = [7i64, 8, 9].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let ints: Vec<u8> = [7i64, -8, 9].iter().flat_map(|v| v.to_le_bytes()).collect();
         w.fixed(&ints);
         w.validity(None);
         let days: Vec<u8> = [1i32, 2, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
         w.fixed(&days);
-        w.validity(None);
-        w.booleans(&|i| i == 2);
-        let batch = decode(&w.finish()).expect("decodes");
+        w.validity(Some(&|i| i != 2));
+        w.booleans(&|i| i == 1);
+        w.finish()
+    }
+
+    #[test]
+    fn a_staged_table_becomes_the_batch_it_was_made_from() {
+        let batch = decode(&staged_sample()).expect("decodes");
 
         let expected = RecordBatch::try_new(
             Arc::new(Schema::new(vec![
@@ -125,14 +131,14 @@ mod tests {
                 Field::new("amount", DataType::Float64, true),
                 Field::new("n", DataType::Int64, false),
                 Field::new("day", DataType::Date32, false),
-                Field::new("ok", DataType::Boolean, false),
+                Field::new("ok", DataType::Boolean, true),
             ])),
             vec![
                 Arc::new(StringArray::from(vec![Some("a"), None, Some("西湖")])),
                 Arc::new(Float64Array::from(vec![None, Some(1.5), Some(-2.0)])),
-                Arc::new(Int64Array::from(vec![7, 8, 9])),
+                Arc::new(Int64Array::from(vec![7, -8, 9])),
                 Arc::new(Date32Array::from(vec![1, 2, 3])),
-                Arc::new(BooleanArray::from(vec![false, false, true])),
+                Arc::new(BooleanArray::from(vec![Some(false), Some(true), None])),
             ],
         )
         .expect("batch");

@@ -394,46 +394,14 @@ impl Booleans<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::tests::staged_sample;
     use crate::BatchExt;
     use arrow_array::Array;
     use shuyu_abi::table::Writer;
 
-    /// Three rows of every type, with nulls in the nullable columns.
-    fn staged() -> Vec<u8> {
-        let mut w = Writer::new(
-            3,
-            &[
-                ("usci", ColumnType::Utf8, true),
-                ("amount", ColumnType::Float64, true),
-                ("n", ColumnType::Int64, false),
-                ("day", ColumnType::Date32, false),
-                ("ok", ColumnType::Boolean, true),
-            ],
-        )
-        .expect("fits");
-        w.validity(Some(&|i| i != 1));
-        let strings: [&[u8]; 3] = [b"a", b"", "西湖".as_bytes()];
-        w.utf8(strings.iter().copied());
-        w.validity(Some(&|i| i != 0));
-        let amounts: Vec<u8> = [0.0f64, 1.5, -2.0]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
-        w.fixed(&amounts);
-        w.validity(None);
-        let ints: Vec<u8> = [7i64, -8, 9].iter().flat_map(|v| v.to_le_bytes()).collect();
-        w.fixed(&ints);
-        w.validity(None);
-        let days: Vec<u8> = [1i32, 2, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
-        w.fixed(&days);
-        w.validity(Some(&|i| i != 2));
-        w.booleans(&|i| i == 1);
-        w.finish()
-    }
-
     #[test]
     fn a_view_reads_what_the_record_batch_holds() {
-        let bytes = staged();
+        let bytes = staged_sample();
         let view = EntityTable::from_bytes(bytes.clone()).expect("parses");
         let batch = crate::table::decode(&bytes).expect("decodes");
         assert_eq!(view.num_rows(), batch.num_rows());
@@ -485,7 +453,7 @@ mod tests {
 
     #[test]
     fn wrong_names_and_types_are_named_as_for_batches() {
-        let view = EntityTable::from_bytes(staged()).expect("parses");
+        let view = EntityTable::from_bytes(staged_sample()).expect("parses");
         let err = view.f64("usci").expect_err("utf8 is not f64");
         assert_eq!(err.to_string(), "column `usci` is Utf8, expected Float64");
         let err = view.f64_lossy("day").expect_err("a date is not a number");
