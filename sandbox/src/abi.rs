@@ -191,6 +191,9 @@ fn finish<R: From<i32>>(
 }
 
 fn memory(caller: &mut Caller<'_, GuestState>) -> Result<Memory, CallError> {
+    if let Some(memory) = caller.data().memory {
+        return Ok(memory);
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Ok(memory),
         _ => Err(Fault::InvalidModule("the module does not export its `memory`".into()).into()),

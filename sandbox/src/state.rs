@@ -87,6 +87,9 @@ pub(crate) struct GuestState {
     pub(super) fixed_host_costs: bool,
     /// In an answer run: the wall-clock end of the run, checked at every epoch tick.
     pub(super) deadline: Option<std::time::Instant>,
+    /// The instance's exported memory, once the run has found it: host functions would
+    /// otherwise look it up by name (a hashed string lookup) in every call.
+    pub(super) memory: Option<wasmtime::Memory>,
 }
 
 impl GuestState {
@@ -118,6 +121,7 @@ impl GuestState {
             runner,
             fixed_host_costs: false,
             deadline: None,
+            memory: None,
         }
     }
 
