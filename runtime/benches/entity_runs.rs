@@ -375,8 +375,8 @@ fn measure(
     Ok(())
 }
 
-/// A module built with the SDK, run for each of its release names: `nothing`, `read`, and
-/// anything else (read and contribute one row).
+/// A module built with the SDK, run for each of its release names: `nothing`, `read` (as
+/// record batches or in place), and anything else (read and contribute one row).
 fn sdk_module(
     sandbox: &Sandbox,
     limits: &Limits,
@@ -395,8 +395,11 @@ fn sdk_module(
     for (release, workers) in [
         ("nothing", 1usize),
         ("read", 1),
+        ("read in place", 1),
         ("contribute", 1),
+        ("contribute in place", 1),
         ("contribute", 2),
+        ("contribute in place", 2),
     ] {
         measure(
             &runner,
