@@ -195,7 +195,10 @@ fn memory(caller: &mut Caller<'_, GuestState>) -> Result<Memory, CallError> {
         return Ok(memory);
     }
     match caller.get_export("memory") {
-        Some(Extern::Memory(memory)) => Ok(memory),
+        Some(Extern::Memory(memory)) => {
+            caller.data_mut().memory = Some(memory);
+            Ok(memory)
+        }
         _ => Err(Fault::InvalidModule("the module does not export its `memory`".into()).into()),
     }
 }

@@ -151,10 +151,6 @@ impl EntityEngine {
                 "`{export}` is lost from the module moved for entity runs"
             ))
         })?;
-        // `abi::check` refused any module without an exported memory.
-        let memory_index = moved.get_export_index("memory").ok_or_else(|| {
-            Fault::Internal("`memory` is lost from the module moved for entity runs".into())
-        })?;
         let runner = EntityRunner {
             engine: self.engine.clone(),
             pre,
@@ -163,7 +159,6 @@ impl EntityEngine {
             slots: self.slots.clone(),
             export,
             export_index,
-            memory_index,
         };
         runner.probe()?;
         Ok(runner)
@@ -183,8 +178,6 @@ pub struct EntityRunner {
     export: &'static str,
     /// Where that export is in the module: found once, not by name in every run.
     export_index: ModuleExport,
-    /// Where the module's `memory` export is, for the same reason.
-    memory_index: ModuleExport,
 }
 
 impl std::fmt::Debug for EntityRunner {
@@ -276,9 +269,6 @@ impl EntityRunner {
         };
         let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let instance = self.pre.instantiate(&mut store)?;
-            store.data_mut().memory = instance
-                .get_module_export(&mut store, &self.memory_index)
-                .and_then(|memory| memory.into_memory());
             let export = instance
                 .get_module_export(&mut store, &self.export_index)
                 .and_then(|export| export.into_func())

@@ -336,7 +336,6 @@ impl PartitionRunner {
         };
         let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let instance = self.linker.instantiate(&mut store, &self.module.module)?;
-            store.data_mut().memory = instance.get_memory(&mut store, "memory");
             let main = instance.get_typed_func::<(), i32>(&mut store, export)?;
             main.call(&mut store, ())
         }));

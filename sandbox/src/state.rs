@@ -87,8 +87,8 @@ pub(crate) struct GuestState {
     pub(super) fixed_host_costs: bool,
     /// In an answer run: the wall-clock end of the run, checked at every epoch tick.
     pub(super) deadline: Option<std::time::Instant>,
-    /// The instance's exported memory, once the run has found it: host functions would
-    /// otherwise look it up by name (a hashed string lookup) in every call.
+    /// The instance's exported memory, kept by the first host call that looks it up: the
+    /// others would otherwise each look it up by name (a hashed string lookup).
     pub(super) memory: Option<wasmtime::Memory>,
 }
 
