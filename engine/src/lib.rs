@@ -14,6 +14,7 @@
 //! Results are normalized to the ABI's types ([`ipc`]).
 
 mod bounded;
+mod entity_keys;
 pub mod ipc;
 pub mod partition;
 pub mod pseudonym;
@@ -22,10 +23,11 @@ pub mod surface;
 pub mod table;
 pub mod universe;
 
+pub use entity_keys::{EntityKeys, EntityValues};
 pub use partition::{PartitionKey, PartitionedTables, SplitError, MAX_PARTITIONED_BYTES};
 pub use pseudonym::Pseudonymizer;
-pub use session::{EngineSession, EntityKeys, EntityScan, GrantedColumns, SessionOptions};
-pub use universe::{IdentifierUniverse, UniverseCache};
+pub use session::{EngineSession, EntityScan, GrantedColumns, SessionOptions};
+pub use universe::{IdentifierUniverse, PartialUniverse, UniverseCache};
 
 /// Why a query could not run.
 #[derive(Debug, thiserror::Error)]

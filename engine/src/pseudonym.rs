@@ -102,16 +102,18 @@ impl Pseudonymizer {
         hex::encode(self.pseudonym_bytes(value))
     }
 
-    /// [`Pseudonymizer::pseudonym`] of each value, counted in [`Pseudonymizer::spent`] like the
-    /// UDF's (timed once for all of them).
-    pub(crate) fn pseudonyms_counted(&self, values: &[&str]) -> Vec<Arc<str>> {
+    /// [`Pseudonymizer::pseudonym_bytes`] of each value, counted in [`Pseudonymizer::spent`]
+    /// like the UDF's (timed once for all of them).
+    pub(crate) fn pseudonym_bytes_counted(&self, values: &[Box<str>]) -> Vec<[u8; 16]> {
         let started = std::time::Instant::now();
-        let pseudonyms = values
-            .iter()
-            .map(|v| Arc::from(self.pseudonym(v)))
-            .collect();
+        let pseudonyms = values.iter().map(|v| self.pseudonym_bytes(v)).collect();
         self.spent.add(started, values.len() as u64);
         pseudonyms
+    }
+
+    /// Identifies the key without revealing it.
+    pub(crate) fn key_tag(&self) -> [u8; 8] {
+        self.key_tag
     }
 
     /// A DataFusion scalar function mapping a string column to its pseudonyms (nulls stay null).

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use super::partition::{
     ByteBudget, PartitionKey, PartitionRouter, PartitionTable, PartitionedTables, SplitError,
 };
-use super::{bounded, surface, EngineError, Pseudonymizer};
+use super::{bounded, surface, EngineError, EntityKeys, Pseudonymizer};
 use shuyu_catalog::Dataset;
 
 /// Resource settings for a job's session.
@@ -66,18 +66,6 @@ pub struct EntityScan {
     pub stream: SendableRecordBatchStream,
     /// What turns a raw entity identifier into its key, the pseudonym the view shows.
     pub keys: EntityKeys,
-}
-
-/// Turns a raw entity identifier into its key, the pseudonym the view shows.
-#[derive(Clone)]
-pub struct EntityKeys(Pseudonymizer);
-
-impl EntityKeys {
-    /// The pseudonym of each raw identifier in `values`, in order (counted in
-    /// [`Pseudonymizer::spent`] like the view's).
-    pub fn keys(&self, values: &[&str]) -> Vec<Arc<str>> {
-        self.0.pseudonyms_counted(values)
-    }
 }
 
 /// The columns of a dataset a scenario grants. The engine knows datasets and column names, not
@@ -149,6 +137,9 @@ impl EngineSession {
                     },
                 );
             }
+            // Columns only, never rows: a per-entity release completes the identifier universe
+            // with the entity values its grouping reads through these views (job/universe.rs),
+            // which must be every value of the column.
             let view = scan
                 .select(columns)
                 .map_err(|e| EngineError::setup(dataset.name(), e))?
@@ -256,7 +247,7 @@ impl EngineSession {
 
     /// Every row of the granted view `table` for grouping it by entity, for the host's own use
     /// (`release_entities`, services): the view's rows and columns, except that the entity
-    /// column comes raw, so that the host pseudonymizes each entity once ([`EntityKeys::keys`])
+    /// column comes raw, so that the host pseudonymizes each entity once ([`EntityKeys::values`])
     /// instead of every row (a table such as `tax_payments` has a dozen rows per entity). The
     /// raw values stay on the host: what a run sees is the key, the pseudonym the view gives.
     ///

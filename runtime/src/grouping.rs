@@ -17,7 +17,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 
-use crate::engine::{ipc, table, EngineSession, EntityKeys};
+use crate::engine::{ipc, table, EngineSession, EntityKeys, EntityValues};
 use crate::governance::ApprovedScenario;
 use crate::sandbox::{Fault, LimitKind};
 
@@ -50,6 +50,10 @@ pub(crate) struct EntityTables {
     pub(crate) tables: Vec<EntityTable>,
     /// Each entity's pseudonym, by entity index.
     pub(crate) keys: Vec<Arc<str>>,
+    /// Each entity's raw identifier and pseudonym, by entity index, for the identifier
+    /// universe (every value of every entity column: the views carry every row). Taken by the
+    /// first user; `None` when there were no tables.
+    pub(crate) values: Option<EntityValues>,
 }
 
 impl EntityTable {
@@ -151,30 +155,16 @@ impl Owners {
         Some(owner)
     }
 
-    /// Every entity's key, by index: the pseudonyms of the raw identifiers, made on `threads`
-    /// threads (one HMAC per entity, once all tables are read).
-    fn keys(self, keys: &EntityKeys, threads: usize) -> Result<Vec<Arc<str>>, String> {
-        let mut raw: Vec<&str> = vec![""; self.by_raw.len()];
-        for (value, &owner) in &self.by_raw {
+    /// Every entity's raw identifier and pseudonym, by index, the pseudonyms made on
+    /// `threads` threads (one HMAC per entity, once all tables are read).
+    fn values(self, keys: &EntityKeys, threads: usize) -> EntityValues {
+        let mut raw: Vec<Box<str>> = vec![Box::from(""); self.by_raw.len()];
+        for (value, owner) in self.by_raw {
             if let Some(slot) = raw.get_mut(owner as usize) {
                 *slot = value;
             }
         }
-        let per_thread = raw.len().div_ceil(threads.max(1)).max(1);
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = raw
-                .chunks(per_thread)
-                .map(|part| scope.spawn(move || keys.keys(part)))
-                .collect();
-            let mut all = Vec::with_capacity(raw.len());
-            for part in parts {
-                all.extend(
-                    part.join()
-                        .map_err(|_| "a thread making entity keys panicked".to_string())?,
-                );
-            }
-            Ok(all)
-        })
+        keys.values(raw, threads)
     }
 }
 
@@ -253,18 +243,19 @@ pub(crate) async fn group(
         }
         raw.push((dataset.name().to_string(), batches, owners, entity_at));
     }
-    let keys = match keys_of {
-        Some(keys_of) => owners_of
-            .keys(&keys_of, crate::sandbox::entity_workers())
-            .map_err(Ok)?,
-        None => Vec::new(),
-    };
+    let values =
+        keys_of.map(|keys_of| owners_of.values(&keys_of, crate::sandbox::entity_workers()));
+    let keys = values.as_ref().map(EntityValues::keys).unwrap_or_default();
     let entities = keys.len();
     let mut tables = Vec::with_capacity(raw.len());
     for (name, batches, owners, entity_at) in raw {
         tables.push(sort_by_owner(name, &batches, &owners, entities, entity_at).map_err(Ok)?);
     }
-    Ok(EntityTables { tables, keys })
+    Ok(EntityTables {
+        tables,
+        keys,
+        values,
+    })
 }
 
 /// Orders a table's rows by owning entity (a counting sort, stable within an entity), leaving
@@ -421,6 +412,7 @@ mod tests {
         let tables = EntityTables {
             tables: vec![table],
             keys: vec!["a".into(), "b".into(), "c".into()],
+            values: None,
         };
         let a = tables.slice(0, 0).expect("a");
         assert_eq!(values(&a), vec![11, 14]);
@@ -468,6 +460,7 @@ mod tests {
         let tables = EntityTables {
             tables: vec![table],
             keys: vec!["b".into(), "a".into()],
+            values: None,
         };
         let b = tables.slice(0, 0).expect("b");
         assert_eq!(b.num_rows(), 2);

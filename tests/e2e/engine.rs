@@ -492,7 +492,7 @@ fn a_scan_by_entity_gives_the_views_rows_with_each_entity_keyed_as_the_view_show
         .block_on(s.scan_by_entity("residents"))
         .unwrap();
     let keys = scan.keys;
-    let key = |raw: &str| keys.keys(&[raw])[0].to_string();
+    let key = |raw: &str| keys.values(vec![Box::from(raw)], 1).keys()[0].to_string();
     let keyed = rendered_rows(&t, scan.stream, 1, &key);
     assert_eq!(
         keyed, expected,
@@ -506,4 +506,76 @@ fn a_scan_by_entity_gives_the_views_rows_with_each_entity_keyed_as_the_view_show
         Err(other) => panic!("expected a rejection, got {other}"),
         Ok(_) => panic!("a view without its entity column was scanned by entity"),
     }
+}
+
+#[test]
+fn a_universe_completed_with_the_grouped_entity_values_is_the_universe_built_whole() {
+    use shuyu::engine::{EntityKeys, IdentifierUniverse};
+
+    let t = TestDomain::new();
+    let catalog = t.domain.catalog().unwrap();
+    let datasets: Vec<_> = catalog.datasets().cloned().collect();
+    let p = Pseudonymizer::new(&[4; 32]);
+    let rt = t.domain.runtime();
+    let whole = rt
+        .block_on(IdentifierUniverse::build(&datasets, &p))
+        .unwrap();
+    let partial = || {
+        rt.block_on(IdentifierUniverse::build_without_entities(&datasets, &p))
+            .unwrap()
+    };
+    // The keys a grouping gets from its scan, under the session's key.
+    let keys = |key: u8| -> EntityKeys {
+        let s = session(&t, &[("residents", &["citizen_id"])], key);
+        rt.block_on(s.scan_by_entity("residents")).unwrap().keys
+    };
+    // Every distinct value of every entity column, read from the raw files.
+    let raw: Vec<Box<str>> = rt.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let mut union = Vec::new();
+        for d in &datasets {
+            ctx.register_parquet(d.name(), d.data_path.to_str().unwrap(), Default::default())
+                .await
+                .unwrap();
+            union.push(format!(
+                "SELECT CAST({} AS VARCHAR) AS v FROM {}",
+                d.manifest.dataset.entity_column,
+                d.name()
+            ));
+        }
+        let sql = format!(
+            "SELECT DISTINCT v FROM ({}) WHERE v IS NOT NULL",
+            union.join(" UNION ALL ")
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        batches
+            .iter()
+            .flat_map(|b| {
+                let column =
+                    arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+                let column = arrow::array::AsArray::as_string::<i32>(&column);
+                (0..column.len())
+                    .map(|i| Box::from(column.value(i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    });
+    assert_eq!(raw.len(), whole.entity_count());
+
+    let values = keys(4).values(raw.clone(), 2);
+    let completed = partial().with_entities(&values, 3).unwrap();
+    assert!(completed == whole, "{completed:?} against {whole:?}");
+    let scanned = rt.block_on(partial().scan_entities(&datasets)).unwrap();
+    assert!(scanned == whole, "{scanned:?} against {whole:?}");
+
+    // One entity short is another universe: the comparison can fail.
+    let fewer = keys(4).values(raw[1..].to_vec(), 1);
+    let short = partial().with_entities(&fewer, 1).unwrap();
+    assert!(short != whole);
+    assert_eq!(short.entity_count() + 1, whole.entity_count());
+    // Values pseudonymized under another scenario's key are refused, not merged.
+    let error = partial()
+        .with_entities(&keys(5).values(raw, 2), 2)
+        .unwrap_err();
+    assert!(error.to_string().contains("another key"), "{error}");
 }

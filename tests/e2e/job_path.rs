@@ -329,3 +329,75 @@ fn a_scenarios_next_job_loads_the_universe_and_a_damaged_cache_file_is_rebuilt_a
         .verify(&t.domain.keys.public_key())
         .expect("audit log verifies");
 }
+
+/// The universe a job stored in the domain's cache, against one built whole from the raw files
+/// under the same key.
+fn assert_cached_universe_is_built_whole(
+    t: &TestDomain,
+    scenario: &shuyu::governance::ScenarioFile,
+    report: &shuyu::job::JobReport,
+) {
+    use shuyu::engine::universe::Lookup;
+    use shuyu::engine::{IdentifierUniverse, Pseudonymizer};
+
+    let catalog = t.domain.catalog().unwrap();
+    let datasets = scenario.clone().check(&catalog).unwrap().datasets;
+    let p = Pseudonymizer::new(&t.domain.keys.pseudonym_key(&report.scenario_key_id));
+    let cached = match t.domain.universe_cache().load(&datasets, &p).unwrap() {
+        Lookup::Hit(universe) => universe,
+        other => panic!("the job stored no sound universe: {other:?}"),
+    };
+    let whole = t
+        .domain
+        .runtime()
+        .block_on(IdentifierUniverse::build(&datasets, &p))
+        .unwrap();
+    assert!(*cached == whole, "{cached:?} against {whole:?}");
+}
+
+#[test]
+fn a_per_entity_releases_universe_is_completed_from_its_grouping_and_is_the_whole_one() {
+    let t = TestDomain::new();
+    let module = support::module("district_stats");
+    let path = support::repo()
+        .join("guest-examples")
+        .join("district-stats")
+        .join("scenario-dp.toml");
+    let mut scenario = shuyu::governance::ScenarioFile::load(&path).expect("scenario-dp.toml");
+    scenario.scenario.module_sha256 = support::sha256(&module);
+    let first = t.run(scenario.clone(), &module);
+    assert!(first.succeeded(), "{first:?}");
+    let end = support::entries(&t, first.job_id.as_str(), "job.end");
+    assert_eq!(end[0].details["universe_cached"], false);
+    assert_cached_universe_is_built_whole(&t, &scenario, &first);
+    // The next job loads what the first stored.
+    let second = t.run(scenario, &module);
+    assert!(second.succeeded(), "{second:?}");
+    let end = support::entries(&t, second.job_id.as_str(), "job.end");
+    assert_eq!(end[0].details["universe_cached"], true);
+}
+
+#[test]
+fn a_threshold_release_before_any_grouping_completes_the_universe_by_scanning_entities() {
+    let t = TestDomain::new();
+    let module = support::module("district_stats");
+    let mut scenario = support::scenario("district-stats", &module);
+    // A release with privacy in the contract, which this module never makes: the job starts
+    // its universe without the entity columns, and its threshold release needs it whole.
+    let dp_path = support::repo()
+        .join("guest-examples")
+        .join("district-stats")
+        .join("scenario-dp.toml");
+    let dp = shuyu::governance::ScenarioFile::load(&dp_path).expect("scenario-dp.toml");
+    let mut unused = dp.releases[0].clone();
+    unused.name = "never_made".into();
+    scenario.releases.push(unused);
+    scenario.privacy_budget = dp.privacy_budget;
+    let report = t.run(scenario.clone(), &module);
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    assert!(matches!(
+        report.releases.as_slice(),
+        [ReleaseOutcome::Released { .. }]
+    ));
+    assert_cached_universe_is_built_whole(&t, &scenario, &report);
+}

@@ -27,6 +27,7 @@ use serde_json::json;
 
 use super::host::{cancelled, JobContext};
 use super::vector::RunAudit;
+use crate::engine::EntityValues;
 use crate::governance::ResolvedRelease;
 use crate::grouping::{group, EntityTables, MAX_GROUPED_BYTES};
 use crate::guard::{
@@ -270,15 +271,25 @@ struct Worker {
     failure: Option<String>,
 }
 
+/// Where a per-entity release's guard gets its identifier oracle, so that the caller can
+/// build the identifier universe while rows are grouped and run.
+pub(super) trait OracleSource {
+    /// Takes the entity values the grouping read (every raw value of every entity column with
+    /// its pseudonym), before the runs start.
+    fn grouped(&mut self, values: EntityValues);
+
+    /// The oracle, asked for once the runs are done.
+    fn oracle(&mut self) -> Result<Arc<dyn IdentifierOracle>, CallError>;
+}
+
 /// Runs `release` per entity and returns the guard's decision. `Err` ends the main run: a
 /// cancelled job, a limit of the release (`entities`, `release_time`, `memory`), or a host
-/// failure. `oracle` is asked for only once the runs are done, so that the caller can build the
-/// identifier universe while rows are grouped and run.
+/// failure.
 pub(super) fn release(
     ctx: &JobContext,
     release: &ResolvedRelease,
     runner: &EntityRunner,
-    oracle: impl FnOnce() -> Result<Arc<dyn IdentifierOracle>, CallError>,
+    oracle: &mut dyn OracleSource,
 ) -> Result<Decision, CallError> {
     let name = release.contract.name.clone();
     let limits = &ctx.scenario.file.limits;
@@ -295,7 +306,7 @@ pub(super) fn release(
         })
         .await
     });
-    let tables = match grouped {
+    let mut tables = match grouped {
         Err(_elapsed) => return Err(Fault::Limit(LimitKind::ReleaseTime).into()),
         Ok(None) => return Err(Fault::Cancelled.into()),
         Ok(Some(Err(Err(fault)))) => return Err(fault.into()),
@@ -304,6 +315,9 @@ pub(super) fn release(
         }
         Ok(Some(Ok(tables))) => tables,
     };
+    if let Some(values) = tables.values.take() {
+        oracle.grouped(values);
+    }
     let entities = tables.len();
     if entities as u64 > limits.max_entities {
         ctx.audit(
@@ -353,8 +367,12 @@ pub(super) fn release(
     super::vector::audit_suppressed(ctx, &name)?;
     let workers_done = ran.map_err(CallError::from)?;
 
-    let mut builder = ReleaseBuilder::new(release.contract.clone(), release.effective_k, oracle()?)
-        .with_second_thread(super::second_core());
+    let mut builder = ReleaseBuilder::new(
+        release.contract.clone(),
+        release.effective_k,
+        oracle.oracle()?,
+    )
+    .with_second_thread(super::second_core());
     let mut tally = Tally::default();
     for worker in workers_done {
         if let Some(failure) = worker.failure {

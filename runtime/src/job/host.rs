@@ -12,12 +12,12 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::timings::Phase;
+use super::universe::{UniverseBuild, UniverseOrigin, UniverseSource};
 use super::{JobId, ReleaseOutcome};
 use crate::audit::AuditLog;
 use crate::budget::BudgetLedger;
-use crate::engine::universe::Lookup;
 use crate::engine::{
-    ipc, EngineError, EngineSession, IdentifierUniverse, Pseudonymizer, UniverseCache,
+    ipc, EngineError, EngineSession, EntityValues, IdentifierUniverse, Pseudonymizer, UniverseCache,
 };
 use crate::governance::ApprovedScenario;
 use crate::guard::{Decision, IdentifierOracle, ReleaseBuilder};
@@ -111,10 +111,19 @@ impl JobHost {
 
     /// Starts building the identifier universe now, for a job whose scenario can release: the
     /// guard needs it at the first release, and its scans and HMACs would otherwise wait until
-    /// then. A job that ends without releasing stops the build when its host drops.
+    /// then. A job that ends without releasing stops the build when its host drops. A scenario
+    /// with a release made per entity builds it without the entity columns, which that
+    /// release's grouping hands over (`job::universe`).
     pub(super) fn start_universe(&mut self) {
         if self.universe.is_none() && self.building.is_none() {
-            self.building = Some(self.spawn_universe());
+            let per_entity = self
+                .ctx
+                .scenario
+                .releases
+                .iter()
+                .any(|r| r.contract.privacy.is_some());
+            self.building =
+                Some(self.spawn_universe(per_entity && self.entity_grant_problem().is_none()));
         }
     }
 
@@ -166,30 +175,30 @@ impl JobHost {
         self.audit("query", details)
     }
 
+    /// What the job's universe is built from.
+    fn universe_source(&self) -> UniverseSource {
+        UniverseSource {
+            datasets: self.ctx.scenario.datasets.clone(),
+            pseudonymizer: self.ctx.pseudonymizer.clone(),
+            cache: self.ctx.universe_cache.clone(),
+        }
+    }
+
     /// Starts building the identifier universe on the job's runtime (or loading it from the
-    /// domain's cache). Dropping the result stops it.
-    fn spawn_universe(&self) -> UniverseBuild {
-        let datasets = self.ctx.scenario.datasets.clone();
-        let pseudonymizer = self.ctx.pseudonymizer.clone();
-        let cache = self.ctx.universe_cache.clone();
-        UniverseBuild(self.ctx.runtime.spawn(load_or_build_universe(
-            datasets,
-            pseudonymizer,
-            cache,
-        )))
+    /// domain's cache); `without_entities` for a per-entity release's grouping to complete.
+    /// Dropping the result stops it.
+    fn spawn_universe(&self, without_entities: bool) -> UniverseBuild {
+        UniverseBuild::start(&self.ctx.runtime, self.universe_source(), without_entities)
     }
 
     /// Waits for a universe [`JobHost::spawn_universe`] started and keeps it for the job. A
     /// cached universe whose file did not hold is an event for the reviewers' log.
     fn finish_universe(
         &mut self,
-        mut building: UniverseBuild,
+        building: UniverseBuild,
     ) -> Result<Arc<IdentifierUniverse>, CallError> {
-        let (built, origin) = self
-            .ctx
-            .runtime
-            .block_on(&mut building.0)
-            .map_err(|e| Fault::Internal(format!("the identifier universe's build failed: {e}")))?
+        let (built, origin) = building
+            .finish(&self.ctx.runtime, self.universe_source())
             .map_err(|e| Fault::Internal(format!("cannot build the identifier universe: {e}")))?;
         match origin {
             UniverseOrigin::Cache => self.ctx.timings.set_universe_cached(),
@@ -210,7 +219,7 @@ impl JobHost {
         }
         let building = match self.building.take() {
             Some(building) => building,
-            None => self.spawn_universe(),
+            None => self.spawn_universe(false),
         };
         self.finish_universe(building)
     }
@@ -541,20 +550,19 @@ impl Host for JobHost {
             Err(fault) => return Err(fault.into()),
         };
         // The universe is the guard's, needed only after the runs: built beside the grouping and
-        // the runs (on a runtime worker, so its own hashing loop gets a core), not before them.
+        // the runs (on a runtime worker, so its own hashing loop gets a core), not before them,
+        // and completed with the entity values the grouping reads.
         let entities = Instant::now();
         let building = match self.building.take() {
             Some(building) => Some(building),
-            None => self.universe.is_none().then(|| self.spawn_universe()),
+            None => self.universe.is_none().then(|| self.spawn_universe(true)),
         };
         let ctx = self.ctx.clone();
-        let decision = super::entities::release(&ctx, &release, &entity_runner, || {
-            let universe = match building {
-                Some(building) => self.finish_universe(building)?,
-                None => self.universe()?,
-            };
-            Ok(universe as Arc<dyn IdentifierOracle>)
-        });
+        let mut universe = EntityUniverse {
+            host: self,
+            building,
+        };
+        let decision = super::entities::release(&ctx, &release, &entity_runner, &mut universe);
         ctx.timings.add(Phase::Entities, entities.elapsed());
         self.publish(name, decision?)
     }
@@ -595,78 +603,33 @@ impl Host for JobHost {
     }
 }
 
-/// An identifier universe being built on the job's runtime; aborted if dropped unfinished (a
-/// release that ends early must not leave it scanning).
-struct UniverseBuild(
-    tokio::task::JoinHandle<Result<(IdentifierUniverse, UniverseOrigin), EngineError>>,
-);
-
-/// Where a job's universe came from.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum UniverseOrigin {
-    /// A cache file whose seal held.
-    Cache,
-    /// The raw files; `rejected` says why a cache file for it did not hold, if one was there.
-    Built { rejected: Option<&'static str> },
+/// The universe of a per-entity release: completed with the entity values its grouping read,
+/// waited for once the runs are done.
+struct EntityUniverse<'a> {
+    host: &'a mut JobHost,
+    /// `None` when the job already holds its universe.
+    building: Option<UniverseBuild>,
 }
 
-/// The universe of `datasets` from the domain's cache when a sound file holds it; otherwise
-/// built from the raw files and stored for the next job. The cache is an optimization: a file
-/// that cannot be read or written costs the build and a warning, never the job.
-pub(super) async fn load_or_build_universe(
-    datasets: Vec<shuyu_catalog::Dataset>,
-    pseudonymizer: Pseudonymizer,
-    cache: Option<UniverseCache>,
-) -> Result<(IdentifierUniverse, UniverseOrigin), EngineError> {
-    let mut rejected = None;
-    if let Some(cache) = &cache {
-        let (cache, datasets, pseudonymizer) =
-            (cache.clone(), datasets.clone(), pseudonymizer.clone());
-        match tokio::task::spawn_blocking(move || cache.load(&datasets, &pseudonymizer)).await {
-            Ok(Ok(Lookup::Hit(universe))) => return Ok((*universe, UniverseOrigin::Cache)),
-            Ok(Ok(Lookup::Miss)) => {}
-            Ok(Ok(Lookup::Rejected(reason))) => {
-                tracing::warn!(
-                    reason,
-                    "a cached identifier universe did not hold; rebuilding"
-                );
-                rejected = Some(reason);
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the identifier universe cache"),
-            Err(e) => tracing::warn!(error = %e, "the universe cache's read failed"),
+impl super::entities::OracleSource for EntityUniverse<'_> {
+    fn grouped(&mut self, values: EntityValues) {
+        if let Some(building) = self.building.take() {
+            let host = &self.host;
+            self.building = Some(building.with_entities(
+                &host.ctx.runtime,
+                host.universe_source(),
+                values,
+                crate::sandbox::entity_workers(),
+            ));
         }
     }
-    let universe = IdentifierUniverse::build(&datasets, &pseudonymizer).await?;
-    let universe = match cache {
-        Some(cache) => {
-            let stored = tokio::task::spawn_blocking(move || {
-                let stored = cache.store(&datasets, &universe);
-                (universe, stored)
-            })
-            .await;
-            match stored {
-                Ok((universe, stored)) => {
-                    if let Err(e) = stored {
-                        tracing::warn!(error = %e, "cannot store the identifier universe");
-                    }
-                    universe
-                }
-                Err(e) => {
-                    return Err(EngineError::Setup {
-                        message: format!("storing the identifier universe failed: {e}"),
-                        source: Some(Box::new(e)),
-                    })
-                }
-            }
-        }
-        None => universe,
-    };
-    Ok((universe, UniverseOrigin::Built { rejected }))
-}
 
-impl Drop for UniverseBuild {
-    fn drop(&mut self) {
-        self.0.abort();
+    fn oracle(&mut self) -> Result<Arc<dyn IdentifierOracle>, CallError> {
+        let universe = match self.building.take() {
+            Some(building) => self.host.finish_universe(building)?,
+            None => self.host.universe()?,
+        };
+        Ok(universe)
     }
 }
 

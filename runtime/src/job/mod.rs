@@ -25,6 +25,7 @@ pub mod progress;
 mod publish;
 mod record;
 mod timings;
+mod universe;
 mod vector;
 pub mod view;
 mod warm;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::host::load_or_build_universe;
+use super::universe::{load_or_build_universe, UniverseOrigin};
 use super::JobError;
 use crate::audit::NewEntry;
 use crate::catalog::Catalog;
@@ -65,7 +65,7 @@ pub fn warm_universe(
         pseudonymizer,
         Some(domain.universe_cache()),
     ))?;
-    if origin == super::host::UniverseOrigin::Cache {
+    if origin == UniverseOrigin::Cache {
         return Ok(Warmed::Cached);
     }
     let elapsed = started.elapsed();

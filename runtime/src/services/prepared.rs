@@ -164,6 +164,11 @@ impl Builder<'_> {
                     Err(fault) => internal("cannot index subjects", &fault),
                 })
         })?;
+        // A service answers from the grouped rows alone; the raw identifiers are not kept.
+        let tables = EntityTables {
+            values: None,
+            ..tables
+        };
         let index = tables
             .keys
             .iter()
