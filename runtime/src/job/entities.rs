@@ -366,6 +366,7 @@ pub(super) fn release(
     );
     super::vector::audit_suppressed(ctx, &name)?;
     let workers_done = ran.map_err(CallError::from)?;
+    let runs = started.elapsed();
 
     let mut builder = ReleaseBuilder::new(
         release.contract.clone(),
@@ -402,6 +403,7 @@ pub(super) fn release(
             "chunks_refused": tally.chunks_refused,
             "fuel_used": tally.fuel_used,
             "grouping_ms": u64::try_from(grouping.as_millis()).unwrap_or(u64::MAX),
+            "runs_done_ms": u64::try_from(runs.as_millis()).unwrap_or(u64::MAX),
             "elapsed_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }),
     )?;
