@@ -9,7 +9,6 @@ use arrow::array::{Array, Float64Array, StringArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use shuyu::governance::ScenarioFile;
 use shuyu::job::{JobReport, JobStatus, ReleaseOutcome};
 
 use crate::support::{self, TestDomain};
@@ -185,12 +184,7 @@ fn health_by_age_is_made_per_entity_and_releases_every_band_near_the_truth() {
 fn district_stats_under_privacy_falls_back_to_a_per_entity_release() {
     let t = TestDomain::new();
     let module = support::module("district_stats");
-    let path = support::repo()
-        .join("guest-examples")
-        .join("district-stats")
-        .join("scenario-dp.toml");
-    let mut scenario = ScenarioFile::load(&path).expect("scenario-dp.toml");
-    scenario.scenario.module_sha256 = support::sha256(&module);
+    let scenario = support::scenario_file("district-stats", "scenario-dp.toml", &module);
     let report = t.run(scenario, &module);
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
     let table = released(&report);

@@ -359,12 +359,7 @@ fn assert_cached_universe_is_built_whole(
 fn a_per_entity_releases_universe_is_completed_from_its_grouping_and_is_the_whole_one() {
     let t = TestDomain::new();
     let module = support::module("district_stats");
-    let path = support::repo()
-        .join("guest-examples")
-        .join("district-stats")
-        .join("scenario-dp.toml");
-    let mut scenario = shuyu::governance::ScenarioFile::load(&path).expect("scenario-dp.toml");
-    scenario.scenario.module_sha256 = support::sha256(&module);
+    let scenario = support::scenario_file("district-stats", "scenario-dp.toml", &module);
     let first = t.run(scenario.clone(), &module);
     assert!(first.succeeded(), "{first:?}");
     let end = support::entries(&t, first.job_id.as_str(), "job.end");
@@ -384,11 +379,7 @@ fn a_threshold_release_before_any_grouping_completes_the_universe_by_scanning_en
     let mut scenario = support::scenario("district-stats", &module);
     // A release with privacy in the contract, which this module never makes: the job starts
     // its universe without the entity columns, and its threshold release needs it whole.
-    let dp_path = support::repo()
-        .join("guest-examples")
-        .join("district-stats")
-        .join("scenario-dp.toml");
-    let dp = shuyu::governance::ScenarioFile::load(&dp_path).expect("scenario-dp.toml");
+    let dp = support::scenario_file("district-stats", "scenario-dp.toml", &module);
     let mut unused = dp.releases[0].clone();
     unused.name = "never_made".into();
     scenario.releases.push(unused);

@@ -93,11 +93,14 @@ pub(crate) fn sha256(bytes: &[u8]) -> String {
 
 /// An example's scenario file with its module pinned.
 pub(crate) fn scenario(example: &str, module: &[u8]) -> ScenarioFile {
-    let path = repo()
-        .join("guest-examples")
-        .join(example)
-        .join("scenario.toml");
-    let mut scenario = ScenarioFile::load(&path).expect("example scenario");
+    scenario_file(example, "scenario.toml", module)
+}
+
+/// One of an example's scenario files (`scenario-dp.toml`) with its module pinned.
+pub(crate) fn scenario_file(example: &str, file: &str, module: &[u8]) -> ScenarioFile {
+    let path = repo().join("guest-examples").join(example).join(file);
+    let mut scenario =
+        ScenarioFile::load(&path).unwrap_or_else(|e| panic!("{example}/{file}: {e}"));
     scenario.scenario.module_sha256 = sha256(module);
     scenario
 }
