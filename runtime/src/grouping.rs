@@ -243,14 +243,35 @@ pub(crate) async fn group(
         }
         raw.push((dataset.name().to_string(), batches, owners, entity_at));
     }
-    let values =
-        keys_of.map(|keys_of| owners_of.values(&keys_of, crate::sandbox::entity_workers()));
-    let keys = values.as_ref().map(EntityValues::keys).unwrap_or_default();
-    let entities = keys.len();
-    let mut tables = Vec::with_capacity(raw.len());
-    for (name, batches, owners, entity_at) in raw {
-        tables.push(sort_by_owner(name, &batches, &owners, entities, entity_at).map_err(Ok)?);
-    }
+    let entities = owners_of.by_raw.len();
+    // The keys' HMACs need the raw values only, the ordering only how many entities there are:
+    // one is made beside the other.
+    let threads = crate::sandbox::entity_workers().saturating_sub(1).max(1);
+    let (made, tables) = std::thread::scope(|scope| {
+        let made = keys_of.map(|keys_of| {
+            scope.spawn(move || {
+                let values = owners_of.values(&keys_of, threads);
+                let keys = values.keys();
+                (values, keys)
+            })
+        });
+        let tables = raw
+            .into_iter()
+            .map(|(name, batches, owners, entity_at)| {
+                sort_by_owner(name, &batches, &owners, entities, entity_at)
+            })
+            .collect::<Result<Vec<_>, String>>();
+        let made = made
+            .map(|made| made.join())
+            .transpose()
+            .map_err(|_| "a thread making entity keys panicked".to_string());
+        (made, tables)
+    });
+    let (made, tables) = (made.map_err(Ok)?, tables.map_err(Ok)?);
+    let (values, keys) = match made {
+        Some((values, keys)) => (Some(values), keys),
+        None => (None, Vec::new()),
+    };
     Ok(EntityTables {
         tables,
         keys,
