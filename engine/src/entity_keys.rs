@@ -15,23 +15,12 @@ impl EntityKeys {
     /// entities are numbered) on `threads` threads, counted in [`Pseudonymizer::spent`] like
     /// the views' pseudonyms.
     pub fn values(&self, raw: Vec<Box<str>>, threads: usize) -> EntityValues {
-        let per_thread = raw.len().div_ceil(threads.max(1)).max(1);
         let pseudonymizer = &self.0;
-        let pseudonyms = std::thread::scope(|scope| {
-            let parts: Vec<_> = raw
-                .chunks(per_thread)
-                .map(|part| scope.spawn(move || pseudonymizer.pseudonym_bytes_counted(part)))
-                .collect();
-            let mut all = Vec::with_capacity(raw.len());
-            for part in parts {
-                match part.join() {
-                    Ok(part) => all.extend(part),
-                    // HMAC does not panic; should a thread die anyway, its values are done here.
-                    Err(_) => return None,
-                }
-            }
-            Some(all)
+        let pseudonyms = super::threads::split(raw.len(), threads, |range| {
+            pseudonymizer.pseudonym_bytes_counted(&raw[range])
         })
+        .map(|parts| parts.concat())
+        // HMAC does not panic; should a thread die anyway, its values are made here.
         .unwrap_or_else(|| pseudonymizer.pseudonym_bytes_counted(&raw));
         EntityValues {
             key_tag: pseudonymizer.key_tag(),
@@ -82,14 +71,14 @@ impl EntityValues {
         self.key_tag == pseudonymizer.key_tag()
     }
 
-    /// The values and their pseudonyms in slices of at most `size`.
-    pub(crate) fn chunks(
-        &self,
-        size: usize,
-    ) -> impl Iterator<Item = (&[Box<str>], &[[u8; 16]])> + '_ {
-        self.raw
-            .chunks(size.max(1))
-            .zip(self.pseudonyms.chunks(size.max(1)))
+    /// The raw values, in order.
+    pub(crate) fn raw(&self) -> &[Box<str>] {
+        &self.raw
+    }
+
+    /// Their pseudonyms, in the same order.
+    pub(crate) fn pseudonyms(&self) -> &[[u8; 16]] {
+        &self.pseudonyms
     }
 }
 
@@ -111,8 +100,8 @@ mod tests {
             assert_eq!(values.keys(), expected, "{threads} threads");
             assert!(values.keyed_by(&p));
             assert!(!values.keyed_by(&Pseudonymizer::new(&[8; 32])));
-            let chunked: Vec<usize> = values.chunks(2).map(|(r, p)| r.len() + p.len()).collect();
-            assert_eq!(chunked, [4, 4, 2]);
+            assert_eq!(values.raw(), &raw[..]);
+            assert_eq!(values.pseudonyms().len(), 5);
         }
         let none = EntityKeys(p).values(Vec::new(), 2);
         assert!(none.is_empty() && none.keys().is_empty());

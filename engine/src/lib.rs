@@ -21,6 +21,7 @@ pub mod pseudonym;
 mod session;
 pub mod surface;
 pub mod table;
+mod threads;
 pub mod universe;
 
 pub use entity_keys::{EntityKeys, EntityValues};

@@ -194,11 +194,12 @@ impl IdentifierUniverse {
             })?;
             let entity_column = dataset.manifest.dataset.entity_column.as_str();
             for column in dataset.identifier_columns() {
-                if !columns.takes(column == entity_column) {
+                let is_entity = column == entity_column;
+                if !columns.takes(is_entity) {
                     continue;
                 }
                 let failed = |e| EngineError::setup(format!("{}.{column}", dataset.name()), e);
-                let entity = i8::from(column == entity_column);
+                let entity = i8::from(is_entity);
                 let frame = ctx
                     .read_parquet(path, ParquetReadOptions::default())
                     .await
@@ -267,37 +268,20 @@ impl PartialUniverse {
                 "the entity values were pseudonymized under another key than the universe".into(),
             ));
         }
-        let per_thread = values.len().div_ceil(threads.max(1)).max(1);
+        universe.identifiers.extend(values.pseudonyms());
+        universe.entities.extend(values.pseudonyms());
         let pseudonymizer = &universe.pseudonymizer;
-        let parts = std::thread::scope(|scope| {
-            let tasks: Vec<_> = values
-                .chunks(per_thread)
-                .map(|(raw, pseudonyms)| {
-                    scope.spawn(move || {
-                        let mut part = PartPseudonyms {
-                            values: pseudonyms.to_vec(),
-                            entities: pseudonyms.to_vec(),
-                            folded: Vec::new(),
-                        };
-                        for value in raw {
-                            if let Some(folded) = folded_pseudonym(pseudonymizer, value) {
-                                part.folded.push(folded);
-                            }
-                        }
-                        part
-                    })
-                })
-                .collect();
-            tasks
-                .into_iter()
-                .map(|t| t.join())
-                .collect::<Result<Vec<_>, _>>()
+        let folded = super::threads::split(values.len(), threads, |range| {
+            values.raw()[range]
+                .iter()
+                .filter_map(|value| folded_pseudonym(pseudonymizer, value))
+                .collect::<Vec<_>>()
         })
-        .map_err(|_| {
+        .ok_or_else(|| {
             EngineError::setup_message("a thread folding entity values panicked".into())
         })?;
-        for part in parts {
-            universe.add(part);
+        for part in folded {
+            universe.folded.extend(part);
         }
         Ok(universe)
     }

@@ -59,22 +59,18 @@ impl UniverseBuild {
     /// the entity values over.
     pub(super) fn start(runtime: &Handle, source: UniverseSource, without_entities: bool) -> Self {
         Self(Some(runtime.spawn(async move {
+            if !without_entities {
+                let (universe, origin) = load_or_build(&source).await?;
+                return Ok(Built::Whole(universe, origin));
+            }
             let rejected = match cached(&source).await {
                 Ok(universe) => return Ok(Built::Whole(universe, UniverseOrigin::Cache)),
                 Err(rejected) => rejected,
             };
-            if without_entities {
-                let partial = IdentifierUniverse::build_without_entities(
-                    &source.datasets,
-                    &source.pseudonymizer,
-                )
-                .await?;
-                return Ok(Built::Partial(partial, rejected));
-            }
-            let universe =
-                IdentifierUniverse::build(&source.datasets, &source.pseudonymizer).await?;
-            let universe = store(&source, universe).await?;
-            Ok(Built::Whole(universe, UniverseOrigin::Built { rejected }))
+            let partial =
+                IdentifierUniverse::build_without_entities(&source.datasets, &source.pseudonymizer)
+                    .await?;
+            Ok(Built::Partial(partial, rejected))
         })))
     }
 
@@ -146,17 +142,24 @@ pub(super) async fn load_or_build_universe(
     pseudonymizer: Pseudonymizer,
     cache: Option<UniverseCache>,
 ) -> Result<(IdentifierUniverse, UniverseOrigin), EngineError> {
-    let source = UniverseSource {
+    load_or_build(&UniverseSource {
         datasets,
         pseudonymizer,
         cache,
-    };
-    let rejected = match cached(&source).await {
+    })
+    .await
+}
+
+/// [`load_or_build_universe`] of a job's source.
+async fn load_or_build(
+    source: &UniverseSource,
+) -> Result<(IdentifierUniverse, UniverseOrigin), EngineError> {
+    let rejected = match cached(source).await {
         Ok(universe) => return Ok((universe, UniverseOrigin::Cache)),
         Err(rejected) => rejected,
     };
     let universe = IdentifierUniverse::build(&source.datasets, &source.pseudonymizer).await?;
-    let universe = store(&source, universe).await?;
+    let universe = store(source, universe).await?;
     Ok((universe, UniverseOrigin::Built { rejected }))
 }
 
