@@ -74,7 +74,7 @@ const fn f(
 }
 
 /// Every function of ABI v1, in the order docs/abi.md lists them.
-pub const FUNCTIONS: [Function; 18] = [
+pub const FUNCTIONS: [Function; 20] = [
     f("query", &[("sql_ptr", I32), ("sql_len", I32)], I32),
     f("next_batch", &[("query", I32)], I64),
     f(
@@ -123,6 +123,12 @@ pub const FUNCTIONS: [Function; 18] = [
     f(
         "entity_table",
         &[("table_ptr", I32), ("table_len", I32)],
+        I32,
+    ),
+    f("next_table", &[("query", I32)], I64),
+    f(
+        "release_append_rows",
+        &[("release", I32), ("rows_ptr", I32), ("rows_len", I32)],
         I32,
     ),
 ];

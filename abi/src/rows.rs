@@ -94,6 +94,11 @@ impl fmt::Display for RowsError {
     }
 }
 
+/// Whether a dimension value's length can be written: below the null marker.
+fn fits_length(value: &str) -> bool {
+    u32::try_from(value.len()).is_ok_and(|n| n < NULL)
+}
+
 /// Writes a chunk: [`Encoder::new`] with the names, then [`Encoder::push`] per row.
 #[derive(Debug, Clone)]
 pub struct Encoder {
@@ -134,35 +139,78 @@ impl Encoder {
         let fits = dimensions.len() == self.dimensions
             && measures.len() == self.measures
             && self.rows < u32::MAX
-            && dimensions
-                .iter()
-                .all(|d| d.is_none_or(|v| u32::try_from(v.len()).is_ok_and(|n| n < NULL)));
+            && dimensions.iter().all(|d| d.is_none_or(fits_length));
         if !fits {
             return false;
         }
         for value in dimensions {
-            match value {
-                // Fits: checked above.
-                Some(v) => {
-                    self.bytes
-                        .extend_from_slice(&(v.len() as u32).to_le_bytes());
-                    self.bytes.extend_from_slice(v.as_bytes());
-                }
-                None => self.bytes.extend_from_slice(&NULL.to_le_bytes()),
-            }
+            self.text(*value);
         }
         for value in measures {
-            match value {
-                Some(v) => {
-                    self.bytes.push(1);
-                    self.bytes.extend_from_slice(&v.to_le_bytes());
-                }
-                None => self.bytes.push(0),
-            }
+            self.number(*value);
         }
+        self.count_row();
+        true
+    }
+
+    /// [`Encoder::push`] of a row without nulls whose dimensions are `first` then `rest` (a
+    /// release's entity, then the contract's dimensions), without building slices of options
+    /// for every row.
+    pub fn push_values(&mut self, first: &str, rest: &[&str], measures: &[f64]) -> bool {
+        let fits = 1 + rest.len() == self.dimensions
+            && measures.len() == self.measures
+            && self.rows < u32::MAX
+            && fits_length(first)
+            && rest.iter().all(|v| fits_length(v));
+        if !fits {
+            return false;
+        }
+        self.text(Some(first));
+        for value in rest {
+            self.text(Some(value));
+        }
+        for value in measures {
+            self.number(Some(*value));
+        }
+        self.count_row();
+        true
+    }
+
+    /// Writes a dimension value whose length [`fits_length`] accepted, or a null.
+    fn text(&mut self, value: Option<&str>) {
+        match value {
+            Some(v) => {
+                self.bytes
+                    .extend_from_slice(&(v.len() as u32).to_le_bytes());
+                self.bytes.extend_from_slice(v.as_bytes());
+            }
+            None => self.bytes.extend_from_slice(&NULL.to_le_bytes()),
+        }
+    }
+
+    /// Writes a measure value or a null.
+    fn number(&mut self, value: Option<f64>) {
+        match value {
+            Some(v) => {
+                self.bytes.push(1);
+                self.bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            None => self.bytes.push(0),
+        }
+    }
+
+    /// Counts the row just written, in the header too.
+    fn count_row(&mut self) {
         self.rows += 1;
         self.bytes[self.count_at..self.count_at + 4].copy_from_slice(&self.rows.to_le_bytes());
-        true
+    }
+
+    /// Drops the rows pushed so far and keeps the header, so a writer can send a chunk and go
+    /// on with the next one.
+    pub fn clear(&mut self) {
+        self.bytes.truncate(self.count_at + 4);
+        self.rows = 0;
+        self.bytes[self.count_at..].copy_from_slice(&0u32.to_le_bytes());
     }
 
     /// Rows pushed so far.
@@ -310,6 +358,42 @@ mod tests {
         assert!(e.push(&[Some("西湖区"), Some("")], &[Some(1.5), None]));
         assert!(e.push(&[None, Some("制造业")], &[Some(f64::NAN), Some(-0.0)]));
         e
+    }
+
+    #[test]
+    fn values_pushed_without_options_are_the_rows_pushed_with_them() {
+        let mut with = Encoder::new(&DIMS, &MEASURES).expect("names fit");
+        let mut without = with.clone();
+        assert!(with.push(&[Some("西湖区"), Some("")], &[Some(1.5), Some(-0.0)]));
+        assert!(without.push_values("西湖区", &[""], &[1.5, -0.0]));
+        assert_eq!(with.bytes(), without.bytes());
+        assert!(
+            !without.push_values("西湖区", &[], &[1.5, 2.0]),
+            "a dimension short"
+        );
+        assert!(
+            !without.push_values("西湖区", &[""], &[1.5]),
+            "a measure short"
+        );
+        assert_eq!(without.rows(), 1);
+        assert_eq!(
+            with.bytes(),
+            without.bytes(),
+            "nothing written for a refused row"
+        );
+    }
+
+    #[test]
+    fn a_cleared_encoder_starts_a_new_chunk_with_the_same_names() {
+        let mut e = sample();
+        e.clear();
+        assert_eq!(e.rows(), 0);
+        assert_eq!(all(e.bytes()).expect("valid"), []);
+        assert!(e.push(&[Some("上城区"), None], &[None, Some(2.0)]));
+        let rows = all(e.bytes()).expect("valid");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].dimensions, [Some("上城区"), None]);
+        assert_eq!(rows[0].measures, [None, Some(2.0)]);
     }
 
     #[test]

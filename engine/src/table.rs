@@ -27,6 +27,11 @@ fn column_type(t: &DataType) -> Option<ColumnType> {
     }
 }
 
+/// Whether the encoding carries columns of type `t`.
+pub fn carries(t: &DataType) -> bool {
+    column_type(t).is_some()
+}
+
 /// A table's column headers in the encoding (name, type, nullable), worked out once for every
 /// range of its rows that is encoded.
 #[derive(Debug, Clone)]

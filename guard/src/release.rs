@@ -22,16 +22,18 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Float64Builder, Int64Array, StringArray, StringBuilder,
+};
 use arrow::buffer::Buffer;
-use arrow::datatypes::Schema;
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::reader::StreamDecoder;
 use arrow::record_batch::RecordBatch;
 
 use super::aggregate::GroupAccumulator;
 use super::bound::{Admission, EntityLedger};
 use super::clamp::{clamp, Clamped};
-use super::contract::{ContractError, ReleaseContract};
+use super::contract::{ContractError, ReleaseContract, ENTITY_COLUMN};
 use super::decision::Decision;
 use super::noise::RandomSource;
 use super::oracle::parse_pseudonym;
@@ -53,6 +55,10 @@ pub enum AppendError {
     /// need, or declaring a length beyond the chunk's size (see `ipc_check.rs`).
     #[error("the contributions were refused before decoding: {0}")]
     Refused(String),
+    /// A chunk of contribution rows is malformed or names other columns than the contract's
+    /// (the message names the place, never a value).
+    #[error("the contribution rows were refused: {0}")]
+    Rows(String),
     /// The chunk's columns are not the contract's.
     #[error("the contributions do not match the contract of release '{release}': {detail}")]
     Schema {
@@ -196,6 +202,22 @@ impl ReleaseBuilder {
                 return Err(AppendError::Decode);
             }
             Ok(())
+        })
+    }
+
+    /// Decodes one chunk of contribution rows (`release_append_rows`, `shuyu_abi::rows`: the
+    /// entity first, named `entity`, then the contract's dimensions and measures) and appends
+    /// them: the rows of [`ReleaseBuilder::append_ipc`] without Arrow IPC around them. Measures
+    /// arrive as `Float64`.
+    ///
+    /// # Errors
+    /// [`AppendError::Rows`] if the chunk is malformed or its columns are not the contract's;
+    /// the release is then blocked.
+    pub fn append_rows(&mut self, chunk: &[u8]) -> Result<(), AppendError> {
+        self.guarded(|builder| {
+            let batch = rows_batch(&builder.contract, chunk)?;
+            builder.check_schema(batch.schema_ref())?;
+            builder.accept(&batch)
         })
     }
 
@@ -454,6 +476,41 @@ impl ReleaseBuilder {
         });
         Ok(())
     }
+}
+
+/// The batch a chunk of contribution rows holds, with the contract's contribution schema
+/// (`entity`, the dimensions as `Utf8`, the measures as `Float64`). The parser checks every
+/// length against the chunk first, so the builders grow with the chunk's size at most.
+fn rows_batch(contract: &ReleaseContract, chunk: &[u8]) -> Result<RecordBatch, AppendError> {
+    let refused = |e: shuyu_abi::rows::RowsError| AppendError::Rows(e.to_string());
+    let mut names: Vec<&str> = Vec::with_capacity(1 + contract.dimensions.len());
+    names.push(ENTITY_COLUMN);
+    names.extend(contract.dimensions.iter().map(|d| d.name.as_str()));
+    let measures: Vec<&str> = contract.measures.iter().map(|m| m.name.as_str()).collect();
+    let rows = shuyu_abi::rows::parse(chunk, &names, &measures).map_err(refused)?;
+    let mut text: Vec<StringBuilder> = names.iter().map(|_| StringBuilder::new()).collect();
+    let mut numbers: Vec<Float64Builder> = measures.iter().map(|_| Float64Builder::new()).collect();
+    for row in rows {
+        let row = row.map_err(refused)?;
+        for (builder, value) in text.iter_mut().zip(&row.dimensions) {
+            builder.append_option(*value);
+        }
+        for (builder, value) in numbers.iter_mut().zip(&row.measures) {
+            builder.append_option(*value);
+        }
+    }
+    let mut fields = Vec::with_capacity(names.len() + measures.len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(names.len() + measures.len());
+    for (name, mut builder) in names.iter().zip(text) {
+        fields.push(Field::new(*name, DataType::Utf8, true));
+        columns.push(Arc::new(builder.finish()));
+    }
+    for (name, mut builder) in measures.iter().zip(numbers) {
+        fields.push(Field::new(*name, DataType::Float64, true));
+        columns.push(Arc::new(builder.finish()));
+    }
+    // Columns of equal length and the schema's types, by construction.
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|_| AppendError::Internal)
 }
 
 fn utf8(column: Option<&ArrayRef>) -> Option<&StringArray> {

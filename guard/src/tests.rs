@@ -487,6 +487,122 @@ fn schema_mismatches_are_refused_and_block() {
     }
 }
 
+/// `(entity, district, capital, staff)`, each possibly null.
+type RowsRow<'a> = (Option<&'a str>, Option<&'a str>, Option<f64>, Option<f64>);
+
+/// Rows of the sample contract as one chunk of contribution rows (`release_append_rows`):
+/// `entity` and `district`, then `capital` and `staff` as f64.
+fn contribution_rows(rows: &[RowsRow<'_>]) -> Vec<u8> {
+    let mut chunk = shuyu_abi::rows::Encoder::new(&["entity", "district"], &["capital", "staff"])
+        .expect("names fit");
+    for (entity, district, capital, staff) in rows {
+        assert!(chunk.push(&[*entity, *district], &[*capital, *staff]));
+    }
+    chunk.bytes().to_vec()
+}
+
+#[test]
+fn contribution_rows_release_what_the_same_rows_release_as_arrow() {
+    let all = [
+        (4, "西湖区", 50.0, 5),
+        (1, "上城区", 10.0, 1),
+        (2, "上城区", 20.0, 2),
+        (5, "西湖区", 70.0, 7),
+        (3, "上城区", 30.0, 3),
+        (3, "上城区", 99.0, 9),
+    ];
+    let ids: Vec<String> = all.iter().map(|r| e(r.0)).collect();
+    let as_rows: Vec<_> = all
+        .iter()
+        .zip(&ids)
+        .map(|(r, id)| (Some(id.as_str()), Some(r.1), Some(r.2), Some(r.3 as f64)))
+        .collect();
+    let mut b = builder(sample(), 2);
+    // In two chunks, as the SDK flushes them.
+    b.append_rows(&contribution_rows(&as_rows[..2]))
+        .expect("chunk accepted");
+    b.append_rows(&contribution_rows(&as_rows[2..]))
+        .expect("chunk accepted");
+    let from_rows = released(b.finish());
+    let from_arrow = released(run(sample(), 2, &[rows(&all)]));
+    assert_eq!(from_rows.table, from_arrow.table);
+    assert_eq!(from_rows.report, from_arrow.report);
+    assert_eq!(
+        from_rows.report.rows_dropped_by_bound, 1,
+        "L applies as to IPC"
+    );
+}
+
+#[test]
+fn a_null_or_unknown_entity_in_contribution_rows_blocks_as_in_arrow() {
+    let known = e(1);
+    let chunk = contribution_rows(&[
+        (Some(known.as_str()), Some("a"), Some(1.0), Some(1.0)),
+        (None, Some("a"), Some(1.0), Some(1.0)),
+        (
+            Some("ffffffffffffffffffffffffffffffff"),
+            Some("a"),
+            Some(1.0),
+            Some(1.0),
+        ),
+    ]);
+    let mut b = builder(sample(), 2);
+    b.append_rows(&chunk).expect("chunk accepted");
+    let block = blocked(b.finish());
+    assert_eq!(block.rule, Rule::EntityNull);
+    assert_eq!(
+        (
+            block.report.rows_null_entity,
+            block.report.rows_unknown_entity
+        ),
+        (1, 1)
+    );
+}
+
+#[test]
+fn malformed_contribution_rows_are_refused_whole_and_block() {
+    let id = e(1);
+    let good = contribution_rows(&[(Some(id.as_str()), Some("a"), Some(1.0), Some(1.0))]);
+    let mut renamed =
+        shuyu_abi::rows::Encoder::new(&["entity", "district_LEAK"], &["capital", "staff"])
+            .expect("names fit");
+    assert!(renamed.push(&[Some(id.as_str()), Some("a")], &[Some(1.0), None]));
+    let mut no_entity =
+        shuyu_abi::rows::Encoder::new(&["district"], &["capital", "staff"]).expect("names fit");
+    assert!(no_entity.push(&[Some("LEAK")], &[Some(1.0), None]));
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"LEAK");
+    let truncated = good.get(..good.len() - 3).unwrap_or_default().to_vec();
+    let mut huge_count = good.clone();
+    // The row count sits right before the first row; claim 2^32 - 1 rows.
+    let at = good.len() - (4 + id.len() + 4 + 1 + 9 + 9);
+    huge_count[at - 4..at].copy_from_slice(&u32::MAX.to_le_bytes());
+    for bytes in [
+        vec![],
+        b"SYR2 and LEAK".to_vec(),
+        renamed.bytes().to_vec(),
+        no_entity.bytes().to_vec(),
+        trailing,
+        truncated,
+        huge_count,
+    ] {
+        let mut b = builder(sample(), 2);
+        b.append_rows(&good).expect("good chunk");
+        let err = b.append_rows(&bytes).expect_err("refused");
+        assert!(matches!(err, AppendError::Rows(_)), "{err}");
+        assert!(!err.to_string().contains("LEAK"), "{err}");
+        b.append_rows(&good)
+            .expect("a good chunk after the poison is not an error");
+        let block = blocked(b.finish());
+        assert_eq!(block.rule, Rule::ContractSchema);
+        assert!(!block.message.contains("LEAK"), "{}", block.message);
+        assert_eq!(
+            block.report.contribution_rows, 1,
+            "nothing of a refused chunk is kept"
+        );
+    }
+}
+
 #[test]
 fn undecodable_ipc_is_refused_and_blocks() {
     let good = ipc(&[rows(&[(1, "a", 1.0, 1)])]);

@@ -394,27 +394,11 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     })?;
 
     link.one("next_batch", HostTime::Charged, |c, handle| {
-        let state = c.data_mut();
-        state.require_open(handle)?;
-        state.unstage(handle);
-        // After a failed `next_batch` the query is gone (docs/abi.md): forget the handle, or
-        // it would count against `max_open_queries` for the rest of the run.
-        let next = state.host.next_batch(handle);
-        if next.is_err() {
-            state.open_queries.remove(&handle);
-        }
-        match next? {
-            Some(batch) => {
-                state.count_rows(batch.rows)?;
-                let len = i64::try_from(batch.ipc.len()).unwrap_or(i64::MAX);
-                state.stage(handle, batch.ipc)?;
-                Ok(len)
-            }
-            None => {
-                state.open_queries.remove(&handle);
-                Ok(0)
-            }
-        }
+        next_staged(c, handle, |h, handle| h.next_batch(handle))
+    })?;
+
+    link.one("next_table", HostTime::Charged, |c, handle| {
+        next_staged(c, handle, |h, handle| h.next_table(handle))
     })?;
 
     link.three("read_batch", HostTime::Charged, |c, handle, ptr, len| {
@@ -457,15 +441,19 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "release_append",
         HostTime::Charged,
         |c, handle, ptr, len| {
-            // The chunk's copy and its decoding are host memory too: counted before copying,
-            // after the bounds check (a wild pointer is `out_of_bounds` whatever its length)
-            // and up to the longest chunk `read` accepts.
-            range(c, "release_append: chunk", ptr, len)?;
-            c.data()
-                .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
-            let chunk = read(c, "release_append: chunk", ptr, len, MAX_CHUNK_BYTES)?;
-            c.data_mut().host.release_append(handle, &chunk)?;
-            Ok(0)
+            hand_over(c, "release_append: chunk", ptr, len, |h, chunk| {
+                h.release_append(handle, chunk)
+            })
+        },
+    )?;
+
+    link.three(
+        "release_append_rows",
+        HostTime::Charged,
+        |c, handle, ptr, len| {
+            hand_over(c, "release_append_rows: chunk", ptr, len, |h, chunk| {
+                h.release_append_rows(handle, chunk)
+            })
         },
     )?;
 
@@ -595,6 +583,36 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// `next_batch` and `next_table`: the query's next batch staged (its size, counted against the
+/// rows the run may read), or 0 at its end.
+fn next_staged(
+    c: &mut Caller<'_, GuestState>,
+    handle: i32,
+    next: impl FnOnce(&mut dyn crate::Host, i32) -> Result<Option<crate::Batch>, CallError>,
+) -> Result<i64, CallError> {
+    let state = c.data_mut();
+    state.require_open(handle)?;
+    state.unstage(handle);
+    // After a failed call the query is gone (docs/abi.md): forget the handle, or it would
+    // count against `max_open_queries` for the rest of the run.
+    let next = next(state.host.as_mut(), handle);
+    if next.is_err() {
+        state.open_queries.remove(&handle);
+    }
+    match next? {
+        Some(batch) => {
+            state.count_rows(batch.rows)?;
+            let len = i64::try_from(batch.ipc.len()).unwrap_or(i64::MAX);
+            state.stage(handle, batch.ipc)?;
+            Ok(len)
+        }
+        None => {
+            state.open_queries.remove(&handle);
+            Ok(0)
+        }
+    }
+}
+
 /// `entity_rows` and `entity_table`: one query over this entity's rows of a table, counted.
 fn open_entity_query(
     c: &mut Caller<'_, GuestState>,
@@ -610,8 +628,10 @@ fn open_entity_query(
     Ok(handle)
 }
 
-/// `contribute` and `contribute_rows`: one chunk of this entity's contributions, counted against
-/// the host memory it makes the host hold.
+/// `release_append`, `release_append_rows`, `contribute` and `contribute_rows`: one chunk of
+/// contributions, counted against the host memory it makes the host hold. The chunk's copy and
+/// its decoding are host memory: counted before copying, after the bounds check (a wild pointer
+/// is `out_of_bounds` whatever its length) and up to the longest chunk `read` accepts.
 fn hand_over(
     c: &mut Caller<'_, GuestState>,
     what: &str,

@@ -30,7 +30,8 @@ impl From<Fault> for CallError {
 /// One result batch, encoded for the guest.
 #[derive(Debug)]
 pub struct Batch {
-    /// A complete Arrow IPC stream holding one record batch.
+    /// The staged bytes: a complete Arrow IPC stream holding one record batch, or for
+    /// `next_table` and `entity_table` the batch in the table encoding.
     pub ipc: Vec<u8>,
     /// Rows in the batch (counted against `max_rows_read`).
     pub rows: u64,
@@ -63,12 +64,30 @@ pub trait Host: Send {
     fn query(&mut self, sql: &str) -> Result<i32, CallError>;
     /// The next batch of a query, or `None` at its end (the host then forgets the handle).
     fn next_batch(&mut self, handle: i32) -> Result<Option<Batch>, CallError>;
+    /// [`Host::next_batch`] with the batch in the table encoding (`shuyu_abi::table`) instead
+    /// of Arrow IPC, for a main or partition run's query.
+    fn next_table(&mut self, handle: i32) -> Result<Option<Batch>, CallError> {
+        let _ = handle;
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "next_table is available only for the queries of a main or partition run",
+        ))
+    }
     /// Drops a query early.
     fn close(&mut self, handle: i32) -> Result<(), CallError>;
     /// Opens a release of the contract entry `name`; returns a positive handle.
     fn release_begin(&mut self, name: &str) -> Result<i32, CallError>;
     /// Hands over one IPC chunk of contributions.
     fn release_append(&mut self, handle: i32, ipc: &[u8]) -> Result<(), CallError>;
+    /// Hands over one chunk of contributions as contribution rows (`shuyu_abi::rows`) whose
+    /// first column is the entity.
+    fn release_append_rows(&mut self, handle: i32, chunk: &[u8]) -> Result<(), CallError> {
+        let _ = (handle, chunk);
+        Err(CallError::code(
+            ErrorCode::NotAvailable,
+            "release_append_rows is available only in a main run",
+        ))
+    }
     /// Closes a release and lets the guard decide.
     fn release_finish(&mut self, handle: i32) -> Result<ReleaseStatus, CallError>;
     /// One guest log line (already cut to the maximum length).

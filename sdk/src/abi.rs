@@ -149,6 +149,18 @@ unsafe extern "C" {
     /// # Safety
     /// `table_ptr..table_ptr + table_len` must lie inside this module's memory.
     pub fn entity_table(table_ptr: *const u8, table_len: usize) -> i32;
+    /// As `next_batch`, but the batch is staged in the table encoding (`shuyu_abi::table`);
+    /// `NOT_AVAILABLE` (and the query ends) when a column's type has no place in it.
+    ///
+    /// # Safety
+    /// Always safe to call; `unsafe` only because it is a foreign function.
+    pub fn next_table(query: i32) -> i64;
+    /// Hands over one chunk of contributions as contribution rows (`shuyu_abi::rows`: `entity`
+    /// first, then the dimensions and measures).
+    ///
+    /// # Safety
+    /// `rows_ptr..rows_ptr + rows_len` must lie inside this module's memory.
+    pub fn release_append_rows(release: i32, rows_ptr: *const u8, rows_len: usize) -> i32;
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -214,6 +226,12 @@ mod stub {
             NOT_IN_SANDBOX
         }
         fn entity_table(&mut self, _table: &[u8]) -> i32 {
+            NOT_IN_SANDBOX
+        }
+        fn next_table(&mut self, _query: i32) -> i64 {
+            i64::from(NOT_IN_SANDBOX)
+        }
+        fn release_append_rows(&mut self, _release: i32, _rows: &[u8]) -> i32 {
             NOT_IN_SANDBOX
         }
         fn last_error(&self) -> String {
@@ -442,6 +460,24 @@ mod stub {
         with(|h| h.entity_table(table))
     }
 
+    /// Stub of the `next_table` import.
+    ///
+    /// # Safety
+    /// Always safe; `unsafe` to match the import.
+    pub unsafe fn next_table(query: i32) -> i64 {
+        with(|h| h.next_table(query))
+    }
+
+    /// Stub of the `release_append_rows` import.
+    ///
+    /// # Safety
+    /// `rows_ptr..rows_ptr + rows_len` must be readable.
+    pub unsafe fn release_append_rows(release: i32, rows_ptr: *const u8, rows_len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let rows = unsafe { bytes(rows_ptr, rows_len) };
+        with(|h| h.release_append_rows(release, rows))
+    }
+
     /// Stub of the `last_error` import: same contract as the host's (cut copy, full length).
     ///
     /// # Safety
@@ -473,6 +509,11 @@ mod tests {
             assert_eq!(contribute(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
             assert_eq!(contribute_rows(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
             assert_eq!(entity_table(sql.as_ptr(), sql.len()), NOT_IN_SANDBOX);
+            assert_eq!(next_table(1), i64::from(NOT_IN_SANDBOX));
+            assert_eq!(
+                release_append_rows(1, sql.as_ptr(), sql.len()),
+                NOT_IN_SANDBOX
+            );
             let mut name = [0u8; 4];
             assert_eq!(
                 entity_release(name.as_mut_ptr(), name.len()),
@@ -593,6 +634,11 @@ mod tests {
             (
                 "entity_table",
                 abi_of(entity_table as unsafe fn(P, usize) -> i32),
+            ),
+            ("next_table", abi_of(next_table as unsafe fn(i32) -> i64)),
+            (
+                "release_append_rows",
+                abi_of(release_append_rows as unsafe fn(i32, P, usize) -> i32),
             ),
         ];
         let table: Vec<(&str, (Vec<shuyu_abi::ValType>, shuyu_abi::ValType))> =

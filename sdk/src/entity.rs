@@ -64,7 +64,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use std::cell::OnceCell;
 
-pub use crate::view::{Booleans, EntityTable, Number, Numbers, Utf8Column};
+pub use crate::view::{Booleans, Number, Numbers, Table, Utf8Column};
 
 /// Main run: makes the `[[release]]` `name` per entity. Returns once every entity run has
 /// finished and the guard has decided.
@@ -139,19 +139,19 @@ impl Entity {
     }
 
     /// This entity's rows of the granted table `table`, read in place: typed columns by name
-    /// ([`EntityTable::utf8`], [`EntityTable::f64_lossy`], ...) straight from the bytes the host
+    /// ([`Table::utf8`], [`Table::f64_lossy`], ...) straight from the bytes the host
     /// staged, without building Arrow arrays. What [`Entity::rows`] gives as record batches, at
     /// a fraction of the cost per run; an entity without rows there gets an empty table.
     ///
     /// Fails with [`abi::NOT_AVAILABLE`] for a table with a column of a type the table encoding
     /// does not carry (binary, timestamps: read it with [`Entity::rows`]), and with
     /// [`abi::QUERY_REJECTED`] for a table the scenario does not grant.
-    pub fn table(&self, table: &str) -> Result<EntityTable> {
+    pub fn table(&self, table: &str) -> Result<Table> {
         // SAFETY: the pointer and length describe `table`, which lives across the call.
         let handle = unsafe { abi::entity_table(table.as_ptr(), table.len()) };
         let mut rows = Rows::from_table_handle(handle)?;
         let Some(bytes) = rows.next_staged()? else {
-            return Ok(EntityTable::default());
+            return Ok(Table::default());
         };
         if rows.next_staged()?.is_some() {
             // The host stages an entity's rows of a table as one batch (docs/abi.md); a view
@@ -161,7 +161,7 @@ impl Entity {
                  them with Entity::rows"
             )));
         }
-        EntityTable::from_bytes(bytes)
+        Table::from_bytes(bytes)
     }
 }
 

@@ -251,6 +251,14 @@ impl Host for FakeHost {
         0
     }
 
+    fn release_append_rows(&mut self, release: i32, rows: &[u8]) -> i32 {
+        self.release_append(release, rows)
+    }
+
+    fn next_table(&mut self, query: i32) -> i64 {
+        self.next_batch(query)
+    }
+
     fn release_finish(&mut self, release: i32) -> i32 {
         let mut s = self.0.borrow_mut();
         let Some(name) = s.releases.remove(&release) else {

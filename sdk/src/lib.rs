@@ -81,8 +81,9 @@ pub use arrow_array::RecordBatch;
 pub use arrow_schema;
 pub use columns::BatchExt;
 pub use error::{Error, Result, CODE_ARROW, CODE_COLUMN, CODE_HOST_BASE, CODE_USAGE};
-pub use query::{query, Rows};
+pub use query::{query, query_table, Rows, Tables};
 pub use release::{Outcome, Release};
+pub use view::{Booleans, Number, Numbers, Table, Utf8Column};
 
 /// Writes one line to the audit log. Reviewers read it; the operator never does (on a mock run
 /// the operator sees it too). The host keeps at most 4 KiB of a line.

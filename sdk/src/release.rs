@@ -1,16 +1,19 @@
 //! Releases: the only way data leaves a module, as per-entity contributions to the guard.
 //!
-//! A [`Release`] buffers contribution rows in Arrow builders and hands them to the host as IPC
-//! stream chunks every [`Release::DEFAULT_FLUSH_ROWS`] rows, so a module can contribute millions of
-//! rows in bounded memory. The guard, not the module, aggregates, bounds, thresholds and scans
-//! them (docs/abi.md, "Contributions").
+//! A [`Release`] encodes contribution rows as they are pushed and hands them to the host as chunks
+//! of contribution rows (`release_append_rows`, docs/abi.md "Contribution rows") every
+//! [`Release::DEFAULT_FLUSH_ROWS`] rows, so a module can contribute millions of rows in bounded
+//! memory, and without Arrow: a module that also reads its queries in place
+//! ([`query_table`](crate::query_table)) links no Arrow code at all. The guard, not the module,
+//! aggregates, bounds, thresholds and scans them (docs/abi.md, "Contributions").
 
 use crate::abi;
 use crate::error::{Error, Result};
-use arrow_array::builder::{Float64Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use shuyu_abi::rows::Encoder;
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 /// What the guard decided about a finished release.
@@ -50,14 +53,14 @@ impl Outcome {
 pub struct Release {
     name: String,
     handle: i32,
-    schema: SchemaRef,
-    entity: StringBuilder,
-    columns: ContributionColumns,
-    buffered: usize,
+    dimensions: Vec<String>,
+    measures: Vec<String>,
+    /// Built when first asked for: the rows do not need it.
+    schema: OnceCell<SchemaRef>,
+    /// The rows not yet handed over, `entity` first.
+    rows: Encoder,
     flush_rows: usize,
     pushed: u64,
-    /// Reused between flushes so each chunk does not regrow a buffer from nothing.
-    chunk: Vec<u8>,
     /// Set when a flush failed: the rows of that chunk are lost, so finishing would release an
     /// incomplete set of contributions.
     failed: bool,
@@ -74,7 +77,13 @@ impl Release {
     /// released in this job, and with [`Error::Usage`] if the names cannot form a schema
     /// (duplicates, or a column named `entity`).
     pub fn begin(name: &str, dimensions: &[&str], measures: &[&str]) -> Result<Release> {
-        let schema = contributions_schema(dimensions, measures, true)?;
+        check_names(dimensions, measures)?;
+        let mut columns = Vec::with_capacity(1 + dimensions.len());
+        columns.push("entity");
+        columns.extend_from_slice(dimensions);
+        let rows = Encoder::new(&columns, measures).ok_or_else(|| {
+            Error::Usage("more than 65,535 columns, or a name longer than 65,535 bytes".into())
+        })?;
         // SAFETY: the pointer and length describe `name`, which lives across the call.
         let handle = unsafe { abi::release_begin(name.as_ptr(), name.len()) };
         if handle < 0 {
@@ -83,13 +92,12 @@ impl Release {
         Ok(Release {
             name: name.to_string(),
             handle,
-            schema,
-            entity: StringBuilder::new(),
-            columns: ContributionColumns::new(dimensions.len(), measures.len()),
-            buffered: 0,
+            dimensions: dimensions.iter().map(|d| d.to_string()).collect(),
+            measures: measures.iter().map(|m| m.to_string()).collect(),
+            schema: OnceCell::new(),
+            rows,
             flush_rows: Self::DEFAULT_FLUSH_ROWS,
             pushed: 0,
-            chunk: Vec::new(),
             failed: false,
         })
     }
@@ -105,9 +113,13 @@ impl Release {
         &self.name
     }
 
-    /// The schema of the chunks this release sends.
+    /// The contributions' schema as Arrow sees it (what the guard checks them against).
     pub fn schema(&self) -> &SchemaRef {
-        &self.schema
+        self.schema.get_or_init(|| {
+            let dimensions: Vec<&str> = self.dimensions.iter().map(String::as_str).collect();
+            let measures: Vec<&str> = self.measures.iter().map(String::as_str).collect();
+            schema_of(&dimensions, &measures, true)
+        })
     }
 
     /// Rows pushed so far.
@@ -119,13 +131,19 @@ impl Release {
     /// and `measures` are the values in the order given to [`Release::begin`].
     pub fn push(&mut self, entity: &str, dimensions: &[&str], measures: &[f64]) -> Result<()> {
         self.check_usable()?;
-        self.columns
-            .check_arity(&format!("release `{}`", self.name), dimensions, measures)?;
-        self.entity.append_value(entity);
-        self.columns.append(dimensions, measures);
-        self.buffered += 1;
+        let expected = (self.dimensions.len(), self.measures.len());
+        let found = (dimensions.len(), measures.len());
+        if expected != found {
+            return check_arity(&format!("release `{}`", self.name), expected, found);
+        }
+        if !self.rows.push_values(entity, dimensions, measures) {
+            return Err(Error::Usage(format!(
+                "release `{}`: a value is longer than 4 GiB, or a chunk has 2^32 rows",
+                self.name
+            )));
+        }
         self.pushed += 1;
-        if self.buffered >= self.flush_rows {
+        if self.rows.rows() as usize >= self.flush_rows {
             self.flush()?;
         }
         Ok(())
@@ -134,23 +152,18 @@ impl Release {
     /// Hands the buffered rows to the host now (a no-op when none are buffered).
     pub fn flush(&mut self) -> Result<()> {
         self.check_usable()?;
-        if self.buffered == 0 {
+        if self.rows.rows() == 0 {
             return Ok(());
         }
-        let sent = self.encode_buffered().and_then(|()| {
-            // SAFETY: the pointer and length describe `self.chunk`, alive across the call.
-            let rc =
-                unsafe { abi::release_append(self.handle, self.chunk.as_ptr(), self.chunk.len()) };
-            if rc < 0 {
-                Err(Error::from_host(rc))
-            } else {
-                Ok(())
-            }
-        });
-        if sent.is_err() {
+        let chunk = self.rows.bytes();
+        // SAFETY: the pointer and length describe `chunk`, alive across the call.
+        let rc = unsafe { abi::release_append_rows(self.handle, chunk.as_ptr(), chunk.len()) };
+        self.rows.clear();
+        if rc < 0 {
             self.failed = true;
+            return Err(Error::from_host(rc));
         }
-        sent
+        Ok(())
     }
 
     /// Hands over what is buffered and asks the guard to decide.
@@ -174,78 +187,6 @@ impl Release {
         }
         Ok(())
     }
-
-    /// Turns the buffered rows into one IPC stream in `self.chunk` and empties the builders.
-    fn encode_buffered(&mut self) -> Result<()> {
-        let entity: ArrayRef = Arc::new(self.entity.finish());
-        self.buffered = 0;
-        self.columns
-            .encode(&self.schema, Some(entity), &mut self.chunk)
-    }
-}
-
-/// Arrow builders for the dimension and measure columns of contribution rows. [`Release`] puts
-/// an `entity` column in front of them; an entity run's
-/// [`Contributions`](crate::entity::Contributions) has none (the host knows whose they are).
-#[derive(Debug)]
-pub(crate) struct ContributionColumns {
-    dimensions: Vec<StringBuilder>,
-    measures: Vec<Float64Builder>,
-}
-
-impl ContributionColumns {
-    pub(crate) fn new(dimensions: usize, measures: usize) -> ContributionColumns {
-        ContributionColumns {
-            dimensions: (0..dimensions).map(|_| StringBuilder::new()).collect(),
-            measures: (0..measures).map(|_| Float64Builder::new()).collect(),
-        }
-    }
-
-    /// Refuses a row whose number of values is not the schema's, naming `what` (the release or
-    /// the contributions) in the message.
-    pub(crate) fn check_arity<D, M>(
-        &self,
-        what: &str,
-        dimensions: &[D],
-        measures: &[M],
-    ) -> Result<()> {
-        check_arity(
-            what,
-            (self.dimensions.len(), self.measures.len()),
-            (dimensions.len(), measures.len()),
-        )
-    }
-
-    /// Appends one row; [`ContributionColumns::check_arity`] must have accepted it.
-    pub(crate) fn append(&mut self, dimensions: &[&str], measures: &[f64]) {
-        for (builder, value) in self.dimensions.iter_mut().zip(dimensions) {
-            builder.append_value(value);
-        }
-        for (builder, value) in self.measures.iter_mut().zip(measures) {
-            builder.append_value(*value);
-        }
-    }
-
-    /// Encodes the appended rows, after `leading` if given, as one uncompressed IPC stream
-    /// (schema, one batch, end-of-stream) into `out`, and empties the builders.
-    pub(crate) fn encode(
-        &mut self,
-        schema: &SchemaRef,
-        leading: Option<ArrayRef>,
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        let mut columns: Vec<ArrayRef> =
-            Vec::with_capacity(1 + self.dimensions.len() + self.measures.len());
-        columns.extend(leading);
-        for builder in &mut self.dimensions {
-            columns.push(Arc::new(builder.finish()));
-        }
-        for builder in &mut self.measures {
-            columns.push(Arc::new(builder.finish()));
-        }
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        write_stream(&batch, out)
-    }
 }
 
 /// Encodes `batch` as one uncompressed Arrow IPC stream (schema, the batch, end-of-stream) into
@@ -257,17 +198,6 @@ pub(crate) fn write_stream(batch: &RecordBatch, out: &mut Vec<u8>) -> Result<()>
     writer.write(batch)?;
     writer.finish()?;
     Ok(())
-}
-
-/// The contribution schema for these dimension and measure names: an `entity` column first when
-/// `with_entity` (a [`Release`]), then the dimensions (`Utf8`) and measures (`Float64`).
-pub(crate) fn contributions_schema(
-    dimensions: &[&str],
-    measures: &[&str],
-    with_entity: bool,
-) -> Result<SchemaRef> {
-    check_names(dimensions, measures)?;
-    Ok(schema_of(dimensions, measures, with_entity))
 }
 
 /// Refuses a row of `found` (dimensions, measures) values where the schema has `expected`,
@@ -306,7 +236,8 @@ pub(crate) fn check_names(dimensions: &[&str], measures: &[&str]) -> Result<()> 
     Ok(())
 }
 
-/// [`contributions_schema`] for names [`check_names`] accepted.
+/// The contribution schema for names [`check_names`] accepted: an `entity` column first when
+/// `with_entity` (a [`Release`]), then the dimensions (`Utf8`) and measures (`Float64`).
 pub(crate) fn schema_of(dimensions: &[&str], measures: &[&str], with_entity: bool) -> SchemaRef {
     let mut fields = Vec::with_capacity(1 + dimensions.len() + measures.len());
     if with_entity {
@@ -328,13 +259,14 @@ pub(crate) fn schema_of(dimensions: &[&str], measures: &[&str], with_entity: boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::{decode_chunk, Fake};
-    use crate::BatchExt;
+    use crate::fake::{decode_rows, Fake};
 
     #[test]
     fn schema_follows_the_abi() {
-        let schema = contributions_schema(&["district", "industry"], &["capital", "tax"], true)
-            .expect("valid");
+        let _fake = Fake::install();
+        let release =
+            Release::begin("r", &["district", "industry"], &["capital", "tax"]).expect("begun");
+        let schema = release.schema();
         let described: Vec<(String, DataType, bool)> = schema
             .fields()
             .iter()
@@ -369,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn contributions_round_trip_through_ipc() {
+    fn contributions_round_trip_as_contribution_rows() {
         let fake = Fake::install();
         let mut release = Release::begin("district_stats", &["district", "industry"], &["capital"])
             .expect("begun");
@@ -384,18 +316,18 @@ mod tests {
         assert_eq!(fake.releases_begun(), vec!["district_stats".to_string()]);
         let chunks = fake.chunks("district_stats");
         assert_eq!(chunks.len(), 1);
-        let batches = decode_chunk(&chunks[0]);
-        assert_eq!(batches.len(), 1, "one batch per chunk");
-        let batch = &batches[0];
-        let expected =
-            contributions_schema(&["district", "industry"], &["capital"], true).expect("valid");
-        assert_eq!(batch.schema(), expected);
-        assert_eq!(batch.utf8("entity").expect("entity").value(1), "b2");
-        assert_eq!(batch.utf8("district").expect("dim").value(0), "东城区");
-        assert_eq!(batch.utf8("industry").expect("dim").value(1), "零售业");
-        let capital = batch.f64("capital").expect("measure");
-        assert_eq!(capital.value(0), 100.0);
-        assert!(capital.value(1).is_nan());
+        let rows = decode_rows(
+            &chunks[0],
+            &["entity", "district", "industry"],
+            &["capital"],
+        );
+        let text = |row: usize, column: usize| rows[row].0[column].as_deref();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(text(1, 0), Some("b2"));
+        assert_eq!(text(0, 1), Some("东城区"));
+        assert_eq!(text(1, 2), Some("零售业"));
+        assert_eq!(rows[0].1, vec![Some(100.0)]);
+        assert!(rows[1].1[0].is_some_and(f64::is_nan));
         assert_eq!(fake.finished(), vec!["district_stats".to_string()]);
     }
 
@@ -419,14 +351,13 @@ mod tests {
         assert_eq!(release.rows_pushed(), 7);
         release.finish().expect("finished");
         let chunks = fake.chunks("income_by_age");
-        let sizes: Vec<usize> = chunks
-            .iter()
-            .map(|c| decode_chunk(c).iter().map(RecordBatch::num_rows).sum())
-            .collect();
+        let decode =
+            |chunk: &[u8]| decode_rows(chunk, &["entity", "district", "age_band"], &["income"]);
+        let sizes: Vec<usize> = chunks.iter().map(|c| decode(c).len()).collect();
         assert_eq!(sizes, vec![3, 3, 1]);
-        let last = &decode_chunk(&chunks[2])[0];
-        assert_eq!(last.utf8("entity").expect("entity").value(0), "e6");
-        assert_eq!(last.f64("income").expect("income").value(0), 6.0);
+        let last = decode(&chunks[2]);
+        assert_eq!(last[0].0[0].as_deref(), Some("e6"));
+        assert_eq!(last[0].1, vec![Some(6.0)]);
     }
 
     #[test]

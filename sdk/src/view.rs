@@ -1,5 +1,7 @@
-//! [`EntityTable`]: an entity's rows of one table read in place from the bytes the host staged
-//! (docs/abi.md, "Entity tables"), without building Arrow arrays.
+//! [`Table`]: rows of one table read in place from the bytes the host staged in the table
+//! encoding (docs/abi.md, "Entity tables"), without building Arrow arrays: an entity's rows
+//! ([`Entity::table`](crate::entity::Entity::table)) or a batch of a query
+//! ([`query_table`](crate::query_table)).
 //!
 //! An entity run reads a dozen rows and is over. Building a `RecordBatch` from them (a schema,
 //! an `Arc` and a copied buffer per column, offsets converted to `i32`) was a good part of what a
@@ -14,21 +16,22 @@ use shuyu_abi::table::{parse, ColumnType, Values as Staged};
 
 use crate::error::{Error, Result};
 
-/// One entity's rows of one granted table, as [`Entity::table`](crate::entity::Entity::table)
-/// reads them: typed column views by name, borrowing the staged bytes.
+/// Rows of one table as the host staged them, an entity's
+/// ([`Entity::table`](crate::entity::Entity::table)) or a query batch's
+/// ([`query_table`](crate::query_table)): typed column views by name, borrowing the bytes.
 ///
 /// A table in which the entity has no rows has no columns either: every accessor then gives an
 /// empty column whatever the name (there is nothing to check the name against).
 ///
 /// ```
-/// # use shuyu_sdk::entity::EntityTable;
-/// # fn total(tax: &EntityTable) -> shuyu_sdk::Result<f64> {
+/// # use shuyu_sdk::Table;
+/// # fn total(tax: &Table) -> shuyu_sdk::Result<f64> {
 /// // The sum of an enterprise's tax payments, nulls left out as SQL's SUM does.
 /// let total = tax.f64_lossy("amount")?.iter().flatten().sum::<f64>();
 /// # Ok(total) }
 /// ```
 #[derive(Debug, Default)]
-pub struct EntityTable {
+pub struct Table {
     bytes: Vec<u8>,
     rows: usize,
     columns: Vec<ColumnAt>,
@@ -45,9 +48,9 @@ struct ColumnAt {
     text: Range<usize>,
 }
 
-impl EntityTable {
+impl Table {
     /// Reads a staged table, checking every length and offset (`shuyu_abi::table::parse`).
-    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Result<EntityTable> {
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Result<Table> {
         let table = parse(&bytes).map_err(|e| Error::Usage(format!("staged table: {e}")))?;
         let base = bytes.as_ptr().addr();
         // Every slice `parse` returns borrows `bytes`, so its place is its distance from the
@@ -74,7 +77,7 @@ impl EntityTable {
             })
             .collect();
         let rows = table.rows;
-        Ok(EntityTable {
+        Ok(Table {
             bytes,
             rows,
             columns,
@@ -238,7 +241,7 @@ fn valid(validity: Option<&[u8]>, i: usize) -> bool {
     validity.is_none_or(|bits| bit(bits, i))
 }
 
-/// A `Utf8` column of an [`EntityTable`].
+/// A `Utf8` column of an [`Table`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Utf8Column<'a> {
     rows: usize,
@@ -316,7 +319,7 @@ impl Number for i32 {
     }
 }
 
-/// A fixed-width column of an [`EntityTable`], read as `T`.
+/// A fixed-width column of an [`Table`], read as `T`.
 #[derive(Debug, Clone, Copy)]
 pub struct Numbers<'a, T> {
     rows: usize,
@@ -361,7 +364,7 @@ impl<'a, T: Number> Numbers<'a, T> {
     }
 }
 
-/// A `Boolean` column of an [`EntityTable`].
+/// A `Boolean` column of an [`Table`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Booleans<'a> {
     rows: usize,
@@ -402,7 +405,7 @@ mod tests {
     #[test]
     fn a_view_reads_what_the_record_batch_holds() {
         let bytes = staged_sample();
-        let view = EntityTable::from_bytes(bytes.clone()).expect("parses");
+        let view = Table::from_bytes(bytes.clone()).expect("parses");
         let batch = crate::table::decode(&bytes).expect("decodes");
         assert_eq!(view.num_rows(), batch.num_rows());
         assert_eq!(
@@ -453,7 +456,7 @@ mod tests {
 
     #[test]
     fn wrong_names_and_types_are_named_as_for_batches() {
-        let view = EntityTable::from_bytes(staged_sample()).expect("parses");
+        let view = Table::from_bytes(staged_sample()).expect("parses");
         let err = view.f64("usci").expect_err("utf8 is not f64");
         assert_eq!(err.to_string(), "column `usci` is Utf8, expected Float64");
         let err = view.f64_lossy("day").expect_err("a date is not a number");
@@ -467,7 +470,7 @@ mod tests {
 
     #[test]
     fn a_table_without_rows_gives_empty_columns() {
-        let view = EntityTable::default();
+        let view = Table::default();
         assert_eq!(view.num_rows(), 0);
         assert!(view.utf8("anything").expect("empty").is_empty());
         assert_eq!(view.f64_lossy("amount").expect("empty").iter().count(), 0);
@@ -476,7 +479,7 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_a_table_or_not_text_are_errors() {
-        let err = EntityTable::from_bytes(b"SYT1\x01".to_vec()).expect_err("truncated");
+        let err = Table::from_bytes(b"SYT1\x01".to_vec()).expect_err("truncated");
         assert!(matches!(err, Error::Usage(_)), "{err:?}");
         // Offsets that split a character of valid text, and bytes that are not UTF-8.
         let west = "西".as_bytes();
@@ -486,7 +489,7 @@ mod tests {
             let mut w = Writer::new(2, &[("s", ColumnType::Utf8, false)]).expect("fits");
             w.validity(None);
             w.utf8(values.iter().copied());
-            let view = EntityTable::from_bytes(w.finish()).expect("parses");
+            let view = Table::from_bytes(w.finish()).expect("parses");
             let err = view.utf8("s").expect_err("not text");
             assert!(err.to_string().contains("column `s`"), "{err}");
         }

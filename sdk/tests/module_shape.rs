@@ -19,8 +19,8 @@ fn abi_signature(name: &str) -> Option<(&'static [ValType], &'static [ValType])>
         "query" | "release_begin" | "log" | "last_error" | "release_vector" | "vector_name"
         | "vector_emit" | "release_entities" | "entity_release" | "entity_rows" | "contribute"
         | "contribute_rows" | "entity_table" => (&[I32, I32], &[I32]),
-        "next_batch" => (&[I32], &[I64]),
-        "read_batch" | "release_append" => (&[I32, I32, I32], &[I32]),
+        "next_batch" | "next_table" => (&[I32], &[I64]),
+        "read_batch" | "release_append" | "release_append_rows" => (&[I32, I32, I32], &[I32]),
         "close" | "release_finish" => (&[I32], &[I32]),
         _ => return None,
     })

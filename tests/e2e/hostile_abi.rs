@@ -97,7 +97,7 @@ fn build(spec: Spec<'_>) -> Vec<u8> {
 fn call_once(name: &str, args: &[i32]) -> Vec<u8> {
     let mut body: Vec<I<'static>> = args.iter().map(|a| I::I32Const(*a)).collect();
     body.push(I::Call(0));
-    if name == "next_batch" {
+    if name == "next_batch" || name == "next_table" {
         body.push(I::I32WrapI64);
     }
     build(Spec {
@@ -137,6 +137,14 @@ fn out_of_bounds_pointers_and_lengths_end_the_job_for_every_function_that_takes_
         (
             "release_append len",
             call_once("release_append", &[1, 16, i32::MAX]),
+        ),
+        (
+            "release_append_rows",
+            call_once("release_append_rows", &[1, BAD, 64]),
+        ),
+        (
+            "release_append_rows len",
+            call_once("release_append_rows", &[1, 16, i32::MAX]),
         ),
         ("log", call_once("log", &[BAD, 8])),
         ("log len", call_once("log", &[0, -16])),
@@ -183,9 +191,16 @@ fn out_of_bounds_pointers_and_lengths_end_the_job_for_every_function_that_takes_
 #[test]
 fn unknown_handles_are_error_codes_not_crashes() {
     let t = TestDomain::new();
-    for (name, code) in [("next_batch", -4), ("close", -4), ("release_finish", -4)] {
-        let report = run(&t, &call_once(name, &[99]));
-        assert_eq!(report.status, JobStatus::GuestError(code), "{name}");
+    for (name, args) in [
+        ("next_batch", &[99][..]),
+        ("next_table", &[99]),
+        ("close", &[99]),
+        ("release_finish", &[99]),
+        ("release_append_rows", &[99, 0, 4]),
+    ] {
+        let report = run(&t, &call_once(name, args));
+        // UNKNOWN_HANDLE
+        assert_eq!(report.status, JobStatus::GuestError(-4), "{name}");
     }
     let report = run(&t, &call_once("read_batch", &[99, 0, 8]));
     assert_eq!(report.status, JobStatus::GuestError(-5));

@@ -1,7 +1,9 @@
-//! A hostile contribution chunk, written by hand: compressed Arrow IPC whose buffer claims an
-//! uncompressed size of 2^62 bytes. arrow reserved that much before decompressing, and the
+//! Hostile contribution chunks, written by hand. Compressed Arrow IPC whose buffer claims an
+//! uncompressed size of 2^62 bytes: arrow reserved that much before decompressing, and the
 //! allocation failure aborted the whole host process; the guard must refuse the chunk unread
-//! (`INVALID_CONTRIBUTIONS`), leave nothing released and keep the host alive.
+//! (`INVALID_CONTRIBUTIONS`), leave nothing released and keep the host alive. Chunks of
+//! contribution rows (`release_append_rows`) that lie about their row count, name other columns
+//! or end inside a row are refused the same way.
 
 use std::sync::Arc;
 
@@ -80,8 +82,9 @@ fn hostile_chunk(codec: CompressionType) -> Vec<u8> {
     }
 }
 
-/// A module that opens the release and appends `chunk`, returning `release_append`'s result.
-fn module(chunk: &[u8]) -> Vec<u8> {
+/// A module that opens the release and appends `chunk` with `append` (`release_append` or
+/// `release_append_rows`), returning its result.
+fn module(append: &str, chunk: &[u8]) -> Vec<u8> {
     let mut types = TypeSection::new();
     types
         .ty()
@@ -92,7 +95,7 @@ fn module(chunk: &[u8]) -> Vec<u8> {
     types.ty().function([], [ValType::I32]);
     let mut imports = ImportSection::new();
     imports.import("shuyu_v1", "release_begin", EntityType::Function(0));
-    imports.import("shuyu_v1", "release_append", EntityType::Function(1));
+    imports.import("shuyu_v1", append, EntityType::Function(1));
     let mut functions = FunctionSection::new();
     functions.function(2);
     let mut memory = MemorySection::new();
@@ -145,7 +148,7 @@ fn module(chunk: &[u8]) -> Vec<u8> {
 fn a_compressed_chunk_claiming_2_pow_62_bytes_is_invalid_contributions_and_the_host_lives() {
     let t = TestDomain::new();
     for codec in [CompressionType::LZ4_FRAME, CompressionType::ZSTD] {
-        let module = module(&hostile_chunk(codec));
+        let module = module("release_append", &hostile_chunk(codec));
         // The scenario's own fuel: host time (release_begin builds the identifier universe)
         // is charged as fuel, so a tiny budget would end the job before the append.
         let scenario = support::hostile_scenario(&module);
@@ -153,6 +156,57 @@ fn a_compressed_chunk_claiming_2_pow_62_bytes_is_invalid_contributions_and_the_h
         // -6 = INVALID_CONTRIBUTIONS, returned by release_append and then by shuyu_main.
         assert_eq!(report.status, JobStatus::GuestError(-6), "{codec:?}");
         assert!(report.releases.is_empty(), "{codec:?}");
+    }
+    t.domain
+        .audit
+        .verify(&t.domain.keys.public_key())
+        .expect("audit log verifies");
+}
+
+/// One row of the release as contribution rows, with these column names (`entity` first).
+fn rows_chunk(columns: &[&str]) -> Vec<u8> {
+    let mut chunk = shuyu_abi::rows::Encoder::new(columns, &["income"]).expect("names fit");
+    let entity = "0".repeat(32);
+    let mut values: Vec<Option<&str>> = vec![Some(&entity)];
+    values.extend(columns.iter().skip(1).map(|_| Some("LEAK")));
+    assert!(chunk.push(&values, &[Some(1.0)]));
+    chunk.bytes().to_vec()
+}
+
+#[test]
+fn a_malformed_chunk_of_contribution_rows_is_invalid_contributions_and_the_host_lives() {
+    let t = TestDomain::new();
+    let good = rows_chunk(&["entity", "district", "age_band"]);
+    let mut huge_count = good.clone();
+    // The row count is the four bytes before the only row (entity, two dimensions, a measure).
+    let row = 4 + 32 + 2 * (4 + 4) + 1 + 8;
+    let at = good.len() - row;
+    huge_count[at - 4..at].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"LEAK");
+    let truncated = good[..good.len() - 1].to_vec();
+    for (what, chunk) in [
+        ("a row count beyond the chunk", huge_count),
+        ("bytes after the last row", trailing),
+        ("a chunk ending inside a row", truncated),
+        ("no entity column", rows_chunk(&["district", "age_band"])),
+        (
+            "a renamed dimension",
+            rows_chunk(&["entity", "district", "LEAK"]),
+        ),
+    ] {
+        let module = module("release_append_rows", &chunk);
+        let report = t.run(support::hostile_scenario(&module), &module);
+        // -6 = INVALID_CONTRIBUTIONS, returned by release_append_rows and then by shuyu_main.
+        assert_eq!(report.status, JobStatus::GuestError(-6), "{what}");
+        assert!(report.releases.is_empty(), "{what}");
+        let refused = support::entries(&t, &report.job_id.to_string(), "release");
+        assert!(
+            refused
+                .iter()
+                .all(|e| !e.details.to_string().contains("LEAK")),
+            "{what}: {refused:?}"
+        );
     }
     t.domain
         .audit

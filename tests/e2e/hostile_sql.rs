@@ -248,3 +248,39 @@ fn a_query_over_its_approved_query_memory_fails_and_the_default_holds_it() {
     let report = t.run(scenario, &module);
     assert_eq!(report.status, JobStatus::Completed, "{report:?}");
 }
+
+#[test]
+fn next_table_stages_what_it_can_carry_and_names_the_columns_it_cannot() {
+    let t = TestDomain::new();
+    let run = |sql: &str| {
+        let module = support::draining_module_with(sql, "next_table");
+        let mut scenario = support::hostile_scenario(&module);
+        scenario.limits.fuel = 1_000_000_000;
+        t.run(scenario, &module)
+    };
+    let report = run("SELECT citizen_id, district, age, income, age > 40 AS older FROM residents");
+    assert_eq!(report.status, JobStatus::Completed, "{report:?}");
+    assert_eq!(report.rows_read, 10_000, "every resident staged");
+    let rows = support::entries(&t, &report.job_id.to_string(), "query");
+    let query = rows
+        .iter()
+        .find(|e| e.action == "query")
+        .expect("query entry");
+    assert_eq!(query.details["status"], "completed");
+
+    let report = run("SELECT district, CAST(district AS BYTEA) AS district_bytes FROM residents");
+    // NOT_AVAILABLE, and the query ends: its audit entry says why, naming the column.
+    assert_eq!(report.status, JobStatus::GuestError(-8), "{report:?}");
+    let entries = support::entries(&t, &report.job_id.to_string(), "query");
+    let query = entries
+        .iter()
+        .find(|e| e.action == "query")
+        .expect("query entry");
+    assert_eq!(query.details["status"], "failed");
+    let reason = query.details["error"].as_str().unwrap_or_default();
+    assert!(reason.contains("`district_bytes` (Binary)"), "{reason}");
+    assert!(
+        !reason.contains("`district` "),
+        "only the column it cannot carry: {reason}"
+    );
+}

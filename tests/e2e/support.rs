@@ -141,9 +141,9 @@ pub(crate) fn actions(t: &TestDomain, job: &str) -> Vec<String> {
 pub(crate) fn abi_signature(name: &str) -> (Vec<wasm_encoder::ValType>, wasm_encoder::ValType) {
     use wasm_encoder::ValType::{I32, I64};
     match name {
-        "next_batch" => (vec![I32], I64),
+        "next_batch" | "next_table" => (vec![I32], I64),
         "close" | "release_finish" => (vec![I32], I32),
-        "read_batch" | "release_append" => (vec![I32, I32, I32], I32),
+        "read_batch" | "release_append" | "release_append_rows" => (vec![I32, I32, I32], I32),
         "query" | "release_begin" | "log" | "last_error" | "release_vector" | "vector_name"
         | "vector_emit" | "release_entities" | "entity_release" | "entity_rows" | "contribute" => {
             (vec![I32, I32], I32)
@@ -156,6 +156,11 @@ pub(crate) fn abi_signature(name: &str) -> (Vec<wasm_encoder::ValType>, wasm_enc
 /// until it returns 0 or an error code. Its `shuyu_main` returns the first error code, or 0 when
 /// the query ran to its end.
 pub(crate) fn draining_module(sql: &str) -> Vec<u8> {
+    draining_module_with(sql, "next_batch")
+}
+
+/// [`draining_module`] calling `next` (`next_batch` or `next_table`) for each batch.
+pub(crate) fn draining_module_with(sql: &str, next: &str) -> Vec<u8> {
     use wasm_encoder::{
         BlockType, CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection,
         Function, FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType,
@@ -169,7 +174,7 @@ pub(crate) fn draining_module(sql: &str) -> Vec<u8> {
     types.ty().function([], [ValType::I32]);
     let mut imports = ImportSection::new();
     imports.import("shuyu_v1", "query", EntityType::Function(0));
-    imports.import("shuyu_v1", "next_batch", EntityType::Function(1));
+    imports.import("shuyu_v1", next, EntityType::Function(1));
     let mut functions = FunctionSection::new();
     functions.function(2);
     let mut memory = MemorySection::new();

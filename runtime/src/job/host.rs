@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 use serde_json::json;
@@ -17,7 +18,8 @@ use super::{JobId, ReleaseOutcome};
 use crate::audit::AuditLog;
 use crate::budget::BudgetLedger;
 use crate::engine::{
-    ipc, EngineError, EngineSession, EntityValues, IdentifierUniverse, Pseudonymizer, UniverseCache,
+    ipc, table, EngineError, EngineSession, EntityValues, IdentifierUniverse, Pseudonymizer,
+    UniverseCache,
 };
 use crate::governance::ApprovedScenario;
 use crate::guard::{Decision, IdentifierOracle, ReleaseBuilder};
@@ -75,7 +77,7 @@ struct OpenQuery {
     /// draw on it, so the limit is the query's total engine time, not one call's.
     remaining: Duration,
     /// The first rows of the result, kept only in a mock run (`JobContext::preview_rows`).
-    preview: Vec<arrow::record_batch::RecordBatch>,
+    preview: Vec<RecordBatch>,
 }
 
 /// Serves one guest.
@@ -264,69 +266,8 @@ impl JobHost {
             })
     }
 
-    fn push(&self, outcome: ReleaseOutcome) {
-        if let Ok(mut outcomes) = self.ctx.outcomes.lock() {
-            outcomes.push(outcome);
-        }
-    }
-}
-
-impl Host for JobHost {
-    fn query(&mut self, sql: &str) -> Result<i32, CallError> {
-        let budget = Duration::from_secs(self.ctx.scenario.file.limits.query_timeout_secs);
-        let started = Instant::now();
-        let cancel = self.ctx.cancel.clone();
-        // Planning draws on the query's time too. Its size limits keep it short; the deadline
-        // is for what they miss. Dropping the future on timeout drops whatever planning holds.
-        let planned = self.ctx.runtime.block_on(async {
-            tokio::time::timeout(budget, async {
-                tokio::select! {
-                    planned = self.ctx.session.execute(sql) => Some(planned),
-                    () = cancelled(&cancel) => None,
-                }
-            })
-            .await
-        });
-        self.ctx.timings.add(Phase::Planning, started.elapsed());
-        let stream = match planned {
-            Ok(Some(Ok(stream))) => stream,
-            Ok(Some(Err(e))) => {
-                self.audit(
-                    "query.refused",
-                    json!({ "sql": sql, "reason": e.to_string() }),
-                )?;
-                return Err(match e {
-                    EngineError::Rejected(message) => {
-                        CallError::code(ErrorCode::QueryRejected, message)
-                    }
-                    _ => CallError::code(ErrorCode::QueryFailed, "the query failed while starting"),
-                });
-            }
-            Ok(None) => return Err(Fault::Cancelled.into()),
-            Err(_elapsed) => {
-                self.audit(
-                    "query.refused",
-                    json!({ "sql": sql, "reason": "timeout while planning" }),
-                )?;
-                return Err(Fault::Limit(LimitKind::QueryTime).into());
-            }
-        };
-        let handle = self.handle();
-        self.queries.insert(
-            handle,
-            OpenQuery {
-                sql: sql.to_string(),
-                stream,
-                rows: 0,
-                batches: 0,
-                remaining: budget.saturating_sub(started.elapsed()),
-                preview: Vec::new(),
-            },
-        );
-        Ok(handle)
-    }
-
-    fn next_batch(&mut self, handle: i32) -> Result<Option<Batch>, CallError> {
+    /// `next_batch` and `next_table`: the query's next non-empty batch, staged as `staging` says.
+    fn next_staged(&mut self, handle: i32, staging: Staging) -> Result<Option<Batch>, CallError> {
         let Some(query) = self.queries.get_mut(&handle) else {
             return Err(CallError::code(
                 ErrorCode::UnknownHandle,
@@ -391,11 +332,23 @@ impl Host for JobHost {
                     if batch.num_rows() == 0 {
                         continue;
                     }
-                    let encoded = self.ctx.timings.time(Phase::IpcEncode, || {
-                        ipc::normalize(&batch).and_then(|b| ipc::encode_stream(&b))
-                    });
-                    let ipc = encoded
-                        .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
+                    let staged = self
+                        .ctx
+                        .timings
+                        .time(Phase::IpcEncode, || staging.encode(&batch));
+                    let ipc = match staged {
+                        Ok(bytes) => bytes,
+                        Err(e) => {
+                            if let Some(query) = self.queries.remove(&handle) {
+                                let reason = match &e {
+                                    CallError::Code(_, message) => message.clone(),
+                                    CallError::Fault(fault) => fault.to_string(),
+                                };
+                                self.audit_query(handle, &query, "failed", Some(reason))?;
+                            }
+                            return Err(e);
+                        }
+                    };
                     let kept: usize = query.preview.iter().map(|b| b.num_rows()).sum();
                     if kept < self.ctx.preview_rows {
                         let take = (self.ctx.preview_rows - kept).min(batch.num_rows());
@@ -410,6 +363,76 @@ impl Host for JobHost {
                 }
             }
         }
+    }
+
+    fn push(&self, outcome: ReleaseOutcome) {
+        if let Ok(mut outcomes) = self.ctx.outcomes.lock() {
+            outcomes.push(outcome);
+        }
+    }
+}
+
+impl Host for JobHost {
+    fn query(&mut self, sql: &str) -> Result<i32, CallError> {
+        let budget = Duration::from_secs(self.ctx.scenario.file.limits.query_timeout_secs);
+        let started = Instant::now();
+        let cancel = self.ctx.cancel.clone();
+        // Planning draws on the query's time too. Its size limits keep it short; the deadline
+        // is for what they miss. Dropping the future on timeout drops whatever planning holds.
+        let planned = self.ctx.runtime.block_on(async {
+            tokio::time::timeout(budget, async {
+                tokio::select! {
+                    planned = self.ctx.session.execute(sql) => Some(planned),
+                    () = cancelled(&cancel) => None,
+                }
+            })
+            .await
+        });
+        self.ctx.timings.add(Phase::Planning, started.elapsed());
+        let stream = match planned {
+            Ok(Some(Ok(stream))) => stream,
+            Ok(Some(Err(e))) => {
+                self.audit(
+                    "query.refused",
+                    json!({ "sql": sql, "reason": e.to_string() }),
+                )?;
+                return Err(match e {
+                    EngineError::Rejected(message) => {
+                        CallError::code(ErrorCode::QueryRejected, message)
+                    }
+                    _ => CallError::code(ErrorCode::QueryFailed, "the query failed while starting"),
+                });
+            }
+            Ok(None) => return Err(Fault::Cancelled.into()),
+            Err(_elapsed) => {
+                self.audit(
+                    "query.refused",
+                    json!({ "sql": sql, "reason": "timeout while planning" }),
+                )?;
+                return Err(Fault::Limit(LimitKind::QueryTime).into());
+            }
+        };
+        let handle = self.handle();
+        self.queries.insert(
+            handle,
+            OpenQuery {
+                sql: sql.to_string(),
+                stream,
+                rows: 0,
+                batches: 0,
+                remaining: budget.saturating_sub(started.elapsed()),
+                preview: Vec::new(),
+            },
+        );
+        Ok(handle)
+    }
+
+    fn next_batch(&mut self, handle: i32) -> Result<Option<Batch>, CallError> {
+        self.next_staged(handle, Staging::Ipc)
+    }
+
+    fn next_table(&mut self, handle: i32) -> Result<Option<Batch>, CallError> {
+        self.next_staged(handle, Staging::Table)
     }
 
     fn close(&mut self, handle: i32) -> Result<(), CallError> {
@@ -471,6 +494,19 @@ impl Host for JobHost {
         self.ctx
             .timings
             .time(Phase::Guard, || builder.append_ipc(chunk))
+            .map_err(|e| CallError::code(ErrorCode::InvalidContributions, e.to_string()))
+    }
+
+    fn release_append_rows(&mut self, handle: i32, chunk: &[u8]) -> Result<(), CallError> {
+        let Some((_, builder)) = self.releases.get_mut(&handle) else {
+            return Err(CallError::code(
+                ErrorCode::UnknownHandle,
+                format!("no open release has handle {handle}"),
+            ));
+        };
+        self.ctx
+            .timings
+            .time(Phase::Guard, || builder.append_rows(chunk))
             .map_err(|e| CallError::code(ErrorCode::InvalidContributions, e.to_string()))
     }
 
@@ -648,5 +684,47 @@ fn schema_block(name: &str, problem: &str) -> Decision {
 pub(super) async fn cancelled(cancel: &CancelToken) {
     while !cancel.is_cancelled() {
         tokio::time::sleep(EPOCH_TICK).await;
+    }
+}
+
+/// How a query's batches are staged for the guest: `next_batch` or `next_table`.
+#[derive(Debug, Clone, Copy)]
+enum Staging {
+    /// An Arrow IPC stream of one batch.
+    Ipc,
+    /// The table encoding (`shuyu_abi::table`), which a module reads in place.
+    Table,
+}
+
+impl Staging {
+    /// The batch in the ABI's types, encoded. A batch the table encoding cannot carry is the
+    /// module's `NOT_AVAILABLE`, naming the columns in question (names the module's own SQL
+    /// gave them, never a value).
+    fn encode(self, batch: &RecordBatch) -> Result<Vec<u8>, CallError> {
+        let internal = |e: &dyn std::fmt::Display| -> CallError {
+            Fault::Internal(format!("cannot encode a batch: {e}")).into()
+        };
+        let batch = ipc::normalize(batch).map_err(|e| internal(&e))?;
+        match self {
+            Staging::Ipc => ipc::encode_stream(&batch).map_err(|e| internal(&e)),
+            Staging::Table => table::encode(&batch).ok_or_else(|| {
+                let schema = batch.schema();
+                let message = if schema.fields().iter().all(|f| table::carries(f.data_type())) {
+                    "next_table: the batch is too large for the table encoding; read this query with next_batch".to_string()
+                } else {
+                    let columns: Vec<String> = schema
+                        .fields()
+                        .iter()
+                        .filter(|f| !table::carries(f.data_type()))
+                        .map(|f| format!("`{}` ({})", f.name(), f.data_type()))
+                        .collect();
+                    format!(
+                        "next_table: the table encoding carries Utf8, Int64, Float64, Date32 and Boolean columns, not {}; read this query with next_batch",
+                        columns.join(", ")
+                    )
+                };
+                CallError::code(ErrorCode::NotAvailable, message)
+            }),
+        }
     }
 }
