@@ -28,9 +28,9 @@ use shuyu::sandbox::{
     CONTRIBUTE_EXPORT,
 };
 use wasm_encoder::{
-    CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
-    FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType, Module,
-    TypeSection, ValType,
+    CodeSection, ConstExpr, DataSection, ElementSection, Elements, EntityType, ExportKind,
+    ExportSection, Function, FunctionSection, ImportSection, Instruction as I, MemorySection,
+    MemoryType, Module, RefType, TableSection, TableType, TypeSection, ValType,
 };
 
 /// Where the module keeps the table name, the contributions chunk and the batch it reads.
@@ -93,8 +93,10 @@ fn chunk_ipc() -> Vec<u8> {
     ipc(&batch)
 }
 
-/// A module whose `shuyu_contribute` is empty, or makes the calls of a real entity run.
-fn module(with_calls: bool, chunk: &[u8]) -> Vec<u8> {
+/// A module whose `shuyu_contribute` is empty, or makes the calls of a real entity run. With
+/// `table` entries it also has a function table of that size (as a compiled Rust module's
+/// indirect calls and trait objects need) and calls through its first and last entry.
+fn module(with_calls: bool, chunk: &[u8], table: u32) -> Vec<u8> {
     let mut types = TypeSection::new();
     types
         .ty()
@@ -119,6 +121,23 @@ fn module(with_calls: bool, chunk: &[u8]) -> Vec<u8> {
         shared: false,
         page_size_log2: None,
     });
+    let mut tables = TableSection::new();
+    let mut elements = ElementSection::new();
+    if table > 0 {
+        tables.table(TableType {
+            element_type: RefType::FUNCREF,
+            table64: false,
+            minimum: u64::from(table),
+            maximum: None,
+            shared: false,
+        });
+        let entries = vec![4u32; table as usize];
+        elements.active(
+            Some(0),
+            &ConstExpr::i32_const(0),
+            Elements::Functions(entries.into()),
+        );
+    }
     let mut exports = ExportSection::new();
     exports.export("memory", ExportKind::Memory, 0);
     exports.export("shuyu_main", ExportKind::Func, 4);
@@ -151,6 +170,16 @@ fn module(with_calls: bool, chunk: &[u8]) -> Vec<u8> {
             .instruction(&I::Call(3))
             .instruction(&I::Drop);
     }
+    let called: &[u32] = if table > 0 { &[0, table - 1] } else { &[] };
+    for &entry in called {
+        contribute
+            .instruction(&I::I32Const(i32::try_from(entry).expect("small table")))
+            .instruction(&I::CallIndirect {
+                type_index: 3,
+                table_index: 0,
+            })
+            .instruction(&I::Drop);
+    }
     contribute.instruction(&I::I32Const(0)).instruction(&I::End);
     let mut code = CodeSection::new();
     code.function(&main).function(&contribute);
@@ -158,14 +187,15 @@ fn module(with_calls: bool, chunk: &[u8]) -> Vec<u8> {
     data.active(0, &ConstExpr::i32_const(TABLE_AT), b"t".iter().copied());
     data.active(0, &ConstExpr::i32_const(CHUNK_AT), chunk.iter().copied());
     let mut module = Module::new();
-    module
-        .section(&types)
-        .section(&imports)
-        .section(&functions)
-        .section(&memory)
-        .section(&exports)
-        .section(&code)
-        .section(&data);
+    module.section(&types).section(&imports).section(&functions);
+    if table > 0 {
+        module.section(&tables);
+    }
+    module.section(&memory).section(&exports);
+    if table > 0 {
+        module.section(&elements);
+    }
+    module.section(&code).section(&data);
     module.finish()
 }
 
@@ -249,9 +279,14 @@ fn main() -> anyhow::Result<()> {
     let chunk = chunk_ipc();
     println!("| module | workers | entities | seconds | entities / s | µs per entity per worker | fuel per entity |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (name, with_calls) in [("empty", false), ("rows + contribute", true)] {
+    for (name, with_calls, table) in [
+        ("empty", false, 0),
+        ("rows + contribute", true, 0),
+        ("rows + contribute, 863-entry table", true, 863),
+        ("rows + contribute, 500-entry table", true, 500),
+    ] {
         let compiled = sandbox
-            .compile(&module(with_calls, &chunk))
+            .compile(&module(with_calls, &chunk, table))
             .map_err(|f| anyhow::anyhow!("{f}"))?;
         let runner = sandbox
             .entity_runner(&compiled, &limits, &cancel)
@@ -284,7 +319,7 @@ fn main_runs(
     println!();
     println!("| module | size (KiB) | compile, cold (ms) | load from the cache, fresh sandbox (ms) | instantiate + call + teardown (µs) |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    let mut modules = vec![("empty".to_string(), module(false, chunk))];
+    let mut modules = vec![("empty".to_string(), module(false, chunk, 0))];
     if let Some(path) = sdk {
         modules.push(("sdk".to_string(), std::fs::read(path)?));
     }
