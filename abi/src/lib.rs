@@ -103,6 +103,12 @@ pub const FUNCTIONS: [Function; 20] = [
     ),
     f("vector_name", &[("dst_ptr", I32), ("dst_cap", I32)], I32),
     f("vector_emit", &[("ptr", I32), ("len", I32)], I32),
+    f("next_table", &[("query", I32)], I64),
+    f(
+        "release_append_rows",
+        &[("release", I32), ("rows_ptr", I32), ("rows_len", I32)],
+        I32,
+    ),
     f(
         "release_entities",
         &[("name_ptr", I32), ("name_len", I32)],
@@ -123,12 +129,6 @@ pub const FUNCTIONS: [Function; 20] = [
     f(
         "entity_table",
         &[("table_ptr", I32), ("table_len", I32)],
-        I32,
-    ),
-    f("next_table", &[("query", I32)], I64),
-    f(
-        "release_append_rows",
-        &[("release", I32), ("rows_ptr", I32), ("rows_len", I32)],
         I32,
     ),
 ];

@@ -611,6 +611,11 @@ mod tests {
                 "vector_emit",
                 abi_of(vector_emit as unsafe fn(P, usize) -> i32),
             ),
+            ("next_table", abi_of(next_table as unsafe fn(i32) -> i64)),
+            (
+                "release_append_rows",
+                abi_of(release_append_rows as unsafe fn(i32, P, usize) -> i32),
+            ),
             (
                 "release_entities",
                 abi_of(release_entities as unsafe fn(P, usize) -> i32),
@@ -634,11 +639,6 @@ mod tests {
             (
                 "entity_table",
                 abi_of(entity_table as unsafe fn(P, usize) -> i32),
-            ),
-            ("next_table", abi_of(next_table as unsafe fn(i32) -> i64)),
-            (
-                "release_append_rows",
-                abi_of(release_append_rows as unsafe fn(i32, P, usize) -> i32),
             ),
         ];
         let table: Vec<(&str, (Vec<shuyu_abi::ValType>, shuyu_abi::ValType))> =
