@@ -441,7 +441,7 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "release_append",
         HostTime::Charged,
         |c, handle, ptr, len| {
-            hand_over(c, "release_append: chunk", ptr, len, |h, chunk| {
+            hand_over(c, "release_append: chunk", ptr, len, 1, |h, chunk| {
                 h.release_append(handle, chunk)
             })
         },
@@ -451,7 +451,9 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         "release_append_rows",
         HostTime::Charged,
         |c, handle, ptr, len| {
-            hand_over(c, "release_append_rows: chunk", ptr, len, |h, chunk| {
+            // The guard turns the rows into a batch: its strings once more, and each one-byte
+            // null measure into an eight-byte value, so at most nine times the chunk.
+            hand_over(c, "release_append_rows: chunk", ptr, len, 9, |h, chunk| {
                 h.release_append_rows(handle, chunk)
             })
         },
@@ -570,13 +572,13 @@ pub(super) fn define(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     })?;
 
     link.two("contribute", HostTime::Charged, |c, ptr, len| {
-        hand_over(c, "contribute: chunk", ptr, len, |h, chunk| {
+        hand_over(c, "contribute: chunk", ptr, len, 1, |h, chunk| {
             h.contribute(chunk)
         })
     })?;
 
     link.two("contribute_rows", HostTime::Charged, |c, ptr, len| {
-        hand_over(c, "contribute_rows: chunk", ptr, len, |h, chunk| {
+        hand_over(c, "contribute_rows: chunk", ptr, len, 1, |h, chunk| {
             h.contribute_rows(chunk)
         })
     })?;
@@ -631,17 +633,22 @@ fn open_entity_query(
 /// `release_append`, `release_append_rows`, `contribute` and `contribute_rows`: one chunk of
 /// contributions, counted against the host memory it makes the host hold. The chunk's copy and
 /// its decoding are host memory: counted before copying, after the bounds check (a wild pointer
-/// is `out_of_bounds` whatever its length) and up to the longest chunk `read` accepts.
+/// is `out_of_bounds` whatever its length) and up to the longest chunk `read` accepts, times
+/// `decoded_per_byte`: at most how many bytes the host builds from one byte of the chunk.
 fn hand_over(
     c: &mut Caller<'_, GuestState>,
     what: &str,
     ptr: i32,
     len: i32,
+    decoded_per_byte: usize,
     take: impl FnOnce(&mut dyn crate::Host, &[u8]) -> Result<(), CallError>,
 ) -> Result<i32, CallError> {
     range(c, what, ptr, len)?;
-    c.data()
-        .check_host_bytes((len as u32 as usize).min(MAX_CHUNK_BYTES))?;
+    c.data().check_host_bytes(
+        (len as u32 as usize)
+            .min(MAX_CHUNK_BYTES)
+            .saturating_mul(decoded_per_byte),
+    )?;
     let chunk = read(c, what, ptr, len, MAX_CHUNK_BYTES)?;
     take(c.data_mut().host.as_mut(), &chunk)?;
     Ok(0)

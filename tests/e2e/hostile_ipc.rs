@@ -13,6 +13,7 @@ use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::{CompressionType, MessageHeader};
 use arrow::record_batch::RecordBatch;
 use shuyu::job::JobStatus;
+use shuyu::sandbox::{Fault, LimitKind};
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
     FunctionSection, ImportSection, Instruction as I, MemorySection, MemoryType, Module,
@@ -212,4 +213,27 @@ fn a_malformed_chunk_of_contribution_rows_is_invalid_contributions_and_the_host_
         .audit
         .verify(&t.domain.keys.public_key())
         .expect("audit log verifies");
+}
+
+/// A 2 MiB chunk of contribution rows may become nine times that in the batch the guard builds
+/// (a one-byte null measure is an eight-byte value there): counted so against `host_memory_mib`
+/// before the host copies it.
+#[test]
+fn a_chunk_of_contribution_rows_counts_what_the_guard_builds_from_it() {
+    let t = TestDomain::new();
+    let mut chunk = b"SYR1".to_vec();
+    chunk.resize(2 << 20, 0);
+    let module = module("release_append_rows", &chunk);
+    let mut scenario = support::hostile_scenario(&module);
+    scenario.limits.host_memory_mib = 16;
+    let report = t.run(scenario.clone(), &module);
+    assert_eq!(
+        report.status,
+        JobStatus::Failed(Fault::Limit(LimitKind::Memory)),
+        "{report:?}"
+    );
+    // Within the default budget the chunk is read, and refused for what it is.
+    scenario.limits.host_memory_mib = shuyu::sandbox::Limits::default().host_memory_mib;
+    let report = t.run(scenario, &module);
+    assert_eq!(report.status, JobStatus::GuestError(-6), "{report:?}");
 }
