@@ -93,9 +93,10 @@ impl EntityChunkCheck {
     ) -> Result<(), String> {
         // Before arrow sees a byte: see `ipc_check`.
         ipc_check::check(chunk).map_err(|r| r.to_string())?;
-        let decoded = catch_unwind(AssertUnwindSafe(|| self.decode(chunk)))
+        let mut sieve = Sieve::new(self, rows.len());
+        catch_unwind(AssertUnwindSafe(|| self.decode(chunk, &mut sieve)))
             .unwrap_or_else(|_| Err("the chunk could not be decoded".to_string()))?;
-        self.keep(decoded, rows, drops);
+        sieve.into(rows, drops);
         Ok(())
     }
 
@@ -111,57 +112,35 @@ impl EntityChunkCheck {
         drops: &mut EntityDrops,
     ) -> Result<(), String> {
         let (dimensions, measures) = &self.names;
-        let decoded = shuyu_abi::rows::parse(chunk, dimensions, measures)
-            .and_then(|parsed| {
-                parsed
-                    .map(|row| {
-                        row.map(|row| EntityRow {
-                            key: row
-                                .dimensions
-                                .iter()
-                                .map(|d| d.map(str::to_string))
-                                .collect(),
-                            values: row.measures,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(|e| e.to_string())?;
-        self.keep(decoded, rows, drops);
+        let parsed =
+            shuyu_abi::rows::parse(chunk, dimensions, measures).map_err(|e| e.to_string())?;
+        // Read twice: once to refuse a bad chunk whole before anything is kept, then to keep
+        // rows, so that only the rows kept (at most L) are ever copied, whatever the chunk's size.
+        if let Some(Err(e)) = parsed.clone().find(Result::is_err) {
+            return Err(e.to_string());
+        }
+        let mut sieve = Sieve::new(self, rows.len());
+        for row in parsed.flatten() {
+            sieve.offer(&row.dimensions, || Some(row.measures));
+        }
+        sieve.into(rows, drops);
         Ok(())
     }
 
-    /// Appends a chunk's decoded rows inside the declared domains to `rows`, up to `L` in all,
-    /// and counts the others.
-    fn keep(&self, decoded: Vec<EntityRow>, rows: &mut Vec<EntityRow>, drops: &mut EntityDrops) {
-        let room = (self.contract.max_rows_per_entity as usize).saturating_sub(rows.len());
-        let mut kept = 0;
-        for row in decoded {
-            if !self.inside_domains(&row) {
-                drops.outside_domain += 1;
-            } else if kept < room {
-                rows.push(row);
-                kept += 1;
-            } else {
-                drops.beyond_bound += 1;
-            }
-        }
-    }
-
-    fn inside_domains(&self, row: &EntityRow) -> bool {
+    /// Whether every dimension value of a row is inside its declared domain, if it has one.
+    fn inside_domains(&self, key: &[Option<&str>]) -> bool {
         self.domains
             .iter()
-            .zip(&row.key)
+            .zip(key)
             .all(|(domain, value)| match domain {
                 None => true,
-                Some(domain) => value.as_ref().is_some_and(|v| domain.contains(v)),
+                Some(domain) => value.is_some_and(|v| domain.contains(v)),
             })
     }
 
-    fn decode(&self, chunk: &[u8]) -> Result<Vec<EntityRow>, String> {
+    fn decode(&self, chunk: &[u8], sieve: &mut Sieve<'_>) -> Result<(), String> {
         let mut decoder = StreamDecoder::new();
         let mut buffer = Buffer::from(chunk);
-        let mut rows = Vec::new();
         let mut checked = false;
         while !buffer.is_empty() {
             let batch = decoder
@@ -174,7 +153,7 @@ impl EntityChunkCheck {
                 }
             }
             if let Some(batch) = batch {
-                self.read(&batch, &mut rows)?;
+                self.read(&batch, sieve)?;
             }
         }
         decoder
@@ -183,7 +162,7 @@ impl EntityChunkCheck {
         if !checked {
             return Err("the chunk has no schema".into());
         }
-        Ok(rows)
+        Ok(())
     }
 
     /// The contract's schema without the entity column: checked as the full one with the
@@ -194,7 +173,8 @@ impl EntityChunkCheck {
         schema::check(&self.contract, &Schema::new(fields), None).map(|_| ())
     }
 
-    fn read(&self, batch: &RecordBatch, rows: &mut Vec<EntityRow>) -> Result<(), String> {
+    /// Offers each row of a batch whose schema was checked to `sieve`.
+    fn read(&self, batch: &RecordBatch, sieve: &mut Sieve<'_>) -> Result<(), String> {
         let n = batch.num_rows();
         let dimensions = self.contract.dimensions.len();
         let columns = batch.columns();
@@ -204,19 +184,70 @@ impl EntityChunkCheck {
             .collect::<Option<_>>()
             .ok_or("a dimension column is not Utf8")?;
         let measures = &columns[dimensions..];
+        if measures
+            .iter()
+            .any(|m| !matches!(m.data_type(), DataType::Float64 | DataType::Int64))
+        {
+            return Err("a measure column is neither Float64 nor Int64".into());
+        }
+        let mut key: Vec<Option<&str>> = Vec::with_capacity(dimensions);
         for row in 0..n {
-            let key = strings
-                .iter()
-                .map(|s| s.is_valid(row).then(|| s.value(row).to_string()))
-                .collect();
-            let values = measures
-                .iter()
-                .map(|m| measure(m, row))
-                .collect::<Option<Vec<_>>>()
-                .ok_or("a measure column is neither Float64 nor Int64")?;
-            rows.push(EntityRow { key, values });
+            key.clear();
+            key.extend(
+                strings
+                    .iter()
+                    .map(|s| s.is_valid(row).then(|| s.value(row))),
+            );
+            sieve.offer(&key, || measures.iter().map(|m| measure(m, row)).collect());
         }
         Ok(())
+    }
+}
+
+/// Where a chunk's rows go while it is read: the first rows inside the declared domains, up to
+/// the entity's room left under `L`, are copied; the others are only counted. A chunk of any
+/// size thus costs the host at most `L` rows, and nothing reaches the entity's rows until the
+/// whole chunk was read ([`Sieve::into`]).
+struct Sieve<'a> {
+    check: &'a EntityChunkCheck,
+    room: usize,
+    kept: Vec<EntityRow>,
+    drops: EntityDrops,
+}
+
+impl<'a> Sieve<'a> {
+    /// A sieve for an entity that already has `held` rows.
+    fn new(check: &'a EntityChunkCheck, held: usize) -> Self {
+        Sieve {
+            check,
+            room: (check.contract.max_rows_per_entity as usize).saturating_sub(held),
+            kept: Vec::new(),
+            drops: EntityDrops::default(),
+        }
+    }
+
+    /// One row, its measures made only if it is kept (`None` from `values`: a measure column of
+    /// another type, which the schema check has already refused).
+    fn offer(&mut self, key: &[Option<&str>], values: impl FnOnce() -> Option<Vec<Option<f64>>>) {
+        if !self.check.inside_domains(key) {
+            self.drops.outside_domain += 1;
+        } else if self.kept.len() < self.room {
+            if let Some(values) = values() {
+                self.kept.push(EntityRow {
+                    key: key.iter().map(|k| k.map(str::to_string)).collect(),
+                    values,
+                });
+            }
+        } else {
+            self.drops.beyond_bound += 1;
+        }
+    }
+
+    /// Hands the kept rows and the counts to the entity's.
+    fn into(self, rows: &mut Vec<EntityRow>, drops: &mut EntityDrops) {
+        rows.extend(self.kept);
+        drops.beyond_bound += self.drops.beyond_bound;
+        drops.outside_domain += self.drops.outside_domain;
     }
 }
 
@@ -523,6 +554,41 @@ mod tests {
             .append_rows(&valid, &mut rows, &mut drops)
             .expect("valid");
         assert_eq!(rows.len(), 2);
+    }
+
+    #[test]
+    fn a_large_chunk_keeps_l_rows_and_counts_the_rest_refused_whole_if_its_end_is_bad() {
+        let check = check(2, Some(&["a"]));
+        let many: Vec<(Option<&str>, Option<f64>, Option<i64>)> = (0..50_000)
+            .map(|i| (Some(if i % 5 == 0 { "b" } else { "a" }), Some(1.0), None))
+            .collect();
+        for rows_encoding in [false, true] {
+            let (mut rows, mut drops) = (Vec::new(), EntityDrops::default());
+            let bytes = if rows_encoding {
+                rows_chunk(&many)
+            } else {
+                chunk(&many)
+            };
+            let append = |bytes: &[u8], rows: &mut Vec<EntityRow>, drops: &mut EntityDrops| {
+                if rows_encoding {
+                    check.append_rows(bytes, rows, drops)
+                } else {
+                    check.append(bytes, rows, drops)
+                }
+            };
+            append(&bytes[..bytes.len() - 1], &mut rows, &mut drops).expect_err("cut short");
+            assert!(rows.is_empty(), "nothing of a refused chunk is kept");
+            assert_eq!(drops, EntityDrops::default());
+            append(&bytes, &mut rows, &mut drops).expect("accepted");
+            assert_eq!(rows.len(), 2);
+            assert_eq!(
+                drops,
+                EntityDrops {
+                    beyond_bound: 39_998,
+                    outside_domain: 10_000
+                }
+            );
+        }
     }
 
     #[test]
