@@ -365,6 +365,24 @@ impl JobHost {
         }
     }
 
+    /// `release_append` and `release_append_rows`: one chunk to the open release `handle`.
+    fn append_to(
+        &mut self,
+        handle: i32,
+        append: impl FnOnce(&mut ReleaseBuilder) -> Result<(), crate::guard::AppendError>,
+    ) -> Result<(), CallError> {
+        let Some((_, builder)) = self.releases.get_mut(&handle) else {
+            return Err(CallError::code(
+                ErrorCode::UnknownHandle,
+                format!("no open release has handle {handle}"),
+            ));
+        };
+        self.ctx
+            .timings
+            .time(Phase::Guard, || append(builder))
+            .map_err(|e| CallError::code(ErrorCode::InvalidContributions, e.to_string()))
+    }
+
     fn push(&self, outcome: ReleaseOutcome) {
         if let Ok(mut outcomes) = self.ctx.outcomes.lock() {
             outcomes.push(outcome);
@@ -485,29 +503,11 @@ impl Host for JobHost {
     }
 
     fn release_append(&mut self, handle: i32, chunk: &[u8]) -> Result<(), CallError> {
-        let Some((_, builder)) = self.releases.get_mut(&handle) else {
-            return Err(CallError::code(
-                ErrorCode::UnknownHandle,
-                format!("no open release has handle {handle}"),
-            ));
-        };
-        self.ctx
-            .timings
-            .time(Phase::Guard, || builder.append_ipc(chunk))
-            .map_err(|e| CallError::code(ErrorCode::InvalidContributions, e.to_string()))
+        self.append_to(handle, |builder| builder.append_ipc(chunk))
     }
 
     fn release_append_rows(&mut self, handle: i32, chunk: &[u8]) -> Result<(), CallError> {
-        let Some((_, builder)) = self.releases.get_mut(&handle) else {
-            return Err(CallError::code(
-                ErrorCode::UnknownHandle,
-                format!("no open release has handle {handle}"),
-            ));
-        };
-        self.ctx
-            .timings
-            .time(Phase::Guard, || builder.append_rows(chunk))
-            .map_err(|e| CallError::code(ErrorCode::InvalidContributions, e.to_string()))
+        self.append_to(handle, |builder| builder.append_rows(chunk))
     }
 
     fn release_finish(&mut self, handle: i32) -> Result<ReleaseStatus, CallError> {
