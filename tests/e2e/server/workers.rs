@@ -104,10 +104,12 @@ fn a_worker_killed_mid_job_fails_only_that_job() {
     assert_server_goes_on(&server, &setup);
 }
 
-/// SQL whose grouping table grows with the product of two tables: the worker's memory limit
-/// stops it before DataFusion's own 1 GiB pool would.
-const BLOW_UP: &str = "SELECT e.usci, t.usci AS other, count(*) AS n \
-    FROM enterprise_registry e, tax_payments t GROUP BY e.usci, t.usci";
+/// SQL whose grouping table grows with the product of two tables, by a 512-byte key per pair
+/// (so that it outgrows the limit within seconds even where DataFusion is built unoptimized, as
+/// in the tests): the worker's memory limit stops it before DataFusion's own 1 GiB pool would.
+const BLOW_UP: &str = "SELECT concat(e.usci, t.usci, e.usci, t.usci, e.usci, t.usci, e.usci, \
+    t.usci, e.usci, t.usci, e.usci, t.usci, e.usci, t.usci, e.usci, t.usci) AS pair, count(*) AS n \
+    FROM enterprise_registry e, tax_payments t GROUP BY 1";
 
 /// Under a worker memory limit far below the address space wasmtime reserves (4 GiB and more
 /// per memory, which `RLIMIT_AS` would refuse), district-stats still completes; a job whose query
