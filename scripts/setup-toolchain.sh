@@ -8,7 +8,9 @@
 #           as root on a machine without either route.
 #
 # Quiet when a route is already there. With --route, prints "<route> <linker>" on stdout
-# ("rustup -" or "debian wasm-ld-22") for scripts/build-guests.sh.
+# ("rustup -" or "debian wasm-ld-22") for scripts/build-guests.sh. With --check, installs nothing:
+# succeeds when a route is there or this script could install one, so that `./run demo` can stop
+# at once rather than after the host's build.
 set -euo pipefail
 
 readonly TARGET=wasm32-unknown-unknown
@@ -17,11 +19,13 @@ readonly DEBIAN_RUSTC=/usr/bin/rustc
 readonly DEBIAN_LIBRARY=/usr/lib/rustlib/src/rust/library
 
 print_route=0
+check_only=0
 case "${1:-}" in
 "") ;;
 --route) print_route=1 ;;
+--check) check_only=1 ;;
 -h | --help)
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 *)
@@ -80,6 +84,9 @@ if debian_route; then
 fi
 
 if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    if [[ $check_only == 1 ]]; then
+        exit 0
+    fi
     say "installing ${DEBIAN_PACKAGES[*]} with apt-get (about 45 MB)"
     export DEBIAN_FRONTEND=noninteractive
     # Always refresh: a machine's lists can be stale enough to offer an old rustc-web (too old for
