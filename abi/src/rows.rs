@@ -281,6 +281,37 @@ pub fn parse<'a, S: AsRef<str>>(
     })
 }
 
+/// Reads a chunk's header as it comes, for a reader that matches columns by name (a service's
+/// answer): the dimension names, the measure names, and the rows, each checked when it is read
+/// as [`parse`]'s are. A name that is not UTF-8 is refused as [`RowsError::Name`].
+pub fn parse_named(chunk: &[u8]) -> Result<(Vec<&str>, Vec<&str>, Rows<'_>), RowsError> {
+    let mut r = Reader::new(chunk, RowsError::Truncated);
+    if r.take(4)? != MAGIC {
+        return Err(RowsError::Magic);
+    }
+    let counts = (usize::from(r.u16()?), usize::from(r.u16()?));
+    let mut names = Vec::with_capacity(counts.0 + counts.1);
+    for index in 0..counts.0 + counts.1 {
+        let len = usize::from(r.u16()?);
+        let name = core::str::from_utf8(r.take(len)?).map_err(|_| RowsError::Name { index })?;
+        names.push(name);
+    }
+    let left = r.u32()?;
+    let least = 4 * counts.0 + counts.1;
+    if (left as usize).saturating_mul(least.max(1)) > r.rest.len() {
+        return Err(RowsError::RowCount);
+    }
+    let measures = names.split_off(counts.0);
+    let rows = Rows {
+        rest: r.rest,
+        dimensions: counts.0,
+        measures: counts.1,
+        left,
+        row: 0,
+    };
+    Ok((names, measures, rows))
+}
+
 impl<'a> Iterator for Rows<'a> {
     type Item = Result<Row<'a>, RowsError>;
 
@@ -442,6 +473,32 @@ mod tests {
         let swapped = Encoder::new(&["industry", "district"], &MEASURES).expect("fits");
         assert_eq!(
             all(swapped.bytes()).err(),
+            Some(RowsError::Name { index: 0 })
+        );
+    }
+
+    #[test]
+    fn a_header_read_as_it_comes_gives_its_names_and_the_same_rows() {
+        let bytes = sample().bytes().to_vec();
+        let (dims, measures, rows) = parse_named(&bytes).expect("parses");
+        assert_eq!((dims, measures), (DIMS.to_vec(), MEASURES.to_vec()));
+        let rows: Vec<Row<'_>> = rows.collect::<Result<_, _>>().expect("rows");
+        let want = all(&bytes).expect("rows");
+        assert_eq!(rows.len(), want.len());
+        let bits = |m: &[Option<f64>]| m.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
+        for (got, want) in rows.iter().zip(&want) {
+            assert_eq!(got.dimensions, want.dimensions);
+            assert_eq!(bits(&got.measures), bits(&want.measures));
+        }
+        for cut in 0..bytes.len() {
+            let read =
+                parse_named(&bytes[..cut]).and_then(|(_, _, r)| r.collect::<Result<Vec<_>, _>>());
+            assert!(read.is_err(), "cut at {cut} accepted");
+        }
+        let mut bad_name = bytes.clone();
+        bad_name[10] = 0xff;
+        assert_eq!(
+            parse_named(&bad_name).err(),
             Some(RowsError::Name { index: 0 })
         );
     }

@@ -4,7 +4,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use arrow::array::{Array, Float64Array, Int64Array, StringArray};
 use arrow::buffer::Buffer;
-use arrow::datatypes::DataType;
 use arrow::ipc::reader::StreamDecoder;
 use arrow::record_batch::RecordBatch;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -116,10 +115,97 @@ fn decode(chunk: &[u8]) -> Result<RecordBatch, String> {
         .map_err(|_| "the answer's batches do not share one schema".to_string())
 }
 
-/// The field's released value at row 0.
+/// Checks one answer chunk in the encoding of contribution rows (`shuyu_abi::rows`) against
+/// `contract`: exactly one row, the enumeration fields among its dimensions (text) and the
+/// bucketed fields among its measures (numbers), each matched by name in any order; then the
+/// same rules as [`check_answer`].
+///
+/// # Errors
+/// As [`check_answer`]: the field and the rule, never a value from the chunk.
+pub fn check_answer_rows(contract: &ServiceContract, chunk: &[u8]) -> Result<Answer, String> {
+    let refused =
+        |e: shuyu_abi::rows::RowsError| format!("the answer is not valid contribution rows: {e}");
+    let (texts, numbers, mut rows) = shuyu_abi::rows::parse_named(chunk).map_err(refused)?;
+    let Some(row) = rows.next() else {
+        return Err("an answer is exactly one row; the module handed over 0".into());
+    };
+    let row = row.map_err(refused)?;
+    let mut more = 0usize;
+    for extra in rows {
+        extra.map_err(refused)?;
+        more += 1;
+    }
+    if more > 0 {
+        return Err(format!(
+            "an answer is exactly one row; the module handed over {}",
+            more + 1
+        ));
+    }
+    let names = || texts.iter().chain(&numbers);
+    if let Some(extra) = names().find(|n| !contract.answer.iter().any(|a| a.name == **n)) {
+        return Err(format!(
+            "the answer has a field '{}' that service '{}' does not declare",
+            printable(extra),
+            contract.name
+        ));
+    }
+    let mut fields = Vec::with_capacity(contract.answer.len());
+    for field in &contract.answer {
+        let raw = match names().filter(|n| **n == field.name).count() {
+            0 => return Err(format!("the answer has no field '{}'", field.name)),
+            1 => match texts.iter().position(|n| *n == field.name) {
+                Some(i) => row.dimensions[i].map_or(Raw::Null, Raw::Text),
+                None => numbers
+                    .iter()
+                    .position(|n| *n == field.name)
+                    .and_then(|i| row.measures[i])
+                    .map_or(Raw::Null, |n| Raw::Number(n, "Float64")),
+            },
+            _ => return Err(format!("the answer has field '{}' twice", field.name)),
+        };
+        fields.push((field.name.clone(), check_value(field, raw)?));
+    }
+    Ok(Answer { fields })
+}
+
+/// A field's value at row 0 as the module handed it over, whatever the chunk's encoding.
+enum Raw<'a> {
+    Null,
+    Text(&'a str),
+    /// A number and the name of the type it came as.
+    Number(f64, &'static str),
+    /// A value of a type no field takes (the type's name).
+    Other(String),
+}
+
+/// The field's released value at row 0 of an Arrow column.
 fn value_of(field: &AnswerField, column: &dyn Array) -> Result<AnswerValue, String> {
+    let any = column.as_any();
+    let raw = if column.is_null(0) {
+        Raw::Null
+    } else if let Some(text) = any.downcast_ref::<StringArray>() {
+        Raw::Text(text.value(0))
+    } else if let Some(numbers) = any.downcast_ref::<Float64Array>() {
+        Raw::Number(numbers.value(0), "Float64")
+    } else if let Some(numbers) = any.downcast_ref::<Int64Array>() {
+        Raw::Number(numbers.value(0) as f64, "Int64")
+    } else {
+        Raw::Other(column.data_type().to_string())
+    };
+    check_value(field, raw)
+}
+
+/// The field's released value: a declared enumeration value, a bucket's label, or null where
+/// the field allows it.
+fn check_value(field: &AnswerField, raw: Raw<'_>) -> Result<AnswerValue, String> {
     let name = &field.name;
-    if column.is_null(0) {
+    let type_name = |raw: &Raw<'_>| match raw {
+        Raw::Text(_) => "Utf8".to_string(),
+        Raw::Number(_, t) => (*t).to_string(),
+        Raw::Other(t) => t.clone(),
+        Raw::Null => "null".to_string(),
+    };
+    if matches!(raw, Raw::Null) {
         return if field.nullable {
             Ok(AnswerValue::Null)
         } else {
@@ -127,13 +213,12 @@ fn value_of(field: &AnswerField, column: &dyn Array) -> Result<AnswerValue, Stri
         };
     }
     if let Some(values) = &field.values {
-        let Some(text) = column.as_any().downcast_ref::<StringArray>() else {
+        let Raw::Text(value) = raw else {
             return Err(format!(
                 "field '{name}' is an enumeration and must be Utf8, not {}",
-                column.data_type()
+                type_name(&raw)
             ));
         };
-        let value = text.value(0);
         return match values.iter().find(|v| *v == value) {
             Some(declared) => Ok(AnswerValue::Text(declared.clone())),
             None => Err(format!(
@@ -142,21 +227,10 @@ fn value_of(field: &AnswerField, column: &dyn Array) -> Result<AnswerValue, Stri
         };
     }
     let edges = field.buckets.as_deref().unwrap_or_default();
-    let number = match column.data_type() {
-        DataType::Float64 => column
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .map(|a| a.value(0)),
-        DataType::Int64 => column
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .map(|a| a.value(0) as f64),
-        _ => None,
-    };
-    let Some(number) = number else {
+    let Raw::Number(number, _) = raw else {
         return Err(format!(
             "field '{name}' is a bucketed number and must be Float64 or Int64, not {}",
-            column.data_type()
+            type_name(&raw)
         ));
     };
     let (Some(&lo), Some(&hi)) = (edges.first(), edges.last()) else {
@@ -317,5 +391,177 @@ mod tests {
             assert!(!error.contains("SECRET"), "{error}");
         }
         assert!(check_answer(&contract(), b"not arrow").is_err());
+    }
+
+    /// One answer row's text values, then its numbers.
+    type AnswerRow<'a> = (Vec<Option<&'a str>>, Vec<Option<f64>>);
+
+    /// An answer as contribution rows: text fields as dimensions, numbers as measures.
+    fn rows(texts: &[&str], numbers: &[&str], values: &[AnswerRow<'_>]) -> Vec<u8> {
+        let mut encoder = shuyu_abi::rows::Encoder::new(texts, numbers).expect("encoder");
+        for (t, n) in values {
+            assert!(encoder.push(t, n));
+        }
+        encoder.bytes().to_vec()
+    }
+
+    #[test]
+    fn an_answer_as_contribution_rows_is_checked_like_an_arrow_one() {
+        let fields = (["reason", "band"], ["score"]);
+        let answer = check_answer_rows(
+            &contract(),
+            &rows(
+                &fields.0,
+                &fields.1,
+                &[(vec![None, Some("B")], vec![Some(50.0)])],
+            ),
+        )
+        .expect("fields in any order");
+        assert_eq!(
+            serde_json::to_value(&answer).expect("json"),
+            serde_json::json!({"band": "B", "reason": null, "score": "[50, 100]"})
+        );
+        let good = || (vec![Some("R1"), Some("A")], vec![Some(1.0)]);
+        let one = |row: AnswerRow<'_>| rows(&fields.0, &fields.1, &[row]);
+        let mut outside = good();
+        outside.0[1] = Some("SECRET-VALUE");
+        let mut null = good();
+        null.0[1] = None;
+        let mut high = good();
+        high.1[0] = Some(100.5);
+        let mut nan = good();
+        nan.1[0] = Some(f64::NAN);
+        let mut no_score = good();
+        no_score.1[0] = None;
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (one(outside), "outside its declared values"),
+            (one(null), "not declared nullable"),
+            (one(high), "outside its buckets"),
+            (one(nan), "outside its buckets"),
+            (one(no_score), "not declared nullable"),
+            (
+                rows(&fields.0, &fields.1, &[good(), good()]),
+                "exactly one row; the module handed over 2",
+            ),
+            (
+                rows(&fields.0, &fields.1, &[]),
+                "exactly one row; the module handed over 0",
+            ),
+            (
+                rows(&["band"], &fields.1, &[(vec![Some("A")], vec![Some(1.0)])]),
+                "has no field 'reason'",
+            ),
+            (
+                rows(
+                    &["band", "reason", "leak"],
+                    &fields.1,
+                    &[(vec![Some("A"), None, Some("SECRET")], vec![Some(1.0)])],
+                ),
+                "field 'leak' that service 'prescreen' does not declare",
+            ),
+            (
+                rows(
+                    &["band", "reason", "SECRET name"],
+                    &fields.1,
+                    &[(vec![Some("A"), None, None], vec![Some(1.0)])],
+                ),
+                "(not a plain name)",
+            ),
+            (
+                rows(
+                    &["band", "reason", "score"],
+                    &[],
+                    &[(vec![Some("A"), None, Some("1")], vec![])],
+                ),
+                "must be Float64 or Int64, not Utf8",
+            ),
+            (
+                rows(
+                    &["reason"],
+                    &["band", "score"],
+                    &[(vec![None], vec![Some(1.0), Some(1.0)])],
+                ),
+                "must be Utf8, not Float64",
+            ),
+            (
+                rows(
+                    &["band", "reason", "band"],
+                    &fields.1,
+                    &[(vec![Some("A"), None, Some("B")], vec![Some(1.0)])],
+                ),
+                "field 'band' twice",
+            ),
+        ];
+        for (chunk, expected) in cases {
+            let error = check_answer_rows(&contract(), &chunk).expect_err(expected);
+            assert!(error.contains(expected), "{expected}: {error}");
+            assert!(!error.contains("SECRET"), "{error}");
+        }
+        let mut trailing = one(good());
+        trailing.push(0);
+        for chunk in [&b"SYR1"[..], b"not rows", &trailing] {
+            assert!(check_answer_rows(&contract(), chunk).is_err());
+        }
+    }
+
+    /// Every single-byte change, cut and one-byte extension of valid answers (about 700
+    /// chunks) is either refused or gives an answer the contract allows: the parser trusts no
+    /// length, and the checks after it let nothing undeclared through.
+    #[test]
+    fn mutated_answer_rows_are_refused_or_stay_inside_the_contract() {
+        let valid = [
+            rows(
+                &["band", "reason"],
+                &["score"],
+                &[(vec![Some("A"), Some("R1")], vec![Some(7.0)])],
+            ),
+            rows(
+                &["reason", "band"],
+                &["score"],
+                &[(vec![None, Some("C")], vec![Some(100.0)])],
+            ),
+        ];
+        let mut accepted = 0usize;
+        let mut seen = 0usize;
+        for chunk in &valid {
+            let mut variants: Vec<Vec<u8>> = Vec::new();
+            for i in 0..chunk.len() {
+                for byte in [0x00, 0x01, 0x7f, 0x80, 0xff, chunk[i] ^ 0x20] {
+                    let mut changed = chunk.clone();
+                    changed[i] = byte;
+                    variants.push(changed);
+                }
+                variants.push(chunk[..i].to_vec());
+            }
+            let mut longer = chunk.clone();
+            longer.push(0);
+            variants.push(longer);
+            for variant in variants {
+                seen += 1;
+                let Ok(answer) = check_answer_rows(&contract(), &variant) else {
+                    continue;
+                };
+                accepted += 1;
+                let names: Vec<&str> = answer.fields.iter().map(|(n, _)| n.as_str()).collect();
+                assert_eq!(names, ["band", "reason", "score"]);
+                for (name, value) in &answer.fields {
+                    let allowed = match (name.as_str(), value) {
+                        ("band", AnswerValue::Text(t)) => ["A", "B", "C"].contains(&t.as_str()),
+                        ("reason", AnswerValue::Text(t)) => ["R1", "R2"].contains(&t.as_str()),
+                        ("reason", AnswerValue::Null) => true,
+                        ("score", AnswerValue::Bucket(b)) => b == "[0, 50)" || b == "[50, 100]",
+                        _ => false,
+                    };
+                    assert!(allowed, "{name}: {value:?} from {variant:?}");
+                }
+            }
+        }
+        assert!(seen > 500, "{seen} variants");
+        // Changes that keep the chunk valid (a value byte to another declared value, a measure's
+        // low bits) are accepted; most are not.
+        assert!(
+            accepted > 0 && accepted < seen / 2,
+            "{accepted} of {seen} accepted"
+        );
     }
 }

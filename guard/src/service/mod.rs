@@ -14,13 +14,14 @@
 //! request params ─▶ check_params (declared, typed, in range) ─▶ one-row `request` table
 //! answer chunk   ─▶ ipc_check ─▶ decode ─▶ check_answer (one row, declared fields, values
 //!                   in their enumeration, numbers in their buckets) ─▶ Answer (labels only)
+//! answer rows    ─▶ shuyu_abi::rows::parse ─▶ check_answer_rows (the same rules)
 //! ```
 
 mod answer;
 mod contract;
 mod request;
 
-pub use answer::{check_answer, Answer, AnswerValue};
+pub use answer::{check_answer, check_answer_rows, Answer, AnswerValue};
 pub use contract::{
     AnswerField, ParamSpec, ParamType, ServiceContract, ServiceContractError, SubjectKind,
     MAX_ANSWER_BITS,

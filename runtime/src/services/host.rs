@@ -6,27 +6,45 @@ use std::sync::{Arc, Mutex};
 use arrow::record_batch::RecordBatch;
 
 use super::prepared::Prepared;
-use crate::engine::ipc;
+use crate::engine::{ipc, table};
 use crate::guard::service::REQUEST_TABLE;
 use crate::sandbox::{Batch, CallError, ErrorCode, Fault, Host, ReleaseStatus};
 
 /// Most log lines one answer run keeps (for the call's audit entry); the rest are counted.
 const MAX_LOG_LINES: usize = 4;
 
+/// The answer a run handed over, in the encoding it chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AnswerChunk {
+    /// An Arrow IPC stream (`contribute`).
+    Ipc(Vec<u8>),
+    /// Contribution rows (`contribute_rows`).
+    Rows(Vec<u8>),
+}
+
 /// What one run leaves for the call: the answer chunk it handed over and its log lines.
 #[derive(Debug, Default)]
 pub(crate) struct RunYield {
-    pub(crate) answer: Option<Vec<u8>>,
+    pub(crate) answer: Option<AnswerChunk>,
     pub(crate) answers_refused: u32,
     pub(crate) log: Vec<String>,
     pub(crate) log_dropped: u64,
 }
 
-/// Where an open `entity_rows` handle reads from.
+/// Where an open `entity_rows` or `entity_table` handle reads from.
 #[derive(Debug, Clone, Copy)]
 enum Source {
     Table(usize),
     Request,
+}
+
+/// How an open handle's rows are staged for the module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Staging {
+    /// Arrow IPC (`entity_rows`).
+    Ipc,
+    /// The table encoding (`entity_table`).
+    Table,
 }
 
 /// The host of one answer run.
@@ -37,8 +55,8 @@ pub(crate) struct AnswerHost {
     pub(crate) request: RecordBatch,
     pub(crate) out: Arc<Mutex<RunYield>>,
     next_handle: i32,
-    /// Open handles and what they have not yet handed out.
-    open: BTreeMap<i32, Option<Source>>,
+    /// Open handles, what they have not yet handed out, and how they stage it.
+    open: BTreeMap<i32, (Option<Source>, Staging)>,
 }
 
 impl AnswerHost {
@@ -72,6 +90,54 @@ impl AnswerHost {
             .lock()
             .map_err(|_| Fault::Internal("an answer run's output is poisoned".into()).into())
     }
+
+    /// Opens the subject's rows of `table` (or the request row), staged as `staging` says.
+    fn open_table(&mut self, call: &str, table: &str, staging: Staging) -> Result<i32, CallError> {
+        let source = if table == REQUEST_TABLE {
+            // Request parameters are Int64, Float64 or Utf8: the table encoding carries them.
+            Source::Request
+        } else {
+            let tables = &self.prepared.tables.tables;
+            let Some(t) = tables.iter().position(|t| t.name == table) else {
+                return Err(CallError::code(
+                    ErrorCode::QueryRejected,
+                    format!(
+                        "{call}: the scenario grants no table named '{table}' (the request \
+                         parameters are '{REQUEST_TABLE}')"
+                    ),
+                ));
+            };
+            if staging == Staging::Table && !tables[t].compact() {
+                return Err(CallError::code(
+                    ErrorCode::NotAvailable,
+                    format!(
+                        "entity_table: '{table}' has a column of a type the table encoding does \
+                         not carry; read it with entity_rows"
+                    ),
+                ));
+            }
+            Source::Table(t)
+        };
+        let handle = self.next_handle;
+        self.next_handle = self.next_handle.saturating_add(1);
+        self.open.insert(handle, (Some(source), staging));
+        Ok(handle)
+    }
+
+    /// Keeps the run's one answer; a second is refused and counted.
+    fn take_answer(&mut self, call: &str, answer: AnswerChunk) -> Result<(), CallError> {
+        let mut out = self.yielded()?;
+        if out.answer.is_some() {
+            out.answers_refused += 1;
+            return Err(CallError::code(
+                ErrorCode::InvalidContributions,
+                format!("{call}: an answer run hands over one answer, and it already did"),
+            ));
+        }
+        // Checked against the contract once the run has ended, whatever it does after this.
+        out.answer = Some(answer);
+        Ok(())
+    }
 }
 
 impl Host for AnswerHost {
@@ -89,31 +155,42 @@ impl Host for AnswerHost {
                 format!("no open query has handle {handle}"),
             ));
         };
-        let pending = match slot.take() {
+        let staging = slot.1;
+        let tables = &self.prepared.tables;
+        let pending = match slot.0.take() {
             Some(Source::Table(t)) => {
-                let rows = self
-                    .prepared
-                    .tables
-                    .slice(t, self.entity)
-                    .map_err(Fault::Internal)?;
-                (rows.num_rows() > 0).then_some((rows, Some(t)))
+                let rows = tables.rows_in(t, self.entity);
+                (rows > 0).then_some((Some(t), rows))
             }
-            Some(Source::Request) => Some((self.request.clone(), None)),
+            Some(Source::Request) => Some((None, self.request.num_rows())),
             None => None,
         };
-        let Some((rows, table)) = pending else {
+        let Some((table, rows)) = pending else {
             self.open.remove(&handle);
             return Ok(None);
         };
-        let encoded = match table {
+        let encoded = match (table, staging) {
             // Tables were normalized to the ABI's types when they were grouped.
-            Some(t) => self.prepared.tables.tables[t].encoder.encode(&rows),
-            None => ipc::encode_stream(&rows),
+            (Some(t), Staging::Ipc) => {
+                let batch = tables.slice(t, self.entity).map_err(Fault::Internal)?;
+                tables.tables[t]
+                    .encoder
+                    .encode(&batch)
+                    .map_err(|e| format!("cannot encode a batch: {e}"))
+            }
+            // `entity_table` opened it only if every column fits the encoding.
+            (Some(t), Staging::Table) => tables
+                .encode_table(t, self.entity)
+                .map_err(Fault::Internal)?
+                .ok_or_else(|| "cannot encode the subject's rows as a table".to_string()),
+            (None, Staging::Ipc) => ipc::encode_stream(&self.request)
+                .map_err(|e| format!("cannot encode the request: {e}")),
+            (None, Staging::Table) => table::encode(&self.request)
+                .ok_or_else(|| "cannot encode the request as a table".to_string()),
         };
-        let ipc = encoded.map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?;
         Ok(Some(Batch {
-            ipc,
-            rows: rows.num_rows() as u64,
+            ipc: encoded.map_err(Fault::Internal)?,
+            rows: rows as u64,
         }))
     }
 
@@ -154,38 +231,18 @@ impl Host for AnswerHost {
     }
 
     fn entity_rows(&mut self, table: &str) -> Result<i32, CallError> {
-        let source = if table == REQUEST_TABLE {
-            Source::Request
-        } else {
-            let tables = &self.prepared.tables.tables;
-            let Some(t) = tables.iter().position(|t| t.name == table) else {
-                return Err(CallError::code(
-                    ErrorCode::QueryRejected,
-                    format!(
-                        "entity_rows: the scenario grants no table named '{table}' (the request \
-                         parameters are '{REQUEST_TABLE}')"
-                    ),
-                ));
-            };
-            Source::Table(t)
-        };
-        let handle = self.next_handle;
-        self.next_handle = self.next_handle.saturating_add(1);
-        self.open.insert(handle, Some(source));
-        Ok(handle)
+        self.open_table("entity_rows", table, Staging::Ipc)
+    }
+
+    fn entity_table(&mut self, table: &str) -> Result<i32, CallError> {
+        self.open_table("entity_table", table, Staging::Table)
     }
 
     fn contribute(&mut self, chunk: &[u8]) -> Result<(), CallError> {
-        let mut out = self.yielded()?;
-        if out.answer.is_some() {
-            out.answers_refused += 1;
-            return Err(CallError::code(
-                ErrorCode::InvalidContributions,
-                "contribute: an answer run hands over one answer, and it already did",
-            ));
-        }
-        // Checked against the contract once the run has ended, whatever it does after this.
-        out.answer = Some(chunk.to_vec());
-        Ok(())
+        self.take_answer("contribute", AnswerChunk::Ipc(chunk.to_vec()))
+    }
+
+    fn contribute_rows(&mut self, chunk: &[u8]) -> Result<(), CallError> {
+        self.take_answer("contribute_rows", AnswerChunk::Rows(chunk.to_vec()))
     }
 }

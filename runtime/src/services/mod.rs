@@ -39,11 +39,11 @@ use crate::governance::model::Caller;
 use crate::governance::{
     refusal_parts, GovError, Governance, Refusal, ServiceAuthorization, ServiceRefusal,
 };
-use crate::guard::service::{check_answer, check_params};
+use crate::guard::service::{check_answer, check_answer_rows, check_params};
 use crate::keys::DomainKeys;
 use crate::sandbox::{Fault, LimitKind, RunOutcome, Sandbox};
 use crate::store::services::{self as db, NewCall};
-use host::{AnswerHost, RunYield};
+use host::{AnswerChunk, AnswerHost, RunYield};
 pub use meter::ServiceLimits;
 use meter::{Meter, OverLimit};
 use prepared::{Builder, PrepareError, PreparedKey, PreparedServices};
@@ -599,7 +599,10 @@ fn judge(
     yielded: &RunYield,
 ) -> (Option<serde_json::Value>, String) {
     match (&run.result, &yielded.answer) {
-        (Ok(0), Some(chunk)) => match check_answer(&auth.contract, chunk) {
+        (Ok(0), Some(chunk)) => match match chunk {
+            AnswerChunk::Ipc(ipc) => check_answer(&auth.contract, ipc),
+            AnswerChunk::Rows(rows) => check_answer_rows(&auth.contract, rows),
+        } {
             Ok(answer) => match serde_json::to_value(&answer) {
                 Ok(value) => (Some(value), String::new()),
                 Err(e) => (None, format!("internal: {e}")),
@@ -727,11 +730,25 @@ mod tests {
             ..RunOutcome::failed_with(Fault::Cancelled)
         };
         let given = |band: &str| RunYield {
-            answer: Some(answer_chunk(band)),
+            answer: Some(AnswerChunk::Ipc(answer_chunk(band))),
             ..RunYield::default()
         };
         let (answer, _) = judge(&auth, &finished(0), &given("B"));
         assert_eq!(answer, Some(serde_json::json!({ "band": "B" })));
+        // The same answer as contribution rows, and one outside the contract.
+        let as_rows = |band: &str| {
+            let mut encoder = shuyu_abi::rows::Encoder::new(&["band"], &[]).expect("encoder");
+            assert!(encoder.push(&[Some(band)], &[]));
+            RunYield {
+                answer: Some(AnswerChunk::Rows(encoder.bytes().to_vec())),
+                ..RunYield::default()
+            }
+        };
+        let (answer, _) = judge(&auth, &finished(0), &as_rows("B"));
+        assert_eq!(answer, Some(serde_json::json!({ "band": "B" })));
+        let (answer, detail) = judge(&auth, &finished(0), &as_rows("Z"));
+        assert_eq!(answer, None);
+        assert!(detail.contains("answer_refused"), "{detail}");
         let cases = [
             (finished(0), given("Z"), "answer_refused"),
             (finished(0), RunYield::default(), "no_answer_handed_over"),
