@@ -105,7 +105,7 @@ fn mismatch(name: &str, expected: &'static str, found: &DataType) -> Error {
     Error::Column {
         name: name.to_string(),
         expected,
-        found: Some(found.clone()),
+        found: Some(found.to_string()),
     }
 }
 

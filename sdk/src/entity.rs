@@ -12,8 +12,8 @@
 //!   **fresh instance**: new memory, globals and tables, nothing left from the main run or from
 //!   another entity. Statics, caches and counters start from their initial values in every run.
 //! - An entity run sees **only its own rows**: [`Entity::table`] reads this entity's rows of one
-//!   granted table in place, [`Entity::rows`] (or [`rows`]) as record batches;
-//!   [`query`](crate::query) is not available.
+//!   granted table in place, `Entity::rows` (or `rows`) as record batches (feature `arrow`);
+//!   `query` and [`query_table`](crate::query_table) are not available.
 //! - It returns [`Contributions`]: rows of the contract's dimensions and measures, with **no
 //!   entity column** (the host knows whose they are). The guard keeps the first `L` rows
 //!   (`max_rows_per_entity`) of each entity, clamps, aggregates and adds the noise.
@@ -58,9 +58,15 @@
 
 use crate::abi;
 use crate::error::{Error, Result};
+#[cfg(feature = "arrow")]
 use crate::query::Rows;
-use crate::release::{check_arity, check_names, schema_of, Outcome};
+use crate::query::{Query, Staging};
+#[cfg(feature = "arrow")]
+use crate::release::schema_of;
+use crate::release::{check_arity, check_names, Outcome};
+#[cfg(feature = "arrow")]
 use arrow_array::RecordBatch;
+#[cfg(feature = "arrow")]
 use arrow_schema::SchemaRef;
 use std::cell::OnceCell;
 
@@ -92,10 +98,28 @@ pub fn release_name() -> Result<String> {
 ///
 /// Fails with [`abi::QUERY_REJECTED`] for a table the scenario does not grant, and with
 /// [`abi::NOT_AVAILABLE`] outside an entity run.
+#[cfg(feature = "arrow")]
 pub fn rows(table: &str) -> Result<Rows> {
     // SAFETY: the pointer and length describe `table`, which lives across the call.
     let handle = unsafe { abi::entity_rows(table.as_ptr(), table.len()) };
-    Rows::from_handle(handle)
+    Rows::from_handle(handle, Staging::Ipc)
+}
+
+/// Reads the one staged batch of an `entity_table` handle in place (an empty table when there
+/// are no rows). `what` names the rows in errors.
+pub(crate) fn one_table(handle: i32, what: &str) -> Result<Table> {
+    let mut query = Query::new(handle, Staging::EntityTable)?;
+    let Some(bytes) = query.next_staged()? else {
+        return Ok(Table::default());
+    };
+    if query.next_staged()?.is_some() {
+        // The host stages an entity's rows of a table as one batch (docs/abi.md); a view over
+        // one buffer cannot hold two.
+        return Err(Error::Usage(format!(
+            "the host staged {what} in more than one batch: read them as record batches"
+        )));
+    }
+    Table::from_bytes(bytes)
 }
 
 /// The entity an entity run computes for, as [`contribute!`](crate::contribute) hands it to the
@@ -128,40 +152,29 @@ impl Entity {
     /// They are asked for in the compact table encoding (`entity_table`, docs/abi.md "Entity
     /// tables"), which costs a run a fraction of decoding Arrow IPC; a table with a column of a
     /// type that encoding does not carry, or a host without it, is read as IPC instead. The
-    /// batches are the same either way.
+    /// batches are the same either way. Feature `arrow`.
+    #[cfg(feature = "arrow")]
     pub fn rows(&self, table: &str) -> Result<Vec<RecordBatch>> {
         // SAFETY: the pointer and length describe `table`, which lives across the call.
         let handle = unsafe { abi::entity_table(table.as_ptr(), table.len()) };
         if handle == abi::NOT_AVAILABLE {
             return rows(table)?.collect();
         }
-        Rows::from_table_handle(handle)?.collect()
+        Rows::from_handle(handle, Staging::EntityTable)?.collect()
     }
 
     /// This entity's rows of the granted table `table`, read in place: typed columns by name
     /// ([`Table::utf8`], [`Table::f64_lossy`], ...) straight from the bytes the host
-    /// staged, without building Arrow arrays. What [`Entity::rows`] gives as record batches, at
+    /// staged, without building Arrow arrays. What `Entity::rows` gives as record batches, at
     /// a fraction of the cost per run; an entity without rows there gets an empty table.
     ///
     /// Fails with [`abi::NOT_AVAILABLE`] for a table with a column of a type the table encoding
-    /// does not carry (binary, timestamps: read it with [`Entity::rows`]), and with
+    /// does not carry (binary, timestamps: read it with `Entity::rows`), and with
     /// [`abi::QUERY_REJECTED`] for a table the scenario does not grant.
     pub fn table(&self, table: &str) -> Result<Table> {
         // SAFETY: the pointer and length describe `table`, which lives across the call.
         let handle = unsafe { abi::entity_table(table.as_ptr(), table.len()) };
-        let mut rows = Rows::from_table_handle(handle)?;
-        let Some(bytes) = rows.next_staged()? else {
-            return Ok(Table::default());
-        };
-        if rows.next_staged()?.is_some() {
-            // The host stages an entity's rows of a table as one batch (docs/abi.md); a view
-            // over one buffer cannot hold two.
-            return Err(Error::Usage(format!(
-                "the host staged this entity's rows of '{table}' in more than one batch: read \
-                 them with Entity::rows"
-            )));
-        }
-        Table::from_bytes(bytes)
+        one_table(handle, &format!("this entity's rows of '{table}'"))
     }
 }
 
@@ -181,6 +194,7 @@ pub struct Contributions {
     dimensions: Vec<String>,
     measures: Vec<String>,
     /// Built when first asked for: the rows do not need it.
+    #[cfg(feature = "arrow")]
     schema: OnceCell<SchemaRef>,
     rows: shuyu_abi::rows::Encoder,
 }
@@ -198,6 +212,7 @@ impl Contributions {
         Ok(Contributions {
             dimensions: dimensions.iter().map(|d| d.to_string()).collect(),
             measures: measures.iter().map(|m| m.to_string()).collect(),
+            #[cfg(feature = "arrow")]
             schema: OnceCell::new(),
             rows,
         })
@@ -240,7 +255,8 @@ impl Contributions {
         self.rows.rows() == 0
     }
 
-    /// The rows' schema as Arrow sees it (what the guard checks them against).
+    /// The rows' schema as Arrow sees it (what the guard checks them against). Feature `arrow`.
+    #[cfg(feature = "arrow")]
     pub fn schema(&self) -> &SchemaRef {
         self.schema.get_or_init(|| {
             let dimensions: Vec<&str> = self.dimensions.iter().map(String::as_str).collect();

@@ -7,19 +7,20 @@
 //! | codes | meaning |
 //! | --- | --- |
 //! | 1–89 | chosen by the module ([`Error::Guest`]) |
-//! | 90 | Arrow could not decode or encode a batch ([`Error::Arrow`]) |
+//! | 90 | Arrow could not decode or encode a batch (`Error::Arrow`, feature `arrow`) |
 //! | 91 | a column is missing or of another type ([`Error::Column`]) |
 //! | 92 | the SDK was used wrongly, e.g. wrong number of dimensions ([`Error::Usage`]) |
 //! | 100 + n | a host function returned the ABI error code `-n` ([`Error::Host`]) |
 
 use crate::abi;
-use arrow_schema::{ArrowError, DataType};
+#[cfg(feature = "arrow")]
+use arrow_schema::ArrowError;
 use std::fmt;
 
 /// `Result` with the SDK's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Code returned for [`Error::Arrow`].
+/// Code returned for `Error::Arrow` (feature `arrow`).
 pub const CODE_ARROW: i32 = 90;
 /// Code returned for [`Error::Column`].
 pub const CODE_COLUMN: i32 = 91;
@@ -41,6 +42,7 @@ pub enum Error {
         message: String,
     },
     /// Arrow could not decode a batch from the host or encode contributions.
+    #[cfg(feature = "arrow")]
     Arrow(ArrowError),
     /// A column asked for by name is missing from the batch or has another type.
     Column {
@@ -48,8 +50,9 @@ pub enum Error {
         name: String,
         /// The type the accessor wanted, e.g. `"Utf8"`.
         expected: &'static str,
-        /// The type the batch has, or `None` when it has no such column.
-        found: Option<DataType>,
+        /// The type the batch has as Arrow names it (`"Date32"`), or `None` when it has no
+        /// such column.
+        found: Option<String>,
     },
     /// The SDK was called in a way that cannot work, e.g. a contribution row with the wrong
     /// number of dimension values.
@@ -80,6 +83,7 @@ impl Error {
                 let n = i32::try_from(code.unsigned_abs()).unwrap_or(i32::MAX);
                 CODE_HOST_BASE.saturating_add(n)
             }
+            #[cfg(feature = "arrow")]
             Error::Arrow(_) => CODE_ARROW,
             Error::Column { .. } => CODE_COLUMN,
             Error::Usage(_) => CODE_USAGE,
@@ -104,6 +108,7 @@ impl fmt::Display for Error {
                 let name = abi::code_name(*code).unwrap_or("unknown code");
                 write!(f, "host error {code} ({name}): {message}")
             }
+            #[cfg(feature = "arrow")]
             Error::Arrow(e) => write!(f, "arrow: {e}"),
             Error::Column {
                 name,
@@ -124,12 +129,14 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            #[cfg(feature = "arrow")]
             Error::Arrow(e) => Some(e),
             _ => None,
         }
     }
 }
 
+#[cfg(feature = "arrow")]
 impl From<ArrowError> for Error {
     fn from(e: ArrowError) -> Self {
         Error::Arrow(e)
@@ -179,6 +186,7 @@ mod tests {
         assert_eq!(Error::guest(0, "x").code(), 1);
         assert_eq!(Error::guest(-3, "x").code(), 1);
         assert_eq!(Error::Usage("x".into()).code(), CODE_USAGE);
+        #[cfg(feature = "arrow")]
         assert_eq!(
             Error::from(ArrowError::ComputeError("x".into())).code(),
             CODE_ARROW
@@ -190,7 +198,7 @@ mod tests {
         let e = Error::Column {
             name: "district".into(),
             expected: "Utf8",
-            found: Some(DataType::Int64),
+            found: Some("Int64".into()),
         };
         assert_eq!(e.to_string(), "column `district` is Int64, expected Utf8");
         let e = Error::Column {

@@ -3,11 +3,9 @@
 
 use crate::abi::{self, Host};
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::io::Cursor;
 use std::rc::Rc;
 
 /// One batch as the host stages it: schema, the batch, end-of-stream.
@@ -20,12 +18,46 @@ pub(crate) fn ipc_stream(batch: &RecordBatch) -> Vec<u8> {
     out
 }
 
-/// Every batch of one IPC stream, as the guard would decode a chunk.
-pub(crate) fn decode_chunk(chunk: &[u8]) -> Vec<RecordBatch> {
-    StreamReader::try_new(Cursor::new(chunk), None)
-        .expect("chunk starts with a schema")
-        .collect::<Result<_, _>>()
-        .expect("chunk decodes")
+/// A batch of `Utf8`, `Int64` and `Float64` columns in the table encoding, as the host stages
+/// it for `entity_table`.
+pub(crate) fn table_of(batch: &RecordBatch) -> Vec<u8> {
+    use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+    use shuyu_abi::table::{ColumnType, Writer};
+    let schema = batch.schema();
+    let columns: Vec<(&str, ColumnType, bool)> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let ty = match f.data_type() {
+                arrow_schema::DataType::Utf8 => ColumnType::Utf8,
+                arrow_schema::DataType::Int64 => ColumnType::Int64,
+                arrow_schema::DataType::Float64 => ColumnType::Float64,
+                other => panic!("the fake stages no {other} column"),
+            };
+            (f.name().as_str(), ty, f.is_nullable())
+        })
+        .collect();
+    let mut w = Writer::new(batch.num_rows(), &columns).expect("fits");
+    for column in batch.columns() {
+        let nulls = column.logical_nulls();
+        let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+        w.validity((column.null_count() > 0).then_some(&valid as &dyn Fn(usize) -> bool));
+        let any = column.as_any();
+        if let Some(text) = any.downcast_ref::<StringArray>() {
+            w.utf8((0..text.len()).map(|i| text.value(i).as_bytes()));
+        } else if let Some(ints) = any.downcast_ref::<Int64Array>() {
+            let bytes: Vec<u8> = ints.values().iter().flat_map(|v| v.to_le_bytes()).collect();
+            w.fixed(&bytes);
+        } else if let Some(floats) = any.downcast_ref::<Float64Array>() {
+            let bytes: Vec<u8> = floats
+                .values()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            w.fixed(&bytes);
+        }
+    }
+    w.finish()
 }
 
 /// A chunk of contribution rows as (dimensions, measures) per row, checked against these names.
@@ -165,11 +197,15 @@ impl Host for FakeHost {
         }
         let table = String::from_utf8_lossy(table).into_owned();
         let Some(batches) = s.staged_tables.get(&table).cloned() else {
-            return s.fail(
-                abi::NOT_AVAILABLE,
-                "the fake host stages this table as IPC only",
-            );
+            if s.entity_tables.contains_key(&table) {
+                return s.fail(
+                    abi::NOT_AVAILABLE,
+                    "the fake host stages this table as IPC only",
+                );
+            }
+            return s.fail(abi::QUERY_REJECTED, "table not granted");
         };
+        s.entity_rows_opened.push(table);
         s.open_query(batches)
     }
 
@@ -358,10 +394,12 @@ impl Fake {
     }
 
     /// Makes this an answer run of `service` with `request` as the call's parameters: as the
-    /// host does, `entity_release` names the service and the table `request` holds the batch.
+    /// host does, `entity_release` names the service and the table `request` holds the batch
+    /// (as IPC and in the table encoding).
     pub(crate) fn enter_answer_run(&self, service: &str, request: &RecordBatch) {
         self.enter_entity_run(service);
         self.grant_entity_rows(shuyu_abi::REQUEST_TABLE, vec![ipc_stream(request)]);
+        self.grant_entity_table(shuyu_abi::REQUEST_TABLE, vec![table_of(request)]);
     }
 
     /// This entity's batches (each an IPC stream) of a granted table.

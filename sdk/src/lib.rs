@@ -9,20 +9,26 @@
 //! # A complete module
 //!
 //! ```no_run
-//! use shuyu_sdk::{log, query, BatchExt, Outcome, Release};
+//! use shuyu_sdk::{log, query_table, Outcome, Release};
 //!
 //! shuyu_sdk::entry!(run);
 //!
 //! fn run() -> shuyu_sdk::Result<()> {
 //!     // Dimension and measure names, in the order of the scenario's contract.
 //!     let mut release = Release::begin("income_by_age", &["district", "age_band"], &["income"])?;
-//!     for batch in query("SELECT citizen_id, district, age, income FROM residents")? {
-//!         let batch = batch?;
-//!         let (ids, districts) = (batch.utf8("citizen_id")?, batch.utf8("district")?);
-//!         let (ages, incomes) = (batch.i64("age")?, batch.f64_lossy("income")?);
-//!         for i in 0..batch.num_rows() {
-//!             let band = if ages.value(i) < 18 { "0-17" } else { "18+" };
-//!             release.push(ids.value(i), &[districts.value(i), band], &[incomes.value(i)])?;
+//!     for table in query_table("SELECT citizen_id, district, age, income FROM residents")? {
+//!         let table = table?;
+//!         let (ids, districts) = (table.utf8("citizen_id")?, table.utf8("district")?);
+//!         let (ages, incomes) = (table.i64("age")?, table.f64_lossy("income")?);
+//!         for i in 0..table.num_rows() {
+//!             // `None` for a null: skip the row.
+//!             let (Some(id), Some(district), Some(age), Some(income)) =
+//!                 (ids.get(i), districts.get(i), ages.get(i), incomes.get(i))
+//!             else {
+//!                 continue;
+//!             };
+//!             let band = if age < 18 { "0-17" } else { "18+" };
+//!             release.push(id, &[district, band], &[income])?;
 //!         }
 //!     }
 //!     let rows = release.rows_pushed();
@@ -39,6 +45,14 @@
 //!
 //! A verification or data service answers one call about one subject with a function from that
 //! subject's rows and the call's parameters to one answer: see [`service`] and [`answer!`].
+//!
+//! # Features
+//!
+//! - `allocator` (default): the SDK's global allocator, see `docs/operator.md`.
+//! - `arrow` (default): rows as Arrow record batches (`query`, `BatchExt`, `Entity::rows`,
+//!   `Subject::rows`, and the `arrow_array` and `arrow_schema` re-exports). Without it a module
+//!   reads in place ([`query_table`], [`Entity::table`](entity::Entity::table),
+//!   [`Subject::table`](service::Subject::table)) and links and compiles no Arrow code.
 //!
 //! Build it with `scripts/build-guests.sh`, or with a rustup toolchain:
 //! `cargo build --release --target wasm32-unknown-unknown`.
@@ -64,6 +78,7 @@
 pub mod abi;
 #[cfg(all(target_arch = "wasm32", feature = "allocator"))]
 mod alloc;
+#[cfg(feature = "arrow")]
 mod columns;
 pub mod entity;
 mod error;
@@ -72,16 +87,23 @@ mod fake;
 mod query;
 mod release;
 pub mod service;
+#[cfg(feature = "arrow")]
 mod table;
 pub mod vector;
 mod view;
 
+#[cfg(feature = "arrow")]
 pub use arrow_array;
+#[cfg(feature = "arrow")]
 pub use arrow_array::RecordBatch;
+#[cfg(feature = "arrow")]
 pub use arrow_schema;
+#[cfg(feature = "arrow")]
 pub use columns::BatchExt;
 pub use error::{Error, Result, CODE_ARROW, CODE_COLUMN, CODE_HOST_BASE, CODE_USAGE};
-pub use query::{query, query_table, Rows, Tables};
+#[cfg(feature = "arrow")]
+pub use query::{query, Rows};
+pub use query::{query_table, Tables};
 pub use release::{Outcome, Release};
 pub use view::{Booleans, Number, Numbers, Table, Utf8Column};
 
@@ -337,18 +359,22 @@ mod tests {
                 .number("amount", amount as f64))
         });
         assert_eq!(rc, 0);
-        let sent = fake.contributed();
+        let sent = fake.contributed_rows();
         assert_eq!(sent.len(), 1);
-        let batch = &fake::decode_chunk(&sent[0])[0];
-        assert_eq!(batch.num_rows(), 1);
         assert_eq!(
-            batch.utf8("service").expect("text").value(0),
-            "sme_prescreen"
+            fake::decode_rows(&sent[0], &["service"], &["amount"]),
+            vec![(
+                vec![Some("sme_prescreen".to_string())],
+                vec![Some(300_000.0)]
+            )]
         );
-        assert_eq!(batch.f64("amount").expect("number").value(0), 300_000.0);
 
         assert_eq!(__private::run_answer(|_| Ok(Answer::new())), 0);
-        assert_eq!(fake.contributed().len(), 1, "an empty answer sends nothing");
+        assert_eq!(
+            fake.contributed_rows().len(),
+            1,
+            "an empty answer sends nothing"
+        );
 
         let rc = __private::run_answer(|subject| {
             subject.request()?.i64("term")?;
@@ -364,7 +390,11 @@ mod tests {
                 "shuyu_answer failed: SDK misuse: answer field `a` is set twice",
             ]
         );
-        assert_eq!(fake.contributed().len(), 1, "a failed run sends nothing");
+        assert_eq!(
+            fake.contributed_rows().len(),
+            1,
+            "a failed run sends nothing"
+        );
         let _ = std::panic::take_hook();
     }
 

@@ -1,15 +1,18 @@
-//! Read-only SQL: [`query`] with the lazy batch iterator [`Rows`], and [`query_table`] with
-//! [`Tables`], which reads the same batches in place.
+//! Read-only SQL: [`query_table`] with [`Tables`], which reads each batch in place, and (feature
+//! `arrow`) `query` with the lazy record-batch iterator `Rows`.
 //!
 //! The host stages one batch at a time and the module copies it in only when asked, so a module
-//! can scan tables much larger than its memory: [`Rows`] holds at most one batch's bytes and the
-//! batch decoded from them, [`Tables`] one batch's bytes and the views over them.
+//! can scan tables much larger than its memory: [`Tables`] holds one batch's bytes and the views
+//! over them, `Rows` at most one batch's bytes and the batch decoded from them.
 
 use crate::abi;
 use crate::error::{Error, Result};
 use crate::view::Table;
+#[cfg(feature = "arrow")]
 use arrow_array::RecordBatch;
+#[cfg(feature = "arrow")]
 use arrow_ipc::reader::StreamReader;
+#[cfg(feature = "arrow")]
 use std::io::Cursor;
 
 /// Plans a read-only SQL query (one `SELECT`/`WITH` statement) over the scenario's granted tables.
@@ -27,20 +30,22 @@ use std::io::Cursor;
 /// }
 /// # Ok(()) }
 /// ```
+#[cfg(feature = "arrow")]
 pub fn query(sql: &str) -> Result<Rows> {
     // SAFETY: the pointer and length describe `sql`, which lives across the call.
     let handle = unsafe { abi::query(sql.as_ptr(), sql.len()) };
-    Rows::from_handle(handle)
+    Rows::from_handle(handle, Staging::Ipc)
 }
 
-/// Plans a read-only SQL query as [`query`] does, whose batches are read in place: each is a
+/// Plans a read-only SQL query as `query` does, whose batches are read in place: each is a
 /// [`Table`] of typed column views over the bytes the host staged (`next_table`, docs/abi.md
 /// "Entity tables"), with no Arrow arrays built. A module that reads its queries this way and
 /// contributes through [`Release`](crate::Release) links no Arrow code, which makes it smaller,
 /// quicker to compile and quicker to instantiate (its function table is a fraction of the size).
 ///
 /// The encoding carries `Utf8`, `Int64`, `Float64`, `Date32` and `Boolean` columns; a batch with
-/// a column of another type ends the query with [`abi::NOT_AVAILABLE`] (read it with [`query`]).
+/// a column of another type ends the query with [`abi::NOT_AVAILABLE`] (read it with `query`,
+/// feature `arrow`).
 ///
 /// ```no_run
 /// use shuyu_sdk::query_table;
@@ -54,29 +59,29 @@ pub fn query(sql: &str) -> Result<Rows> {
 pub fn query_table(sql: &str) -> Result<Tables> {
     // SAFETY: the pointer and length describe `sql`, which lives across the call.
     let handle = unsafe { abi::query(sql.as_ptr(), sql.len()) };
-    let mut rows = Rows::from_handle(handle)?;
-    rows.staging = Staging::QueryTable;
-    Ok(Tables { rows })
+    Ok(Tables {
+        query: Query::new(handle, Staging::QueryTable)?,
+    })
 }
 
 /// The result of a [`query_table`]: an iterator of [`Table`]s, fetched from the host lazily.
 ///
-/// As with [`Rows`], the iterator ends after the first `Err`, and dropping it before the end
-/// closes the host's query.
+/// The iterator ends after the first `Err`, and dropping it before the end closes the host's
+/// query.
 #[derive(Debug)]
 pub struct Tables {
-    rows: Rows,
+    query: Query,
 }
 
 impl Tables {
     /// Rows returned so far.
     pub fn rows_read(&self) -> u64 {
-        self.rows.rows_read
+        self.query.rows_read
     }
 
     /// Closes the query before its end and reports whether the host agreed.
-    pub fn close(self) -> Result<()> {
-        self.rows.close()
+    pub fn close(mut self) -> Result<()> {
+        self.query.close()
     }
 }
 
@@ -85,17 +90,17 @@ impl Iterator for Tables {
 
     fn next(&mut self) -> Option<Self::Item> {
         let next = self
-            .rows
+            .query
             .next_staged()
             .and_then(|bytes| bytes.map(Table::from_bytes).transpose());
         match next {
             Ok(table) => {
                 let table = table?;
-                self.rows.rows_read += table.num_rows() as u64;
+                self.query.rows_read += table.num_rows() as u64;
                 Some(Ok(table))
             }
             Err(e) => {
-                self.rows.abandon();
+                self.query.abandon();
                 Some(Err(e))
             }
         }
@@ -104,8 +109,9 @@ impl Iterator for Tables {
 
 /// How a query's batches are staged, and so fetched and read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Staging {
+pub(crate) enum Staging {
     /// `query` or `entity_rows`: Arrow IPC, fetched with `next_batch`.
+    #[cfg(feature = "arrow")]
     Ipc,
     /// `entity_table`: the table encoding, fetched with `next_batch`.
     EntityTable,
@@ -113,27 +119,22 @@ enum Staging {
     QueryTable,
 }
 
-/// The result of a [`query`] (or of [`entity::rows`](crate::entity::rows)): an iterator of record batches, fetched from the host lazily.
-///
-/// After the first `Err` the iterator ends and the host's query is closed. Dropping `Rows` before
-/// the end closes (cancels) the query on the host, so an early `break` costs nothing more.
+/// A query handle the host gave (`query`, `entity_rows`, `entity_table`), and what has been read
+/// through it. Dropping it closes the host's query if the host has not already.
 #[derive(Debug)]
-pub struct Rows {
+pub(crate) struct Query {
     handle: i32,
     /// Whether the host still holds the handle (it closes it itself when the result ends).
     open: bool,
-    /// The staged stream being decoded; the ABI puts one batch in each, but decoding whatever a
-    /// stream holds costs nothing extra.
-    current: Option<StreamReader<Cursor<Vec<u8>>>>,
     /// How the host stages this query's batches.
     staging: Staging,
     rows_read: u64,
 }
 
-impl Rows {
-    /// The batches of the query handle a host function returned (`query`, `entity_rows`), or
-    /// the host's error when it returned a code instead.
-    pub(crate) fn from_handle(handle: i32) -> Result<Rows> {
+impl Query {
+    /// The query of a handle a host function returned, staged as `staging` says, or the host's
+    /// error when it returned a code instead.
+    pub(crate) fn new(handle: i32, staging: Staging) -> Result<Query> {
         if handle < 0 {
             return Err(Error::from_host(handle));
         }
@@ -144,32 +145,16 @@ impl Rows {
                 message: "host returned query handle 0".to_string(),
             });
         }
-        Ok(Rows {
+        Ok(Query {
             handle,
             open: true,
-            current: None,
-            staging: Staging::Ipc,
+            staging,
             rows_read: 0,
         })
     }
 
-    /// [`Rows::from_handle`] for a handle of `entity_table`, whose batches are staged in the
-    /// table encoding.
-    pub(crate) fn from_table_handle(handle: i32) -> Result<Rows> {
-        let mut rows = Rows::from_handle(handle)?;
-        rows.staging = Staging::EntityTable;
-        Ok(rows)
-    }
-
-    /// Rows returned so far.
-    pub fn rows_read(&self) -> u64 {
-        self.rows_read
-    }
-
-    /// Closes the query before its end and reports whether the host agreed. Dropping `Rows` does
-    /// the same but ignores the answer.
-    pub fn close(mut self) -> Result<()> {
-        self.current = None;
+    /// Closes the query before its end and reports whether the host agreed.
+    fn close(&mut self) -> Result<()> {
         if !self.open {
             return Ok(());
         }
@@ -185,7 +170,6 @@ impl Rows {
     /// Ends the iteration after an error: the host's handle would otherwise stay open and count
     /// against the scenario's `max_open_queries`.
     fn abandon(&mut self) {
-        self.current = None;
         if self.open {
             self.open = false;
             // SAFETY: no pointers cross. The answer is ignored: the handle may already be gone
@@ -204,7 +188,9 @@ impl Rows {
         let size = unsafe {
             match self.staging {
                 Staging::QueryTable => abi::next_table(self.handle),
-                Staging::Ipc | Staging::EntityTable => abi::next_batch(self.handle),
+                #[cfg(feature = "arrow")]
+                Staging::Ipc => abi::next_batch(self.handle),
+                Staging::EntityTable => abi::next_batch(self.handle),
             }
         };
         if size == 0 {
@@ -237,25 +223,69 @@ impl Rows {
         }
         Ok(Some(buf))
     }
+}
+
+impl Drop for Query {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+/// The result of a [`query`] (or of [`entity::rows`](crate::entity::rows)): an iterator of
+/// record batches, fetched from the host lazily (feature `arrow`).
+///
+/// After the first `Err` the iterator ends and the host's query is closed. Dropping `Rows` before
+/// the end closes (cancels) the query on the host, so an early `break` costs nothing more.
+#[cfg(feature = "arrow")]
+#[derive(Debug)]
+pub struct Rows {
+    query: Query,
+    /// The staged stream being decoded; the ABI puts one batch in each, but decoding whatever a
+    /// stream holds costs nothing extra.
+    current: Option<StreamReader<Cursor<Vec<u8>>>>,
+}
+
+#[cfg(feature = "arrow")]
+impl Rows {
+    /// The batches of the query handle a host function returned (`query`, `entity_rows`,
+    /// `entity_table`), or the host's error when it returned a code instead.
+    pub(crate) fn from_handle(handle: i32, staging: Staging) -> Result<Rows> {
+        Ok(Rows {
+            query: Query::new(handle, staging)?,
+            current: None,
+        })
+    }
+
+    /// Rows returned so far.
+    pub fn rows_read(&self) -> u64 {
+        self.query.rows_read
+    }
+
+    /// Closes the query before its end and reports whether the host agreed. Dropping `Rows` does
+    /// the same but ignores the answer.
+    pub fn close(mut self) -> Result<()> {
+        self.current = None;
+        self.query.close()
+    }
 
     fn fetch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
             if let Some(reader) = &mut self.current {
                 match reader.next() {
                     Some(Ok(batch)) => {
-                        self.rows_read += batch.num_rows() as u64;
+                        self.query.rows_read += batch.num_rows() as u64;
                         return Ok(Some(batch));
                     }
                     Some(Err(e)) => return Err(e.into()),
                     None => self.current = None,
                 }
             }
-            let Some(buf) = self.next_staged()? else {
+            let Some(buf) = self.query.next_staged()? else {
                 return Ok(None);
             };
-            if self.staging != Staging::Ipc {
+            if self.query.staging != Staging::Ipc {
                 let batch = crate::table::decode(&buf)?;
-                self.rows_read += batch.num_rows() as u64;
+                self.query.rows_read += batch.num_rows() as u64;
                 return Ok(Some(batch));
             }
             let reader = StreamReader::try_new(Cursor::new(buf), None)?;
@@ -268,6 +298,7 @@ impl Rows {
     }
 }
 
+#[cfg(feature = "arrow")]
 impl Iterator for Rows {
     type Item = Result<RecordBatch>;
 
@@ -275,16 +306,11 @@ impl Iterator for Rows {
         match self.fetch() {
             Ok(batch) => batch.map(Ok),
             Err(e) => {
-                self.abandon();
+                self.current = None;
+                self.query.abandon();
                 Some(Err(e))
             }
         }
-    }
-}
-
-impl Drop for Rows {
-    fn drop(&mut self) {
-        self.abandon();
     }
 }
 
@@ -368,7 +394,7 @@ mod tests {
             crate::table::tests::staged_sample(),
         ]);
         let mut tables = query_table("SELECT 1").expect("planned");
-        let handle = tables.rows.handle;
+        let handle = tables.query.handle;
         let err = tables.next().expect("an item").expect_err("truncated");
         assert!(matches!(err, Error::Usage(_)), "{err:?}");
         assert!(tables.next().is_none(), "nothing after the error");
@@ -383,7 +409,7 @@ mod tests {
             ipc_stream(&batch(&["b"], &[2.0])),
         ]);
         let mut rows = query("SELECT 1").expect("planned");
-        let handle = rows.handle;
+        let handle = rows.query.handle;
         assert!(rows.next().is_some());
         drop(rows);
         assert_eq!(fake.closed(), vec![handle]);
@@ -404,7 +430,7 @@ mod tests {
         let fake = Fake::install();
         fake.queue_result(vec![b"not arrow at all".to_vec()]);
         let mut rows = query("SELECT 1").expect("planned");
-        let handle = rows.handle;
+        let handle = rows.query.handle;
         let err = rows.next().expect("an item").expect_err("garbage");
         assert!(matches!(err, Error::Arrow(_)), "{err:?}");
         assert!(rows.next().is_none(), "iteration ends after an error");

@@ -9,11 +9,12 @@
 
 use crate::abi;
 use crate::error::{Error, Result};
-use arrow_array::RecordBatch;
-use arrow_ipc::writer::StreamWriter;
+#[cfg(feature = "arrow")]
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use shuyu_abi::rows::Encoder;
+#[cfg(feature = "arrow")]
 use std::cell::OnceCell;
+#[cfg(feature = "arrow")]
 use std::sync::Arc;
 
 /// What the guard decided about a finished release.
@@ -56,6 +57,7 @@ pub struct Release {
     dimensions: Vec<String>,
     measures: Vec<String>,
     /// Built when first asked for: the rows do not need it.
+    #[cfg(feature = "arrow")]
     schema: OnceCell<SchemaRef>,
     /// The rows not yet handed over, `entity` first.
     rows: Encoder,
@@ -94,6 +96,7 @@ impl Release {
             handle,
             dimensions: dimensions.iter().map(|d| d.to_string()).collect(),
             measures: measures.iter().map(|m| m.to_string()).collect(),
+            #[cfg(feature = "arrow")]
             schema: OnceCell::new(),
             rows,
             flush_rows: Self::DEFAULT_FLUSH_ROWS,
@@ -113,7 +116,9 @@ impl Release {
         &self.name
     }
 
-    /// The contributions' schema as Arrow sees it (what the guard checks them against).
+    /// The contributions' schema as Arrow sees it (what the guard checks them against). Feature
+    /// `arrow`.
+    #[cfg(feature = "arrow")]
     pub fn schema(&self) -> &SchemaRef {
         self.schema.get_or_init(|| {
             let dimensions: Vec<&str> = self.dimensions.iter().map(String::as_str).collect();
@@ -189,17 +194,6 @@ impl Release {
     }
 }
 
-/// Encodes `batch` as one uncompressed Arrow IPC stream (schema, the batch, end-of-stream) into
-/// `out`, replacing what it held: the form every chunk handed to the host takes (contributions,
-/// an answer).
-pub(crate) fn write_stream(batch: &RecordBatch, out: &mut Vec<u8>) -> Result<()> {
-    out.clear();
-    let mut writer = StreamWriter::try_new(&mut *out, &batch.schema())?;
-    writer.write(batch)?;
-    writer.finish()?;
-    Ok(())
-}
-
 /// Refuses a row of `found` (dimensions, measures) values where the schema has `expected`,
 /// naming `what` (the release or the contributions) in the message.
 pub(crate) fn check_arity(
@@ -238,6 +232,7 @@ pub(crate) fn check_names(dimensions: &[&str], measures: &[&str]) -> Result<()> 
 
 /// The contribution schema for names [`check_names`] accepted: an `entity` column first when
 /// `with_entity` (a [`Release`]), then the dimensions (`Utf8`) and measures (`Float64`).
+#[cfg(feature = "arrow")]
 pub(crate) fn schema_of(dimensions: &[&str], measures: &[&str], with_entity: bool) -> SchemaRef {
     let mut fields = Vec::with_capacity(1 + dimensions.len() + measures.len());
     if with_entity {

@@ -9,12 +9,13 @@
 //! - Each call runs in a **fresh instance**: new memory, globals and tables, nothing left from an
 //!   earlier call. Statics, caches and counters start from their initial values in every run, so
 //!   nothing learnt about one subject can reach another's answer.
-//! - The run sees **only the subject's rows**: [`Subject::rows`] reads them from one granted table
-//!   (identifiers as pseudonyms); [`query`](crate::query) is not available.
+//! - The run sees **only the subject's rows**: [`Subject::table`] reads them from one granted
+//!   table in place (identifiers as pseudonyms), `Subject::rows` as record batches (feature
+//!   `arrow`); `query` and [`query_table`](crate::query_table) are not available.
 //! - [`Subject::request`] holds the call's parameters: one row of the reserved table `request`
 //!   ([`shuyu_abi::REQUEST_TABLE`]), one column per declared parameter (`Int64`, `Float64` or
 //!   `Utf8`, never null).
-//! - The function returns an [`Answer`]: one row whose columns are the contract's answer fields,
+//! - The function returns an [`Answer`]: one row whose fields are the contract's answer fields,
 //!   matched by name in any order. An enumeration field is text (null only where the contract
 //!   declares the field nullable); a bucketed field is a number the host maps into its bucket.
 //! - A run that fails (an error, a panic, a limit), or returns an answer that does not fit the
@@ -26,17 +27,15 @@
 //!
 //! ```no_run
 //! use shuyu_sdk::service::{Answer, Subject};
-//! use shuyu_sdk::{BatchExt, Result};
+//! use shuyu_sdk::Result;
 //!
 //! shuyu_sdk::answer!(tax_check);
 //!
 //! /// Whether the enterprise paid at least `threshold` yuan of tax, and its total in buckets.
 //! fn tax_check(subject: &Subject) -> Result<Answer> {
 //!     let threshold = subject.request()?.f64("threshold")?;
-//!     let mut paid = 0.0;
-//!     for batch in subject.rows("tax_payments")? {
-//!         paid += batch?.f64_lossy("amount")?.iter().flatten().sum::<f64>();
-//!     }
+//!     let taxes = subject.table("tax_payments")?;
+//!     let paid: f64 = taxes.f64_lossy("amount")?.iter().flatten().sum();
 //!     Ok(Answer::new()
 //!         .text("paid_enough", if paid >= threshold { "yes" } else { "no" })
 //!         .number("paid", paid))
@@ -46,14 +45,18 @@
 //! A service-only module exports `shuyu_answer` and no `shuyu_main`: it has no main run.
 
 use crate::abi;
-use crate::columns::BatchExt;
 use crate::error::{Error, Result};
+#[cfg(feature = "arrow")]
 use crate::query::Rows;
-use crate::release::write_stream;
-use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
+use crate::view::Table;
+#[cfg(feature = "arrow")]
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+#[cfg(feature = "arrow")]
 use arrow_schema::{DataType, Field, Schema};
 use shuyu_abi::REQUEST_TABLE;
 use std::cell::OnceCell;
+use std::rc::Rc;
+#[cfg(feature = "arrow")]
 use std::sync::Arc;
 
 /// The subject an answer run is about, as [`answer!`](crate::answer) hands it to the operator's
@@ -62,7 +65,7 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct Subject {
     service: OnceCell<String>,
-    request: OnceCell<RecordBatch>,
+    request: OnceCell<Rc<Table>>,
 }
 
 impl Subject {
@@ -85,11 +88,25 @@ impl Subject {
     }
 
     /// The subject's rows of the granted table `table`, one batch at a time, with every granted
-    /// column (identifiers as pseudonyms). A subject without rows there gets no batch.
+    /// column (identifiers as pseudonyms). A subject without rows there gets no batch. Feature
+    /// `arrow`; [`Subject::table`] reads the same rows in place.
     ///
     /// Fails with [`abi::QUERY_REJECTED`] for a table the scenario does not grant.
+    #[cfg(feature = "arrow")]
     pub fn rows(&self, table: &str) -> Result<Rows> {
         crate::entity::rows(table)
+    }
+
+    /// The subject's rows of the granted table `table`, read in place: typed columns by name
+    /// ([`Table::utf8`], [`Table::f64_lossy`], ...) straight from the bytes the host staged (an
+    /// empty table when the subject has no rows there).
+    ///
+    /// Fails with [`abi::QUERY_REJECTED`] for a table the scenario does not grant, and with
+    /// [`abi::NOT_AVAILABLE`] for one with a column of a type the table encoding does not carry.
+    pub fn table(&self, table: &str) -> Result<Table> {
+        // SAFETY: the pointer and length describe `table`, which lives across the call.
+        let handle = unsafe { abi::entity_table(table.as_ptr(), table.len()) };
+        crate::entity::one_table(handle, &format!("the subject's rows of '{table}'"))
     }
 
     /// The call's parameters (read from the host once, then remembered).
@@ -97,38 +114,33 @@ impl Subject {
     /// Fails with [`abi::INVALID_ARGUMENT`] when the host's `request` table does not hold exactly
     /// one row, which ABI v1 promises.
     pub fn request(&self) -> Result<Request> {
-        if let Some(batch) = self.request.get() {
+        if let Some(table) = self.request.get() {
             return Ok(Request {
-                batch: batch.clone(),
+                table: Rc::clone(table),
             });
         }
-        let batch = read_request()?;
+        let table = Rc::new(read_request()?);
         Ok(Request {
-            batch: self.request.get_or_init(|| batch).clone(),
+            table: Rc::clone(self.request.get_or_init(|| table)),
         })
     }
 }
 
-/// Reads the one row of the reserved `request` table.
-fn read_request() -> Result<RecordBatch> {
-    let mut rows = 0usize;
-    let mut found = None;
-    for batch in crate::entity::rows(REQUEST_TABLE)? {
-        let batch = batch?;
-        rows += batch.num_rows();
-        if batch.num_rows() > 0 {
-            found = Some(batch);
-        }
-    }
-    match found {
-        Some(batch) if rows == 1 => Ok(batch),
-        _ => Err(Error::Host {
+/// Reads the one row of the reserved `request` table, in place.
+fn read_request() -> Result<Table> {
+    // SAFETY: the pointer and length describe the name, a constant.
+    let handle = unsafe { abi::entity_table(REQUEST_TABLE.as_ptr(), REQUEST_TABLE.len()) };
+    let table = crate::entity::one_table(handle, "the request")?;
+    if table.num_rows() != 1 {
+        return Err(Error::Host {
             code: abi::INVALID_ARGUMENT,
             message: format!(
-                "the `{REQUEST_TABLE}` table holds {rows} rows; ABI v1 promises exactly one"
+                "the `{REQUEST_TABLE}` table holds {} rows; ABI v1 promises exactly one",
+                table.num_rows()
             ),
-        }),
+        });
     }
+    Ok(table)
 }
 
 /// The parameters of one service call: the service's declared parameters by name.
@@ -137,43 +149,40 @@ fn read_request() -> Result<RecordBatch> {
 /// naming `request.<parameter>` (usually a module and a contract that disagree).
 #[derive(Debug, Clone)]
 pub struct Request {
-    batch: RecordBatch,
+    table: Rc<Table>,
 }
 
 impl Request {
     /// An `int64` parameter.
     pub fn i64(&self, name: &str) -> Result<i64> {
-        let column = self.parameter(name, |b, n| b.i64(n))?;
-        non_null(name, column)?;
-        Ok(column.value(0))
+        let column = self.parameter(name, |t, n| t.i64(n))?;
+        non_null(name, column.get(0))
     }
 
     /// An `int64` or `float64` parameter as `f64` (integers converted, exactly up to 2^53).
     pub fn f64(&self, name: &str) -> Result<f64> {
-        let column = self.parameter(name, |b, n| b.f64_lossy(n))?;
-        non_null(name, &column)?;
-        Ok(column.value(0))
+        let column = self.parameter(name, |t, n| t.f64_lossy(n))?;
+        non_null(name, column.get(0))
     }
 
     /// A `utf8` parameter.
     pub fn text(&self, name: &str) -> Result<String> {
-        let column = self.parameter(name, |b, n| b.utf8(n))?;
-        non_null(name, column)?;
-        Ok(column.value(0).to_string())
+        let column = self.parameter(name, |t, n| t.utf8(n))?;
+        non_null(name, column.get(0)).map(str::to_string)
     }
 
-    /// The request as the host sent it: one row, one column per parameter.
-    pub fn batch(&self) -> &RecordBatch {
-        &self.batch
+    /// The request as the host sent it: one row, one column per parameter, read in place.
+    pub fn table(&self) -> &Table {
+        &self.table
     }
 
     /// A typed column of the request, its errors naming the parameter as `request.<name>`.
     fn parameter<'a, T>(
         &'a self,
         name: &str,
-        get: impl FnOnce(&'a RecordBatch, &str) -> Result<T>,
+        get: impl FnOnce(&'a Table, &str) -> Result<T>,
     ) -> Result<T> {
-        get(&self.batch, name).map_err(|e| match e {
+        get(&self.table, name).map_err(|e| match e {
             Error::Column {
                 expected, found, ..
             } => Error::Column {
@@ -188,16 +197,11 @@ impl Request {
 
 /// Refuses a null parameter: ABI v1 promises none, and a default in its place would answer a
 /// question nobody asked.
-fn non_null(name: &str, column: &dyn Array) -> Result<()> {
-    if column.is_null(0) {
-        return Err(Error::Host {
-            code: abi::INVALID_ARGUMENT,
-            message: format!(
-                "request parameter `{name}` is null; ABI v1 promises non-null parameters"
-            ),
-        });
-    }
-    Ok(())
+fn non_null<T>(name: &str, value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| Error::Host {
+        code: abi::INVALID_ARGUMENT,
+        message: format!("request parameter `{name}` is null; ABI v1 promises non-null parameters"),
+    })
 }
 
 /// One answer field's value.
@@ -209,19 +213,16 @@ enum Value {
 
 /// The answer to one service call: one value per contract answer field, by name.
 ///
-/// Text goes to enumeration fields (`Utf8`), numbers to bucketed fields (`Float64`; the host
-/// maps them into the contract's buckets). Fields may be set in any order; the host matches them
-/// by name. Setting a field twice is an error when the answer is built.
+/// Text goes to enumeration fields, numbers to bucketed fields (the host maps them into the
+/// contract's buckets). Fields may be set in any order; the host matches them by name. Setting a
+/// field twice is an error when the answer is handed over.
 ///
 /// ```
 /// use shuyu_sdk::service::Answer;
-/// use shuyu_sdk::BatchExt;
 ///
 /// let answer = Answer::new().text("band", "B").number("tax", 12_345.0).null_text("reason");
-/// let batch = answer.build()?;
-/// assert_eq!(batch.num_rows(), 1);
-/// assert_eq!(batch.utf8("band")?.value(0), "B");
-/// assert!(Answer::new().text("band", "A").text("band", "B").build().is_err());
+/// assert_eq!(answer.len(), 3);
+/// assert!(Answer::new().text("band", "A").text("band", "B").check().is_err());
 /// # Ok::<(), shuyu_sdk::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -264,17 +265,14 @@ impl Answer {
         self.fields.is_empty()
     }
 
-    /// The answer as the one-row batch it is handed over as: a `Utf8` column per text field, a
-    /// `Float64` column per number, in the order they were set.
+    /// Checks what the SDK can check without the contract.
     ///
     /// Fails with [`Error::Usage`] when there is no field, a field name is empty or set twice,
     /// or a number is NaN or infinite (no bucket holds it).
-    pub fn build(&self) -> Result<RecordBatch> {
+    pub fn check(&self) -> Result<()> {
         if self.fields.is_empty() {
             return Err(Error::Usage("an answer needs at least one field".into()));
         }
-        let mut fields = Vec::with_capacity(self.fields.len());
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.fields.len());
         for (i, (name, value)) in self.fields.iter().enumerate() {
             if name.is_empty() {
                 return Err(Error::Usage("an answer field name is empty".into()));
@@ -282,17 +280,34 @@ impl Answer {
             if self.fields[..i].iter().any(|(n, _)| n == name) {
                 return Err(Error::Usage(format!("answer field `{name}` is set twice")));
             }
+            if let Value::Number(number) = value {
+                if !number.is_finite() {
+                    return Err(Error::Usage(format!(
+                        "answer field `{name}` is {number}, which no bucket holds"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The answer as a one-row batch: a `Utf8` column per text field, a `Float64` column per
+    /// number, in the order they were set. Feature `arrow`; the host is handed the same row as
+    /// contribution rows.
+    ///
+    /// Fails as [`Answer::check`] does.
+    #[cfg(feature = "arrow")]
+    pub fn build(&self) -> Result<RecordBatch> {
+        self.check()?;
+        let mut fields = Vec::with_capacity(self.fields.len());
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.fields.len());
+        for (name, value) in &self.fields {
             match value {
                 Value::Text(text) => {
                     fields.push(Field::new(name, DataType::Utf8, text.is_none()));
                     columns.push(Arc::new(StringArray::from(vec![text.as_deref()])));
                 }
                 Value::Number(number) => {
-                    if !number.is_finite() {
-                        return Err(Error::Usage(format!(
-                            "answer field `{name}` is {number}, which no bucket holds"
-                        )));
-                    }
                     fields.push(Field::new(name, DataType::Float64, false));
                     columns.push(Arc::new(Float64Array::from(vec![*number])));
                 }
@@ -304,22 +319,49 @@ impl Answer {
         )?)
     }
 
-    /// Answer run: hands the answer to the host as one Arrow IPC stream (schema, one one-row
-    /// batch, end-of-stream). An empty answer hands nothing over, and the call then has no
+    /// The answer as one chunk of contribution rows (docs/abi.md, "Answer runs"): the text
+    /// fields as its dimensions and the numbers as its measures, each in the order they were
+    /// set, and one row.
+    fn rows(&self) -> Result<Vec<u8>> {
+        self.check()?;
+        let (mut text_names, mut texts, mut number_names, mut numbers) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (name, value) in &self.fields {
+            match value {
+                Value::Text(text) => {
+                    text_names.push(name.as_str());
+                    texts.push(text.as_deref());
+                }
+                Value::Number(number) => {
+                    number_names.push(name.as_str());
+                    numbers.push(Some(*number));
+                }
+            }
+        }
+        let too_large = || Error::Usage("an answer field or value is too large to encode".into());
+        let mut encoder =
+            shuyu_abi::rows::Encoder::new(&text_names, &number_names).ok_or_else(too_large)?;
+        if !encoder.push(&texts, &numbers) {
+            return Err(too_large());
+        }
+        Ok(encoder.bytes().to_vec())
+    }
+
+    /// Answer run: hands the answer to the host as one chunk of contribution rows
+    /// (`contribute_rows`). An empty answer hands nothing over, and the call then has no
     /// answer. ABI v1 takes one answer per run: call this once.
     ///
     /// The host checks the answer against the contract after the run: one that does not fit
-    /// is not returned to the caller (the run is not told). Fails with
-    /// [`abi::INVALID_CONTRIBUTIONS`] when an answer was already handed over, and with
-    /// [`abi::NOT_AVAILABLE`] outside an answer or entity run.
+    /// is not returned to the caller (the run is not told). Fails with [`Error::Usage`] as
+    /// [`Answer::check`] does, with [`abi::INVALID_CONTRIBUTIONS`] when an answer was already
+    /// handed over, and with [`abi::NOT_AVAILABLE`] outside an answer or entity run.
     pub fn answer(&self) -> Result<()> {
         if self.is_empty() {
             return Ok(());
         }
-        let mut ipc = Vec::new();
-        write_stream(&self.build()?, &mut ipc)?;
-        // SAFETY: the pointer and length describe `ipc`, which lives across the call.
-        let rc = unsafe { abi::contribute(ipc.as_ptr(), ipc.len()) };
+        let chunk = self.rows()?;
+        // SAFETY: the pointer and length describe `chunk`, which lives across the call.
+        let rc = unsafe { abi::contribute_rows(chunk.as_ptr(), chunk.len()) };
         if rc < 0 {
             return Err(Error::from_host(rc));
         }
@@ -330,8 +372,9 @@ impl Answer {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::fake::{decode_chunk, ipc_stream, Fake};
-    use arrow_array::Int64Array;
+    use crate::fake::{decode_rows, ipc_stream, table_of, Fake};
+    use crate::BatchExt;
+    use arrow_array::{Array, Int64Array};
 
     fn request(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         RecordBatch::try_from_iter(columns).expect("valid request")
@@ -355,7 +398,7 @@ mod tests {
         assert_eq!(request.f64("amount").expect("int64 as f64"), 500_000.0);
         assert_eq!(request.f64("rate").expect("float64"), 0.035);
         assert_eq!(request.text("purpose").expect("utf8"), "设备采购");
-        assert_eq!(request.batch().num_rows(), 1);
+        assert_eq!(request.table().num_rows(), 1);
         subject.request().expect("remembered");
         assert_eq!(
             fake.entity_rows_opened(),
@@ -425,6 +468,12 @@ mod tests {
         assert_eq!(rows, 2);
         let err = subject.rows("residents").expect_err("not granted");
         assert_eq!(err.host_code(), Some(abi::QUERY_REJECTED));
+        fake.grant_entity_table("tax_payments", vec![table_of(&taxes)]);
+        let table = subject.table("tax_payments").expect("granted");
+        let amounts: Vec<Option<f64>> = table.f64("amount").expect("f64").iter().collect();
+        assert_eq!(amounts, [Some(1.0), Some(2.0)]);
+        let err = subject.table("residents").expect_err("not granted");
+        assert_eq!(err.host_code(), Some(abi::QUERY_REJECTED));
         let err = crate::query("SELECT * FROM tax_payments").expect_err("no SQL");
         assert_eq!(err.host_code(), Some(abi::NOT_AVAILABLE));
     }
@@ -492,24 +541,41 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_is_one_ipc_stream_of_one_row() {
+    fn an_answer_is_one_row_of_contribution_rows() {
         let fake = Fake::install();
         fake.enter_answer_run("s", &loan_request());
         Answer::new()
             .text("band", "B")
             .number("rows", 3.0)
+            .null_text("reason")
             .answer()
             .expect("handed over");
-        let sent = fake.contributed();
+        let sent = fake.contributed_rows();
         assert_eq!(sent.len(), 1);
-        let batches = decode_chunk(&sent[0]);
-        assert_eq!(batches.len(), 1);
-        assert_eq!(batches[0].num_rows(), 1);
-        assert_eq!(batches[0].utf8("band").expect("band").value(0), "B");
-        assert_eq!(batches[0].f64("rows").expect("rows").value(0), 3.0);
+        let rows = decode_rows(&sent[0], &["band", "reason"], &["rows"]);
+        assert_eq!(
+            rows,
+            vec![(vec![Some("B".to_string()), None], vec![Some(3.0)])]
+        );
+        assert!(fake.contributed().is_empty(), "no Arrow IPC");
 
         Answer::new().answer().expect("nothing to hand over");
-        assert_eq!(fake.contributed().len(), 1, "an empty answer sends nothing");
+        assert_eq!(
+            fake.contributed_rows().len(),
+            1,
+            "an empty answer sends nothing"
+        );
+        let err = Answer::new()
+            .text("band", "A")
+            .number("band", 1.0)
+            .answer()
+            .expect_err("twice");
+        assert!(matches!(err, Error::Usage(_)), "{err:?}");
+        assert_eq!(
+            fake.contributed_rows().len(),
+            1,
+            "a bad answer sends nothing"
+        );
     }
 
     #[test]

@@ -11,7 +11,6 @@
 
 use std::ops::Range;
 
-use arrow_schema::DataType;
 use shuyu_abi::table::{parse, ColumnType, Values as Staged};
 
 use crate::error::{Error, Result};
@@ -195,7 +194,7 @@ impl Table {
             return Err(Error::Column {
                 name: name.to_string(),
                 expected,
-                found: Some(data_type(column.ty)),
+                found: Some(type_name(column.ty).to_string()),
             });
         }
         Ok(Some(column))
@@ -216,14 +215,14 @@ impl Table {
     }
 }
 
-/// The Arrow type a staged column becomes, for error messages.
-fn data_type(ty: ColumnType) -> DataType {
+/// The name of the Arrow type a staged column stands for, for error messages.
+fn type_name(ty: ColumnType) -> &'static str {
     match ty {
-        ColumnType::Utf8 => DataType::Utf8,
-        ColumnType::Int64 => DataType::Int64,
-        ColumnType::Float64 => DataType::Float64,
-        ColumnType::Date32 => DataType::Date32,
-        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::Utf8 => "Utf8",
+        ColumnType::Int64 => "Int64",
+        ColumnType::Float64 => "Float64",
+        ColumnType::Date32 => "Date32",
+        ColumnType::Boolean => "Boolean",
     }
 }
 
