@@ -18,8 +18,7 @@
 //! does not depend on the data) and emits the weights; the host clamps them to the contract's
 //! bounds, averages the partitions' weights and adds noise.
 
-use shuyu_sdk::arrow_array::Array;
-use shuyu_sdk::{log, query, vector, BatchExt, Result};
+use shuyu_sdk::{log, query_table, vector, Result};
 
 shuyu_sdk::entry!(main_run);
 shuyu_sdk::partition!(partition_run);
@@ -52,18 +51,20 @@ fn main_run() -> Result<()> {
 fn partition_run() -> Result<()> {
     let mut xs: Vec<[f64; 4]> = Vec::new();
     let mut ys: Vec<f64> = Vec::new();
-    for batch in query(SQL)? {
-        let batch = batch?;
-        let status = batch.utf8("status")?;
-        let tax = batch.f64_lossy("tax")?;
-        let months = batch.f64_lossy("months")?;
-        let heads = batch.f64_lossy("heads")?;
-        for i in 0..batch.num_rows() {
-            if status.is_null(i) {
+    for table in query_table(SQL)? {
+        let table = table?;
+        let status = table.utf8("status")?;
+        let tax = table.f64_lossy("tax")?;
+        let months = table.f64_lossy("months")?;
+        let heads = table.f64_lossy("heads")?;
+        for i in 0..table.num_rows() {
+            let Some(status) = status.get(i) else {
                 continue;
-            }
-            xs.push(features(tax.value(i), months.value(i), heads.value(i)));
-            ys.push(if status.value(i) == "存续" { 0.0 } else { 1.0 });
+            };
+            // COALESCE makes the three numbers non-null; a null would count as 0.
+            let value = |column: &shuyu_sdk::Numbers<'_, f64>| column.get(i).unwrap_or(0.0);
+            xs.push(features(value(&tax), value(&months), value(&heads)));
+            ys.push(if status == "存续" { 0.0 } else { 1.0 });
         }
     }
     vector::emit(&train(&xs, &ys))

@@ -2,10 +2,10 @@
 //!
 //! The bands are computed here, in the module, so the raw age never leaves it: each resident (its
 //! pseudonymized `citizen_id` as the entity) contributes its income to the group (district, band)
-//! of the release `income_by_age`, and the guard counts and averages.
+//! of the release `income_by_age`, and the guard counts and averages. It reads its query in
+//! place (`query_table`) and links no Arrow code.
 
-use shuyu_sdk::arrow_array::Array;
-use shuyu_sdk::{log, query, BatchExt, Release, Result};
+use shuyu_sdk::{log, query_table, Release, Result};
 
 shuyu_sdk::entry!(run);
 
@@ -27,39 +27,32 @@ fn run() -> Result<()> {
     let mut release = Release::begin("income_by_age", &["district", "age_band"], &["income"])?;
     let mut rows = 0u64;
     let mut skipped = 0u64;
-    for batch in query(SQL)? {
-        let batch = batch?;
-        let citizen = batch.utf8("citizen_id")?;
-        let district = batch.utf8("district")?;
-        let age = batch.i64("age")?;
-        let income = batch.f64_lossy("income")?;
-        for i in 0..batch.num_rows() {
+    for table in query_table(SQL)? {
+        let table = table?;
+        let citizen = table.utf8("citizen_id")?;
+        let district = table.utf8("district")?;
+        let age = table.i64("age")?;
+        let income = table.f64_lossy("income")?;
+        for i in 0..table.num_rows() {
             rows += 1;
-            let band = if age.is_null(i) {
-                None
-            } else {
-                age_band(age.value(i))
-            };
             // Missing values would otherwise land in a wrong group or count as 0 income.
-            let (Some(band), false, false, false) = (
-                band,
-                citizen.is_null(i),
-                district.is_null(i),
-                income.is_null(i),
+            let (Some(band), Some(citizen), Some(district), Some(income)) = (
+                age.get(i).and_then(age_band),
+                citizen.get(i),
+                district.get(i),
+                income.get(i),
             ) else {
                 skipped += 1;
                 continue;
             };
-            release.push(
-                citizen.value(i),
-                &[district.value(i), band],
-                &[income.value(i)],
-            )?;
+            release.push(citizen, &[district, band], &[income])?;
         }
     }
     let contributed = release.rows_pushed();
     let outcome = release.finish()?;
-    log!("income_by_age: {rows} rows read, {contributed} contributed, {skipped} skipped for missing values, outcome {outcome:?}");
+    log!(
+        "income_by_age: {rows} rows read, {contributed} contributed, {skipped} skipped for missing values, outcome {outcome:?}"
+    );
     Ok(())
 }
 

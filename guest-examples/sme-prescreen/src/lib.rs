@@ -38,10 +38,11 @@
 //!
 //! An enterprise without a registry row, or a request without a positive `amount`, gets no
 //! answer (the call's outcome is `failed`, `no_answer`).
+//!
+//! It reads the subject's rows in place ([`Subject::table`]) and links no Arrow code.
 
-use shuyu_sdk::arrow_array::Array;
 use shuyu_sdk::service::{Answer, Subject};
-use shuyu_sdk::{BatchExt, Error, Result};
+use shuyu_sdk::{Error, Result};
 
 shuyu_sdk::answer!(prescreen);
 
@@ -119,41 +120,30 @@ fn prescreen(subject: &Subject) -> Result<Answer> {
 
 /// Reads the subject's registry row, tax payments and head counts.
 fn read_facts(subject: &Subject) -> Result<Facts> {
-    let mut registry = None;
-    for batch in subject.rows("enterprise_registry")? {
-        let batch = batch?;
-        let status = batch.utf8("status")?;
-        let founded = batch.date32("founded")?;
-        let capital = batch.f64_lossy("registered_capital")?;
-        let complete = |i: usize| status.is_valid(i) && founded.is_valid(i) && capital.is_valid(i);
-        if let Some(i) = (0..batch.num_rows()).find(|&i| complete(i)) {
-            registry = Some((
-                status.value(i) == OPERATING,
-                month_of(founded.value(i)),
-                capital.value(i) * 10_000.0,
-            ));
-            break;
-        }
-    }
-    let Some((operating, founded, capital)) = registry else {
+    let registry = subject.table("enterprise_registry")?;
+    let status = registry.utf8("status")?;
+    let founded = registry.date32("founded")?;
+    let capital = registry.f64_lossy("registered_capital")?;
+    // The first complete row.
+    let Some((operating, founded, capital)) = (0..registry.num_rows()).find_map(|i| {
+        Some((
+            status.get(i)? == OPERATING,
+            month_of(founded.get(i)?),
+            capital.get(i)? * 10_000.0,
+        ))
+    }) else {
         return Err(Error::guest(11, "no complete registry row"));
     };
-    let mut tax = Vec::new();
-    for batch in subject.rows("tax_payments")? {
-        let batch = batch?;
-        let (month, amount) = (batch.date32("month")?, batch.f64_lossy("amount")?);
-        for i in (0..batch.num_rows()).filter(|&i| month.is_valid(i) && amount.is_valid(i)) {
-            tax.push((month_of(month.value(i)), amount.value(i)));
-        }
-    }
-    let mut headcount = Vec::new();
-    for batch in subject.rows("social_insurance")? {
-        let batch = batch?;
-        let (month, heads) = (batch.date32("month")?, batch.i64("headcount")?);
-        for i in (0..batch.num_rows()).filter(|&i| month.is_valid(i) && heads.is_valid(i)) {
-            headcount.push((month_of(month.value(i)), heads.value(i)));
-        }
-    }
+    let taxes = subject.table("tax_payments")?;
+    let (month, amount) = (taxes.date32("month")?, taxes.f64_lossy("amount")?);
+    let tax = (0..taxes.num_rows())
+        .filter_map(|i| Some((month_of(month.get(i)?), amount.get(i)?)))
+        .collect();
+    let insured = subject.table("social_insurance")?;
+    let (month, heads) = (insured.date32("month")?, insured.i64("headcount")?);
+    let headcount = (0..insured.num_rows())
+        .filter_map(|i| Some((month_of(month.get(i)?), heads.get(i)?)))
+        .collect();
     Ok(Facts {
         operating,
         founded,
