@@ -497,8 +497,20 @@ fn a_consented_call_is_answered_inside_its_contract_and_every_refusal_names_its_
 }
 
 /// The hostile module's modes, all declared so that only the module's behaviour differs.
-const MODES: [&str; 11] = [
-    "honest", "outside", "extra", "two_rows", "twice", "spin", "trap", "grow", "query", "state",
+const MODES: [&str; 14] = [
+    "honest",
+    "outside",
+    "extra",
+    "two_rows",
+    "rows_two",
+    "rows_cut",
+    "rows_swapped",
+    "twice",
+    "spin",
+    "trap",
+    "grow",
+    "query",
+    "state",
     "none",
 ];
 
@@ -593,7 +605,16 @@ fn hostile_service_modules_get_no_answer_past_the_contract_and_leave_the_server_
     // Everything else gets the same uniform "no answer", whatever went wrong.
     let mut failures = BTreeMap::new();
     for mode in [
-        "outside", "extra", "two_rows", "spin", "trap", "grow", "none",
+        "outside",
+        "extra",
+        "two_rows",
+        "rows_two",
+        "rows_cut",
+        "rows_swapped",
+        "spin",
+        "trap",
+        "grow",
+        "none",
     ] {
         let reply = ask(mode);
         assert_eq!(reply["outcome"], "failed", "{mode}: {reply}");
@@ -623,6 +644,9 @@ fn hostile_service_modules_get_no_answer_past_the_contract_and_leave_the_server_
     expect("outside", "outside its declared values");
     expect("extra", "does not declare");
     expect("two_rows", "exactly one row");
+    expect("rows_two", "exactly one row; the module handed over 2");
+    expect("rows_cut", "not valid contribution rows");
+    expect("rows_swapped", "must be Utf8, not Float64");
     expect("trap", "trap:unreachable");
     expect("none", "no_answer_handed_over");
     assert!(

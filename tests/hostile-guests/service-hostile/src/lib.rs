@@ -9,6 +9,9 @@
 //! | `outside` | `band` `Z`, outside the enumeration | refused: no answer |
 //! | `extra` | the honest answer plus an undeclared text field `leak` holding the subject's pseudonym | refused: no answer |
 //! | `two_rows` | hands over a 2-row answer through the raw `contribute` import, then nothing | refused: no answer |
+//! | `rows_two` | the same 2-row answer as contribution rows, through the raw `contribute_rows` import | refused: no answer |
+//! | `rows_cut` | the honest answer as contribution rows, cut one byte short, through `contribute_rows` | refused: no answer |
+//! | `rows_swapped` | `band` as a number and `rows` as text, as contribution rows | refused: no answer |
 //! | `twice` | hands over the honest answer, then a second one (`band` `E`, `rows` 999) | at most one answer, never the second |
 //! | `spin` | loops forever without calling the host | bounded by the run's limits: no answer |
 //! | `trap` | executes `unreachable` | no answer |
@@ -45,6 +48,21 @@ fn one_call(subject: &Subject) -> Result<Answer> {
         "two_rows" => {
             let rc = contribute_raw(&two_rows()?)?;
             log!("service-hostile: two_rows contribute returned {rc}");
+            Ok(Answer::new())
+        }
+        "rows_two" | "rows_cut" | "rows_swapped" => {
+            let chunk = match mode.as_str() {
+                "rows_two" => answer_rows(&["band"], &["rows"], &[&[Some("A")], &[Some("A")]]),
+                "rows_cut" => {
+                    let mut chunk = answer_rows(&["band"], &["rows"], &[&[Some("A")]]);
+                    chunk.pop();
+                    chunk
+                }
+                _ => answer_rows(&["rows"], &["band"], &[&[Some("12")]]),
+            };
+            // SAFETY: the pointer and length describe `chunk`, which lives across the call.
+            let rc = unsafe { abi::contribute_rows(chunk.as_ptr(), chunk.len()) };
+            log!("service-hostile: {mode} contribute_rows returned {rc}");
             Ok(Answer::new())
         }
         "twice" => {
@@ -134,6 +152,19 @@ fn two_rows() -> Result<RecordBatch> {
             Arc::new(Float64Array::from(vec![1.0, 1.0])) as ArrayRef,
         ),
     ])?)
+}
+
+/// An answer chunk as contribution rows: `texts` as dimensions, one row per entry of `rows`
+/// (its text values), every measure 1.0.
+fn answer_rows(texts: &[&str], numbers: &[&str], rows: &[&[Option<&str>]]) -> Vec<u8> {
+    let mut encoder = shuyu_abi::rows::Encoder::new(texts, numbers).unwrap_or_else(|| trap());
+    let ones = vec![Some(1.0); numbers.len()];
+    for row in rows {
+        if !encoder.push(row, &ones) {
+            trap();
+        }
+    }
+    encoder.bytes().to_vec()
 }
 
 /// Hands `batch` to the raw `contribute` import as one IPC stream; returns the host's code.
