@@ -31,7 +31,7 @@ esac
 toolchain="$("$here/setup-toolchain.sh" --route)"
 read -r route linker <<<"$toolchain"
 target_dir="${SHUYU_GUEST_TARGET_DIR:-$root/target/guests}"
-cargo_home="${CARGO_HOME:-${HOME:-}/.cargo}"
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 out_dir="$root/target/wasm-modules"
 mkdir -p "$out_dir"
 
