@@ -31,7 +31,6 @@ esac
 toolchain="$("$here/setup-toolchain.sh" --route)"
 read -r route linker <<<"$toolchain"
 target_dir="${SHUYU_GUEST_TARGET_DIR:-$root/target/guests}"
-cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 out_dir="$root/target/wasm-modules"
 mkdir -p "$out_dir"
 
@@ -67,10 +66,6 @@ for ws in "${workspaces[@]}"; do
     # one build of their dependencies; named here because cargo looks for .cargo/config.toml
     # from the directory it runs in, not the manifest's.
     args+=(--config "$root/guest-examples/.cargo/config.toml")
-    # Panic locations carry source paths. Remapped, a module's bytes, and so the SHA-256 a
-    # scenario pins, do not depend on where the checkout or cargo's registry sits: a reviewer can
-    # rebuild the module elsewhere and compare. (Cargo joins this array to the file's.)
-    args+=(--config "target.wasm32-unknown-unknown.rustflags=[\"--remap-path-prefix=$root=/shuyu\", \"--remap-path-prefix=$cargo_home=/cargo\"]")
     echo "build-guests: building $ws ($route toolchain)" >&2
     "${build[@]}" "${args[@]}" "${extra[@]}"
     # Every member is a cdylib named after its package (dashes become underscores).
