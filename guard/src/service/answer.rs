@@ -62,34 +62,13 @@ pub fn check_answer(contract: &ServiceContract, chunk: &[u8]) -> Result<Answer, 
         ));
     }
     let schema = batch.schema();
-    if let Some(extra) = schema
+    let named: Vec<(&str, Raw<'_>)> = schema
         .fields()
         .iter()
-        .find(|f| !contract.answer.iter().any(|a| a.name == *f.name()))
-    {
-        return Err(format!(
-            "the answer has a field '{}' that service '{}' does not declare",
-            printable(extra.name()),
-            contract.name
-        ));
-    }
-    let mut fields = Vec::with_capacity(contract.answer.len());
-    for field in &contract.answer {
-        let Some(column) = batch.column_by_name(&field.name) else {
-            return Err(format!("the answer has no field '{}'", field.name));
-        };
-        if schema
-            .fields()
-            .iter()
-            .filter(|f| f.name() == &field.name)
-            .count()
-            > 1
-        {
-            return Err(format!("the answer has field '{}' twice", field.name));
-        }
-        fields.push((field.name.clone(), value_of(field, column.as_ref())?));
-    }
-    Ok(Answer { fields })
+        .zip(batch.columns())
+        .map(|(f, column)| (f.name().as_str(), raw_of(column.as_ref())))
+        .collect();
+    fields_of(contract, &named)
 }
 
 /// Decodes the stream into one batch (the schema message, then record batches concatenated).
@@ -141,8 +120,27 @@ pub fn check_answer_rows(contract: &ServiceContract, chunk: &[u8]) -> Result<Ans
             more + 1
         ));
     }
-    let names = || texts.iter().chain(&numbers);
-    if let Some(extra) = names().find(|n| !contract.answer.iter().any(|a| a.name == **n)) {
+    let texts = texts
+        .iter()
+        .zip(&row.dimensions)
+        .map(|(name, value)| (*name, value.map_or(Raw::Null, Raw::Text)));
+    let numbers = numbers.iter().zip(&row.measures).map(|(name, value)| {
+        (
+            *name,
+            value.map_or(Raw::Null, |n| Raw::Number(n, "Float64")),
+        )
+    });
+    let named: Vec<(&str, Raw<'_>)> = texts.chain(numbers).collect();
+    fields_of(contract, &named)
+}
+
+/// The answer from the module's fields, whatever their encoding: exactly the contract's fields
+/// (matched by name, each once), each value checked by [`check_value`].
+fn fields_of(contract: &ServiceContract, named: &[(&str, Raw<'_>)]) -> Result<Answer, String> {
+    if let Some((extra, _)) = named
+        .iter()
+        .find(|(n, _)| !contract.answer.iter().any(|a| a.name == *n))
+    {
         return Err(format!(
             "the answer has a field '{}' that service '{}' does not declare",
             printable(extra),
@@ -151,18 +149,13 @@ pub fn check_answer_rows(contract: &ServiceContract, chunk: &[u8]) -> Result<Ans
     }
     let mut fields = Vec::with_capacity(contract.answer.len());
     for field in &contract.answer {
-        let raw = match names().filter(|n| **n == field.name).count() {
-            0 => return Err(format!("the answer has no field '{}'", field.name)),
-            1 => match texts.iter().position(|n| *n == field.name) {
-                Some(i) => row.dimensions[i].map_or(Raw::Null, Raw::Text),
-                None => numbers
-                    .iter()
-                    .position(|n| *n == field.name)
-                    .and_then(|i| row.measures[i])
-                    .map_or(Raw::Null, |n| Raw::Number(n, "Float64")),
-            },
-            _ => return Err(format!("the answer has field '{}' twice", field.name)),
+        let mut matching = named.iter().filter(|(n, _)| *n == field.name);
+        let Some((_, raw)) = matching.next() else {
+            return Err(format!("the answer has no field '{}'", field.name));
         };
+        if matching.next().is_some() {
+            return Err(format!("the answer has field '{}' twice", field.name));
+        }
         fields.push((field.name.clone(), check_value(field, raw)?));
     }
     Ok(Answer { fields })
@@ -178,10 +171,10 @@ enum Raw<'a> {
     Other(String),
 }
 
-/// The field's released value at row 0 of an Arrow column.
-fn value_of(field: &AnswerField, column: &dyn Array) -> Result<AnswerValue, String> {
+/// The value at row 0 of an Arrow column.
+fn raw_of(column: &dyn Array) -> Raw<'_> {
     let any = column.as_any();
-    let raw = if column.is_null(0) {
+    if column.is_null(0) {
         Raw::Null
     } else if let Some(text) = any.downcast_ref::<StringArray>() {
         Raw::Text(text.value(0))
@@ -191,13 +184,12 @@ fn value_of(field: &AnswerField, column: &dyn Array) -> Result<AnswerValue, Stri
         Raw::Number(numbers.value(0) as f64, "Int64")
     } else {
         Raw::Other(column.data_type().to_string())
-    };
-    check_value(field, raw)
+    }
 }
 
 /// The field's released value: a declared enumeration value, a bucket's label, or null where
 /// the field allows it.
-fn check_value(field: &AnswerField, raw: Raw<'_>) -> Result<AnswerValue, String> {
+fn check_value(field: &AnswerField, raw: &Raw<'_>) -> Result<AnswerValue, String> {
     let name = &field.name;
     let type_name = |raw: &Raw<'_>| match raw {
         Raw::Text(_) => "Utf8".to_string(),
@@ -216,10 +208,10 @@ fn check_value(field: &AnswerField, raw: Raw<'_>) -> Result<AnswerValue, String>
         let Raw::Text(value) = raw else {
             return Err(format!(
                 "field '{name}' is an enumeration and must be Utf8, not {}",
-                type_name(&raw)
+                type_name(raw)
             ));
         };
-        return match values.iter().find(|v| *v == value) {
+        return match values.iter().find(|v| v.as_str() == *value) {
             Some(declared) => Ok(AnswerValue::Text(declared.clone())),
             None => Err(format!(
                 "field '{name}' has a value outside its declared values"
@@ -227,10 +219,10 @@ fn check_value(field: &AnswerField, raw: Raw<'_>) -> Result<AnswerValue, String>
         };
     }
     let edges = field.buckets.as_deref().unwrap_or_default();
-    let Raw::Number(number, _) = raw else {
+    let &Raw::Number(number, _) = raw else {
         return Err(format!(
             "field '{name}' is a bucketed number and must be Float64 or Int64, not {}",
-            type_name(&raw)
+            type_name(raw)
         ));
     };
     let (Some(&lo), Some(&hi)) = (edges.first(), edges.last()) else {
