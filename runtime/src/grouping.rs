@@ -19,7 +19,7 @@ use futures::StreamExt;
 
 use crate::engine::{ipc, table, EngineSession, EntityKeys, EntityValues};
 use crate::governance::ApprovedScenario;
-use crate::sandbox::{Fault, LimitKind};
+use crate::sandbox::{CallError, ErrorCode, Fault, LimitKind};
 
 /// Bytes of granted rows a per-entity release may hold in host memory while it runs (the
 /// grouped copy of every granted view). Past it the job ends with `limit:memory`.
@@ -68,7 +68,73 @@ impl EntityTable {
     }
 }
 
+/// How an entity's rows of a table are staged for a module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Staging {
+    /// An Arrow IPC stream (`entity_rows`).
+    Ipc,
+    /// The table encoding (`entity_table`).
+    Table,
+}
+
 impl EntityTables {
+    /// The index of the granted table `name`, for `call` staging it as `staging`:
+    /// `QUERY_REJECTED` for a table the scenario does not grant (the message ends with
+    /// `not_granted`, a hint of the caller's), `NOT_AVAILABLE` for the table encoding of a table
+    /// it cannot carry.
+    pub(crate) fn find(
+        &self,
+        call: &str,
+        name: &str,
+        staging: Staging,
+        not_granted: &str,
+    ) -> Result<usize, CallError> {
+        let Some(t) = self.tables.iter().position(|t| t.name == name) else {
+            return Err(CallError::code(
+                ErrorCode::QueryRejected,
+                format!("{call}: the scenario grants no table named '{name}'{not_granted}"),
+            ));
+        };
+        if staging == Staging::Table && !self.tables[t].compact() {
+            return Err(CallError::code(
+                ErrorCode::NotAvailable,
+                format!(
+                    "entity_table: '{name}' has a column of a type the table encoding does not \
+                     carry; read it with entity_rows"
+                ),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Entity `e`'s rows of table `t`, staged as `staging` says ([`EntityTables::find`] checked
+    /// that the table encoding carries the table).
+    ///
+    /// # Errors
+    /// Only if the grouped table disagrees with its own schema or headers (a bug).
+    pub(crate) fn stage(
+        &self,
+        table: usize,
+        entity: usize,
+        staging: Staging,
+    ) -> Result<Vec<u8>, String> {
+        match staging {
+            Staging::Ipc => {
+                let rows = self.slice(table, entity)?;
+                self.tables[table]
+                    .encoder
+                    .encode(&rows)
+                    .map_err(|e| format!("cannot encode a batch: {e}"))
+            }
+            Staging::Table => self.encode_table(table, entity)?.ok_or_else(|| {
+                format!(
+                    "{}: cannot encode an entity's rows as a table",
+                    self.tables[table].name
+                )
+            }),
+        }
+    }
+
     /// Number of entities.
     pub(crate) fn len(&self) -> usize {
         self.keys.len()

@@ -29,7 +29,7 @@ use super::host::{cancelled, JobContext};
 use super::vector::RunAudit;
 use crate::engine::EntityValues;
 use crate::governance::ResolvedRelease;
-use crate::grouping::{group, EntityTables, MAX_GROUPED_BYTES};
+use crate::grouping::{group, EntityTables, Staging, MAX_GROUPED_BYTES};
 use crate::guard::{
     Decision, EntityBatches, EntityChunkCheck, EntityDrops, EntityRow, IdentifierOracle,
     ReleaseBuilder,
@@ -66,15 +66,6 @@ struct EntityHost {
     open: BTreeMap<i32, (Option<usize>, Staging)>,
 }
 
-/// How an open query's rows are staged for the module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Staging {
-    /// An Arrow IPC stream (`entity_rows`).
-    Ipc,
-    /// The table encoding (`entity_table`).
-    Table,
-}
-
 impl EntityHost {
     /// Adds a chunk of this entity's contributions, or counts it refused.
     fn take(&mut self, call: &str, chunk: &[u8], append: Append) -> Result<(), CallError> {
@@ -98,22 +89,7 @@ impl EntityHost {
 
     /// Opens a query over this entity's rows of `table`, staged as `staging` says.
     fn open_table(&mut self, call: &str, table: &str, staging: Staging) -> Result<i32, CallError> {
-        let tables = &self.release.tables;
-        let Some(t) = tables.tables.iter().position(|t| t.name == table) else {
-            return Err(CallError::code(
-                ErrorCode::QueryRejected,
-                format!("{call}: the scenario grants no table named '{table}'"),
-            ));
-        };
-        if staging == Staging::Table && !tables.tables[t].compact() {
-            return Err(CallError::code(
-                ErrorCode::NotAvailable,
-                format!(
-                    "entity_table: '{table}' has a column of a type the table encoding does not \
-                     carry; read it with entity_rows"
-                ),
-            ));
-        }
+        let t = self.release.tables.find(call, table, staging, "")?;
         let handle = self.next_handle;
         self.next_handle = self.next_handle.saturating_add(1);
         self.open.insert(handle, (Some(t), staging));
@@ -155,22 +131,9 @@ impl Host for EntityHost {
             return Ok(None);
         };
         // The table was normalized to the ABI's types when it was grouped.
-        let ipc = match staging {
-            Staging::Ipc => {
-                let rows = tables.slice(table, self.entity).map_err(Fault::Internal)?;
-                tables.tables[table]
-                    .encoder
-                    .encode(&rows)
-                    .map_err(|e| Fault::Internal(format!("cannot encode a batch: {e}")))?
-            }
-            // `entity_table` opened it only if every column fits the encoding.
-            Staging::Table => tables
-                .encode_table(table, self.entity)
-                .map_err(Fault::Internal)?
-                .ok_or_else(|| {
-                    Fault::Internal("cannot encode an entity's rows as a table".into())
-                })?,
-        };
+        let ipc = tables
+            .stage(table, self.entity, staging)
+            .map_err(Fault::Internal)?;
         Ok(Some(Batch {
             ipc,
             rows: rows as u64,

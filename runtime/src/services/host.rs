@@ -7,6 +7,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::prepared::Prepared;
 use crate::engine::{ipc, table};
+use crate::grouping::Staging;
 use crate::guard::service::REQUEST_TABLE;
 use crate::sandbox::{Batch, CallError, ErrorCode, Fault, Host, ReleaseStatus};
 
@@ -36,15 +37,6 @@ pub(crate) struct RunYield {
 enum Source {
     Table(usize),
     Request,
-}
-
-/// How an open handle's rows are staged for the module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Staging {
-    /// Arrow IPC (`entity_rows`).
-    Ipc,
-    /// The table encoding (`entity_table`).
-    Table,
 }
 
 /// The host of one answer run.
@@ -97,26 +89,8 @@ impl AnswerHost {
             // Request parameters are Int64, Float64 or Utf8: the table encoding carries them.
             Source::Request
         } else {
-            let tables = &self.prepared.tables.tables;
-            let Some(t) = tables.iter().position(|t| t.name == table) else {
-                return Err(CallError::code(
-                    ErrorCode::QueryRejected,
-                    format!(
-                        "{call}: the scenario grants no table named '{table}' (the request \
-                         parameters are '{REQUEST_TABLE}')"
-                    ),
-                ));
-            };
-            if staging == Staging::Table && !tables[t].compact() {
-                return Err(CallError::code(
-                    ErrorCode::NotAvailable,
-                    format!(
-                        "entity_table: '{table}' has a column of a type the table encoding does \
-                         not carry; read it with entity_rows"
-                    ),
-                ));
-            }
-            Source::Table(t)
+            let hint = format!(" (the request parameters are '{REQUEST_TABLE}')");
+            Source::Table(self.prepared.tables.find(call, table, staging, &hint)?)
         };
         let handle = self.next_handle;
         self.next_handle = self.next_handle.saturating_add(1);
@@ -171,18 +145,7 @@ impl Host for AnswerHost {
         };
         let encoded = match (table, staging) {
             // Tables were normalized to the ABI's types when they were grouped.
-            (Some(t), Staging::Ipc) => {
-                let batch = tables.slice(t, self.entity).map_err(Fault::Internal)?;
-                tables.tables[t]
-                    .encoder
-                    .encode(&batch)
-                    .map_err(|e| format!("cannot encode a batch: {e}"))
-            }
-            // `entity_table` opened it only if every column fits the encoding.
-            (Some(t), Staging::Table) => tables
-                .encode_table(t, self.entity)
-                .map_err(Fault::Internal)?
-                .ok_or_else(|| "cannot encode the subject's rows as a table".to_string()),
+            (Some(t), staging) => tables.stage(t, self.entity, staging),
             (None, Staging::Ipc) => ipc::encode_stream(&self.request)
                 .map_err(|e| format!("cannot encode the request: {e}")),
             (None, Staging::Table) => table::encode(&self.request)
